@@ -1,0 +1,130 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
+namespace FastBft.Wire;
+
+/// <summary>
+/// The fixed 32-byte little-endian header that starts every FastBft message (docs/wire-format.md):
+/// <code>
+/// off size field
+///   0    2 magic        0xFB42
+///   2    1 version      1
+///   3    1 type         MessageType
+///   4    4 sender       replica id (0..n-1) or client id
+///   8    8 view         PBFT view v (REQUEST: 0; REPLY: the replica's view)
+///  16    8 sequence     sequence number n; REQUEST/REPLY: the client's request id (timestamp t)
+///  24    4 bodyLength   bytes of body that follow the header
+///  28    2 authLength   bytes of authenticator trailer after the body
+///  30    2 flags        0 in version 1 (non-zero ⇒ malformed)
+/// </code>
+/// A message is exactly header ‖ body[bodyLength] ‖ authenticator[authLength].
+/// </summary>
+public readonly struct MessageHeader
+{
+    /// <summary>Header size in bytes.</summary>
+    public const int Size = 32;
+    /// <summary>Magic number (little-endian on the wire: 0x42 0xFB).</summary>
+    public const ushort Magic = 0xFB42;
+    /// <summary>Wire-format version written and accepted.</summary>
+    public const byte CurrentVersion = 1;
+
+    /// <summary>Message type.</summary>
+    public readonly MessageType Type;
+    /// <summary>Sender id (replica or client).</summary>
+    public readonly uint Sender;
+    /// <summary>View number.</summary>
+    public readonly ulong View;
+    /// <summary>Sequence number, or request id for REQUEST/REPLY.</summary>
+    public readonly ulong Sequence;
+    /// <summary>Body length in bytes.</summary>
+    public readonly int BodyLength;
+    /// <summary>Authenticator trailer length in bytes.</summary>
+    public readonly int AuthLength;
+
+    /// <summary>Creates a header value.</summary>
+    public MessageHeader(MessageType type, uint sender, ulong view, ulong sequence, int bodyLength, int authLength)
+    {
+        Type = type; Sender = sender; View = view; Sequence = sequence; BodyLength = bodyLength; AuthLength = authLength;
+    }
+
+    /// <summary>Total message length (header + body + authenticator) in bytes.</summary>
+    public int TotalLength => Size + BodyLength + AuthLength;
+
+    /// <summary>Writes the header into the first 32 bytes of <paramref name="dest"/>.</summary>
+    /// <exception cref="ArgumentException">dest shorter than 32 bytes.</exception>
+    public void Write(Span<byte> dest)
+    {
+        if (dest.Length < Size) throw new ArgumentException("destination shorter than the 32-byte header", nameof(dest));
+        BinaryPrimitives.WriteUInt16LittleEndian(dest, Magic);
+        dest[2] = CurrentVersion;
+        dest[3] = (byte)Type;
+        BinaryPrimitives.WriteUInt32LittleEndian(dest.Slice(4), Sender);
+        BinaryPrimitives.WriteUInt64LittleEndian(dest.Slice(8), View);
+        BinaryPrimitives.WriteUInt64LittleEndian(dest.Slice(16), Sequence);
+        BinaryPrimitives.WriteInt32LittleEndian(dest.Slice(24), BodyLength);
+        BinaryPrimitives.WriteUInt16LittleEndian(dest.Slice(28), (ushort)AuthLength);
+        BinaryPrimitives.WriteUInt16LittleEndian(dest.Slice(30), 0);
+    }
+
+    /// <summary>
+    /// Parses and validates a header in place. Never throws: returns a <see cref="ParseStatus"/>
+    /// other than <see cref="ParseStatus.Ok"/> for bad magic, version, unknown type, non-zero
+    /// flags, a body above <paramref name="maxBodyLength"/>, or a total length that differs from
+    /// <paramref name="message"/>.Length.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ParseStatus TryParse(ReadOnlySpan<byte> message, int maxBodyLength, out MessageHeader header)
+    {
+        header = default;
+        if (message.Length < Size) return ParseStatus.Truncated;
+        if (BinaryPrimitives.ReadUInt16LittleEndian(message) != Magic) return ParseStatus.BadMagic;
+        if (message[2] != CurrentVersion) return ParseStatus.BadVersion;
+        var type = (MessageType)message[3];
+        if (!MessageTypes.IsKnown(type)) return ParseStatus.UnknownType;
+        if (BinaryPrimitives.ReadUInt16LittleEndian(message.Slice(30)) != 0) return ParseStatus.BadField;
+        int body = BinaryPrimitives.ReadInt32LittleEndian(message.Slice(24));
+        int auth = BinaryPrimitives.ReadUInt16LittleEndian(message.Slice(28));
+        if (body < 0 || body > maxBodyLength) return ParseStatus.Oversized;
+        if ((long)Size + body + auth != message.Length)
+            return (long)Size + body + auth > message.Length ? ParseStatus.Truncated : ParseStatus.BadLength;
+        header = new MessageHeader(type,
+            BinaryPrimitives.ReadUInt32LittleEndian(message.Slice(4)),
+            BinaryPrimitives.ReadUInt64LittleEndian(message.Slice(8)),
+            BinaryPrimitives.ReadUInt64LittleEndian(message.Slice(16)),
+            body, auth);
+        return ParseStatus.Ok;
+    }
+
+    /// <summary>The body slice of a message whose header parsed as <paramref name="h"/>.</summary>
+    public static ReadOnlySpan<byte> Body(ReadOnlySpan<byte> message, in MessageHeader h) => message.Slice(Size, h.BodyLength);
+
+    /// <summary>The authenticator trailer slice of a message whose header parsed as <paramref name="h"/>.</summary>
+    public static ReadOnlySpan<byte> Authenticator(ReadOnlySpan<byte> message, in MessageHeader h) => message.Slice(Size + h.BodyLength, h.AuthLength);
+}
+
+/// <summary>Outcome of parsing a message or part of one. Everything but Ok means "drop and count".</summary>
+public enum ParseStatus : byte
+{
+    /// <summary>Well-formed.</summary>
+    Ok = 0,
+    /// <summary>Shorter than its declared lengths.</summary>
+    Truncated,
+    /// <summary>Wrong magic number.</summary>
+    BadMagic,
+    /// <summary>Unsupported wire version.</summary>
+    BadVersion,
+    /// <summary>Unknown message type.</summary>
+    UnknownType,
+    /// <summary>Body longer than the configured maximum.</summary>
+    Oversized,
+    /// <summary>Longer than its declared lengths (trailing bytes).</summary>
+    BadLength,
+    /// <summary>A field holds a value the format forbids (reserved bits, counts, padding).</summary>
+    BadField,
+    /// <summary>Authenticator missing, of the wrong kind or size, or its MAC entry does not verify.</summary>
+    BadAuthenticator,
+    /// <summary>Sender id is not allowed for this message type (e.g. a client sending COMMIT).</summary>
+    BadSender,
+    /// <summary>A digest inside the message does not match its content.</summary>
+    BadDigest,
+}
