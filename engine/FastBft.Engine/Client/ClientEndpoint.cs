@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using FastBft.Auth;
+using FastBft.Config;
+using FastBft.Transport;
+using FastBft.Wire;
+
+namespace FastBft.Client;
+
+/// <summary>
+/// The client side of one process: one transport, one I/O thread, many client ids
+/// (<see cref="BftClient"/>). The I/O thread polls for replies, retransmits timed-out requests and
+/// flushes sends; requests issued on the I/O thread itself (e.g. from a continuation of a completed
+/// request) are coalesced into the same flush.
+/// </summary>
+public sealed class ClientEndpoint : IMessageHandler, IDisposable
+{
+    private readonly ITransport _transport;
+    private readonly KeyStore _keys;
+    private readonly Dictionary<uint, BftClient> _clients = new();
+    private BftClient[] _clientList = Array.Empty<BftClient>();
+    private readonly ConcurrentQueue<BftClient> _submitted = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Thread? _thread;
+    private int _ioThreadId = -1;
+    private readonly long _timeoutTicks;
+    private long _dropped;
+
+    /// <summary>Creates an endpoint over <paramref name="transport"/> (which it owns and disposes).</summary>
+    public ClientEndpoint(CellConfig config, ITransport transport)
+    {
+        Config = config;
+        _transport = transport;
+        _keys = new KeyStore(config.Keys.MasterBytes(), config.N);
+        _timeoutTicks = config.Timeouts.ClientRetransmitMs;
+    }
+
+    /// <summary>The cell configuration.</summary>
+    public CellConfig Config { get; }
+    /// <summary>Replies dropped by authentication or addressed to unknown client ids.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+    /// <summary>The transport's counters.</summary>
+    public TransportStats TransportStats => _transport.Stats;
+
+    /// <summary>Creates a client with id <paramref name="clientId"/>; call before <see cref="Start"/>.</summary>
+    /// <param name="clientId">client id, ≥ first_client_id and unique in the cell.</param>
+    /// <param name="firstRequestId">request ids start after this value; must exceed any id this client id used before (the replicas' reply cache rejects older ids).</param>
+    /// <exception cref="ArgumentException">id below first_client_id or already created.</exception>
+    /// <exception cref="InvalidOperationException">the endpoint already started.</exception>
+    public BftClient CreateClient(uint clientId, ulong firstRequestId = 0)
+    {
+        if (_thread is not null) throw new InvalidOperationException("create clients before Start()");
+        if (clientId < Config.FirstClientId) throw new ArgumentException($"client id {clientId} is below first_client_id ({Config.FirstClientId})", nameof(clientId));
+        if (_clients.ContainsKey(clientId)) throw new ArgumentException($"client id {clientId} already exists", nameof(clientId));
+        var c = new BftClient(this, clientId, _keys, Config, firstRequestId);
+        _clients.Add(clientId, c);
+        _clientList = _clients.Values.ToArray();
+        return c;
+    }
+
+    /// <summary>Starts the I/O thread.</summary>
+    public void Start()
+    {
+        if (_thread is not null) return;
+        _thread = new Thread(Loop) { IsBackground = true, Name = "fastbft-client-io" };
+        _thread.Start();
+    }
+
+    internal void Submit(BftClient client)
+    {
+        if (Environment.CurrentManagedThreadId == _ioThreadId) SendRequest(client, toAll: false);
+        else _submitted.Enqueue(client);
+    }
+
+    private void SendRequest(BftClient c, bool toAll)
+    {
+        c.DeadlineTicks = Environment.TickCount64 + _timeoutTicks;
+        if (toAll)
+            for (uint r = 0; r < Config.N; r++) _transport.Send(r, c.Id, c.RequestMessage);
+        else
+            _transport.Send(c.Primary, c.Id, c.RequestMessage);
+    }
+
+    private void Loop()
+    {
+        _ioThreadId = Environment.CurrentManagedThreadId;
+        long nextTimeoutScan = 0;
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                _transport.Poll(this, 1);
+                while (_submitted.TryDequeue(out var c)) SendRequest(c, toAll: false);
+                long now = Environment.TickCount64;
+                if (now >= nextTimeoutScan)
+                {
+                    nextTimeoutScan = now + 5;
+                    foreach (var c in _clientList)
+                    {
+                        if (c.Outstanding && now >= c.DeadlineTicks)
+                        {
+                            int mult = c.OnTimeout();
+                            for (uint r = 0; r < Config.N; r++) _transport.Send(r, c.Id, c.RequestMessage);
+                            c.DeadlineTicks = now + _timeoutTicks * mult;
+                        }
+                    }
+                }
+                _transport.Flush();
+            }
+        }
+        finally
+        {
+            var e = new OperationCanceledException("client endpoint stopped");
+            foreach (var c in _clientList) c.Fail(e);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
+    {
+        if (!_clients.TryGetValue(destination, out var c)) { _dropped++; return; }
+        if (c.Verifier.Verify(message, out var h) != ParseStatus.Ok || h.Type != MessageType.Reply) { _dropped++; return; }
+        c.OnReply(h, message);
+    }
+
+    /// <summary>Stops the I/O thread (outstanding requests fail with <see cref="OperationCanceledException"/>) and disposes the transport.</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _thread?.Join(TimeSpan.FromSeconds(5));
+        _transport.Dispose();
+    }
+}

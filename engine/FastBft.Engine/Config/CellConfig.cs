@@ -1,0 +1,176 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace FastBft.Config;
+
+/// <summary>
+/// One cell's configuration, loaded from a JSON file (docs/configuration.md). Property names on
+/// disk are snake_case. Call <see cref="Validate"/> (done by <see cref="Load"/>) before use: bad
+/// values are rejected with a <see cref="ConfigException"/> naming the field.
+/// </summary>
+public sealed class CellConfig
+{
+    /// <summary>Protocol: "pbft" (MinBFT, RePBFT, ReMinBFT come later).</summary>
+    public string Protocol { get; set; } = "pbft";
+    /// <summary>Maximum number of faulty replicas f (≥ 1). PBFT needs n = 3f+1 replicas.</summary>
+    public int F { get; set; } = 1;
+    /// <summary>The replicas, ids 0..n-1 in order.</summary>
+    public List<ReplicaConfig> Replicas { get; set; } = new();
+    /// <summary>Key material.</summary>
+    public KeysConfig Keys { get; set; } = new();
+    /// <summary>Maximum requests per batch (one sequence number per batch; Thesis §2.1.2.2). 1..4096, default 64.</summary>
+    public int BatchSize { get; set; } = 64;
+    /// <summary>Batches the primary keeps in flight (pre-prepared, not yet executed) before it waits and lets the next batch fill. 1..window, default 4.</summary>
+    public int MaxInflightBatches { get; set; } = 4;
+    /// <summary>Checkpoint interval K in sequence numbers (PBFT-PR §4.3; 128 there). Default 128.</summary>
+    public int CheckpointInterval { get; set; } = 128;
+    /// <summary>Log window L in sequence numbers: accepted n satisfies h &lt; n ≤ h+L (PROTOCOLS.md G5). A multiple of K, ≥ 2K. Default 256.</summary>
+    public int Window { get; set; } = 256;
+    /// <summary>Largest message body accepted or sent, bytes. Default 4 MiB.</summary>
+    public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
+    /// <summary>Largest client operation, bytes. Default 64 KiB.</summary>
+    public int MaxRequestBytes { get; set; } = 64 * 1024;
+    /// <summary>First client id; clients use ids ≥ this (≥ n). Default 1000.</summary>
+    public uint FirstClientId { get; set; } = 1000;
+    /// <summary>Timer settings.</summary>
+    public TimeoutsConfig Timeouts { get; set; } = new();
+    /// <summary>The service every replica runs.</summary>
+    public ServiceConfig Service { get; set; } = new();
+
+    /// <summary>Number of replicas n.</summary>
+    [JsonIgnore] public int N => Replicas.Count;
+    /// <summary>Quorum size 2f+1 (PBFT-PR §4.2).</summary>
+    [JsonIgnore] public int Quorum => 2 * F + 1;
+
+    /// <summary>JSON options used for cell files (snake_case, comments and trailing commas allowed).</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        WriteIndented = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>Loads and validates a cell file.</summary>
+    /// <exception cref="ConfigException">the file is missing, not valid JSON, or a field is invalid (the message names it).</exception>
+    public static CellConfig Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException($"cannot read cell config '{path}': {e.Message}"); }
+        return Parse(text, path);
+    }
+
+    /// <summary>Parses and validates cell JSON. <paramref name="source"/> names it in errors.</summary>
+    /// <exception cref="ConfigException">invalid JSON or field.</exception>
+    public static CellConfig Parse(string json, string source = "cell config")
+    {
+        CellConfig? c;
+        try { c = JsonSerializer.Deserialize<CellConfig>(json, JsonOptions); }
+        catch (JsonException e) { throw new ConfigException($"{source}: invalid JSON at {e.Path ?? "$"} (line {e.LineNumber + 1}): {e.Message}"); }
+        if (c is null) throw new ConfigException($"{source}: empty document");
+        c.Validate();
+        return c;
+    }
+
+    /// <summary>Serializes to JSON (snake_case).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Checks every field; throws on the first invalid one.</summary>
+    /// <exception cref="ConfigException">a field is invalid; the message names it and the accepted range.</exception>
+    public void Validate()
+    {
+        if (Protocol != "pbft") Fail("protocol", $"'{Protocol}' is not supported yet; use \"pbft\"");
+        if (F < 1 || F > 20) Fail("f", $"{F} is out of range 1..20");
+        int n = 3 * F + 1;
+        if (Replicas.Count != n) Fail("replicas", $"PBFT with f={F} needs exactly 3f+1 = {n} replicas, found {Replicas.Count}");
+        for (int i = 0; i < Replicas.Count; i++)
+        {
+            var r = Replicas[i] ?? throw new ConfigException($"replicas[{i}]: null entry");
+            if (r.Id != i) Fail($"replicas[{i}].id", $"expected {i} (ids are 0..n-1 in order), found {r.Id}");
+            if (!IPEndPoint.TryParse(r.Address ?? "", out var ep) || ep.Port == 0) Fail($"replicas[{i}].address", $"'{r.Address}' is not host:port with an IPv4 address and a non-zero port");
+            if (r.Transport is not ("udp" or "dpdk")) Fail($"replicas[{i}].transport", $"'{r.Transport}' must be \"udp\" or \"dpdk\"");
+        }
+        Keys.Validate();
+        if (BatchSize < 1 || BatchSize > 4096) Fail("batch_size", $"{BatchSize} is out of range 1..4096");
+        if (CheckpointInterval < 1 || CheckpointInterval > 1 << 20) Fail("checkpoint_interval", $"{CheckpointInterval} is out of range 1..{1 << 20}");
+        if (Window < 2 * CheckpointInterval || Window % CheckpointInterval != 0) Fail("window", $"{Window} must be a multiple of checkpoint_interval ({CheckpointInterval}) and at least twice it");
+        if (Window > 1 << 16) Fail("window", $"{Window} exceeds 65536");
+        if (MaxInflightBatches < 1 || MaxInflightBatches > Window) Fail("max_inflight_batches", $"{MaxInflightBatches} is out of range 1..window ({Window})");
+        if (MaxRequestBytes < 0 || MaxRequestBytes > 16 << 20) Fail("max_request_bytes", $"{MaxRequestBytes} is out of range 0..16 MiB");
+        if (MaxMessageBytes < 64 * 1024 || MaxMessageBytes > 64 << 20) Fail("max_message_bytes", $"{MaxMessageBytes} is out of range 64 KiB..64 MiB");
+        long batchBytes = (long)BatchSize * (MaxRequestBytes + 200 + 16 * n);
+        if (batchBytes > MaxMessageBytes) Fail("max_message_bytes", $"{MaxMessageBytes} cannot hold a full batch (batch_size × (max_request_bytes + overhead) = {batchBytes} bytes); raise it or lower batch_size/max_request_bytes");
+        if (FirstClientId < n) Fail("first_client_id", $"{FirstClientId} must be ≥ n ({n}) so client ids never equal replica ids");
+        Timeouts.Validate();
+        Service.Validate();
+    }
+
+    internal static void Fail(string field, string why) => throw new ConfigException($"invalid cell config: {field}: {why}");
+}
+
+/// <summary>One replica of a cell.</summary>
+public sealed class ReplicaConfig
+{
+    /// <summary>Replica id (0..n-1).</summary>
+    public int Id { get; set; }
+    /// <summary>IPv4 endpoint "a.b.c.d:port" the replica listens on.</summary>
+    public string Address { get; set; } = "";
+    /// <summary>"udp" (kernel sockets) or "dpdk" (kernel bypass).</summary>
+    public string Transport { get; set; } = "udp";
+    /// <summary>Transport-specific settings (e.g. the DPDK device and EAL arguments), passed through to the transport.</summary>
+    public JsonElement? TransportOptions { get; set; }
+}
+
+/// <summary>Keys of the cell (docs/authentication.md).</summary>
+public sealed class KeysConfig
+{
+    /// <summary>64 hex digits: the 32-byte master secret from which every session key is derived.</summary>
+    public string Master { get; set; } = "";
+
+    /// <summary>The master secret's bytes.</summary>
+    public byte[] MasterBytes() => Convert.FromHexString(Master);
+
+    internal void Validate()
+    {
+        if (Master is null || Master.Length != 64) CellConfig.Fail("keys.master", "must be 64 hex digits (a 32-byte secret)");
+        try { Convert.FromHexString(Master!); } catch (FormatException) { CellConfig.Fail("keys.master", "is not hexadecimal"); }
+    }
+}
+
+/// <summary>Timer settings, milliseconds.</summary>
+public sealed class TimeoutsConfig
+{
+    /// <summary>Protocol tick: the replica's periodic timer granularity, ms. Default 10.</summary>
+    public int TickMs { get; set; } = 10;
+    /// <summary>A replica re-sends its own agreement/checkpoint messages for a slot stalled this long, ms (PBFT-PR §4.6.1). Default 100.</summary>
+    public int RetransmitMs { get; set; } = 100;
+    /// <summary>A client retransmits to all replicas after this long without f+1 matching replies, ms; doubles per retry up to 8×. Default 500.</summary>
+    public int ClientRetransmitMs { get; set; } = 500;
+
+    internal void Validate()
+    {
+        if (TickMs < 1 || TickMs > 1000) CellConfig.Fail("timeouts.tick_ms", $"{TickMs} is out of range 1..1000");
+        if (RetransmitMs < TickMs || RetransmitMs > 60_000) CellConfig.Fail("timeouts.retransmit_ms", $"{RetransmitMs} must be in tick_ms..60000");
+        if (ClientRetransmitMs < 1 || ClientRetransmitMs > 60_000) CellConfig.Fail("timeouts.client_retransmit_ms", $"{ClientRetransmitMs} is out of range 1..60000");
+    }
+}
+
+/// <summary>Which service the replicas run.</summary>
+public sealed class ServiceConfig
+{
+    /// <summary>"noop" (micro-benchmark) or "counter" (order-sensitive test service).</summary>
+    public string Kind { get; set; } = "noop";
+    /// <summary>For "noop": the workload "a/b" or "a/b/z" (request KiB / reply KiB / update KiB), e.g. "0/4".</summary>
+    public string Workload { get; set; } = "0/0";
+
+    internal void Validate()
+    {
+        if (Kind is not ("noop" or "counter")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\" or \"counter\"");
+    }
+}
+
+/// <summary>Invalid configuration; the message names the field.</summary>
+public sealed class ConfigException(string message) : Exception(message);

@@ -1,0 +1,119 @@
+namespace FastBft.Protocol.Pbft;
+
+/// <summary>
+/// CHECKPOINT votes per checkpoint sequence number inside the window, and the last stable
+/// checkpoint's digest (PBFT-PR §4.3: stable at 2f+1 matching CHECKPOINTs). Fixed memory:
+/// (L/K + 1) entries of n digests.
+/// </summary>
+internal sealed class CheckpointTracker
+{
+    private sealed class Entry
+    {
+        public ulong Seq;
+        public ulong Mask;
+        public readonly byte[] Digests;
+        public bool HasOwn;
+        public readonly byte[] Own = new byte[32];
+        public Entry(int n) => Digests = new byte[n * 32];
+    }
+
+    private readonly Entry[] _entries;
+    private readonly byte[] _stableDigest = new byte[32];
+    private readonly ulong _k;
+    private ulong _latestOwn;
+
+    public CheckpointTracker(int n, int capacity, int checkpointInterval)
+    {
+        _k = (ulong)checkpointInterval;
+        _entries = new Entry[capacity];
+        for (int i = 0; i < capacity; i++) _entries[i] = new Entry(n);
+    }
+
+    public ReadOnlyMemory<byte> StableDigest => _stableDigest;
+
+    private Entry For(ulong seq, bool create)
+    {
+        // Callers only pass seq in (h, h+L], so seq/K values map uniquely onto the capacity-sized ring.
+        var e = _entries[(int)(seq / _k % (ulong)_entries.Length)];
+        if (e.Seq != seq)
+        {
+            if (!create) return e;
+            e.Seq = seq; e.Mask = 0; e.HasOwn = false;
+        }
+        return e;
+    }
+
+    public void Record(ulong seq, uint sender, ReadOnlySpan<byte> digest)
+    {
+        var e = For(seq, create: true);
+        ulong bit = 1UL << (int)sender;
+        if ((e.Mask & bit) != 0) return;
+        e.Mask |= bit;
+        digest.CopyTo(e.Digests.AsSpan((int)sender * 32, 32));
+    }
+
+    public void RecordOwn(ulong seq, ReadOnlySpan<byte> digest, uint self)
+    {
+        var e = For(seq, create: true);
+        digest.CopyTo(e.Own);
+        e.HasOwn = true;
+        e.Mask &= ~(1UL << (int)self);
+        Record(seq, self, digest);
+        if (seq > _latestOwn) _latestOwn = seq;
+    }
+
+    /// <summary>Matching votes for our own digest at seq, or -1 if we have not taken it.</summary>
+    public int CountMatchingOwn(ulong seq)
+    {
+        var e = For(seq, create: false);
+        if (e.Seq != seq || !e.HasOwn) return -1;
+        return Count(e, e.Own);
+    }
+
+    public bool HasConflictingQuorum(ulong seq, int quorum)
+    {
+        var e = For(seq, create: false);
+        if (e.Seq != seq) return false;
+        ulong m = e.Mask;
+        while (m != 0)
+        {
+            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
+            m &= m - 1;
+            var d = e.Digests.AsSpan(i * 32, 32);
+            if (e.HasOwn && d.SequenceEqual(e.Own)) continue;
+            if (Count(e, d) >= quorum) return true;
+        }
+        return false;
+    }
+
+    private static int Count(Entry e, ReadOnlySpan<byte> digest)
+    {
+        int c = 0;
+        ulong m = e.Mask;
+        while (m != 0)
+        {
+            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
+            m &= m - 1;
+            if (e.Digests.AsSpan(i * 32, 32).SequenceEqual(digest)) c++;
+        }
+        return c;
+    }
+
+    public void MakeStable(ulong seq)
+    {
+        var e = For(seq, create: false);
+        e.Own.CopyTo(_stableDigest, 0);
+    }
+
+    /// <summary>Our latest own checkpoint if it is above the stable one (to retransmit it).</summary>
+    public bool OwnUnstable(ulong stable, out ulong seq, out ReadOnlySpan<byte> digest)
+    {
+        seq = _latestOwn;
+        digest = default;
+        if (seq <= stable) return false;
+        var e = For(seq, create: false);
+        if (e.Seq != seq || !e.HasOwn) return false;
+        digest = e.Own;
+        return true;
+    }
+}

@@ -1,0 +1,491 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using FastBft.Auth;
+using FastBft.Service;
+using FastBft.Wire;
+
+namespace FastBft.Protocol.Pbft;
+
+/// <summary>
+/// The PBFT normal-case protocol core of one replica (PROTOCOLS.md §3.2–§3.4; PBFT-PR §4.2–§4.3;
+/// Thesis §3.1.1, Fig. 3.1) as a sans-I/O state machine: it consumes authenticated messages
+/// (<see cref="OnMessage"/>), ticks (<see cref="OnTick"/>) and end-of-input-burst notifications
+/// (<see cref="EndOfBurst"/>), and emits complete authenticated messages through
+/// <see cref="IReplicaOutput"/>. It never touches sockets, threads, clocks or randomness, so the
+/// deterministic simulator runs this exact code.
+/// </summary>
+/// <remarks>
+/// <para>Rules implemented (seed sections in brackets):</para>
+/// <list type="bullet">
+/// <item>Primary of view v is replica v mod n [PBFT-PR §4, R]; it batches pending requests, one
+/// sequence number per batch [Thesis §2.1.2.2], and cuts a batch at the end of every input burst while
+/// fewer than <see cref="PbftSettings.MaxInflightBatches"/> batches are in flight — so an idle
+/// pipeline adds no delay and a busy one fills batches.</item>
+/// <item>A backup accepts a PRE-PREPARE for (v, n) if v is its view, it comes from the primary, h &lt; n ≤ h+L
+/// [PROTOCOLS.md G5], and no other digest was accepted for (v, n); it then multicasts PREPARE.</item>
+/// <item>prepared = PRE-PREPARE + 2f matching PREPAREs from distinct backups; then COMMIT.
+/// committed = prepared + 2f+1 matching COMMITs (own included) [PBFT-PR §4.2].</item>
+/// <item>Execution strictly in sequence order; each request at most once: the reply cache keeps the
+/// last reply per client and a retransmitted request gets the cached reply [Thesis §2.1.2.2].</item>
+/// <item>REPLY: the designated replier (clientId + t) mod n sends the full result, the others its
+/// SHA-256 [Thesis §2.1.1.4, §5.5.2.1]. A resent cached reply is always full.</item>
+/// <item>CHECKPOINT after every n with n mod K = 0; stable at 2f+1 matching; then the low watermark
+/// h advances and the log below it is garbage [PBFT-PR §4.3].</item>
+/// <item>Retransmission: a replica re-sends its own messages for a slot stalled for
+/// <see cref="PbftSettings.RetransmitTicks"/> ticks, and answers a duplicate vote (a peer's
+/// retransmission) with its own messages for that slot, at most once per tick [PBFT-PR §4.6.1].</item>
+/// </list>
+/// <para>View change and state transfer are not part of this core yet; it keeps what they need:
+/// the PRE-PREPAREs and votes (prepared certificates) of every slot above the stable checkpoint, and
+/// the stable checkpoint's certificate (<see cref="StableCheckpointProof"/>).</para>
+/// <para>Single-threaded; not thread-safe. Steady state allocates nothing.</para>
+/// </remarks>
+public sealed class PbftReplica
+{
+    private readonly PbftSettings _s;
+    private readonly uint _id;
+    private readonly int _n;
+    private readonly IReplicatedService _service;
+    private readonly IReplicaOutput _out;
+    private readonly MessageBuilder _builder;
+    private readonly LogSlot[] _slots;
+    private readonly CheckpointTracker _checkpoints;
+    private readonly ClientTable _clients = new();
+    private readonly ArrayBufferWriter<byte> _reply = new(4096);
+    private readonly RequestQueue _pending = new();
+    private byte[] _batchDigests;
+    private long _tick;
+
+    /// <summary>Current view v.</summary>
+    public ulong View { get; private set; }
+    /// <summary>Low watermark h: sequence number of the last stable checkpoint.</summary>
+    public ulong LowWatermark { get; private set; }
+    /// <summary>Last sequence number executed.</summary>
+    public ulong LastExecuted { get; private set; }
+    /// <summary>Last sequence number assigned (primary) or seen in a PRE-PREPARE.</summary>
+    public ulong LastAssigned { get; private set; }
+    /// <summary>Counters (monotonic; read from other threads as plain longs).</summary>
+    public PbftStats Stats { get; } = new();
+
+    /// <summary>The reply cache / client records.</summary>
+    public ClientTable Clients => _clients;
+
+    /// <summary>Creates the core for replica <paramref name="auth"/>.SelfId.</summary>
+    /// <exception cref="ArgumentException">settings inconsistent (n ≠ 3f+1, n &gt; 64, window not a multiple of K).</exception>
+    public PbftReplica(PbftSettings settings, Authenticator auth, IReplicatedService service, IReplicaOutput output)
+    {
+        _s = settings;
+        _n = settings.N;
+        if (_n != 3 * settings.F + 1) throw new ArgumentException($"PBFT needs n = 3f+1 (f={settings.F}, n={_n})", nameof(settings));
+        if (_n > 64) throw new ArgumentException("at most 64 replicas (vote bitmasks are 64-bit)", nameof(settings));
+        if (settings.Window % settings.CheckpointInterval != 0) throw new ArgumentException("window must be a multiple of the checkpoint interval", nameof(settings));
+        _id = auth.SelfId;
+        if (_id >= _n) throw new ArgumentException($"replica id {_id} is not in 0..{_n - 1}", nameof(auth));
+        _service = service;
+        _out = output;
+        _builder = new MessageBuilder(auth, _n);
+        _slots = new LogSlot[settings.Window];
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new LogSlot(_n);
+        _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
+        _batchDigests = new byte[settings.BatchSize * Digests.Size];
+    }
+
+    /// <summary>Replica id.</summary>
+    public uint Id => _id;
+    /// <summary>Primary of the current view: v mod n (PBFT-PR §4, [R]).</summary>
+    public uint Primary => (uint)(View % (ulong)_n);
+    /// <summary>True if this replica is the primary of the current view.</summary>
+    public bool IsPrimary => Primary == _id;
+    private ulong HighWatermark => LowWatermark + (ulong)_s.Window;
+    private int Commit2f1 => _s.CommitQuorum > 0 ? _s.CommitQuorum : 2 * _s.F + 1;
+    private int Checkpoint2f1 => _s.CheckpointQuorum > 0 ? _s.CheckpointQuorum : 2 * _s.F + 1;
+
+    /// <summary>The certificate of the last stable checkpoint: its sequence number and state digest (32 bytes).</summary>
+    public (ulong Sequence, ReadOnlyMemory<byte> Digest) StableCheckpointProof => (LowWatermark, _checkpoints.StableDigest);
+
+    /// <summary>Number of requests waiting at the primary for a batch.</summary>
+    public int PendingRequests => _pending.Count;
+
+    /// <summary>
+    /// Handles one message that <see cref="MessageVerifier"/> accepted. <paramref name="requestDigest"/>
+    /// is the verifier's D(req) for REQUEST messages (ignored otherwise).
+    /// </summary>
+    public void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest = default)
+    {
+        switch (h.Type)
+        {
+            case MessageType.Request: OnRequest(h, message, requestDigest); break;
+            case MessageType.PrePrepare: OnPrePrepare(h, message); break;
+            case MessageType.Prepare: OnVote(h, message, commit: false); break;
+            case MessageType.Commit: OnVote(h, message, commit: true); break;
+            case MessageType.Checkpoint: OnCheckpoint(h, message); break;
+            case MessageType.Status: OnStatus(h); break;
+            default: Stats.Ignored++; break;
+        }
+    }
+
+    /// <summary>
+    /// Called by the host after it has handed every message of one input burst to <see cref="OnMessage"/>:
+    /// the primary cuts batches now (adaptive batching without an added delay).
+    /// </summary>
+    public void EndOfBurst()
+    {
+        if (!IsPrimary) return;
+        while (_pending.Count > 0
+               && LastAssigned - LastExecuted < (ulong)_s.MaxInflightBatches
+               && LastAssigned + 1 <= HighWatermark)
+        {
+            CutBatch();
+        }
+    }
+
+    /// <summary>Periodic timer (every tick_ms): drives retransmission of stalled slots and unstable checkpoints.</summary>
+    public void OnTick()
+    {
+        _tick++;
+        ulong hi = Math.Min(LastAssigned, HighWatermark);
+        for (ulong seq = LastExecuted + 1; seq <= hi; seq++)
+        {
+            var slot = SlotOf(seq);
+            if (slot.Seq != seq || slot.Executed) continue;
+            if (++slot.StalledTicks >= _s.RetransmitTicks)
+            {
+                slot.StalledTicks = 0;
+                Stats.Retransmissions++;
+                ResendOwn(slot, toReplica: uint.MaxValue);
+            }
+        }
+        if (_tick % _s.RetransmitTicks == 0)
+        {
+            if (_checkpoints.OwnUnstable(LowWatermark, out ulong cpSeq, out var cpDigest)) BroadcastCheckpoint(cpSeq, cpDigest);
+            BroadcastStatus();
+        }
+    }
+
+    /// <summary>
+    /// STATUS (PBFT-PR §4.6.1): a periodic summary (last executed, low watermark) that acts as a
+    /// negative acknowledgement: a peer that is ahead re-sends what we lack.
+    /// </summary>
+    private void BroadcastStatus()
+    {
+        var body = _builder.BeginVector(MessageType.Status, View, LastExecuted, 8);
+        BinaryPrimitives.WriteUInt64LittleEndian(body, LowWatermark);
+        Broadcast(_builder.SealVector());
+    }
+
+    private void OnStatus(in MessageHeader h)
+    {
+        ulong theirs = h.Sequence;
+        if (theirs >= LastExecuted) return;
+        // Re-send, for the slots the peer lacks and we still hold, the PRE-PREPARE (its MAC vector has an
+        // entry for every replica, so any replica may forward it) and our own votes. Bounded per status.
+        ulong from = Math.Max(theirs, LowWatermark) + 1;
+        ulong to = Math.Min(LastExecuted, from + (ulong)(2 * _s.MaxInflightBatches) - 1);
+        for (ulong seq = from; seq <= to; seq++)
+        {
+            var slot = SlotOf(seq);
+            if (slot.Seq != seq || !slot.HasPrePrepare) continue;
+            if (h.Sender != Primary) _out.SendToReplica(h.Sender, slot.PrePrepareMessage);
+            if (slot.SentPrepare) ResendVote(slot, commit: false, h.Sender);
+            if (slot.SentCommit) ResendVote(slot, commit: true, h.Sender);
+            Stats.StatusAnswers++;
+        }
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    private void OnRequest(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
+    {
+        var rec = _clients.Get(h.Sender);
+        ulong rid = h.Sequence;
+        if (rid < rec.LastExecutedRid) { Stats.OldRequests++; return; }
+        if (rid == rec.LastExecutedRid)
+        {
+            // Retransmission of an executed request: resend the cached reply, never re-execute (Thesis §2.1.2.2).
+            Stats.CachedReplies++;
+            SendReply(rec, full: true);
+            return;
+        }
+        if (IsPrimary)
+        {
+            if (rid <= rec.HighestQueuedRid) { Stats.DuplicateRequests++; return; }
+            rec.HighestQueuedRid = rid;
+            _pending.Enqueue(h.Sender, rid, message, requestDigest);
+        }
+        else if (rid > rec.HighestForwardedRid)
+        {
+            // A client that timed out multicasts; a backup relays the request to the primary (PBFT-PR §4.2).
+            rec.HighestForwardedRid = rid;
+            Stats.ForwardedRequests++;
+            _out.SendToReplica(Primary, message);
+        }
+    }
+
+    private void CutBatch()
+    {
+        ulong seq = LastAssigned + 1;
+        // Select up to BatchSize requests, at most one per client (PROTOCOLS.md G1), FIFO.
+        int count = 0, bodyLength = Bodies.PrePrepareFixed;
+        int limit = Math.Min(_s.BatchSize, _pending.Count);
+        for (int i = 0; i < limit; i++)
+        {
+            var e = _pending.Peek(i);
+            var rec = _clients.Get(e.Client);
+            if (rec.InBatch == seq) break;
+            rec.InBatch = seq;
+            e.Digest.AsSpan().CopyTo(_batchDigests.AsSpan(count * Digests.Size, Digests.Size));
+            bodyLength += Bodies.BatchEntryPrefix + e.Length;
+            count++;
+        }
+        var body = _builder.BeginVector(MessageType.PrePrepare, View, seq, bodyLength);
+        Digests.Batch(_batchDigests.AsSpan(0, count * Digests.Size), body.Slice(0, Digests.Size));
+        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(32), (ushort)count);
+        body[34] = 0; body[35] = 0;
+        int off = Bodies.PrePrepareFixed;
+        for (int i = 0; i < count; i++)
+        {
+            var e = _pending.Dequeue();
+            BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), e.Length);
+            e.Message.AsSpan(0, e.Length).CopyTo(body.Slice(off + Bodies.BatchEntryPrefix));
+            off += Bodies.BatchEntryPrefix + e.Length;
+        }
+        Span<byte> digest = stackalloc byte[Digests.Size];
+        body.Slice(0, Digests.Size).CopyTo(digest);
+        var msg = _builder.SealVector(digest);
+        LastAssigned = seq;
+        var slot = SlotOf(seq);
+        slot.Reset(seq, View);
+        slot.StorePrePrepare(msg, digest);
+        Stats.Batches++;
+        Stats.BatchedRequests += count;
+        Broadcast(msg);
+    }
+
+    // ---------------------------------------------------------------- agreement
+
+    private void OnPrePrepare(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (h.View != View || h.Sender != Primary || IsPrimary) { Stats.Ignored++; return; }   // header sender is authenticated; any replica may forward it
+        ulong seq = h.Sequence;
+        if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
+        var slot = SlotFor(seq);
+        var digest = Bodies.BatchDigest(MessageHeader.Body(message, h));
+        if (slot.HasPrePrepare)
+        {
+            if (!slot.Digest.AsSpan().SequenceEqual(digest)) { Stats.ConflictingPrePrepares++; return; }
+            AnswerRetransmission(slot, h.Sender);   // the primary re-sent it: it is missing our votes
+            return;
+        }
+        slot.StorePrePrepare(message, digest);
+        if (seq > LastAssigned) LastAssigned = seq;
+        SendVote(slot, commit: false);
+        Advance(slot);
+    }
+
+    private void OnVote(in MessageHeader h, ReadOnlySpan<byte> message, bool commit)
+    {
+        if (h.View != View) { Stats.Ignored++; return; }
+        if (!commit && h.Sender == Primary) { Stats.Ignored++; return; }   // the primary sends no PREPARE
+        ulong seq = h.Sequence;
+        if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
+        var slot = SlotFor(seq);
+        var digest = MessageHeader.Body(message, h);
+        bool fresh = commit
+            ? LogSlot.Record(slot.CommitDigests, ref slot.CommitMask, h.Sender, digest)
+            : LogSlot.Record(slot.PrepareDigests, ref slot.PrepareMask, h.Sender, digest);
+        if (!fresh) { AnswerRetransmission(slot, h.Sender); return; }
+        if (seq > LastAssigned && !IsPrimary) LastAssigned = seq;
+        Advance(slot);
+    }
+
+    private void SendVote(LogSlot slot, bool commit)
+    {
+        var body = _builder.BeginVector(commit ? MessageType.Commit : MessageType.Prepare, slot.View, slot.Seq, Digests.Size);
+        slot.Digest.AsSpan().CopyTo(body);
+        var msg = _builder.SealVector();
+        if (commit) { LogSlot.Record(slot.CommitDigests, ref slot.CommitMask, _id, slot.Digest); slot.SentCommit = true; }
+        else { LogSlot.Record(slot.PrepareDigests, ref slot.PrepareMask, _id, slot.Digest); slot.SentPrepare = true; }
+        Broadcast(msg);
+    }
+
+    /// <summary>Moves a slot through prepared → committed → executed as far as its votes allow.</summary>
+    private void Advance(LogSlot slot)
+    {
+        if (!slot.HasPrePrepare) return;
+        slot.StalledTicks = 0;
+        if (!slot.Prepared && slot.CountMatching(slot.PrepareDigests, slot.PrepareMask) >= 2 * _s.F)
+        {
+            slot.Prepared = true;
+            SendVote(slot, commit: true);
+        }
+        if (slot.Prepared && !slot.Committed && slot.CountMatching(slot.CommitDigests, slot.CommitMask) >= Commit2f1)
+        {
+            slot.Committed = true;
+            ExecuteReady();
+        }
+    }
+
+    private void ResendOwn(LogSlot slot, uint toReplica)
+    {
+        if (slot.HasPrePrepare && IsPrimary && slot.View == View) Send(toReplica, slot.PrePrepareMessage);
+        if (slot.SentPrepare) ResendVote(slot, commit: false, toReplica);
+        if (slot.SentCommit) ResendVote(slot, commit: true, toReplica);
+    }
+
+    private void ResendVote(LogSlot slot, bool commit, uint toReplica)
+    {
+        var body = _builder.BeginVector(commit ? MessageType.Commit : MessageType.Prepare, slot.View, slot.Seq, Digests.Size);
+        slot.Digest.AsSpan().CopyTo(body);
+        Send(toReplica, _builder.SealVector());
+    }
+
+    /// <summary>A peer re-sent a message we already had: it lacks ours for this slot. Answer once per tick.</summary>
+    private void AnswerRetransmission(LogSlot slot, uint peer)
+    {
+        if (slot.AnsweredTick == _tick) return;
+        slot.AnsweredTick = _tick;
+        Stats.RetransmissionAnswers++;
+        ResendOwn(slot, peer);
+    }
+
+    // ---------------------------------------------------------------- execution
+
+    private void ExecuteReady()
+    {
+        while (true)
+        {
+            ulong next = LastExecuted + 1;
+            var slot = SlotOf(next);
+            if (slot.Seq != next || !slot.Committed || slot.Executed) return;
+            ExecuteBatch(slot);
+            slot.Executed = true;
+            LastExecuted = next;
+            if (next % (ulong)_s.CheckpointInterval == 0) TakeCheckpoint(next);
+        }
+    }
+
+    private void ExecuteBatch(LogSlot slot)
+    {
+        var msg = slot.PrePrepareMessage;
+        MessageHeader.TryParse(msg, int.MaxValue, out var h);
+        var reader = new BatchReader(MessageHeader.Body(msg, h));
+        int index = 0;
+        while (reader.Next(out var req))
+        {
+            MessageHeader.TryParse(req, int.MaxValue, out var rh);
+            var rec = _clients.Get(rh.Sender);
+            if (rh.Sequence <= rec.LastExecutedRid) { Stats.SkippedDuplicates++; index++; continue; }
+            _reply.ResetWrittenCount();
+            var info = new RequestInfo(rh.Sender, rh.Sequence, slot.Seq, index++);
+            _service.Execute(info, MessageHeader.Body(req, rh), _reply, null);
+            rec.Cache(rh.Sequence, slot.Seq, _reply.WrittenSpan);
+            if (rec.HighestQueuedRid < rh.Sequence) rec.HighestQueuedRid = rh.Sequence;
+            Stats.Executed++;
+            bool designated = (rh.Sender + rh.Sequence) % (ulong)_n == _id;
+            SendReply(rec, designated);
+        }
+        Stats.ExecutedBatches++;
+    }
+
+    private void SendReply(ClientRecord rec, bool full)
+    {
+        var result = rec.CachedReply;
+        int bodyLength = Bodies.ReplyFixed + (full ? result.Length : Digests.Size);
+        var body = _builder.BeginSingle(MessageType.Reply, View, rec.LastExecutedRid, bodyLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(body, rec.ClientId);
+        body[4] = full ? Bodies.ReplyFull : Bodies.ReplyDigest;
+        body[5] = 0; body[6] = 0; body[7] = 0;
+        if (full) result.CopyTo(body.Slice(Bodies.ReplyFixed));
+        else Digests.Sha256(result, body.Slice(Bodies.ReplyFixed, Digests.Size));
+        _out.SendToClient(rec.ClientId, _builder.SealSingle(rec.ClientId));
+        Stats.Replies++;
+    }
+
+    // ---------------------------------------------------------------- checkpoints
+
+    private void TakeCheckpoint(ulong seq)
+    {
+        Span<byte> digest = stackalloc byte[Digests.Size];
+        _service.GetStateDigest(digest);
+        _checkpoints.RecordOwn(seq, digest, _id);
+        Stats.Checkpoints++;
+        BroadcastCheckpoint(seq, digest);
+        TryStabilize(seq);
+    }
+
+    private void BroadcastCheckpoint(ulong seq, ReadOnlySpan<byte> digest)
+    {
+        var body = _builder.BeginVector(MessageType.Checkpoint, View, seq, Digests.Size);
+        digest.CopyTo(body);
+        Broadcast(_builder.SealVector());
+    }
+
+    private void OnCheckpoint(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        ulong seq = h.Sequence;
+        if (seq % (ulong)_s.CheckpointInterval != 0 || seq <= LowWatermark) { Stats.Ignored++; return; }
+        if (seq > HighWatermark)
+        {
+            // A checkpoint beyond our window: we are behind (state transfer, PBFT-PR §4.6.2, comes later).
+            if (seq > Stats.HighestCheckpointSeen) Stats.HighestCheckpointSeen = seq;
+            Stats.OutOfWindow++;
+            return;
+        }
+        _checkpoints.Record(seq, h.Sender, MessageHeader.Body(message, h));
+        TryStabilize(seq);
+    }
+
+    private void TryStabilize(ulong seq)
+    {
+        if (seq <= LowWatermark || seq > LastExecuted) return;
+        int matching = _checkpoints.CountMatchingOwn(seq);
+        if (matching < 0) return;                       // own checkpoint not taken yet
+        if (matching >= Checkpoint2f1)
+        {
+            LowWatermark = seq;                         // stable: garbage-collect the log below (PBFT-PR §4.3)
+            _checkpoints.MakeStable(seq);
+            Stats.StableCheckpoints++;
+            EndOfBurst();                               // the window moved: the primary may propose again
+        }
+        else if (_checkpoints.HasConflictingQuorum(seq, Checkpoint2f1))
+        {
+            Stats.CheckpointDivergence++;               // our state differs from 2f+1 others (needs state transfer)
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private LogSlot SlotOf(ulong seq) => _slots[(int)(seq % (ulong)_slots.Length)];
+
+    private LogSlot SlotFor(ulong seq)
+    {
+        var slot = SlotOf(seq);
+        if (slot.Seq != seq) slot.Reset(seq, View);
+        return slot;
+    }
+
+    private void Broadcast(ReadOnlySpan<byte> message)
+    {
+        for (uint r = 0; r < _n; r++) if (r != _id) _out.SendToReplica(r, message);
+    }
+
+    private void Send(uint toReplica, ReadOnlySpan<byte> message)
+    {
+        if (toReplica == uint.MaxValue) Broadcast(message);
+        else _out.SendToReplica(toReplica, message);
+    }
+
+    /// <summary>Digest of the service state now (32 bytes).</summary>
+    public void GetStateDigest(Span<byte> digest32) => _service.GetStateDigest(digest32);
+}
+
+/// <summary>Counters of a PBFT core.</summary>
+public sealed class PbftStats
+{
+    public long Batches, BatchedRequests, Executed, ExecutedBatches, Replies, CachedReplies;
+    public long OldRequests, DuplicateRequests, ForwardedRequests, SkippedDuplicates;
+    public long Ignored, OutOfWindow, ConflictingPrePrepares;
+    public long Checkpoints, StableCheckpoints, CheckpointDivergence;
+    public long Retransmissions, RetransmissionAnswers, StatusAnswers;
+    public ulong HighestCheckpointSeen;
+}

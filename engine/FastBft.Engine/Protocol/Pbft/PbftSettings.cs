@@ -1,0 +1,35 @@
+using FastBft.Config;
+
+namespace FastBft.Protocol.Pbft;
+
+/// <summary>The protocol parameters of one PBFT replica, derived from a <see cref="CellConfig"/>.</summary>
+public sealed record PbftSettings
+{
+    /// <summary>n = 3f+1.</summary>
+    public required int N { get; init; }
+    /// <summary>f.</summary>
+    public required int F { get; init; }
+    /// <summary>Maximum requests per batch.</summary>
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Batches in flight at the primary before it lets the next one fill.</summary>
+    public int MaxInflightBatches { get; init; } = 4;
+    /// <summary>Checkpoint interval K.</summary>
+    public int CheckpointInterval { get; init; } = 128;
+    /// <summary>Log window L.</summary>
+    public int Window { get; init; } = 256;
+    /// <summary>Ticks a slot may stall before the replica re-sends its own messages for it (PBFT-PR §4.6.1).</summary>
+    public int RetransmitTicks { get; init; } = 10;
+    /// <summary>Quorum for COMMIT certificates (2f+1). Tests of the fault matrix may lower it to plant a bug.</summary>
+    public int CommitQuorum { get; init; }
+    /// <summary>Quorum for stable checkpoints (2f+1).</summary>
+    public int CheckpointQuorum { get; init; }
+
+    /// <summary>Settings from a validated cell config.</summary>
+    public static PbftSettings From(CellConfig c) => new()
+    {
+        N = c.N, F = c.F, BatchSize = c.BatchSize, MaxInflightBatches = c.MaxInflightBatches,
+        CheckpointInterval = c.CheckpointInterval, Window = c.Window,
+        RetransmitTicks = Math.Max(1, c.Timeouts.RetransmitMs / c.Timeouts.TickMs),
+        CommitQuorum = 2 * c.F + 1, CheckpointQuorum = 2 * c.F + 1,
+    };
+}

@@ -1,0 +1,140 @@
+using System.Collections.Concurrent;
+using FastBft.Auth;
+using FastBft.Config;
+using FastBft.Protocol;
+using FastBft.Protocol.Pbft;
+using FastBft.Service;
+using FastBft.Transport;
+using FastBft.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FastBft.Replica;
+
+/// <summary>
+/// Runs one replica: a single-threaded event loop that polls the transport, authenticates each
+/// message (<see cref="MessageVerifier"/>), feeds the protocol core, ticks its timer and flushes the
+/// transport (DESIGN.md "Data flow"). The loop owns the transport, the core and the service; other
+/// threads talk to it only through <see cref="QueryStatusAsync"/> and cancellation.
+/// </summary>
+public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
+{
+    private readonly CellConfig _config;
+    private readonly uint _id;
+    private readonly ITransport _transport;
+    private readonly MessageVerifier _verifier;
+    private readonly PbftReplica _core;
+    private readonly ILogger _log;
+    private readonly ConcurrentQueue<TaskCompletionSource<ReplicaStatus>> _statusRequests = new();
+    private long _misaddressed;
+
+    /// <summary>Creates the host of replica <paramref name="id"/> of <paramref name="config"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">id not in 0..n-1.</exception>
+    public ReplicaHost(CellConfig config, uint id, ITransport transport, IReplicatedService service, ILogger? logger = null)
+    {
+        if (id >= (uint)config.N) throw new ArgumentOutOfRangeException(nameof(id), $"replica id {id} is not in 0..{config.N - 1}");
+        _config = config;
+        _id = id;
+        _transport = transport;
+        _log = logger ?? NullLogger.Instance;
+        var keys = new KeyStore(config.Keys.MasterBytes(), config.N);
+        var auth = new Authenticator(id, keys);
+        _verifier = new MessageVerifier(new Authenticator(id, keys), config.N, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
+        _core = new PbftReplica(PbftSettings.From(config), auth, service, this);
+    }
+
+    /// <summary>The protocol core (for tests and diagnostics; touch it only from the loop thread or after <see cref="Run"/> returned).</summary>
+    public PbftReplica Core => _core;
+    /// <summary>The authentication stage's drop counters.</summary>
+    public MessageVerifier Verifier => _verifier;
+
+    /// <summary>
+    /// Runs the event loop on the calling thread until <paramref name="cancellation"/> is cancelled.
+    /// Exceptions from the service or the transport end the loop and propagate (a replica must not
+    /// continue with an undefined state); malformed input never throws (it is dropped and counted).
+    /// </summary>
+    public void Run(CancellationToken cancellation)
+    {
+        int tickMs = _config.Timeouts.TickMs;
+        long nextTick = Environment.TickCount64 + tickMs;
+        _log.LogInformation("replica {Id} running (n={N}, f={F}, primary={Primary})", _id, _config.N, _config.F, _core.Primary);
+        while (!cancellation.IsCancellationRequested)
+        {
+            long now = Environment.TickCount64;
+            int wait = (int)Math.Clamp(nextTick - now, 0, tickMs);
+            _transport.Poll(this, wait);
+            _core.EndOfBurst();
+            now = Environment.TickCount64;
+            if (now >= nextTick)
+            {
+                _core.OnTick();
+                nextTick = now + tickMs;
+                AnswerStatusRequests();
+            }
+            _transport.Flush();
+        }
+        AnswerStatusRequests();
+        _log.LogInformation("replica {Id} stopped at sequence {Seq}", _id, _core.LastExecuted);
+    }
+
+    /// <summary>Asks the loop for a status snapshot (answered within one tick while it runs).</summary>
+    public Task<ReplicaStatus> QueryStatusAsync()
+    {
+        var tcs = new TaskCompletionSource<ReplicaStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _statusRequests.Enqueue(tcs);
+        return tcs.Task;
+    }
+
+    /// <summary>Status snapshot; call only on the loop thread or when the loop is not running.</summary>
+    public ReplicaStatus SnapshotStatus()
+    {
+        Span<byte> d = stackalloc byte[32];
+        _core.GetStateDigest(d);
+        var s = _core.Stats;
+        return new ReplicaStatus(_id, _core.View, _core.LastExecuted, _core.LowWatermark, Convert.ToHexString(d),
+            s.Executed, s.Batches, s.StableCheckpoints, _verifier.DroppedTotal + _misaddressed,
+            _transport.Stats.BytesSent, _transport.Stats.DatagramsSent, _transport.Stats.DatagramsReceived, s.Retransmissions);
+    }
+
+    private void AnswerStatusRequests()
+    {
+        if (_statusRequests.IsEmpty) return;
+        var status = SnapshotStatus();
+        while (_statusRequests.TryDequeue(out var tcs)) tcs.TrySetResult(status);
+    }
+
+    /// <inheritdoc/>
+    public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
+    {
+        if (destination != _id) { _misaddressed++; return; }
+        if (_verifier.Verify(message, out var header) != ParseStatus.Ok) return;
+        _core.OnMessage(header, message, _verifier.LastRequestDigest);
+    }
+
+    /// <inheritdoc/>
+    public void SendToReplica(uint replica, ReadOnlySpan<byte> message) => _transport.Send(replica, _id, message);
+
+    /// <inheritdoc/>
+    public void SendToClient(uint client, ReadOnlySpan<byte> message) => _transport.Send(client, _id, message);
+
+    /// <inheritdoc/>
+    public void Dispose() => _transport.Dispose();
+}
+
+/// <summary>A replica's status as reported to the harness (JSON line on the control channel).</summary>
+/// <param name="Id">replica id.</param>
+/// <param name="View">current view.</param>
+/// <param name="LastExecuted">last executed sequence number.</param>
+/// <param name="StableCheckpoint">low watermark h.</param>
+/// <param name="StateDigest">hex SHA-256 of the service state.</param>
+/// <param name="RequestsExecuted">requests executed.</param>
+/// <param name="Batches">batches proposed (primary).</param>
+/// <param name="StableCheckpoints">checkpoints that became stable.</param>
+/// <param name="Dropped">messages dropped by authentication/parsing.</param>
+/// <param name="BytesSent">transport payload bytes sent.</param>
+/// <param name="DatagramsSent">datagrams sent.</param>
+/// <param name="DatagramsReceived">datagrams received.</param>
+/// <param name="Retransmissions">slot retransmissions.</param>
+public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulong StableCheckpoint, string StateDigest,
+    long RequestsExecuted, long Batches, long StableCheckpoints, long Dropped, long BytesSent, long DatagramsSent,
+    long DatagramsReceived, long Retransmissions);

@@ -1,0 +1,70 @@
+using FastBft.Auth;
+
+namespace FastBft.Wire;
+
+/// <summary>
+/// Builds one outgoing message at a time in a reusable buffer: header, body, authenticator trailer
+/// (docs/wire-format.md §2). Not thread-safe; one per protocol thread. Allocation-free once the
+/// buffer has grown to the largest message built.
+/// </summary>
+public sealed class MessageBuilder
+{
+    private byte[] _buffer;
+    private MessageHeader _header;
+    private readonly Authenticator _auth;
+    private readonly int _replicaCount;
+
+    /// <summary>Creates a builder that authenticates as <paramref name="auth"/>.SelfId for a cell of <paramref name="replicaCount"/> replicas.</summary>
+    public MessageBuilder(Authenticator auth, int replicaCount, int initialCapacity = 64 * 1024)
+    {
+        _auth = auth;
+        _replicaCount = replicaCount;
+        _buffer = new byte[initialCapacity];
+    }
+
+    /// <summary>Starts a message whose trailer is a replica vector (n MAC entries). Returns the body span to fill (exactly <paramref name="bodyLength"/> bytes).</summary>
+    public Span<byte> BeginVector(MessageType type, ulong view, ulong sequence, int bodyLength)
+        => Begin(type, view, sequence, bodyLength, Authenticator.VectorLength(_replicaCount));
+
+    /// <summary>Starts a message whose trailer is a single MAC. Returns the body span to fill.</summary>
+    public Span<byte> BeginSingle(MessageType type, ulong view, ulong sequence, int bodyLength)
+        => Begin(type, view, sequence, bodyLength, Authenticator.SingleLength);
+
+    private Span<byte> Begin(MessageType type, ulong view, ulong sequence, int bodyLength, int authLength)
+    {
+        _header = new MessageHeader(type, _auth.SelfId, view, sequence, bodyLength, authLength);
+        int total = _header.TotalLength;
+        if (_buffer.Length < total) _buffer = new byte[Math.Max(total, _buffer.Length * 2)];
+        _header.Write(_buffer);
+        return _buffer.AsSpan(MessageHeader.Size, bodyLength);
+    }
+
+    /// <summary>The body of the message being built (after Begin*).</summary>
+    public Span<byte> Body => _buffer.AsSpan(MessageHeader.Size, _header.BodyLength);
+
+    /// <summary>Seals a vector message with authDigest = SHA-256(body) and returns the complete message (valid until the next Begin*).</summary>
+    public ReadOnlySpan<byte> SealVector()
+    {
+        Span<byte> d = stackalloc byte[Digests.Size];
+        Digests.Sha256(Body, d);
+        return SealVector(d);
+    }
+
+    /// <summary>Seals a vector message with an explicit authDigest (PRE-PREPARE: the batch digest).</summary>
+    public ReadOnlySpan<byte> SealVector(scoped ReadOnlySpan<byte> authDigest)
+    {
+        var header = _buffer.AsSpan(0, MessageHeader.Size);
+        _auth.WriteVector(header, authDigest, _buffer.AsSpan(MessageHeader.Size + _header.BodyLength, _header.AuthLength));
+        return _buffer.AsSpan(0, _header.TotalLength);
+    }
+
+    /// <summary>Seals a single-MAC message for <paramref name="receiver"/> with authDigest = SHA-256(body).</summary>
+    public ReadOnlySpan<byte> SealSingle(uint receiver)
+    {
+        Span<byte> d = stackalloc byte[Digests.Size];
+        Digests.Sha256(Body, d);
+        var header = _buffer.AsSpan(0, MessageHeader.Size);
+        _auth.WriteSingle(receiver, header, d, _buffer.AsSpan(MessageHeader.Size + _header.BodyLength, _header.AuthLength));
+        return _buffer.AsSpan(0, _header.TotalLength);
+    }
+}

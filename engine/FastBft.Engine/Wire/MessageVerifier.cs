@@ -1,0 +1,159 @@
+using System.Buffers.Binary;
+using FastBft.Auth;
+
+namespace FastBft.Wire;
+
+/// <summary>
+/// The authentication stage (DESIGN.md "Data flow", step 2): parses a received message in place,
+/// enforces size limits and the sender's role for its type, recomputes digests and checks this
+/// node's MAC entry. Everything that fails is reported as a <see cref="ParseStatus"/> and counted in
+/// <see cref="Drops"/>; nothing throws. Holds no protocol state, so it cannot change replica state.
+/// Not thread-safe (its <see cref="Authenticator"/> is per thread); run one per verifying thread.
+/// </summary>
+public sealed class MessageVerifier
+{
+    private readonly Authenticator _auth;
+    private readonly int _n;
+    private readonly uint _firstClientId;
+    private readonly int _maxBody;
+    private readonly int _maxRequest;
+    private readonly int _maxBatch;
+    private readonly bool _selfIsReplica;
+    private uint[] _batchClients = new uint[64];
+    private byte[] _batchDigests = new byte[64 * Digests.Size];
+    private readonly byte[] _lastRequestDigest = new byte[Digests.Size];
+
+    /// <summary>After a REQUEST verified Ok: its request digest D(req) (32 bytes), valid until the next Verify.</summary>
+    public ReadOnlySpan<byte> LastRequestDigest => _lastRequestDigest;
+
+    /// <summary>Drop counters indexed by <see cref="ParseStatus"/>.</summary>
+    public readonly long[] Drops = new long[16];
+
+    /// <summary>Creates a verifier for node <paramref name="auth"/>.SelfId.</summary>
+    /// <param name="auth">this node's authenticator.</param>
+    /// <param name="replicaCount">n.</param>
+    /// <param name="firstClientId">lowest client id; ids below it that are ≥ n are rejected.</param>
+    /// <param name="maxMessageBody">largest body accepted, bytes.</param>
+    /// <param name="maxRequestBody">largest client operation accepted, bytes.</param>
+    /// <param name="maxBatch">largest number of requests in a PRE-PREPARE.</param>
+    public MessageVerifier(Authenticator auth, int replicaCount, uint firstClientId, int maxMessageBody, int maxRequestBody, int maxBatch)
+    {
+        _auth = auth; _n = replicaCount; _firstClientId = firstClientId;
+        _maxBody = maxMessageBody; _maxRequest = maxRequestBody; _maxBatch = maxBatch;
+        _selfIsReplica = auth.SelfId < (uint)replicaCount;
+    }
+
+    /// <summary>Total messages dropped.</summary>
+    public long DroppedTotal { get { long s = 0; foreach (var d in Drops) s += d; return s; } }
+
+    private bool IsReplica(uint id) => id < (uint)_n;
+    private bool IsClient(uint id) => id >= _firstClientId;
+
+    /// <summary>
+    /// Verifies <paramref name="message"/> as received by this node. On <see cref="ParseStatus.Ok"/>
+    /// the header is returned and the message is authentic for this receiver; its embedded requests
+    /// (PRE-PREPARE) are authentic too.
+    /// </summary>
+    public ParseStatus Verify(ReadOnlySpan<byte> message, out MessageHeader header)
+    {
+        var status = VerifyCore(message, out header);
+        if (status != ParseStatus.Ok) Drops[(int)status]++;
+        return status;
+    }
+
+    private ParseStatus VerifyCore(ReadOnlySpan<byte> message, out MessageHeader header)
+    {
+        var st = MessageHeader.TryParse(message, _maxBody, out header);
+        if (st != ParseStatus.Ok) return st;
+        var hdr = message.Slice(0, MessageHeader.Size);
+        var body = MessageHeader.Body(message, header);
+        var trailer = MessageHeader.Authenticator(message, header);
+        Span<byte> digest = stackalloc byte[Digests.Size];
+        switch (header.Type)
+        {
+            case MessageType.Request:
+                if (!_selfIsReplica) return ParseStatus.BadSender;
+                if (!IsClient(header.Sender)) return ParseStatus.BadSender;
+                if (header.BodyLength > _maxRequest) return ParseStatus.Oversized;
+                Digests.Sha256(body, digest);
+                if (!_auth.VerifyVector(header.Sender, hdr, digest, trailer)) return ParseStatus.BadAuthenticator;
+                Digests.Request(hdr, digest, _lastRequestDigest);
+                return ParseStatus.Ok;
+
+            case MessageType.Reply:
+                if (_selfIsReplica) return ParseStatus.BadSender;
+                if (!IsReplica(header.Sender)) return ParseStatus.BadSender;
+                if (header.BodyLength < Bodies.ReplyFixed) return ParseStatus.Truncated;
+                if (BinaryPrimitives.ReadUInt32LittleEndian(body) != _auth.SelfId) return ParseStatus.BadField;
+                byte form = body[4];
+                if (body[5] != 0 || body[6] != 0 || body[7] != 0) return ParseStatus.BadField;
+                if (form == Bodies.ReplyDigest) { if (header.BodyLength != Bodies.ReplyFixed + Digests.Size) return ParseStatus.BadLength; }
+                else if (form != Bodies.ReplyFull) return ParseStatus.BadField;
+                Digests.Sha256(body, digest);
+                return _auth.VerifySingle(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
+
+            case MessageType.PrePrepare:
+                if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
+                st = VerifyBatch(body);
+                if (st != ParseStatus.Ok) return st;
+                return _auth.VerifyVector(header.Sender, hdr, Bodies.BatchDigest(body), trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
+
+            case MessageType.Prepare:
+            case MessageType.Commit:
+            case MessageType.Checkpoint:
+                if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
+                if (header.BodyLength != Digests.Size) return ParseStatus.BadLength;
+                Digests.Sha256(body, digest);
+                return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
+
+            case MessageType.Status:
+                if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
+                if (header.BodyLength != 8) return ParseStatus.BadLength;
+                Digests.Sha256(body, digest);
+                return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
+
+            default:
+                // Types reserved for the view-change / state-transfer work are not accepted yet.
+                return ParseStatus.UnknownType;
+        }
+    }
+
+    /// <summary>
+    /// Validates a PRE-PREPARE body: count in 1..maxBatch, every entry a well-formed REQUEST from a
+    /// client with this node's MAC entry valid, no two requests from one client (PROTOCOLS.md G1),
+    /// no trailing bytes, and the batch digest field equal to SHA-256 of the request digests.
+    /// </summary>
+    private ParseStatus VerifyBatch(ReadOnlySpan<byte> body)
+    {
+        if (body.Length < Bodies.PrePrepareFixed) return ParseStatus.Truncated;
+        int count = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(32));
+        if (count < 1 || count > _maxBatch) return ParseStatus.BadField;
+        if (body[34] != 0 || body[35] != 0) return ParseStatus.BadField;
+        if (_batchClients.Length < count) _batchClients = new uint[Math.Max(count, _batchClients.Length * 2)];
+        if (_batchDigests.Length < count * Digests.Size) _batchDigests = new byte[count * Digests.Size];
+        Span<byte> digests = _batchDigests.AsSpan(0, count * Digests.Size);
+        Span<byte> bodyDigest = stackalloc byte[Digests.Size];
+        var rest = body.Slice(Bodies.PrePrepareFixed);
+        for (int i = 0; i < count; i++)
+        {
+            if (rest.Length < Bodies.BatchEntryPrefix) return ParseStatus.Truncated;
+            int len = BinaryPrimitives.ReadInt32LittleEndian(rest);
+            if (len < MessageHeader.Size || len > rest.Length - Bodies.BatchEntryPrefix) return ParseStatus.Truncated;
+            var req = rest.Slice(Bodies.BatchEntryPrefix, len);
+            rest = rest.Slice(Bodies.BatchEntryPrefix + len);
+            var st = MessageHeader.TryParse(req, _maxRequest, out var rh);
+            if (st != ParseStatus.Ok) return st;
+            if (rh.Type != MessageType.Request || !IsClient(rh.Sender)) return ParseStatus.BadSender;
+            for (int j = 0; j < i; j++) if (_batchClients[j] == rh.Sender) return ParseStatus.BadField;
+            _batchClients[i] = rh.Sender;
+            var rhdr = req.Slice(0, MessageHeader.Size);
+            Digests.Sha256(MessageHeader.Body(req, rh), bodyDigest);
+            if (!_auth.VerifyVector(rh.Sender, rhdr, bodyDigest, MessageHeader.Authenticator(req, rh))) return ParseStatus.BadAuthenticator;
+            Digests.Request(rhdr, bodyDigest, digests.Slice(i * Digests.Size, Digests.Size));
+        }
+        if (rest.Length != 0) return ParseStatus.BadLength;
+        Span<byte> batchDigest = stackalloc byte[Digests.Size];
+        Digests.Batch(digests, batchDigest);
+        return batchDigest.SequenceEqual(Bodies.BatchDigest(body)) ? ParseStatus.Ok : ParseStatus.BadDigest;
+    }
+}
