@@ -91,7 +91,7 @@ public sealed class DatagramTransport : ITransport
     private readonly int _maxPerSource;
     private readonly int _timeoutMs;
     private long _nowMs;
-    private long _nextSweepMs;
+    private long _nextSweepMs = long.MaxValue;
     private IMessageHandler? _handler;
     private int _delivered;
     private bool _disposed;
@@ -520,6 +520,7 @@ public sealed class DatagramTransport : ITransport
         Array.Clear(n.Bits, 0, words);
         _partialBytes += h.TotalLength;
         _partialIndex.Add(key, slot);
+        if (_nowMs + _timeoutMs < _nextSweepMs) _nextSweepMs = _nowMs + _timeoutMs;
         return slot;
     }
 
@@ -549,12 +550,16 @@ public sealed class DatagramTransport : ITransport
 
     private void SweepExpired()
     {
-        _nextSweepMs = _nowMs + Math.Max(1, Math.Min(_timeoutMs / 4, 50));
+        // Exact schedule: the next sweep is due when the least recently active partial message expires.
+        long next = long.MaxValue;
         for (int i = 0; i < _partials.Length; i++)
         {
             ref Partial p = ref _partials[i];
-            if (p.Active && _nowMs - p.LastMs >= _timeoutMs) Evict(i);
+            if (!p.Active) continue;
+            if (_nowMs - p.LastMs >= _timeoutMs) Evict(i);
+            else if (p.LastMs + _timeoutMs < next) next = p.LastMs + _timeoutMs;
         }
+        _nextSweepMs = next;
     }
 
     /// <summary>Returns pooled reassembly memory and, if owned, disposes the link. Idempotent.</summary>
