@@ -67,7 +67,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
 
     internal void Submit(BftClient client)
     {
-        if (Environment.CurrentManagedThreadId == _ioThreadId) SendRequest(client, toAll: false);
+        if (Environment.CurrentManagedThreadId == _ioThreadId) SendRequest(client, toAll: client.Completed == 0);
         else _submitted.Enqueue(client);
     }
 
@@ -89,7 +89,9 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
             while (!_stop.IsCancellationRequested)
             {
                 _transport.Poll(this, 1);
-                while (_submitted.TryDequeue(out var c)) SendRequest(c, toAll: false);
+                // A client's first request goes to every replica so that each learns the client's
+                // address (replies come from all replicas); backups relay it to the primary.
+                while (_submitted.TryDequeue(out var c)) SendRequest(c, toAll: c.Completed == 0);
                 long now = Environment.TickCount64;
                 if (now >= nextTimeoutScan)
                 {

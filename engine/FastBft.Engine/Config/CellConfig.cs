@@ -27,8 +27,8 @@ public sealed class CellConfig
     public int CheckpointInterval { get; set; } = 128;
     /// <summary>Log window L in sequence numbers: accepted n satisfies h &lt; n ≤ h+L (PROTOCOLS.md G5). A multiple of K, ≥ 2K. Default 256.</summary>
     public int Window { get; set; } = 256;
-    /// <summary>Largest message body accepted or sent, bytes. Default 4 MiB.</summary>
-    public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
+    /// <summary>Largest message body accepted or sent, bytes. Default 8 MiB (a full batch of 64 maximal requests).</summary>
+    public int MaxMessageBytes { get; set; } = 8 * 1024 * 1024;
     /// <summary>Largest client operation, bytes. Default 64 KiB.</summary>
     public int MaxRequestBytes { get; set; } = 64 * 1024;
     /// <summary>First client id; clients use ids ≥ this (≥ n). Default 1000.</summary>

@@ -1,8 +1,63 @@
 using System.CommandLine;
+using System.Text.Json;
+using FastBft.Config;
+using FastBft.Perf.Cell;
 
 namespace FastBft.Perf.Commands;
 
+/// <summary>`fastbft run`: one measured cell. With no options: PBFT, f=1, workload 0/0, 32 clients, 10 s, replicas as processes.</summary>
 internal static class RunCommand
 {
-    public static Command Create() => new Command("run", "placeholder");
+    internal static readonly Option<string> Protocol = new("--protocol") { Description = "agreement protocol: pbft", DefaultValueFactory = _ => "pbft" };
+    internal static readonly Option<int> F = new("--f") { Description = "faults tolerated; the cell has 3f+1 replicas", DefaultValueFactory = _ => 1 };
+    internal static readonly Option<string> Workload = new("--workload") { Description = "a/b[/z]: request KiB / reply KiB [/ update KiB], e.g. 0/0, 0/4, 4/0", DefaultValueFactory = _ => "0/0" };
+    internal static readonly Option<int> Clients = new("--clients") { Description = "closed-loop clients (one outstanding request each)", DefaultValueFactory = _ => 32 };
+    internal static readonly Option<double> Duration = new("--duration") { Description = "measured seconds (after the warm-up)", DefaultValueFactory = _ => 10 };
+    internal static readonly Option<double> Warmup = new("--warmup") { Description = "warm-up seconds, not measured", DefaultValueFactory = _ => 1 };
+    internal static readonly Option<bool> InProcess = new("--in-process") { Description = "run replicas as threads of this process instead of separate processes" };
+    internal static readonly Option<string> Transport = new("--transport") { Description = "udp", DefaultValueFactory = _ => "udp" };
+    internal static readonly Option<int> Batch = new("--batch") { Description = "maximum requests per batch", DefaultValueFactory = _ => 64 };
+    internal static readonly Option<string?> Json = new("--json") { Description = "write the result as JSON to this file" };
+
+    public static Command Create()
+    {
+        var cmd = new Command("run", "Start a cell (3f+1 replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
+        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Batch, Json }) cmd.Options.Add(o);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var options = Bind(parse);
+            return await ExecuteAsync(options, ct);
+        });
+        return cmd;
+    }
+
+    internal static RunOptions Bind(ParseResult p) => new()
+    {
+        Protocol = p.GetValue(Protocol)!, F = p.GetValue(F), Workload = p.GetValue(Workload)!, Clients = p.GetValue(Clients),
+        DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
+        Transport = p.GetValue(Transport)!, BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
+    };
+
+    internal static async Task<int> ExecuteAsync(RunOptions options, CancellationToken ct)
+    {
+        RunResult result;
+        try
+        {
+            result = await new CellRunner(options, Console.Out).RunAsync(ct);
+        }
+        catch (Exception e) when (e is ConfigException or FormatException)
+        {
+            Console.Error.WriteLine($"fastbft run: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Console.Error.WriteLine($"fastbft run failed: {e.Message}");
+            return 1;
+        }
+        CellRunner.Print(result, Console.Out);
+        if (options.JsonPath is { } path)
+            await File.WriteAllTextAsync(path, JsonSerializer.Serialize(result, HarnessJson.Default.RunResult), ct);
+        return result.ReplicasConsistent && result.ThroughputRps > 0 ? 0 : 1;
+    }
 }

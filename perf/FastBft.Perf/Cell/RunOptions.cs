@@ -1,0 +1,46 @@
+namespace FastBft.Perf.Cell;
+
+/// <summary>Options of one `fastbft run` (see README / docs/harness.md).</summary>
+internal sealed record RunOptions
+{
+    public string Protocol { get; init; } = "pbft";
+    public int F { get; init; } = 1;
+    public string Workload { get; init; } = "0/0";
+    public int Clients { get; init; } = 32;
+    public double DurationSeconds { get; init; } = 10;
+    public double WarmupSeconds { get; init; } = 1;
+    public bool InProcess { get; init; }
+    public string Transport { get; init; } = "udp";
+    public int BatchSize { get; init; } = 64;
+    public string? JsonPath { get; init; }
+    public bool Quiet { get; init; }
+
+    /// <summary>Short label for compare tables.</summary>
+    public string Label { get; init; } = "";
+}
+
+/// <summary>Result of one run; serialized with snake_case keys.</summary>
+internal sealed record RunResult
+{
+    public string Protocol { get; init; } = "";
+    public int F { get; init; }
+    public string Workload { get; init; } = "";
+    public int Clients { get; init; }
+    public double DurationS { get; init; }
+    public double ThroughputRps { get; init; }
+    public double LatencyP50Ms { get; init; }
+    public double LatencyP99Ms { get; init; }
+    public double CpuUsPerRequest { get; init; }
+    public double BytesPerRequest { get; init; }
+    public bool ReplicasConsistent { get; init; }
+    public long RequestsCompleted { get; init; }
+    public long ClientRetransmissions { get; init; }
+    public string Transport { get; init; } = "udp";
+    public bool InProcess { get; init; }
+    public ulong LastExecuted { get; init; }
+    public string[] StateDigests { get; init; } = [];
+}
+
+internal sealed record CompareEntry(string Name, double ThroughputRps, double CpuUsPerRequest, double LatencyP50Ms, double LatencyP99Ms);
+internal sealed record CompareRatio(string Name, double Throughput, double CpuUsPerRequest);
+internal sealed record CompareResult(List<CompareEntry> Configs, List<CompareRatio> Ratios);
