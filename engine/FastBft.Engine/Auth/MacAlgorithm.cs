@@ -1,0 +1,42 @@
+namespace FastBft.Auth;
+
+/// <summary>
+/// The MAC primitive behind an <see cref="Authenticator"/>. Every node of a cell must use the same
+/// primitive: it is part of the cell's wire contract (docs/authentication.md §4), and a
+/// <see cref="Default"/> never silently falls back to another primitive.
+/// Every primitive takes the 64-byte MAC input <c>header[32] ‖ authDigest[32]</c> and yields a
+/// 16-byte tag (<see cref="Authenticator.TagSize"/>).
+/// </summary>
+public enum MacAlgorithm
+{
+    /// <summary>
+    /// The engine's default: <see cref="HmacSha256"/> (always available; chosen by the measurements
+    /// in docs/authentication.md §5).
+    /// </summary>
+    Default = 0,
+
+    /// <summary>
+    /// HMAC-SHA-256 (RFC 2104, FIPS 198-1) from the .NET BCL (OpenSSL, SHA-NI where the CPU has it)
+    /// with a reused per-peer instance; tag = first 16 bytes of the 32-byte output (RFC 2104 §5
+    /// truncation). Key: the 32-byte session key. Always available.
+    /// </summary>
+    HmacSha256 = 1,
+
+    /// <summary>
+    /// Keyed BLAKE2b (RFC 7693) with a 16-byte digest length (BLAKE2b-128, the digest length is part
+    /// of the parameter block, so this is not a truncation of BLAKE2b-512), from libsodium's
+    /// <c>crypto_generichash</c>. Key: the 32-byte session key. Needs the Debian package
+    /// <c>libsodium23</c>; the <see cref="Authenticator"/> constructor throws
+    /// <see cref="PlatformNotSupportedException"/> without it.
+    /// </summary>
+    Blake2b128 = 2,
+
+    /// <summary>
+    /// SipHash-2-4 with 128-bit output (Aumasson–Bernstein 2012; libsodium's
+    /// <c>crypto_shorthash_siphashx24</c>). Key: the first 16 bytes of the session key. Needs
+    /// <c>libsodium23</c>; the <see cref="Authenticator"/> constructor throws
+    /// <see cref="PlatformNotSupportedException"/> without it. The 128-bit-output variant has seen
+    /// less analysis than SipHash-2-4-64; see docs/authentication.md §5 before choosing it.
+    /// </summary>
+    SipHash128 = 3,
+}
