@@ -22,7 +22,7 @@ internal abstract class MacFunction : IDisposable
     /// <summary>Resolves <see cref="MacAlgorithm.Default"/> to a concrete primitive.</summary>
     public static MacAlgorithm Resolve(MacAlgorithm algorithm) => algorithm switch
     {
-        MacAlgorithm.Default => MacAlgorithm.HmacSha256,
+        MacAlgorithm.Default => MacAlgorithm.SipHash128,
         MacAlgorithm.HmacSha256 or MacAlgorithm.Blake2b128 or MacAlgorithm.SipHash128 => algorithm,
         _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "unknown MAC algorithm"),
     };
