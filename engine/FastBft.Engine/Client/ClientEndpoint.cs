@@ -30,7 +30,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     {
         Config = config;
         _transport = transport;
-        _keys = new KeyStore(config.Keys.MasterBytes(), config.N);
+        _keys = config.CreateKeyStore();
         _timeoutTicks = config.Timeouts.ClientRetransmitMs;
     }
 
@@ -49,7 +49,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     public BftClient CreateClient(uint clientId, ulong firstRequestId = 0)
     {
         if (_thread is not null) throw new InvalidOperationException("create clients before Start()");
-        if (clientId < Config.FirstClientId) throw new ArgumentException($"client id {clientId} is below first_client_id ({Config.FirstClientId})", nameof(clientId));
+        if (!Config.IsClientId(clientId)) throw new ArgumentException($"client id {clientId} is outside first_client_id..first_client_id+max_clients-1 ({Config.FirstClientId}..{Config.FirstClientId + Config.MaxClients - 1})", nameof(clientId));
         if (_clients.ContainsKey(clientId)) throw new ArgumentException($"client id {clientId} already exists", nameof(clientId));
         var c = new BftClient(this, clientId, _keys, Config, firstRequestId);
         _clients.Add(clientId, c);

@@ -33,6 +33,8 @@ public sealed class CellConfig
     public int MaxRequestBytes { get; set; } = 64 * 1024;
     /// <summary>First client id; clients use ids ≥ this (≥ n). Default 1000.</summary>
     public uint FirstClientId { get; set; } = 1000;
+    /// <summary>Number of client ids the cell accepts: first_client_id .. first_client_id + max_clients - 1 (keys exist only for these, so a forged id cannot make a replica create MAC state). Default 4096.</summary>
+    public int MaxClients { get; set; } = 4096;
     /// <summary>Timer settings.</summary>
     public TimeoutsConfig Timeouts { get; set; } = new();
     /// <summary>The service every replica runs.</summary>
@@ -104,9 +106,17 @@ public sealed class CellConfig
         long batchBytes = (long)BatchSize * (MaxRequestBytes + 200 + 16 * n);
         if (batchBytes > MaxMessageBytes) Fail("max_message_bytes", $"{MaxMessageBytes} cannot hold a full batch (batch_size × (max_request_bytes + overhead) = {batchBytes} bytes); raise it or lower batch_size/max_request_bytes");
         if (FirstClientId < n) Fail("first_client_id", $"{FirstClientId} must be ≥ n ({n}) so client ids never equal replica ids");
+        if (MaxClients < 1 || MaxClients > 1 << 20) Fail("max_clients", $"{MaxClients} is out of range 1..{1 << 20}");
+        if ((ulong)FirstClientId + (ulong)MaxClients > uint.MaxValue) Fail("max_clients", "first_client_id + max_clients exceeds the 32-bit id space");
         Timeouts.Validate();
         Service.Validate();
     }
+
+    /// <summary>The key store of this cell: session keys derived from keys.master (docs/authentication.md).</summary>
+    public FastBft.Auth.KeyStore CreateKeyStore() => new(Keys.MasterBytes(), N, FirstClientId, MaxClients);
+
+    /// <summary>True if <paramref name="id"/> is a client id of this cell.</summary>
+    public bool IsClientId(uint id) => id >= FirstClientId && id - FirstClientId < (uint)MaxClients;
 
     internal static void Fail(string field, string why) => throw new ConfigException($"invalid cell config: {field}: {why}");
 }

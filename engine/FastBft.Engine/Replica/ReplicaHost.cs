@@ -37,7 +37,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         _id = id;
         _transport = transport;
         _log = logger ?? NullLogger.Instance;
-        var keys = new KeyStore(config.Keys.MasterBytes(), config.N);
+        var keys = config.CreateKeyStore();
         var auth = new Authenticator(id, keys);
         _verifier = new MessageVerifier(new Authenticator(id, keys), config.N, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
         _core = new PbftReplica(PbftSettings.From(config), auth, service, this);

@@ -29,7 +29,7 @@ internal sealed class LoopbackCell
     {
         F = f; N = 3 * f + 1;
         var master = new byte[32]; for (int i = 0; i < 32; i++) master[i] = (byte)(i * 7 + 1);
-        Keys = new KeyStore(master, N);
+        Keys = new KeyStore(master, N, FirstClient);
         Replicas = new PbftReplica[N]; Verifiers = new MessageVerifier[N]; Services = new CounterService[N];
         var settings = new PbftSettings { N = N, F = f, BatchSize = batch, CheckpointInterval = k, Window = window, MaxInflightBatches = 2, RetransmitTicks = 2, CommitQuorum = commitQuorum > 0 ? commitQuorum : 2 * f + 1, CheckpointQuorum = 2 * f + 1 };
         for (uint i = 0; i < N; i++)
