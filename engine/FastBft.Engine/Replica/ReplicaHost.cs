@@ -41,7 +41,10 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         var auth = new Authenticator(id, keys);
         _verifier = new MessageVerifier(new Authenticator(id, keys), config.N, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
         _core = new PbftReplica(PbftSettings.From(config), auth, service, this);
+        _metrics = new FastBft.Metrics.ReplicaMetrics(id, _core, _verifier, transport.Stats);
     }
+
+    private readonly FastBft.Metrics.ReplicaMetrics _metrics;
 
     /// <summary>The protocol core (for tests and diagnostics; touch it only from the loop thread or after <see cref="Run"/> returned).</summary>
     public PbftReplica Core => _core;
@@ -118,7 +121,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     public void SendToClient(uint client, ReadOnlySpan<byte> message) => _transport.Send(client, _id, message);
 
     /// <inheritdoc/>
-    public void Dispose() => _transport.Dispose();
+    public void Dispose() { _metrics.Dispose(); _transport.Dispose(); }
 }
 
 /// <summary>A replica's status as reported to the harness (JSON line on the control channel).</summary>
