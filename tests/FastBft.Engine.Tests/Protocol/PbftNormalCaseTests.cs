@@ -64,6 +64,21 @@ public class PbftNormalCaseTests
     }
 
     [Fact]
+    public void ReplayedOldRequestIsNeitherExecutedNorAnswered()
+    {
+        var cell = new LoopbackCell();
+        var old = cell.BuildRequest(1000, 1, 11);
+        cell.Submit(0, old); cell.Run();
+        cell.Submit(0, cell.BuildRequest(1000, 2, 13)); cell.Run();
+        cell.ClientInbox.Clear();
+        for (uint r = 0; r < 4; r++) cell.Submit(r, old);      // an attacker replays request 1 to everyone
+        cell.Run();
+        Assert.All(cell.Services, s => Assert.Equal(2, s.Executed));
+        Assert.Empty(cell.RepliesFor(1000));
+        Assert.All(cell.Replicas, r => Assert.True(r.Stats.OldRequests >= 1));
+    }
+
+    [Fact]
     public void CrashedFollowerDoesNotStopProgress()
     {
         var cell = new LoopbackCell(k: 4, window: 8);
