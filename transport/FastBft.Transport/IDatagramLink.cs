@@ -7,17 +7,29 @@ namespace FastBft.Transport;
 /// node-id routing on top of it once, for every link (docs/wire-format.md §1).
 /// </summary>
 /// <remarks>
-/// Endpoints are identified by small integer <em>peer handles</em> that the link assigns: one per
-/// configured address, plus one per new source address it receives from (bounded; see the link's
-/// options). Driven by one thread, like <see cref="ITransport"/>.
+/// <para>Endpoints are identified by small integer <em>peer handles</em> that the link assigns: one per
+/// configured address (link-specific method, e.g. <c>UdpLink.AddPeer(IPEndPoint)</c>; the owner passes
+/// node id → handle to <c>DatagramTransportOptions.StaticPeers</c>), plus one per new source address it
+/// receives from (bounded; see the link's options).</para>
+/// <para>Handle contract: handles are opaque and non-negative; the same source address maps to the same
+/// handle while the link remembers it; a configured address always maps to its configured handle (also
+/// when datagrams arrive from it). When the link's table of learned addresses is full it may recycle
+/// a learned handle's slot; the old handle value then becomes <em>stale</em> (e.g. a generation number in
+/// its high bits) and <see cref="SendDatagram"/> to it drops the datagram and counts
+/// <see cref="TransportStats.UnknownDestinationDropped"/> instead of reaching the new address.</para>
+/// <para>Counters: the link counts DatagramsSent/Received, BytesSent/Received, SendErrors, ReceiveErrors
+/// and stale-handle drops; the transport counts messages, malformed frames and reassembly.
+/// A zero-length or oversized datagram is still handed to the sink, which counts it as malformed.</para>
+/// <para>Driven by one thread, like <see cref="ITransport"/>.</para>
 /// </remarks>
 public interface IDatagramLink : IDisposable
 {
     /// <summary>Largest UDP payload (bytes) this link sends or receives in one datagram.</summary>
     int MaxDatagramSize { get; }
 
-    /// <summary>Queues one datagram to <paramref name="peer"/>; copies it. May transmit immediately
-    /// or on <see cref="FlushDatagrams"/> (batched transmit).</summary>
+    /// <summary>Queues one datagram to <paramref name="peer"/>; copies it (the caller reuses its buffer on
+    /// return). May transmit immediately or on <see cref="FlushDatagrams"/> (batched transmit).
+    /// OS/device errors and stale or unknown handles are counted in <see cref="Stats"/>, never thrown.</summary>
     void SendDatagram(int peer, ReadOnlySpan<byte> datagram);
 
     /// <summary>Transmits every queued datagram.</summary>

@@ -18,12 +18,18 @@ public sealed class TransportStats
     public long BytesSent;
     /// <summary>Payload bytes taken from the wire.</summary>
     public long BytesReceived;
-    /// <summary>Frames dropped because they were malformed (bad magic, version, lengths).</summary>
+    /// <summary>Frames dropped because they were malformed (bad magic, version, kind, reserved, lengths,
+    /// fragment fields that disagree with each other or with the message in reassembly).</summary>
     public long MalformedDropped;
-    /// <summary>Messages dropped on send because the destination's address is unknown.</summary>
+    /// <summary>Messages dropped on send because the destination's address is unknown (transport: no route
+    /// for the node id; link: stale or unknown peer handle).</summary>
     public long UnknownDestinationDropped;
     /// <summary>Fragmented messages abandoned (timeout, memory bound, inconsistent fragments).</summary>
     public long ReassemblyDropped;
     /// <summary>Send-side errors from the OS or device (e.g. ENOBUFS); the message is lost.</summary>
     public long SendErrors;
+    /// <summary>Receive-side errors from the OS or device (e.g. a socket error on receive); counted, not thrown.</summary>
+    public long ReceiveErrors;
+    /// <summary>Duplicate fragments dropped (already held, or of a message completed recently).</summary>
+    public long DuplicatesDropped;
 }
