@@ -43,12 +43,21 @@ public sealed unsafe class DpdkLink : IDatagramLink
     private int _txAllocated; // mbufs allocated in the staging area (≥ _txPending)
     private ushort _ipId;
 
-    // Peer table.
-    private MacAddress[] _peerMac;
-    private uint[] _peerIp;
-    private ushort[] _peerPort;
-    private int _peerCount;
-    private readonly int _maxPeers;
+    // Peer table: slots [0, _staticCount) are configured, [_learnedBase, _learnedBase + _maxLearned) learned.
+    // A handle is slot | generation << SlotBits; recycling a learned slot bumps its generation.
+    private const int SlotBits = 20;
+    private const int SlotMask = (1 << SlotBits) - 1;
+    private const int GenerationMask = 0x7FF;
+    private readonly MacAddress[] _peerMac;
+    private readonly uint[] _peerIp;
+    private readonly ushort[] _peerPort;
+    private readonly int[] _generation;
+    private readonly bool[] _slotUsed;
+    private readonly int _learnedBase;
+    private readonly int _maxLearned;
+    private int _staticCount;
+    private int _learnedUsed;
+    private int _learnedNextRecycle;
     private readonly Dictionary<ulong, int> _peerIndex = new();
 
     private bool _disposed;
@@ -122,11 +131,14 @@ public sealed unsafe class DpdkLink : IDatagramLink
         _txLens = (ushort*)NativeMemory.AllocZeroed((nuint)_burst, sizeof(ushort));
         _txPayload = new int[_burst];
 
-        _maxPeers = options.Neighbors.Count + options.MaxLearnedPeers;
-        int initial = Math.Max(4, options.Neighbors.Count + Math.Min(options.MaxLearnedPeers, 16));
-        _peerMac = new MacAddress[initial];
-        _peerIp = new uint[initial];
-        _peerPort = new ushort[initial];
+        _learnedBase = Math.Max(options.MaxConfiguredPeers, options.Neighbors.Count);
+        _maxLearned = options.MaxLearnedPeers;
+        int slots = _learnedBase + _maxLearned;
+        _peerMac = new MacAddress[slots];
+        _peerIp = new uint[slots];
+        _peerPort = new ushort[slots];
+        _generation = new int[slots];
+        _slotUsed = new bool[slots];
         foreach (var n in options.Neighbors)
         {
             DpdkOptions.TryParseIpv4(n.Ip, out uint ip);
@@ -170,8 +182,11 @@ public sealed unsafe class DpdkLink : IDatagramLink
     /// <summary>The poll mode in effect (Interrupt falls back to Adaptive without an rx interrupt).</summary>
     public DpdkPollMode EffectivePollMode { get; }
 
-    /// <summary>Number of peer handles (configured neighbours + learned sources).</summary>
-    public int PeerCount => _peerCount;
+    /// <summary>Configured peers (neighbours + <see cref="AddPeer(IPEndPoint, MacAddress)"/>).</summary>
+    public int ConfiguredPeerCount => _staticCount;
+
+    /// <summary>Learned source endpoints currently holding a slot.</summary>
+    public int LearnedPeerCount => _learnedUsed;
 
     /// <summary>Link state from the device (non-blocking).</summary>
     /// <exception cref="ObjectDisposedException">after Dispose.</exception>
@@ -187,6 +202,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
     }
 
     /// <summary>Sleeps in 10 ms steps until the link is up or <paramref name="timeout"/> passes; returns the state.</summary>
+    /// <exception cref="ObjectDisposedException">after Dispose.</exception>
     public bool WaitForLinkUp(TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
@@ -199,6 +215,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
     }
 
     /// <summary>Sleeps in 10 ms steps until the link is down or <paramref name="timeout"/> passes; returns true if down.</summary>
+    /// <exception cref="ObjectDisposedException">after Dispose.</exception>
     public bool WaitForLinkDown(TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
@@ -220,44 +237,71 @@ public sealed unsafe class DpdkLink : IDatagramLink
         return new DpdkDeviceStats(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
     }
 
-    /// <summary>The peer handle of <paramref name="endPoint"/>, or -1.</summary>
-    public int FindPeer(IPEndPoint endPoint)
+    /// <summary>
+    /// Registers a configured peer (IPv4 endpoint + MAC) and returns its handle; the same handle if the
+    /// endpoint is already configured. A learned handle for the same endpoint becomes stale.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="endPoint"/> is null.</exception>
+    /// <exception cref="ArgumentException">not IPv4, or a multicast MAC.</exception>
+    /// <exception cref="InvalidOperationException">more than <see cref="DpdkOptions.MaxConfiguredPeers"/> peers.</exception>
+    public int AddPeer(IPEndPoint endPoint, MacAddress mac)
     {
-        if (!DpdkOptions.TryParseIpv4(endPoint.Address.ToString(), out uint ip)) return -1;
-        return _peerIndex.TryGetValue(Key(ip, (ushort)endPoint.Port), out int p) ? p : -1;
+        ArgumentNullException.ThrowIfNull(endPoint);
+        if (!DpdkOptions.TryParseIpv4(endPoint.Address.ToString(), out uint ip))
+            throw new ArgumentException("endPoint must be an IPv4 endpoint", nameof(endPoint));
+        if (mac.IsMulticast) throw new ArgumentException("mac must be unicast", nameof(mac));
+        return AddPeer(ip, (ushort)endPoint.Port, mac);
     }
-
-    /// <summary>IPv4 endpoint of peer handle <paramref name="peer"/>.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">unknown handle.</exception>
-    public IPEndPoint GetPeerEndPoint(int peer)
-    {
-        if ((uint)peer >= (uint)_peerCount) throw new ArgumentOutOfRangeException(nameof(peer));
-        return new IPEndPoint(new IPAddress(new[] { (byte)(_peerIp[peer] >> 24), (byte)(_peerIp[peer] >> 16), (byte)(_peerIp[peer] >> 8), (byte)_peerIp[peer] }), _peerPort[peer]);
-    }
-
-    /// <summary>MAC address of peer handle <paramref name="peer"/>.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">unknown handle.</exception>
-    public MacAddress GetPeerMac(int peer) =>
-        (uint)peer < (uint)_peerCount ? _peerMac[peer] : throw new ArgumentOutOfRangeException(nameof(peer));
-
-    private static ulong Key(uint ip, ushort port) => (ulong)ip << 16 | port;
 
     private int AddPeer(uint ip, ushort port, MacAddress mac)
     {
-        if (_peerCount == _peerMac.Length)
+        ulong key = Key(ip, port);
+        if (_peerIndex.TryGetValue(key, out int existing))
         {
-            int size = Math.Min(_peerMac.Length * 2, _maxPeers);
-            Array.Resize(ref _peerMac, size);
-            Array.Resize(ref _peerIp, size);
-            Array.Resize(ref _peerPort, size);
+            if (existing < _learnedBase)
+            {
+                _peerMac[existing] = mac;
+                return existing;
+            }
+            _peerIndex.Remove(key);
+            _slotUsed[existing] = false;
+            _generation[existing] = (_generation[existing] + 1) & GenerationMask;
         }
-        int p = _peerCount++;
-        _peerMac[p] = mac;
-        _peerIp[p] = ip;
-        _peerPort[p] = port;
-        _peerIndex[Key(ip, port)] = p;
-        return p;
+        if (_staticCount == _learnedBase) throw new InvalidOperationException($"more than dpdk.maxConfiguredPeers ({_learnedBase}) peers");
+        int slot = _staticCount++;
+        _peerMac[slot] = mac;
+        _peerIp[slot] = ip;
+        _peerPort[slot] = port;
+        _slotUsed[slot] = true;
+        _peerIndex[key] = slot;
+        return slot;
     }
+
+    /// <summary>The handle of <paramref name="endPoint"/> (configured or learned), or -1.</summary>
+    public int FindPeer(IPEndPoint endPoint)
+    {
+        if (!DpdkOptions.TryParseIpv4(endPoint.Address.ToString(), out uint ip)) return -1;
+        return _peerIndex.TryGetValue(Key(ip, (ushort)endPoint.Port), out int slot) ? slot | _generation[slot] << SlotBits : -1;
+    }
+
+    private bool TryResolve(int peer, out int slot)
+    {
+        slot = peer & SlotMask;
+        return peer >= 0 && slot < _slotUsed.Length && _slotUsed[slot] && (peer >> SlotBits) == _generation[slot];
+    }
+
+    /// <summary>IPv4 endpoint of a handle, or null if unknown or stale (allocates; diagnostics).</summary>
+    public IPEndPoint? GetEndPoint(int peer)
+    {
+        if (!TryResolve(peer, out int s)) return null;
+        uint ip = _peerIp[s];
+        return new IPEndPoint(new IPAddress(new[] { (byte)(ip >> 24), (byte)(ip >> 16), (byte)(ip >> 8), (byte)ip }), _peerPort[s]);
+    }
+
+    /// <summary>MAC address of a handle, or null if unknown or stale.</summary>
+    public MacAddress? GetPeerMac(int peer) => TryResolve(peer, out int s) ? _peerMac[s] : null;
+
+    private static ulong Key(uint ip, ushort port) => (ulong)ip << 16 | port;
 
     private void EnsureThread()
     {
@@ -269,14 +313,23 @@ public sealed unsafe class DpdkLink : IDatagramLink
     }
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentOutOfRangeException">unknown peer handle.</exception>
-    /// <exception cref="ArgumentException">datagram longer than <see cref="MaxDatagramSize"/>.</exception>
+    /// <remarks>Unknown or stale handles count <see cref="TransportStats.UnknownDestinationDropped"/>; a datagram
+    /// longer than <see cref="MaxDatagramSize"/> or no free mbuf counts <see cref="TransportStats.SendErrors"/>.</remarks>
     /// <exception cref="ObjectDisposedException">after Dispose.</exception>
     public void SendDatagram(int peer, ReadOnlySpan<byte> datagram)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if ((uint)peer >= (uint)_peerCount) throw new ArgumentOutOfRangeException(nameof(peer), $"unknown peer handle {peer}");
-        if (datagram.Length > MaxDatagramSize) throw new ArgumentException($"datagram of {datagram.Length} B exceeds {MaxDatagramSize} B", nameof(datagram));
+        if (!TryResolve(peer, out int p))
+        {
+            Stats.UnknownDestinationDropped++;
+            return;
+        }
+        if (datagram.Length > MaxDatagramSize)
+        {
+            Stats.SendErrors++;
+            DpdkStats.TxOversize++;
+            return;
+        }
         EnsureThread();
         byte* data = NextTxBuffer(out int slot);
         if (data == null)
@@ -287,7 +340,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
         }
         var frame = new Span<byte>(data, _txCapacity);
         datagram.CopyTo(frame[EthernetUdpCodec.UdpHeadersLength..]);
-        int len = EthernetUdpCodec.WriteUdpHeaders(frame, LocalMac, _peerMac[peer], LocalIp, _peerIp[peer], LocalPort, _peerPort[peer],
+        int len = EthernetUdpCodec.WriteUdpHeaders(frame, LocalMac, _peerMac[p], LocalIp, _peerIp[p], LocalPort, _peerPort[p],
             datagram.Length, _ipId++, _checksumMode);
         _txLens[slot] = (ushort)len;
         _txPayload[slot] = datagram.Length;
@@ -441,19 +494,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
                 {
                     case FrameVerdict.Udp:
                     {
-                        if (info.PayloadLength > MaxDatagramSize)
-                        {
-                            DpdkStats.RxOversize++;
-                            Stats.MalformedDropped++;
-                            continue;
-                        }
                         int peer = FindOrLearn(info);
-                        if (peer < 0)
-                        {
-                            DpdkStats.RxUnknownSource++;
-                            Stats.MalformedDropped++;
-                            continue;
-                        }
                         Stats.DatagramsReceived++;
                         Stats.BytesReceived += info.PayloadLength;
                         delivered++;
@@ -484,10 +525,29 @@ public sealed unsafe class DpdkLink : IDatagramLink
 
     private int FindOrLearn(in UdpFrameInfo info)
     {
-        if (_peerIndex.TryGetValue(Key(info.SourceIp, info.SourcePort), out int p)) return p;
-        if (_peerCount >= _maxPeers) return -1;
+        ulong key = Key(info.SourceIp, info.SourcePort);
+        int slot;
+        if (_peerIndex.TryGetValue(key, out slot)) return slot | _generation[slot] << SlotBits;
+        // New source: a free learned slot, or recycle the oldest (FIFO); the old handle becomes stale.
+        if (_learnedUsed < _maxLearned)
+        {
+            slot = _learnedBase + _learnedUsed++;
+        }
+        else
+        {
+            slot = _learnedBase + _learnedNextRecycle;
+            _learnedNextRecycle = _learnedNextRecycle + 1 == _maxLearned ? 0 : _learnedNextRecycle + 1;
+            if (_slotUsed[slot]) _peerIndex.Remove(Key(_peerIp[slot], _peerPort[slot]));
+            _generation[slot] = (_generation[slot] + 1) & GenerationMask;
+            DpdkStats.PeersRecycled++;
+        }
         DpdkStats.PeersLearned++;
-        return AddPeer(info.SourceIp, info.SourcePort, info.SourceMac);
+        _peerMac[slot] = info.SourceMac;
+        _peerIp[slot] = info.SourceIp;
+        _peerPort[slot] = info.SourcePort;
+        _slotUsed[slot] = true;
+        _peerIndex[key] = slot;
+        return slot | _generation[slot] << SlotBits;
     }
 
     private bool QueueArpReply(MacAddress requesterMac, uint requesterIp)

@@ -26,16 +26,19 @@ public sealed class DpdkNeighbor
     public int Port { get; set; }
     /// <summary>MAC address ("02:00:00:00:00:02"); frames to this neighbour use it as destination.</summary>
     public string Mac { get; set; } = "";
+    /// <summary>Node id reached at this endpoint (replica id); <see cref="DpdkTransport.Create"/> routes it statically. Optional.</summary>
+    public uint? NodeId { get; set; }
 
     /// <summary>Creates an empty neighbour (for configuration binding).</summary>
     public DpdkNeighbor() { }
 
     /// <summary>Creates a neighbour.</summary>
-    public DpdkNeighbor(string ip, int port, string mac)
+    public DpdkNeighbor(string ip, int port, string mac, uint? nodeId = null)
     {
         Ip = ip;
         Port = port;
         Mac = mac;
+        NodeId = nodeId;
     }
 }
 
@@ -64,7 +67,8 @@ public sealed class DpdkOptions
     /// <summary>Local UDP port (1-65535). Required.</summary>
     public int LocalPort { get; set; }
 
-    /// <summary>Static neighbour table; peer handle i of the link is entry i.</summary>
+    /// <summary>Static neighbour table; peer handle i of the link is entry i (also the handle a datagram from that
+    /// endpoint arrives with).</summary>
     public List<DpdkNeighbor> Neighbors { get; set; } = new();
 
     /// <summary>How the I/O thread waits for frames. Default <see cref="DpdkPollMode.Adaptive"/>.</summary>
@@ -107,8 +111,12 @@ public sealed class DpdkOptions
     /// <summary>Enable promiscuous mode (needed when <see cref="LocalMac"/> differs from the device's). Default false.</summary>
     public bool Promiscuous { get; set; }
 
-    /// <summary>Sources not in <see cref="Neighbors"/> that get a peer handle on first datagram (0-65536). Default 256.</summary>
-    public int MaxLearnedPeers { get; set; } = 256;
+    /// <summary>Source endpoints not configured that get a peer handle on first datagram (1-262144); beyond it
+    /// the oldest learned handle is recycled (and becomes stale). Default 4096.</summary>
+    public int MaxLearnedPeers { get; set; } = 4096;
+
+    /// <summary>Most configured peers (neighbours + DpdkLink.AddPeer), 1-262144. Default 1024.</summary>
+    public int MaxConfiguredPeers { get; set; } = 1024;
 
     /// <summary>The EAL arguments used when <see cref="EalArgs"/> is null: no hugepages, 256 MiB, no PCI,
     /// no telemetry, error-level logs, a per-process file prefix.</summary>
@@ -143,6 +151,8 @@ public sealed class DpdkOptions
             {
                 if (Neighbors[j].Ip == n.Ip && Neighbors[j].Port == n.Port)
                     throw new DpdkConfigException($"dpdk.neighbors[{i}]", $"duplicates neighbors[{j}] ({n.Ip}:{n.Port})");
+                if (n.NodeId is not null && Neighbors[j].NodeId == n.NodeId)
+                    throw new DpdkConfigException($"dpdk.neighbors[{i}].nodeId", $"{n.NodeId} is also neighbors[{j}].nodeId");
             }
         }
         if (SpinMicroseconds is < 0 or > 100_000) throw new DpdkConfigException("dpdk.spinMicroseconds", $"{SpinMicroseconds} is not in 0..100000");
@@ -154,7 +164,9 @@ public sealed class DpdkOptions
         if (Burst is < 1 or > 512) throw new DpdkConfigException("dpdk.burst", $"{Burst} is not in 1..512");
         if (MempoolSize < 2 * (RxDescriptors + TxDescriptors) || MempoolSize > 1 << 22)
             throw new DpdkConfigException("dpdk.mempoolSize", $"{MempoolSize} must be ≥ 2 × (rxDescriptors + txDescriptors) = {2 * (RxDescriptors + TxDescriptors)} and ≤ 4194304");
-        if (MaxLearnedPeers is < 0 or > 65536) throw new DpdkConfigException("dpdk.maxLearnedPeers", $"{MaxLearnedPeers} is not in 0..65536");
+        if (MaxLearnedPeers is < 1 or > 262144) throw new DpdkConfigException("dpdk.maxLearnedPeers", $"{MaxLearnedPeers} is not in 1..262144");
+        if (MaxConfiguredPeers is < 1 or > 262144) throw new DpdkConfigException("dpdk.maxConfiguredPeers", $"{MaxConfiguredPeers} is not in 1..262144");
+        if (Neighbors.Count > MaxConfiguredPeers) throw new DpdkConfigException("dpdk.neighbors", $"has {Neighbors.Count} entries, more than dpdk.maxConfiguredPeers ({MaxConfiguredPeers})");
         if (EalArgs is { } args && args.Any(a => a is null))
             throw new DpdkConfigException("dpdk.ealArgs", "contains a null entry");
         return this;

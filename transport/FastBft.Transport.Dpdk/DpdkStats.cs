@@ -35,12 +35,12 @@ public sealed class DpdkStats
     public long RxWrongDestinationPort;
     /// <summary>Frames spanning several mbufs (larger than the mbuf data room).</summary>
     public long RxMultiSegment;
-    /// <summary>Datagrams larger than <see cref="DpdkLink.MaxDatagramSize"/>.</summary>
-    public long RxOversize;
-    /// <summary>Datagrams from an unknown source after <see cref="DpdkOptions.MaxLearnedPeers"/> was reached.</summary>
-    public long RxUnknownSource;
     /// <summary>Unknown sources that were given a peer handle.</summary>
     public long PeersLearned;
+    /// <summary>Learned handles recycled (FIFO) because <see cref="DpdkOptions.MaxLearnedPeers"/> was reached.</summary>
+    public long PeersRecycled;
+    /// <summary>Datagrams longer than <see cref="DpdkLink.MaxDatagramSize"/> not sent; counted in SendErrors too.</summary>
+    public long TxOversize;
     /// <summary>ARP requests for our address answered.</summary>
     public long ArpRepliesSent;
     /// <summary>Other ARP frames ignored.</summary>
@@ -62,8 +62,7 @@ public sealed class DpdkStats
         + Interlocked.Read(ref RxBadIpLength) + Interlocked.Read(ref RxIpFragment) + Interlocked.Read(ref RxNotUdp)
         + Interlocked.Read(ref RxBadUdpLength) + Interlocked.Read(ref RxBadIpChecksum) + Interlocked.Read(ref RxBadUdpChecksum)
         + Interlocked.Read(ref RxWrongDestinationMac) + Interlocked.Read(ref RxWrongDestinationIp)
-        + Interlocked.Read(ref RxWrongDestinationPort) + Interlocked.Read(ref RxMultiSegment) + Interlocked.Read(ref RxOversize)
-        + Interlocked.Read(ref RxUnknownSource);
+        + Interlocked.Read(ref RxWrongDestinationPort) + Interlocked.Read(ref RxMultiSegment);
 
     /// <summary>Increments the counter for a drop verdict (not <see cref="FrameVerdict.Udp"/> or ARP).</summary>
     internal void CountDrop(FrameVerdict verdict)
