@@ -19,6 +19,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -221,9 +222,14 @@ int fbd_port_open(const char *device, const struct fbd_port_conf *conf, struct f
 
     fp->epfd = -1;
     if (with_intr) {
+        /* Devices without rx interrupts (e.g. net_memif in 22.11) log an error here: silence it. */
+        uint32_t level = rte_log_get_global_level();
+        rte_log_set_global_level(RTE_LOG_EMERG);
         int epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (epfd >= 0 && rte_eth_dev_rx_intr_ctl_q(port, 0, epfd, RTE_INTR_EVENT_ADD, NULL) == 0
-            && rte_eth_dev_rx_intr_enable(port, 0) == 0) {
+        int ok = epfd >= 0 && rte_eth_dev_rx_intr_ctl_q(port, 0, epfd, RTE_INTR_EVENT_ADD, NULL) == 0
+            && rte_eth_dev_rx_intr_enable(port, 0) == 0;
+        rte_log_set_global_level(level);
+        if (ok) {
             rte_eth_dev_rx_intr_disable(port, 0);
             fp->epfd = epfd;
             caps |= FBD_CAP_RX_INTR;
