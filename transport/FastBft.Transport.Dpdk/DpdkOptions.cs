@@ -179,7 +179,8 @@ public sealed class DpdkOptions
     public static bool TryParseIpv4(string? text, out uint address)
     {
         address = 0;
-        if (string.IsNullOrWhiteSpace(text) || !IPAddress.TryParse(text, out var ip) || ip.AddressFamily != AddressFamily.InterNetwork)
+        if (string.IsNullOrWhiteSpace(text) || text.Split('.').Length != 4 || !IPAddress.TryParse(text, out var ip)
+            || ip.AddressFamily != AddressFamily.InterNetwork)
             return false;
         Span<byte> b = stackalloc byte[4];
         ip.TryWriteBytes(b, out _);

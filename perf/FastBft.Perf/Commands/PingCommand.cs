@@ -239,10 +239,20 @@ internal static partial class PingCommand
         using (transport)
         {
             var echo = new Echo(transport);
+            var dpdk = transport.Link as DpdkLink;
+            long nextReport = Environment.TickCount64 + 1000, lastFrames = 0;
             while (true)
             {
                 transport.Poll(echo, 100);
                 transport.Flush();
+                if (dpdk is not null && Environment.TickCount64 >= nextReport)
+                {
+                    // Counters on stderr once a second while traffic flows (diagnostics for tests and ping).
+                    nextReport = Environment.TickCount64 + 1000;
+                    long frames = dpdk.DpdkStats.RxFrames + dpdk.DpdkStats.TxFrames;
+                    if (frames != lastFrames) Console.Error.WriteLine($"echo stats: {dpdk.DpdkStats} link={(dpdk.IsLinkUp ? "up" : "down")}");
+                    lastFrames = frames;
+                }
             }
         }
     }
