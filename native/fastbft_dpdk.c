@@ -355,7 +355,9 @@ int fbd_tx_send(uint16_t port, void **mbufs, const uint16_t *lens, int n, uint32
         struct rte_mbuf *m = ms[i];
         m->data_len = lens[i];
         m->pkt_len = lens[i];
-        if (flags & FBD_TX_CKSUM_OFFLOAD) {
+        /* Offload only IPv4 frames: ARP and raw frames must go out untouched. */
+        const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+        if ((flags & FBD_TX_CKSUM_OFFLOAD) && lens[i] >= 42 && d[12] == 0x08 && d[13] == 0x00) {
             m->l2_len = 14;
             m->l3_len = 20;
             m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
