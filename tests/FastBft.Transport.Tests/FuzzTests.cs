@@ -63,7 +63,7 @@ public class FuzzTests(ITestOutputHelper output)
         }
         foreach (var (_, d) in tx.Sent) seeds.Add(d);
 
-        var buf = new byte[1100];
+        var buf = new byte[2000]; // seeds ≤ 1000 B plus at most 3 extensions of < 40 B
         for (int i = 0; i < iterations; i++)
         {
             byte[] src = seeds[rng.Next(seeds.Count)];
