@@ -59,6 +59,7 @@ internal sealed class CellRunner
             var before = await SnapshotAsync(replicas);
             var cpu0 = CpuTime(replicas);
             long clientBytes0 = endpoint.TransportStats.BytesSent;
+            long clientDatagrams0 = endpoint.TransportStats.DatagramsSent;
             load.StartMeasuring();
             var sw = Stopwatch.StartNew();
             long lastCount = 0;
@@ -81,6 +82,7 @@ internal sealed class CellRunner
             double elapsed = sw.Elapsed.TotalSeconds;
             var cpu1 = CpuTime(replicas);
             long clientBytes1 = endpoint.TransportStats.BytesSent;
+            long clientDatagrams1 = endpoint.TransportStats.DatagramsSent;
             var after = await SnapshotAsync(replicas);
             long measured = load.MeasuredCount;
 
@@ -89,8 +91,17 @@ internal sealed class CellRunner
             var (consistent, finalStatus) = await ConvergeAsync(replicas, TimeSpan.FromSeconds(15));
 
             double cpuSeconds = _o.InProcess ? double.NaN : (cpu1 - cpu0).TotalSeconds;
-            long replicaBytes = 0;
-            for (int i = 0; i < after.Length; i++) replicaBytes += after[i].BytesSent - before[i].BytesSent;
+            long replicaBytes = 0, replicaDatagrams = 0, batches = 0, batchedRequests = 0;
+            for (int i = 0; i < after.Length; i++)
+            {
+                replicaBytes += after[i].BytesSent - before[i].BytesSent;
+                replicaDatagrams += after[i].DatagramsSent - before[i].DatagramsSent;
+                if (after[i].Batches > before[i].Batches)
+                {
+                    batches += after[i].Batches - before[i].Batches;
+                    batchedRequests += after[i].RequestsExecuted - before[i].RequestsExecuted;
+                }
+            }
             var lat = load.LatenciesMs();
             var result = new RunResult
             {
@@ -102,6 +113,8 @@ internal sealed class CellRunner
                 CpuUsPerRequest = measured == 0 || double.IsNaN(cpuSeconds) ? 0 : Math.Round(cpuSeconds * 1e6 / measured, 2),
                 BytesPerRequest = measured == 0 ? 0 : Math.Round((double)(replicaBytes + clientBytes1 - clientBytes0) / measured, 1),
                 ReplicasConsistent = consistent,
+                AvgBatchSize = batches == 0 ? 0 : Math.Round((double)batchedRequests / batches, 2),
+                DatagramsPerRequest = measured == 0 ? 0 : Math.Round((double)(replicaDatagrams + clientDatagrams1 - clientDatagrams0) / measured, 3),
                 RequestsCompleted = measured,
                 ClientRetransmissions = load.Retransmissions,
                 Transport = _o.Transport, InProcess = _o.InProcess,
@@ -169,6 +182,7 @@ internal sealed class CellRunner
             ? "  cpu per request     (not measured in-process: replicas and clients share one process)"
             : string.Create(ci, $"  cpu per request     {r.CpuUsPerRequest,12:0.0} µs (all replica processes)"));
         w.WriteLine(string.Create(ci, $"  bytes per request   {r.BytesPerRequest,12:N0} B (replicas + client, UDP payload)"));
+        w.WriteLine(string.Create(ci, $"  datagrams/request   {r.DatagramsPerRequest,12:0.000}     average batch {r.AvgBatchSize:0.0} requests"));
         w.WriteLine(string.Create(ci, $"  replicas consistent {(r.ReplicasConsistent ? "yes" : "NO"),12}   (all at sequence {r.LastExecuted}, digests {string.Join(",", r.StateDigests)})"));
         if (r.ClientRetransmissions > 0) w.WriteLine(string.Create(ci, $"  client retransmissions {r.ClientRetransmissions}"));
     }

@@ -33,6 +33,8 @@ internal sealed record RunResult
     public double CpuUsPerRequest { get; init; }
     public double BytesPerRequest { get; init; }
     public bool ReplicasConsistent { get; init; }
+    public double AvgBatchSize { get; init; }
+    public double DatagramsPerRequest { get; init; }
     public long RequestsCompleted { get; init; }
     public long ClientRetransmissions { get; init; }
     public string Transport { get; init; } = "udp";
