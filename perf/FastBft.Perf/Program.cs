@@ -9,6 +9,7 @@ foreach (var command in new[]
     RunCommand.Create(),
     CompareCommand.Create(),
     ReplicaCommand.Create(),
+    UsigBenchCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

@@ -1,0 +1,200 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FastBft.TrustedHw;
+
+namespace FastBft.Perf.Commands;
+
+/// <summary>
+/// <c>fastbft usig-bench --impl software|device-model --batch 1,8,64 [--duration 3] [--json u.json]</c>:
+/// certified UIs per second and ns per UI for each USIG implementation and batch size (issue 4).
+/// Batch 1 calls <see cref="IUsig.CreateUI"/>; larger batches call <see cref="IUsig.CreateUIs"/> (one doorbell per batch on the device).
+/// The device model runs in this process on its own thread and is reached only through its memory-mapped window.
+/// </summary>
+internal static class UsigBenchCommand
+{
+    public static Command Create()
+    {
+        var impl = new Option<string>("--impl")
+        {
+            Description = "Implementations, comma-separated: software, device-model.",
+            DefaultValueFactory = _ => "software,device-model",
+        };
+        var batch = new Option<string>("--batch")
+        {
+            Description = "Batch sizes, comma-separated (digests certified per call).",
+            DefaultValueFactory = _ => "1,8,64",
+        };
+        var duration = new Option<double>("--duration")
+        {
+            Description = "Measured seconds per (impl, batch) after a warm-up of a quarter of it.",
+            DefaultValueFactory = _ => 3.0,
+        };
+        var json = new Option<string?>("--json")
+        {
+            Description = "Write {\"results\": [{\"impl\", \"batch\", \"uis_per_s\", \"ns_per_ui\"}]} to this file.",
+        };
+
+        var command = new Command("usig-bench", "Measure trusted-counter (USIG) certification throughput per implementation and batch size.");
+        command.Options.Add(impl);
+        command.Options.Add(batch);
+        command.Options.Add(duration);
+        command.Options.Add(json);
+        command.SetAction(parseResult =>
+        {
+            string[] impls = parseResult.GetValue(impl)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            string[] batchText = parseResult.GetValue(batch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            double seconds = parseResult.GetValue(duration);
+            string? jsonPath = parseResult.GetValue(json);
+
+            var batches = new List<int>();
+            foreach (string b in batchText)
+            {
+                if (!int.TryParse(b, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < 1 || n > 4096)
+                {
+                    Console.Error.WriteLine($"usig-bench: --batch: '{b}' is not an integer in 1..4096.");
+                    return 2;
+                }
+
+                batches.Add(n);
+            }
+
+            foreach (string i in impls)
+            {
+                if (i != "software" && i != "device-model")
+                {
+                    Console.Error.WriteLine($"usig-bench: --impl: '{i}' is not one of software, device-model.");
+                    return 2;
+                }
+            }
+
+            if (seconds <= 0)
+            {
+                Console.Error.WriteLine("usig-bench: --duration must be positive.");
+                return 2;
+            }
+
+            var results = new List<Result>();
+            Console.WriteLine($"{"impl",-13} {"batch",6} {"UIs/s",14} {"ns/UI",10} {"calls",12}");
+            foreach (string i in impls)
+            {
+                foreach (int b in batches)
+                {
+                    Result r = Run(i, b, seconds);
+                    results.Add(r);
+                    Console.WriteLine($"{r.Impl,-13} {r.Batch,6} {r.UisPerSecond,14:N0} {r.NsPerUi,10:F1} {r.Calls,12:N0}");
+                }
+            }
+
+            foreach (string i in impls)
+            {
+                Result? one = results.Find(r => r.Impl == i && r.Batch == 1);
+                Result? big = results.FindLast(r => r.Impl == i && r.Batch > 1);
+                if (one is not null && big is not null)
+                {
+                    Console.WriteLine($"{i}: ns/UI at batch 1 / batch {big.Batch} = {one.NsPerUi / big.NsPerUi:F1}x");
+                }
+            }
+
+            if (jsonPath is not null)
+            {
+                using FileStream fs = File.Create(jsonPath);
+                using var writer = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true });
+                writer.WriteStartObject();
+                writer.WriteStartArray("results");
+                foreach (Result r in results)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("impl", r.Impl);
+                    writer.WriteNumber("batch", r.Batch);
+                    writer.WriteNumber("uis_per_s", Math.Round(r.UisPerSecond, 1));
+                    writer.WriteNumber("ns_per_ui", Math.Round(r.NsPerUi, 2));
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private sealed record Result(string Impl, int Batch, double UisPerSecond, double NsPerUi, long Calls);
+
+    private static Result Run(string impl, int batch, double seconds)
+    {
+        byte[] key = new byte[32];
+        for (int i = 0; i < key.Length; i++)
+        {
+            key[i] = (byte)(0xA0 + i);
+        }
+
+        string? window = null;
+        UsigDeviceModel? model = null;
+        IUsig usig;
+        if (impl == "software")
+        {
+            usig = new SoftwareUsig(0, key, epoch: 1);
+        }
+        else
+        {
+            string dir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+            window = Path.Combine(dir, $"fastbft-usig-bench-{Environment.ProcessId}.bar");
+            model = new UsigDeviceModel(window, key, 0, new UsigDeviceModelOptions { NonVolatilePath = window + ".nv" });
+            usig = FpgaUsig.Open(window);
+        }
+
+        try
+        {
+            byte[] digests = new byte[batch * UsigProofLayout.DigestSize];
+            new Random(42).NextBytes(digests);
+            var output = new UniqueIdentifier[batch];
+            Measure(usig, digests, output, batch, seconds / 4); // warm-up (JIT tiers, caches)
+            (long calls, double elapsed) = Measure(usig, digests, output, batch, seconds);
+            double uis = (double)calls * batch;
+            return new Result(impl, batch, uis / elapsed, elapsed * 1e9 / uis, calls);
+        }
+        finally
+        {
+            usig.Dispose();
+            model?.Dispose();
+            if (window is not null)
+            {
+                File.Delete(window + ".nv");
+            }
+        }
+    }
+
+    private static (long Calls, double Seconds) Measure(IUsig usig, byte[] digests, UniqueIdentifier[] output, int batch, double seconds)
+    {
+        long budget = (long)(seconds * Stopwatch.Frequency);
+        long start = Stopwatch.GetTimestamp();
+        long end = start + budget;
+        long calls = 0;
+        long now;
+        do
+        {
+            // 16 calls between clock reads keep the timing overhead off the measured path.
+            for (int k = 0; k < 16; k++)
+            {
+                if (batch == 1)
+                {
+                    output[0] = usig.CreateUI(digests);
+                }
+                else
+                {
+                    usig.CreateUIs(digests, output);
+                }
+            }
+
+            calls += 16;
+            now = Stopwatch.GetTimestamp();
+        }
+        while (now < end);
+
+        return (calls, (double)(now - start) / Stopwatch.Frequency);
+    }
+}
