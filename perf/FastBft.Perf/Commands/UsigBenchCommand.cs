@@ -31,6 +31,11 @@ internal static class UsigBenchCommand
             Description = "Measured seconds per (impl, batch) after a warm-up of a quarter of it.",
             DefaultValueFactory = _ => 3.0,
         };
+        var trials = new Option<int>("--trials")
+        {
+            Description = "Split each measurement into this many equal trials and report the median trial (the spread is printed).",
+            DefaultValueFactory = _ => 5,
+        };
         var json = new Option<string?>("--json")
         {
             Description = "Write {\"results\": [{\"impl\", \"batch\", \"uis_per_s\", \"ns_per_ui\"}]} to this file.",
@@ -40,6 +45,7 @@ internal static class UsigBenchCommand
         command.Options.Add(impl);
         command.Options.Add(batch);
         command.Options.Add(duration);
+        command.Options.Add(trials);
         command.Options.Add(json);
         command.SetAction(parseResult =>
         {
@@ -47,6 +53,12 @@ internal static class UsigBenchCommand
             string[] batchText = parseResult.GetValue(batch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             double seconds = parseResult.GetValue(duration);
             string? jsonPath = parseResult.GetValue(json);
+            int trialCount = parseResult.GetValue(trials);
+            if (trialCount < 1 || trialCount > 1000)
+            {
+                Console.Error.WriteLine("usig-bench: --trials must be 1..1000.");
+                return 2;
+            }
 
             var batches = new List<int>();
             foreach (string b in batchText)
@@ -76,14 +88,18 @@ internal static class UsigBenchCommand
             }
 
             var results = new List<Result>();
-            Console.WriteLine($"{"impl",-13} {"batch",6} {"UIs/s",14} {"ns/UI",10} {"calls",12}");
+            string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+            Console.WriteLine($"usig-bench: {Environment.ProcessorCount} CPUs, load average {load}; {trialCount} trials of {seconds / trialCount:F2} s each, median reported");
+            Console.WriteLine($"{"impl",-13} {"batch",6} {"UIs/s",14} {"ns/UI",10} {"min",10} {"max",10} {"model ns/UI",12} {"driver ns/UI",13} {"calls",12}");
             foreach (string i in impls)
             {
                 foreach (int b in batches)
                 {
-                    Result r = Run(i, b, seconds);
+                    Result r = Run(i, b, seconds, trialCount);
                     results.Add(r);
-                    Console.WriteLine($"{r.Impl,-13} {r.Batch,6} {r.UisPerSecond,14:N0} {r.NsPerUi,10:F1} {r.Calls,12:N0}");
+                    string device = r.DeviceNsPerUi is double dev ? dev.ToString("F1", CultureInfo.InvariantCulture) : "-";
+                    string driver = r.DriverNsPerUi is double drv ? drv.ToString("F1", CultureInfo.InvariantCulture) : "-";
+                    Console.WriteLine($"{r.Impl,-13} {r.Batch,6} {r.UisPerSecond,14:N0} {r.NsPerUi,10:F1} {r.MinNsPerUi,10:F1} {r.MaxNsPerUi,10:F1} {device,12} {driver,13} {r.Calls,12:N0}");
                 }
             }
 
@@ -93,7 +109,10 @@ internal static class UsigBenchCommand
                 Result? big = results.FindLast(r => r.Impl == i && r.Batch > 1);
                 if (one is not null && big is not null)
                 {
-                    Console.WriteLine($"{i}: ns/UI at batch 1 / batch {big.Batch} = {one.NsPerUi / big.NsPerUi:F1}x");
+                    string driverRatio = one.DriverNsPerUi is double d1 && big.DriverNsPerUi is double dn
+                        ? $"; driver ns/UI (wall minus model busy time) batch 1 / batch {big.Batch} = {d1 / dn:F1}x"
+                        : string.Empty;
+                    Console.WriteLine($"{i}: wall ns/UI batch 1 / batch {big.Batch} = {one.NsPerUi / big.NsPerUi:F1}x{driverRatio}");
                 }
             }
 
@@ -110,6 +129,12 @@ internal static class UsigBenchCommand
                     writer.WriteNumber("batch", r.Batch);
                     writer.WriteNumber("uis_per_s", Math.Round(r.UisPerSecond, 1));
                     writer.WriteNumber("ns_per_ui", Math.Round(r.NsPerUi, 2));
+                    if (r.DriverNsPerUi is double drv && r.DeviceNsPerUi is double dev)
+                    {
+                        writer.WriteNumber("model_ns_per_ui", Math.Round(dev, 2));
+                        writer.WriteNumber("driver_ns_per_ui", Math.Round(drv, 2));
+                    }
+
                     writer.WriteEndObject();
                 }
 
@@ -122,9 +147,18 @@ internal static class UsigBenchCommand
         return command;
     }
 
-    private sealed record Result(string Impl, int Batch, double UisPerSecond, double NsPerUi, long Calls);
+    /// <summary>One measurement. NsPerUi is wall-clock; for the device model, DeviceNsPerUi is the model's busy time per UI
+    /// (its software HMAC engine) and DriverNsPerUi = NsPerUi − DeviceNsPerUi (driver, doorbell and polling handshake).</summary>
+    private sealed record Result(string Impl, int Batch, double UisPerSecond, double NsPerUi, double MinNsPerUi, double MaxNsPerUi, double? DeviceNsPerUi, double? DriverNsPerUi, long Calls);
 
-    private static Result Run(string impl, int batch, double seconds)
+    private static double Median(double[] values)
+    {
+        Array.Sort(values);
+        int n = values.Length;
+        return n % 2 == 1 ? values[n / 2] : (values[(n / 2) - 1] + values[n / 2]) / 2;
+    }
+
+    private static Result Run(string impl, int batch, double seconds, int trialCount)
     {
         byte[] key = new byte[32];
         for (int i = 0; i < key.Length; i++)
@@ -152,10 +186,28 @@ internal static class UsigBenchCommand
             byte[] digests = new byte[batch * UsigProofLayout.DigestSize];
             new Random(42).NextBytes(digests);
             var output = new UniqueIdentifier[batch];
-            Measure(usig, digests, output, batch, seconds / 4); // warm-up (JIT tiers, caches)
-            (long calls, double elapsed) = Measure(usig, digests, output, batch, seconds);
-            double uis = (double)calls * batch;
-            return new Result(impl, batch, uis / elapsed, elapsed * 1e9 / uis, calls);
+            Measure(usig, digests, output, batch, Math.Min(1.0, seconds / 4)); // warm-up (JIT tiers, caches)
+            var nsPerUi = new double[trialCount];
+            var deviceNs = new double[trialCount];
+            var driverNs = new double[trialCount];
+            long totalCalls = 0;
+            for (int t = 0; t < trialCount; t++)
+            {
+                double busyBefore = model?.BusyTime.TotalSeconds ?? 0;
+                (long calls, double elapsed) = Measure(usig, digests, output, batch, seconds / trialCount);
+                double busy = (model?.BusyTime.TotalSeconds ?? 0) - busyBefore;
+                double uis = (double)calls * batch;
+                nsPerUi[t] = elapsed * 1e9 / uis;
+                deviceNs[t] = busy * 1e9 / uis;
+                driverNs[t] = (elapsed - busy) * 1e9 / uis;
+                totalCalls += calls;
+            }
+
+            double median = Median((double[])nsPerUi.Clone());
+            Array.Sort(nsPerUi);
+            return model is null
+                ? new Result(impl, batch, 1e9 / median, median, nsPerUi[0], nsPerUi[^1], null, null, totalCalls)
+                : new Result(impl, batch, 1e9 / median, median, nsPerUi[0], nsPerUi[^1], Median(deviceNs), Median(driverNs), totalCalls);
         }
         finally
         {

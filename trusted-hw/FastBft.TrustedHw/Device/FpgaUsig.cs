@@ -14,8 +14,9 @@ public sealed class FpgaUsigOptions
     /// <summary>Completion polls with a short pause (Thread.SpinWait(1)) before backing off (default 20000 ≈ a few hundred µs).</summary>
     public int SpinIterations { get; init; } = 20000;
 
-    /// <summary>Completion polls with Thread.Yield after the spin phase, before polling with Thread.Sleep(1) (default 100).</summary>
-    public int YieldIterations { get; init; } = 100;
+    /// <summary>After the spin phase, poll with Thread.Yield for this many microseconds before polling with Thread.Sleep(1)
+    /// (default 2000 µs: longer than the 1 ms a sleeping device model needs to wake, so the two never convoy).</summary>
+    public int YieldMicroseconds { get; init; } = 2000;
 
     /// <summary>If set, the device's INSTANCE_ID must equal this (the configured replica id).</summary>
     public uint? ExpectedInstanceId { get; init; }
@@ -51,7 +52,7 @@ public sealed class FpgaUsig : IUsig
     private readonly long _timeoutTicks;
     private readonly int _timeoutMs;
     private readonly int _spin;
-    private readonly int _yield;
+    private readonly long _yieldTicks;
     private ulong _epoch;
     private ulong _last;
     private uint _tag;
@@ -66,7 +67,7 @@ public sealed class FpgaUsig : IUsig
         _timeoutMs = options.TimeoutMs;
         _timeoutTicks = (long)(options.TimeoutMs * (Stopwatch.Frequency / 1000.0));
         _spin = options.SpinIterations;
-        _yield = options.YieldIterations;
+        _yieldTicks = (long)(options.YieldMicroseconds * (Stopwatch.Frequency / 1_000_000.0));
 
         uint magic = _w.Read32(UsigRegisters.Magic);
         if (magic != UsigRegisters.MagicValue)
@@ -348,7 +349,6 @@ public sealed class FpgaUsig : IUsig
         _w.Write32(UsigRegisters.Doorbell, (tag << 8) | opcode);
 
         int spin = _spin;
-        int yieldUntil = _spin + _yield;
         long start = 0;
         for (int i = 0; ; i++)
         {
@@ -375,7 +375,7 @@ public sealed class FpgaUsig : IUsig
                 throw TimeoutError(what + $" tag 0x{tag:X6}");
             }
 
-            if (i < yieldUntil)
+            if (now - start < _yieldTicks)
             {
                 Thread.Yield();
             }

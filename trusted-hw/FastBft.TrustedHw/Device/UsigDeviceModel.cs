@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 
 namespace FastBft.TrustedHw;
 
@@ -83,13 +84,16 @@ public sealed class UsigDeviceModelOptions
     /// <summary>Delete the window file (not the non-volatile file) on dispose (default true).</summary>
     public bool DeleteWindowOnDispose { get; init; } = true;
 
-    /// <summary>Idle polling: number of doorbell polls with a short pause (Thread.SpinWait(1)) before yielding (default 2000).</summary>
-    public int IdleSpinIterations { get; init; } = 2000;
+    /// <summary>Idle polling, phase 1: poll the doorbell with a short pause (Thread.SpinWait(1)) for this long after the
+    /// last command (default 50 µs).</summary>
+    public TimeSpan IdleSpin { get; init; } = TimeSpan.FromMicroseconds(50);
 
-    /// <summary>Idle polling: number of Thread.Yield polls after the spin phase before sleeping (default 50).</summary>
-    public int IdleYieldIterations { get; init; } = 50;
+    /// <summary>Idle polling, phase 2: poll with Thread.Yield until this long after the last command (default 5 ms). It must
+    /// exceed the driver's sleep granularity (1 ms), or driver and model can fall into a convoy in which each finds the
+    /// other asleep on every call.</summary>
+    public TimeSpan IdleYield { get; init; } = TimeSpan.FromMilliseconds(5);
 
-    /// <summary>Idle polling: sleep between polls once spin and yield phases are exhausted (default 1 ms).</summary>
+    /// <summary>Idle polling, phase 3: sleep between polls once the spin and yield phases are over (default 1 ms).</summary>
     public TimeSpan IdleSleep { get; init; } = TimeSpan.FromMilliseconds(1);
 }
 
@@ -116,6 +120,7 @@ public sealed class UsigDeviceModel : IDisposable
     private ulong _counter;
     private uint _lastDoorbell;
     private long _commands;
+    private long _busyTicks;
 
     /// <summary>Creates the window file, powers the model up (new epoch) and starts its thread.</summary>
     /// <param name="windowPath">Path of the window file to create (64 KiB); overwritten if it exists.</param>
@@ -153,6 +158,11 @@ public sealed class UsigDeviceModel : IDisposable
 
     /// <summary>Number of commands the model has executed.</summary>
     public long CommandsExecuted => Interlocked.Read(ref _commands);
+
+    /// <summary>Total time the model spent executing commands (from picking up a doorbell to writing COMPLETION,
+    /// excluding injected <see cref="UsigDeviceFaults.ResponseDelay"/>). Benchmarks subtract it from wall-clock time to
+    /// separate the driver's cost from the model's software HMAC engine, which is far slower than a hardware one.</summary>
+    public TimeSpan BusyTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _busyTicks));
 
     /// <summary>Power-cycles the device between commands: new epoch from non-volatile storage, counter 0, all
     /// registers back to their reset values (a command in flight is lost). Blocks until done.</summary>
@@ -203,9 +213,10 @@ public sealed class UsigDeviceModel : IDisposable
     private void Run()
     {
         RegisterWindow w = _window;
-        int idle = 0;
-        int spin = _options.IdleSpinIterations;
-        int yieldUntil = spin + _options.IdleYieldIterations;
+        long spinTicks = (long)(_options.IdleSpin.TotalSeconds * Stopwatch.Frequency);
+        long yieldTicks = (long)(_options.IdleYield.TotalSeconds * Stopwatch.Frequency);
+        long idleSince = Stopwatch.GetTimestamp();
+        int polls = 0;
         while (!_stop)
         {
             uint doorbell = w.Read32(UsigRegisters.Doorbell);
@@ -222,7 +233,8 @@ public sealed class UsigDeviceModel : IDisposable
                     }
                 }
 
-                idle = 0;
+                idleSince = Stopwatch.GetTimestamp();
+                polls = 0;
                 continue;
             }
 
@@ -234,12 +246,13 @@ public sealed class UsigDeviceModel : IDisposable
                 }
             }
 
-            idle++;
-            if (idle <= spin)
+            // Read the clock every 16th poll only while spinning, every poll afterwards.
+            long idle = (++polls & 15) == 0 || polls > 4096 ? Stopwatch.GetTimestamp() - idleSince : 0;
+            if (idle < spinTicks)
             {
                 Thread.SpinWait(1);
             }
-            else if (idle <= yieldUntil)
+            else if (idle < yieldTicks)
             {
                 Thread.Yield();
             }
@@ -272,6 +285,7 @@ public sealed class UsigDeviceModel : IDisposable
             WaitInterruptible(delay); // slow device: the command sits in the queue, BUSY still clear
         }
 
+        long started = Stopwatch.GetTimestamp();
         w.Write32(UsigRegisters.Status, w.Read32(UsigRegisters.Status) | UsigRegisters.StatusBusy);
         while (Faults.StuckBusy && !_stop)
         {
@@ -310,6 +324,7 @@ public sealed class UsigDeviceModel : IDisposable
         w.Write64(UsigRegisters.Counter, _counter);
         w.Write32(UsigRegisters.Status, status);
         Interlocked.Increment(ref _commands);
+        Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - started);
         // Release: every output above is visible before the completion word.
         w.Write32(UsigRegisters.Completion, (doorbell & 0xFFFFFF00u) | result);
     }
