@@ -36,6 +36,16 @@ internal static class UsigBenchCommand
             Description = "Split each measurement into this many equal trials and report the median trial (the spread is printed).",
             DefaultValueFactory = _ => 5,
         };
+        var driverSpin = new Option<int>("--driver-spin")
+        {
+            Description = "Device model only: driver completion polls before yielding (FpgaUsigOptions.SpinIterations).",
+            DefaultValueFactory = _ => new FpgaUsigOptions().SpinIterations,
+        };
+        var modelSpin = new Option<double>("--model-spin-us")
+        {
+            Description = "Device model only: microseconds the model spins on the doorbell after a command before yielding (UsigDeviceModelOptions.IdleSpin).",
+            DefaultValueFactory = _ => new UsigDeviceModelOptions().IdleSpin.TotalMicroseconds,
+        };
         var json = new Option<string?>("--json")
         {
             Description = "Write {\"results\": [{\"impl\", \"batch\", \"uis_per_s\", \"ns_per_ui\"}]} to this file.",
@@ -46,6 +56,8 @@ internal static class UsigBenchCommand
         command.Options.Add(batch);
         command.Options.Add(duration);
         command.Options.Add(trials);
+        command.Options.Add(driverSpin);
+        command.Options.Add(modelSpin);
         command.Options.Add(json);
         command.SetAction(parseResult =>
         {
@@ -54,6 +66,13 @@ internal static class UsigBenchCommand
             double seconds = parseResult.GetValue(duration);
             string? jsonPath = parseResult.GetValue(json);
             int trialCount = parseResult.GetValue(trials);
+            var tuning = new Tuning(parseResult.GetValue(driverSpin), parseResult.GetValue(modelSpin));
+            if (tuning.DriverSpin < 0 || tuning.ModelSpinMicroseconds < 0)
+            {
+                Console.Error.WriteLine("usig-bench: --driver-spin and --model-spin-us must not be negative.");
+                return 2;
+            }
+
             if (trialCount < 1 || trialCount > 1000)
             {
                 Console.Error.WriteLine("usig-bench: --trials must be 1..1000.");
@@ -89,13 +108,13 @@ internal static class UsigBenchCommand
 
             var results = new List<Result>();
             string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
-            Console.WriteLine($"usig-bench: {Environment.ProcessorCount} CPUs, load average {load}; {trialCount} trials of {seconds / trialCount:F2} s each, median reported");
+            Console.WriteLine($"usig-bench: {Environment.ProcessorCount} CPUs, load average {load}; {trialCount} trials of {seconds / trialCount:F2} s each, median reported; device model polling: driver spin {tuning.DriverSpin} polls, model spin {tuning.ModelSpinMicroseconds} µs");
             Console.WriteLine($"{"impl",-13} {"batch",6} {"UIs/s",14} {"ns/UI",10} {"min",10} {"max",10} {"model ns/UI",12} {"driver ns/UI",13} {"calls",12}");
             foreach (string i in impls)
             {
                 foreach (int b in batches)
                 {
-                    Result r = Run(i, b, seconds, trialCount);
+                    Result r = Run(i, b, seconds, trialCount, tuning);
                     results.Add(r);
                     string device = r.DeviceNsPerUi is double dev ? dev.ToString("F1", CultureInfo.InvariantCulture) : "-";
                     string driver = r.DriverNsPerUi is double drv ? drv.ToString("F1", CultureInfo.InvariantCulture) : "-";
@@ -158,7 +177,9 @@ internal static class UsigBenchCommand
         return n % 2 == 1 ? values[n / 2] : (values[(n / 2) - 1] + values[n / 2]) / 2;
     }
 
-    private static Result Run(string impl, int batch, double seconds, int trialCount)
+    private sealed record Tuning(int DriverSpin, double ModelSpinMicroseconds);
+
+    private static Result Run(string impl, int batch, double seconds, int trialCount, Tuning tuning)
     {
         byte[] key = new byte[32];
         for (int i = 0; i < key.Length; i++)
@@ -177,8 +198,12 @@ internal static class UsigBenchCommand
         {
             string dir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
             window = Path.Combine(dir, $"fastbft-usig-bench-{Environment.ProcessId}.bar");
-            model = new UsigDeviceModel(window, key, 0, new UsigDeviceModelOptions { NonVolatilePath = window + ".nv" });
-            usig = FpgaUsig.Open(window);
+            model = new UsigDeviceModel(window, key, 0, new UsigDeviceModelOptions
+            {
+                NonVolatilePath = window + ".nv",
+                IdleSpin = TimeSpan.FromMicroseconds(tuning.ModelSpinMicroseconds),
+            });
+            usig = FpgaUsig.Open(window, new FpgaUsigOptions { SpinIterations = tuning.DriverSpin });
         }
 
         try

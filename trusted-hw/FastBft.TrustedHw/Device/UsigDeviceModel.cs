@@ -85,8 +85,8 @@ public sealed class UsigDeviceModelOptions
     public bool DeleteWindowOnDispose { get; init; } = true;
 
     /// <summary>Idle polling, phase 1: poll the doorbell with a short pause (Thread.SpinWait(1)) for this long after the
-    /// last command (default 50 µs).</summary>
-    public TimeSpan IdleSpin { get; init; } = TimeSpan.FromMicroseconds(50);
+    /// last command (default 10 µs).</summary>
+    public TimeSpan IdleSpin { get; init; } = TimeSpan.FromMicroseconds(10);
 
     /// <summary>Idle polling, phase 2: poll with Thread.Yield until this long after the last command (default 5 ms). It must
     /// exceed the driver's sleep granularity (1 ms), or driver and model can fall into a convoy in which each finds the
