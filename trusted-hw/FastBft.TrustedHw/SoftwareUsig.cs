@@ -94,14 +94,16 @@ public sealed class SoftwareUsig : IUsig
         // One atomic add reserves the whole range c..c+n-1 for this caller: consecutive, never shared.
         ulong first = Interlocked.Add(ref _lastCounter, (ulong)n) - (ulong)n + 1;
         Span<byte> proof = stackalloc byte[UniqueIdentifier.ProofSize];
+        System.Security.Cryptography.IncrementalHash h = _mac.Rent();
         for (int i = 0; i < n; i++)
         {
             ReadOnlySpan<byte> digest = digests.Slice(i * UsigProofLayout.DigestSize, UsigProofLayout.DigestSize);
             ulong counter = first + (ulong)i;
-            _mac.Compute(Id, Epoch, counter, digest, proof);
+            UsigMac.Compute(h, Id, Epoch, counter, digest, proof);
             output[i] = new UniqueIdentifier(Epoch, counter, proof);
         }
 
+        _mac.Return(h);
         return n;
     }
 

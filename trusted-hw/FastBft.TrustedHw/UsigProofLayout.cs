@@ -85,12 +85,18 @@ internal sealed class UsigMac : IDisposable
     /// <summary>Computes the 32-byte proof for (id, epoch, counter, digest) into <paramref name="proof"/>.</summary>
     public void Compute(uint instanceId, ulong epoch, ulong counter, ReadOnlySpan<byte> digest, Span<byte> proof)
     {
+        IncrementalHash h = Rent();
+        Compute(h, instanceId, epoch, counter, digest, proof);
+        Return(h);
+    }
+
+    /// <summary>Computes a proof with a context the caller rented (batches rent once per call, not per UI).</summary>
+    public static void Compute(IncrementalHash h, uint instanceId, ulong epoch, ulong counter, ReadOnlySpan<byte> digest, Span<byte> proof)
+    {
         Span<byte> input = stackalloc byte[UsigProofLayout.MacInputSize];
         UsigProofLayout.WriteMacInput(input, instanceId, epoch, counter, digest);
-        IncrementalHash h = Rent();
         h.AppendData(input);
         h.GetHashAndReset(proof);
-        Return(h);
     }
 
     /// <summary>Recomputes the proof and compares it in constant time.</summary>
@@ -106,7 +112,7 @@ internal sealed class UsigMac : IDisposable
         return CryptographicOperations.FixedTimeEquals(expected, proof);
     }
 
-    private IncrementalHash Rent()
+    public IncrementalHash Rent()
     {
         IncrementalHash?[] pool = _pool;
         for (int i = 0; i < pool.Length; i++)
@@ -121,7 +127,7 @@ internal sealed class UsigMac : IDisposable
         return IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key);
     }
 
-    private void Return(IncrementalHash h)
+    public void Return(IncrementalHash h)
     {
         IncrementalHash?[] pool = _pool;
         for (int i = 0; i < pool.Length; i++)

@@ -108,6 +108,7 @@ public sealed class UsigDeviceModel : IDisposable
 {
     private readonly RegisterWindow _window;
     private readonly UsigMac _mac;
+    private readonly System.Security.Cryptography.IncrementalHash _hmac; // the model's "HMAC engine", model thread only
     private readonly UsigDeviceModelOptions _options;
     private readonly string _nvPath;
     private readonly Lock _stateLock = new();
@@ -133,6 +134,7 @@ public sealed class UsigDeviceModel : IDisposable
     {
         _options = options ?? new UsigDeviceModelOptions();
         _mac = new UsigMac(key, poolSize: 1);
+        _hmac = _mac.Rent();
         _instanceId = instanceId;
         _ringEntries = 1 << UsigRegisters.RingLog2;
         _nvPath = _options.NonVolatilePath ?? windowPath + ".nv";
@@ -357,7 +359,7 @@ public sealed class UsigDeviceModel : IDisposable
 
     private void Produce(ReadOnlySpan<byte> digest, Span<byte> epochOut, Span<byte> counterOut, Span<byte> proofOut, Span<byte> checkOut, ulong counter)
     {
-        _mac.Compute(_instanceId, _epoch, counter, digest, proofOut);
+        UsigMac.Compute(_hmac, _instanceId, _epoch, counter, digest, proofOut);
         BinaryPrimitives.WriteUInt64LittleEndian(epochOut, _epoch);
         BinaryPrimitives.WriteUInt64LittleEndian(counterOut, counter);
         uint check = UsigIntegrity.Check(_epoch, counter, digest, proofOut);
@@ -390,13 +392,17 @@ public sealed class UsigDeviceModel : IDisposable
     private uint Verify()
     {
         RegisterWindow w = _window;
-        bool ok = w.Read64(UsigRegisters.VerifyCounter) != 0 && _mac.Verify(
-            w.Read32(UsigRegisters.VerifyId),
-            w.Read64(UsigRegisters.VerifyEpoch),
-            w.Read64(UsigRegisters.VerifyCounter),
-            w.Block(UsigRegisters.DigestIn, 32),
-            w.Block(UsigRegisters.VerifyProof, 32));
-        return ok ? UsigRegisters.ResultOk : UsigRegisters.ResultVerifyFailed;
+        ulong counter = w.Read64(UsigRegisters.VerifyCounter);
+        if (counter == 0)
+        {
+            return UsigRegisters.ResultVerifyFailed;
+        }
+
+        Span<byte> expected = stackalloc byte[UniqueIdentifier.ProofSize];
+        UsigMac.Compute(_hmac, w.Read32(UsigRegisters.VerifyId), w.Read64(UsigRegisters.VerifyEpoch), counter, w.Block(UsigRegisters.DigestIn, 32), expected);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, w.Block(UsigRegisters.VerifyProof, 32))
+            ? UsigRegisters.ResultOk
+            : UsigRegisters.ResultVerifyFailed;
     }
 
     private uint Ring()
@@ -444,6 +450,7 @@ public sealed class UsigDeviceModel : IDisposable
         _wake.Set();
         _thread.Join();
         _window.Dispose();
+        _hmac.Dispose();
         _mac.Dispose();
         _wake.Dispose();
         if (_options.DeleteWindowOnDispose)
