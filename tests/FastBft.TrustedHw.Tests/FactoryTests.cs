@@ -49,14 +49,14 @@ public class FactoryTests
     {
         using var f = new ModelFixture(instanceId: 1, open: false);
         var logger = new RecordingLogger();
-        using (IUsig usig = UsigFactory.Create(new UsigOptions { DevicePath = f.WindowPath, RequireHardware = true }, 1, logger))
+        using (IUsig usig = UsigFactory.Create(new UsigOptions { DevicePath = f.WindowPath, RequireHardware = true, TimeoutMs = 30_000 }, 1, logger))
         {
             Assert.IsType<FpgaUsig>(usig);
             Assert.Equal(1ul, usig.CreateUI(Digests.Make(1)).Counter);
         }
 
         Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
-        using (IUsig usig = UsigFactory.Create(new UsigOptions { Impl = UsigImpl.Device, DevicePath = f.WindowPath }, 1))
+        using (IUsig usig = UsigFactory.Create(new UsigOptions { Impl = UsigImpl.Device, DevicePath = f.WindowPath, TimeoutMs = 30_000 }, 1))
         {
             Assert.Equal(2ul, usig.CreateUI(Digests.Make(1)).Counter);
         }

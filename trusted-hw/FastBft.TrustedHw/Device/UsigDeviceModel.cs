@@ -41,7 +41,8 @@ public sealed class UsigDeviceFaults
     public bool CorruptProof { get => _corruptProof; set => _corruptProof = value; }
 
     /// <summary>Slow responses: the model waits this long before picking up each command (BUSY stays clear meanwhile).
-    /// Shorter than the driver timeout: calls just get slower. Longer: the driver reports <see cref="UsigTimeoutException"/>.</summary>
+    /// Shorter than the driver timeout: calls just get slower. Longer: the driver reports <see cref="UsigTimeoutException"/>.
+    /// Clearing (or shortening) the delay releases a command that is waiting.</summary>
     public TimeSpan ResponseDelay
     {
         get => TimeSpan.FromTicks(Volatile.Read(ref _responseDelayTicks));
@@ -281,10 +282,12 @@ public sealed class UsigDeviceModel : IDisposable
     private void Execute(uint doorbell)
     {
         RegisterWindow w = _window;
-        TimeSpan delay = Faults.ResponseDelay;
-        if (delay > TimeSpan.Zero)
+        // Slow device: the command sits in the queue with BUSY clear. The hook is re-read every millisecond so that
+        // clearing it releases a waiting command at once.
+        long queued = Stopwatch.GetTimestamp();
+        while (!_stop && Stopwatch.GetElapsedTime(queued) < Faults.ResponseDelay)
         {
-            WaitInterruptible(delay); // slow device: the command sits in the queue, BUSY still clear
+            WaitInterruptible(TimeSpan.FromMilliseconds(1));
         }
 
         long started = Stopwatch.GetTimestamp();
