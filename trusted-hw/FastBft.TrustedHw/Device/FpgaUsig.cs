@@ -42,6 +42,10 @@ public sealed class FpgaUsigOptions
 /// are lost and logged). A power-cycle throws <see cref="UsigEpochChangedException"/> once and adopts the new epoch.</para>
 /// <para><b>Concurrency:</b> the device executes one command at a time, so calls serialise on one lock held per
 /// call (per batch, not per UI); that lock is also what makes counter assignment atomic for concurrent callers.</para>
+/// <para><b>Threat model:</b> the key and the counter stay inside the device. A compromised replica process can have
+/// anything certified, in any order, and withhold UIs (receivers then block on the gap), but it cannot obtain two UIs
+/// with one (epoch, counter), certify in another instance's name, read the key, or move the counter or epoch back.
+/// See docs/trusted-counter.md §3.</para>
 /// </remarks>
 public sealed class FpgaUsig : IUsig
 {

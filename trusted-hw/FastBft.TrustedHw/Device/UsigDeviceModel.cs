@@ -154,10 +154,10 @@ public sealed class UsigDeviceModel : IDisposable
     public UsigDeviceFaults Faults { get; }
 
     /// <summary>Current epoch (model-internal view).</summary>
-    public ulong Epoch { get { lock (_stateLock) { return _epoch; } } }
+    public ulong Epoch => Volatile.Read(ref _epoch);
 
     /// <summary>Last assigned counter (model-internal view).</summary>
-    public ulong Counter { get { lock (_stateLock) { return _counter; } } }
+    public ulong Counter => Volatile.Read(ref _counter);
 
     /// <summary>Number of commands the model has executed.</summary>
     public long CommandsExecuted => Interlocked.Read(ref _commands);
@@ -168,7 +168,9 @@ public sealed class UsigDeviceModel : IDisposable
     public TimeSpan BusyTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _busyTicks));
 
     /// <summary>Power-cycles the device between commands: new epoch from non-volatile storage, counter 0, all
-    /// registers back to their reset values (a command in flight is lost). Blocks until done.</summary>
+    /// registers back to their reset values. Waits for a command in progress to finish first (also one held by
+    /// <see cref="UsigDeviceFaults.StuckBusy"/> or <see cref="UsigDeviceFaults.ResponseDelay"/>); a doorbell rung but not yet
+    /// picked up is lost, as on a real reset.</summary>
     public void PowerCycle()
     {
         lock (_stateLock)
