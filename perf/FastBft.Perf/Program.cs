@@ -10,6 +10,7 @@ foreach (var command in new[]
     CompareCommand.Create(),
     ReplicaCommand.Create(),
     PingCommand.Create(),
+    UsigBenchCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

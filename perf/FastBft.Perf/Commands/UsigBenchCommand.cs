@@ -1,0 +1,277 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using FastBft.TrustedHw;
+
+namespace FastBft.Perf.Commands;
+
+/// <summary>
+/// <c>fastbft usig-bench --impl software|device-model --batch 1,8,64 [--duration 3] [--json u.json]</c>:
+/// certified UIs per second and ns per UI for each USIG implementation and batch size (issue 4).
+/// Batch 1 calls <see cref="IUsig.CreateUI"/>; larger batches call <see cref="IUsig.CreateUIs"/> (one doorbell per batch on the device).
+/// The device model runs in this process on its own thread and is reached only through its memory-mapped window.
+/// </summary>
+internal static class UsigBenchCommand
+{
+    public static Command Create()
+    {
+        var impl = new Option<string>("--impl")
+        {
+            Description = "Implementations, comma-separated: software, device-model.",
+            DefaultValueFactory = _ => "software,device-model",
+        };
+        var batch = new Option<string>("--batch")
+        {
+            Description = "Batch sizes, comma-separated (digests certified per call).",
+            DefaultValueFactory = _ => "1,8,64",
+        };
+        var duration = new Option<double>("--duration")
+        {
+            Description = "Measured seconds per (impl, batch), after a warm-up of a quarter of it (at most 1 s).",
+            DefaultValueFactory = _ => 3.0,
+        };
+        var trials = new Option<int>("--trials")
+        {
+            Description = "Split each measurement into this many equal trials and report the median trial (the spread is printed).",
+            DefaultValueFactory = _ => 5,
+        };
+        var driverSpin = new Option<int>("--driver-spin")
+        {
+            Description = "Device model only: driver completion polls before yielding (FpgaUsigOptions.SpinIterations).",
+            DefaultValueFactory = _ => new FpgaUsigOptions().SpinIterations,
+        };
+        var modelSpin = new Option<double>("--model-spin-us")
+        {
+            Description = "Device model only: microseconds the model spins on the doorbell after a command before yielding (UsigDeviceModelOptions.IdleSpin).",
+            DefaultValueFactory = _ => new UsigDeviceModelOptions().IdleSpin.TotalMicroseconds,
+        };
+        var json = new Option<string?>("--json")
+        {
+            Description = "Write {\"results\": [{\"impl\", \"batch\", \"uis_per_s\", \"ns_per_ui\"}]} to this file.",
+        };
+
+        var command = new Command("usig-bench", "Measure trusted-counter (USIG) certification throughput per implementation and batch size.");
+        command.Options.Add(impl);
+        command.Options.Add(batch);
+        command.Options.Add(duration);
+        command.Options.Add(trials);
+        command.Options.Add(driverSpin);
+        command.Options.Add(modelSpin);
+        command.Options.Add(json);
+        command.SetAction(parseResult =>
+        {
+            string[] impls = parseResult.GetValue(impl)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            string[] batchText = parseResult.GetValue(batch)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            double seconds = parseResult.GetValue(duration);
+            string? jsonPath = parseResult.GetValue(json);
+            int trialCount = parseResult.GetValue(trials);
+            var tuning = new Tuning(parseResult.GetValue(driverSpin), parseResult.GetValue(modelSpin));
+            if (tuning.DriverSpin < 0 || tuning.ModelSpinMicroseconds < 0)
+            {
+                Console.Error.WriteLine("usig-bench: --driver-spin and --model-spin-us must not be negative.");
+                return 2;
+            }
+
+            if (trialCount < 1 || trialCount > 1000)
+            {
+                Console.Error.WriteLine("usig-bench: --trials must be 1..1000.");
+                return 2;
+            }
+
+            var batches = new List<int>();
+            foreach (string b in batchText)
+            {
+                if (!int.TryParse(b, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < 1 || n > 4096)
+                {
+                    Console.Error.WriteLine($"usig-bench: --batch: '{b}' is not an integer in 1..4096.");
+                    return 2;
+                }
+
+                batches.Add(n);
+            }
+
+            foreach (string i in impls)
+            {
+                if (i != "software" && i != "device-model")
+                {
+                    Console.Error.WriteLine($"usig-bench: --impl: '{i}' is not one of software, device-model.");
+                    return 2;
+                }
+            }
+
+            if (seconds <= 0)
+            {
+                Console.Error.WriteLine("usig-bench: --duration must be positive.");
+                return 2;
+            }
+
+            var results = new List<Result>();
+            string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+            Console.WriteLine($"usig-bench: {Environment.ProcessorCount} CPUs, load average {load}; {trialCount} trials of {seconds / trialCount:F2} s each, median reported; device model polling: driver spin {tuning.DriverSpin} polls, model spin {tuning.ModelSpinMicroseconds} µs");
+            Console.WriteLine($"{"impl",-13} {"batch",6} {"UIs/s",14} {"ns/UI",10} {"min",10} {"max",10} {"model ns/UI",12} {"driver ns/UI",13} {"calls",12}");
+            foreach (string i in impls)
+            {
+                foreach (int b in batches)
+                {
+                    Result r = Run(i, b, seconds, trialCount, tuning);
+                    results.Add(r);
+                    string device = r.DeviceNsPerUi is double dev ? dev.ToString("F1", CultureInfo.InvariantCulture) : "-";
+                    string driver = r.DriverNsPerUi is double drv ? drv.ToString("F1", CultureInfo.InvariantCulture) : "-";
+                    Console.WriteLine($"{r.Impl,-13} {r.Batch,6} {r.UisPerSecond,14:N0} {r.NsPerUi,10:F1} {r.MinNsPerUi,10:F1} {r.MaxNsPerUi,10:F1} {device,12} {driver,13} {r.Calls,12:N0}");
+                }
+            }
+
+            foreach (string i in impls)
+            {
+                Result? one = results.Find(r => r.Impl == i && r.Batch == 1);
+                Result? big = results.FindLast(r => r.Impl == i && r.Batch > 1);
+                if (one is not null && big is not null)
+                {
+                    string driverRatio = one.DriverNsPerUi is double d1 && big.DriverNsPerUi is double dn
+                        ? $"; driver ns/UI (wall minus model busy time) batch 1 / batch {big.Batch} = {d1 / dn:F1}x"
+                        : string.Empty;
+                    Console.WriteLine($"{i}: wall ns/UI batch 1 / batch {big.Batch} = {one.NsPerUi / big.NsPerUi:F1}x{driverRatio}");
+                }
+            }
+
+            if (jsonPath is not null)
+            {
+                using FileStream fs = File.Create(jsonPath);
+                using var writer = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true });
+                writer.WriteStartObject();
+                writer.WriteStartArray("results");
+                foreach (Result r in results)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("impl", r.Impl);
+                    writer.WriteNumber("batch", r.Batch);
+                    writer.WriteNumber("uis_per_s", Math.Round(r.UisPerSecond, 1));
+                    writer.WriteNumber("ns_per_ui", Math.Round(r.NsPerUi, 2));
+                    if (r.DriverNsPerUi is double drv && r.DeviceNsPerUi is double dev)
+                    {
+                        writer.WriteNumber("model_ns_per_ui", Math.Round(dev, 2));
+                        writer.WriteNumber("driver_ns_per_ui", Math.Round(drv, 2));
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>One measurement. NsPerUi is wall-clock; for the device model, DeviceNsPerUi is the model's busy time per UI
+    /// (its software HMAC engine) and DriverNsPerUi = NsPerUi − DeviceNsPerUi (driver, doorbell and polling handshake).</summary>
+    private sealed record Result(string Impl, int Batch, double UisPerSecond, double NsPerUi, double MinNsPerUi, double MaxNsPerUi, double? DeviceNsPerUi, double? DriverNsPerUi, long Calls);
+
+    private static double Median(double[] values)
+    {
+        Array.Sort(values);
+        int n = values.Length;
+        return n % 2 == 1 ? values[n / 2] : (values[(n / 2) - 1] + values[n / 2]) / 2;
+    }
+
+    private sealed record Tuning(int DriverSpin, double ModelSpinMicroseconds);
+
+    private static Result Run(string impl, int batch, double seconds, int trialCount, Tuning tuning)
+    {
+        byte[] key = new byte[32];
+        for (int i = 0; i < key.Length; i++)
+        {
+            key[i] = (byte)(0xA0 + i);
+        }
+
+        string? window = null;
+        UsigDeviceModel? model = null;
+        IUsig usig;
+        if (impl == "software")
+        {
+            usig = new SoftwareUsig(0, key, epoch: 1);
+        }
+        else
+        {
+            string dir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+            window = Path.Combine(dir, $"fastbft-usig-bench-{Environment.ProcessId}.bar");
+            model = new UsigDeviceModel(window, key, 0, new UsigDeviceModelOptions
+            {
+                NonVolatilePath = window + ".nv",
+                IdleSpin = TimeSpan.FromMicroseconds(tuning.ModelSpinMicroseconds),
+            });
+            usig = FpgaUsig.Open(window, new FpgaUsigOptions { SpinIterations = tuning.DriverSpin });
+        }
+
+        try
+        {
+            byte[] digests = new byte[batch * UsigProofLayout.DigestSize];
+            new Random(42).NextBytes(digests);
+            var output = new UniqueIdentifier[batch];
+            Measure(usig, digests, output, batch, Math.Min(1.0, seconds / 4)); // warm-up (JIT tiers, caches)
+            var nsPerUi = new double[trialCount];
+            var deviceNs = new double[trialCount];
+            var driverNs = new double[trialCount];
+            long totalCalls = 0;
+            for (int t = 0; t < trialCount; t++)
+            {
+                double busyBefore = model?.BusyTime.TotalSeconds ?? 0;
+                (long calls, double elapsed) = Measure(usig, digests, output, batch, seconds / trialCount);
+                double busy = (model?.BusyTime.TotalSeconds ?? 0) - busyBefore;
+                double uis = (double)calls * batch;
+                nsPerUi[t] = elapsed * 1e9 / uis;
+                deviceNs[t] = busy * 1e9 / uis;
+                driverNs[t] = (elapsed - busy) * 1e9 / uis;
+                totalCalls += calls;
+            }
+
+            double median = Median((double[])nsPerUi.Clone());
+            Array.Sort(nsPerUi);
+            return model is null
+                ? new Result(impl, batch, 1e9 / median, median, nsPerUi[0], nsPerUi[^1], null, null, totalCalls)
+                : new Result(impl, batch, 1e9 / median, median, nsPerUi[0], nsPerUi[^1], Median(deviceNs), Median(driverNs), totalCalls);
+        }
+        finally
+        {
+            usig.Dispose();
+            model?.Dispose();
+            if (window is not null)
+            {
+                File.Delete(window + ".nv");
+            }
+        }
+    }
+
+    private static (long Calls, double Seconds) Measure(IUsig usig, byte[] digests, UniqueIdentifier[] output, int batch, double seconds)
+    {
+        long budget = (long)(seconds * Stopwatch.Frequency);
+        long start = Stopwatch.GetTimestamp();
+        long end = start + budget;
+        long calls = 0;
+        long now;
+        do
+        {
+            // 16 calls between clock reads keep the timing overhead off the measured path.
+            for (int k = 0; k < 16; k++)
+            {
+                if (batch == 1)
+                {
+                    output[0] = usig.CreateUI(digests);
+                }
+                else
+                {
+                    usig.CreateUIs(digests, output);
+                }
+            }
+
+            calls += 16;
+            now = Stopwatch.GetTimestamp();
+        }
+        while (now < end);
+
+        return (calls, (double)(now - start) / Stopwatch.Frequency);
+    }
+}
