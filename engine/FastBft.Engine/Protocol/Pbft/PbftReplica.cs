@@ -40,7 +40,7 @@ namespace FastBft.Protocol.Pbft;
 /// the stable checkpoint's certificate (<see cref="StableCheckpointProof"/>).</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing.</para>
 /// </remarks>
-public sealed class PbftReplica
+public sealed class PbftReplica : IReplicaCore
 {
     private readonly PbftSettings _s;
     private readonly uint _id;
@@ -477,6 +477,23 @@ public sealed class PbftReplica
 
     /// <summary>Digest of the service state now (32 bytes).</summary>
     public void GetStateDigest(Span<byte> digest32) => _service.GetStateDigest(digest32);
+
+    /// <inheritdoc/>
+    public bool TryGetLoggedDigest(ulong seq, Span<byte> digest32)
+    {
+        var slot = SlotOf(seq);
+        if (slot.Seq != seq || !slot.HasPrePrepare) return false;
+        slot.Digest.CopyTo(digest32);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool IsPreparedOrDone(ulong seq, ReadOnlySpan<byte> digest32)
+    {
+        if (seq <= LowWatermark || seq <= LastExecuted) return true;
+        var slot = SlotOf(seq);
+        return slot.Seq == seq && slot.Prepared && slot.Digest.AsSpan().SequenceEqual(digest32);
+    }
 }
 
 /// <summary>Counters of a PBFT core.</summary>
