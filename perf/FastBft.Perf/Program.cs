@@ -9,6 +9,7 @@ foreach (var command in new[]
     RunCommand.Create(),
     CompareCommand.Create(),
     ReplicaCommand.Create(),
+    SimulateCommand.Create(),
 })
 {
     root.Subcommands.Add(command);
