@@ -53,3 +53,35 @@ public class SimulationTests(ITestOutputHelper output)
         Assert.Contains(failures, f => f.Invariant is "commit-certificate" or "agreement" or "validity");
     }
 }
+
+/// <summary>State transfer in the simulator.</summary>
+public class StateTransferTests
+{
+    [Theory]
+    [InlineData(1, 11UL)]
+    [InlineData(1, 12UL)]
+    [InlineData(2, 13UL)]
+    public void ReplicaPartitionedForMoreThanThreeCheckpointIntervalsCatchesUpByStateTransfer(int f, ulong seed)
+    {
+        uint isolated = (uint)(3 * f);
+        var s = new Scenario("pbft", f, FaultyRole.None, Behaviour.None, FaultTiming.Early, NetworkCondition.Clean, seed);
+        var sim = new Simulator(s, SimProtocols.Get("pbft"), () => new CounterService())
+        {
+            RequestsPerClient = 30, IsolatedReplica = isolated, IsolationEnds = 400,
+        };
+        var r = sim.Run();
+        Assert.True(r.Passed, r.ToString());
+        var reference = sim.Replica(0);
+        var lagging = (FastBft.Protocol.Pbft.PbftReplica)sim.Replica(isolated);
+        Assert.True(lagging.StateTransfers >= 1, "the isolated replica must have installed a checkpoint by state transfer");
+        // Let the cell quiesce: the isolated replica reached the others' checkpoints and executed on.
+        Assert.True(lagging.LastExecuted >= 3 * 4, $"lagging replica executed {lagging.LastExecuted}");
+        Assert.True(reference.LastExecuted - lagging.LastExecuted <= 8, $"{reference.LastExecuted} vs {lagging.LastExecuted}");
+        var a = new byte[32]; var b = new byte[32];
+        if (reference.LastExecuted == lagging.LastExecuted)
+        {
+            reference.GetStateDigest(a); lagging.GetStateDigest(b);
+            Assert.Equal(a, b);
+        }
+    }
+}

@@ -37,5 +37,8 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
     /// <inheritdoc/>
     public void WriteSnapshot(Stream destination) => inner.WriteSnapshot(destination);
     /// <inheritdoc/>
-    public void RestoreSnapshot(Stream source) => inner.RestoreSnapshot(source);
+    public void RestoreSnapshot(Stream source) { Restores++; inner.RestoreSnapshot(source); }
+
+    /// <summary>Snapshots installed (state transfers).</summary>
+    public int Restores { get; private set; }
 }

@@ -112,6 +112,13 @@ public sealed class MessageVerifier
                 Digests.Sha256(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
+            case MessageType.Fetch:
+            case MessageType.StateData:
+                if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
+                if (header.Type == MessageType.Fetch ? header.BodyLength != 8 : header.BodyLength < 8) return ParseStatus.BadLength;
+                Digests.Sha256(body, digest);
+                return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
+
             default:
                 // Types reserved for the view-change / state-transfer work are not accepted yet.
                 return ParseStatus.UnknownType;

@@ -40,7 +40,7 @@ namespace FastBft.Protocol.Pbft;
 /// the stable checkpoint's certificate (<see cref="StableCheckpointProof"/>).</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing.</para>
 /// </remarks>
-public sealed class PbftReplica : IReplicaCore
+public sealed partial class PbftReplica : IReplicaCore
 {
     private readonly PbftSettings _s;
     private readonly uint _id;
@@ -120,6 +120,8 @@ public sealed class PbftReplica : IReplicaCore
             case MessageType.Commit: OnVote(h, message, commit: true); break;
             case MessageType.Checkpoint: OnCheckpoint(h, message); break;
             case MessageType.Status: OnStatus(h); break;
+            case MessageType.Fetch: OnFetch(h, message); break;
+            case MessageType.StateData: OnStateData(h, message); break;
             default: Stats.Ignored++; break;
         }
     }
@@ -160,6 +162,7 @@ public sealed class PbftReplica : IReplicaCore
             if (_checkpoints.OwnUnstable(LowWatermark, out ulong cpSeq, out var cpDigest)) BroadcastCheckpoint(cpSeq, cpDigest);
             BroadcastStatus();
         }
+        StateTransferTick();
     }
 
     /// <summary>
@@ -406,7 +409,7 @@ public sealed class PbftReplica : IReplicaCore
     private void TakeCheckpoint(ulong seq)
     {
         Span<byte> digest = stackalloc byte[Digests.Size];
-        _service.GetStateDigest(digest);
+        TakeSnapshot(seq, digest);                      // digest = SHA-256(service snapshot ‖ reply cache)
         _checkpoints.RecordOwn(seq, digest, _id);
         Stats.Checkpoints++;
         BroadcastCheckpoint(seq, digest);
@@ -424,6 +427,7 @@ public sealed class PbftReplica : IReplicaCore
     {
         ulong seq = h.Sequence;
         if (seq % (ulong)_s.CheckpointInterval != 0 || seq <= LowWatermark) { Stats.Ignored++; return; }
+        NoteCheckpointVote(h.Sender, seq, MessageHeader.Body(message, h));
         if (seq > HighWatermark)
         {
             // A checkpoint beyond our window: we are behind (state transfer, PBFT-PR §4.6.2, comes later).
@@ -504,5 +508,6 @@ public sealed class PbftStats
     public long Ignored, OutOfWindow, ConflictingPrePrepares;
     public long Checkpoints, StableCheckpoints, CheckpointDivergence;
     public long Retransmissions, RetransmissionAnswers, StatusAnswers;
+    public long FetchesSent, StateChunksSent, BadStateTransfers;
     public ulong HighestCheckpointSeen;
 }
