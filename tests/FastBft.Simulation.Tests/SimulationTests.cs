@@ -85,3 +85,35 @@ public class StateTransferTests
         }
     }
 }
+
+/// <summary>View change: a crashed, a mute and an equivocating leader are replaced and every correct client completes.</summary>
+public class ViewChangeTests(ITestOutputHelper output)
+{
+    public static TheoryData<int, Behaviour> Leaders() => new()
+    {
+        { 1, Behaviour.Crash }, { 1, Behaviour.Mute }, { 1, Behaviour.Equivocate },
+        { 2, Behaviour.Crash }, { 2, Behaviour.Mute }, { 2, Behaviour.Equivocate },
+    };
+
+    [Theory]
+    [MemberData(nameof(Leaders))]
+    public void FaultyLeaderIsReplacedAndAllCorrectClientsComplete(int f, Behaviour behaviour)
+    {
+        var recovery = new List<long>();
+        for (ulong seed = 1; seed <= 9; seed++)
+        {
+            var r = SimulationTests.Run(new Scenario("pbft", f, FaultyRole.Leader, behaviour, FaultTiming.Early, NetworkCondition.Clean, seed));
+            Assert.True(r.Passed, r.ToString());
+            Assert.True(r.LivenessChecked);
+            Assert.Equal(15, r.Completed);
+            if (behaviour != Behaviour.Equivocate || r.MaxView > 0)
+            {
+                Assert.True(r.MaxView > 0, $"seed {seed}: no view change");
+                recovery.Add(r.FirstNewViewReply - r.ActivationTime);
+                output.WriteLine($"seed {seed}: max view {r.MaxView}, first new-view reply at {r.FirstNewViewReply} ms, all done at {r.FinishTime} ms");
+            }
+        }
+        recovery.Sort();
+        output.WriteLine($"f={f} {behaviour}: view changes in {recovery.Count}/9 runs; median virtual time from fault to first reply in the new view: {(recovery.Count > 0 ? recovery[recovery.Count / 2] : -1)} ms");
+    }
+}

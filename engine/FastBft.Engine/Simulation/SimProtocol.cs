@@ -44,7 +44,7 @@ public sealed class PbftSimProtocol : ISimProtocol
     /// <inheritdoc/>
     public string Name => "pbft";
     /// <inheritdoc/>
-    public bool SupportsViewChange => false;
+    public bool SupportsViewChange => true;
 
     /// <inheritdoc/>
     public IReplicaCore CreateReplica(int f, SimCellParameters p, Authenticator auth, IReplicatedService service, IReplicaOutput output)
@@ -52,7 +52,7 @@ public sealed class PbftSimProtocol : ISimProtocol
         var settings = new PbftSettings
         {
             N = 3 * f + 1, F = f, BatchSize = p.BatchSize, CheckpointInterval = p.CheckpointInterval, Window = p.Window,
-            MaxInflightBatches = p.MaxInflightBatches, RetransmitTicks = p.RetransmitTicks,
+            MaxInflightBatches = p.MaxInflightBatches, RetransmitTicks = p.RetransmitTicks, ViewChangeTicks = p.ViewChangeTicks,
             CommitQuorum = p.CommitQuorum > 0 ? p.CommitQuorum : 2 * f + 1, CheckpointQuorum = 2 * f + 1,
         };
         return new PbftReplica(settings, auth, service, output);

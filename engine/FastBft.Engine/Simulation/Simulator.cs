@@ -19,8 +19,9 @@ namespace FastBft.Simulation;
 /// <param name="FinishTime">virtual time every correct client had completed its requests (-1 if not).</param>
 /// <param name="MaxView">highest view any correct replica reached.</param>
 /// <param name="Completed">requests completed by correct clients.</param>
+/// <param name="FirstNewViewReply">virtual time a correct client first accepted a result from a view above 0 (-1 if never).</param>
 public sealed record SimulationResult(Scenario Scenario, string? Invariant, string? Detail, ulong TraceHash, long Events, long EndTime,
-    bool LivenessChecked, long ActivationTime, long FinishTime, ulong MaxView, int Completed)
+    bool LivenessChecked, long ActivationTime, long FinishTime, ulong MaxView, int Completed, long FirstNewViewReply)
 {
     /// <summary>True if every checked invariant held.</summary>
     public bool Passed => Invariant is null;
@@ -118,7 +119,7 @@ public sealed class Simulator
     private readonly List<(uint Client, ulong Rid, byte[] Result)> _accepted = new();
     private long _now, _evSeq, _events;
     private bool _active;
-    private long _activationTime = -1, _finishTime = -1;
+    private long _activationTime = -1, _finishTime = -1, _firstNewViewReply = -1;
     private TraceHash _trace;
     private string? _violation, _detail;
 
@@ -232,7 +233,7 @@ public sealed class Simulator
         ulong maxView = 0;
         foreach (var node in _nodes) if (IsCorrect(node.Id)) maxView = Math.Max(maxView, node.Cores[0].View);
         return new SimulationResult(_sc, _violation, _detail, _trace.Value, _events, _now, livenessExpected, _activationTime, _finishTime, maxView,
-            _clients.Where(c => !c.Byzantine).Sum(c => c.Done));
+            _clients.Where(c => !c.Byzantine).Sum(c => c.Done), _firstNewViewReply);
     }
 
     private bool LivenessExpected()
@@ -312,6 +313,7 @@ public sealed class Simulator
             if (c.Verifier.Verify(msg, out var h) != ParseStatus.Ok || h.Type != MessageType.Reply) return;
             if (!c.Voter.OnReply(h, msg)) return;
             var result = c.Voter.Result.ToArray();
+            if (c.Voter.View > 0 && _firstNewViewReply < 0) _firstNewViewReply = _now;
             _accepted.Add((c.Id, c.Rid, result));
             _trace.Add(0xACCE); _trace.Add(c.Id); _trace.Add(c.Rid); _trace.Add(result);
             c.Done++;

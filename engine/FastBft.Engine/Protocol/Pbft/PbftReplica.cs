@@ -120,6 +120,8 @@ public sealed partial class PbftReplica : IReplicaCore
             case MessageType.Commit: OnVote(h, message, commit: true); break;
             case MessageType.Checkpoint: OnCheckpoint(h, message); break;
             case MessageType.Status: OnStatus(h); break;
+            case MessageType.ViewChange: OnViewChange(h, message); break;
+            case MessageType.NewView: OnNewView(h, message); break;
             case MessageType.Fetch: OnFetch(h, message); break;
             case MessageType.StateData: OnStateData(h, message); break;
             default: Stats.Ignored++; break;
@@ -132,7 +134,7 @@ public sealed partial class PbftReplica : IReplicaCore
     /// </summary>
     public void EndOfBurst()
     {
-        if (!IsPrimary) return;
+        if (!IsPrimary || _inViewChange) return;
         while (_pending.Count > 0
                && LastAssigned - LastExecuted < (ulong)_s.MaxInflightBatches
                && LastAssigned + 1 <= HighWatermark)
@@ -163,6 +165,7 @@ public sealed partial class PbftReplica : IReplicaCore
             BroadcastStatus();
         }
         StateTransferTick();
+        ViewChangeTick();
     }
 
     /// <summary>
@@ -215,8 +218,10 @@ public sealed partial class PbftReplica : IReplicaCore
             rec.HighestQueuedRid = rid;
             _pending.Enqueue(h.Sender, rid, message, requestDigest);
         }
-        else if (rid > rec.HighestForwardedRid)
+        else
         {
+            AwaitRequest(h.Sender, rid, message);                 // the view-change timer runs until it executes
+            if (rid <= rec.HighestForwardedRid || _inViewChange) return;
             // A client that timed out multicasts; a backup relays the request to the primary (PBFT-PR §4.2).
             rec.HighestForwardedRid = rid;
             Stats.ForwardedRequests++;
@@ -268,11 +273,12 @@ public sealed partial class PbftReplica : IReplicaCore
 
     private void OnPrePrepare(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        if (h.View != View || h.Sender != Primary || IsPrimary) { Stats.Ignored++; return; }   // header sender is authenticated; any replica may forward it
+        if (h.View != View || h.Sender != Primary || IsPrimary || _inViewChange) { Stats.Ignored++; return; }   // header sender is authenticated; any replica may forward it
         ulong seq = h.Sequence;
         if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
         var slot = SlotFor(seq);
         var digest = Bodies.BatchDigest(MessageHeader.Body(message, h));
+        if (ConflictsWithNewView(seq, digest)) { Stats.ConflictingPrePrepares++; return; }
         if (slot.HasPrePrepare)
         {
             if (!slot.Digest.AsSpan().SequenceEqual(digest)) { Stats.ConflictingPrePrepares++; return; }
@@ -287,7 +293,7 @@ public sealed partial class PbftReplica : IReplicaCore
 
     private void OnVote(in MessageHeader h, ReadOnlySpan<byte> message, bool commit)
     {
-        if (h.View != View) { Stats.Ignored++; return; }
+        if (h.View != View || _inViewChange) { Stats.Ignored++; return; }
         if (!commit && h.Sender == Primary) { Stats.Ignored++; return; }   // the primary sends no PREPARE
         ulong seq = h.Sequence;
         if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
@@ -382,6 +388,7 @@ public sealed partial class PbftReplica : IReplicaCore
             var info = new RequestInfo(rh.Sender, rh.Sequence, slot.Seq, index++);
             _service.Execute(info, MessageHeader.Body(req, rh), _reply, null);
             rec.Cache(rh.Sequence, slot.Seq, _reply.WrittenSpan);
+            Executed(rh.Sender, rh.Sequence);
             if (rec.HighestQueuedRid < rh.Sequence) rec.HighestQueuedRid = rh.Sequence;
             Stats.Executed++;
             bool designated = (rh.Sender + rh.Sequence) % (ulong)_n == _id;
@@ -508,6 +515,6 @@ public sealed class PbftStats
     public long Ignored, OutOfWindow, ConflictingPrePrepares;
     public long Checkpoints, StableCheckpoints, CheckpointDivergence;
     public long Retransmissions, RetransmissionAnswers, StatusAnswers;
-    public long FetchesSent, StateChunksSent, BadStateTransfers;
+    public long FetchesSent, StateChunksSent, BadStateTransfers, BadNewViews;
     public ulong HighestCheckpointSeen;
 }
