@@ -117,3 +117,18 @@ public class ViewChangeTests(ITestOutputHelper output)
         output.WriteLine($"f={f} {behaviour}: view changes in {recovery.Count}/9 runs; median virtual time from fault to first reply in the new view: {(recovery.Count > 0 ? recovery[recovery.Count / 2] : -1)} ms");
     }
 }
+
+/// <summary>The planted bug is caught by the end-to-end invariants alone (commit-certificate oracle off): across view changes it breaks agreement.</summary>
+public class PlantedBugEndToEndTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void PlantedCommitAt2fBugBreaksAgreementAcrossViewChanges()
+    {
+        var results = ScenarioMatrix.Generate("pbft", [1, 2], 2)
+            .Select(s => new Simulator(s with { CommitQuorum = 2 * s.F }, SimProtocols.Get("pbft"), () => new CounterService()) { CheckCommitCertificate = false }.Run())
+            .ToList();
+        foreach (var g in results.Where(r => !r.Passed).GroupBy(r => r.Invariant)) output.WriteLine($"{g.Key}: {g.Count()} (e.g. {g.First().Scenario.ReplayCommand})");
+        output.WriteLine($"{results.Count(r => !r.Passed)} of {results.Count} failed");
+        Assert.Contains(results, r => r.Invariant == "agreement");
+    }
+}

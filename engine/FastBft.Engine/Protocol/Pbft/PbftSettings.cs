@@ -32,6 +32,7 @@ public sealed record PbftSettings
         N = c.N, F = c.F, BatchSize = c.BatchSize, MaxInflightBatches = c.MaxInflightBatches,
         CheckpointInterval = c.CheckpointInterval, Window = c.Window,
         RetransmitTicks = Math.Max(1, c.Timeouts.RetransmitMs / c.Timeouts.TickMs),
+        ViewChangeTicks = Math.Max(4, 2 * c.Timeouts.ClientRetransmitMs / c.Timeouts.TickMs),
         CommitQuorum = 2 * c.F + 1, CheckpointQuorum = 2 * c.F + 1,
     };
 }
