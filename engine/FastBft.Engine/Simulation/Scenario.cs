@@ -64,6 +64,8 @@ public enum NetworkCondition
     Lossy,
     /// <summary>Replicas split into two groups, neither a quorum, for a while; then heals.</summary>
     PartitionHeal,
+    /// <summary>One correct replica is cut off from everything for the first 300 ms (long enough to fall more than the window behind), then rejoins by state transfer.</summary>
+    IsolateOne,
 }
 
 /// <summary>

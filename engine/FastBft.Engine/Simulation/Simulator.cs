@@ -118,6 +118,7 @@ public sealed class Simulator
     private readonly HashSet<uint> _touched = new();
     private readonly List<(uint Client, ulong Rid, byte[] Result)> _accepted = new();
     private long _now, _evSeq, _events;
+    private readonly uint _isolateOne = uint.MaxValue;
     private bool _active;
     private long _activationTime = -1, _finishTime = -1, _firstNewViewReply = -1;
     private TraceHash _trace;
@@ -125,6 +126,7 @@ public sealed class Simulator
 
     /// <summary>Requests each correct client issues.</summary>
     public int RequestsPerClient { get; init; } = 5;
+    private int RequestsFor => _sc.Network == NetworkCondition.IsolateOne ? 2 * RequestsPerClient : RequestsPerClient;
     /// <summary>Number of clients (one of them Byzantine in client-role scenarios).</summary>
     public int ClientCount { get; }
     /// <summary>Test knob: a replica cut off from every node until <see cref="IsolationEnds"/>.</summary>
@@ -167,6 +169,11 @@ public sealed class Simulator
             for (int i = 0; i < _n / 2; i++) { int k = _rng.Int(perm.Count); _sideA[perm[k]] = true; perm.RemoveAt(k); }
         }
 
+        if (scenario.Network == NetworkCondition.IsolateOne)
+        {
+            var candidates = Enumerable.Range(0, _n).Select(i => (uint)i).Where(i => i != _faulty).ToList();
+            _isolateOne = candidates[_rng.Int(candidates.Count)];
+        }
         _nodes = new Node[_n];
         for (uint i = 0; i < _n; i++)
         {
@@ -223,12 +230,17 @@ public sealed class Simulator
             foreach (var r in _touched) foreach (var core in _nodes[r].Cores) if (!Crashed(r)) core.EndOfBurst();
             _touched.Clear();
             AfterStep();
-            if (_clients.All(c => c.Byzantine || c.Finished)) { _finishTime = _now; break; }
+            if (_clients.All(c => c.Byzantine || c.Finished))
+            {
+                if (_finishTime < 0) _finishTime = _now;
+                // An isolated replica must also catch up (state transfer) before the run ends.
+                if (_isolateOne == uint.MaxValue || CaughtUp()) break;
+            }
             if (_events > MaxEvents) { Fail("liveness", $"event budget {MaxEvents} exhausted at {_now} ms"); break; }
         }
         bool livenessExpected = LivenessExpected();
-        if (_violation is null && _finishTime < 0 && livenessExpected)
-            Fail("liveness", $"correct clients incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsPerClient}"))
+        if (_violation is null && (_finishTime < 0 || (_isolateOne != uint.MaxValue && !CaughtUp())) && livenessExpected)
+            Fail("liveness", $"correct clients or the isolated replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})")));
         if (_violation is null) CheckAgreementAndConvergence();
         if (_violation is null) CheckValidity();
@@ -236,6 +248,13 @@ public sealed class Simulator
         foreach (var node in _nodes) if (IsCorrect(node.Id)) maxView = Math.Max(maxView, node.Cores[0].View);
         return new SimulationResult(_sc, _violation, _detail, _trace.Value, _events, _now, livenessExpected, _activationTime, _finishTime, maxView,
             _clients.Where(c => !c.Byzantine).Sum(c => c.Done), _firstNewViewReply);
+    }
+
+    /// <summary>Every correct replica reached the highest stable checkpoint of any correct replica (state transfer's promise).</summary>
+    private bool CaughtUp()
+    {
+        ulong stable = _nodes.Where(nd => IsCorrect(nd.Id)).Max(nd => nd.Cores[0].LowWatermark);
+        return _nodes.Where(nd => IsCorrect(nd.Id)).All(nd => nd.Cores[0].LastExecuted >= stable);
     }
 
     private bool LivenessExpected()
@@ -319,7 +338,7 @@ public sealed class Simulator
             _accepted.Add((c.Id, c.Rid, result));
             _trace.Add(0xACCE); _trace.Add(c.Id); _trace.Add(c.Rid); _trace.Add(result);
             c.Done++;
-            if (c.Done >= RequestsPerClient) c.Finished = true;
+            if (c.Done >= RequestsFor) c.Finished = true;
             else NextRequest(c);
         }
     }
@@ -328,7 +347,7 @@ public sealed class Simulator
 
     private void NextRequest(SimClient c)
     {
-        if (c.Byzantine && c.Done >= RequestsPerClient) return;
+        if (c.Byzantine && c.Done >= RequestsFor) return;
         c.Rid++;
         c.Attempt = 0;
         long value = (long)(_rng.Next() % 1_000_000);
@@ -453,6 +472,7 @@ public sealed class Simulator
     private void Net(uint from, uint to, byte[] msg, long extraDelay)
     {
         if (IsolatedReplica is uint iso && _now < IsolationEnds && (from == iso || to == iso)) return;
+        if (_now < 300 && (from == _isolateOne || to == _isolateOne)) return;
         bool faultyNet = _now < HealTime;
         long delay;
         if (faultyNet && _sc.Network == NetworkCondition.Lossy)

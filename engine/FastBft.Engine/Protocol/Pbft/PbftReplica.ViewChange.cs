@@ -22,7 +22,7 @@ public sealed partial class PbftReplica
     private readonly Dictionary<ulong, byte[]> _pBatches = new();                // seq → PRE-PREPARE message of the P entry
     private readonly Dictionary<ulong, Dictionary<uint, byte[]>> _vcs = new();   // view → sender → VIEW-CHANGE message
     private byte[]? _ownVc;
-    private byte[]? _newViewMessage;                                             // primary: the NEW-VIEW of the current view
+    private byte[]? _newViewMessage;                                             // the NEW-VIEW of the current view
     private readonly Dictionary<ulong, byte[]> _nvDigests = new();               // seq → digest NEW-VIEW fixed for this view
     private ulong _nvMaxSeq;
 
@@ -55,7 +55,15 @@ public sealed partial class PbftReplica
         if (_awaiting.Count != 0 && _awaiting.TryGetValue(client, out var r) && r <= rid) { _awaiting.Remove(client); _awaitingMessages.Remove(client); }
     }
 
-    private int ViewChangeTimeout => _s.ViewChangeTicks << Math.Min(_vcAttempts, 6);   // doubles per consecutive attempt
+    private int ViewChangeTimeout => _s.ViewChangeTicks << Math.Min(_vcAttempts, 4);   // doubles per consecutive attempt (capped at 16×)
+
+    /// <summary>On a timeout: the next view, or the lowest higher view some replica already asked for (so replicas that drifted apart meet again).</summary>
+    private ulong NextViewOnTimeout()
+    {
+        ulong next = ulong.MaxValue;
+        foreach (var v in _vcs.Keys) if (v > View && v < next) next = v;
+        return next == ulong.MaxValue ? View + 1 : next;
+    }
 
     private void ViewChangeTick()
     {
@@ -68,7 +76,10 @@ public sealed partial class PbftReplica
         if (_inViewChange)
         {
             if (_tick % _s.RetransmitTicks == 0 && _ownVc is not null) Broadcast(_ownVc);   // VIEW-CHANGE retransmission
-            if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
+            // PBFT §4.5.2: the timer for view v+1 starts only once 2f+1 VIEW-CHANGEs for v+1 arrived, so a
+            // replica that is cut off (or alone in suspecting) does not run away into ever higher views.
+            if (!_vcs.TryGetValue(View, out var forView) || forView.Count < 2 * _s.F + 1) return;
+            if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(NextViewOnTimeout());
             return;
         }
         if (_awaiting.Count == 0 || IsPrimary) { _vcStallTicks = 0; return; }
@@ -290,6 +301,7 @@ public sealed partial class PbftReplica
         var decision = Decide(parsed, batches: null);
         if (decision is null || decision.MaxSeq != h.Sequence) { Stats.BadNewViews++; StartViewChange(w + 1); return; }
         if (w > View) { View = w; _vcAttempts++; }
+        _newViewMessage = message.ToArray();             // forwarded to peers that missed it (any replica can check it)
         InstallNewView(decision, parsed, null);
     }
 

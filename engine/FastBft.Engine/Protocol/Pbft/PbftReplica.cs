@@ -182,7 +182,17 @@ public sealed partial class PbftReplica : IReplicaCore
     private void OnStatus(in MessageHeader h)
     {
         ulong theirs = h.Sequence;
+        // A peer still in an older view (it was cut off during the view change): show it the NEW-VIEW.
+        if (h.View < View && !_inViewChange && _newViewMessage is not null) _out.SendToReplica(h.Sender, _newViewMessage);
         if (theirs >= LastExecuted) return;
+        // A peer behind our stable checkpoint cannot be helped with log entries (they are garbage):
+        // re-send the stable CHECKPOINT so that f+1 of them let it fetch the state (§4.6.2).
+        if (theirs < LowWatermark)
+        {
+            var cp = _builder.BeginVector(MessageType.Checkpoint, View, LowWatermark, Digests.Size);
+            _checkpoints.StableDigest.Span.CopyTo(cp);
+            _out.SendToReplica(h.Sender, _builder.SealVector());
+        }
         // Re-send, for the slots the peer lacks and we still hold, the PRE-PREPARE (its MAC vector has an
         // entry for every replica, so any replica may forward it) and our own votes. Bounded per status.
         ulong from = Math.Max(theirs, LowWatermark) + 1;
