@@ -83,15 +83,6 @@ internal sealed class UdpCell : IDisposable
 
     public bool IsRunning(int i) => _threads[i].IsAlive;
 
-    /// <summary>Restarts replica i's event loop after <see cref="Crash"/> (same state: a partitioned replica rejoining).</summary>
-    public void Resume(int i)
-    {
-        _stops[i] = new CancellationTokenSource();
-        var host = Hosts[i]; var token = _stops[i].Token;
-        _threads[i] = new Thread(() => { try { host.Run(token); } catch (Exception e) { Failures.Enqueue(e); } }) { IsBackground = true, Name = $"replica-{i}" };
-        _threads[i].Start();
-    }
-
     /// <summary>Waits until the running replicas report the same last executed sequence number twice in a row.</summary>
     public async Task<ReplicaStatus[]> ConvergeAsync(TimeSpan timeout)
     {

@@ -105,10 +105,9 @@ public class UdpCellTests
         using var endpoint = cell.NewClientEndpoint();
         var clients = Enumerable.Range(0, 8).Select(i => endpoint.CreateClient(cell.Config.FirstClientId + (uint)i)).ToArray();
         endpoint.Start();
-        ulong stoppedAt = 0;
         var results = await DriveAsync(endpoint, clients, 500, seed: 3, onProgress: done =>
         {
-            if (done == 400) { cell.Links[3].Cut = true; stoppedAt = (ulong)cell.Services[0].History.Count; }
+            if (done == 400) cell.Links[3].Cut = true;
             if (done == 2800) cell.Links[3].Cut = false;
             return Task.CompletedTask;
         });
