@@ -11,6 +11,7 @@ foreach (var command in new[]
     ReplicaCommand.Create(),
     PingCommand.Create(),
     UsigBenchCommand.Create(),
+    SimulateCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

@@ -35,6 +35,8 @@ internal sealed class UdpCell : IDisposable
 {
     public readonly CellConfig Config;
     public readonly ReplicaHost[] Hosts;
+    /// <summary>Each replica's transport; <see cref="CuttableTransport.Cut"/> partitions it off (it keeps running).</summary>
+    public readonly CuttableTransport[] Links;
     public readonly RecordingCounterService[] Services;
     private readonly CancellationTokenSource[] _stops;
     private readonly Thread[] _threads;
@@ -56,12 +58,14 @@ internal sealed class UdpCell : IDisposable
         };
         for (int i = 0; i < n; i++) Config.Replicas.Add(new ReplicaConfig { Id = i, Address = $"127.0.0.1:{ports[i]}" });
         Config.Validate();
+        Links = new CuttableTransport[n];
         Hosts = new ReplicaHost[n]; Services = new RecordingCounterService[n];
         _stops = new CancellationTokenSource[n]; _threads = new Thread[n];
         for (uint i = 0; i < n; i++)
         {
             Services[i] = new RecordingCounterService();
-            Hosts[i] = new ReplicaHost(Config, i, UdpTransport.Create(new UdpTransportOptions { LocalEndPoint = IPEndPoint.Parse(Config.Replicas[(int)i].Address), Peers = Peers() }), Services[i]);
+            Links[i] = new CuttableTransport(UdpTransport.Create(new UdpTransportOptions { LocalEndPoint = IPEndPoint.Parse(Config.Replicas[(int)i].Address), Peers = Peers() }));
+            Hosts[i] = new ReplicaHost(Config, i, Links[i], Services[i]);
             _stops[i] = new CancellationTokenSource();
             var host = Hosts[i]; var token = _stops[i].Token;
             _threads[i] = new Thread(() => { try { host.Run(token); } catch (Exception e) { Failures.Enqueue(e); } }) { IsBackground = true, Name = $"replica-{i}" };
@@ -101,4 +105,18 @@ internal sealed class UdpCell : IDisposable
         for (int i = 0; i < Hosts.Length; i++) { _stops[i].Cancel(); }
         for (int i = 0; i < Hosts.Length; i++) { _threads[i].Join(TimeSpan.FromSeconds(10)); Hosts[i].Dispose(); }
     }
+}
+
+/// <summary>A transport decorator that drops everything sent and received while <see cref="Cut"/> is set (a network partition of one node).</summary>
+internal sealed class CuttableTransport(ITransport inner) : ITransport, IMessageHandler
+{
+    private IMessageHandler? _handler;
+    public volatile bool Cut;
+    public int MaxMessageSize => inner.MaxMessageSize;
+    public TransportStats Stats => inner.Stats;
+    public void Send(uint destination, uint sender, ReadOnlySpan<byte> message) { if (!Cut) inner.Send(destination, sender, message); }
+    public void Flush() => inner.Flush();
+    public int Poll(IMessageHandler handler, int timeoutMs) { _handler = handler; return inner.Poll(this, timeoutMs); }
+    public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message) { if (!Cut) _handler!.OnMessage(sender, destination, message); }
+    public void Dispose() => inner.Dispose();
 }

@@ -97,4 +97,27 @@ public class UdpCellTests
         Assert.True(cell.Services[3].History.Count < cell.Services[0].History.Count, "the crashed follower stopped executing");
         AssertValid(cell.Services[0].History, results);
     }
+
+    [Fact]
+    public async Task ReplicaCutOffForMoreThanThreeCheckpointIntervalsCatchesUpByStateTransfer()
+    {
+        using var cell = new UdpCell(checkpointInterval: 16, window: 32);
+        using var endpoint = cell.NewClientEndpoint();
+        var clients = Enumerable.Range(0, 8).Select(i => endpoint.CreateClient(cell.Config.FirstClientId + (uint)i)).ToArray();
+        endpoint.Start();
+        var results = await DriveAsync(endpoint, clients, 500, seed: 3, onProgress: done =>
+        {
+            if (done == 400) cell.Links[3].Cut = true;
+            if (done == 2800) cell.Links[3].Cut = false;
+            return Task.CompletedTask;
+        });
+        Assert.Equal(4000, results.Count);
+        var statuses = await cell.ConvergeAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(4, statuses.Length);
+        Assert.All(statuses, s => Assert.Equal(statuses[0].LastExecuted, s.LastExecuted));
+        Assert.All(statuses, s => Assert.Equal(statuses[0].StateDigest, s.StateDigest));
+        Assert.True(statuses[0].StableCheckpoint > 3 * 16, $"the cell moved more than 3 checkpoint intervals ({statuses[0].StableCheckpoint})");
+        Assert.True(cell.Hosts[3].Core.StateTransfers >= 1, "replica 3 caught up by state transfer");
+        Assert.True(cell.Failures.IsEmpty);
+    }
 }

@@ -21,11 +21,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     private ManualResetValueTaskSourceCore<ReadOnlyMemory<byte>> _source;
     private byte[] _request = new byte[256];
     private int _requestLength;
-    private byte[] _result = new byte[64];
-    private readonly byte[][] _fullReplies;
-    private readonly int[] _fullLengths;
-    private readonly byte[] _voteDigests;
-    private ulong _voteMask, _fullMask;
+    private readonly ReplyVoter _voter;
     private ulong _rid;
     private volatile bool _outstanding;
     private int _retries;
@@ -41,10 +37,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
         _f = config.F;
         _builder = new MessageBuilder(new Authenticator(clientId, keys), _n, 1024);
         Verifier = new MessageVerifier(new Authenticator(clientId, keys), _n, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
-        _fullReplies = new byte[_n][];
-        for (int i = 0; i < _n; i++) _fullReplies[i] = new byte[64];
-        _fullLengths = new int[_n];
-        _voteDigests = new byte[_n * 32];
+        _voter = new ReplyVoter(_n, _f);
         _rid = firstRequestId;
         _source.RunContinuationsAsynchronously = false;
     }
@@ -78,7 +71,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
         if (_request.Length < msg.Length) _request = new byte[Math.Max(msg.Length, _request.Length * 2)];
         msg.CopyTo(_request);
         _requestLength = msg.Length;
-        _voteMask = 0; _fullMask = 0; _retries = 0;
+        _voter.Start(_rid); _retries = 0;
         _source.Reset();
         _outstanding = true;
         _endpoint.Submit(this);
@@ -101,56 +94,12 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     internal void OnReply(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         if (!_outstanding || h.Sequence != _rid) return;
-        var body = MessageHeader.Body(message, h);
-        int r = (int)h.Sender;
-        ulong bit = 1UL << r;
-        var vote = _voteDigests.AsSpan(r * 32, 32);
-        var payload = body.Slice(Bodies.ReplyFixed);
-        if (body[4] == Bodies.ReplyFull)
-        {
-            Digests.Sha256(payload, vote);
-            if (_fullReplies[r].Length < payload.Length) _fullReplies[r] = new byte[Math.Max(payload.Length, _fullReplies[r].Length * 2)];
-            payload.CopyTo(_fullReplies[r]);
-            _fullLengths[r] = payload.Length;
-            _fullMask |= bit;
-        }
-        else
-        {
-            payload.CopyTo(vote);
-        }
-        _voteMask |= bit;
-        TryComplete(h.View);
-    }
-
-    private void TryComplete(ulong view)
-    {
-        // Accept a full result whose digest is matched by f+1 distinct replicas (Thesis §2.1.1.4).
-        ulong full = _fullMask;
-        while (full != 0)
-        {
-            int i = System.Numerics.BitOperations.TrailingZeroCount(full);
-            full &= full - 1;
-            var d = _voteDigests.AsSpan(i * 32, 32);
-            int matching = 0;
-            ulong m = _voteMask;
-            while (m != 0)
-            {
-                int j = System.Numerics.BitOperations.TrailingZeroCount(m);
-                m &= m - 1;
-                if (_voteDigests.AsSpan(j * 32, 32).SequenceEqual(d)) matching++;
-            }
-            if (matching >= _f + 1)
-            {
-                int len = _fullLengths[i];
-                if (_result.Length < len) _result = new byte[Math.Max(len, _result.Length * 2)];
-                _fullReplies[i].AsSpan(0, len).CopyTo(_result);
-                View = view;
-                Completed++;
-                _outstanding = false;
-                _source.SetResult(new ReadOnlyMemory<byte>(_result, 0, len));
-                return;
-            }
-        }
+        if (!_voter.OnReply(h, message)) return;
+        // Accepted: a full result whose digest is matched by f+1 distinct replicas (Thesis §2.1.1.4).
+        View = _voter.View;
+        Completed++;
+        _outstanding = false;
+        _source.SetResult(_voter.Result);
     }
 
     /// <summary>Fails the outstanding request (endpoint shutting down).</summary>
@@ -158,6 +107,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     {
         if (!_outstanding) return;
         _outstanding = false;
+        _voter.Cancel();
         _source.SetException(e);
     }
 

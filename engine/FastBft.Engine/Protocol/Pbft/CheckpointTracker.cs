@@ -116,4 +116,22 @@ internal sealed class CheckpointTracker
         digest = e.Own;
         return true;
     }
+
+    /// <summary>Own checkpoints at or above <paramref name="low"/> (view change; allocates).</summary>
+    public List<(ulong Seq, byte[] Digest)> OwnAtOrAbove(ulong low)
+    {
+        var list = new List<(ulong, byte[])>();
+        foreach (var e in _entries) if (e.HasOwn && e.Seq > 0 && e.Seq >= low) list.Add((e.Seq, e.Own.ToArray()));
+        list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        return list;
+    }
+
+    /// <summary>Our own checkpoint digest at <paramref name="seq"/>, if we took it and still track it.</summary>
+    public bool TryGetOwn(ulong seq, Span<byte> digest)
+    {
+        var e = For(seq, create: false);
+        if (e.Seq != seq || !e.HasOwn) return false;
+        e.Own.CopyTo(digest);
+        return true;
+    }
 }

@@ -40,7 +40,7 @@ namespace FastBft.Protocol.Pbft;
 /// the stable checkpoint's certificate (<see cref="StableCheckpointProof"/>).</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing.</para>
 /// </remarks>
-public sealed class PbftReplica
+public sealed partial class PbftReplica : IReplicaCore
 {
     private readonly PbftSettings _s;
     private readonly uint _id;
@@ -120,6 +120,10 @@ public sealed class PbftReplica
             case MessageType.Commit: OnVote(h, message, commit: true); break;
             case MessageType.Checkpoint: OnCheckpoint(h, message); break;
             case MessageType.Status: OnStatus(h); break;
+            case MessageType.ViewChange: OnViewChange(h, message); break;
+            case MessageType.NewView: OnNewView(h, message); break;
+            case MessageType.Fetch: OnFetch(h, message); break;
+            case MessageType.StateData: OnStateData(h, message); break;
             default: Stats.Ignored++; break;
         }
     }
@@ -130,7 +134,7 @@ public sealed class PbftReplica
     /// </summary>
     public void EndOfBurst()
     {
-        if (!IsPrimary) return;
+        if (!IsPrimary || _inViewChange) return;
         while (_pending.Count > 0
                && LastAssigned - LastExecuted < (ulong)_s.MaxInflightBatches
                && LastAssigned + 1 <= HighWatermark)
@@ -160,6 +164,8 @@ public sealed class PbftReplica
             if (_checkpoints.OwnUnstable(LowWatermark, out ulong cpSeq, out var cpDigest)) BroadcastCheckpoint(cpSeq, cpDigest);
             BroadcastStatus();
         }
+        StateTransferTick();
+        ViewChangeTick();
     }
 
     /// <summary>
@@ -176,7 +182,17 @@ public sealed class PbftReplica
     private void OnStatus(in MessageHeader h)
     {
         ulong theirs = h.Sequence;
+        // A peer still in an older view (it was cut off during the view change): show it the NEW-VIEW.
+        if (h.View < View && !_inViewChange && _newViewMessage is not null) _out.SendToReplica(h.Sender, _newViewMessage);
         if (theirs >= LastExecuted) return;
+        // A peer behind our stable checkpoint cannot be helped with log entries (they are garbage):
+        // re-send the stable CHECKPOINT so that f+1 of them let it fetch the state (§4.6.2).
+        if (theirs < LowWatermark)
+        {
+            var cp = _builder.BeginVector(MessageType.Checkpoint, View, LowWatermark, Digests.Size);
+            _checkpoints.StableDigest.Span.CopyTo(cp);
+            _out.SendToReplica(h.Sender, _builder.SealVector());
+        }
         // Re-send, for the slots the peer lacks and we still hold, the PRE-PREPARE (its MAC vector has an
         // entry for every replica, so any replica may forward it) and our own votes. Bounded per status.
         ulong from = Math.Max(theirs, LowWatermark) + 1;
@@ -212,8 +228,10 @@ public sealed class PbftReplica
             rec.HighestQueuedRid = rid;
             _pending.Enqueue(h.Sender, rid, message, requestDigest);
         }
-        else if (rid > rec.HighestForwardedRid)
+        else
         {
+            AwaitRequest(h.Sender, rid, message);                 // the view-change timer runs until it executes
+            if (rid <= rec.HighestForwardedRid || _inViewChange) return;
             // A client that timed out multicasts; a backup relays the request to the primary (PBFT-PR §4.2).
             rec.HighestForwardedRid = rid;
             Stats.ForwardedRequests++;
@@ -265,11 +283,12 @@ public sealed class PbftReplica
 
     private void OnPrePrepare(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        if (h.View != View || h.Sender != Primary || IsPrimary) { Stats.Ignored++; return; }   // header sender is authenticated; any replica may forward it
+        if (h.View != View || h.Sender != Primary || IsPrimary || _inViewChange) { Stats.Ignored++; return; }   // header sender is authenticated; any replica may forward it
         ulong seq = h.Sequence;
         if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
         var slot = SlotFor(seq);
         var digest = Bodies.BatchDigest(MessageHeader.Body(message, h));
+        if (ConflictsWithNewView(seq, digest)) { Stats.ConflictingPrePrepares++; return; }
         if (slot.HasPrePrepare)
         {
             if (!slot.Digest.AsSpan().SequenceEqual(digest)) { Stats.ConflictingPrePrepares++; return; }
@@ -284,7 +303,7 @@ public sealed class PbftReplica
 
     private void OnVote(in MessageHeader h, ReadOnlySpan<byte> message, bool commit)
     {
-        if (h.View != View) { Stats.Ignored++; return; }
+        if (h.View != View || _inViewChange) { Stats.Ignored++; return; }
         if (!commit && h.Sender == Primary) { Stats.Ignored++; return; }   // the primary sends no PREPARE
         ulong seq = h.Sequence;
         if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
@@ -379,6 +398,7 @@ public sealed class PbftReplica
             var info = new RequestInfo(rh.Sender, rh.Sequence, slot.Seq, index++);
             _service.Execute(info, MessageHeader.Body(req, rh), _reply, null);
             rec.Cache(rh.Sequence, slot.Seq, _reply.WrittenSpan);
+            Executed(rh.Sender, rh.Sequence);
             if (rec.HighestQueuedRid < rh.Sequence) rec.HighestQueuedRid = rh.Sequence;
             Stats.Executed++;
             bool designated = (rh.Sender + rh.Sequence) % (ulong)_n == _id;
@@ -406,7 +426,7 @@ public sealed class PbftReplica
     private void TakeCheckpoint(ulong seq)
     {
         Span<byte> digest = stackalloc byte[Digests.Size];
-        _service.GetStateDigest(digest);
+        TakeSnapshot(seq, digest);                      // digest = SHA-256(service snapshot ‖ reply cache)
         _checkpoints.RecordOwn(seq, digest, _id);
         Stats.Checkpoints++;
         BroadcastCheckpoint(seq, digest);
@@ -424,6 +444,7 @@ public sealed class PbftReplica
     {
         ulong seq = h.Sequence;
         if (seq % (ulong)_s.CheckpointInterval != 0 || seq <= LowWatermark) { Stats.Ignored++; return; }
+        NoteCheckpointVote(h.Sender, seq, MessageHeader.Body(message, h));
         if (seq > HighWatermark)
         {
             // A checkpoint beyond our window: we are behind (state transfer, PBFT-PR §4.6.2, comes later).
@@ -477,6 +498,23 @@ public sealed class PbftReplica
 
     /// <summary>Digest of the service state now (32 bytes).</summary>
     public void GetStateDigest(Span<byte> digest32) => _service.GetStateDigest(digest32);
+
+    /// <inheritdoc/>
+    public bool TryGetLoggedDigest(ulong seq, Span<byte> digest32)
+    {
+        var slot = SlotOf(seq);
+        if (slot.Seq != seq || !slot.HasPrePrepare) return false;
+        slot.Digest.CopyTo(digest32);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool IsPreparedOrDone(ulong seq, ReadOnlySpan<byte> digest32)
+    {
+        if (seq <= LowWatermark || seq <= LastExecuted) return true;
+        var slot = SlotOf(seq);
+        return slot.Seq == seq && slot.Prepared && slot.Digest.AsSpan().SequenceEqual(digest32);
+    }
 }
 
 /// <summary>Counters of a PBFT core.</summary>
@@ -487,5 +525,6 @@ public sealed class PbftStats
     public long Ignored, OutOfWindow, ConflictingPrePrepares;
     public long Checkpoints, StableCheckpoints, CheckpointDivergence;
     public long Retransmissions, RetransmissionAnswers, StatusAnswers;
+    public long FetchesSent, StateChunksSent, BadStateTransfers, BadNewViews;
     public ulong HighestCheckpointSeen;
 }

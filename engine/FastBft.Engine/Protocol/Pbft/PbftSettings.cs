@@ -19,6 +19,8 @@ public sealed record PbftSettings
     public int Window { get; init; } = 256;
     /// <summary>Ticks a slot may stall before the replica re-sends its own messages for it (PBFT-PR §4.6.1).</summary>
     public int RetransmitTicks { get; init; } = 10;
+    /// <summary>View-change timeout in ticks: a backup holding a client request that does not execute within it starts a view change; doubles per consecutive attempt (PROTOCOLS.md §3.6).</summary>
+    public int ViewChangeTicks { get; init; } = 40;
     /// <summary>Quorum for COMMIT certificates (2f+1). Tests of the fault matrix may lower it to plant a bug.</summary>
     public int CommitQuorum { get; init; }
     /// <summary>Quorum for stable checkpoints (2f+1).</summary>
@@ -30,6 +32,7 @@ public sealed record PbftSettings
         N = c.N, F = c.F, BatchSize = c.BatchSize, MaxInflightBatches = c.MaxInflightBatches,
         CheckpointInterval = c.CheckpointInterval, Window = c.Window,
         RetransmitTicks = Math.Max(1, c.Timeouts.RetransmitMs / c.Timeouts.TickMs),
+        ViewChangeTicks = Math.Max(4, 2 * c.Timeouts.ClientRetransmitMs / c.Timeouts.TickMs),
         CommitQuorum = 2 * c.F + 1, CheckpointQuorum = 2 * c.F + 1,
     };
 }

@@ -38,6 +38,8 @@ internal sealed class RequestQueue
         _count++;
     }
 
+    public void Clear() { _head = 0; _count = 0; }
+
     public Entry Peek(int i) => _ring[(_head + i) % _ring.Length];
 
     public Entry Dequeue()
