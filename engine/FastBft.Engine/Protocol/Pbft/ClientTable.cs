@@ -59,6 +59,16 @@ public sealed class ClientTable
     /// <summary>Number of known clients.</summary>
     public int Count => _records.Count;
 
+    private static readonly Comparison<ClientRecord> ById = static (x, y) => x.ClientId.CompareTo(y.ClientId);
+
+    /// <summary>Replaces the contents of <paramref name="destination"/> with all records in client-id order (no allocation once the list has grown).</summary>
+    public void CopySortedById(List<ClientRecord> destination)
+    {
+        destination.Clear();
+        foreach (var r in _records.Values) destination.Add(r);
+        destination.Sort(ById);
+    }
+
     /// <summary>All records (for checkpoints and snapshots; not for the hot path).</summary>
     public IEnumerable<ClientRecord> All => _records.Values;
 }

@@ -20,6 +20,7 @@ public sealed partial class PbftReplica
     public const int StateChunkSize = 1024;
 
     private MemoryStream? _snapStream;
+    private readonly List<ClientRecord> _snapRecords = new();
     private ulong[]? _snapSeq;
     private byte[][]? _snapData;
     private int[]? _snapLen;
@@ -48,8 +49,8 @@ public sealed partial class PbftReplica
         ms.Write(b.Slice(0, 4));                                   // service snapshot length, patched below
         _service.WriteSnapshot(ms);
         int svcLen = (int)ms.Length - 4;
-        var records = new List<ClientRecord>(_clients.All);
-        records.Sort((x, y) => x.ClientId.CompareTo(y.ClientId));
+        var records = _snapRecords;
+        _clients.CopySortedById(records);              // reused list: no allocation in steady state
         BinaryPrimitives.WriteInt32LittleEndian(b, records.Count); ms.Write(b.Slice(0, 4));
         foreach (var r in records)
         {
