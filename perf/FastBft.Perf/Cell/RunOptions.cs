@@ -11,6 +11,8 @@ internal sealed record RunOptions
     public double WarmupSeconds { get; init; } = 1;
     public bool InProcess { get; init; }
     public string Transport { get; init; } = "udp";
+    /// <summary>DPDK poll mode: busy, adaptive or interrupt.</summary>
+    public string Poll { get; init; } = "adaptive";
     public int BatchSize { get; init; } = 64;
     public string? JsonPath { get; init; }
     public bool Quiet { get; init; }
