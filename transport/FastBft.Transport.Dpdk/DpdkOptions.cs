@@ -162,7 +162,9 @@ public sealed class DpdkOptions
             if (!MacAddress.TryParse(n.Mac, out var mac) || mac.IsMulticast)
                 throw new DpdkConfigException($"dpdk.neighbors[{i}].mac", $"'{n.Mac}' is not a unicast MAC address");
             if (n.Via < 0 || n.Via > AdditionalDevices.Count)
-                throw new DpdkConfigException($"dpdk.neighbors[{i}].via", $"{n.Via} is not a port of this link (0 = device, 1..{AdditionalDevices.Count} = additionalDevices)");
+                throw new DpdkConfigException($"dpdk.neighbors[{i}].via", AdditionalDevices.Count == 0
+                    ? $"{n.Via} is not a port of this link: it has only port 0 (the device); list further ports in additional devices"
+                    : $"{n.Via} is not a port of this link (0 = the device, 1..{AdditionalDevices.Count} = the additional devices)");
             for (int j = 0; j < i; j++)
             {
                 if (Neighbors[j].Ip == n.Ip && Neighbors[j].Port == n.Port)
