@@ -36,10 +36,12 @@ internal sealed class DpdkTopology : IDisposable
 
     private static string Mac(int node) => $"02:fb:00:00:{node >> 8:x2}:{node & 0xFF:x2}";
 
-    private static DpdkOptions BaseOptions(DpdkPollMode poll, string mac) => new()
+    private static DpdkOptions BaseOptions(DpdkPollMode poll, string mac, int spinUs, int maxSleepUs) => new()
     {
         LocalMac = mac,
         Poll = poll,
+        SpinMicroseconds = spinUs,
+        MaxSleepMicroseconds = maxSleepUs,
         // Several ports per process on 256 MiB of EAL memory without hugepages: smaller pools than the defaults.
         MempoolSize = 2048,
         RxDescriptors = 256,
@@ -51,9 +53,13 @@ internal sealed class DpdkTopology : IDisposable
     /// <param name="transport">"dpdk" or "mixed".</param>
     /// <param name="poll">poll mode of every DPDK node.</param>
     /// <param name="dir">per-run directory for memif sockets (short path: sun_path holds 107 bytes).</param>
-    /// <exception cref="ConfigException">mixed without root or iproute2; the message names the fix.</exception>
-    public static DpdkTopology Apply(CellConfig c, string transport, DpdkPollMode poll, string dir)
+    /// <param name="spinUs">adaptive polling: µs to spin before sleeping.</param>
+    /// <param name="maxSleepUs">adaptive polling: longest sleep, µs.</param>
+    /// <exception cref="ConfigException">mixed without root or iproute2, or bad polling values; the message names the fix.</exception>
+    public static DpdkTopology Apply(CellConfig c, string transport, DpdkPollMode poll, string dir, int spinUs, int maxSleepUs)
     {
+        if (spinUs is < 0 or > 100_000) throw new ConfigException($"--spin-us: {spinUs} is not in 0..100000");
+        if (maxSleepUs is < 1 or > 100_000) throw new ConfigException($"--max-sleep-us: {maxSleepUs} is not in 1..100000");
         int n = c.N;
         int pid = Environment.ProcessId;
         if (transport == "dpdk")
@@ -65,11 +71,16 @@ internal sealed class DpdkTopology : IDisposable
             {
                 c.Replicas[i].Address = $"{subnet}{10 + i}:{DpdkUdpPort}";
                 c.Replicas[i].Transport = "dpdk";
-                opts[i] = BaseOptions(poll, Mac(i + 1));
+                opts[i] = BaseOptions(poll, Mac(i + 1), spinUs, maxSleepUs);
+                // memif is a shared-memory ring between two processes of this host: nothing can corrupt a frame
+                // in transit, so the UDP checksum is left 0 ("none", legal for UDP over IPv4). The IPv4 header
+                // checksum is still computed and every received non-zero checksum is still verified.
+                opts[i].UdpChecksum = false;
             }
-            var client = BaseOptions(poll, Mac(clientNode));
+            var client = BaseOptions(poll, Mac(clientNode), spinUs, maxSleepUs);
             client.LocalIp = $"{subnet}{clientNode}";
             client.LocalPort = DpdkUdpPort;
+            client.UdpChecksum = false;
             // Memif mesh: one socket per pair; replica i serves every j > i and the client.
             for (int i = 0; i < n; i++)
             {
@@ -113,7 +124,7 @@ internal sealed class DpdkTopology : IDisposable
             }
             for (int i = 0; i < dpdkCount; i++)
             {
-                var o = BaseOptions(poll, Mac(i + 1));
+                var o = BaseOptions(poll, Mac(i + 1), spinUs, maxSleepUs);
                 o.Promiscuous = true; // the tap's DPDK-side MAC differs from LocalMac
                 o.TapBridge = bridge;
                 for (int j = 0; j < dpdkCount; j++)
