@@ -13,6 +13,7 @@ namespace FastBft.Dpdk.Tests;
 /// sequence number with the same state digest, and requests completed (a client result counts only
 /// with f+1 matching, authenticated replies).
 /// </summary>
+[Collection("dpdk")]
 public class DpdkCellTests(ITestOutputHelper output)
 {
     private static (int Exit, string Output) RunHarness(params string[] args)

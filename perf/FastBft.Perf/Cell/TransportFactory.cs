@@ -121,7 +121,8 @@ internal static class TransportFactory
     /// <paramref name="dpdk"/>: a DPDK transport (its neighbours must route every replica), returned once all its
     /// ports are up.
     /// </summary>
-    /// <exception cref="DpdkException">DPDK failure, or a port did not come up within 15 s.</exception>
+    /// <exception cref="DpdkException">DPDK failure, or fewer than 2f+1 of its ports came up within 15 s (with fewer
+    /// missing it warns on stderr and continues: the protocol tolerates f unreachable replicas).</exception>
     public static ITransport ForClient(CellConfig c, DpdkOptions? dpdk = null, IPAddress? bind = null)
     {
         if (dpdk is not null)
@@ -130,7 +131,15 @@ internal static class TransportFactory
             try
             {
                 if (!link.WaitForLinkUp(TimeSpan.FromSeconds(15)))
-                    throw new DpdkException(DpdkFailure.Device, "the client's DPDK ports did not come up within 15 s (a memif server, i.e. a replica, is not accepting)");
+                {
+                    // A loaded memif server occasionally never accepts (../shared/notes/dpdk.md). The protocol tolerates
+                    // f unreachable replicas, so go on with a quorum of ports up; fail below that.
+                    var down = Enumerable.Range(0, link.PortCount).Where(i => !link.IsPortUp(i)).ToArray();
+                    string which = string.Join(", ", down.Select(i => dpdk.Neighbors.FirstOrDefault(n => n.Via == i)?.NodeId?.ToString() ?? $"port {i}"));
+                    if (link.PortCount - down.Length < c.Quorum)
+                        throw new DpdkException(DpdkFailure.Device, $"the client's DPDK ports to replica(s) {which} did not come up within 15 s (a memif server, i.e. a replica, is not accepting)");
+                    Console.Error.WriteLine($"warning: the client's DPDK port(s) to replica(s) {which} did not come up within 15 s; continuing with {link.PortCount - down.Length} of {link.PortCount}");
+                }
                 var map = new Dictionary<uint, int>();
                 for (int i = 0; i < dpdk.Neighbors.Count; i++)
                     if (dpdk.Neighbors[i].NodeId is uint node) map[node] = i;
