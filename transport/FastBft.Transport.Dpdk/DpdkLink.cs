@@ -44,7 +44,12 @@ public sealed unsafe class DpdkLink : IDatagramLink
         public int[] TxPayload = []; // payload bytes per staged frame; -1 for ARP/raw
         public int TxPending;   // frames written, not yet sent
         public int TxAllocated; // mbufs allocated in the staging area (≥ TxPending)
+        public int* PeerBell;   // doorbell word of the process at the other end, or null
     }
+
+    // Doorbells: shared file mappings (first 32-bit word: 1 = the owner sleeps on it).
+    private readonly List<(System.IO.MemoryMappedFiles.MemoryMappedFile File, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor View)> _bellMaps = new();
+    private readonly int* _bell;
 
     private readonly PortState[] _ports;
     private readonly PortState _port0;
@@ -120,6 +125,17 @@ public sealed unsafe class DpdkLink : IDatagramLink
         _rxMbufs = (nint*)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
         _rxData = (byte**)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
         _rxLenFlags = (uint*)NativeMemory.AllocZeroed((nuint)_burst, sizeof(uint));
+        try
+        {
+            if (options.Doorbell is { } own) _bell = MapDoorbell(own);
+            for (int i = 0; i < options.PeerDoorbells.Count && i < _ports.Length; i++)
+                if (options.PeerDoorbells[i] is { Length: > 0 } peer) _ports[i].PeerBell = MapDoorbell(peer);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
 
         _learnedBase = Math.Max(options.MaxConfiguredPeers, options.Neighbors.Count);
         _maxLearned = options.MaxLearnedPeers;
@@ -134,6 +150,25 @@ public sealed unsafe class DpdkLink : IDatagramLink
         {
             DpdkOptions.TryParseIpv4(n.Ip, out uint ip);
             AddPeer(ip, (ushort)n.Port, MacAddress.Parse(n.Mac), n.Via);
+        }
+    }
+
+    /// <summary>Maps the first 64 bytes of a doorbell file (created if missing) shared with other processes.</summary>
+    private int* MapDoorbell(string path)
+    {
+        try
+        {
+            var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.OpenOrCreate, null, 64,
+                System.IO.MemoryMappedFiles.MemoryMappedFileAccess.ReadWrite);
+            var view = file.CreateViewAccessor(0, 64);
+            _bellMaps.Add((file, view));
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            return (int*)(p + view.PointerOffset);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DpdkException(DpdkFailure.Device, $"cannot map doorbell file '{path}': {e.Message}. Fix: use a writable tmpfs path (dpdk.doorbell / dpdk.peerDoorbells).", 0, e);
         }
     }
 
@@ -522,6 +557,17 @@ public sealed unsafe class DpdkLink : IDatagramLink
         }
         ps.TxAllocated = spare;
         ps.TxPending = 0;
+        int* bell = ps.PeerBell;
+        if (bell != null && sent > 0)
+        {
+            // The frames are in the peer's ring; now look at its doorbell (full fence: store-then-load).
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref *bell) == 1 && Interlocked.CompareExchange(ref *bell, 0, 1) == 1)
+            {
+                Native.FutexWake(bell);
+                DpdkStats.DoorbellsRung++;
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -595,6 +641,31 @@ public sealed unsafe class DpdkLink : IDatagramLink
                 DpdkStats.InterruptWaits++;
                 int n = Native.RxBurst(_port0.Id, _rxMbufs, _rxData, _rxLenFlags, _burst, ms);
                 if (n > 0) return Deliver(sink, n, 0);
+            }
+        }
+        if (_bell != null)
+        {
+            // Sleep on our doorbell: publish "sleeping", look once more (a frame sent before a peer saw the flag),
+            // then wait until a peer rings it, the deadline, or the safety cap (peers without a doorbell).
+            long capUs = _options.MaxSleepMicroseconds * 50L;
+            while (true)
+            {
+                long now = Stopwatch.GetTimestamp();
+                if (now >= deadline) return 0;
+                Volatile.Write(ref *_bell, 1);
+                Interlocked.MemoryBarrier();
+                delivered = PollAll(sink, out any);
+                if (any)
+                {
+                    Volatile.Write(ref *_bell, 0);
+                    return delivered;
+                }
+                long leftUs = deadline == long.MaxValue ? capUs : Math.Max(1, (deadline - now) * 1_000_000 / Stopwatch.Frequency);
+                DpdkStats.DoorbellWaits++;
+                Native.FutexWait(_bell, 1, Math.Min(leftUs, capUs));
+                Volatile.Write(ref *_bell, 0);
+                delivered = PollAll(sink, out any);
+                if (any) return delivered;
             }
         }
         // Back off with short sleeps (no rx interrupt on this device).
@@ -729,7 +800,14 @@ public sealed unsafe class DpdkLink : IDatagramLink
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var ps in _ports) ClosePort(ps);
+        foreach (var ps in _ports) if (ps is not null) ClosePort(ps);
+        foreach (var (file, view) in _bellMaps)
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+            file.Dispose();
+        }
+        _bellMaps.Clear();
         NativeMemory.Free(_rxMbufs);
         NativeMemory.Free(_rxData);
         NativeMemory.Free(_rxLenFlags);

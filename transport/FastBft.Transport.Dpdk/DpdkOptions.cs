@@ -72,6 +72,20 @@ public sealed class DpdkOptions
     /// after the port opens (<c>ip link set IFACE master BRIDGE up</c>; needs root and iproute2). Null: none.</summary>
     public string? TapBridge { get; set; }
 
+    /// <summary>
+    /// Doorbell file of this link (created if missing): when it has nothing to receive, the adaptive poller
+    /// publishes "sleeping" in the file's first word and sleeps on it (a futex on a shared mapping) instead
+    /// of a timer; peers that know the file (<see cref="PeerDoorbells"/>) wake it after transmitting to it.
+    /// A wake-up that costs the sender one system call only while the receiver sleeps, for devices without rx
+    /// interrupts (net_memif). Sleeps are still bounded by <see cref="MaxSleepMicroseconds"/> × 50 (peers
+    /// without a doorbell are polled at that period). Null: timer back-off only. Use a tmpfs path (/dev/shm, /run).
+    /// </summary>
+    public string? Doorbell { get; set; }
+
+    /// <summary>Doorbell file of the process at the other end of each port (index as in <see cref="DpdkNeighbor.Via"/>;
+    /// null or missing entries: none). After a transmit burst on port i the link wakes that peer if it sleeps.</summary>
+    public List<string?> PeerDoorbells { get; set; } = new();
+
     /// <summary>Local MAC address, used on every port of the link; null or empty: the first device's MAC.</summary>
     public string? LocalMac { get; set; }
 
@@ -179,6 +193,9 @@ public sealed class DpdkOptions
         if (AdditionalDevices.Count > 63) throw new DpdkConfigException("dpdk.additionalDevices", $"has {AdditionalDevices.Count} entries; at most 63 ports per link");
         if (TapBridge is not null && (TapBridge.Length is 0 or > 15 || TapBridge.Any(ch => char.IsWhiteSpace(ch) || ch == '/')))
             throw new DpdkConfigException("dpdk.tapBridge", $"'{TapBridge}' is not a Linux interface name (1-15 characters, no spaces or '/')");
+        if (PeerDoorbells.Count > AdditionalDevices.Count + 1)
+            throw new DpdkConfigException("dpdk.peerDoorbells", $"has {PeerDoorbells.Count} entries for {AdditionalDevices.Count + 1} ports");
+        if (Doorbell is { Length: 0 }) throw new DpdkConfigException("dpdk.doorbell", "is empty (a file path, e.g. /dev/shm/fastbft-r0.bell, or null)");
         if (SpinMicroseconds is < 0 or > 100_000) throw new DpdkConfigException("dpdk.spinMicroseconds", $"{SpinMicroseconds} is not in 0..100000");
         if (MaxSleepMicroseconds is < 1 or > 100_000) throw new DpdkConfigException("dpdk.maxSleepMicroseconds", $"{MaxSleepMicroseconds} is not in 1..100000");
         if (IoCore is < 0 or > 1023) throw new DpdkConfigException("dpdk.ioCore", $"{IoCore} is not a CPU number");

@@ -34,7 +34,7 @@ internal sealed class CellRunner
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         var configPath = Path.Combine(dir.FullName, "cell.json");
         DpdkTopology? topology = null;
-        if (_o.Transport != "udp") topology = DpdkTopology.Apply(config, _o.Transport, poll, dir.FullName, _o.SpinUs, _o.MaxSleepUs);
+        if (_o.Transport != "udp") topology = DpdkTopology.Apply(config, _o.Transport, poll, dir.FullName, _o.SpinUs, _o.MaxSleepUs, _o.Doorbells);
         await File.WriteAllTextAsync(configPath, config.ToJson(), cancellation);
 
         var replicas = new List<IReplicaHandle>();

@@ -56,7 +56,8 @@ internal sealed class DpdkTopology : IDisposable
     /// <param name="spinUs">adaptive polling: µs to spin before sleeping.</param>
     /// <param name="maxSleepUs">adaptive polling: longest sleep, µs.</param>
     /// <exception cref="ConfigException">mixed without root or iproute2, or bad polling values; the message names the fix.</exception>
-    public static DpdkTopology Apply(CellConfig c, string transport, DpdkPollMode poll, string dir, int spinUs, int maxSleepUs)
+    /// <param name="doorbells">dpdk cells: every node sleeps on a doorbell file that its peers ring after sending to it.</param>
+    public static DpdkTopology Apply(CellConfig c, string transport, DpdkPollMode poll, string dir, int spinUs, int maxSleepUs, bool doorbells = true)
     {
         if (spinUs is < 0 or > 100_000) throw new ConfigException($"--spin-us: {spinUs} is not in 0..100000");
         if (maxSleepUs is < 1 or > 100_000) throw new ConfigException($"--max-sleep-us: {maxSleepUs} is not in 1..100000");
@@ -92,6 +93,19 @@ internal sealed class DpdkTopology : IDisposable
                 }
                 AddPort(opts[i], $"role=server,socket={dir}/m{i}-c.sock", null, 0, null, null);
                 AddPort(client, $"role=client,socket={dir}/m{i}-c.sock", $"{subnet}{10 + i}", DpdkUdpPort, Mac(i + 1), (uint)i);
+            }
+            if (doorbells)
+            {
+                // Doorbells: node k sleeps on {dir}/bell-k; the peer at the end of each port rings it after sending.
+                string Bell(string k) => $"{dir}/bell-{k}";
+                for (int i = 0; i < n; i++)
+                {
+                    opts[i].Doorbell = Bell(i.ToString());
+                    for (int j = 0; j < n; j++) if (j != i) opts[i].PeerDoorbells.Add(Bell(j.ToString()));
+                    opts[i].PeerDoorbells.Add(Bell("c"));
+                    client.PeerDoorbells.Add(Bell(i.ToString()));
+                }
+                client.Doorbell = Bell("c");
             }
             for (int i = 0; i < n; i++) c.Replicas[i].TransportOptions = JsonSerializer.SerializeToElement(opts[i], TransportFactory.DpdkJson);
             c.Validate();

@@ -17,6 +17,8 @@ internal sealed record RunOptions
     public int SpinUs { get; init; } = DefaultSpinUs;
     /// <summary>DPDK adaptive polling: longest back-off sleep, µs.</summary>
     public int MaxSleepUs { get; init; } = 200;
+    /// <summary>DPDK cells: nodes sleep on doorbells their peers ring (false: timer back-off only).</summary>
+    public bool Doorbells { get; init; } = true;
     /// <summary>Harness default spin (µs): short, because replica processes share the cores.</summary>
     public const int DefaultSpinUs = 0;
     public int BatchSize { get; init; } = 64;
