@@ -88,4 +88,48 @@ public class MultiPortLinkTests(ITestOutputHelper output)
         Assert.Equal(0, linkB.Stats.MalformedDropped); // nothing meant for C reached B
         Assert.Equal(1, linkA.LearnedPeerCount);
     }
+
+    [Fact]
+    public void ASleepingLinkIsWokenByItsPeersDoorbell()
+    {
+        if (!DpdkGate.Available(output)) return;
+        int k = Environment.ProcessId % 1000 * 10 + 5007;
+        string sock = $"/tmp/fbdb-{Environment.ProcessId}.sock", bellA = $"/tmp/fbdb-{Environment.ProcessId}-a.bell", bellB = $"/tmp/fbdb-{Environment.ProcessId}-b.bell";
+        foreach (var f in new[] { sock, bellA, bellB }) File.Delete(f);
+        try
+        {
+            var a = Options($"net_memif{k},role=server,socket={sock}", MacA, "10.253.0.1", 7000);
+            a.Neighbors.Add(new DpdkNeighbor("10.253.0.2", 7000, MacB, 1));
+            a.Doorbell = bellA;
+            a.PeerDoorbells.Add(bellB);
+            using var linkA = new DpdkLink(a);
+            var b = Options($"net_memif{k + 1},role=client,socket={sock}", MacB, "10.253.0.2", 7000);
+            b.Neighbors.Add(new DpdkNeighbor("10.253.0.1", 7000, MacA, 0));
+            b.Doorbell = bellB;
+            b.PeerDoorbells.Add(bellA);
+            b.SpinMicroseconds = 0;
+            b.MaxSleepMicroseconds = 100_000; // safety cap 5 s: only the doorbell can wake B early
+            using var linkB = new DpdkLink(b);
+            Assert.True(linkA.WaitForLinkUp(TimeSpan.FromSeconds(10)) && linkB.WaitForLinkUp(TimeSpan.FromSeconds(10)));
+            Deliver(linkA, 0, linkB, new Inbox(), "warm-up");
+
+            var inbox = new Inbox();
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var sleeper = new Thread(() => linkB.ReceiveDatagrams(inbox, 4000));
+            sleeper.Start();
+            Thread.Sleep(300); // B is asleep on its doorbell by now
+            linkA.SendDatagram(0, "ding"u8);
+            linkA.FlushDatagrams();
+            sleeper.Join();
+            output.WriteLine($"woken after {sw.ElapsedMilliseconds} ms; B doorbell waits {linkB.DpdkStats.DoorbellWaits}, A rang {linkA.DpdkStats.DoorbellsRung}");
+            Assert.Contains(inbox.Items, x => x.Text == "ding");
+            Assert.True(sw.ElapsedMilliseconds < 2000, $"B slept {sw.ElapsedMilliseconds} ms: not woken by the doorbell");
+            Assert.True(linkB.DpdkStats.DoorbellWaits >= 1);
+            Assert.True(linkA.DpdkStats.DoorbellsRung >= 1);
+        }
+        finally
+        {
+            foreach (var f in new[] { sock, bellA, bellB }) File.Delete(f);
+        }
+    }
 }
