@@ -128,6 +128,7 @@ public class DpdkCellTests(ITestOutputHelper output)
     [InlineData("""{ "device": "net_memif0", "neighbors": [ { "ip": "10.9.0.1", "port": 7001, "mac": "02:00:00:00:00:01", "node_id": 1 } ] }""", "neighbors", "replica 2")]
     [InlineData("""{ "device": "net_memif0", "neighbors": [ { "ip": "10.9.0.1", "port": 7001, "mac": "ff:ff:ff:ff:ff:ff", "node_id": 1 } ] }""", "replicas[0].transport_options.neighbors[0].mac", "unicast")]
     [InlineData("""{ "device": "net_memif0", "neighbors": [ { "ip": "10.9.0.1", "port": 7001, "mac": "02:00:00:00:00:01", "node_id": 1, "via": 3 } ] }""", "replicas[0].transport_options.neighbors[0].via", "not a port")]
+    [InlineData("""{ "device": "net_memif0", "additional_devices": ["net_tap1,iface=t1"], "peer_doorbells": ["/dev/shm/a", null, "/dev/shm/c"], "neighbors": NB }""", "replicas[0].transport_options.peer_doorbells", "2 ports")]
     [InlineData("""{ "device": "net_memif0", "additional_devices": ["net_tap1,iface=t1"], "tap_bridge": "a b", "neighbors": NB }""", "replicas[0].transport_options.tap_bridge", "interface name")]
     public void InvalidDpdkTransportOptionsNameTheField(string options, string field, string hint)
     {
