@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
 
 #include <rte_bus.h>
 #include <rte_dev.h>
@@ -400,4 +403,25 @@ int fbd_rx_intr_available(uint16_t port)
 const char *fbd_strerror(int err)
 {
     return rte_strerror(err < 0 ? -err : err);
+}
+
+int fbd_futex_wait(volatile int32_t *word, int32_t expected, int64_t timeout_us)
+{
+    struct timespec ts, *pts = NULL;
+    if (timeout_us >= 0) {
+        ts.tv_sec = timeout_us / 1000000;
+        ts.tv_nsec = (long)(timeout_us % 1000000) * 1000;
+        pts = &ts;
+    }
+    /* Not FUTEX_PRIVATE: the word lives in a file mapping shared between processes. */
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT, expected, pts, NULL, 0);
+    if (rc == 0) return 0;
+    if (errno == EAGAIN) return 0;
+    return -errno;
+}
+
+int fbd_futex_wake(volatile int32_t *word)
+{
+    long rc = syscall(SYS_futex, word, FUTEX_WAKE, 1 << 30, NULL, NULL, 0);
+    return rc < 0 ? -errno : (int)rc;
 }

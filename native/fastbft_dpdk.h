@@ -5,7 +5,7 @@
 #define FASTBFT_DPDK_H
 #include <stdint.h>
 
-#define FBD_ABI_VERSION 1
+#define FBD_ABI_VERSION 2
 #define FBD_EXPORT __attribute__((visibility("default")))
 
 /* Per-packet receive flags (upper 16 bits of lenflags). */
@@ -78,6 +78,11 @@ FBD_EXPORT int fbd_link(uint16_t port, int *up, uint32_t *speed_mbps);
 FBD_EXPORT int fbd_stats(uint16_t port, uint64_t *out);
 /* Whether rx interrupts are armed for this port (1) or not (0). */
 FBD_EXPORT int fbd_rx_intr_available(uint16_t port);
+/* Doorbells (futex on a word of a shared file mapping; not DPDK): wait while *word == expected, at most
+ * timeout_us microseconds (< 0: forever); returns 0 when woken or the value differed, -ETIMEDOUT, -EINTR. */
+FBD_EXPORT int fbd_futex_wait(volatile int32_t *word, int32_t expected, int64_t timeout_us);
+/* Wakes the waiters of *word; returns how many were woken. */
+FBD_EXPORT int fbd_futex_wake(volatile int32_t *word);
 /* Message for a negative return value (DPDK or errno). */
 FBD_EXPORT const char *fbd_strerror(int err);
 #endif

@@ -6,7 +6,8 @@ using System.Text;
 namespace FastBft.Transport.Dpdk;
 
 /// <summary>
-/// An <see cref="IDatagramLink"/> over one DPDK port: Ethernet/IPv4/UDP framing in C#, a static
+/// An <see cref="IDatagramLink"/> over one or more DPDK ports (<see cref="DpdkOptions.Device"/> plus
+/// <see cref="DpdkOptions.AdditionalDevices"/>, all polled by one I/O thread): Ethernet/IPv4/UDP framing in C#, a static
 /// neighbour table (peer handle i = <see cref="DpdkOptions.Neighbors"/>[i]; unknown sources get
 /// handles on first datagram up to <see cref="DpdkOptions.MaxLearnedPeers"/>), ARP replies for our
 /// address, batched transmit (frames are built directly in mbufs and sent with one tx burst per
@@ -24,24 +25,41 @@ public sealed unsafe class DpdkLink : IDatagramLink
     [ThreadStatic] private static bool t_registered;
 
     private readonly DpdkOptions _options;
-    private readonly ushort _port;
     private readonly int _burst;
-    private readonly int _txCapacity;
-    private readonly uint _txFlags;
-    private readonly EthernetUdpCodec.ChecksumMode _checksumMode;
     private readonly long _spinTicks;
 
-    // Native arrays (no pinning on the hot path).
+    /// <summary>One DPDK port of the link with its own transmit staging area.</summary>
+    private sealed class PortState
+    {
+        public ushort Id;
+        public int TxCapacity;
+        public uint TxFlags;
+        public EthernetUdpCodec.ChecksumMode ChecksumMode;
+        public bool RxIntr;
+        public string Driver = "";
+        public MacAddress DeviceMac;
+        public nint* TxMbufs;
+        public byte** TxData;
+        public ushort* TxLens;
+        public int[] TxPayload = []; // payload bytes per staged frame; -1 for ARP/raw
+        public int TxPending;   // frames written, not yet sent
+        public int TxAllocated; // mbufs allocated in the staging area (≥ TxPending)
+        public int* PeerBell;   // doorbell word of the process at the other end, or null
+    }
+
+    // Doorbells: shared file mappings (first 32-bit word: 1 = the owner sleeps on it).
+    private readonly List<(System.IO.MemoryMappedFiles.MemoryMappedFile File, System.IO.MemoryMappedFiles.MemoryMappedViewAccessor View)> _bellMaps = new();
+    private readonly int* _bell;
+
+    private readonly PortState[] _ports;
+    private readonly PortState _port0;
+
+    // Native rx arrays, shared by all ports (each burst is delivered and freed before the next port is polled).
     private readonly nint* _rxMbufs;
     private readonly byte** _rxData;
     private readonly uint* _rxLenFlags;
-    private readonly nint* _txMbufs;
-    private readonly byte** _txData;
-    private readonly ushort* _txLens;
-    private readonly int[] _txPayload; // payload bytes per staged frame; -1 for ARP
-    private int _txPending;   // frames written, not yet sent
-    private int _txAllocated; // mbufs allocated in the staging area (≥ _txPending)
     private ushort _ipId;
+    private int _rxNext; // round-robin start port
 
     // Peer table: slots [0, _staticCount) are configured, [_learnedBase, _learnedBase + _maxLearned) learned.
     // A handle is slot | generation << SlotBits; recycling a learned slot bumps its generation.
@@ -51,6 +69,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
     private readonly MacAddress[] _peerMac;
     private readonly uint[] _peerIp;
     private readonly ushort[] _peerPort;
+    private readonly byte[] _peerVia; // port index
     private readonly int[] _generation;
     private readonly bool[] _slotUsed;
     private readonly int _learnedBase;
@@ -80,6 +99,81 @@ public sealed unsafe class DpdkLink : IDatagramLink
         MaxDatagramSize = options.MaxDatagramSize;
         _burst = options.Burst;
 
+        var devices = new List<string> { options.Device };
+        devices.AddRange(options.AdditionalDevices);
+        _ports = new PortState[devices.Count];
+        try
+        {
+            for (int i = 0; i < devices.Count; i++) _ports[i] = OpenPort(devices[i], options);
+        }
+        catch
+        {
+            foreach (var ps in _ports) if (ps is not null) ClosePort(ps);
+            throw;
+        }
+        _port0 = _ports[0];
+        PortId = _port0.Id;
+        DeviceMac = _port0.DeviceMac;
+        LocalMac = string.IsNullOrEmpty(options.LocalMac) ? DeviceMac : MacAddress.Parse(options.LocalMac);
+        Driver = _port0.Driver;
+        ChecksumOffload = _ports.All(ps => ps.TxFlags != 0);
+        // The rx interrupt is used only by single-port links (waiting on several ports' interrupts is not implemented).
+        RxInterruptAvailable = _ports.Length == 1 && _port0.RxIntr;
+        EffectivePollMode = options.Poll == DpdkPollMode.Interrupt && !RxInterruptAvailable ? DpdkPollMode.Adaptive : options.Poll;
+        _spinTicks = options.SpinMicroseconds * Stopwatch.Frequency / 1_000_000;
+
+        _rxMbufs = (nint*)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
+        _rxData = (byte**)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
+        _rxLenFlags = (uint*)NativeMemory.AllocZeroed((nuint)_burst, sizeof(uint));
+        try
+        {
+            if (options.Doorbell is { } own) _bell = MapDoorbell(own);
+            for (int i = 0; i < options.PeerDoorbells.Count && i < _ports.Length; i++)
+                if (options.PeerDoorbells[i] is { Length: > 0 } peer) _ports[i].PeerBell = MapDoorbell(peer);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+
+        _learnedBase = Math.Max(options.MaxConfiguredPeers, options.Neighbors.Count);
+        _maxLearned = options.MaxLearnedPeers;
+        int slots = _learnedBase + _maxLearned;
+        _peerMac = new MacAddress[slots];
+        _peerIp = new uint[slots];
+        _peerPort = new ushort[slots];
+        _peerVia = new byte[slots];
+        _generation = new int[slots];
+        _slotUsed = new bool[slots];
+        foreach (var n in options.Neighbors)
+        {
+            DpdkOptions.TryParseIpv4(n.Ip, out uint ip);
+            AddPeer(ip, (ushort)n.Port, MacAddress.Parse(n.Mac), n.Via);
+        }
+    }
+
+    /// <summary>Maps the first 64 bytes of a doorbell file (created if missing) shared with other processes.</summary>
+    private int* MapDoorbell(string path)
+    {
+        try
+        {
+            var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.OpenOrCreate, null, 64,
+                System.IO.MemoryMappedFiles.MemoryMappedFileAccess.ReadWrite);
+            var view = file.CreateViewAccessor(0, 64);
+            _bellMaps.Add((file, view));
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            return (int*)(p + view.PointerOffset);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DpdkException(DpdkFailure.Device, $"cannot map doorbell file '{path}': {e.Message}. Fix: use a writable tmpfs path (dpdk.doorbell / dpdk.peerDoorbells).", 0, e);
+        }
+    }
+
+    private PortState OpenPort(string device, DpdkOptions options)
+    {
         var conf = new Native.PortConf
         {
             NbMbufs = (uint)options.MempoolSize,
@@ -96,54 +190,80 @@ public sealed unsafe class DpdkLink : IDatagramLink
         byte* err = stackalloc byte[errLen];
         err[0] = 0;
         int rc;
-        byte[] dev = Encoding.UTF8.GetBytes(options.Device + "\0");
+        byte[] dev = Encoding.UTF8.GetBytes(device + "\0");
         fixed (byte* d = dev) rc = Native.PortOpen(d, &conf, &info, err, errLen);
         if (rc < 0)
         {
             string detail = DpdkEnvironment.ReadCString(err, errLen);
             if (-rc is 1 or 13)
                 throw new DpdkException(DpdkFailure.Permission,
-                    $"cannot open DPDK device '{options.Device}': {detail}. Fix: net_af_packet, net_af_xdp and net_tap need root or CAP_NET_RAW+CAP_NET_ADMIN; a PCI NIC needs vfio-pci/uio binding and root.", rc);
+                    $"cannot open DPDK device '{device}': {detail}. Fix: net_af_packet, net_af_xdp and net_tap need root or CAP_NET_RAW+CAP_NET_ADMIN; a PCI NIC needs vfio-pci/uio binding and root.", rc);
             throw new DpdkException(DpdkFailure.Device,
-                $"cannot open DPDK device '{options.Device}': {detail}. Fix: check dpdk.device (e.g. net_memif0,role=server,socket=/tmp/x.sock; " +
-                "a memif client needs its server started first; net_af_packet0,iface=<existing interface>; a PCI address needs EAL args without --no-pci).", rc);
+                $"cannot open DPDK device '{device}': {detail}. Fix: check dpdk.device / dpdk.additionalDevices (e.g. net_memif0,role=server,socket=/tmp/x.sock; " +
+                "a memif client needs its server started first; every vdev name must be unique in the process; net_af_packet0,iface=<existing interface>; a PCI address needs EAL args without --no-pci).", rc);
         }
-        _port = (ushort)rc;
-        PortId = rc;
-        DeviceMac = MacAddress.Read(new ReadOnlySpan<byte>(info.Mac, 6));
-        LocalMac = string.IsNullOrEmpty(options.LocalMac) ? DeviceMac : MacAddress.Parse(options.LocalMac);
-        Driver = DpdkEnvironment.ReadCString(info.Driver, 32);
-        _txCapacity = (int)info.TxCapacity;
-        bool txOffload = (info.Caps & (Native.CapTxIpv4Cksum | Native.CapTxUdpCksum)) == (Native.CapTxIpv4Cksum | Native.CapTxUdpCksum);
-        ChecksumOffload = txOffload;
-        _txFlags = txOffload ? Native.TxCksumOffload : 0;
-        _checksumMode = txOffload ? EthernetUdpCodec.ChecksumMode.Offload
-            : options.UdpChecksum ? EthernetUdpCodec.ChecksumMode.Software : EthernetUdpCodec.ChecksumMode.NoUdpChecksum;
-        RxInterruptAvailable = (info.Caps & Native.CapRxIntr) != 0;
-        EffectivePollMode = options.Poll == DpdkPollMode.Interrupt && !RxInterruptAvailable ? DpdkPollMode.Adaptive : options.Poll;
-        _spinTicks = options.SpinMicroseconds * Stopwatch.Frequency / 1_000_000;
-
-        _rxMbufs = (nint*)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
-        _rxData = (byte**)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
-        _rxLenFlags = (uint*)NativeMemory.AllocZeroed((nuint)_burst, sizeof(uint));
-        _txMbufs = (nint*)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
-        _txData = (byte**)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
-        _txLens = (ushort*)NativeMemory.AllocZeroed((nuint)_burst, sizeof(ushort));
-        _txPayload = new int[_burst];
-
-        _learnedBase = Math.Max(options.MaxConfiguredPeers, options.Neighbors.Count);
-        _maxLearned = options.MaxLearnedPeers;
-        int slots = _learnedBase + _maxLearned;
-        _peerMac = new MacAddress[slots];
-        _peerIp = new uint[slots];
-        _peerPort = new ushort[slots];
-        _generation = new int[slots];
-        _slotUsed = new bool[slots];
-        foreach (var n in options.Neighbors)
+        var ps = new PortState
         {
-            DpdkOptions.TryParseIpv4(n.Ip, out uint ip);
-            AddPeer(ip, (ushort)n.Port, MacAddress.Parse(n.Mac));
+            Id = (ushort)rc,
+            DeviceMac = MacAddress.Read(new ReadOnlySpan<byte>(info.Mac, 6)),
+            Driver = DpdkEnvironment.ReadCString(info.Driver, 32),
+            TxCapacity = (int)info.TxCapacity,
+            RxIntr = (info.Caps & Native.CapRxIntr) != 0,
+        };
+        bool txOffload = (info.Caps & (Native.CapTxIpv4Cksum | Native.CapTxUdpCksum)) == (Native.CapTxIpv4Cksum | Native.CapTxUdpCksum);
+        ps.TxFlags = txOffload ? Native.TxCksumOffload : 0;
+        ps.ChecksumMode = txOffload ? EthernetUdpCodec.ChecksumMode.Offload
+            : options.UdpChecksum ? EthernetUdpCodec.ChecksumMode.Software : EthernetUdpCodec.ChecksumMode.NoUdpChecksum;
+        ps.TxMbufs = (nint*)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
+        ps.TxData = (byte**)NativeMemory.AllocZeroed((nuint)_burst, (nuint)sizeof(nint));
+        ps.TxLens = (ushort*)NativeMemory.AllocZeroed((nuint)_burst, sizeof(ushort));
+        ps.TxPayload = new int[_burst];
+        if (options.TapBridge is { } bridge && device.StartsWith("net_tap", StringComparison.Ordinal))
+        {
+            try { AttachTapToBridge(device, bridge); }
+            catch { ClosePort(ps); throw; }
         }
+        return ps;
+    }
+
+    private static void ClosePort(PortState ps)
+    {
+        if (ps.TxAllocated > 0) Native.FreeBulk(ps.TxMbufs, ps.TxAllocated);
+        ps.TxAllocated = ps.TxPending = 0;
+        Native.PortClose(ps.Id);
+        NativeMemory.Free(ps.TxMbufs);
+        NativeMemory.Free(ps.TxData);
+        NativeMemory.Free(ps.TxLens);
+        ps.TxMbufs = null;
+        ps.TxData = null;
+        ps.TxLens = null;
+    }
+
+    /// <summary>Runs <c>ip link set IFACE master BRIDGE up</c> for a net_tap device string with <c>iface=</c>.</summary>
+    private static void AttachTapToBridge(string device, string bridge)
+    {
+        string? iface = device.Split(',').Select(p => p.Trim()).FirstOrDefault(p => p.StartsWith("iface=", StringComparison.Ordinal))?["iface=".Length..];
+        if (string.IsNullOrEmpty(iface))
+            throw new DpdkConfigException("dpdk.tapBridge", $"needs the tap device to name its kernel interface: add iface=<name> to '{device}'");
+        string output;
+        int exit;
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("ip", ["link", "set", iface, "master", bridge, "up"])
+            {
+                RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false,
+            })!;
+            output = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            exit = p.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new DpdkException(DpdkFailure.Device, $"cannot attach tap '{iface}' to bridge '{bridge}': the 'ip' command is missing ({e.Message}). Fix: apt-get install iproute2.");
+        }
+        if (exit != 0)
+            throw new DpdkException(exit == 2 && output.Contains("permitted", StringComparison.OrdinalIgnoreCase) ? DpdkFailure.Permission : DpdkFailure.Device,
+                $"cannot attach tap '{iface}' to bridge '{bridge}': ip link set {iface} master {bridge} up: {output.Trim()}. Fix: create the bridge first (ip link add {bridge} type bridge) and run as root.");
     }
 
     /// <inheritdoc />
@@ -155,7 +275,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
     /// <summary>Per-reason drop counters and DPDK-specific counters.</summary>
     public DpdkStats DpdkStats { get; } = new();
 
-    /// <summary>DPDK port id.</summary>
+    /// <summary>DPDK port id of port 0 (<see cref="DpdkOptions.Device"/>).</summary>
     public int PortId { get; }
 
     /// <summary>The PMD's name (e.g. "net_memif").</summary>
@@ -188,17 +308,33 @@ public sealed unsafe class DpdkLink : IDatagramLink
     /// <summary>Learned source endpoints currently holding a slot.</summary>
     public int LearnedPeerCount => _learnedUsed;
 
-    /// <summary>Link state from the device (non-blocking).</summary>
+    /// <summary>Link state from the device(s): true when every port of the link is up (non-blocking).</summary>
     /// <exception cref="ObjectDisposedException">after Dispose.</exception>
     public bool IsLinkUp
     {
         get
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            int up = 0;
-            uint speed = 0;
-            return Native.Link(_port, &up, &speed) == 0 && up != 0;
+            for (int i = 0; i < _ports.Length; i++)
+                if (!IsPortUp(i)) return false;
+            return true;
         }
+    }
+
+    /// <summary>Number of DPDK ports polled by this link (1 + <see cref="DpdkOptions.AdditionalDevices"/>).</summary>
+    public int PortCount => _ports.Length;
+
+    /// <summary>Link state of port <paramref name="index"/> (0 = <see cref="DpdkOptions.Device"/>), non-blocking.</summary>
+    /// <exception cref="ObjectDisposedException">after Dispose.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">no such port.</exception>
+    public bool IsPortUp(int index)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, _ports.Length);
+        int up = 0;
+        uint speed = 0;
+        return Native.Link(_ports[index].Id, &up, &speed) == 0 && up != 0;
     }
 
     /// <summary>Sleeps in 10 ms steps until the link is up or <paramref name="timeout"/> passes; returns the state.</summary>
@@ -227,13 +363,13 @@ public sealed unsafe class DpdkLink : IDatagramLink
         return true;
     }
 
-    /// <summary>Reads the device counters (rte_eth_stats_get).</summary>
+    /// <summary>Reads the device counters (rte_eth_stats_get) of port 0.</summary>
     /// <exception cref="ObjectDisposedException">after Dispose.</exception>
     public DpdkDeviceStats ReadDeviceStats()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ulong* c = stackalloc ulong[8];
-        if (Native.Stats(_port, c) < 0) return default;
+        if (Native.Stats(_port0.Id, c) < 0) return default;
         return new DpdkDeviceStats(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
     }
 
@@ -244,16 +380,28 @@ public sealed unsafe class DpdkLink : IDatagramLink
     /// <exception cref="ArgumentNullException"><paramref name="endPoint"/> is null.</exception>
     /// <exception cref="ArgumentException">not IPv4, or a multicast MAC.</exception>
     /// <exception cref="InvalidOperationException">more than <see cref="DpdkOptions.MaxConfiguredPeers"/> peers.</exception>
-    public int AddPeer(IPEndPoint endPoint, MacAddress mac)
+    public int AddPeer(IPEndPoint endPoint, MacAddress mac) => AddPeer(endPoint, mac, 0);
+
+    /// <summary>
+    /// Registers a configured peer reached through port <paramref name="via"/> (0 = <see cref="DpdkOptions.Device"/>,
+    /// i ≥ 1 = <see cref="DpdkOptions.AdditionalDevices"/>[i − 1]) and returns its handle.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="endPoint"/> is null.</exception>
+    /// <exception cref="ArgumentException">not IPv4, or a multicast MAC.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="via"/> is not a port of this link.</exception>
+    /// <exception cref="InvalidOperationException">more than <see cref="DpdkOptions.MaxConfiguredPeers"/> peers.</exception>
+    public int AddPeer(IPEndPoint endPoint, MacAddress mac, int via)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
         if (!DpdkOptions.TryParseIpv4(endPoint.Address.ToString(), out uint ip))
             throw new ArgumentException("endPoint must be an IPv4 endpoint", nameof(endPoint));
         if (mac.IsMulticast) throw new ArgumentException("mac must be unicast", nameof(mac));
-        return AddPeer(ip, (ushort)endPoint.Port, mac);
+        ArgumentOutOfRangeException.ThrowIfNegative(via);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(via, _ports.Length);
+        return AddPeer(ip, (ushort)endPoint.Port, mac, via);
     }
 
-    private int AddPeer(uint ip, ushort port, MacAddress mac)
+    private int AddPeer(uint ip, ushort port, MacAddress mac, int via)
     {
         ulong key = Key(ip, port);
         if (_peerIndex.TryGetValue(key, out int existing))
@@ -261,6 +409,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
             if (existing < _learnedBase)
             {
                 _peerMac[existing] = mac;
+                _peerVia[existing] = (byte)via;
                 return existing;
             }
             _peerIndex.Remove(key);
@@ -272,6 +421,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
         _peerMac[slot] = mac;
         _peerIp[slot] = ip;
         _peerPort[slot] = port;
+        _peerVia[slot] = (byte)via;
         _slotUsed[slot] = true;
         _peerIndex[key] = slot;
         return slot;
@@ -331,51 +481,62 @@ public sealed unsafe class DpdkLink : IDatagramLink
             return;
         }
         EnsureThread();
-        byte* data = NextTxBuffer(out int slot);
+        var ps = _ports[_peerVia[p]];
+        byte* data = NextTxBuffer(ps, out int slot);
         if (data == null)
         {
             Stats.SendErrors++;
             DpdkStats.TxNoMbuf++;
             return;
         }
-        var frame = new Span<byte>(data, _txCapacity);
+        var frame = new Span<byte>(data, ps.TxCapacity);
         datagram.CopyTo(frame[EthernetUdpCodec.UdpHeadersLength..]);
         int len = EthernetUdpCodec.WriteUdpHeaders(frame, LocalMac, _peerMac[p], LocalIp, _peerIp[p], LocalPort, _peerPort[p],
-            datagram.Length, _ipId++, _checksumMode);
-        _txLens[slot] = (ushort)len;
-        _txPayload[slot] = datagram.Length;
-        _txPending++;
+            datagram.Length, _ipId++, ps.ChecksumMode);
+        ps.TxLens[slot] = (ushort)len;
+        ps.TxPayload[slot] = datagram.Length;
+        ps.TxPending++;
     }
 
     /// <summary>Returns the data pointer of the next staged mbuf (allocating a batch when needed), or null.</summary>
-    private byte* NextTxBuffer(out int slot)
+    private byte* NextTxBuffer(PortState ps, out int slot)
     {
-        if (_txPending == _burst) FlushDatagrams();
-        slot = _txPending;
-        if (_txPending == _txAllocated)
+        if (ps.TxPending == _burst) Flush(ps);
+        slot = ps.TxPending;
+        if (ps.TxPending == ps.TxAllocated)
         {
-            int want = _burst - _txAllocated;
-            if (Native.TxAlloc(_port, _txMbufs + _txAllocated, _txData + _txAllocated, want) == want) _txAllocated += want;
-            else if (Native.TxAlloc(_port, _txMbufs + _txAllocated, _txData + _txAllocated, 1) == 1) _txAllocated++;
+            int want = _burst - ps.TxAllocated;
+            if (Native.TxAlloc(ps.Id, ps.TxMbufs + ps.TxAllocated, ps.TxData + ps.TxAllocated, want) == want) ps.TxAllocated += want;
+            else if (Native.TxAlloc(ps.Id, ps.TxMbufs + ps.TxAllocated, ps.TxData + ps.TxAllocated, 1) == 1) ps.TxAllocated++;
             else return null;
         }
-        return _txData[slot];
+        return ps.TxData[slot];
     }
 
     /// <inheritdoc />
+    /// <remarks>Transmits the staged frames of every port (one tx burst per port with frames).</remarks>
     public void FlushDatagrams()
     {
-        if (_txPending == 0 || _disposed) return;
+        if (_disposed) return;
+        var ports = _ports;
+        for (int i = 0; i < ports.Length; i++)
+            if (ports[i].TxPending != 0) Flush(ports[i]);
+    }
+
+    private void Flush(PortState ps)
+    {
+        if (ps.TxPending == 0 || _disposed) return;
         EnsureThread();
-        int n = _txPending;
-        int sent = Native.TxSend(_port, _txMbufs, _txLens, n, _txFlags);
+        int n = ps.TxPending;
+        int sent = Native.TxSend(ps.Id, ps.TxMbufs, ps.TxLens, n, ps.TxFlags);
         if (sent < 0) sent = 0;
         long bytes = 0, datagrams = 0;
+        var payload = ps.TxPayload;
         for (int i = 0; i < sent; i++)
         {
-            if (_txPayload[i] < 0) continue;
+            if (payload[i] < 0) continue;
             datagrams++;
-            bytes += _txPayload[i];
+            bytes += payload[i];
         }
         Stats.DatagramsSent += datagrams;
         Stats.BytesSent += bytes;
@@ -383,19 +544,30 @@ public sealed unsafe class DpdkLink : IDatagramLink
         if (sent < n)
         {
             long lost = 0;
-            for (int i = sent; i < n; i++) if (_txPayload[i] >= 0) lost++;
+            for (int i = sent; i < n; i++) if (payload[i] >= 0) lost++;
             Stats.SendErrors += lost;
             DpdkStats.TxDropped += n - sent;
         }
         // Move allocated-but-unused mbufs to the front of the staging area.
-        int spare = _txAllocated - n;
+        int spare = ps.TxAllocated - n;
         for (int i = 0; i < spare; i++)
         {
-            _txMbufs[i] = _txMbufs[n + i];
-            _txData[i] = _txData[n + i];
+            ps.TxMbufs[i] = ps.TxMbufs[n + i];
+            ps.TxData[i] = ps.TxData[n + i];
         }
-        _txAllocated = spare;
-        _txPending = 0;
+        ps.TxAllocated = spare;
+        ps.TxPending = 0;
+        int* bell = ps.PeerBell;
+        if (bell != null && sent > 0)
+        {
+            // The frames are in the peer's ring; now look at its doorbell (full fence: store-then-load).
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref *bell) == 1 && Interlocked.CompareExchange(ref *bell, 0, 1) == 1)
+            {
+                Native.FutexWake(bell);
+                DpdkStats.DoorbellsRung++;
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -406,28 +578,47 @@ public sealed unsafe class DpdkLink : IDatagramLink
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         EnsureThread();
-        int n = Native.RxBurst(_port, _rxMbufs, _rxData, _rxLenFlags, _burst, 0);
-        if (n <= 0)
-        {
-            if (timeoutMs == 0) return 0;
-            n = Wait(timeoutMs);
-            if (n <= 0) return 0;
-        }
-        return Deliver(sink, n);
+        int delivered = PollAll(sink, out bool any);
+        if (any || timeoutMs == 0) return delivered;
+        return Wait(sink, timeoutMs);
     }
 
-    private int Wait(int timeoutMs)
+    /// <summary>One rx burst from every port (round-robin start), each delivered and freed before the next.</summary>
+    private int PollAll(IDatagramSink sink, out bool any)
+    {
+        any = false;
+        int delivered = 0;
+        var ports = _ports;
+        int count = ports.Length;
+        int start = _rxNext;
+        for (int k = 0; k < count; k++)
+        {
+            int idx = start + k;
+            if (idx >= count) idx -= count;
+            int n = Native.RxBurst(ports[idx].Id, _rxMbufs, _rxData, _rxLenFlags, _burst, 0);
+            if (n > 0)
+            {
+                any = true;
+                delivered += Deliver(sink, n, idx);
+            }
+        }
+        _rxNext = start + 1 >= count ? 0 : start + 1;
+        return delivered;
+    }
+
+    private int Wait(IDatagramSink sink, int timeoutMs)
     {
         long start = Stopwatch.GetTimestamp();
         long deadline = timeoutMs < 0 ? long.MaxValue : start + timeoutMs * Stopwatch.Frequency / 1000;
-        int n;
+        int delivered;
+        bool any;
         var mode = EffectivePollMode;
         if (mode == DpdkPollMode.Busy)
         {
             while (true)
             {
-                n = Native.RxBurst(_port, _rxMbufs, _rxData, _rxLenFlags, _burst, 0);
-                if (n > 0 || Stopwatch.GetTimestamp() >= deadline) return n;
+                delivered = PollAll(sink, out any);
+                if (any || Stopwatch.GetTimestamp() >= deadline) return delivered;
             }
         }
         if (mode == DpdkPollMode.Adaptive)
@@ -435,8 +626,8 @@ public sealed unsafe class DpdkLink : IDatagramLink
             long spinEnd = Math.Min(deadline, start + _spinTicks);
             while (true)
             {
-                n = Native.RxBurst(_port, _rxMbufs, _rxData, _rxLenFlags, _burst, 0);
-                if (n > 0) return n;
+                delivered = PollAll(sink, out any);
+                if (any) return delivered;
                 if (Stopwatch.GetTimestamp() >= spinEnd) break;
             }
         }
@@ -448,8 +639,33 @@ public sealed unsafe class DpdkLink : IDatagramLink
                 if (now >= deadline) return 0;
                 int ms = deadline == long.MaxValue ? 1000 : (int)Math.Clamp((deadline - now) * 1000 / Stopwatch.Frequency, 1, 1000);
                 DpdkStats.InterruptWaits++;
-                n = Native.RxBurst(_port, _rxMbufs, _rxData, _rxLenFlags, _burst, ms);
-                if (n > 0) return n;
+                int n = Native.RxBurst(_port0.Id, _rxMbufs, _rxData, _rxLenFlags, _burst, ms);
+                if (n > 0) return Deliver(sink, n, 0);
+            }
+        }
+        if (_bell != null)
+        {
+            // Sleep on our doorbell: publish "sleeping", look once more (a frame sent before a peer saw the flag),
+            // then wait until a peer rings it, the deadline, or the safety cap (peers without a doorbell).
+            long capUs = _options.MaxSleepMicroseconds * 50L;
+            while (true)
+            {
+                long now = Stopwatch.GetTimestamp();
+                if (now >= deadline) return 0;
+                Volatile.Write(ref *_bell, 1);
+                Interlocked.MemoryBarrier();
+                delivered = PollAll(sink, out any);
+                if (any)
+                {
+                    Volatile.Write(ref *_bell, 0);
+                    return delivered;
+                }
+                long leftUs = deadline == long.MaxValue ? capUs : Math.Max(1, (deadline - now) * 1_000_000 / Stopwatch.Frequency);
+                DpdkStats.DoorbellWaits++;
+                Native.FutexWait(_bell, 1, Math.Min(leftUs, capUs));
+                Volatile.Write(ref *_bell, 0);
+                delivered = PollAll(sink, out any);
+                if (any) return delivered;
             }
         }
         // Back off with short sleeps (no rx interrupt on this device).
@@ -465,12 +681,12 @@ public sealed unsafe class DpdkLink : IDatagramLink
             DpdkStats.Sleeps++;
             Native.NanoSleep(&ts, null);
             sleepUs = Math.Min(sleepUs * 2, _options.MaxSleepMicroseconds);
-            n = Native.RxBurst(_port, _rxMbufs, _rxData, _rxLenFlags, _burst, 0);
-            if (n > 0) return n;
+            delivered = PollAll(sink, out any);
+            if (any) return delivered;
         }
     }
 
-    private int Deliver(IDatagramSink sink, int n)
+    private int Deliver(IDatagramSink sink, int n, int via)
     {
         int delivered = 0;
         bool arpQueued = false;
@@ -494,7 +710,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
                 {
                     case FrameVerdict.Udp:
                     {
-                        int peer = FindOrLearn(info);
+                        int peer = FindOrLearn(info, via);
                         Stats.DatagramsReceived++;
                         Stats.BytesReceived += info.PayloadLength;
                         delivered++;
@@ -502,7 +718,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
                         break;
                     }
                     case FrameVerdict.ArpRequestForUs:
-                        if (_options.AnswerArp && QueueArpReply(info.SourceMac, info.SourceIp)) arpQueued = true;
+                        if (_options.AnswerArp && QueueArpReply(_ports[via], info.SourceMac, info.SourceIp)) arpQueued = true;
                         else DpdkStats.ArpIgnored++;
                         break;
                     case FrameVerdict.ArpOther:
@@ -519,11 +735,11 @@ public sealed unsafe class DpdkLink : IDatagramLink
         {
             Native.FreeBulk(_rxMbufs, n);
         }
-        if (arpQueued) FlushDatagrams();
+        if (arpQueued) Flush(_ports[via]);
         return delivered;
     }
 
-    private int FindOrLearn(in UdpFrameInfo info)
+    private int FindOrLearn(in UdpFrameInfo info, int via)
     {
         ulong key = Key(info.SourceIp, info.SourcePort);
         int slot;
@@ -545,19 +761,20 @@ public sealed unsafe class DpdkLink : IDatagramLink
         _peerMac[slot] = info.SourceMac;
         _peerIp[slot] = info.SourceIp;
         _peerPort[slot] = info.SourcePort;
+        _peerVia[slot] = (byte)via;
         _slotUsed[slot] = true;
         _peerIndex[key] = slot;
         return slot | _generation[slot] << SlotBits;
     }
 
-    private bool QueueArpReply(MacAddress requesterMac, uint requesterIp)
+    private bool QueueArpReply(PortState ps, MacAddress requesterMac, uint requesterIp)
     {
-        byte* data = NextTxBuffer(out int slot);
+        byte* data = NextTxBuffer(ps, out int slot);
         if (data == null) return false;
-        int len = EthernetUdpCodec.WriteArpReply(new Span<byte>(data, _txCapacity), LocalMac, LocalIp, requesterMac, requesterIp);
-        _txLens[slot] = (ushort)len;
-        _txPayload[slot] = -1;
-        _txPending++;
+        int len = EthernetUdpCodec.WriteArpReply(new Span<byte>(data, ps.TxCapacity), LocalMac, LocalIp, requesterMac, requesterIp);
+        ps.TxLens[slot] = (ushort)len;
+        ps.TxPayload[slot] = -1;
+        ps.TxPending++;
         DpdkStats.ArpRepliesSent++;
         return true;
     }
@@ -567,29 +784,32 @@ public sealed unsafe class DpdkLink : IDatagramLink
     internal void SendRawFrame(ReadOnlySpan<byte> frame)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (frame.Length > _txCapacity) throw new ArgumentException("frame too large", nameof(frame));
+        var ps = _port0;
+        if (frame.Length > ps.TxCapacity) throw new ArgumentException("frame too large", nameof(frame));
         EnsureThread();
-        byte* data = NextTxBuffer(out int slot);
+        byte* data = NextTxBuffer(ps, out int slot);
         if (data == null) return;
-        frame.CopyTo(new Span<byte>(data, _txCapacity));
-        _txLens[slot] = (ushort)frame.Length;
-        _txPayload[slot] = -1;
-        _txPending++;
+        frame.CopyTo(new Span<byte>(data, ps.TxCapacity));
+        ps.TxLens[slot] = (ushort)frame.Length;
+        ps.TxPayload[slot] = -1;
+        ps.TxPending++;
     }
 
-    /// <summary>Stops and closes the port, returning staged mbufs. Call from the I/O thread after its last use.</summary>
+    /// <summary>Stops and closes every port, returning staged mbufs. Call from the I/O thread after its last use.</summary>
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        if (_txAllocated > 0) Native.FreeBulk(_txMbufs, _txAllocated);
-        _txAllocated = _txPending = 0;
-        Native.PortClose(_port);
+        foreach (var ps in _ports) if (ps is not null) ClosePort(ps);
+        foreach (var (file, view) in _bellMaps)
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+            file.Dispose();
+        }
+        _bellMaps.Clear();
         NativeMemory.Free(_rxMbufs);
         NativeMemory.Free(_rxData);
         NativeMemory.Free(_rxLenFlags);
-        NativeMemory.Free(_txMbufs);
-        NativeMemory.Free(_txData);
-        NativeMemory.Free(_txLens);
     }
 }

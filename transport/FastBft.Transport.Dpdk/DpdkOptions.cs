@@ -29,6 +29,10 @@ public sealed class DpdkNeighbor
     /// <summary>Node id reached at this endpoint (replica id); <see cref="DpdkTransport.Create"/> routes it statically. Optional.</summary>
     public uint? NodeId { get; set; }
 
+    /// <summary>Which port of the link reaches this neighbour: 0 = <see cref="DpdkOptions.Device"/>,
+    /// i ≥ 1 = <see cref="DpdkOptions.AdditionalDevices"/>[i − 1]. Default 0.</summary>
+    public int Via { get; set; }
+
     /// <summary>Creates an empty neighbour (for configuration binding).</summary>
     public DpdkNeighbor() { }
 
@@ -58,7 +62,31 @@ public sealed class DpdkOptions
     /// ("0000:01:00.0", needs EAL args without --no-pci) or the name of a port created by --vdev.</summary>
     public string Device { get; set; } = "";
 
-    /// <summary>Local MAC address; null or empty: the device's MAC.</summary>
+    /// <summary>Further devices polled by the same link (one I/O thread, one peer table), e.g. one net_memif port
+    /// per peer plus a net_tap port towards the kernel. Port i ≥ 1 of the link is entry i − 1; a neighbour
+    /// names its port in <see cref="DpdkNeighbor.Via"/>; learned sources are answered on the port they came from.
+    /// Every vdev needs a unique name within the process (net_memif0, net_memif1, ...). Default empty.</summary>
+    public List<string> AdditionalDevices { get; set; } = new();
+
+    /// <summary>Linux bridge that the kernel interface of every net_tap port (its <c>iface=</c>) is attached to
+    /// after the port opens (<c>ip link set IFACE master BRIDGE up</c>; needs root and iproute2). Null: none.</summary>
+    public string? TapBridge { get; set; }
+
+    /// <summary>
+    /// Doorbell file of this link (created if missing): when it has nothing to receive, the adaptive poller
+    /// publishes "sleeping" in the file's first word and sleeps on it (a futex on a shared mapping) instead
+    /// of a timer; peers that know the file (<see cref="PeerDoorbells"/>) wake it after transmitting to it.
+    /// A wake-up that costs the sender one system call only while the receiver sleeps, for devices without rx
+    /// interrupts (net_memif). Sleeps are still bounded by <see cref="MaxSleepMicroseconds"/> × 50 (peers
+    /// without a doorbell are polled at that period). Null: timer back-off only. Use a tmpfs path (/dev/shm, /run).
+    /// </summary>
+    public string? Doorbell { get; set; }
+
+    /// <summary>Doorbell file of the process at the other end of each port (index as in <see cref="DpdkNeighbor.Via"/>;
+    /// null or missing entries: none). After a transmit burst on port i the link wakes that peer if it sleeps.</summary>
+    public List<string?> PeerDoorbells { get; set; } = new();
+
+    /// <summary>Local MAC address, used on every port of the link; null or empty: the first device's MAC.</summary>
     public string? LocalMac { get; set; }
 
     /// <summary>Local IPv4 address (dotted quad). Required.</summary>
@@ -147,6 +175,10 @@ public sealed class DpdkOptions
                 throw new DpdkConfigException($"dpdk.neighbors[{i}].port", $"{n.Port} is not in 1..65535");
             if (!MacAddress.TryParse(n.Mac, out var mac) || mac.IsMulticast)
                 throw new DpdkConfigException($"dpdk.neighbors[{i}].mac", $"'{n.Mac}' is not a unicast MAC address");
+            if (n.Via < 0 || n.Via > AdditionalDevices.Count)
+                throw new DpdkConfigException($"dpdk.neighbors[{i}].via", AdditionalDevices.Count == 0
+                    ? $"{n.Via} is not a port of this link: it has only port 0 (the device); list further ports in additional devices"
+                    : $"{n.Via} is not a port of this link (0 = the device, 1..{AdditionalDevices.Count} = the additional devices)");
             for (int j = 0; j < i; j++)
             {
                 if (Neighbors[j].Ip == n.Ip && Neighbors[j].Port == n.Port)
@@ -155,6 +187,15 @@ public sealed class DpdkOptions
                     throw new DpdkConfigException($"dpdk.neighbors[{i}].nodeId", $"{n.NodeId} is also neighbors[{j}].nodeId");
             }
         }
+        for (int i = 0; i < AdditionalDevices.Count; i++)
+            if (string.IsNullOrWhiteSpace(AdditionalDevices[i]))
+                throw new DpdkConfigException($"dpdk.additionalDevices[{i}]", "is empty (a device string like \"net_memif1,role=client,socket=/tmp/x.sock\")");
+        if (AdditionalDevices.Count > 63) throw new DpdkConfigException("dpdk.additionalDevices", $"has {AdditionalDevices.Count} entries; at most 63 ports per link");
+        if (TapBridge is not null && (TapBridge.Length is 0 or > 15 || TapBridge.Any(ch => char.IsWhiteSpace(ch) || ch == '/')))
+            throw new DpdkConfigException("dpdk.tapBridge", $"'{TapBridge}' is not a Linux interface name (1-15 characters, no spaces or '/')");
+        if (PeerDoorbells.Count > AdditionalDevices.Count + 1)
+            throw new DpdkConfigException("dpdk.peerDoorbells", $"has {PeerDoorbells.Count} entries for {AdditionalDevices.Count + 1} ports");
+        if (Doorbell is { Length: 0 }) throw new DpdkConfigException("dpdk.doorbell", "is empty (a file path, e.g. /dev/shm/fastbft-r0.bell, or null)");
         if (SpinMicroseconds is < 0 or > 100_000) throw new DpdkConfigException("dpdk.spinMicroseconds", $"{SpinMicroseconds} is not in 0..100000");
         if (MaxSleepMicroseconds is < 1 or > 100_000) throw new DpdkConfigException("dpdk.maxSleepMicroseconds", $"{MaxSleepMicroseconds} is not in 1..100000");
         if (IoCore is < 0 or > 1023) throw new DpdkConfigException("dpdk.ioCore", $"{IoCore} is not a CPU number");

@@ -55,6 +55,10 @@ public sealed class DpdkStats
     public long InterruptWaits;
     /// <summary>Receive waits that slept (adaptive back-off).</summary>
     public long Sleeps;
+    /// <summary>Adaptive waits on this link's doorbell (<see cref="DpdkOptions.Doorbell"/>).</summary>
+    public long DoorbellWaits;
+    /// <summary>Peers woken through their doorbell after a transmit burst.</summary>
+    public long DoorbellsRung;
 
     /// <summary>Sum of all receive drop reasons.</summary>
     public long RxDropped =>

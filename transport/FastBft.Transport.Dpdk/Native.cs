@@ -6,7 +6,7 @@ namespace FastBft.Transport.Dpdk;
 internal static unsafe partial class Native
 {
     public const string Lib = "fastbft_dpdk";
-    public const int AbiVersion = 1;
+    public const int AbiVersion = 2;
 
     public const uint RxIpCksumGood = 0x0001, RxIpCksumBad = 0x0002, RxL4CksumGood = 0x0004, RxL4CksumBad = 0x0008, RxMultiSeg = 0x0010;
     public const uint CapTxIpv4Cksum = 0x0001, CapTxUdpCksum = 0x0002, CapRxIpv4Cksum = 0x0004, CapRxUdpCksum = 0x0008, CapRxIntr = 0x0010;
@@ -88,6 +88,12 @@ internal static unsafe partial class Native
     /// <summary>libc nanosleep, for sub-millisecond back-off (Thread.Sleep has 1 ms granularity).</summary>
     [LibraryImport("libc", EntryPoint = "nanosleep")]
     public static partial int NanoSleep(TimeSpec* req, TimeSpec* rem);
+
+    [LibraryImport(Lib, EntryPoint = "fbd_futex_wait")]
+    public static partial int FutexWait(int* word, int expected, long timeoutUs);
+
+    [LibraryImport(Lib, EntryPoint = "fbd_futex_wake")]
+    public static partial int FutexWake(int* word);
 
     public static string ErrorText(int rc)
     {

@@ -9,7 +9,7 @@ namespace FastBft.Perf.Cell;
 
 /// <summary>
 /// Runs one measured cell: starts 3f+1 replicas (child processes, or threads with --in-process) on
-/// loopback UDP, drives `clients` closed-loop clients (one outstanding request each) for the warm-up
+/// loopback UDP (or DPDK, docs/dpdk.md), drives `clients` closed-loop clients (one outstanding request each) for the warm-up
 /// and the measured duration, then drains, checks that every replica reached the same sequence number
 /// with the same state digest, and reports throughput, latency percentiles, CPU and bytes per request.
 /// </summary>
@@ -23,13 +23,18 @@ internal sealed class CellRunner
     public async Task<RunResult> RunAsync(CancellationToken cancellation)
     {
         if (_o.Protocol != "pbft") throw new ConfigException($"--protocol: '{_o.Protocol}' is not supported yet; use pbft");
-        if (_o.Transport != "udp") throw new ConfigException($"--transport: '{_o.Transport}' is not supported by the harness yet; use udp");
+        if (_o.Transport is not ("udp" or "dpdk" or "mixed")) throw new ConfigException($"--transport: '{_o.Transport}' must be udp, dpdk (all replicas and the client on DPDK, memif mesh) or mixed (half the replicas on DPDK, the rest and the client on kernel UDP; root)");
+        if (!Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out var poll) || int.TryParse(_o.Poll, out _))
+            throw new ConfigException($"--poll: '{_o.Poll}' must be busy, adaptive or interrupt");
+        if (_o.Transport != "udp" && _o.InProcess) throw new ConfigException($"--transport {_o.Transport} needs replica processes (one DPDK EAL per process); drop --in-process");
         if (_o.Clients < 1) throw new ConfigException("--clients must be at least 1");
         if (_o.DurationSeconds <= 0) throw new ConfigException("--duration must be positive (seconds)");
         var workload = Workload.Parse(_o.Workload);
         var config = CellDefinition.Create(_o.F, _o.Workload, batchSize: _o.BatchSize);
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         var configPath = Path.Combine(dir.FullName, "cell.json");
+        DpdkTopology? topology = null;
+        if (_o.Transport != "udp") topology = DpdkTopology.Apply(config, _o.Transport, poll, dir.FullName, _o.SpinUs, _o.MaxSleepUs, _o.Doorbells);
         await File.WriteAllTextAsync(configPath, config.ToJson(), cancellation);
 
         var replicas = new List<IReplicaHandle>();
@@ -38,15 +43,26 @@ internal sealed class CellRunner
         {
             if (_o.InProcess)
                 for (uint i = 0; i < config.N; i++) replicas.Add(new ThreadReplica(config, i));
+            else if (topology is not null)
+            {
+                // memif: a server must listen before its client starts, so replicas start in id order.
+                for (uint i = 0; i < config.N; i++) replicas.Add(await ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30)));
+            }
             else
             {
                 var starts = new Task<ProcessReplica>[config.N];
                 for (uint i = 0; i < config.N; i++) starts[i] = ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30));
                 foreach (var t in starts) replicas.Add(await t);
             }
-            Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, udp loopback), workload {workload}, {_o.Clients} clients, batch ≤ {config.BatchSize}");
+            string where = _o.Transport switch
+            {
+                "dpdk" => $"DPDK memif mesh, client on DPDK, poll {poll.ToString().ToLowerInvariant()}",
+                "mixed" => $"replicas {string.Join(",", config.Replicas.Where(r => r.Transport == "dpdk").Select(r => r.Id))} on DPDK (memif + net_tap on a bridge, poll {poll.ToString().ToLowerInvariant()}), others and the client on kernel UDP",
+                _ => "udp loopback",
+            };
+            Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workload}, {_o.Clients} clients, batch ≤ {config.BatchSize}");
 
-            endpoint = new ClientEndpoint(config, TransportFactory.ForClient(config));
+            endpoint = new ClientEndpoint(config, TransportFactory.ForClient(config, topology?.ClientDpdk, topology?.ClientBind));
             var clients = new BftClient[_o.Clients];
             for (int i = 0; i < clients.Length; i++) clients[i] = endpoint.CreateClient(config.FirstClientId + (uint)i);
             endpoint.Start();
@@ -127,6 +143,7 @@ internal sealed class CellRunner
         {
             endpoint?.Dispose();
             foreach (var r in replicas) r.Dispose();
+            topology?.Dispose();
             try { dir.Delete(recursive: true); } catch (IOException) { }
         }
     }

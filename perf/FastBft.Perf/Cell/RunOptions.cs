@@ -11,6 +11,16 @@ internal sealed record RunOptions
     public double WarmupSeconds { get; init; } = 1;
     public bool InProcess { get; init; }
     public string Transport { get; init; } = "udp";
+    /// <summary>DPDK poll mode: busy, adaptive or interrupt.</summary>
+    public string Poll { get; init; } = "adaptive";
+    /// <summary>DPDK adaptive polling: µs to spin on empty polls before sleeping.</summary>
+    public int SpinUs { get; init; } = DefaultSpinUs;
+    /// <summary>DPDK adaptive polling: longest back-off sleep, µs.</summary>
+    public int MaxSleepUs { get; init; } = 200;
+    /// <summary>DPDK cells: nodes sleep on doorbells their peers ring (false: timer back-off only).</summary>
+    public bool Doorbells { get; init; } = true;
+    /// <summary>Harness default spin (µs): short, because replica processes share the cores.</summary>
+    public const int DefaultSpinUs = 0;
     public int BatchSize { get; init; } = 64;
     public string? JsonPath { get; init; }
     public bool Quiet { get; init; }

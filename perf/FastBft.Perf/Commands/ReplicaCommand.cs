@@ -40,9 +40,10 @@ internal static class ReplicaCommand
         {
             cell = CellConfig.Load(configPath);
             if (id >= cell.N) throw new ConfigException($"--id {id} is not a replica of this cell (0..{cell.N - 1})");
+            TransportFactory.Validate(cell);
             host = new ReplicaHost(cell, id, TransportFactory.ForReplica(cell, id), ServiceFactory.Create(cell.Service), log);
         }
-        catch (Exception e) when (e is ConfigException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is ConfigException or System.Net.Sockets.SocketException or FastBft.Transport.Dpdk.DpdkException or FastBft.Transport.Dpdk.DpdkConfigException)
         {
             Console.Error.WriteLine($"fastbft replica: {e.Message}");
             return 2;

@@ -15,14 +15,18 @@ internal static class RunCommand
     internal static readonly Option<double> Duration = new("--duration") { Description = "measured seconds (after the warm-up)", DefaultValueFactory = _ => 10 };
     internal static readonly Option<double> Warmup = new("--warmup") { Description = "warm-up seconds, not measured", DefaultValueFactory = _ => 1 };
     internal static readonly Option<bool> InProcess = new("--in-process") { Description = "run replicas as threads of this process instead of separate processes" };
-    internal static readonly Option<string> Transport = new("--transport") { Description = "udp", DefaultValueFactory = _ => "udp" };
+    internal static readonly Option<string> Transport = new("--transport") { Description = "udp (loopback sockets), dpdk (every replica and the client on DPDK over a net_memif mesh) or mixed (half the replicas on DPDK, the others and the client on kernel UDP, joined by net_tap and a Linux bridge; needs root)", DefaultValueFactory = _ => "udp" };
+    internal static readonly Option<string> Poll = new("--poll") { Description = "DPDK poll mode: busy (dedicated cores only), adaptive (spin 50 µs, then back off) or interrupt (rx interrupt; falls back to adaptive on memif/tap)", DefaultValueFactory = _ => "adaptive" };
+    internal static readonly Option<int> SpinUs = new("--spin-us") { Description = "DPDK adaptive polling: microseconds to spin on empty polls before sleeping", DefaultValueFactory = _ => RunOptions.DefaultSpinUs };
+    internal static readonly Option<int> MaxSleepUs = new("--max-sleep-us") { Description = "DPDK adaptive polling: longest back-off sleep in microseconds", DefaultValueFactory = _ => 200 };
+    internal static readonly Option<bool> NoDoorbell = new("--no-doorbell") { Description = "--transport dpdk: idle nodes back off on timers instead of sleeping on doorbells their peers ring" };
     internal static readonly Option<int> Batch = new("--batch") { Description = "maximum requests per batch", DefaultValueFactory = _ => 64 };
     internal static readonly Option<string?> Json = new("--json") { Description = "write the result as JSON to this file" };
 
     public static Command Create()
     {
         var cmd = new Command("run", "Start a cell (3f+1 replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
-        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Batch, Json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json }) cmd.Options.Add(o);
         cmd.SetAction(async (parse, ct) =>
         {
             var options = Bind(parse);
@@ -35,7 +39,7 @@ internal static class RunCommand
     {
         Protocol = p.GetValue(Protocol)!, F = p.GetValue(F), Workload = p.GetValue(Workload)!, Clients = p.GetValue(Clients),
         DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
-        Transport = p.GetValue(Transport)!, BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
+        Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
     };
 
     internal static async Task<int> ExecuteAsync(RunOptions options, CancellationToken ct)
@@ -45,7 +49,7 @@ internal static class RunCommand
         {
             result = await new CellRunner(options, Console.Out).RunAsync(ct);
         }
-        catch (Exception e) when (e is ConfigException or FormatException)
+        catch (Exception e) when (e is ConfigException or FormatException or FastBft.Transport.Dpdk.DpdkConfigException)
         {
             Console.Error.WriteLine($"fastbft run: {e.Message}");
             return 2;
