@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Security.Cryptography;
 using FastBft.Service;
 
@@ -8,16 +9,19 @@ namespace FastBft.Workloads;
 /// <summary>
 /// The no-op micro-benchmark service of the thesis evaluation (Thesis §5.5.1: "no-op execution"):
 /// executing a request does no work beyond producing a reply of the workload's size and, when asked,
-/// a state update of the workload's update size (4/0/z). Its state is an order-sensitive chain
-/// digest over (client, request id, sequence, operation length) plus the count of executed requests,
-/// so replicas that executed different sequences end with different state digests.
+/// a state update of the workload's update size (4/0/z). Its state is an order-sensitive 64-bit
+/// chain over (client, request id, sequence, operation length) — two hardware CRC-32C lanes, so
+/// execution costs nanoseconds like the thesis' no-op service instead of a SHA-256 per request — plus
+/// the count of executed requests; <see cref="GetStateDigest"/> hashes them with SHA-256. Replicas
+/// that executed different sequences end with different digests (up to CRC collisions, which are
+/// fine for a benchmark service; it is not meant to detect a deliberate forgery).
 /// The first 8 bytes of a non-empty reply hold the number of requests executed so far
 /// (little-endian), so results depend on the execution order.
 /// </summary>
 public sealed class NoOpService : IReplicatedService
 {
     private readonly Workload _workload;
-    private readonly byte[] _chain = new byte[32];
+    private uint _laneA = 0x6A09E667, _laneB = 0xBB67AE85;
     private long _executed;
 
     /// <summary>Creates the service for <paramref name="workload"/>.</summary>
@@ -50,40 +54,43 @@ public sealed class NoOpService : IReplicatedService
 
     private void Advance(in RequestInfo r, int opLength)
     {
-        Span<byte> buf = stackalloc byte[32 + 4 + 8 + 8 + 4];
-        _chain.CopyTo(buf);
-        BinaryPrimitives.WriteUInt32LittleEndian(buf.Slice(32), r.ClientId);
-        BinaryPrimitives.WriteUInt64LittleEndian(buf.Slice(36), r.RequestId);
-        BinaryPrimitives.WriteUInt64LittleEndian(buf.Slice(44), r.Sequence);
-        BinaryPrimitives.WriteInt32LittleEndian(buf.Slice(52), opLength);
-        SHA256.HashData(buf, _chain);
+        ulong a = ((ulong)r.ClientId << 32) | (uint)opLength;
+        _laneA = BitOperations.Crc32C(BitOperations.Crc32C(BitOperations.Crc32C(_laneA, a), r.RequestId), r.Sequence);
+        _laneB = BitOperations.Crc32C(BitOperations.Crc32C(BitOperations.Crc32C(_laneB ^ _laneA, r.Sequence), a), r.RequestId);
         _executed++;
+    }
+
+    private void WriteState(Span<byte> buf16)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(buf16, _laneA);
+        BinaryPrimitives.WriteUInt32LittleEndian(buf16.Slice(4), _laneB);
+        BinaryPrimitives.WriteInt64LittleEndian(buf16.Slice(8), _executed);
     }
 
     /// <inheritdoc/>
     public void GetStateDigest(Span<byte> digest32)
     {
-        Span<byte> buf = stackalloc byte[40];
-        _chain.CopyTo(buf);
-        BinaryPrimitives.WriteInt64LittleEndian(buf.Slice(32), _executed);
+        Span<byte> buf = stackalloc byte[16];
+        WriteState(buf);
         SHA256.HashData(buf, digest32);
     }
 
     /// <inheritdoc/>
     public void WriteSnapshot(Stream destination)
     {
-        Span<byte> buf = stackalloc byte[40];
-        _chain.CopyTo(buf);
-        BinaryPrimitives.WriteInt64LittleEndian(buf.Slice(32), _executed);
+        Span<byte> buf = stackalloc byte[16];
+        WriteState(buf);
         destination.Write(buf);
     }
 
     /// <inheritdoc/>
     public void RestoreSnapshot(Stream source)
     {
-        Span<byte> buf = stackalloc byte[40];
-        source.ReadExactly(buf);
-        buf.Slice(0, 32).CopyTo(_chain);
-        _executed = BinaryPrimitives.ReadInt64LittleEndian(buf.Slice(32));
+        Span<byte> buf = stackalloc byte[16];
+        try { source.ReadExactly(buf); }
+        catch (EndOfStreamException e) { throw new InvalidDataException("no-op service snapshot must be 16 bytes", e); }
+        _laneA = BinaryPrimitives.ReadUInt32LittleEndian(buf);
+        _laneB = BinaryPrimitives.ReadUInt32LittleEndian(buf.Slice(4));
+        _executed = BinaryPrimitives.ReadInt64LittleEndian(buf.Slice(8));
     }
 }

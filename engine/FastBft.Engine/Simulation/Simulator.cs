@@ -425,7 +425,7 @@ public sealed class Simulator
                 {
                     msg[MessageHeader.Size + Bodies.ReplyFixed] ^= 0x5A;
                     Span<byte> d = stackalloc byte[32];
-                    Digests.Sha256(msg.AsSpan(MessageHeader.Size, h.BodyLength), d);
+                    Digests.AuthBody(msg.AsSpan(MessageHeader.Size, h.BodyLength), d);
                     src.Auth.WriteSingle(to, msg.AsSpan(0, MessageHeader.Size), d, msg.AsSpan(MessageHeader.Size + h.BodyLength, h.AuthLength));
                 }
                 break;
@@ -465,7 +465,7 @@ public sealed class Simulator
     private static void ResealVector(Authenticator auth, byte[] msg, in MessageHeader h)
     {
         Span<byte> d = stackalloc byte[32];
-        Digests.Sha256(msg.AsSpan(MessageHeader.Size, h.BodyLength), d);
+        Digests.AuthBody(msg.AsSpan(MessageHeader.Size, h.BodyLength), d);
         auth.WriteVector(msg.AsSpan(0, MessageHeader.Size), d, msg.AsSpan(MessageHeader.Size + h.BodyLength, h.AuthLength));
     }
 

@@ -11,15 +11,36 @@ public static class Digests
     /// <summary>Digest size in bytes.</summary>
     public const int Size = 32;
 
+    /// <summary>Bodies up to this many bytes are their own body digest (zero-padded), see <see cref="AuthBody"/>.</summary>
+    public const int InlineBodyLimit = 32;
+
+    /// <summary>
+    /// The body digest that authenticators and request digests cover (docs/wire-format.md §2.2):
+    /// a body of at most 32 bytes is copied and zero-padded to 32 bytes; a longer body is hashed with
+    /// SHA-256. Unambiguous because the MAC input's header carries the body length, and it saves one
+    /// SHA-256 call (≈ 0.4 µs here, mostly OpenSSL per-call overhead) for every PREPARE, COMMIT,
+    /// CHECKPOINT, STATUS and small REQUEST.
+    /// </summary>
+    public static void AuthBody(ReadOnlySpan<byte> body, Span<byte> dest)
+    {
+        if (body.Length <= InlineBodyLimit)
+        {
+            var d = dest.Slice(0, Size);
+            body.CopyTo(d);
+            d.Slice(body.Length).Clear();
+        }
+        else SHA256.HashData(body, dest);
+    }
+
     /// <summary>SHA-256 of <paramref name="data"/> into <paramref name="dest"/> (32 bytes).</summary>
     public static void Sha256(ReadOnlySpan<byte> data, Span<byte> dest) => SHA256.HashData(data, dest);
 
     /// <summary>
-    /// Request digest D(req) = SHA-256(header[32] ‖ SHA-256(body)) of a REQUEST message
-    /// (PROTOCOLS.md G1; the inner body digest is also the request's MAC input, so the body is hashed once).
+    /// Request digest D(req) = SHA-256(header[32] ‖ AuthBody(body)) of a REQUEST message
+    /// (PROTOCOLS.md G1; the body digest is also the request's MAC input, so the body is hashed once).
     /// </summary>
     /// <param name="header">the request's 32-byte header.</param>
-    /// <param name="bodyDigest">SHA-256 of the request body (32 bytes).</param>
+    /// <param name="bodyDigest">the request body's <see cref="AuthBody"/> digest (32 bytes).</param>
     /// <param name="dest">32-byte output.</param>
     public static void Request(ReadOnlySpan<byte> header, ReadOnlySpan<byte> bodyDigest, Span<byte> dest)
     {

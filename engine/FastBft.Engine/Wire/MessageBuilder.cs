@@ -42,11 +42,11 @@ public sealed class MessageBuilder
     /// <summary>The body of the message being built (after Begin*).</summary>
     public Span<byte> Body => _buffer.AsSpan(MessageHeader.Size, _header.BodyLength);
 
-    /// <summary>Seals a vector message with authDigest = SHA-256(body) and returns the complete message (valid until the next Begin*).</summary>
+    /// <summary>Seals a vector message with authDigest = AuthBody(body) (Digests.AuthBody) and returns the complete message (valid until the next Begin*).</summary>
     public ReadOnlySpan<byte> SealVector()
     {
         Span<byte> d = stackalloc byte[Digests.Size];
-        Digests.Sha256(Body, d);
+        Digests.AuthBody(Body, d);
         return SealVector(d);
     }
 
@@ -58,11 +58,11 @@ public sealed class MessageBuilder
         return _buffer.AsSpan(0, _header.TotalLength);
     }
 
-    /// <summary>Seals a single-MAC message for <paramref name="receiver"/> with authDigest = SHA-256(body).</summary>
+    /// <summary>Seals a single-MAC message for <paramref name="receiver"/> with authDigest = AuthBody(body) (Digests.AuthBody).</summary>
     public ReadOnlySpan<byte> SealSingle(uint receiver)
     {
         Span<byte> d = stackalloc byte[Digests.Size];
-        Digests.Sha256(Body, d);
+        Digests.AuthBody(Body, d);
         var header = _buffer.AsSpan(0, MessageHeader.Size);
         _auth.WriteSingle(receiver, header, d, _buffer.AsSpan(MessageHeader.Size + _header.BodyLength, _header.AuthLength));
         return _buffer.AsSpan(0, _header.TotalLength);

@@ -75,7 +75,7 @@ public sealed class MessageVerifier
                 if (!_selfIsReplica) return ParseStatus.BadSender;
                 if (!IsClient(header.Sender)) return ParseStatus.BadSender;
                 if (header.BodyLength > _maxRequest) return ParseStatus.Oversized;
-                Digests.Sha256(body, digest);
+                Digests.AuthBody(body, digest);
                 if (!_auth.VerifyVector(header.Sender, hdr, digest, trailer)) return ParseStatus.BadAuthenticator;
                 Digests.Request(hdr, digest, _lastRequestDigest);
                 return ParseStatus.Ok;
@@ -89,7 +89,7 @@ public sealed class MessageVerifier
                 if (body[5] != 0 || body[6] != 0 || body[7] != 0) return ParseStatus.BadField;
                 if (form == Bodies.ReplyDigest) { if (header.BodyLength != Bodies.ReplyFixed + Digests.Size) return ParseStatus.BadLength; }
                 else if (form != Bodies.ReplyFull) return ParseStatus.BadField;
-                Digests.Sha256(body, digest);
+                Digests.AuthBody(body, digest);
                 return _auth.VerifySingle(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             case MessageType.PrePrepare:
@@ -103,19 +103,19 @@ public sealed class MessageVerifier
             case MessageType.Checkpoint:
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (header.BodyLength != Digests.Size) return ParseStatus.BadLength;
-                Digests.Sha256(body, digest);
+                Digests.AuthBody(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             case MessageType.Status:
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (header.BodyLength != 8) return ParseStatus.BadLength;
-                Digests.Sha256(body, digest);
+                Digests.AuthBody(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             case MessageType.ViewChange:
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (Protocol.Pbft.ViewChangeBody.TryParse(header.Sender, body) is null) return ParseStatus.BadField;
-                Digests.Sha256(body, digest);
+                Digests.AuthBody(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             case MessageType.NewView:
@@ -123,14 +123,14 @@ public sealed class MessageVerifier
                 if (header.Sender != (uint)(header.View % (ulong)_n)) return ParseStatus.BadSender;
                 st = VerifyNewViewBody(body, header.View);
                 if (st != ParseStatus.Ok) return st;
-                Digests.Sha256(body, digest);
+                Digests.AuthBody(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             case MessageType.Fetch:
             case MessageType.StateData:
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (header.Type == MessageType.Fetch ? header.BodyLength != 8 : header.BodyLength < 8) return ParseStatus.BadLength;
-                Digests.Sha256(body, digest);
+                Digests.AuthBody(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             default:
@@ -168,7 +168,7 @@ public sealed class MessageVerifier
             var vbody = MessageHeader.Body(vc, vh);
             if (Protocol.Pbft.ViewChangeBody.TryParse(vh.Sender, vbody) is null) return ParseStatus.BadField;
             if (vh.Sender == _auth.SelfId) continue;
-            Digests.Sha256(vbody, digest);
+            Digests.AuthBody(vbody, digest);
             if (!_auth.VerifyVector(vh.Sender, vc.Slice(0, MessageHeader.Size), digest, MessageHeader.Authenticator(vc, vh))) return ParseStatus.BadAuthenticator;
         }
         return rest.Length == 0 ? ParseStatus.Ok : ParseStatus.BadLength;
@@ -203,7 +203,7 @@ public sealed class MessageVerifier
             for (int j = 0; j < i; j++) if (_batchClients[j] == rh.Sender) return ParseStatus.BadField;
             _batchClients[i] = rh.Sender;
             var rhdr = req.Slice(0, MessageHeader.Size);
-            Digests.Sha256(MessageHeader.Body(req, rh), bodyDigest);
+            Digests.AuthBody(MessageHeader.Body(req, rh), bodyDigest);
             if (!_auth.VerifyVector(rh.Sender, rhdr, bodyDigest, MessageHeader.Authenticator(req, rh))) return ParseStatus.BadAuthenticator;
             Digests.Request(rhdr, bodyDigest, digests.Slice(i * Digests.Size, Digests.Size));
         }

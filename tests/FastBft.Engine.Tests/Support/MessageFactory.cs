@@ -36,7 +36,7 @@ internal sealed class MessageFactory
         {
             MessageHeader.TryParse(requests[i], int.MaxValue, out var h);
             var bd = new byte[32];
-            Digests.Sha256(MessageHeader.Body(requests[i], h), bd);
+            Digests.AuthBody(MessageHeader.Body(requests[i], h), bd);
             Digests.Request(requests[i].AsSpan(0, 32), bd, digests.AsSpan(i * 32, 32));
             bodyLength += 4 + requests[i].Length;
         }

@@ -227,7 +227,7 @@ public sealed partial class PbftReplica
         for (int i = 0; i < count; i++)
         {
             if (!reader.Next(out var req) || MessageHeader.TryParse(req, int.MaxValue, out var rh) != ParseStatus.Ok) return false;
-            Digests.Sha256(MessageHeader.Body(req, rh), bodyDigest);
+            Digests.AuthBody(MessageHeader.Body(req, rh), bodyDigest);
             Digests.Request(req.Slice(0, MessageHeader.Size), bodyDigest, digests.AsSpan(i * Digests.Size));
         }
         Span<byte> d = stackalloc byte[Digests.Size];
@@ -356,7 +356,7 @@ public sealed partial class PbftReplica
             MessageHeader.TryParse(msg, int.MaxValue, out var rh);
             var rec = _clients.Get(client);
             if (rh.Sequence <= rec.LastExecutedRid) continue;
-            Digests.Sha256(MessageHeader.Body(msg, rh), bodyDigest);
+            Digests.AuthBody(MessageHeader.Body(msg, rh), bodyDigest);
             Digests.Request(msg.AsSpan(0, MessageHeader.Size), bodyDigest, reqDigest);
             rec.HighestQueuedRid = rh.Sequence;
             _pending.Enqueue(client, rh.Sequence, msg, reqDigest);
