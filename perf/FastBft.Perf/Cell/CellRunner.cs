@@ -80,18 +80,21 @@ internal sealed class CellRunner
             var sw = Stopwatch.StartNew();
             long lastCount = 0;
             int second = 0;
-            while (sw.Elapsed.TotalSeconds < _o.DurationSeconds)
+            // Progress once per second on absolute deadlines (no drift); a fractional tail is measured but not printed.
+            var total = TimeSpan.FromSeconds(_o.DurationSeconds);
+            while (sw.Elapsed < total)
             {
-                var remaining = TimeSpan.FromSeconds(_o.DurationSeconds) - sw.Elapsed;
-                bool full = remaining >= TimeSpan.FromSeconds(1);
-                await Task.Delay(full ? TimeSpan.FromSeconds(1) : remaining, cancellation);
-                if (full)
+                var next = TimeSpan.FromSeconds(Math.Min(second + 1, _o.DurationSeconds));
+                var wait = next - sw.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellation);
+                if (next.TotalSeconds >= second + 1)
                 {
                     long c = load.MeasuredCount;
                     second++;
                     if (!_o.Quiet) _out.WriteLine($"  [{second,3}s] {c - lastCount,9:N0} req/s");
                     lastCount = c;
                 }
+                else break;
                 foreach (var r in replicas) if (!r.IsAlive) throw new InvalidOperationException($"replica {r.Id} died during the run");
             }
             load.StopMeasuring();
