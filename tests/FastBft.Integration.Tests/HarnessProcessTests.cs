@@ -10,12 +10,15 @@ namespace FastBft.Integration.Tests;
 /// </summary>
 public class HarnessProcessTests
 {
-    private static (int Exit, string Output) RunHarness(params string[] args)
+    private static (int Exit, string Output) RunHarness(params string[] args) => RunHarnessMarked(null, args);
+
+    private static (int Exit, string Output) RunHarnessMarked(string? marker, params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "fastbft.dll");
         Assert.True(File.Exists(dll), $"harness not found at {dll}");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
+        if (marker is not null) psi.Environment["FASTBFT_TEST_MARKER"] = marker;   // inherited by the replica processes
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -24,15 +27,17 @@ public class HarnessProcessTests
         return (p.ExitCode, stdout.Result + stderr.Result);
     }
 
-    private static int CountReplicaProcesses(string marker)
+    /// <summary>Processes still alive that carry this run's marker in their environment (other tests' cells run concurrently and carry none or another).</summary>
+    private static int CountProcessesWithMarker(string marker)
     {
         int count = 0;
         foreach (var dir in Directory.GetDirectories("/proc"))
         {
+            if (!int.TryParse(Path.GetFileName(dir), out _)) continue;
             try
             {
-                var cmd = File.ReadAllText(Path.Combine(dir, "cmdline"));
-                if (cmd.Contains("replica") && cmd.Contains(marker)) count++;
+                var env = File.ReadAllText(Path.Combine(dir, "environ"));
+                if (env.Contains("FASTBFT_TEST_MARKER=" + marker)) count++;
             }
             catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
@@ -47,7 +52,8 @@ public class HarnessProcessTests
         var json = Path.Combine(Path.GetTempPath(), $"fastbft-run-{Guid.NewGuid():N}.json");
         try
         {
-            var (exit, output) = RunHarness("run", "--protocol", "pbft", "--workload", workload, "--clients", "8", "--duration", "2", "--warmup", "0.5", "--json", json);
+            var marker = Guid.NewGuid().ToString("N");
+            var (exit, output) = RunHarnessMarked(marker, "run", "--protocol", "pbft", "--workload", workload, "--clients", "8", "--duration", "2", "--warmup", "0.5", "--json", json);
             Assert.True(exit == 0, $"exit {exit}: {output}");
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var r = doc.RootElement;
@@ -58,7 +64,7 @@ public class HarnessProcessTests
             Assert.True(r.GetProperty("throughput_rps").GetDouble() > 0);
             Assert.True(r.GetProperty("replicas_consistent").GetBoolean());
             Assert.True(r.GetProperty("cpu_us_per_request").GetDouble() > 0, "CPU of the replica processes is measured");
-            Assert.Equal(0, CountReplicaProcesses("fastbft-cell-"));
+            Assert.Equal(0, CountProcessesWithMarker(marker));
         }
         finally { File.Delete(json); }
     }
@@ -67,7 +73,7 @@ public class HarnessProcessTests
     public void InvalidOptionsFailWithAClearMessage()
     {
         var (exit, output) = RunHarness("run", "--workload", "banana", "--duration", "1");
-        Assert.Equal(2, exit);
+        Assert.True(exit == 2, $"exit {exit}: {output}");
         Assert.Contains("workload", output);
     }
 }
