@@ -16,19 +16,7 @@ namespace FastBft.Dpdk.Tests;
 [Collection("dpdk")]
 public class DpdkCellTests(ITestOutputHelper output)
 {
-    private static (int Exit, string Output) RunHarness(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "fastbft.dll");
-        Assert.True(File.Exists(dll), $"harness not found at {dll}");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(entireProcessTree: true); Assert.Fail("harness did not finish in 3 minutes"); }
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static (int Exit, string Output) RunHarness(params string[] args) => FastBft.Tests.Shared.HarnessProcess.Run(null, args);
 
     private static bool Sh(string command)
     {

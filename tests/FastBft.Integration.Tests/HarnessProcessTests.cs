@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using FastBft.Tests.Shared;
 
 namespace FastBft.Integration.Tests;
 
@@ -10,22 +11,10 @@ namespace FastBft.Integration.Tests;
 /// </summary>
 public class HarnessProcessTests
 {
-    private static (int Exit, string Output) RunHarness(params string[] args) => RunHarnessMarked(null, args);
+    private static (int Exit, string Output) RunHarness(params string[] args) => HarnessProcess.Run(null, args);
 
-    private static (int Exit, string Output) RunHarnessMarked(string? marker, params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "fastbft.dll");
-        Assert.True(File.Exists(dll), $"harness not found at {dll}");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        if (marker is not null) psi.Environment["FASTBFT_TEST_MARKER"] = marker;   // inherited by the replica processes
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(entireProcessTree: true); Assert.Fail("harness did not finish in 3 minutes"); }
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static (int Exit, string Output) RunHarnessMarked(string marker, params string[] args)
+        => HarnessProcess.Run(new Dictionary<string, string> { ["FASTBFT_TEST_MARKER"] = marker }, args);   // inherited by the replica processes
 
     /// <summary>Processes still alive that carry this run's marker in their environment (other tests' cells run concurrently and carry none or another).</summary>
     private static int CountProcessesWithMarker(string marker)

@@ -319,12 +319,9 @@ public sealed partial class PbftReplica : IReplicaCore
 
     private void SendVote(LogSlot slot, bool commit)
     {
-        var body = _builder.BeginVector(commit ? MessageType.Commit : MessageType.Prepare, slot.View, slot.Seq, Digests.Size);
-        slot.Digest.AsSpan().CopyTo(body);
-        var msg = _builder.SealVector();
         if (commit) { LogSlot.Record(slot.CommitDigests, ref slot.CommitMask, _id, slot.Digest); slot.SentCommit = true; }
         else { LogSlot.Record(slot.PrepareDigests, ref slot.PrepareMask, _id, slot.Digest); slot.SentPrepare = true; }
-        Broadcast(msg);
+        ResendVote(slot, commit, toReplica: uint.MaxValue);
     }
 
     /// <summary>Moves a slot through prepared → committed → executed as far as its votes allow.</summary>
@@ -351,6 +348,7 @@ public sealed partial class PbftReplica : IReplicaCore
         if (slot.SentCommit) ResendVote(slot, commit: true, toReplica);
     }
 
+    /// <summary>Builds our PREPARE or COMMIT for the slot and sends it to one replica, or to all (uint.MaxValue).</summary>
     private void ResendVote(LogSlot slot, bool commit, uint toReplica)
     {
         var body = _builder.BeginVector(commit ? MessageType.Commit : MessageType.Prepare, slot.View, slot.Seq, Digests.Size);
