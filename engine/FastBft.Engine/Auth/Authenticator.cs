@@ -91,6 +91,9 @@ public sealed class Authenticator : IDisposable
     /// <summary>The replica count n of the key store.</summary>
     public int ReplicaCount => _n;
 
+    /// <summary>The cell's replica signature keys (Ed25519; VIEW-CHANGE and NEW-VIEW).</summary>
+    public ReplicaSignatures Signatures => _keys.Signatures;
+
     /// <summary>
     /// Writes a replica-vector trailer (kind 1, PBFT-PR §4.1 authenticator) into the first
     /// <see cref="VectorLength"/>(n) bytes of <paramref name="trailer"/>: entry i is the MAC under

@@ -67,6 +67,7 @@ public sealed class KeyStore
         _clientCount = (uint)clientCount;
         _prk = new byte[32];
         HKDF.Extract(HashAlgorithmName.SHA256, masterSecret, ExtractSalt, _prk);
+        Signatures = ReplicaSignatures.Derive(_prk, replicaCount);
     }
 
     /// <summary>
@@ -77,12 +78,16 @@ public sealed class KeyStore
     /// <param name="replicaCount">n, 1..<see cref="MaxReplicas"/>.</param>
     /// <param name="replicaKeys">k(From→To) for replica pairs: From, To &lt; n, From ≠ To; each key <see cref="KeySize"/> (32) bytes. Copied.</param>
     /// <param name="clientKeys">k(Client, Replica): Client ≥ n, Replica &lt; n; each key 32 bytes. Copied.</param>
+    /// <param name="signingSeeds">Ed25519 private seeds (32 bytes) of the replicas this node signs for — normally only its own; null for none (a replica without one cannot take part in a view change).</param>
+    /// <param name="signingPublicKeys">Ed25519 public keys (32 bytes) of the replicas; null for none (then VIEW-CHANGE/NEW-VIEW of that replica never verify).</param>
     /// <exception cref="ArgumentNullException">A dictionary or a key is null.</exception>
     /// <exception cref="ArgumentException">A pair has ids out of range or a key is not 32 bytes.</exception>
     /// <exception cref="ArgumentOutOfRangeException">n is out of range.</exception>
     public KeyStore(int replicaCount,
         IReadOnlyDictionary<(uint From, uint To), byte[]> replicaKeys,
-        IReadOnlyDictionary<(uint Client, uint Replica), byte[]> clientKeys)
+        IReadOnlyDictionary<(uint Client, uint Replica), byte[]> clientKeys,
+        IReadOnlyDictionary<uint, byte[]>? signingSeeds = null,
+        IReadOnlyDictionary<uint, byte[]>? signingPublicKeys = null)
     {
         ArgumentNullException.ThrowIfNull(replicaKeys);
         ArgumentNullException.ThrowIfNull(clientKeys);
@@ -102,7 +107,11 @@ public sealed class KeyStore
                 throw new ArgumentException($"client key ({pair.Client},{pair.Replica}): client id must be >= {replicaCount}, replica id < {replicaCount}", nameof(clientKeys));
             _clientKeys[Pack(pair.Client, pair.Replica)] = CheckedCopy(key, nameof(clientKeys));
         }
+        Signatures = ReplicaSignatures.Explicit(replicaCount, signingSeeds, signingPublicKeys);
     }
+
+    /// <summary>The replicas' Ed25519 signing keys (VIEW-CHANGE, NEW-VIEW; docs/authentication.md).</summary>
+    public ReplicaSignatures Signatures { get; }
 
     /// <summary>
     /// Derives all keys from a master secret given as 64 hexadecimal digits (the cell configuration's form).

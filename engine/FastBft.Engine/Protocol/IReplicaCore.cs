@@ -19,8 +19,13 @@ public interface IReplicaCore
     /// <summary>Sequence number of the last stable checkpoint.</summary>
     ulong LowWatermark { get; }
 
-    /// <summary>Handles one message that the production verifier accepted (requestDigest: D(req) for REQUESTs).</summary>
-    void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest = default);
+    /// <summary>
+    /// Handles one message that the production verifier accepted. <paramref name="requestDigest"/>:
+    /// D(req) for REQUESTs (<see cref="MessageVerifier.LastRequestDigest"/>);
+    /// <paramref name="requestsAuthenticated"/>: for PRE-PREPARE/BATCH, whether every embedded client
+    /// MAC verified for this replica (<see cref="MessageVerifier.LastRequestsAuthenticated"/>).
+    /// </summary>
+    void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest, bool requestsAuthenticated);
     /// <summary>Periodic timer tick.</summary>
     void OnTick();
     /// <summary>The current input burst ended.</summary>

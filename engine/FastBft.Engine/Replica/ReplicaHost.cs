@@ -111,7 +111,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     {
         if (destination != _id) { _misaddressed++; return; }
         if (_verifier.Verify(message, out var header) != ParseStatus.Ok) return;
-        _core.OnMessage(header, message, _verifier.LastRequestDigest);
+        _core.OnMessage(header, message, _verifier.LastRequestDigest, _verifier.LastRequestsAuthenticated);
     }
 
     /// <inheritdoc/>

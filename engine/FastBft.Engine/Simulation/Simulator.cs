@@ -241,7 +241,8 @@ public sealed class Simulator
         bool livenessExpected = LivenessExpected();
         if (_violation is null && (_finishTime < 0 || (_isolateOne != uint.MaxValue && !CaughtUp())) && livenessExpected)
             Fail("liveness", $"correct clients or the isolated replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
-                + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})")));
+                + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
+                + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {(nd.Cores[0] as FastBft.Protocol.Pbft.PbftReplica)?.DescribeViewChangeState()}"))));
         if (_violation is null) CheckAgreementAndConvergence();
         if (_violation is null) CheckValidity();
         ulong maxView = 0;
@@ -323,7 +324,7 @@ public sealed class Simulator
                 // Twin 1 of an equivocating leader never sees the first client's requests, so its batches differ.
                 if (k == 1 && (MessageType)msg[3] == MessageType.Request && BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(4)) == FirstClientId) continue;
                 var v = node.Verifiers[k];
-                if (v.Verify(msg, out var h) == ParseStatus.Ok) node.Cores[k].OnMessage(h, msg, v.LastRequestDigest);
+                if (v.Verify(msg, out var h) == ParseStatus.Ok) node.Cores[k].OnMessage(h, msg, v.LastRequestDigest, v.LastRequestsAuthenticated);
             }
             _touched.Add(to);
         }

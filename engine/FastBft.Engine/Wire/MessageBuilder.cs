@@ -58,6 +58,19 @@ public sealed class MessageBuilder
         return _buffer.AsSpan(0, _header.TotalLength);
     }
 
+    /// <summary>
+    /// Signs header ‖ body-without-its-last-64-bytes with this replica's Ed25519 key into those last 64
+    /// bytes (VIEW-CHANGE, NEW-VIEW; docs/view-change.md), then seals a vector message. Returns the
+    /// complete message (valid until the next Begin*).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">this node has no Ed25519 private key.</exception>
+    public ReadOnlySpan<byte> SealSignedVector()
+    {
+        int signed = MessageHeader.Size + _header.BodyLength - ReplicaSignatures.SignatureSize;
+        _auth.Signatures.Sign(_auth.SelfId, _buffer.AsSpan(0, signed), _buffer.AsSpan(signed, ReplicaSignatures.SignatureSize));
+        return SealVector();
+    }
+
     /// <summary>Seals a single-MAC message for <paramref name="receiver"/> with authDigest = AuthBody(body) (Digests.AuthBody).</summary>
     public ReadOnlySpan<byte> SealSingle(uint receiver)
     {

@@ -127,4 +127,6 @@ public enum ParseStatus : byte
     BadSender,
     /// <summary>A digest inside the message does not match its content.</summary>
     BadDigest,
+    /// <summary>An Ed25519 signature (VIEW-CHANGE, NEW-VIEW, or one embedded in a NEW-VIEW) does not verify.</summary>
+    BadSignature,
 }

@@ -17,25 +17,30 @@ public enum MessageType : byte
     Reply = 5,
     /// <summary>CHECKPOINT(n,D(state),i): replica → all (PBFT-PR §4.3).</summary>
     Checkpoint = 6,
-    /// <summary>VIEW-CHANGE (PBFT-PR §4.5) — reserved for the view-change work.</summary>
+    /// <summary>VIEW-CHANGE (PBFT-PR §4.5), Ed25519-signed by its sender (docs/view-change.md).</summary>
     ViewChange = 7,
-    /// <summary>VIEW-CHANGE-ACK (PBFT-PR §4.5) — reserved.</summary>
+    /// <summary>VIEW-CHANGE-ACK (PBFT-PR §4.5) — reserved; not used (VIEW-CHANGEs are signed instead).</summary>
     ViewChangeAck = 8,
-    /// <summary>NEW-VIEW (PBFT-PR §4.5) — reserved.</summary>
+    /// <summary>NEW-VIEW (PBFT-PR §4.5), Ed25519-signed by the new primary; embeds the signed VIEW-CHANGEs and the decision.</summary>
     NewView = 9,
-    /// <summary>STATUS (PBFT-PR §4.6.1) — reserved.</summary>
+    /// <summary>STATUS (PBFT-PR §4.6.1): last executed, low watermark, whether the sender waits for a NEW-VIEW.</summary>
     Status = 10,
-    /// <summary>FETCH (PBFT-PR §4.6.2) — reserved.</summary>
+    /// <summary>FETCH (PBFT-PR §4.6.2): asks for a chunk of a checkpoint snapshot.</summary>
     Fetch = 11,
-    /// <summary>META-DATA / DATA (PBFT-PR §4.6.2) — reserved.</summary>
+    /// <summary>META-DATA / DATA (PBFT-PR §4.6.2): a chunk of a checkpoint snapshot.</summary>
     StateData = 12,
+    /// <summary>BATCH-FETCH(v,n,d): the new primary asks a replica for the batch with digest d that it needs for
+    /// condition A3 of the NEW-VIEW decision (PBFT-PR §4.5, Fig. 3; docs/view-change.md).</summary>
+    BatchFetch = 13,
+    /// <summary>BATCH(v,n,batch): the answer to BATCH-FETCH, a PRE-PREPARE body whose digest the receiver recomputes.</summary>
+    Batch = 14,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
 public static class MessageTypes
 {
     /// <summary>Highest type value this version of the engine parses.</summary>
-    public const MessageType Highest = MessageType.StateData;
+    public const MessageType Highest = MessageType.Batch;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
     public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;

@@ -77,7 +77,7 @@ public class SteadyStateAllocationTests(ITestOutputHelper output)
                 var body = builders[c].BeginVector(MessageType.Request, 0, rid, op.Length);
                 op.CopyTo(body);
                 var msg = builders[c].SealVector();
-                if (verifiers[0].Verify(msg, out var h) == ParseStatus.Ok) replicas[0].OnMessage(h, msg, verifiers[0].LastRequestDigest);
+                if (verifiers[0].Verify(msg, out var h) == ParseStatus.Ok) replicas[0].OnMessage(h, msg, verifiers[0].LastRequestDigest, verifiers[0].LastRequestsAuthenticated);
             }
             while (true)
             {
@@ -85,7 +85,7 @@ public class SteadyStateAllocationTests(ITestOutputHelper output)
                 if (!ring.TryTake(out var to, out var m)) break;
                 do
                 {
-                    if (verifiers[to].Verify(m, out var h) == ParseStatus.Ok) replicas[to].OnMessage(h, m, default);
+                    if (verifiers[to].Verify(m, out var h) == ParseStatus.Ok) replicas[to].OnMessage(h, m, default, verifiers[to].LastRequestsAuthenticated);
                 } while (ring.TryTake(out to, out m));
             }
         }

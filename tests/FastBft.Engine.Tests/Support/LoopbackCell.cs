@@ -74,7 +74,7 @@ internal sealed class LoopbackCell
             if (to >= N) { ClientInbox.Add((to, msg)); continue; }
             if (Crashed.Contains(to)) continue;
             if (Verifiers[to].Verify(msg, out var h) == ParseStatus.Ok)
-                Replicas[to].OnMessage(h, msg, Verifiers[to].LastRequestDigest);
+                Replicas[to].OnMessage(h, msg, Verifiers[to].LastRequestDigest, Verifiers[to].LastRequestsAuthenticated);
         }
         return steps;
     }

@@ -62,10 +62,12 @@ internal sealed class MessageFactory
         return b.SealVector().ToArray();
     }
 
-    public byte[] Status(uint sender, ulong view, ulong lastExecuted, ulong low)
+    public byte[] Status(uint sender, ulong view, ulong lastExecuted, ulong low, ulong flags = 0)
     {
         var b = Builder(sender);
-        BinaryPrimitives.WriteUInt64LittleEndian(b.BeginVector(MessageType.Status, view, lastExecuted, 8), low);
+        var body = b.BeginVector(MessageType.Status, view, lastExecuted, Bodies.StatusLength);
+        BinaryPrimitives.WriteUInt64LittleEndian(body, low);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), flags);
         return b.SealVector().ToArray();
     }
 

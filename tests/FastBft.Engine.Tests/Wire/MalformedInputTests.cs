@@ -82,7 +82,7 @@ public class MalformedInputTests(ITestOutputHelper output)
         output.WriteLine($"seed {seed} (set FASTBFT_FUZZ_SEED to replay)");
         var rng = new Random(seed);
         var before = Snapshot(replica, service);
-        int accepted = 0, total = 100_000;
+        int accepted = 0, unauthenticated = 0, total = 100_000;
         var buffer = new byte[1 << 16];
         for (int i = 0; i < total; i++)
         {
@@ -93,22 +93,26 @@ public class MalformedInputTests(ITestOutputHelper output)
             if (m.SequenceEqual(src)) { i--; continue; }
             if (verifier.Verify(m, out var h) == ParseStatus.Ok)
             {
-                accepted++;
-                replica.OnMessage(h, m, verifier.LastRequestDigest);
+                // A PRE-PREPARE whose only fault is a client MAC entry for this replica is well-formed and the
+                // primary's; it is passed on marked unauthenticated, and the core must neither vote on it nor execute it.
+                if (h.Type == MessageType.PrePrepare && !verifier.LastRequestsAuthenticated) unauthenticated++;
+                else accepted++;
+                replica.OnMessage(h, m, verifier.LastRequestDigest, verifier.LastRequestsAuthenticated);
             }
             replica.EndOfBurst();
         }
         Assert.Equal(0, accepted);
         Assert.Equal(before, Snapshot(replica, service));
         Assert.Equal(0, recorder.Sent);
-        Assert.Equal(total, verifier.DroppedTotal);
+        Assert.Equal(total - unauthenticated, verifier.DroppedTotal);
+        output.WriteLine($"{unauthenticated} PRE-PREPAREs with a mutated client MAC passed on as unauthenticated");
         output.WriteLine("drops by reason: " + string.Join(", ", Enum.GetValues<ParseStatus>().Where(s => verifier.Drops[(int)s] > 0).Select(s => $"{s}={verifier.Drops[(int)s]}")));
 
         // The unmutated samples are accepted and do change the replica's state: the check above is meaningful.
         foreach (var s in samples)
         {
             Assert.Equal(ParseStatus.Ok, verifier.Verify(s, out var h));
-            replica.OnMessage(h, s, verifier.LastRequestDigest);
+            replica.OnMessage(h, s, verifier.LastRequestDigest, verifier.LastRequestsAuthenticated);
         }
         Assert.NotEqual(before, Snapshot(replica, service));
         Assert.True(recorder.Sent > 0);

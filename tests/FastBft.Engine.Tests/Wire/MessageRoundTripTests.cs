@@ -59,7 +59,7 @@ public class MessageRoundTripTests
     {
         var m = _f.Status(3, 1, 900, 768);
         var h = Parse(m);
-        Assert.Equal((MessageType.Status, 3u, 1UL, 900UL, 8), (h.Type, h.Sender, h.View, h.Sequence, h.BodyLength));
+        Assert.Equal((MessageType.Status, 3u, 1UL, 900UL, 16), (h.Type, h.Sender, h.View, h.Sequence, h.BodyLength));
         Assert.Equal(768UL, BitConverter.ToUInt64(MessageHeader.Body(m, h)));
         Assert.Equal(ParseStatus.Ok, _f.Verifier(0).Verify(m, out _));
     }

@@ -105,6 +105,9 @@ internal sealed class CheckpointTracker
         e.Own.CopyTo(_stableDigest, 0);
     }
 
+    /// <summary>Makes <paramref name="digest"/> the stable checkpoint digest on a certificate of others (a NEW-VIEW's chosen checkpoint, PBFT-PR §4.5) — our own snapshot may not exist yet.</summary>
+    public void SetStable(ReadOnlySpan<byte> digest) => digest.CopyTo(_stableDigest);
+
     /// <summary>Our latest own checkpoint if it is above the stable one (to retransmit it).</summary>
     public bool OwnUnstable(ulong stable, out ulong seq, out ReadOnlySpan<byte> digest)
     {

@@ -19,6 +19,8 @@ public sealed class ClientRecord
     public int ReplyLength;
     /// <summary>Highest request id queued or ordered by this replica as primary (not yet executed).</summary>
     public ulong HighestQueuedRid;
+    /// <summary>True while a request of this client waits in the primary's queue, not yet in a batch (R2: one per client, Thesis §2.1.2.1).</summary>
+    public bool Queued;
     /// <summary>Highest request id this backup forwarded to the primary.</summary>
     public ulong HighestForwardedRid;
     /// <summary>Sequence number of the batch being cut that already holds a request of this client (G1: one per batch).</summary>
@@ -68,6 +70,9 @@ public sealed class ClientTable
         foreach (var r in _records.Values) destination.Add(r);
         destination.Sort(ById);
     }
+
+    /// <summary>Removes every record (a state transfer replaces the reply cache).</summary>
+    public void Clear() => _records.Clear();
 
     /// <summary>All records (for checkpoints and snapshots; not for the hot path).</summary>
     public IEnumerable<ClientRecord> All => _records.Values;

@@ -51,9 +51,14 @@ public sealed partial class PbftReplica
         int svcLen = (int)ms.Length - 4;
         var records = _snapRecords;
         _clients.CopySortedById(records);              // reused list: no allocation in steady state
-        BinaryPrimitives.WriteInt32LittleEndian(b, records.Count); ms.Write(b.Slice(0, 4));
+        // L5: only clients with an executed request are part of the replicated state; a record created by a
+        // request that was merely received (at some replicas only) must not change the checkpoint digest.
+        int executedClients = 0;
+        foreach (var r in records) if (r.LastExecutedRid != 0) executedClients++;
+        BinaryPrimitives.WriteInt32LittleEndian(b, executedClients); ms.Write(b.Slice(0, 4));
         foreach (var r in records)
         {
+            if (r.LastExecutedRid == 0) continue;
             BinaryPrimitives.WriteUInt32LittleEndian(b, r.ClientId); ms.Write(b.Slice(0, 4));
             BinaryPrimitives.WriteUInt64LittleEndian(b, r.LastExecutedRid); ms.Write(b);
             BinaryPrimitives.WriteUInt64LittleEndian(b, r.LastExecutedSeq); ms.Write(b);
@@ -143,14 +148,18 @@ public sealed partial class PbftReplica
     private void OnStateData(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         if (_fetchSeq == 0 || h.Sequence != _fetchSeq || h.Sender != _fetchFrom) return;
+        // L9: normal execution reached the target meanwhile — installing it now would roll the state back.
+        if (_fetchSeq <= LastExecuted) { _fetchSeq = 0; Stats.StateTransfersAbandoned++; return; }
         var body = MessageHeader.Body(message, h);
         int total = BinaryPrimitives.ReadInt32LittleEndian(body);
         int offset = BinaryPrimitives.ReadInt32LittleEndian(body.Slice(4));
         var chunk = body.Slice(8);
-        if (total <= 0 || offset != _fetchReceived || (_fetchTotal >= 0 && total != _fetchTotal) || offset + chunk.Length > total) return;
+        // R3: the claimed total is bounded and the buffer grows only with bytes actually received.
+        if (total <= 0 || total > _s.MaxStateBytes || offset != _fetchReceived || (_fetchTotal >= 0 && total != _fetchTotal) || chunk.Length > total - offset) { Stats.BadStateTransfers++; return; }
         if (chunk.Length == 0 && offset < total) return;
         _fetchTotal = total;
-        if (_fetchBuffer.Length < total) Array.Resize(ref _fetchBuffer, total);
+        int need = offset + chunk.Length;
+        if (_fetchBuffer.Length < need) Array.Resize(ref _fetchBuffer, (int)Math.Min(total, Math.Max(need, 2L * _fetchBuffer.Length)));
         chunk.CopyTo(_fetchBuffer.AsSpan(offset));
         _fetchReceived += chunk.Length;
         _fetchStall = 0;
@@ -163,6 +172,7 @@ public sealed partial class PbftReplica
 
     private void InstallSnapshot(ulong seq, ReadOnlySpan<byte> snap, ReadOnlySpan<byte> digest)
     {
+        if (seq <= LastExecuted) { _fetchSeq = 0; Stats.StateTransfersAbandoned++; return; }   // L9: never roll back
         int svcLen = BinaryPrimitives.ReadInt32LittleEndian(snap);
         using (var s = new MemoryStream(snap.Slice(4, svcLen).ToArray(), writable: false)) _service.RestoreSnapshot(s);
         var rest = snap.Slice(4 + svcLen);
@@ -180,6 +190,7 @@ public sealed partial class PbftReplica
         }
         LastExecuted = seq;
         if (LastAssigned < seq) LastAssigned = seq;
+        ForgetExecutedAwaited();                       // L7: the installed reply cache shows what executed
         for (ulong s = seq; s > seq - Math.Min(seq, (ulong)_slots.Length); s--)
         {
             var slot = SlotOf(s);
@@ -188,8 +199,9 @@ public sealed partial class PbftReplica
         Span<byte> mine = stackalloc byte[Digests.Size];
         TakeSnapshot(seq, mine);                       // keep it to serve others; equals digest
         _checkpoints.RecordOwn(seq, digest, _id);
-        LowWatermark = seq;
+        if (seq > LowWatermark) LowWatermark = seq;
         _checkpoints.MakeStable(seq);
+        PruneCertificates();
         StateTransfers++;
         _fetchSeq = 0;
         BroadcastCheckpoint(seq, digest);

@@ -1,30 +1,40 @@
 using System.Buffers.Binary;
+using FastBft.Auth;
 using FastBft.Wire;
 
 namespace FastBft.Protocol.Pbft;
 
 /// <summary>
-/// PBFT view change (PROTOCOLS.md §3.6; PBFT-PR §4.5, Figs. 2–3). See docs/view-change.md for the
-/// authentication decision: VIEW-CHANGE messages carry replica-vector MACs, and NEW-VIEW embeds the
-/// 2f+1 (or more) VIEW-CHANGE messages verbatim, so every backup checks its own MAC entry of each
-/// one and re-runs the decision procedure itself (no VIEW-CHANGE-ACKs).
+/// PBFT view change (PROTOCOLS.md §3.6; PBFT-PR §4.5, Figs. 2–3; docs/view-change.md states every
+/// rule with its section). VIEW-CHANGE and NEW-VIEW are Ed25519-signed, so a NEW-VIEW embeds the
+/// VIEW-CHANGEs it used and carries its decision, every replica checks the decision against them,
+/// and any replica can forward it to one that missed it.
 /// </summary>
 public sealed partial class PbftReplica
 {
     private bool _inViewChange;
     private int _vcAttempts;
     private long _vcStallTicks;
-    private ulong _vcProgressMark;
+    private long _awaitedExecuted, _vcProgressMark;                              // L3: progress = an awaited request executed
     private readonly Dictionary<uint, ulong> _awaiting = new();                  // backup: client → request id seen and not executed
     private readonly Dictionary<uint, byte[]> _awaitingMessages = new();         // client → that REQUEST (re-sent to a new primary)
     private readonly Dictionary<ulong, (byte[] Digest, ulong View)> _pset = new();
     private readonly Dictionary<ulong, (byte[] Digest, ulong View)> _qset = new();
-    private readonly Dictionary<ulong, byte[]> _pBatches = new();                // seq → PRE-PREPARE message of the P entry
-    private readonly Dictionary<ulong, Dictionary<uint, byte[]>> _vcs = new();   // view → sender → VIEW-CHANGE message
+    private readonly Dictionary<ulong, byte[]> _pBatches = new();                // seq → PRE-PREPARE body of the P entry
+    private readonly Dictionary<ulong, byte[]> _qBatches = new();                // seq → PRE-PREPARE body of the Q entry
+    /// <summary>Per sender: its VIEW-CHANGEs for views ≥ ours, lowest views first, at most <see cref="VcPerSender"/> (R1: 4n messages, whatever senders send).</summary>
+    private readonly List<(ulong View, byte[] Message, ViewChangeBody Body)>[] _vcs;
+    private const int VcPerSender = 4;
     private byte[]? _ownVc;
-    private byte[]? _newViewMessage;                                             // the NEW-VIEW of the current view
-    private readonly Dictionary<ulong, byte[]> _nvDigests = new();               // seq → digest NEW-VIEW fixed for this view
+    private byte[]? _newViewMessage;                                             // the last NEW-VIEW installed (any replica forwards it)
+    private ulong _newViewView;
+    private readonly Dictionary<ulong, byte[]> _nvDigests = new();               // seq → digest the NEW-VIEW fixed for this view
     private ulong _nvMaxSeq;
+    private readonly Dictionary<string, byte[]> _fetchedBatches = new();         // new primary: hex digest → batch body (A3)
+    private readonly Dictionary<string, ulong> _wantedBatches = new();           // new primary: hex digest → seq it is needed at
+    private long _batchAnswersTick = -1;
+    private string _lastDecision = "";
+    private int _batchAnswers;
 
     /// <summary>True while this replica is between VIEW-CHANGE and NEW-VIEW.</summary>
     public bool InViewChange => _inViewChange;
@@ -33,16 +43,17 @@ public sealed partial class PbftReplica
     /// <summary>NEW-VIEWs installed.</summary>
     public long NewViewsInstalled { get; private set; }
 
-    private sealed class Decision
+    /// <summary>One line of view-change state for failure reports: view, whether waiting for NEW-VIEW, VIEW-CHANGEs held per sender, awaited requests, timer.</summary>
+    public string DescribeViewChangeState()
     {
-        public ulong H;
-        public byte[] HDigest = [];
-        public ulong MaxSeq;
-        public readonly SortedDictionary<ulong, byte[]?> Chosen = new();   // null = null request
-        public readonly List<uint> CheckpointHolders = new();
+        var sb = new System.Text.StringBuilder();
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"v{View}{(_inViewChange ? " waiting-NV" : "")} vcs[");
+        for (int r = 0; r < _n; r++) sb.Append(string.Join("/", _vcs[r].Select(e => e.View))).Append(r + 1 < _n ? "," : "");
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"] awaiting {_awaiting.Count} stall {_vcStallTicks}/{ViewChangeTimeout} nv {_newViewView} badNV {Stats.BadNewViews} last {LastExecuted} h {LowWatermark} assigned {LastAssigned} pending {_pending.Count} decision: {_lastDecision}");
+        return sb.ToString();
     }
 
-    /// <summary>A backup saw client request (client, rid) it has not executed: the view-change timer runs until it executes.</summary>
+    /// <summary>A backup saw client request (client, rid) it has not executed: the view-change timer runs until it executes (PBFT-PR §4.5.2).</summary>
     private void AwaitRequest(uint client, ulong rid, ReadOnlySpan<byte> message)
     {
         if (_awaiting.TryGetValue(client, out var r) && r >= rid) return;
@@ -52,281 +63,401 @@ public sealed partial class PbftReplica
 
     private void Executed(uint client, ulong rid)
     {
-        if (_awaiting.Count != 0 && _awaiting.TryGetValue(client, out var r) && r <= rid) { _awaiting.Remove(client); _awaitingMessages.Remove(client); }
+        if (_awaiting.Count != 0 && _awaiting.TryGetValue(client, out var r) && r <= rid)
+        {
+            _awaiting.Remove(client); _awaitingMessages.Remove(client);
+            _awaitedExecuted++;
+        }
+    }
+
+    /// <summary>L7: after a state transfer, requests the installed reply cache shows executed are no longer awaited.</summary>
+    private void ForgetExecutedAwaited()
+    {
+        if (_awaiting.Count == 0) return;
+        List<uint>? done = null;
+        foreach (var (client, rid) in _awaiting)
+            if (_clients.TryGet(client, out var rec) && rec.LastExecutedRid >= rid) (done ??= new()).Add(client);
+        if (done is null) return;
+        foreach (var c in done) { _awaiting.Remove(c); _awaitingMessages.Remove(c); _awaitedExecuted++; }
     }
 
     private int ViewChangeTimeout => _s.ViewChangeTicks << Math.Min(_vcAttempts, 4);   // doubles per consecutive attempt (capped at 16×)
 
-    /// <summary>On a timeout: the next view, or the lowest higher view some replica already asked for (so replicas that drifted apart meet again).</summary>
-    private ulong NextViewOnTimeout()
+    private int ViewChangesFor(ulong view)
     {
-        ulong next = ulong.MaxValue;
-        foreach (var v in _vcs.Keys) if (v > View && v < next) next = v;
-        return next == ulong.MaxValue ? View + 1 : next;
+        int c = 0;
+        for (int r = 0; r < _n; r++) if (TryGetViewChange(r, view, out _)) c++;
+        return c;
     }
 
     private void ViewChangeTick()
     {
-        if (LastExecuted != _vcProgressMark)
+        // PBFT-PR §4.5.2: the timer restarts when an awaited request executes, not on any execution (L3).
+        if (_awaitedExecuted != _vcProgressMark)
         {
-            _vcProgressMark = LastExecuted;
+            _vcProgressMark = _awaitedExecuted;
             _vcStallTicks = 0;
             if (!_inViewChange) _vcAttempts = 0;
         }
         if (_inViewChange)
         {
-            if (_tick % _s.RetransmitTicks == 0 && _ownVc is not null) Broadcast(_ownVc);   // VIEW-CHANGE retransmission
-            // PBFT §4.5.2: the timer for view v+1 starts only once 2f+1 VIEW-CHANGEs for v+1 arrived, so a
-            // replica that is cut off (or alone in suspecting) does not run away into ever higher views.
-            if (!_vcs.TryGetValue(View, out var forView) || forView.Count < 2 * _s.F + 1) return;
-            if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(NextViewOnTimeout());
+            if (_tick % _s.RetransmitTicks == 0)
+            {
+                if (_ownVc is not null) Broadcast(_ownVc);                           // VIEW-CHANGE retransmission
+                if (IsPrimary) TryNewView();                                          // re-asks for missing batches
+            }
+            // The timer for view v+1 starts only once 2f+1 VIEW-CHANGEs for v+1 arrived (§4.5.2), so a replica
+            // that is cut off, or alone in suspecting, does not run away into ever higher views.
+            if (ViewChangesFor(View) < 2 * _s.F + 1) return;
+            if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
             return;
         }
         if (_awaiting.Count == 0 || IsPrimary) { _vcStallTicks = 0; return; }
         if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
     }
 
-    private void StartViewChange(ulong newView)
+    /// <summary>
+    /// PBFT-PR Fig. 2: folds the current log into P (prepared, newest view per n) and Q (pre-prepared,
+    /// newest view per n) — before every view change, and before installing a NEW-VIEW this replica
+    /// sent no VIEW-CHANGE for (S1), so no prepared certificate is lost. Batches of P and Q entries are
+    /// kept to answer BATCH-FETCH.
+    /// </summary>
+    private void FoldLog()
     {
-        if (newView <= View && _inViewChange) return;
-        // Fig. 2: fold the log of the current view into PSet/QSet (only (h, h+L]).
         ulong hi = HighWatermark;
         for (ulong seq = LowWatermark + 1; seq <= hi; seq++)
         {
             var slot = SlotOf(seq);
             if (slot.Seq != seq || !slot.HasPrePrepare) continue;
+            var body = MessageHeader.Body(slot.PrePrepareMessage, PrePrepareHeader(slot));
             if (slot.Prepared && (!_pset.TryGetValue(seq, out var pe) || pe.View <= slot.View))
             {
                 _pset[seq] = (slot.Digest.ToArray(), slot.View);
-                _pBatches[seq] = slot.PrePrepareMessage.ToArray();
+                _pBatches[seq] = body.ToArray();
             }
-            if (!_qset.TryGetValue(seq, out var qe) || qe.View <= slot.View) _qset[seq] = (slot.Digest.ToArray(), slot.View);
+            if (!_qset.TryGetValue(seq, out var qe) || qe.View <= slot.View)
+            {
+                _qset[seq] = (slot.Digest.ToArray(), slot.View);
+                _qBatches[seq] = body.ToArray();
+            }
         }
-        Prune(_pset); Prune(_qset);
-        foreach (var k in _pBatches.Keys.Where(k => k <= LowWatermark || !_pset.ContainsKey(k)).ToList()) _pBatches.Remove(k);
+        PruneCertificates();
+    }
 
+    private static MessageHeader PrePrepareHeader(LogSlot slot)
+    {
+        MessageHeader.TryParse(slot.PrePrepareMessage, int.MaxValue, out var h);
+        return h;
+    }
+
+    private void PruneCertificates()
+    {
+        ulong lo = LowWatermark, hi = HighWatermark;
+        List<ulong>? drop = null;
+        foreach (var k in _qset.Keys) if (k <= lo || k > hi) (drop ??= new()).Add(k);
+        foreach (var k in _pset.Keys) if (k <= lo || k > hi) (drop ??= new()).Add(k);
+        if (drop is null) return;
+        foreach (var k in drop) { _pset.Remove(k); _qset.Remove(k); _pBatches.Remove(k); _qBatches.Remove(k); }
+    }
+
+    private void StartViewChange(ulong newView)
+    {
+        if (newView <= View) return;                     // never back, never twice for one view
+        FoldLog();
         View = newView;
+        foreach (var list in _vcs) list.RemoveAll(e => e.View < newView);
         _inViewChange = true;
         _vcStallTicks = 0;
         _vcAttempts++;
         _nvDigests.Clear();
         _nvMaxSeq = 0;
-        _newViewMessage = null;
+        _fetchedBatches.Clear(); _wantedBatches.Clear();
         ViewChangesStarted++;
 
         var cps = _checkpoints.OwnAtOrAbove(LowWatermark);
         if (cps.Count == 0 || cps[0].Seq != LowWatermark) cps.Insert(0, (LowWatermark, _checkpoints.StableDigest.ToArray()));
-        var pps = _pset.Keys.Where(_pBatches.ContainsKey).OrderBy(k => k).Select(k => _pBatches[k]).ToList();
-        int len = ViewChangeBody.Fixed + cps.Count * ViewChangeBody.CheckpointEntry + (_pset.Count + _qset.Count) * ViewChangeBody.SetEntry + pps.Sum(p => 4 + p.Length);
+        var p = SortedEntries(_pset);
+        var q = SortedEntries(_qset);
+        int len = ViewChangeBody.Fixed + cps.Count * ViewChangeBody.CheckpointEntry + (p.Count + q.Count) * ViewChangeBody.SetEntry + ReplicaSignatures.SignatureSize;
         var body = _builder.BeginVector(MessageType.ViewChange, newView, LastExecuted, len);
         BinaryPrimitives.WriteUInt64LittleEndian(body, LowWatermark);
         BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(8), (ushort)cps.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(10), (ushort)_pset.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(12), (ushort)_qset.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(14), (ushort)pps.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(10), (ushort)p.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(12), (ushort)q.Count);
+        body[14] = 0; body[15] = 0;
         int off = ViewChangeBody.Fixed;
         foreach (var (seq, d) in cps) { BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(off), seq); d.CopyTo(body.Slice(off + 8)); off += ViewChangeBody.CheckpointEntry; }
-        foreach (var set in new[] { _pset, _qset })
-            foreach (var (seq, e) in set.OrderBy(kv => kv.Key))
+        foreach (var set in (ReadOnlySpan<List<(ulong Seq, ulong View, byte[] Digest)>>)[p, q])
+            foreach (var (seq, v, d) in set)
             {
                 BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(off), seq);
-                BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(off + 8), e.View);
-                e.Digest.CopyTo(body.Slice(off + 16));
+                BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(off + 8), v);
+                d.CopyTo(body.Slice(off + 16));
                 off += ViewChangeBody.SetEntry;
             }
-        foreach (var p in pps) { BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), p.Length); p.CopyTo(body.Slice(off + 4)); off += 4 + p.Length; }
-        _ownVc = _builder.SealVector().ToArray();
+        _ownVc = _builder.SealSignedVector().ToArray();
         Broadcast(_ownVc);
-        RecordViewChange(_id, newView, _ownVc);
+        MessageHeader.TryParse(_ownVc, int.MaxValue, out var oh);
+        RecordViewChange(_id, newView, _ownVc, ViewChangeBody.TryParse(_id, newView, MessageHeader.Body(_ownVc, oh))!);
         if (Primary == _id) TryNewView();
     }
 
-    private void Prune(Dictionary<ulong, (byte[] Digest, ulong View)> set)
+    private static List<(ulong Seq, ulong View, byte[] Digest)> SortedEntries(Dictionary<ulong, (byte[] Digest, ulong View)> set)
     {
-        foreach (var k in set.Keys.Where(k => k <= LowWatermark || k > HighWatermark).ToList()) set.Remove(k);
+        var list = new List<(ulong, ulong, byte[])>(set.Count);
+        foreach (var (seq, e) in set) list.Add((seq, e.View, e.Digest));
+        list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        return list;
     }
 
-    private void RecordViewChange(uint sender, ulong view, byte[] message)
+    /// <summary>
+    /// Keeps a sender's VIEW-CHANGE for <paramref name="view"/> (the first one per view): the lowest
+    /// <see cref="VcPerSender"/> views at or above ours, since those are the views this replica may still
+    /// need to count 2f+1 for or join (R1: bounded whatever a faulty sender sends).
+    /// </summary>
+    private void RecordViewChange(uint sender, ulong view, byte[] message, ViewChangeBody body)
     {
-        if (!_vcs.TryGetValue(view, out var bySender)) _vcs[view] = bySender = new Dictionary<uint, byte[]>();
-        bySender[sender] = message;
-        foreach (var old in _vcs.Keys.Where(v => v + 2 < View).ToList()) _vcs.Remove(old);
+        var list = _vcs[sender];
+        int i = 0;
+        while (i < list.Count && list[i].View < view) i++;
+        if (i < list.Count && list[i].View == view) return;
+        if (i >= VcPerSender) return;
+        list.Insert(i, (view, message, body));
+        if (list.Count > VcPerSender) list.RemoveAt(list.Count - 1);
+    }
+
+    private bool TryGetViewChange(int sender, ulong view, out (ulong View, byte[] Message, ViewChangeBody Body) entry)
+    {
+        foreach (var e in _vcs[sender]) if (e.View == view) { entry = e; return true; }
+        entry = default;
+        return false;
+    }
+
+    /// <summary>Drops VIEW-CHANGEs for views at or below <paramref name="view"/> (after installing its NEW-VIEW).</summary>
+    private void DropViewChangesUpTo(ulong view)
+    {
+        foreach (var list in _vcs) list.RemoveAll(e => e.View <= view);
     }
 
     private void OnViewChange(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         ulong w = h.View;
-        if (w < View) return;
+        if (w < View) { Stats.Ignored++; return; }
         if (w == View && !_inViewChange)
         {
             // A late or retransmitted VIEW-CHANGE for the view we are in: its sender missed the NEW-VIEW.
-            if (IsPrimary && _newViewMessage is not null) _out.SendToReplica(h.Sender, _newViewMessage);
+            if (_newViewMessage is not null && _newViewView == View) _out.SendToReplica(h.Sender, _newViewMessage);
             return;
         }
-        RecordViewChange(h.Sender, w, message.ToArray());
-        if (w > View || !_inViewChange)
+        if (w - View > (ulong)_s.MaxViewLead) { Stats.FarViewChanges++; return; }   // L4/R1: no view far ahead (a lagging replica catches up by NEW-VIEW)
+        var vc = ViewChangeBody.TryParse(h.Sender, w, MessageHeader.Body(message, h));
+        if (vc is null) { Stats.Ignored++; return; }
+        RecordViewChange(h.Sender, w, message.ToArray(), vc);
+        if (w > View)
         {
             // Liveness rule (PBFT-PR §4.5.2): f+1 replicas ask for views above ours ⇒ join the smallest of them.
-            ulong senders = 0; ulong smallest = ulong.MaxValue;
-            foreach (var (v, bySender) in _vcs)
+            // One faulty replica alone never chooses the view: the smallest of f+1 is some correct replica's or lower.
+            int senders = 0; ulong smallest = ulong.MaxValue;
+            for (int r = 0; r < _n; r++)
             {
-                if (v <= View || (v == View && _inViewChange)) continue;
-                foreach (var s in bySender.Keys) senders |= 1UL << (int)s;
-                if (v < smallest) smallest = v;
+                if (r == _id) continue;
+                foreach (var e in _vcs[r])
+                {
+                    if (e.View <= View) continue;
+                    senders++;                                   // the sender's lowest view above ours
+                    if (e.View < smallest) smallest = e.View;
+                    break;
+                }
             }
-            if (System.Numerics.BitOperations.PopCount(senders) >= _s.F + 1) StartViewChange(smallest);
+            if (senders >= _s.F + 1) StartViewChange(smallest);
             return;
         }
         if (Primary == _id) TryNewView();
     }
 
-    /// <summary>New primary: with 2f+1 VIEW-CHANGEs for the current view, decide (Fig. 3) and send NEW-VIEW.</summary>
+    /// <summary>
+    /// New primary: with ≥ 2f+1 VIEW-CHANGEs for the current view, decide (Fig. 3; A3 = it holds the
+    /// batch, fetched with BATCH-FETCH if not) and send the signed NEW-VIEW.
+    /// </summary>
     private void TryNewView()
     {
-        if (!_inViewChange || Primary != _id || !_vcs.TryGetValue(View, out var bySender) || bySender.Count < 2 * _s.F + 1) return;
-        var parsed = new List<ViewChangeBody>();
-        foreach (var (sender, msg) in bySender.OrderBy(kv => kv.Key))
+        if (!_inViewChange || Primary != _id) return;
+        var s = new List<ViewChangeBody>();
+        var used = new List<byte[]>();
+        for (int r = 0; r < _n; r++)
+            if (TryGetViewChange(r, View, out var e)) { s.Add(e.Body); used.Add(e.Message); }
+        if (s.Count < 2 * _s.F + 1) { _lastDecision = $"only {s.Count} VCs"; return; }
+        if (!ViewChangeDecision.TrySelectCheckpoint(s, _s.F, out ulong hSeq, out var hDigest)) { _lastDecision = "no checkpoint"; return; }
+        ulong top = ViewChangeDecision.Top(s, hSeq, _s.Window);
+        var chosen = new List<byte[]>();
+        var batches = new List<byte[]?>();
+        bool missing = false;
+        for (ulong n = hSeq + 1; n <= top; n++)
         {
-            MessageHeader.TryParse(msg, int.MaxValue, out var vh);
-            var vc = ViewChangeBody.TryParse(sender, MessageHeader.Body(msg, vh));
-            if (vc is not null) parsed.Add(vc);
-        }
-        var batches = new Dictionary<string, byte[]>();
-        foreach (var vc in parsed) foreach (var pp in vc.PrePrepares) AddBatch(batches, pp);
-        foreach (var pp in _pBatches.Values) AddBatch(batches, pp);
-        var decision = Decide(parsed, batches);
-        if (decision is null) return;
-        int len = 4 + bySender.Values.Sum(m => 4 + m.Length);
-        var body = _builder.BeginVector(MessageType.NewView, View, decision.MaxSeq, len);
-        BinaryPrimitives.WriteUInt16LittleEndian(body, (ushort)bySender.Count);
-        body[2] = 0; body[3] = 0;
-        int off = 4;
-        foreach (var (_, msg) in bySender.OrderBy(kv => kv.Key)) { BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), msg.Length); msg.CopyTo(body.Slice(off + 4)); off += 4 + msg.Length; }
-        _newViewMessage = _builder.SealVector().ToArray();
-        Broadcast(_newViewMessage);
-        InstallNewView(decision, parsed, batches);
-    }
-
-    /// <summary>Keeps a PRE-PREPARE's batch if its content hashes to its digest field (checked before re-proposing).</summary>
-    private static void AddBatch(Dictionary<string, byte[]> batches, byte[] prePrepare)
-    {
-        if (MessageHeader.TryParse(prePrepare, int.MaxValue, out var h) != ParseStatus.Ok || h.Type != MessageType.PrePrepare) return;
-        var body = MessageHeader.Body(prePrepare, h);
-        if (body.Length < Bodies.PrePrepareFixed) return;
-        var key = Convert.ToHexString(Bodies.BatchDigest(body));
-        if (batches.ContainsKey(key) || !BatchDigestMatches(body)) return;
-        batches[key] = body.ToArray();
-    }
-
-    private static bool BatchDigestMatches(ReadOnlySpan<byte> body)
-    {
-        int count = Bodies.BatchCount(body);
-        var digests = new byte[count * Digests.Size];
-        var reader = new BatchReader(body);
-        Span<byte> bodyDigest = stackalloc byte[Digests.Size];
-        for (int i = 0; i < count; i++)
-        {
-            if (!reader.Next(out var req) || MessageHeader.TryParse(req, int.MaxValue, out var rh) != ParseStatus.Ok) return false;
-            Digests.AuthBody(MessageHeader.Body(req, rh), bodyDigest);
-            Digests.Request(req.Slice(0, MessageHeader.Size), bodyDigest, digests.AsSpan(i * Digests.Size));
-        }
-        Span<byte> d = stackalloc byte[Digests.Size];
-        Digests.Batch(digests, d);
-        return d.SequenceEqual(Bodies.BatchDigest(body));
-    }
-
-    /// <summary>
-    /// PBFT-PR Fig. 3. <paramref name="batches"/> (hex digest → PRE-PREPARE body) is the new primary's
-    /// condition A3; backups pass null and instead check the primary's PRE-PREPAREs against the result.
-    /// Returns null if the VIEW-CHANGEs do not determine every slot yet.
-    /// </summary>
-    private Decision? Decide(List<ViewChangeBody> s, Dictionary<string, byte[]>? batches)
-    {
-        int quorum = 2 * _s.F + 1, weak = _s.F + 1;
-        var dec = new Decision();
-        bool found = false;
-        foreach (var (n, d) in s.SelectMany(m => m.C).OrderByDescending(c => c.Seq))
-        {
-            if (found && n <= dec.H) break;
-            if (s.Count(m => m.H <= n) < quorum) continue;
-            if (s.Count(m => m.C.Any(c => c.Seq == n && c.Digest.AsSpan().SequenceEqual(d))) < weak) continue;
-            dec.H = n; dec.HDigest = d; found = true;
-            dec.CheckpointHolders.Clear();
-            foreach (var m in s) if (m.C.Any(c => c.Seq == n && c.Digest.AsSpan().SequenceEqual(d))) dec.CheckpointHolders.Add(m.Sender);
-            break;
-        }
-        if (!found) return null;
-        ulong top = dec.H;
-        foreach (var m in s) foreach (var p in m.P) if (p.Seq > top && p.Seq <= dec.H + (ulong)_s.Window) top = p.Seq;
-        for (ulong n = dec.H + 1; n <= top; n++)
-        {
-            byte[]? chosen = null; bool decided = false;
-            foreach (var m in s)
+            byte[]? pick = null, body = null;
+            byte[]? wanted = null;
+            foreach (var d in ViewChangeDecision.Candidates(s, _s.F, n))
             {
-                if (!m.TryGetP(n, out var v, out var d)) continue;
-                int a1 = s.Count(m2 => m2.H < n && (!m2.TryGetP(n, out var v2, out var d2) || v2 < v || (v2 == v && d2.AsSpan().SequenceEqual(d))));
-                if (a1 < quorum) continue;
-                int a2 = s.Count(m2 => m2.TryGetQ(n, out var v2, out var d2) && v2 >= v && d2.AsSpan().SequenceEqual(d));
-                if (a2 < weak) continue;
-                if (batches is not null && !batches.ContainsKey(Convert.ToHexString(d))) continue;
-                chosen = d; decided = true; break;
+                if (d.AsSpan().SequenceEqual(ViewChangeDecision.NullDigest)) { pick = d; break; }
+                body = FindBatch(n, d);
+                if (body is not null) { pick = d; break; }
+                wanted ??= d;
             }
-            if (!decided && s.Count(m => m.H < n && !m.TryGetP(n, out _, out _)) >= quorum) decided = true;   // B: null request
-            if (!decided) return null;
-            dec.Chosen[n] = chosen;
+            if (pick is null && ViewChangeDecision.B(s, _s.F, n)) { pick = ViewChangeDecision.NullDigest; body = null; }
+            if (pick is null)
+            {
+                if (wanted is not null) { RequestBatch(n, wanted, s); missing = true; _lastDecision = $"missing batch {n}"; continue; }
+                _lastDecision = $"undetermined {n}: " + string.Join(" | ", s.Select(m => $"{m.Sender}:h{m.H} P[{string.Join(",", m.P.Select(p => $"{p.Seq}@{p.View}:{p.Digest[0]:x2}"))}] Q[{string.Join(",", m.Q.Select(p => $"{p.Seq}@{p.View}:{p.Digest[0]:x2}"))}]"));
+                return;                                                   // undetermined: wait for more VIEW-CHANGEs
+            }
+            chosen.Add(pick);
+            batches.Add(body);
         }
-        dec.MaxSeq = top;
-        return dec;
+        if (missing) return;
+
+        int len = NewViewBody.Fixed + chosen.Count * Digests.Size + ReplicaSignatures.SignatureSize;
+        foreach (var m in used) len += 4 + m.Length;
+        var nb = _builder.BeginVector(MessageType.NewView, View, top, len);
+        BinaryPrimitives.WriteUInt16LittleEndian(nb, (ushort)used.Count);
+        nb[2] = 0; nb[3] = 0;
+        BinaryPrimitives.WriteUInt32LittleEndian(nb.Slice(4), (uint)chosen.Count);
+        BinaryPrimitives.WriteUInt64LittleEndian(nb.Slice(8), hSeq);
+        hDigest.CopyTo(nb.Slice(16));
+        int off = NewViewBody.Fixed;
+        foreach (var m in used) { BinaryPrimitives.WriteInt32LittleEndian(nb.Slice(off), m.Length); m.CopyTo(nb.Slice(off + 4)); off += 4 + m.Length; }
+        foreach (var d in chosen) { d.CopyTo(nb.Slice(off)); off += Digests.Size; }
+        _newViewMessage = _builder.SealSignedVector().ToArray();
+        _newViewView = View;
+        Broadcast(_newViewMessage);
+        InstallNewView(hSeq, hDigest, chosen, s, batches);
+    }
+
+    /// <summary>The batch body with digest <paramref name="d"/> for slot <paramref name="n"/>, from our log, our P/Q batches, or fetched ones.</summary>
+    private byte[]? FindBatch(ulong n, byte[] d)
+    {
+        var slot = SlotOf(n);
+        if (slot.Seq == n && slot.HasPrePrepare && slot.Digest.AsSpan().SequenceEqual(d))
+            return MessageHeader.Body(slot.PrePrepareMessage, PrePrepareHeader(slot)).ToArray();
+        if (_pBatches.TryGetValue(n, out var b) && Bodies.BatchDigest(b).SequenceEqual(d)) return b;
+        if (_qBatches.TryGetValue(n, out b) && Bodies.BatchDigest(b).SequenceEqual(d)) return b;
+        return _fetchedBatches.TryGetValue(Convert.ToHexString(d), out b) ? b : null;
+    }
+
+    /// <summary>Asks the replicas whose P or Q lists (n, d) for the batch (A3); re-asked on every retransmission tick.</summary>
+    private void RequestBatch(ulong n, byte[] d, List<ViewChangeBody> s)
+    {
+        string key = Convert.ToHexString(d);
+        bool first = !_wantedBatches.ContainsKey(key);
+        _wantedBatches[key] = n;
+        if (!first && _tick % _s.RetransmitTicks != 0) return;
+        foreach (var m in s)
+        {
+            if (m.Sender == _id) continue;
+            bool has = (m.TryGetP(n, out _, out var pd) && pd.AsSpan().SequenceEqual(d)) || (m.TryGetQ(n, out _, out var qd) && qd.AsSpan().SequenceEqual(d));
+            if (!has) continue;
+            var body = _builder.BeginVector(MessageType.BatchFetch, View, n, Digests.Size);
+            d.CopyTo(body);
+            _out.SendToReplica(m.Sender, _builder.SealVector());
+            Stats.BatchFetchesSent++;
+        }
+    }
+
+    private void OnBatchFetch(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        // Only the primary of the view asks, at most L answers per tick (no amplification for a faulty replica).
+        if (h.Sender != (uint)(h.View % (ulong)_n) || h.View < View) { Stats.Ignored++; return; }
+        if (_batchAnswersTick != _tick) { _batchAnswersTick = _tick; _batchAnswers = 0; }
+        if (++_batchAnswers > _s.Window) return;
+        var d = MessageHeader.Body(message, h).ToArray();
+        var batch = FindBatch(h.Sequence, d);
+        if (batch is null) return;
+        var body = _builder.BeginVector(MessageType.Batch, h.View, h.Sequence, batch.Length);
+        batch.CopyTo(body);
+        _out.SendToReplica(h.Sender, _builder.SealVector());
+    }
+
+    private void OnBatch(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (!_inViewChange || !IsPrimary || h.View != View) { Stats.Ignored++; return; }
+        var body = MessageHeader.Body(message, h);
+        string key = Convert.ToHexString(Bodies.BatchDigest(body));   // the verifier recomputed the digest from the requests
+        if (!_wantedBatches.TryGetValue(key, out ulong n) || n != h.Sequence || _fetchedBatches.ContainsKey(key)) return;
+        _fetchedBatches[key] = body.ToArray();
+        TryNewView();
     }
 
     private void OnNewView(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         ulong w = h.View;
         if (w < View || (w == View && !_inViewChange)) return;
-        var body = MessageHeader.Body(message, h);
-        int count = BinaryPrimitives.ReadUInt16LittleEndian(body);
-        var parsed = new List<ViewChangeBody>();
-        var rest = body.Slice(4);
-        for (int i = 0; i < count; i++)
+        // The verifier checked the primary's signature, every embedded VIEW-CHANGE's signature and the structure.
+        var nv = NewViewBody.TryParse(h, MessageHeader.Body(message, h), _n, int.MaxValue, null);
+        if (nv is null) { Stats.BadNewViews++; return; }
+        if (!NewViewIsSupported(nv))
         {
-            int len = BinaryPrimitives.ReadInt32LittleEndian(rest);
-            var vc = rest.Slice(4, len);
-            rest = rest.Slice(4 + len);
-            MessageHeader.TryParse(vc, int.MaxValue, out var vh);
-            // Our own VIEW-CHANGE has no MAC entry for us: it must be byte-identical to the one we sent.
-            if (vh.Sender == _id && (_ownVc is null || w != View || !vc.SequenceEqual(_ownVc))) { StartViewChange(w + 1); return; }
-            parsed.Add(ViewChangeBody.TryParse(vh.Sender, MessageHeader.Body(vc, vh))!);
+            // Provably bad (it is signed): a faulty primary. Move on if we are waiting for this view.
+            Stats.BadNewViews++;
+            if (w == View) StartViewChange(w + 1);
+            return;
         }
-        if (parsed.Count < 2 * _s.F + 1) return;
-        var decision = Decide(parsed, batches: null);
-        if (decision is null || decision.MaxSeq != h.Sequence) { Stats.BadNewViews++; StartViewChange(w + 1); return; }
-        if (w > View) { View = w; _vcAttempts++; }
-        _newViewMessage = message.ToArray();             // forwarded to peers that missed it (any replica can check it)
-        InstallNewView(decision, parsed, null);
+        if (!(w == View && _inViewChange)) FoldLog();        // S1: we sent no VIEW-CHANGE for w; keep our certificates
+        View = w;
+        _newViewMessage = message.ToArray();                 // forwarded to peers that missed it (any replica can check it)
+        _newViewView = w;
+        InstallNewView(nv.H, nv.HDigest, nv.Chosen, nv.ViewChanges, null);
     }
 
-    private void InstallNewView(Decision dec, List<ViewChangeBody> parsed, Dictionary<string, byte[]>? batches)
+    /// <summary>
+    /// L6 (PBFT-PR §4.5): the embedded VIEW-CHANGEs (≥ 2f+1) support the primary's decision — the same
+    /// checkpoint Fig. 3 selects, every n in (H, top] fixed, and each choice satisfying A1 ∧ A2 or B.
+    /// </summary>
+    private bool NewViewIsSupported(NewViewBody nv)
+    {
+        var s = nv.ViewChanges;
+        if (s.Count < 2 * _s.F + 1) return false;
+        if (!ViewChangeDecision.TrySelectCheckpoint(s, _s.F, out ulong hSeq, out var hDigest)) return false;
+        if (hSeq != nv.H || !hDigest.AsSpan().SequenceEqual(nv.HDigest)) return false;
+        ulong top = ViewChangeDecision.Top(s, hSeq, _s.Window);
+        if (top - hSeq != (ulong)nv.Chosen.Count) return false;
+        for (int i = 0; i < nv.Chosen.Count; i++)
+            if (!ViewChangeDecision.Supports(s, _s.F, hSeq + 1 + (ulong)i, nv.Chosen[i])) return false;
+        return true;
+    }
+
+    private void InstallNewView(ulong hSeq, byte[] hDigest, List<byte[]> chosen, List<ViewChangeBody> s, List<byte[]?>? batches)
     {
         _inViewChange = false;
         _vcStallTicks = 0;
         NewViewsInstalled++;
-        // The chosen checkpoint: fetch it if we are behind, else make it stable if our own digest agrees.
-        Span<byte> own = stackalloc byte[Digests.Size];
-        if (dec.H > LastExecuted)
+        if (hSeq > LowWatermark)
         {
-            _latestCpSeq ??= new ulong[_n];
-            _latestCpDigest ??= new byte[_n * Digests.Size];
-            foreach (var r in dec.CheckpointHolders) { _latestCpSeq[r] = dec.H; dec.HDigest.CopyTo(_latestCpDigest.AsSpan((int)r * Digests.Size)); }
-            _fetchSeq = dec.H; dec.HDigest.CopyTo(_fetchDigest); _fetchReceived = 0; _fetchTotal = -1;
-            _fetchStall = 2 * _s.RetransmitTicks; _fetchFrom = dec.CheckpointHolders.Count > 0 ? dec.CheckpointHolders[0] : _fetchFrom;
+            // The chosen checkpoint is stable (f+1 vouch for it, so a correct replica holds it). S2: the window
+            // moves to it even if our state is behind — nothing at or below it is agreed again — and we fetch it.
+            Span<byte> own = stackalloc byte[Digests.Size];
+            bool haveOwn = hSeq <= LastExecuted && _checkpoints.TryGetOwn(hSeq, own) && own.SequenceEqual(hDigest);
+            LowWatermark = hSeq;
+            if (haveOwn) _checkpoints.MakeStable(hSeq); else _checkpoints.SetStable(hDigest);
+            if (hSeq > LastExecuted)
+            {
+                _latestCpSeq ??= new ulong[_n];
+                _latestCpDigest ??= new byte[_n * Digests.Size];
+                uint from = uint.MaxValue;
+                foreach (var m in s)
+                {
+                    if (m.Sender == _id || !m.HasCheckpoint(hSeq, hDigest)) continue;
+                    _latestCpSeq[m.Sender] = hSeq;
+                    hDigest.CopyTo(_latestCpDigest.AsSpan((int)m.Sender * Digests.Size));
+                    if (from == uint.MaxValue) from = m.Sender;
+                }
+                _fetchSeq = hSeq; hDigest.CopyTo(_fetchDigest); _fetchReceived = 0; _fetchTotal = -1;
+                _fetchStall = 2 * _s.RetransmitTicks;            // fetch on the next tick
+                if (from != uint.MaxValue) _fetchFrom = from;
+            }
+            Stats.StableCheckpoints++;
         }
-        else if (dec.H > LowWatermark && _checkpoints.TryGetOwn(dec.H, own) && own.SequenceEqual(dec.HDigest))
-        {
-            LowWatermark = dec.H;
-            _checkpoints.MakeStable(dec.H);
-        }
-        // Clear the log of the old view: slots above the checkpoint start afresh in the new view.
-        ulong low = Math.Max(dec.H, LowWatermark);
+        PruneCertificates();
+        // The log of the old view is cleared: slots above the checkpoint start afresh in the new view.
+        ulong low = LowWatermark;
         for (ulong n = low + 1; n <= low + (ulong)_s.Window; n++)
         {
             var slot = SlotOf(n);
@@ -334,40 +465,54 @@ public sealed partial class PbftReplica
             if (n <= LastExecuted) slot.Executed = true;
         }
         _nvDigests.Clear();
-        Span<byte> nullDigest = stackalloc byte[Digests.Size];
-        Digests.Batch(ReadOnlySpan<byte>.Empty, nullDigest);
-        foreach (var (n, d) in dec.Chosen) _nvDigests[n] = d ?? nullDigest.ToArray();
-        _nvMaxSeq = dec.MaxSeq;
-        LastAssigned = Math.Max(dec.MaxSeq, Math.Max(LastExecuted, dec.H));
-        foreach (var k in _vcs.Keys.Where(v => v <= View).ToList()) _vcs.Remove(k);
+        for (int i = 0; i < chosen.Count; i++) _nvDigests[hSeq + 1 + (ulong)i] = chosen[i];
+        ulong top = hSeq + (ulong)chosen.Count;
+        _nvMaxSeq = top;
+        LastAssigned = Math.Max(top, Math.Max(LastExecuted, LowWatermark));
+        DropViewChangesUpTo(View);
+        _fetchedBatches.Clear(); _wantedBatches.Clear();
         if (Primary != _id)
         {
             // Hand the requests we are waiting for to the new primary (its clients may be backing off).
-            foreach (var (client, msg) in _awaitingMessages.OrderBy(kv => kv.Key)) _out.SendToReplica(Primary, msg);
+            foreach (var (_, msg) in _awaitingMessages) _out.SendToReplica(Primary, msg);
             return;
         }
-        // New primary: requests not in the new log will be retransmitted by their clients.
+        // New primary: re-propose what the NEW-VIEW fixed, then queue the awaited requests it did not fix
+        // (one request at one sequence number only).
+        var fixedRequests = new HashSet<(uint, ulong)>();
+        for (int i = 0; i < chosen.Count; i++)
+        {
+            ulong n = hSeq + 1 + (ulong)i;
+            var body = batches![i];
+            if (body is not null)
+            {
+                var reader = new BatchReader(body);
+                while (reader.Next(out var req))
+                    if (MessageHeader.TryParse(req, int.MaxValue, out var rh) == ParseStatus.Ok) fixedRequests.Add((rh.Sender, rh.Sequence));
+            }
+            if (n > LowWatermark) ProposeFixed(n, body, chosen[i]);
+        }
         _pending.Clear();
-        foreach (var rec in _clients.All) rec.HighestQueuedRid = rec.LastExecutedRid;
+        foreach (var rec in _clients.All) { rec.HighestQueuedRid = rec.LastExecutedRid; rec.Queued = false; }
+        foreach (var (client, rid) in fixedRequests)
+            if (_clients.TryGet(client, out var rec3) && rec3.HighestQueuedRid < rid) rec3.HighestQueuedRid = rid;
         Span<byte> reqDigest = stackalloc byte[Digests.Size];
         Span<byte> bodyDigest = stackalloc byte[Digests.Size];
-        foreach (var (client, msg) in _awaitingMessages.OrderBy(kv => kv.Key))
+        var clients = new List<uint>(_awaitingMessages.Keys);
+        clients.Sort();
+        foreach (var client in clients)
         {
+            var msg = _awaitingMessages[client];
             MessageHeader.TryParse(msg, int.MaxValue, out var rh);
             var rec = _clients.Get(client);
-            if (rh.Sequence <= rec.LastExecutedRid) continue;
+            if (rh.Sequence <= rec.HighestQueuedRid || fixedRequests.Contains((client, rh.Sequence))) continue;
             Digests.AuthBody(MessageHeader.Body(msg, rh), bodyDigest);
             Digests.Request(msg.AsSpan(0, MessageHeader.Size), bodyDigest, reqDigest);
             rec.HighestQueuedRid = rh.Sequence;
+            rec.Queued = true;
             _pending.Enqueue(client, rh.Sequence, msg, reqDigest);
         }
         _awaiting.Clear(); _awaitingMessages.Clear();
-        foreach (var (n, d) in dec.Chosen)
-        {
-            if (n <= LowWatermark) continue;
-            byte[]? batch = d is null ? null : batches![Convert.ToHexString(d)];
-            ProposeFixed(n, batch, _nvDigests[n]);
-        }
         EndOfBurst();
     }
 
@@ -390,4 +535,8 @@ public sealed partial class PbftReplica
     /// <summary>Backups in a view NEW-VIEW fixed: a PRE-PREPARE must carry the chosen digest.</summary>
     private bool ConflictsWithNewView(ulong seq, ReadOnlySpan<byte> digest)
         => seq <= _nvMaxSeq && _nvDigests.TryGetValue(seq, out var d) && !digest.SequenceEqual(d);
+
+    /// <summary>True if the NEW-VIEW of this view fixed exactly this digest at <paramref name="seq"/> (its batch is vouched for by the view-change certificates).</summary>
+    private bool FixedByNewView(ulong seq, ReadOnlySpan<byte> digest)
+        => seq <= _nvMaxSeq && _nvDigests.TryGetValue(seq, out var d) && digest.SequenceEqual(d);
 }

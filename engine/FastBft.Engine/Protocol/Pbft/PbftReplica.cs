@@ -88,6 +88,8 @@ public sealed partial class PbftReplica : IReplicaCore
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new LogSlot(_n);
         _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
         _batchDigests = new byte[settings.BatchSize * Digests.Size];
+        _vcs = new List<(ulong, byte[], ViewChangeBody)>[_n];
+        for (int i = 0; i < _n; i++) _vcs[i] = new();
     }
 
     /// <summary>Replica id.</summary>
@@ -108,18 +110,22 @@ public sealed partial class PbftReplica : IReplicaCore
 
     /// <summary>
     /// Handles one message that <see cref="MessageVerifier"/> accepted. <paramref name="requestDigest"/>
-    /// is the verifier's D(req) for REQUEST messages (ignored otherwise).
+    /// is the verifier's D(req) for REQUEST messages (ignored otherwise);
+    /// <paramref name="requestsAuthenticated"/> its <see cref="MessageVerifier.LastRequestsAuthenticated"/>
+    /// for PRE-PREPARE and BATCH (ignored otherwise).
     /// </summary>
-    public void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest = default)
+    public void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest, bool requestsAuthenticated)
     {
         switch (h.Type)
         {
             case MessageType.Request: OnRequest(h, message, requestDigest); break;
-            case MessageType.PrePrepare: OnPrePrepare(h, message); break;
+            case MessageType.PrePrepare: OnPrePrepare(h, message, requestsAuthenticated); break;
+            case MessageType.BatchFetch: OnBatchFetch(h, message); break;
+            case MessageType.Batch: OnBatch(h, message); break;
             case MessageType.Prepare: OnVote(h, message, commit: false); break;
             case MessageType.Commit: OnVote(h, message, commit: true); break;
             case MessageType.Checkpoint: OnCheckpoint(h, message); break;
-            case MessageType.Status: OnStatus(h); break;
+            case MessageType.Status: OnStatus(h, message); break;
             case MessageType.ViewChange: OnViewChange(h, message); break;
             case MessageType.NewView: OnNewView(h, message); break;
             case MessageType.Fetch: OnFetch(h, message); break;
@@ -148,7 +154,7 @@ public sealed partial class PbftReplica : IReplicaCore
     {
         _tick++;
         ulong hi = Math.Min(LastAssigned, HighWatermark);
-        for (ulong seq = LastExecuted + 1; seq <= hi; seq++)
+        for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
         {
             var slot = SlotOf(seq);
             if (slot.Seq != seq || slot.Executed) continue;
@@ -169,21 +175,25 @@ public sealed partial class PbftReplica : IReplicaCore
     }
 
     /// <summary>
-    /// STATUS (PBFT-PR §4.6.1): a periodic summary (last executed, low watermark) that acts as a
-    /// negative acknowledgement: a peer that is ahead re-sends what we lack.
+    /// STATUS (PBFT-PR §4.6.1): a periodic summary (view, last executed, low watermark, whether we wait
+    /// for a NEW-VIEW) that acts as a negative acknowledgement: a peer that is ahead re-sends what we lack.
     /// </summary>
     private void BroadcastStatus()
     {
-        var body = _builder.BeginVector(MessageType.Status, View, LastExecuted, 8);
+        var body = _builder.BeginVector(MessageType.Status, View, LastExecuted, Bodies.StatusLength);
         BinaryPrimitives.WriteUInt64LittleEndian(body, LowWatermark);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), _inViewChange ? Bodies.StatusInViewChange : 0);
         Broadcast(_builder.SealVector());
     }
 
-    private void OnStatus(in MessageHeader h)
+    private void OnStatus(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         ulong theirs = h.Sequence;
-        // A peer still in an older view (it was cut off during the view change): show it the NEW-VIEW.
-        if (h.View < View && !_inViewChange && _newViewMessage is not null) _out.SendToReplica(h.Sender, _newViewMessage);
+        bool peerWaits = (BinaryPrimitives.ReadUInt64LittleEndian(MessageHeader.Body(message, h).Slice(8)) & Bodies.StatusInViewChange) != 0;
+        // A peer in an older view, or still waiting for the NEW-VIEW of the view we installed (it missed it):
+        // forward that NEW-VIEW — it is signed, so any replica can check it (L1).
+        if (_newViewMessage is not null && (h.View < _newViewView || (h.View == _newViewView && peerWaits)))
+            _out.SendToReplica(h.Sender, _newViewMessage);
         if (theirs >= LastExecuted) return;
         // A peer behind our stable checkpoint cannot be helped with log entries (they are garbage):
         // re-send the stable CHECKPOINT so that f+1 of them let it fetch the state (§4.6.2).
@@ -195,6 +205,7 @@ public sealed partial class PbftReplica : IReplicaCore
         }
         // Re-send, for the slots the peer lacks and we still hold, the PRE-PREPARE (its MAC vector has an
         // entry for every replica, so any replica may forward it) and our own votes. Bounded per status.
+        if (h.View != View || _inViewChange) return;      // our log entries are of this view only
         ulong from = Math.Max(theirs, LowWatermark) + 1;
         ulong to = Math.Min(LastExecuted, from + (ulong)(2 * _s.MaxInflightBatches) - 1);
         for (ulong seq = from; seq <= to; seq++)
@@ -222,10 +233,14 @@ public sealed partial class PbftReplica : IReplicaCore
             SendReply(rec, full: true);
             return;
         }
-        if (IsPrimary)
+        if (IsPrimary && !_inViewChange)
         {
             if (rid <= rec.HighestQueuedRid) { Stats.DuplicateRequests++; return; }
+            // R2: one queued request per client (Thesis §2.1.2.1: a client has one outstanding request); a
+            // correct client sends its next only after this one completed, i.e. after it left the queue.
+            if (rec.Queued) { Stats.ThrottledRequests++; return; }
             rec.HighestQueuedRid = rid;
+            rec.Queued = true;
             _pending.Enqueue(h.Sender, rid, message, requestDigest);
         }
         else
@@ -263,6 +278,7 @@ public sealed partial class PbftReplica : IReplicaCore
         for (int i = 0; i < count; i++)
         {
             var e = _pending.Dequeue();
+            _clients.Get(e.Client).Queued = false;
             BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), e.Length);
             e.Message.AsSpan(0, e.Length).CopyTo(body.Slice(off + Bodies.BatchEntryPrefix));
             off += Bodies.BatchEntryPrefix + e.Length;
@@ -281,14 +297,19 @@ public sealed partial class PbftReplica : IReplicaCore
 
     // ---------------------------------------------------------------- agreement
 
-    private void OnPrePrepare(in MessageHeader h, ReadOnlySpan<byte> message)
+    private void OnPrePrepare(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
         if (h.View != View || h.Sender != Primary || IsPrimary || _inViewChange) { Stats.Ignored++; return; }   // header sender is authenticated; any replica may forward it
         ulong seq = h.Sequence;
         if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
-        var slot = SlotFor(seq);
-        var digest = Bodies.BatchDigest(MessageHeader.Body(message, h));
+        var body = MessageHeader.Body(message, h);
+        var digest = Bodies.BatchDigest(body);
         if (ConflictsWithNewView(seq, digest)) { Stats.ConflictingPrePrepares++; return; }
+        bool vouched = FixedByNewView(seq, digest);
+        // L3: an empty batch (the null request) only where a NEW-VIEW fixed it; a primary ordering nothing
+        // else would otherwise look busy while it censors clients.
+        if (Bodies.BatchCount(body) == 0 && !vouched) { Stats.EmptyBatchesRejected++; return; }
+        var slot = SlotFor(seq);
         if (slot.HasPrePrepare)
         {
             if (!slot.Digest.AsSpan().SequenceEqual(digest)) { Stats.ConflictingPrePrepares++; return; }
@@ -296,8 +317,11 @@ public sealed partial class PbftReplica : IReplicaCore
             return;
         }
         slot.StorePrePrepare(message, digest);
-        if (seq > LastAssigned) LastAssigned = seq;
-        SendVote(slot, commit: false);
+        if (seq > LastAssigned && (requestsAuthenticated || vouched)) LastAssigned = seq;
+        // A batch whose client MACs did not all verify for us is not vouched for by us: we send no PREPARE,
+        // but 2f PREPAREs of others (f+1 correct replicas authenticated it) still prepare it here.
+        if (requestsAuthenticated || vouched) SendVote(slot, commit: false);
+        else Stats.UnauthenticatedBatches++;
         Advance(slot);
     }
 
@@ -511,7 +535,9 @@ public sealed partial class PbftReplica : IReplicaCore
     {
         if (seq <= LowWatermark || seq <= LastExecuted) return true;
         var slot = SlotOf(seq);
-        return slot.Seq == seq && slot.Prepared && slot.Digest.AsSpan().SequenceEqual(digest32);
+        if (slot.Seq == seq && slot.Prepared && slot.Digest.AsSpan().SequenceEqual(digest32)) return true;
+        // A prepared certificate of an earlier view (PSet, PBFT-PR Fig. 2) counts as well.
+        return _pset.TryGetValue(seq, out var p) && digest32.SequenceEqual(p.Digest);
     }
 }
 
@@ -524,5 +550,6 @@ public sealed class PbftStats
     public long Checkpoints, StableCheckpoints, CheckpointDivergence;
     public long Retransmissions, RetransmissionAnswers, StatusAnswers;
     public long FetchesSent, StateChunksSent, BadStateTransfers, BadNewViews;
+    public long FarViewChanges, ThrottledRequests, EmptyBatchesRejected, UnauthenticatedBatches, BatchFetchesSent, StateTransfersAbandoned;
     public ulong HighestCheckpointSeen;
 }

@@ -25,6 +25,10 @@ public sealed record PbftSettings
     public int CommitQuorum { get; init; }
     /// <summary>Quorum for stable checkpoints (2f+1).</summary>
     public int CheckpointQuorum { get; init; }
+    /// <summary>VIEW-CHANGEs for views more than this many views above the replica's are dropped (L4/R1; a replica that far behind catches up by a forwarded NEW-VIEW).</summary>
+    public int MaxViewLead { get; init; } = 1024;
+    /// <summary>Largest checkpoint snapshot a state transfer accepts, bytes (R3: a STATE-DATA's claimed total above it is ignored; the fetch buffer grows only with bytes received).</summary>
+    public int MaxStateBytes { get; init; } = 256 << 20;
 
     /// <summary>Settings from a validated cell config.</summary>
     public static PbftSettings From(CellConfig c) => new()

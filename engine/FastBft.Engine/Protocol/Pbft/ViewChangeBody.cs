@@ -1,12 +1,20 @@
 using System.Buffers.Binary;
+using FastBft.Auth;
 using FastBft.Wire;
 
 namespace FastBft.Protocol.Pbft;
 
 /// <summary>
-/// A parsed VIEW-CHANGE body (docs/wire-format.md, docs/view-change.md): the sender's stable
-/// checkpoint h, its checkpoints C at or above h, the P and Q sets of PBFT-PR §4.5, and the
-/// PRE-PREPARE messages of its P entries (so that the new primary holds their batches).
+/// A parsed VIEW-CHANGE (docs/wire-format.md, docs/view-change.md; PBFT-PR §4.5, Fig. 2): the
+/// sender's stable checkpoint h, its checkpoints C at or above h, the sets P and Q, and the sender's
+/// Ed25519 signature over header ‖ body-before-signature. Batches do not travel in a VIEW-CHANGE (the
+/// new primary fetches the ones it lacks with BATCH-FETCH), so its size is bounded by the window:
+/// <see cref="MaxBodyLength"/>.
+/// <code>
+/// body: h[8] ‖ cCount[2] ‖ pCount[2] ‖ qCount[2] ‖ 0[2]
+///       ‖ cCount × (seq[8] ‖ digest[32]) ‖ pCount × (seq[8] ‖ view[8] ‖ digest[32]) ‖ qCount × (same)
+///       ‖ signature[64]
+/// </code>
 /// Parsing allocates; view changes are rare and off the normal-case path.
 /// </summary>
 public sealed class ViewChangeBody
@@ -15,64 +23,165 @@ public sealed class ViewChangeBody
     public const int CheckpointEntry = 40;
     /// <summary>Size of one P or Q entry: seq[8] ‖ view[8] ‖ digest[32].</summary>
     public const int SetEntry = 48;
-    /// <summary>Fixed prefix: h[8] ‖ cCount[2] ‖ pCount[2] ‖ qCount[2] ‖ ppCount[2].</summary>
+    /// <summary>Fixed prefix: h[8] ‖ cCount[2] ‖ pCount[2] ‖ qCount[2] ‖ 0[2].</summary>
     public const int Fixed = 16;
 
-    /// <summary>Sender (from the header).</summary>
+    /// <summary>Largest body a correct replica sends for window <paramref name="window"/> and checkpoint interval <paramref name="k"/>, bytes: every slot of (h, h+L] in P and Q, L/K+1 checkpoints, the signature.</summary>
+    public static int MaxBodyLength(int window, int k) => Fixed + (window / k + 1) * CheckpointEntry + 2 * window * SetEntry + ReplicaSignatures.SignatureSize;
+
+    /// <summary>Sender (from the signed header).</summary>
     public uint Sender { get; init; }
+    /// <summary>The view the sender moves to (from the signed header).</summary>
+    public ulong View { get; init; }
     /// <summary>The sender's stable checkpoint h.</summary>
     public ulong H { get; init; }
-    /// <summary>C: (seq, digest) of the sender's checkpoints ≥ h.</summary>
+    /// <summary>C: (seq, digest) of the sender's checkpoints ≥ h; distinct sequence numbers.</summary>
     public List<(ulong Seq, byte[] Digest)> C { get; } = new();
-    /// <summary>P: requests prepared at the sender (seq, view, digest).</summary>
+    /// <summary>P: requests prepared at the sender (seq, view, digest); one entry per seq, seq &gt; h, view &lt; <see cref="View"/>.</summary>
     public List<(ulong Seq, ulong View, byte[] Digest)> P { get; } = new();
-    /// <summary>Q: the latest view each seq pre-prepared in at the sender (seq, view, digest).</summary>
+    /// <summary>Q: the latest view each seq pre-prepared in at the sender (seq, view, digest); one entry per seq, seq &gt; h, view &lt; <see cref="View"/>.</summary>
     public List<(ulong Seq, ulong View, byte[] Digest)> Q { get; } = new();
-    /// <summary>PRE-PREPARE messages (complete) of the P entries.</summary>
-    public List<byte[]> PrePrepares { get; } = new();
 
-    /// <summary>Parses a VIEW-CHANGE body; null if malformed.</summary>
-    public static ViewChangeBody? TryParse(uint sender, ReadOnlySpan<byte> body)
+    /// <summary>
+    /// Parses a VIEW-CHANGE body (without checking its signature; <see cref="SignedLength"/> tells
+    /// what the signature covers). Null if malformed: wrong lengths, reserved bytes set, a duplicate
+    /// sequence number in C, P or Q, a P/Q entry at or below h or in a view not below
+    /// <paramref name="view"/>, or no C entry for h.
+    /// </summary>
+    public static ViewChangeBody? TryParse(uint sender, ulong view, ReadOnlySpan<byte> body)
     {
-        if (body.Length < Fixed) return null;
-        var vc = new ViewChangeBody { Sender = sender, H = BinaryPrimitives.ReadUInt64LittleEndian(body) };
+        if (body.Length < Fixed + ReplicaSignatures.SignatureSize) return null;
+        var vc = new ViewChangeBody { Sender = sender, View = view, H = BinaryPrimitives.ReadUInt64LittleEndian(body) };
         int c = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(8));
         int p = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(10));
         int q = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(12));
-        int pp = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(14));
-        long need = Fixed + (long)c * CheckpointEntry + (long)(p + q) * SetEntry;
-        if (need > body.Length) return null;
+        if (body[14] != 0 || body[15] != 0) return null;
+        long need = Fixed + (long)c * CheckpointEntry + (long)(p + q) * SetEntry + ReplicaSignatures.SignatureSize;
+        if (need != body.Length) return null;
         var rest = body.Slice(Fixed);
-        for (int i = 0; i < c; i++) { vc.C.Add((BinaryPrimitives.ReadUInt64LittleEndian(rest), rest.Slice(8, 32).ToArray())); rest = rest.Slice(CheckpointEntry); }
-        for (int i = 0; i < p; i++) { vc.P.Add((BinaryPrimitives.ReadUInt64LittleEndian(rest), BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(8)), rest.Slice(16, 32).ToArray())); rest = rest.Slice(SetEntry); }
-        for (int i = 0; i < q; i++) { vc.Q.Add((BinaryPrimitives.ReadUInt64LittleEndian(rest), BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(8)), rest.Slice(16, 32).ToArray())); rest = rest.Slice(SetEntry); }
-        for (int i = 0; i < pp; i++)
+        var seen = new HashSet<ulong>();
+        bool hasH = false;
+        for (int i = 0; i < c; i++)
+        {
+            ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(rest);
+            if (seq < vc.H || !seen.Add(seq)) return null;
+            hasH |= seq == vc.H;
+            vc.C.Add((seq, rest.Slice(8, 32).ToArray()));
+            rest = rest.Slice(CheckpointEntry);
+        }
+        if (!hasH) return null;
+        if (!ReadSet(vc.P, p, ref rest, vc.H, view, seen) || !ReadSet(vc.Q, q, ref rest, vc.H, view, seen)) return null;
+        return vc;
+    }
+
+    private static bool ReadSet(List<(ulong, ulong, byte[])> set, int count, ref ReadOnlySpan<byte> rest, ulong h, ulong view, HashSet<ulong> seen)
+    {
+        seen.Clear();
+        for (int i = 0; i < count; i++)
+        {
+            ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(rest);
+            ulong v = BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(8));
+            if (seq <= h || v >= view || !seen.Add(seq)) return false;
+            set.Add((seq, v, rest.Slice(16, 32).ToArray()));
+            rest = rest.Slice(SetEntry);
+        }
+        return true;
+    }
+
+    /// <summary>Bytes of a VIEW-CHANGE message covered by its signature: header ‖ body without the trailing 64-byte signature.</summary>
+    public static int SignedLength(in MessageHeader h) => MessageHeader.Size + h.BodyLength - ReplicaSignatures.SignatureSize;
+
+    /// <summary>The P entry for <paramref name="seq"/>, if any.</summary>
+    public bool TryGetP(ulong seq, out ulong view, out byte[] digest) => TryGet(P, seq, out view, out digest);
+
+    /// <summary>The Q entry for <paramref name="seq"/>, if any.</summary>
+    public bool TryGetQ(ulong seq, out ulong view, out byte[] digest) => TryGet(Q, seq, out view, out digest);
+
+    private static bool TryGet(List<(ulong Seq, ulong View, byte[] Digest)> set, ulong seq, out ulong view, out byte[] digest)
+    {
+        foreach (var e in set) if (e.Seq == seq) { view = e.View; digest = e.Digest; return true; }
+        view = 0; digest = []; return false;
+    }
+
+    /// <summary>True if C lists checkpoint (<paramref name="seq"/>, <paramref name="digest"/>).</summary>
+    public bool HasCheckpoint(ulong seq, ReadOnlySpan<byte> digest)
+    {
+        foreach (var e in C) if (e.Seq == seq && digest.SequenceEqual(e.Digest)) return true;
+        return false;
+    }
+}
+
+/// <summary>
+/// A parsed NEW-VIEW (docs/wire-format.md, docs/view-change.md; PBFT-PR §4.5, Fig. 3): the signed
+/// VIEW-CHANGEs the new primary used, its decision — the checkpoint (H, D) and one batch digest for
+/// every n in (H, H + count] (the null request's digest for ⊥) — and its Ed25519 signature.
+/// <code>
+/// body: vcCount[2] ‖ 0[2] ‖ chosenCount[4] ‖ H[8] ‖ D[32]
+///       ‖ vcCount × (length[4] ‖ VIEW-CHANGE message) ‖ chosenCount × digest[32] ‖ signature[64]
+/// header.sequence = H + chosenCount (the highest n the decision fixes)
+/// </code>
+/// </summary>
+public sealed class NewViewBody
+{
+    /// <summary>Fixed prefix: vcCount[2] ‖ 0[2] ‖ chosenCount[4] ‖ H[8] ‖ D[32].</summary>
+    public const int Fixed = 48;
+
+    /// <summary>Largest body a correct primary sends, bytes: 3f+1 VIEW-CHANGE messages of <paramref name="maxViewChangeMessage"/> bytes, L chosen digests, the signature.</summary>
+    public static int MaxBodyLength(int n, int window, int maxViewChangeMessage) => Fixed + n * (4 + maxViewChangeMessage) + window * Digests.Size + ReplicaSignatures.SignatureSize;
+
+    /// <summary>The VIEW-CHANGE messages (complete, signed) with their parsed bodies, in the order sent.</summary>
+    public List<ViewChangeBody> ViewChanges { get; } = new();
+    /// <summary>The chosen checkpoint's sequence number H.</summary>
+    public ulong H { get; init; }
+    /// <summary>The chosen checkpoint's state digest D (32 bytes).</summary>
+    public byte[] HDigest { get; init; } = [];
+    /// <summary>Chosen batch digest for n = H+1+i at index i (32 bytes each).</summary>
+    public List<byte[]> Chosen { get; } = new();
+
+    /// <summary>Bytes covered by the NEW-VIEW's signature: header ‖ body without the trailing signature.</summary>
+    public static int SignedLength(in MessageHeader h) => MessageHeader.Size + h.BodyLength - ReplicaSignatures.SignatureSize;
+
+    /// <summary>
+    /// Parses a NEW-VIEW body of view h.View and checks its structure: at most
+    /// <paramref name="n"/> embedded VIEW-CHANGEs, each a well-formed VIEW-CHANGE message for h.View
+    /// h.View from a distinct replica, and header.sequence = H + chosenCount.
+    /// Signatures are checked by the verifier through <paramref name="signatureValid"/>
+    /// (called with each embedded VIEW-CHANGE's sender and signed bytes and signature); null if malformed or any fails.
+    /// </summary>
+    public static NewViewBody? TryParse(in MessageHeader h, ReadOnlySpan<byte> body, int n, int maxMessage, SignatureCheck? signatureValid)
+    {
+        if (body.Length < Fixed + ReplicaSignatures.SignatureSize) return null;
+        int count = BinaryPrimitives.ReadUInt16LittleEndian(body);
+        if (count > n || body[2] != 0 || body[3] != 0) return null;
+        uint chosen = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(4));
+        ulong hSeq = BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(8));
+        if (chosen > (uint)(body.Length / Digests.Size) || hSeq > ulong.MaxValue - chosen || hSeq + chosen != h.Sequence) return null;
+        var nv = new NewViewBody { H = hSeq, HDigest = body.Slice(16, 32).ToArray() };
+        var rest = body.Slice(Fixed, body.Length - Fixed - ReplicaSignatures.SignatureSize);
+        ulong senders = 0;
+        for (int i = 0; i < count; i++)
         {
             if (rest.Length < 4) return null;
             int len = BinaryPrimitives.ReadInt32LittleEndian(rest);
             if (len < MessageHeader.Size || len > rest.Length - 4) return null;
-            vc.PrePrepares.Add(rest.Slice(4, len).ToArray());
+            var vc = rest.Slice(4, len);
             rest = rest.Slice(4 + len);
+            if (MessageHeader.TryParse(vc, maxMessage, out var vh) != ParseStatus.Ok || vh.TotalLength != len) return null;
+            if (vh.Type != MessageType.ViewChange || vh.Sender >= (uint)n || vh.View != h.View) return null;
+            ulong bit = 1UL << (int)(vh.Sender & 63);
+            if (vh.Sender >= 64 || (senders & bit) != 0) return null;
+            senders |= bit;
+            var vbody = MessageHeader.Body(vc, vh);
+            var parsed = ViewChangeBody.TryParse(vh.Sender, vh.View, vbody);
+            if (parsed is null) return null;
+            if (signatureValid is not null && !signatureValid(vh.Sender, vc.Slice(0, ViewChangeBody.SignedLength(vh)), vbody.Slice(vbody.Length - ReplicaSignatures.SignatureSize))) return null;
+            nv.ViewChanges.Add(parsed);
         }
-        if (rest.Length != 0) return null;
-        var seen = new HashSet<ulong>();
-        foreach (var e in vc.P) if (!seen.Add(e.Seq)) return null;      // at most one P entry per seq
-        seen.Clear();
-        foreach (var e in vc.Q) if (!seen.Add(e.Seq)) return null;
-        return vc;
+        if (rest.Length != (long)chosen * Digests.Size) return null;
+        for (int i = 0; i < (int)chosen; i++) nv.Chosen.Add(rest.Slice(i * Digests.Size, Digests.Size).ToArray());
+        return nv;
     }
 
-    /// <summary>The P entry for <paramref name="seq"/>, if any.</summary>
-    public bool TryGetP(ulong seq, out ulong view, out byte[] digest)
-    {
-        foreach (var e in P) if (e.Seq == seq) { view = e.View; digest = e.Digest; return true; }
-        view = 0; digest = []; return false;
-    }
-
-    /// <summary>The Q entry for <paramref name="seq"/>, if any.</summary>
-    public bool TryGetQ(ulong seq, out ulong view, out byte[] digest)
-    {
-        foreach (var e in Q) if (e.Seq == seq) { view = e.View; digest = e.Digest; return true; }
-        view = 0; digest = []; return false;
-    }
+    /// <summary>Checks one embedded signature: (signer, signed bytes, 64-byte signature) → valid.</summary>
+    public delegate bool SignatureCheck(uint signer, ReadOnlySpan<byte> signed, ReadOnlySpan<byte> signature);
 }
