@@ -54,6 +54,18 @@ internal static unsafe partial class Sodium
     [LibraryImport(LibraryName)]
     private static partial int sodium_init();
 
+    /// <summary>Ed25519 key pair from a 32-byte seed: pk[32], sk[64] (seed ‖ pk).</summary>
+    [LibraryImport(LibraryName)]
+    public static partial int crypto_sign_ed25519_seed_keypair(byte* pk, byte* sk, byte* seed);
+
+    /// <summary>Ed25519 detached signature (RFC 8032): sig[64] over m with sk[64].</summary>
+    [LibraryImport(LibraryName)]
+    public static partial int crypto_sign_ed25519_detached(byte* sig, ulong* siglen, byte* m, ulong mlen, byte* sk);
+
+    /// <summary>0 if sig[64] is a valid Ed25519 signature of m under pk[32], −1 otherwise.</summary>
+    [LibraryImport(LibraryName)]
+    public static partial int crypto_sign_ed25519_verify_detached(byte* sig, byte* m, ulong mlen, byte* pk);
+
     /// <summary>Keyed BLAKE2b (<c>crypto_generichash</c>): outlen 16..64, keylen 0 or 16..64.</summary>
     [LibraryImport(LibraryName), SuppressGCTransition]
     public static partial int crypto_generichash(byte* @out, nuint outlen, byte* @in, ulong inlen, byte* key, nuint keylen);

@@ -52,7 +52,32 @@ public sealed class MessageVerifier
         _maxBody = maxMessageBody; _maxRequest = maxRequestBody; _maxBatch = maxBatch;
         _selfIsReplica = auth.SelfId < (uint)replicaCount;
         _signatures = auth.Signatures;
-        _signatureCheck = _signatures.Verify;
+        _signatureCheck = VerifySignature;
+    }
+
+    // A small ring of SHA-256(signer ‖ signed bytes ‖ signature) that verified: a retransmitted VIEW-CHANGE and the
+    // copies embedded in a NEW-VIEW cost one hash instead of one Ed25519 verification each.
+    private readonly byte[] _verifiedSignatures = new byte[SignatureCacheEntries * Digests.Size];
+    private int _verifiedNext;
+    private const int SignatureCacheEntries = 64;
+
+    private bool VerifySignature(uint signer, ReadOnlySpan<byte> signed, ReadOnlySpan<byte> signature)
+    {
+        if (signature.Length != Auth.ReplicaSignatures.SignatureSize) return false;
+        Span<byte> key = stackalloc byte[Digests.Size];
+        using (var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256))
+        {
+            Span<byte> id = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(id, signer);
+            h.AppendData(id); h.AppendData(signed); h.AppendData(signature);
+            h.GetHashAndReset(key);
+        }
+        for (int i = 0; i < SignatureCacheEntries; i++)
+            if (_verifiedSignatures.AsSpan(i * Digests.Size, Digests.Size).SequenceEqual(key)) return true;
+        if (!_signatures.Verify(signer, signed, signature)) return false;
+        key.CopyTo(_verifiedSignatures.AsSpan(_verifiedNext * Digests.Size, Digests.Size));
+        _verifiedNext = (_verifiedNext + 1) % SignatureCacheEntries;
+        return true;
     }
 
     /// <summary>Total messages dropped.</summary>
@@ -146,7 +171,7 @@ public sealed class MessageVerifier
                 if (Protocol.Pbft.ViewChangeBody.TryParse(header.Sender, header.View, body) is null) return ParseStatus.BadField;
                 Digests.AuthBody(body, digest);
                 if (!_auth.VerifyVector(header.Sender, hdr, digest, trailer)) return ParseStatus.BadAuthenticator;
-                return _signatures.Verify(header.Sender, message.Slice(0, Protocol.Pbft.ViewChangeBody.SignedLength(header)), body.Slice(body.Length - Auth.ReplicaSignatures.SignatureSize))
+                return VerifySignature(header.Sender, message.Slice(0, Protocol.Pbft.ViewChangeBody.SignedLength(header)), body.Slice(body.Length - Auth.ReplicaSignatures.SignatureSize))
                     ? ParseStatus.Ok : ParseStatus.BadSignature;
 
             case MessageType.NewView:
@@ -154,7 +179,7 @@ public sealed class MessageVerifier
                 // entry is needed, so any replica may forward it to a peer that missed it.
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (header.Sender != (uint)(header.View % (ulong)_n)) return ParseStatus.BadSender;
-                if (!_signatures.Verify(header.Sender, message.Slice(0, Protocol.Pbft.NewViewBody.SignedLength(header)), body.Slice(Math.Max(0, body.Length - Auth.ReplicaSignatures.SignatureSize))))
+                if (!VerifySignature(header.Sender, message.Slice(0, Protocol.Pbft.NewViewBody.SignedLength(header)), body.Slice(Math.Max(0, body.Length - Auth.ReplicaSignatures.SignatureSize))))
                     return ParseStatus.BadSignature;
                 return Protocol.Pbft.NewViewBody.TryParse(header, body, _n, _maxBody, _signatureCheck) is null ? ParseStatus.BadField : ParseStatus.Ok;
 
