@@ -105,6 +105,14 @@ public sealed class CellConfig
         if (MaxMessageBytes < 64 * 1024 || MaxMessageBytes > 64 << 20) Fail("max_message_bytes", $"{MaxMessageBytes} is out of range 64 KiB..64 MiB");
         long batchBytes = (long)BatchSize * (MaxRequestBytes + 200 + 16 * n);
         if (batchBytes > MaxMessageBytes) Fail("max_message_bytes", $"{MaxMessageBytes} cannot hold a full batch (batch_size × (max_request_bytes + overhead) = {batchBytes} bytes); raise it or lower batch_size/max_request_bytes");
+        if (n <= 64 && CheckpointInterval >= 1 && Window >= CheckpointInterval && Window <= 1 << 16)
+        {
+            // L8: the largest VIEW-CHANGE and NEW-VIEW a correct replica builds must fit one message (docs/view-change.md).
+            long trailer = 2 + 16L * n;
+            long viewChange = 32 + FastBft.Protocol.Pbft.ViewChangeBody.MaxBodyLength(Window, CheckpointInterval, F) + trailer;
+            long newView = 32 + (long)FastBft.Protocol.Pbft.NewViewBody.MaxBodyLength(n, Window, (int)viewChange) + trailer;
+            if (newView > MaxMessageBytes) Fail("max_message_bytes", $"{MaxMessageBytes} cannot hold the largest NEW-VIEW of this cell ({newView} bytes: n = {n} VIEW-CHANGEs of up to {viewChange} bytes for window {Window}); raise it or lower window");
+        }
         if (FirstClientId < n) Fail("first_client_id", $"{FirstClientId} must be ≥ n ({n}) so client ids never equal replica ids");
         if (MaxClients < 1 || MaxClients > 1 << 20) Fail("max_clients", $"{MaxClients} is out of range 1..{1 << 20}");
         if ((ulong)FirstClientId + (ulong)MaxClients > uint.MaxValue) Fail("max_clients", "first_client_id + max_clients exceeds the 32-bit id space");

@@ -115,7 +115,16 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     }
 
     /// <inheritdoc/>
-    public void SendToReplica(uint replica, ReadOnlySpan<byte> message) => _transport.Send(replica, _id, message);
+    public void SendToReplica(uint replica, ReadOnlySpan<byte> message)
+    {
+        // The cores never build a message above max_message_bytes (the config check bounds VIEW-CHANGE and
+        // NEW-VIEW); should one still be refused, it is counted, never thrown out of the event loop.
+        try { _transport.Send(replica, _id, message); }
+        catch (ArgumentException) { OversizedSends++; }
+    }
+
+    /// <summary>Messages the transport refused to send (larger than max_message_bytes); 0 in a correct cell.</summary>
+    public long OversizedSends { get; private set; }
 
     /// <inheritdoc/>
     public void SendToClient(uint client, ReadOnlySpan<byte> message) => _transport.Send(client, _id, message);

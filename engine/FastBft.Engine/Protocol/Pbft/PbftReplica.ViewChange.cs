@@ -19,9 +19,9 @@ public sealed partial class PbftReplica
     private readonly Dictionary<uint, ulong> _awaiting = new();                  // backup: client → request id seen and not executed
     private readonly Dictionary<uint, byte[]> _awaitingMessages = new();         // client → that REQUEST (re-sent to a new primary)
     private readonly Dictionary<ulong, (byte[] Digest, ulong View)> _pset = new();
-    private readonly Dictionary<ulong, (byte[] Digest, ulong View)> _qset = new();
+    private readonly Dictionary<ulong, List<(byte[] Digest, ulong View)>> _qset = new();   // seq → up to f+2 digests, latest view each
     private readonly Dictionary<ulong, byte[]> _pBatches = new();                // seq → PRE-PREPARE body of the P entry
-    private readonly Dictionary<ulong, byte[]> _qBatches = new();                // seq → PRE-PREPARE body of the Q entry
+    private readonly Dictionary<(ulong, string), byte[]> _qBatches = new();      // (seq, hex digest) → PRE-PREPARE body of a Q entry
     /// <summary>Per sender: its VIEW-CHANGEs for views ≥ ours, lowest views first, at most <see cref="VcPerSender"/> (R1: 4n messages, whatever senders send).</summary>
     private readonly List<(ulong View, byte[] Message, ViewChangeBody Body)>[] _vcs;
     private const int VcPerSender = 4;
@@ -135,10 +135,21 @@ public sealed partial class PbftReplica
                 _pset[seq] = (slot.Digest.ToArray(), slot.View);
                 _pBatches[seq] = body.ToArray();
             }
-            if (!_qset.TryGetValue(seq, out var qe) || qe.View <= slot.View)
+            if (!_qset.TryGetValue(seq, out var q)) _qset[seq] = q = new();
+            int at = q.FindIndex(e => e.Digest.AsSpan().SequenceEqual(slot.Digest));
+            if (at >= 0) { if (q[at].View < slot.View) q[at] = (q[at].Digest, slot.View); }
+            else
             {
-                _qset[seq] = (slot.Digest.ToArray(), slot.View);
-                _qBatches[seq] = body.ToArray();
+                q.Add((slot.Digest.ToArray(), slot.View));
+                _qBatches[(seq, Convert.ToHexString(slot.Digest))] = body.ToArray();
+                if (q.Count > ViewChangeBody.QDigestsPerSeq(_s.F))
+                {
+                    // PBFT-PR §4.5: keep f+2 digests per n, dropping the one of the lowest view.
+                    int low = 0;
+                    for (int i = 1; i < q.Count; i++) if (q[i].View < q[low].View) low = i;
+                    _qBatches.Remove((seq, Convert.ToHexString(q[low].Digest)));
+                    q.RemoveAt(low);
+                }
             }
         }
         PruneCertificates();
@@ -157,7 +168,11 @@ public sealed partial class PbftReplica
         foreach (var k in _qset.Keys) if (k <= lo || k > hi) (drop ??= new()).Add(k);
         foreach (var k in _pset.Keys) if (k <= lo || k > hi) (drop ??= new()).Add(k);
         if (drop is null) return;
-        foreach (var k in drop) { _pset.Remove(k); _qset.Remove(k); _pBatches.Remove(k); _qBatches.Remove(k); }
+        foreach (var k in drop)
+        {
+            if (_qset.TryGetValue(k, out var q)) foreach (var e in q) _qBatches.Remove((k, Convert.ToHexString(e.Digest)));
+            _pset.Remove(k); _qset.Remove(k); _pBatches.Remove(k);
+        }
     }
 
     private void StartViewChange(ulong newView)
@@ -177,7 +192,9 @@ public sealed partial class PbftReplica
         var cps = _checkpoints.OwnAtOrAbove(LowWatermark);
         if (cps.Count == 0 || cps[0].Seq != LowWatermark) cps.Insert(0, (LowWatermark, _checkpoints.StableDigest.ToArray()));
         var p = SortedEntries(_pset);
-        var q = SortedEntries(_qset);
+        var q = new List<(ulong Seq, ulong View, byte[] Digest)>();
+        foreach (var (seq, list) in _qset) foreach (var e in list) q.Add((seq, e.View, e.Digest));
+        q.Sort((a, b) => a.Seq.CompareTo(b.Seq));
         int len = ViewChangeBody.Fixed + cps.Count * ViewChangeBody.CheckpointEntry + (p.Count + q.Count) * ViewChangeBody.SetEntry + ReplicaSignatures.SignatureSize;
         var body = _builder.BeginVector(MessageType.ViewChange, newView, LastExecuted, len);
         BinaryPrimitives.WriteUInt64LittleEndian(body, LowWatermark);
@@ -251,7 +268,7 @@ public sealed partial class PbftReplica
         }
         if (w - View > (ulong)_s.MaxViewLead) { Stats.FarViewChanges++; return; }   // L4/R1: no view far ahead (a lagging replica catches up by NEW-VIEW)
         var vc = ViewChangeBody.TryParse(h.Sender, w, MessageHeader.Body(message, h));
-        if (vc is null) { Stats.Ignored++; return; }
+        if (vc is null || !vc.WithinBounds(_s.Window, _s.CheckpointInterval, _s.F)) { Stats.Ignored++; return; }
         RecordViewChange(h.Sender, w, message.ToArray(), vc);
         if (w > View)
         {
@@ -307,7 +324,7 @@ public sealed partial class PbftReplica
             if (pick is null)
             {
                 if (wanted is not null) { RequestBatch(n, wanted, s); missing = true; _lastDecision = $"missing batch {n}"; continue; }
-                _lastDecision = $"undetermined {n}: " + string.Join(" | ", s.Select(m => $"{m.Sender}:h{m.H} P[{string.Join(",", m.P.Select(p => $"{p.Seq}@{p.View}:{p.Digest[0]:x2}"))}] Q[{string.Join(",", m.Q.Select(p => $"{p.Seq}@{p.View}:{p.Digest[0]:x2}"))}]"));
+                _lastDecision = $"undetermined at {n} with {s.Count} VIEW-CHANGEs";
                 return;                                                   // undetermined: wait for more VIEW-CHANGEs
             }
             chosen.Add(pick);
@@ -339,7 +356,7 @@ public sealed partial class PbftReplica
         if (slot.Seq == n && slot.HasPrePrepare && slot.Digest.AsSpan().SequenceEqual(d))
             return MessageHeader.Body(slot.PrePrepareMessage, PrePrepareHeader(slot)).ToArray();
         if (_pBatches.TryGetValue(n, out var b) && Bodies.BatchDigest(b).SequenceEqual(d)) return b;
-        if (_qBatches.TryGetValue(n, out b) && Bodies.BatchDigest(b).SequenceEqual(d)) return b;
+        if (_qBatches.TryGetValue((n, Convert.ToHexString(d)), out b)) return b;
         return _fetchedBatches.TryGetValue(Convert.ToHexString(d), out b) ? b : null;
     }
 
@@ -353,7 +370,7 @@ public sealed partial class PbftReplica
         foreach (var m in s)
         {
             if (m.Sender == _id) continue;
-            bool has = (m.TryGetP(n, out _, out var pd) && pd.AsSpan().SequenceEqual(d)) || (m.TryGetQ(n, out _, out var qd) && qd.AsSpan().SequenceEqual(d));
+            bool has = (m.TryGetP(n, out _, out var pd) && pd.AsSpan().SequenceEqual(d)) || m.HasQ(n, 0, d);
             if (!has) continue;
             var body = _builder.BeginVector(MessageType.BatchFetch, View, n, Digests.Size);
             d.CopyTo(body);
@@ -415,6 +432,7 @@ public sealed partial class PbftReplica
     {
         var s = nv.ViewChanges;
         if (s.Count < 2 * _s.F + 1) return false;
+        foreach (var m in s) if (!m.WithinBounds(_s.Window, _s.CheckpointInterval, _s.F)) return false;
         if (!ViewChangeDecision.TrySelectCheckpoint(s, _s.F, out ulong hSeq, out var hDigest)) return false;
         if (hSeq != nv.H || !hDigest.AsSpan().SequenceEqual(nv.HDigest)) return false;
         ulong top = ViewChangeDecision.Top(s, hSeq, _s.Window);

@@ -26,8 +26,11 @@ public sealed class ViewChangeBody
     /// <summary>Fixed prefix: h[8] ‖ cCount[2] ‖ pCount[2] ‖ qCount[2] ‖ 0[2].</summary>
     public const int Fixed = 16;
 
-    /// <summary>Largest body a correct replica sends for window <paramref name="window"/> and checkpoint interval <paramref name="k"/>, bytes: every slot of (h, h+L] in P and Q, L/K+1 checkpoints, the signature.</summary>
-    public static int MaxBodyLength(int window, int k) => Fixed + (window / k + 1) * CheckpointEntry + 2 * window * SetEntry + ReplicaSignatures.SignatureSize;
+    /// <summary>Digests a Q set keeps per sequence number: f+2 (PBFT-PR §4.5: then a digest prepared by f+1 correct replicas is never pushed out by ones a faulty primary pre-prepared later).</summary>
+    public static int QDigestsPerSeq(int f) => f + 2;
+
+    /// <summary>Largest body a correct replica sends for window <paramref name="window"/>, checkpoint interval <paramref name="k"/> and <paramref name="f"/>, bytes: every slot of (h, h+L] in P, f+2 digests per slot in Q, L/K+1 checkpoints, the signature.</summary>
+    public static int MaxBodyLength(int window, int k, int f) => Fixed + (window / k + 1) * CheckpointEntry + (1 + QDigestsPerSeq(f)) * window * SetEntry + ReplicaSignatures.SignatureSize;
 
     /// <summary>Sender (from the signed header).</summary>
     public uint Sender { get; init; }
@@ -39,7 +42,7 @@ public sealed class ViewChangeBody
     public List<(ulong Seq, byte[] Digest)> C { get; } = new();
     /// <summary>P: requests prepared at the sender (seq, view, digest); one entry per seq, seq &gt; h, view &lt; <see cref="View"/>.</summary>
     public List<(ulong Seq, ulong View, byte[] Digest)> P { get; } = new();
-    /// <summary>Q: the latest view each seq pre-prepared in at the sender (seq, view, digest); one entry per seq, seq &gt; h, view &lt; <see cref="View"/>.</summary>
+    /// <summary>Q: for each seq, the digests the sender pre-prepared there with the latest view of each (seq, view, digest); at most one entry per (seq, digest), seq &gt; h, view &lt; <see cref="View"/>.</summary>
     public List<(ulong Seq, ulong View, byte[] Digest)> Q { get; } = new();
 
     /// <summary>
@@ -70,21 +73,42 @@ public sealed class ViewChangeBody
             rest = rest.Slice(CheckpointEntry);
         }
         if (!hasH) return null;
-        if (!ReadSet(vc.P, p, ref rest, vc.H, view, seen) || !ReadSet(vc.Q, q, ref rest, vc.H, view, seen)) return null;
+        if (!ReadSet(vc.P, p, ref rest, vc.H, view, seen, perDigest: false) || !ReadSet(vc.Q, q, ref rest, vc.H, view, seen, perDigest: true)) return null;
         return vc;
     }
 
-    private static bool ReadSet(List<(ulong, ulong, byte[])> set, int count, ref ReadOnlySpan<byte> rest, ulong h, ulong view, HashSet<ulong> seen)
+    private static bool ReadSet(List<(ulong, ulong, byte[])> set, int count, ref ReadOnlySpan<byte> rest, ulong h, ulong view, HashSet<ulong> seen, bool perDigest)
     {
         seen.Clear();
         for (int i = 0; i < count; i++)
         {
             ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(rest);
             ulong v = BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(8));
-            if (seq <= h || v >= view || !seen.Add(seq)) return false;
+            if (seq <= h || v >= view) return false;
+            if (perDigest)
+            {
+                // a (seq, digest) pair appears once: keyed by seq and the digest's first 8 bytes (SHA-256 outputs of
+                // a correct replica never share them; a faulty sender that makes two collide only loses its message)
+                if (!seen.Add(seq ^ (BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(16)) * 0x9E3779B97F4A7C15UL))) return false;
+            }
+            else if (!seen.Add(seq)) return false;
             set.Add((seq, v, rest.Slice(16, 32).ToArray()));
             rest = rest.Slice(SetEntry);
         }
+        return true;
+    }
+
+    /// <summary>
+    /// True if the message stays within what a correct replica of this cell sends: P and C entries only in
+    /// (h, h+L] and [h, h+L], at most L P entries, (f+2)·L Q entries and L/K+1 checkpoints. The core drops
+    /// others, so a faulty sender cannot make the decision procedure scan more than that.
+    /// </summary>
+    public bool WithinBounds(int window, int k, int f)
+    {
+        if (P.Count > window || Q.Count > ViewChangeBody.QDigestsPerSeq(f) * window || C.Count > window / k + 1) return false;
+        foreach (var e in P) if (e.Seq - H > (ulong)window) return false;
+        foreach (var e in Q) if (e.Seq - H > (ulong)window) return false;
+        foreach (var e in C) if (e.Seq - H > (ulong)window) return false;
         return true;
     }
 
@@ -94,8 +118,12 @@ public sealed class ViewChangeBody
     /// <summary>The P entry for <paramref name="seq"/>, if any.</summary>
     public bool TryGetP(ulong seq, out ulong view, out byte[] digest) => TryGet(P, seq, out view, out digest);
 
-    /// <summary>The Q entry for <paramref name="seq"/>, if any.</summary>
-    public bool TryGetQ(ulong seq, out ulong view, out byte[] digest) => TryGet(Q, seq, out view, out digest);
+    /// <summary>True if Q has (<paramref name="seq"/>, v', <paramref name="digest"/>) with v' ≥ <paramref name="minView"/> (condition A2).</summary>
+    public bool HasQ(ulong seq, ulong minView, ReadOnlySpan<byte> digest)
+    {
+        foreach (var e in Q) if (e.Seq == seq && e.View >= minView && digest.SequenceEqual(e.Digest)) return true;
+        return false;
+    }
 
     private static bool TryGet(List<(ulong Seq, ulong View, byte[] Digest)> set, ulong seq, out ulong view, out byte[] digest)
     {

@@ -60,7 +60,7 @@ public static class ViewChangeDecision
     public static bool A2(IReadOnlyList<ViewChangeBody> s, int f, ulong n, ulong v, ReadOnlySpan<byte> d)
     {
         int c = 0;
-        foreach (var m in s) if (m.TryGetQ(n, out var v2, out var d2) && v2 >= v && d.SequenceEqual(d2)) c++;
+        foreach (var m in s) if (m.HasQ(n, v, d)) c++;
         return c >= f + 1;
     }
 
