@@ -15,7 +15,9 @@ public sealed partial class PbftReplica
     private bool _inViewChange;
     private int _vcAttempts;
     private long _vcStallTicks;
-    private long _awaitedExecuted, _vcProgressMark;                              // L3: progress = an awaited request executed
+    private long _awaitedExecuted, _vcProgressMark;
+    private ulong _primaryProgressMark;
+    private long _primaryStallTicks;                              // L3: progress = an awaited request executed
     private readonly Dictionary<uint, ulong> _awaiting = new();                  // backup: client → request id seen and not executed
     private readonly Dictionary<uint, byte[]> _awaitingMessages = new();         // client → that REQUEST (re-sent to a new primary)
     private readonly Dictionary<ulong, (byte[] Digest, ulong View)> _pset = new();
@@ -112,7 +114,21 @@ public sealed partial class PbftReplica
             if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
             return;
         }
-        if (_awaiting.Count == 0 || IsPrimary) { _vcStallTicks = 0; return; }
+        if (IsPrimary)
+        {
+            // L10: a primary whose own batches stop committing (peers gone into a view change, a faulty replica
+            // authenticating for some peers only) suspects its view too, after twice the backups' timeout, so the
+            // correct replicas meet again in the next view. Any execution progress restarts it.
+            if (LastExecuted != _primaryProgressMark) { _primaryProgressMark = LastExecuted; _primaryStallTicks = 0; _vcAttempts = 0; }
+            else if (LastAssigned > LastExecuted || _pending.Count > 0)
+            {
+                if (++_primaryStallTicks >= 2 * ViewChangeTimeout) { _primaryStallTicks = 0; StartViewChange(View + 1); }
+            }
+            else _primaryStallTicks = 0;
+            _vcStallTicks = 0;
+            return;
+        }
+        if (_awaiting.Count == 0) { _vcStallTicks = 0; return; }
         if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
     }
 
