@@ -179,7 +179,8 @@ public sealed class MessageVerifier
                 // entry is needed, so any replica may forward it to a peer that missed it.
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (header.Sender != (uint)(header.View % (ulong)_n)) return ParseStatus.BadSender;
-                if (!VerifySignature(header.Sender, message.Slice(0, Protocol.Pbft.NewViewBody.SignedLength(header)), body.Slice(Math.Max(0, body.Length - Auth.ReplicaSignatures.SignatureSize))))
+                if (header.BodyLength < Protocol.Pbft.NewViewBody.Fixed + Auth.ReplicaSignatures.SignatureSize) return ParseStatus.Truncated;
+                if (!VerifySignature(header.Sender, message.Slice(0, Protocol.Pbft.NewViewBody.SignedLength(header)), body.Slice(body.Length - Auth.ReplicaSignatures.SignatureSize)))
                     return ParseStatus.BadSignature;
                 return Protocol.Pbft.NewViewBody.TryParse(header, body, _n, _maxBody, _signatureCheck) is null ? ParseStatus.BadField : ParseStatus.Ok;
 
