@@ -57,4 +57,17 @@ public class CellConfigTests
         Assert.Contains("invalid JSON", Assert.Throws<ConfigException>(() => CellConfig.Parse("{ \"f\": ")).Message);
         Assert.Contains("cannot read", Assert.Throws<ConfigException>(() => CellConfig.Load("/nonexistent/cell.json")).Message);
     }
+
+    [Fact]
+    public void MaxMessageBytesMustHoldTheLargestNewView()
+    {
+        // Issue 8, L8: with a 65,536-slot window a VIEW-CHANGE may reach ~12.6 MB and a NEW-VIEW four of them, so the
+        // default 8 MiB cannot carry it; the cell is refused at start instead of throwing from the replica loop later.
+        var big = Valid.Replace("\"batch_size\": 32", "\"batch_size\": 32, \"window\": 65536");
+        var e = Assert.Throws<ConfigException>(() => CellConfig.Parse(big));
+        Assert.Contains("max_message_bytes", e.Message);
+        Assert.Contains("NEW-VIEW", e.Message);
+        // The defaults (window 256) fit with room to spare.
+        Assert.Equal(256, CellConfig.Parse(Valid).Window);
+    }
 }
