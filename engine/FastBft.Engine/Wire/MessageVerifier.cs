@@ -175,11 +175,13 @@ public sealed class MessageVerifier
                     ? ParseStatus.Ok : ParseStatus.BadSignature;
 
             case MessageType.NewView:
-                // Self-certifying: the primary's signature and the embedded VIEW-CHANGEs' signatures; no MAC
-                // entry is needed, so any replica may forward it to a peer that missed it.
+                // The primary's MAC entry for us (a cheap filter; a forwarded copy keeps the primary's vector), then
+                // the primary's signature and every embedded VIEW-CHANGE's: any replica may forward it.
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (header.Sender != (uint)(header.View % (ulong)_n)) return ParseStatus.BadSender;
                 if (header.BodyLength < Protocol.Pbft.NewViewBody.Fixed + Auth.ReplicaSignatures.SignatureSize) return ParseStatus.Truncated;
+                Digests.AuthBody(body, digest);
+                if (!_auth.VerifyVector(header.Sender, hdr, digest, trailer)) return ParseStatus.BadAuthenticator;
                 if (!VerifySignature(header.Sender, message.Slice(0, Protocol.Pbft.NewViewBody.SignedLength(header)), body.Slice(body.Length - Auth.ReplicaSignatures.SignatureSize)))
                     return ParseStatus.BadSignature;
                 return Protocol.Pbft.NewViewBody.TryParse(header, body, _n, _maxBody, _signatureCheck) is null ? ParseStatus.BadField : ParseStatus.Ok;

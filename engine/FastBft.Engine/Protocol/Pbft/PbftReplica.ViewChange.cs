@@ -35,6 +35,7 @@ public sealed partial class PbftReplica
     private readonly Dictionary<string, byte[]> _fetchedBatches = new();         // new primary: hex digest → batch body (A3)
     private readonly Dictionary<string, ulong> _wantedBatches = new();           // new primary: hex digest → seq it is needed at
     private long _batchAnswersTick = -1;
+    private long[] _nvForwardedTick = [];
     private string _lastDecision = "";
     private int _batchAnswers;
 
@@ -279,7 +280,7 @@ public sealed partial class PbftReplica
         if (w == View && !_inViewChange)
         {
             // A late or retransmitted VIEW-CHANGE for the view we are in: its sender missed the NEW-VIEW.
-            if (_newViewMessage is not null && _newViewView == View) _out.SendToReplica(h.Sender, _newViewMessage);
+            if (_newViewView == View) ForwardNewView(h.Sender);
             return;
         }
         if (w - View > (ulong)_s.MaxViewLead) { Stats.FarViewChanges++; return; }   // L4/R1: no view far ahead (a lagging replica catches up by NEW-VIEW)
@@ -395,12 +396,27 @@ public sealed partial class PbftReplica
         }
     }
 
+    /// <summary>
+    /// Sends the NEW-VIEW we installed to a peer that missed it, at most once per peer per tick (a faulty
+    /// peer's STATUS or VIEW-CHANGE flood is not amplified into NEW-VIEW traffic).
+    /// </summary>
+    private void ForwardNewView(uint peer)
+    {
+        if (_newViewMessage is null || _nvForwardedTick[peer] == _tick) return;
+        _nvForwardedTick[peer] = _tick;
+        _out.SendToReplica(peer, _newViewMessage);
+    }
+
+    /// <summary>Batches answered per tick (BATCH-FETCH); a correct new primary asks again on its next retransmission tick.</summary>
+    private const int BatchAnswersPerTick = 8;
+
     private void OnBatchFetch(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        // Only the primary of the view asks, at most L answers per tick (no amplification for a faulty replica).
-        if (h.Sender != (uint)(h.View % (ulong)_n) || h.View < View) { Stats.Ignored++; return; }
+        // Only the primary of the view we wait for asks (it decides NEW-VIEW from our VIEW-CHANGE), and a few
+        // answers per tick: no amplification for a faulty replica.
+        if (h.View != View || !_inViewChange || h.Sender != Primary) { Stats.Ignored++; return; }
         if (_batchAnswersTick != _tick) { _batchAnswersTick = _tick; _batchAnswers = 0; }
-        if (++_batchAnswers > _s.Window) return;
+        if (++_batchAnswers > BatchAnswersPerTick) return;
         var d = MessageHeader.Body(message, h).ToArray();
         var batch = FindBatch(h.Sequence, d);
         if (batch is null) return;

@@ -90,6 +90,8 @@ public sealed partial class PbftReplica : IReplicaCore
         _batchDigests = new byte[settings.BatchSize * Digests.Size];
         _vcs = new List<(ulong, byte[], ViewChangeBody)>[_n];
         for (int i = 0; i < _n; i++) _vcs[i] = new();
+        _nvForwardedTick = new long[_n];
+        Array.Fill(_nvForwardedTick, -1L);
     }
 
     /// <summary>Replica id.</summary>
@@ -192,8 +194,7 @@ public sealed partial class PbftReplica : IReplicaCore
         bool peerWaits = (BinaryPrimitives.ReadUInt64LittleEndian(MessageHeader.Body(message, h).Slice(8)) & Bodies.StatusInViewChange) != 0;
         // A peer in an older view, or still waiting for the NEW-VIEW of the view we installed (it missed it):
         // forward that NEW-VIEW — it is signed, so any replica can check it (L1).
-        if (_newViewMessage is not null && (h.View < _newViewView || (h.View == _newViewView && peerWaits)))
-            _out.SendToReplica(h.Sender, _newViewMessage);
+        if (h.View < _newViewView || (h.View == _newViewView && peerWaits)) ForwardNewView(h.Sender);
         if (theirs >= LastExecuted) return;
         // A peer behind our stable checkpoint cannot be helped with log entries (they are garbage):
         // re-send the stable CHECKPOINT so that f+1 of them let it fetch the state (§4.6.2).
