@@ -153,7 +153,7 @@ internal sealed class CellRunner
             long measured = stats.Count;
 
             // Drain: stop issuing, let outstanding requests finish, then wait for the live replicas to converge.
-            await load.StopAsync(TimeSpan.FromSeconds(10));
+            int unfinished = await load.StopAsync(TimeSpan.FromSeconds(20));
             var (consistent, finalStatus) = await ConvergeAsync(alive, TimeSpan.FromSeconds(20));
 
             double cpuSeconds = _o.InProcess ? double.NaN : (cpu1 - cpu0).TotalSeconds;
@@ -190,6 +190,7 @@ internal sealed class CellRunner
                 AvgBatchSize = batches == 0 ? 0 : Math.Round((double)batchedRequests / batches, 2),
                 DatagramsPerRequest = measured == 0 ? 0 : Math.Round((double)(replicaDatagrams + clientDatagrams1 - clientDatagrams0) / measured, 3),
                 RequestsCompleted = measured,
+                RequestsUnfinished = unfinished,
                 ClientRetransmissions = load.Retransmissions,
                 Transport = _o.Transport, InProcess = _o.InProcess,
                 LastExecuted = finalStatus.Length > 0 ? finalStatus[0].LastExecuted : 0,
@@ -267,11 +268,12 @@ internal sealed class CellRunner
         Tables.Row(t, "views", string.Create(ci, $"{r.ViewChanges} change(s)"), string.Create(ci, $"view {r.ViewStart} → {r.ViewEnd}; {r.StateTransfers} state transfer(s)"));
         Tables.Row(t, "replicas consistent", r.ReplicasConsistent ? "yes" : "NO",
             string.Create(ci, $"replicas {string.Join(",", r.ReplicasAlive)} alive, all at sequence {r.LastExecuted}, digests {string.Join(",", r.StateDigests)}"));
+        if (r.RequestsUnfinished > 0) Tables.Row(t, "requests unfinished", r.RequestsUnfinished.ToString(ci), "clients whose last request never completed (the cell lost liveness)");
         if (r.ClientRetransmissions > 0) Tables.Row(t, "client retransmissions", string.Create(ci, $"{r.ClientRetransmissions:N0}"), "");
         if (r.ClientAllocatedBytesPerRequest >= 0) Tables.Row(t, "client allocation", string.Create(ci, $"{r.ClientAllocatedBytesPerRequest:0.##} B/req"), "client I/O thread: transport, voting, load generator");
         Tables.Write(w, t);
         if (r.Faults.Count == 0) return;
-        var ft = Tables.Create("<fault", "replica", "at s", "view", "recovery ms", "max latency ms", "<req/s per 100 ms from at−1 s (k; | = fault)");
+        var ft = Tables.Create("<fault", "replica", "at s", "view", "checkpoint", "recovery ms", "max latency ms", "<req/s per 100 ms from at−1 s (k; | = fault)");
         foreach (var f in r.Faults)
         {
             var around = new System.Text.StringBuilder();
@@ -281,6 +283,7 @@ internal sealed class CellRunner
                 around.Append(string.Create(ci, $"{f.ThroughputAroundRps[i] / 1000:0.#} "));
             }
             Tables.Row(ft, f.Spec, f.Replica.ToString(ci), string.Create(ci, $"{f.AtS:0.000}"), f.ViewAtFault.ToString(ci),
+                f.DurationS > 0 ? string.Create(ci, $"{f.CheckpointAtFault}→{f.CheckpointAtEnd}") : f.CheckpointAtFault.ToString(ci),
                 f.RecoveryMs >= 0 ? string.Create(ci, $"{f.RecoveryMs:0.0}") : "none", string.Create(ci, $"{f.MaxLatencyMs:0.0}"), around.ToString().TrimEnd());
         }
         Tables.Write(w, ft);

@@ -27,6 +27,7 @@ internal sealed class FaultInjector
         public uint Replica;
         public long Timestamp;
         public ulong View;
+        public ulong CheckpointAtFault, CheckpointAtEnd;
         public bool Done;
     }
 
@@ -64,6 +65,7 @@ internal sealed class FaultInjector
                 var handle = _slots[target] as ProcessReplica ?? throw new InvalidOperationException($"--fault {f.Text}: replica {target} is not a process");
                 var rec = _injected[i];
                 rec.Replica = target; rec.View = view;
+                rec.CheckpointAtFault = rec.CheckpointAtEnd = statuses.Count == 0 ? 0 : statuses.Max(x => x.StableCheckpoint);
                 switch (f.Kind)
                 {
                     case FaultKind.Kill:
@@ -76,13 +78,13 @@ internal sealed class FaultInjector
                         if (!handle.IsAlive || handle.Paused) { _log($"fault {f.Text}: replica {target} is not running; skipped"); continue; }
                         rec.Timestamp = Mark(i);
                         handle.Pause();
-                        ends.Add(EndAfter(rec.Timestamp, f.DurationSeconds, stop, () => { handle.Resume(); return Task.CompletedTask; }, $"replica {target} resumed (SIGCONT)"));
+                        ends.Add(EndAfter(rec, f.DurationSeconds, stop, () => { handle.Resume(); return Task.CompletedTask; }, $"replica {target} resumed (SIGCONT)"));
                         break;
                     case FaultKind.Isolate:
                         if (!handle.IsAlive) { _log($"fault {f.Text}: replica {target} is not running; skipped"); continue; }
                         rec.Timestamp = Mark(i);
                         await handle.IsolateAsync(true, TimeSpan.FromSeconds(10));
-                        ends.Add(EndAfter(rec.Timestamp, f.DurationSeconds, stop, () => handle.IsAlive ? handle.IsolateAsync(false, TimeSpan.FromSeconds(10)) : Task.CompletedTask, $"replica {target} rejoined (isolation off)"));
+                        ends.Add(EndAfter(rec, f.DurationSeconds, stop, () => handle.IsAlive ? handle.IsolateAsync(false, TimeSpan.FromSeconds(10)) : Task.CompletedTask, $"replica {target} rejoined (isolation off)"));
                         break;
                     case FaultKind.Restart:
                         if (handle.IsAlive) { _log($"fault {f.Text}: replica {target} is still running; skipped"); continue; }
@@ -111,23 +113,25 @@ internal sealed class FaultInjector
         return ts;
     }
 
-    private async Task EndAfter(long start, double seconds, CancellationToken stop, Func<Task> end, string what)
+    private async Task EndAfter(Injected rec, double seconds, CancellationToken stop, Func<Task> end, string what)
     {
-        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), start + (long)(seconds * Stopwatch.Frequency));
+        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), rec.Timestamp + (long)(seconds * Stopwatch.Frequency));
         if (wait > TimeSpan.Zero)
         {
             try { await Task.Delay(wait, stop); } catch (OperationCanceledException) { }
         }
+        var others = await ResponsiveStatusesAsync(exclude: rec.Replica);
+        if (others.Count > 0) rec.CheckpointAtEnd = others.Max(x => x.StableCheckpoint);
         await end();
         _log($"  fault ended: {what}");
     }
 
     /// <summary>Statuses of the replicas that are running, not paused, and answer within 2 s.</summary>
-    private async Task<List<ReplicaStatus>> ResponsiveStatusesAsync()
+    private async Task<List<ReplicaStatus>> ResponsiveStatusesAsync(uint exclude = uint.MaxValue)
     {
         var tasks = new List<Task<ReplicaStatus>>();
         foreach (var r in _slots)
-            if (r.IsAlive && r is not ProcessReplica { Paused: true }) tasks.Add(r.StatusAsync(TimeSpan.FromSeconds(2)));
+            if (r.Id != exclude && r.IsAlive && r is not ProcessReplica { Paused: true }) tasks.Add(r.StatusAsync(TimeSpan.FromSeconds(2)));
         var list = new List<ReplicaStatus>();
         foreach (var t in tasks)
         {
@@ -162,6 +166,8 @@ internal sealed class FaultInjector
                 RecoveryMs = first == 0 ? -1 : Math.Round(Stopwatch.GetElapsedTime(rec.Timestamp, first).TotalMilliseconds, 1),
                 MaxLatencyMs = Math.Round(_stats.MaxLatencyTicksAfter(i) * 1000.0 / Stopwatch.Frequency, 1),
                 ViewAtFault = rec.View,
+                CheckpointAtFault = rec.CheckpointAtFault,
+                CheckpointAtEnd = rec.CheckpointAtEnd,
                 ThroughputAroundRps = around.ToArray(),
             });
         }

@@ -116,6 +116,10 @@ internal sealed record FaultResult
     public double RecoveryMs { get; init; }
     /// <summary>Longest client latency of a request completed between this fault and the next one, ms.</summary>
     public double MaxLatencyMs { get; init; }
+    /// <summary>Highest stable checkpoint of the responsive replicas when the fault was injected.</summary>
+    public ulong CheckpointAtFault { get; init; }
+    /// <summary>pause/isolate: highest stable checkpoint of the other replicas just before the fault ended; else = checkpoint_at_fault.</summary>
+    public ulong CheckpointAtEnd { get; init; }
     /// <summary>View of the cell when the fault was injected (most replicas' view).</summary>
     public ulong ViewAtFault { get; init; }
     /// <summary>Requests/s per 100 ms from 1 s before to 2 s after the fault (first entry: bucket of at_s − 1).</summary>

@@ -158,10 +158,14 @@ internal sealed class LoadGenerator
     public void StartMeasuring() { _stats.Start(Stopwatch.GetTimestamp()); _measuring = true; }
     public void StopMeasuring() => _measuring = false;
 
-    public async Task StopAsync(TimeSpan timeout)
+    /// <summary>Stops issuing requests and waits up to <paramref name="timeout"/> for the outstanding ones; returns how many clients are still waiting.</summary>
+    public async Task<int> StopAsync(TimeSpan timeout)
     {
         _stop = true;
         try { await Task.WhenAll(_tasks).WaitAsync(timeout); }
-        catch (TimeoutException) { /* a request still outstanding: reported through consistency/drain */ }
+        catch (TimeoutException) { /* a request still outstanding: counted below */ }
+        int waiting = 0;
+        foreach (var t in _tasks) if (!t.IsCompleted) waiting++;
+        return waiting;
     }
 }

@@ -61,6 +61,8 @@ internal sealed record RunResult
     public double AvgBatchSize { get; init; }
     public double DatagramsPerRequest { get; init; }
     public long RequestsCompleted { get; init; }
+    /// <summary>Clients whose last request had not completed 20 s after the load stopped (0 in a live cell).</summary>
+    public int RequestsUnfinished { get; init; }
     public long ClientRetransmissions { get; init; }
     public string Transport { get; init; } = "udp";
     public bool InProcess { get; init; }

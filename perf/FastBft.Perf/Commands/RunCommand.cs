@@ -80,6 +80,6 @@ internal static class RunCommand
             Output.Plots.Run(result, latencies, plot);
             Console.WriteLine($"plot written to {plot}");
         }
-        return result.ReplicasConsistent && result.ThroughputRps > 0 ? 0 : 1;
+        return result.ReplicasConsistent && result.ThroughputRps > 0 && result.RequestsUnfinished == 0 ? 0 : 1;
     }
 }
