@@ -177,7 +177,7 @@ internal sealed class CellRunner
             // The last bucket may be partial.
             double tail = elapsed * 1000 - (bucketCount - 1) * CompletionStats.BucketMs;
             if (rps.Length > 0 && tail > 0 && tail < CompletionStats.BucketMs) rps[^1] = buckets[^1] * (1000.0 / tail);
-            ulong viewEnd = finalStatus.Length == 0 ? viewStart : finalStatus.Max(s => s.View);
+            ulong viewEnd = finalStatus.Length == 0 ? viewStart : MostCommonView(finalStatus);
             var result = new RunResult
             {
                 Protocol = _o.Protocol, F = _o.F, Workload = workload.ToString(), Clients = _o.Clients,

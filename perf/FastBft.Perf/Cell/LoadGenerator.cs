@@ -166,6 +166,9 @@ internal sealed class LoadGenerator
         catch (TimeoutException) { /* a request still outstanding: counted below */ }
         int waiting = 0;
         foreach (var t in _tasks) if (!t.IsCompleted) waiting++;
+        // The clients' last continuations ran on the client I/O thread, and so may this method's: leave
+        // it, or a caller that disposes the endpoint next would join the I/O thread from itself.
+        await Task.Yield();
         return waiting;
     }
 }

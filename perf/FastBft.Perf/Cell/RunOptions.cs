@@ -72,7 +72,7 @@ internal sealed record RunResult
     public uint[] ReplicasAlive { get; init; } = [];
     /// <summary>Most replicas' view at the start of the measured window.</summary>
     public ulong ViewStart { get; init; }
-    /// <summary>Highest view of the replicas alive at the end.</summary>
+    /// <summary>Most replicas' view at the end (of those alive).</summary>
     public ulong ViewEnd { get; init; }
     /// <summary>Views installed during the run (view_end − view_start).</summary>
     public ulong ViewChanges { get; init; }
