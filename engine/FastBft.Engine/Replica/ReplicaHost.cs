@@ -144,6 +144,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
             _transport.Stats.BytesSent, _transport.Stats.DatagramsSent, _transport.Stats.DatagramsReceived, s.Retransmissions)
         {
             ViewChanges = _core.NewViewsInstalled,
+            ExecutedBatches = s.ExecutedBatches,
             StateTransfers = _core.StateTransfers,
             InViewChange = _core.InViewChange,
         };
@@ -192,6 +193,8 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     long RequestsExecuted, long Batches, long StableCheckpoints, long Dropped, long BytesSent, long DatagramsSent,
     long DatagramsReceived, long Retransmissions)
 {
+    /// <summary>Batches this replica executed since it started.</summary>
+    public long ExecutedBatches { get; init; }
     /// <summary>New views this replica installed since it started.</summary>
     public long ViewChanges { get; init; }
     /// <summary>State transfers this replica completed since it started.</summary>

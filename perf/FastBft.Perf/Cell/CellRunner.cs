@@ -164,8 +164,12 @@ internal sealed class CellRunner
                 var b = before.FirstOrDefault(x => x.Id == a.Id && x.BytesSent <= a.BytesSent);
                 replicaBytes += a.BytesSent - (b?.BytesSent ?? 0);
                 replicaDatagrams += a.DatagramsSent - (b?.DatagramsSent ?? 0);
-                long bb = a.Batches - (b?.Batches ?? 0);
-                if (bb > 0) { batches += bb; batchedRequests += a.RequestsExecuted - (b?.RequestsExecuted ?? 0); }
+                // Average batch: executed requests / executed batches of the replica that executed most in the window.
+                if (b is not null && a.ExecutedBatches - b.ExecutedBatches > batches)
+                {
+                    batches = a.ExecutedBatches - b.ExecutedBatches;
+                    batchedRequests = a.RequestsExecuted - b.RequestsExecuted;
+                }
             }
             var hist = stats.TakeLatencies();
             Latencies = hist;

@@ -70,20 +70,20 @@ internal sealed class FaultInjector
                 {
                     case FaultKind.Kill:
                         if (!handle.IsAlive) { _log($"fault {f.Text}: replica {target} is not running; skipped"); continue; }
+                        handle.SigKill();                       // returns once the process has exited
                         rec.Timestamp = Mark(i);
-                        handle.SigKill();
                         if (f.Replica is null) lastPrimaryKilled = target;
                         break;
                     case FaultKind.Pause:
                         if (!handle.IsAlive || handle.Paused) { _log($"fault {f.Text}: replica {target} is not running; skipped"); continue; }
+                        handle.Pause();                         // returns once the kernel reports it stopped
                         rec.Timestamp = Mark(i);
-                        handle.Pause();
                         ends.Add(EndAfter(rec, f.DurationSeconds, stop, () => { handle.Resume(); return Task.CompletedTask; }, $"replica {target} resumed (SIGCONT)"));
                         break;
                     case FaultKind.Isolate:
                         if (!handle.IsAlive) { _log($"fault {f.Text}: replica {target} is not running; skipped"); continue; }
+                        await handle.IsolateAsync(true, TimeSpan.FromSeconds(10));   // returns once the replica confirmed
                         rec.Timestamp = Mark(i);
-                        await handle.IsolateAsync(true, TimeSpan.FromSeconds(10));
                         ends.Add(EndAfter(rec, f.DurationSeconds, stop, () => handle.IsAlive ? handle.IsolateAsync(false, TimeSpan.FromSeconds(10)) : Task.CompletedTask, $"replica {target} rejoined (isolation off)"));
                         break;
                     case FaultKind.Restart:

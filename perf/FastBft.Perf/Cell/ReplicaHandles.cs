@@ -121,7 +121,25 @@ internal sealed partial class ProcessReplica : IReplicaHandle
 
     /// <summary>Fault injection: SIGSTOP.</summary>
     /// <exception cref="InvalidOperationException">the signal could not be sent.</exception>
-    public void Pause() { Signal(SigStop); Paused = true; }
+    public void Pause()
+    {
+        Signal(SigStop);
+        Paused = true;
+        // SIGSTOP takes effect asynchronously: wait (≤ 1 s) until /proc reports the process stopped ('T').
+        var deadline = Environment.TickCount64 + 1000;
+        while (Environment.TickCount64 < deadline && !IsStopped()) Thread.Sleep(1);
+    }
+
+    private bool IsStopped()
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+            int close = stat.LastIndexOf(')');
+            return close > 0 && close + 2 < stat.Length && stat[close + 2] is 'T' or 't';
+        }
+        catch (IOException) { return true; }
+    }
 
     /// <summary>Fault injection: SIGCONT after <see cref="Pause"/>.</summary>
     public void Resume() { if (!Paused) return; Paused = false; Signal(SigCont); }

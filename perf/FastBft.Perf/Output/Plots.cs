@@ -25,6 +25,7 @@ internal static class Plots
         line.MarkerSize = 0;
         line.LineWidth = 1.5f;
         line.LegendText = "requests/s (100 ms buckets)";
+        int labelRow = 0;
         foreach (var f in r.Faults)
         {
             if (f.DurationS > 0)
@@ -32,16 +33,24 @@ internal static class Plots
                 var span = top.Add.HorizontalSpan(f.AtS, f.AtS + f.DurationS);
                 span.FillStyle.Color = Colors.Orange.WithAlpha(0.15);
             }
+            if (f.RecoveryMs > 0)
+            {
+                var recovery = top.Add.HorizontalSpan(f.AtS, f.AtS + f.RecoveryMs / 1000);
+                recovery.FillStyle.Color = Colors.Red.WithAlpha(0.12);
+            }
             var v = top.Add.VerticalLine(f.AtS);
             v.Color = Colors.OrangeRed;
             v.LineWidth = 1.5f;
-            v.Text = f.RecoveryMs >= 0 ? $"{f.Kind} r{f.Replica}: recovered {f.RecoveryMs:0} ms" : $"{f.Kind} r{f.Replica}: no recovery";
-            v.LabelOppositeAxis = false;
+            var label = top.Add.Text(f.RecoveryMs >= 0 ? $" {f.Kind} r{f.Replica}: recovery {f.RecoveryMs:0} ms, max latency {f.MaxLatencyMs:0} ms" : $" {f.Kind} r{f.Replica}: no recovery",
+                f.AtS, Math.Max(1, Max(rps)) * (1.12 - 0.08 * (labelRow++ % 3)));
+            label.LabelFontSize = 13;
+            label.LabelFontColor = Colors.OrangeRed;
+            label.LabelAlignment = Alignment.MiddleLeft;
         }
-        top.Title($"{r.Protocol} f={r.F} workload {r.Workload}, {r.Clients} clients, {r.Transport}: {r.ThroughputRps:N0} req/s");
+        top.Title($"{r.Protocol} f={r.F} workload {r.Workload}, {r.Clients} clients, {r.Transport}: {r.ThroughputRps:N0} req/s, {r.ViewChanges} view change(s)");
         top.XLabel("seconds into the measured window");
         top.YLabel("requests/s");
-        top.Axes.SetLimitsY(0, Math.Max(1, Max(rps) * 1.15));
+        top.Axes.SetLimitsY(0, Math.Max(1, Max(rps)) * 1.2);
         top.ShowLegend(Alignment.LowerRight);
 
         var bottom = mp.GetPlot(1);
@@ -51,18 +60,18 @@ internal static class Plots
         {
             foreach (var it in latencyUs.Percentiles(5))
             {
-                double p = it.Percentile;
-                if (p >= 99.999) break;
+                double p = Math.Min(it.Percentile, 99.999);   // the last point (100 %, the maximum) is drawn at 99.999 %
                 px.Add(-Math.Log10(1 - p / 100));
                 py.Add(Math.Log10(Math.Max(it.ValueIteratedTo, 1) / 1000.0));
+                if (p >= 99.999) break;
             }
         }
         var curve = bottom.Add.Scatter(px.ToArray(), py.ToArray());
         curve.MarkerSize = 0;
         curve.LineWidth = 1.5f;
         curve.LegendText = $"latency: p50 {r.LatencyP50Ms:0.###} ms, p99 {r.LatencyP99Ms:0.###} ms, max {r.LatencyMaxMs:0.###} ms";
-        double[] ticks = [0, 1, 2, 3, 4];
-        string[] labels = ["0%", "90%", "99%", "99.9%", "99.99%"];
+        double[] ticks = [0, 1, 2, 3, 4, 5];
+        string[] labels = ["0%", "90%", "99%", "99.9%", "99.99%", "max"];
         bottom.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks, labels);
         bottom.Axes.Left.TickGenerator = LogTicks();
         bottom.Title("client latency by percentile (HdrHistogram)");
