@@ -99,6 +99,17 @@ public class FaultInjectionTests
     }
 
     [Theory]
+    [InlineData("--log-format", "xml")]
+    [InlineData("--otlp-endpoint", "nowhere")]
+    [InlineData("--client-retransmit-ms", "0")]
+    public void BadObservabilityOrTimeoutOptionIsRejectedNamingIt(string option, string value)
+    {
+        var (exit, output) = HarnessProcess.Run(null, "run", "--duration", "1", option, value);
+        Assert.True(exit == 2, $"exit {exit}: {output}");
+        Assert.Contains(option, output);
+    }
+
+    [Theory]
     [InlineData("kill:0")]                  // no @T
     [InlineData("explode:1@2")]             // unknown kind
     [InlineData("pause:1@2")]               // pause needs +D

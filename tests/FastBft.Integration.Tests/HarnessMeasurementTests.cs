@@ -25,6 +25,18 @@ public class HarnessMeasurementTests
     }
 
     [Fact]
+    public void BadTelemetryConfigIsRejectedNamingTheField()
+    {
+        var json = new CellConfig { Keys = new KeysConfig { Master = new string('a', 64) } };
+        for (int i = 0; i < 4; i++) json.Replicas.Add(new ReplicaConfig { Id = i, Address = $"127.0.0.1:{7000 + i}" });
+        json.Telemetry.OtlpEndpoint = "not a url";
+        var e = Assert.Throws<ConfigException>(() => CellConfig.Parse(json.ToJson()));
+        Assert.Contains("telemetry.otlp_endpoint", e.Message);
+        json.Telemetry.OtlpEndpoint = "http://127.0.0.1:4317";
+        Assert.Equal("http://127.0.0.1:4317", CellConfig.Parse(json.ToJson()).Telemetry.OtlpEndpoint);
+    }
+
+    [Fact]
     public void LatencySummaryMatchesAKnownDistribution()
     {
         var h = LatencyHistograms.NewHistogram(10_000_000);
