@@ -111,17 +111,17 @@ internal static class Plots
                     cap.LineWidth = 2;
                 }
             }
-            var t = plot.Add.Text($"p99 {entries[i].LatencyP99Ms:0.###} ms", i, entries[i].ThroughputRps);
+            var t = plot.Add.Text($"p99 {entries[i].LatencyP99Ms:0.###} ms", i, rounds[i].Count > 0 ? Math.Max(hi, entries[i].ThroughputRps) : entries[i].ThroughputRps);
             t.LabelFontSize = 12;
             t.LabelAlignment = Alignment.LowerCenter;
             t.OffsetY = -4;
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(positions, labels);
         plot.Axes.Margins(bottom: 0, top: 0.15);
-        plot.Title("median requests/s per configuration (error bars: min..max of the rounds)");
+        plot.Title("median requests/s (whiskers: min..max of the rounds)");
         plot.YLabel("requests/s");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        plot.SavePng(path, Math.Max(600, 220 * entries.Count), 500);
+        plot.SavePng(path, Math.Max(800, 260 * entries.Count), 500);
     }
 
     private static ScottPlot.TickGenerators.NumericManual LogTicks()
