@@ -10,7 +10,9 @@ namespace FastBft.Integration.Tests;
 /// </summary>
 public class FaultInjectionTests
 {
-    private static JsonElement RunWithFaults(string name, params string[] extra)
+    private static JsonElement RunWithFaults(string name, params string[] extra) => RunWithFaultsAndOutput(name, extra).Result;
+
+    private static (JsonElement Result, string Output) RunWithFaultsAndOutput(string name, params string[] extra)
     {
         var json = Path.Combine(Path.GetTempPath(), $"fastbft-{name}-{Guid.NewGuid():N}.json");
         try
@@ -20,7 +22,7 @@ public class FaultInjectionTests
             var (exit, output) = HarnessProcess.Run(null, args.ToArray());
             Assert.True(exit == 0, $"exit {exit}: {output}");
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
-            return doc.RootElement.Clone();
+            return (doc.RootElement.Clone(), output);
         }
         finally { File.Delete(json); }
     }
@@ -39,7 +41,7 @@ public class FaultInjectionTests
     [Fact]
     public void KillingThePrimaryChangesViewAndEveryRequestCompletes()
     {
-        var r = RunWithFaults("killprimary", "--fault", "kill:primary@1.5");
+        var (r, output) = RunWithFaultsAndOutput("killprimary", "--fault", "kill:primary@1.5", "--log-format", "json");
         AssertAgreement(r, alive: 3);
         Assert.DoesNotContain(0u, r.GetProperty("replicas_alive").EnumerateArray().Select(e => e.GetUInt32()));
         Assert.True(r.GetProperty("view_changes").GetUInt64() >= 1, "the cell changed view");
@@ -49,6 +51,9 @@ public class FaultInjectionTests
         Assert.True(f.GetProperty("recovery_ms").GetDouble() > 0, "a request issued after the fault completed");
         Assert.True(f.GetProperty("max_latency_ms").GetDouble() > 0);
         Assert.True(f.GetProperty("at_s").GetDouble() >= 1.5);
+        // Structured logs (stderr of the harness and of its replica processes): the injected fault and the new view, by event id.
+        Assert.Contains("\"EventId\":1302", output);
+        Assert.Contains("\"EventId\":1101", output);
     }
 
     [Fact]

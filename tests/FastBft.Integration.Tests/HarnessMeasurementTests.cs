@@ -1,3 +1,5 @@
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using FastBft.Config;
@@ -105,6 +107,31 @@ public class HarnessMeasurementTests
             Assert.Contains($"`{name}`", doc);
             Assert.Contains($"| `{name}` | `{unit}` |", doc);
         }
+    }
+
+    [Fact]
+    public async Task ReplicaInstrumentsExportThroughOpenTelemetry()
+    {
+        var exported = new List<OpenTelemetry.Metrics.Metric>();
+        using var cell = new UdpCell();
+        using (var provider = OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter(ReplicaMetrics.MeterName).AddInMemoryExporter(exported).Build())
+        {
+            using var endpoint = cell.NewClientEndpoint();
+            var client = endpoint.CreateClient(cell.Config.FirstClientId);
+            endpoint.Start();
+            for (int i = 0; i < 20; i++) await client.InvokeAsync(BitConverter.GetBytes((long)i)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            await cell.ConvergeAsync(TimeSpan.FromSeconds(30));
+            Assert.True(provider.ForceFlush(10_000));
+        }
+        long executed = 0;
+        foreach (var m in exported)
+        {
+            if (m.Name != "fastbft.requests.executed") continue;
+            foreach (ref readonly var point in m.GetMetricPoints()) executed = Math.Max(executed, point.GetSumLong());
+        }
+        Assert.True(executed >= 20, $"fastbft.requests.executed exported {executed}");
+        Assert.Contains(exported, m => m.Name == "fastbft.view_changes");
+        Assert.Contains(exported, m => m.Name == "fastbft.messages.rejected");
     }
 
     private static string RepoRoot()
