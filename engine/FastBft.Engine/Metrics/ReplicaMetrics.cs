@@ -78,6 +78,10 @@ public sealed class ReplicaMetrics : IDisposable
         _meter.CreateObservableCounter("fastbft.transport.datagrams.sent", () => new Measurement<long>(transport.DatagramsSent, tag), "{datagram}", "datagrams sent");
         _meter.CreateObservableCounter("fastbft.transport.datagrams.received", () => new Measurement<long>(transport.DatagramsReceived, tag), "{datagram}", "datagrams received");
         _meter.CreateObservableCounter("fastbft.transport.datagrams.dropped", () => new Measurement<long>(transport.MalformedDropped + transport.ReassemblyDropped, tag), "{datagram}", "malformed frames and abandoned reassemblies");
+        var sendTag = new KeyValuePair<string, object?>("direction", "send");
+        var receiveTag = new KeyValuePair<string, object?>("direction", "receive");
+        _meter.CreateObservableCounter("fastbft.transport.errors", () => new[] { new Measurement<long>(transport.SendErrors, tag, sendTag), new Measurement<long>(transport.ReceiveErrors, tag, receiveTag) },
+            "{error}", "socket errors by direction (tag direction = send | receive)");
         _meter.CreateObservableGauge("fastbft.sequence.executed", () => new Measurement<long>((long)core.LastExecuted, tag), "{sequence}", "last executed sequence number");
         if (isolation is not null)
         {

@@ -145,6 +145,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         {
             ViewChanges = _core.NewViewsInstalled,
             ExecutedBatches = s.ExecutedBatches,
+            TransportSendErrors = _transport.Stats.SendErrors,
+            TransportReceiveErrors = _transport.Stats.ReceiveErrors,
             StateTransfers = _core.StateTransfers,
             InViewChange = _core.InViewChange,
         };
@@ -193,6 +195,10 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     long RequestsExecuted, long Batches, long StableCheckpoints, long Dropped, long BytesSent, long DatagramsSent,
     long DatagramsReceived, long Retransmissions)
 {
+    /// <summary>Transport send errors (socket errors on send).</summary>
+    public long TransportSendErrors { get; init; }
+    /// <summary>Transport receive errors (socket errors on receive, e.g. ICMP port unreachable reported by the kernel).</summary>
+    public long TransportReceiveErrors { get; init; }
     /// <summary>Batches this replica executed since it started.</summary>
     public long ExecutedBatches { get; init; }
     /// <summary>New views this replica installed since it started.</summary>

@@ -71,6 +71,7 @@ internal sealed class CellRunner
         var everything = new List<IReplicaHandle>();      // every handle started (disposed at the end)
         var replicaArgs = _o.Observability.ReplicaArguments().ToArray();
         ClientEndpoint? endpoint = null;
+        LiveProgress? progress = null;
         try
         {
             if (_o.InProcess)
@@ -116,7 +117,8 @@ internal sealed class CellRunner
             load.StartMeasuring();
             var sw = Stopwatch.StartNew();
             using var stopFaults = new CancellationTokenSource();
-            var injector = new FaultInjector(faults, slots, everything, stats, config.N, (id) => ProcessReplica.StartAsync(configPath, id, TimeSpan.FromSeconds(30), replicaArgs), Log, _logger);
+            progress = new LiveProgress(_out, _o.DurationSeconds, _o.Quiet);
+            var injector = new FaultInjector(faults, slots, everything, stats, config.N, (id) => ProcessReplica.StartAsync(configPath, id, TimeSpan.FromSeconds(30), replicaArgs), progress.Event, _logger);
             var faultTask = injector.RunAsync(stats.Origin, stopFaults.Token);
             long lastCount = 0;
             int second = 0;
@@ -131,7 +133,7 @@ internal sealed class CellRunner
                 {
                     long c = stats.Count;
                     second++;
-                    if (!_o.Quiet) _out.WriteLine($"  [{second,3}s] {c - lastCount,9:N0} req/s");
+                    progress.Second(second, c - lastCount);
                     lastCount = c;
                 }
                 else break;
@@ -144,7 +146,8 @@ internal sealed class CellRunner
             double elapsed = sw.Elapsed.TotalSeconds;
             // End every pause and isolation now, so the cell can converge.
             stopFaults.Cancel();
-            await faultTask;
+            try { await faultTask; }
+            finally { await progress.DisposeAsync(); }
             var cpu1 = CpuTime(everything);
             long clientBytes1 = endpoint.TransportStats.BytesSent;
             long clientDatagrams1 = endpoint.TransportStats.DatagramsSent;
@@ -205,11 +208,13 @@ internal sealed class CellRunner
                 Throughput100MsRps = rps,
                 ClientAllocatedBytesPerRequest = double.IsNaN(stats.AllocatedBytesPerRequest) ? -1 : Math.Round(stats.AllocatedBytesPerRequest, 2),
                 Faults = injector.Results(rps),
+                Replicas = finalStatus,
             };
             return result;
         }
         finally
         {
+            if (progress is not null) await progress.DisposeAsync();
             endpoint?.Dispose();
             foreach (var r in everything) r.Dispose();
             topology?.Dispose();

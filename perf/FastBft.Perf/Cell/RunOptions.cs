@@ -84,6 +84,8 @@ internal sealed record RunResult
     /// <summary>Bytes the client I/O thread allocated per completed request (transport, voting, load generator), NaN → -1 if unmeasured.</summary>
     public double ClientAllocatedBytesPerRequest { get; init; }
     public List<FaultResult> Faults { get; init; } = [];
+    /// <summary>Final status of every replica alive at the end (view, sequence, counters, transport errors).</summary>
+    public FastBft.Replica.ReplicaStatus[] Replicas { get; init; } = [];
 }
 
 internal sealed record CompareEntry(string Name, double ThroughputRps, double CpuUsPerRequest, double LatencyP50Ms, double LatencyP99Ms, double ThroughputMinRps = 0, double ThroughputMaxRps = 0);
