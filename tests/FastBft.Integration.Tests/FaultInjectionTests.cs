@@ -91,12 +91,12 @@ public class FaultInjectionTests
     public void FollowerPausedForMoreThanThreeCheckpointIntervalsCatchesUp() => CutOffFollower("pause");
 
     /// <summary>
-    /// Isolation drops everything, so the follower must fetch a checkpoint. Skipped: the PBFT core
-    /// diverges here in about half the runs (see docs/harness.md "Known protocol findings": the
-    /// isolated replica starts a view change alone after it rejoins, state-transfers, and ends at the
-    /// others' sequence number with another state digest). Re-enable once the core is fixed.
+    /// Isolation drops everything, so the follower must fetch a checkpoint. Skipped: in most runs the
+    /// rejoining replica starts a view change alone, state-transfers to the stable checkpoint and then
+    /// stays in that view change below the others' last executed sequence number (docs/harness.md,
+    /// "Known protocol findings" 2). Re-enable once the PBFT core is fixed.
     /// </summary>
-    [Fact(Skip = "PBFT core: an isolated follower that rejoins, changes view alone and state-transfers can end with a different state digest (docs/harness.md, Known protocol findings)")]
+    [Fact(Skip = "PBFT core liveness: a rejoining isolated follower changes view alone and stays behind the others (docs/harness.md, Known protocol findings 2)")]
     public void FollowerIsolatedForMoreThanThreeCheckpointIntervalsCatchesUpByStateTransfer()
     {
         var r = CutOffFollower("isolate");

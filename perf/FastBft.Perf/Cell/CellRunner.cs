@@ -275,8 +275,12 @@ internal sealed class CellRunner
         Tables.Row(t, "bytes per request", string.Create(ci, $"{r.BytesPerRequest:N0} B"), "replicas + client, UDP payload");
         Tables.Row(t, "datagrams per request", string.Create(ci, $"{r.DatagramsPerRequest:0.000}"), string.Create(ci, $"average batch {r.AvgBatchSize:0.0} requests"));
         Tables.Row(t, "views", string.Create(ci, $"{r.ViewChanges} change(s)"), string.Create(ci, $"view {r.ViewStart} → {r.ViewEnd}; {r.StateTransfers} state transfer(s)"));
+        bool sameSequence = r.Replicas.Length == 0 || Array.TrueForAll(r.Replicas, x => x.LastExecuted == r.Replicas[0].LastExecuted);
+        string where = sameSequence
+            ? string.Create(ci, $"all at sequence {r.LastExecuted}")
+            : "at sequence " + string.Join(", ", r.Replicas.Select(x => string.Create(ci, $"r{x.Id} {x.LastExecuted} (view {x.View}{(x.InViewChange ? ", changing view" : "")})")));
         Tables.Row(t, "replicas consistent", r.ReplicasConsistent ? "yes" : "NO",
-            string.Create(ci, $"replicas {string.Join(",", r.ReplicasAlive)} alive, all at sequence {r.LastExecuted}, digests {string.Join(",", r.StateDigests)}"));
+            string.Create(ci, $"replicas {string.Join(",", r.ReplicasAlive)} alive, {where}, digests {string.Join(",", r.StateDigests)}"));
         if (r.RequestsUnfinished > 0) Tables.Row(t, "requests unfinished", r.RequestsUnfinished.ToString(ci), "clients whose last request never completed (the cell lost liveness)");
         if (r.ClientRetransmissions > 0) Tables.Row(t, "client retransmissions", string.Create(ci, $"{r.ClientRetransmissions:N0}"), "");
         if (r.ClientAllocatedBytesPerRequest >= 0) Tables.Row(t, "client allocation", string.Create(ci, $"{r.ClientAllocatedBytesPerRequest:0.##} B/req"), "client I/O thread: transport, voting, load generator");
