@@ -39,6 +39,8 @@ public sealed class CellConfig
     public TimeoutsConfig Timeouts { get; set; } = new();
     /// <summary>The service every replica runs.</summary>
     public ServiceConfig Service { get; set; } = new();
+    /// <summary>Metrics export (docs/observability.md); optional.</summary>
+    public TelemetryConfig Telemetry { get; set; } = new();
 
     /// <summary>Number of replicas n.</summary>
     [JsonIgnore] public int N => Replicas.Count;
@@ -118,6 +120,7 @@ public sealed class CellConfig
         if ((ulong)FirstClientId + (ulong)MaxClients > uint.MaxValue) Fail("max_clients", "first_client_id + max_clients exceeds the 32-bit id space");
         Timeouts.Validate();
         Service.Validate();
+        (Telemetry ??= new TelemetryConfig()).Validate();
     }
 
     /// <summary>The key store of this cell: session keys derived from keys.master (docs/authentication.md).</summary>
@@ -173,6 +176,25 @@ public sealed class TimeoutsConfig
         if (TickMs < 1 || TickMs > 1000) CellConfig.Fail("timeouts.tick_ms", $"{TickMs} is out of range 1..1000");
         if (RetransmitMs < TickMs || RetransmitMs > 60_000) CellConfig.Fail("timeouts.retransmit_ms", $"{RetransmitMs} must be in tick_ms..60000");
         if (ClientRetransmitMs < 1 || ClientRetransmitMs > 60_000) CellConfig.Fail("timeouts.client_retransmit_ms", $"{ClientRetransmitMs} is out of range 1..60000");
+    }
+}
+
+/// <summary>Where replicas export the "FastBft" meter (docs/observability.md). Command-line options of `fastbft replica` override it.</summary>
+public sealed class TelemetryConfig
+{
+    /// <summary>OTLP endpoint URL (e.g. "http://127.0.0.1:4317" for gRPC, "http://127.0.0.1:4318/v1/metrics" for HTTP/protobuf); null: no OTLP export.</summary>
+    public string? OtlpEndpoint { get; set; }
+    /// <summary>"grpc" (default) or "http" (HTTP/protobuf).</summary>
+    public string OtlpProtocol { get; set; } = "grpc";
+    /// <summary>Export interval, ms. Default 10000.</summary>
+    public int ExportIntervalMs { get; set; } = 10_000;
+
+    internal void Validate()
+    {
+        if (OtlpEndpoint is not null && (!Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https")))
+            CellConfig.Fail("telemetry.otlp_endpoint", $"'{OtlpEndpoint}' is not an absolute http(s) URL");
+        if (OtlpProtocol is not ("grpc" or "http")) CellConfig.Fail("telemetry.otlp_protocol", $"'{OtlpProtocol}' must be \"grpc\" or \"http\"");
+        if (ExportIntervalMs < 100 || ExportIntervalMs > 3_600_000) CellConfig.Fail("telemetry.export_interval_ms", $"{ExportIntervalMs} is out of range 100..3600000");
     }
 }
 

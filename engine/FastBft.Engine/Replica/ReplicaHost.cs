@@ -41,7 +41,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         var auth = new Authenticator(id, keys);
         _verifier = new MessageVerifier(new Authenticator(id, keys), config.N, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
         _core = new PbftReplica(PbftSettings.From(config), auth, service, this);
-        _metrics = new FastBft.Metrics.ReplicaMetrics(id, _core, _verifier, transport.Stats);
+        _metrics = new FastBft.Metrics.ReplicaMetrics(id, _core, _verifier, transport.Stats, transport as IsolatingTransport);
     }
 
     private readonly FastBft.Metrics.ReplicaMetrics _metrics;
@@ -60,7 +60,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     {
         int tickMs = _config.Timeouts.TickMs;
         long nextTick = Environment.TickCount64 + tickMs;
-        _log.LogInformation("replica {Id} running (n={N}, f={F}, primary={Primary})", _id, _config.N, _config.F, _core.Primary);
+        ReplicaLog.Started(_log, _id, _config.N, _config.F, _core.View, _core.Primary);
+        _seenView = _core.View; _seenInViewChange = _core.InViewChange; _seenStateTransfers = _core.StateTransfers;
         while (!cancellation.IsCancellationRequested)
         {
             long now = Environment.TickCount64;
@@ -73,12 +74,56 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
                 _core.OnTick();
                 nextTick = now + tickMs;
                 AnswerStatusRequests();
+                ObserveEvents(now);
             }
             _transport.Flush();
         }
         AnswerStatusRequests();
-        _log.LogInformation("replica {Id} stopped at sequence {Seq}", _id, _core.LastExecuted);
+        ReplicaLog.Stopped(_log, _id, _core.LastExecuted, _core.View);
     }
+
+    private ulong _seenView;
+    private bool _seenInViewChange;
+    private long _seenStateTransfers, _viewChangeStartMs, _seenAuthFailures, _nextAuthReportMs;
+
+    /// <summary>
+    /// Once per tick (not per message): turns changes of the core's public state into structured log
+    /// events — view change started / new view, state transfer, authentication failures (at most one
+    /// report per second). Reads only public state of the core.
+    /// </summary>
+    private void ObserveEvents(long nowMs)
+    {
+        bool inVc = _core.InViewChange;
+        if (inVc && !_seenInViewChange)
+        {
+            _viewChangeStartMs = nowMs;
+            ReplicaLog.ViewChangeStarted(_log, _id, _seenView, (uint)(_seenView % (ulong)_config.N), _core.LastExecuted);
+        }
+        if (!inVc && _core.View != _seenView)
+        {
+            long elapsed = _viewChangeStartMs == 0 ? 0 : nowMs - _viewChangeStartMs;
+            ReplicaLog.NewView(_log, _id, _core.View, _core.Primary, elapsed, _core.LastExecuted);
+            _seenView = _core.View;
+            _viewChangeStartMs = 0;
+        }
+        _seenInViewChange = inVc;
+        long transfers = _core.StateTransfers;
+        if (transfers != _seenStateTransfers)
+        {
+            _seenStateTransfers = transfers;
+            ReplicaLog.StateTransferred(_log, _id, _core.LowWatermark, transfers);
+        }
+        if (nowMs >= _nextAuthReportMs)
+        {
+            long auth = _verifier.Drops[(int)ParseStatus.BadAuthenticator];
+            if (auth != _seenAuthFailures) ReplicaLog.AuthenticationFailures(_log, _id, auth - _seenAuthFailures, auth);
+            _seenAuthFailures = auth;
+            _nextAuthReportMs = nowMs + 1000;
+        }
+    }
+
+    /// <summary>Misaddressed messages dropped by the host (destination is not this replica).</summary>
+    public long Misaddressed => Interlocked.Read(ref _misaddressed);
 
     /// <summary>Asks the loop for a status snapshot (answered within one tick while it runs).</summary>
     public Task<ReplicaStatus> QueryStatusAsync()
@@ -96,7 +141,15 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         var s = _core.Stats;
         return new ReplicaStatus(_id, _core.View, _core.LastExecuted, _core.LowWatermark, Convert.ToHexString(d),
             s.Executed, s.Batches, s.StableCheckpoints, _verifier.DroppedTotal + _misaddressed,
-            _transport.Stats.BytesSent, _transport.Stats.DatagramsSent, _transport.Stats.DatagramsReceived, s.Retransmissions);
+            _transport.Stats.BytesSent, _transport.Stats.DatagramsSent, _transport.Stats.DatagramsReceived, s.Retransmissions)
+        {
+            ViewChanges = _core.NewViewsInstalled,
+            ExecutedBatches = s.ExecutedBatches,
+            TransportSendErrors = _transport.Stats.SendErrors,
+            TransportReceiveErrors = _transport.Stats.ReceiveErrors,
+            StateTransfers = _core.StateTransfers,
+            InViewChange = _core.InViewChange,
+        };
     }
 
     private void AnswerStatusRequests()
@@ -149,4 +202,18 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
 /// <param name="Retransmissions">slot retransmissions.</param>
 public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulong StableCheckpoint, string StateDigest,
     long RequestsExecuted, long Batches, long StableCheckpoints, long Dropped, long BytesSent, long DatagramsSent,
-    long DatagramsReceived, long Retransmissions);
+    long DatagramsReceived, long Retransmissions)
+{
+    /// <summary>Transport send errors (socket errors on send).</summary>
+    public long TransportSendErrors { get; init; }
+    /// <summary>Transport receive errors (socket errors on receive, e.g. ICMP port unreachable reported by the kernel).</summary>
+    public long TransportReceiveErrors { get; init; }
+    /// <summary>Batches this replica executed since it started.</summary>
+    public long ExecutedBatches { get; init; }
+    /// <summary>New views this replica installed since it started.</summary>
+    public long ViewChanges { get; init; }
+    /// <summary>State transfers this replica completed since it started.</summary>
+    public long StateTransfers { get; init; }
+    /// <summary>True while it waits for a NEW-VIEW.</summary>
+    public bool InViewChange { get; init; }
+}

@@ -2,58 +2,92 @@ using System.Diagnostics;
 using System.Globalization;
 using FastBft.Client;
 using FastBft.Config;
+using FastBft.Perf.Measure;
+using FastBft.Perf.Output;
 using FastBft.Replica;
 using FastBft.Workloads;
+using HdrHistogram;
 
 namespace FastBft.Perf.Cell;
 
 /// <summary>
 /// Runs one measured cell: starts 3f+1 replicas (child processes, or threads with --in-process) on
 /// loopback UDP (or DPDK, docs/dpdk.md), drives `clients` closed-loop clients (one outstanding request each) for the warm-up
-/// and the measured duration, then drains, checks that every replica reached the same sequence number
-/// with the same state digest, and reports throughput, latency percentiles, CPU and bytes per request.
+/// and the measured duration while injecting the --fault schedule, then drains, checks that every
+/// replica alive at the end reached the same sequence number with the same state digest, and reports
+/// throughput (also per 100 ms), latency percentiles (HdrHistogram), CPU and bytes per request, and
+/// per fault its recovery time and longest latency.
 /// </summary>
 internal sealed class CellRunner
 {
     private readonly RunOptions _o;
     private readonly TextWriter _out;
+    private readonly Microsoft.Extensions.Logging.ILogger? _logger;
 
-    public CellRunner(RunOptions options, TextWriter output) { _o = options; _out = output; }
+    public CellRunner(RunOptions options, TextWriter output, Microsoft.Extensions.Logging.ILogger? logger = null) { _o = options; _out = output; _logger = logger; }
 
-    public async Task<RunResult> RunAsync(CancellationToken cancellation)
+    /// <summary>The latency histogram (µs) of the last run (for plots).</summary>
+    public HistogramBase? Latencies { get; private set; }
+
+    /// <summary>Checks the options that need no cell; throws naming the option.</summary>
+    /// <exception cref="ConfigException">an option is invalid.</exception>
+    public List<FaultSpec> Validate()
     {
         if (_o.Protocol != "pbft") throw new ConfigException($"--protocol: '{_o.Protocol}' is not supported yet; use pbft");
         if (_o.Transport is not ("udp" or "dpdk" or "mixed")) throw new ConfigException($"--transport: '{_o.Transport}' must be udp, dpdk (all replicas and the client on DPDK, memif mesh) or mixed (half the replicas on DPDK, the rest and the client on kernel UDP; root)");
-        if (!Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out var poll) || int.TryParse(_o.Poll, out _))
+        if (!Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out _) || int.TryParse(_o.Poll, out _))
             throw new ConfigException($"--poll: '{_o.Poll}' must be busy, adaptive or interrupt");
         if (_o.Transport != "udp" && _o.InProcess) throw new ConfigException($"--transport {_o.Transport} needs replica processes (one DPDK EAL per process); drop --in-process");
         if (_o.Clients < 1) throw new ConfigException("--clients must be at least 1");
         if (_o.DurationSeconds <= 0) throw new ConfigException("--duration must be positive (seconds)");
+        if (_o.WarmupSeconds < 0) throw new ConfigException("--warmup must not be negative (seconds)");
+        if (_o.F < 1 || _o.F > 20) throw new ConfigException($"--f: {_o.F} is out of range 1..20");
+        if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
+        _o.Observability.Validate();
+        Workload.Parse(_o.Workload);
+        return FaultSpec.ParseAll(_o.Faults, 3 * _o.F + 1, _o.DurationSeconds, _o.InProcess);
+    }
+
+    public async Task<RunResult> RunAsync(CancellationToken cancellation)
+    {
+        var faults = Validate();
+        Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out var poll);
         var workload = Workload.Parse(_o.Workload);
         var config = CellDefinition.Create(_o.F, _o.Workload, batchSize: _o.BatchSize);
+        if (_o.ClientRetransmitMs is { } crm)
+        {
+            config.Timeouts.ClientRetransmitMs = crm;
+            config.Timeouts.RetransmitMs = Math.Clamp(crm / 2, config.Timeouts.TickMs, config.Timeouts.RetransmitMs);
+        }
+        if (_o.CheckpointInterval is { } k) { config.CheckpointInterval = k; config.Window = 2 * k; }
+        config.Validate();
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         var configPath = Path.Combine(dir.FullName, "cell.json");
         DpdkTopology? topology = null;
         if (_o.Transport != "udp") topology = DpdkTopology.Apply(config, _o.Transport, poll, dir.FullName, _o.SpinUs, _o.MaxSleepUs, _o.Doorbells);
         await File.WriteAllTextAsync(configPath, config.ToJson(), cancellation);
 
-        var replicas = new List<IReplicaHandle>();
+        var slots = new IReplicaHandle[config.N];          // the replica currently running under each id
+        var everything = new List<IReplicaHandle>();      // every handle started (disposed at the end)
+        var replicaArgs = _o.Observability.ReplicaArguments().ToArray();
         ClientEndpoint? endpoint = null;
+        LiveProgress? progress = null;
         try
         {
             if (_o.InProcess)
-                for (uint i = 0; i < config.N; i++) replicas.Add(new ThreadReplica(config, i));
+                for (uint i = 0; i < config.N; i++) slots[i] = new ThreadReplica(config, i);
             else if (topology is not null)
             {
                 // memif: a server must listen before its client starts, so replicas start in id order.
-                for (uint i = 0; i < config.N; i++) replicas.Add(await ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30)));
+                for (uint i = 0; i < config.N; i++) slots[i] = await ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30), replicaArgs);
             }
             else
             {
                 var starts = new Task<ProcessReplica>[config.N];
-                for (uint i = 0; i < config.N; i++) starts[i] = ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30));
-                foreach (var t in starts) replicas.Add(await t);
+                for (uint i = 0; i < config.N; i++) starts[i] = ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30), replicaArgs);
+                for (int i = 0; i < starts.Length; i++) slots[i] = await starts[i];
             }
+            everything.AddRange(slots);
             string where = _o.Transport switch
             {
                 "dpdk" => $"DPDK memif mesh, client on DPDK, poll {poll.ToString().ToLowerInvariant()}",
@@ -61,23 +95,31 @@ internal sealed class CellRunner
                 _ => "udp loopback",
             };
             Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workload}, {_o.Clients} clients, batch ≤ {config.BatchSize}");
+            foreach (var f in faults) Log($"fault planned: {f.Text}");
 
             endpoint = new ClientEndpoint(config, TransportFactory.ForClient(config, topology?.ClientDpdk, topology?.ClientBind));
             var clients = new BftClient[_o.Clients];
             for (int i = 0; i < clients.Length; i++) clients[i] = endpoint.CreateClient(config.FirstClientId + (uint)i);
             endpoint.Start();
 
-            var load = new LoadGenerator(clients, new byte[workload.RequestBytes]);
+            var stats = new CompletionStats(_o.DurationSeconds + 1, faults.Count);
+            var load = new LoadGenerator(clients, new byte[workload.RequestBytes], stats);
+            using var clientMetrics = new ClientMetrics(load, endpoint);
             var loadTask = load.RunAsync();
 
-            // Warm-up, then the measured window with live progress.
+            // Warm-up, then the measured window with live progress and the fault schedule.
             await Task.Delay(TimeSpan.FromSeconds(_o.WarmupSeconds), cancellation);
-            var before = await SnapshotAsync(replicas);
-            var cpu0 = CpuTime(replicas);
+            var before = await SnapshotAsync(slots);
+            ulong viewStart = MostCommonView(before);
+            var cpu0 = CpuTime(everything);
             long clientBytes0 = endpoint.TransportStats.BytesSent;
             long clientDatagrams0 = endpoint.TransportStats.DatagramsSent;
             load.StartMeasuring();
             var sw = Stopwatch.StartNew();
+            using var stopFaults = new CancellationTokenSource();
+            progress = new LiveProgress(_out, _o.DurationSeconds, _o.Quiet);
+            var injector = new FaultInjector(faults, slots, everything, stats, config.N, (id) => ProcessReplica.StartAsync(configPath, id, TimeSpan.FromSeconds(30), replicaArgs), progress.Event, _logger);
+            var faultTask = injector.RunAsync(stats.Origin, stopFaults.Token);
             long lastCount = 0;
             int second = 0;
             // Progress once per second on absolute deadlines (no drift); a fractional tail is measured but not printed.
@@ -89,63 +131,92 @@ internal sealed class CellRunner
                 if (wait > TimeSpan.Zero) await Task.Delay(wait, cancellation);
                 if (next.TotalSeconds >= second + 1)
                 {
-                    long c = load.MeasuredCount;
+                    long c = stats.Count;
                     second++;
-                    if (!_o.Quiet) _out.WriteLine($"  [{second,3}s] {c - lastCount,9:N0} req/s");
+                    progress.Second(second, c - lastCount);
                     lastCount = c;
                 }
                 else break;
-                foreach (var r in replicas) if (!r.IsAlive) throw new InvalidOperationException($"replica {r.Id} died during the run");
+                if (faultTask.IsFaulted) await faultTask;   // surfaces the injector's exception
+                foreach (var r in slots)
+                    if (!r.IsAlive && r is not ProcessReplica { KilledByFault: true })
+                        throw new InvalidOperationException($"replica {r.Id} died during the run");
             }
             load.StopMeasuring();
             double elapsed = sw.Elapsed.TotalSeconds;
-            var cpu1 = CpuTime(replicas);
+            // End every pause and isolation now, so the cell can converge.
+            stopFaults.Cancel();
+            try { await faultTask; }
+            finally { await progress.DisposeAsync(); }
+            var cpu1 = CpuTime(everything);
             long clientBytes1 = endpoint.TransportStats.BytesSent;
             long clientDatagrams1 = endpoint.TransportStats.DatagramsSent;
-            var after = await SnapshotAsync(replicas);
-            long measured = load.MeasuredCount;
+            var alive = slots.Where(r => r.IsAlive).ToList();
+            var after = await SnapshotAsync(alive);
+            long measured = stats.Count;
 
-            // Drain: stop issuing, let outstanding requests finish, then wait for replicas to converge.
-            await load.StopAsync(TimeSpan.FromSeconds(10));
-            var (consistent, finalStatus) = await ConvergeAsync(replicas, TimeSpan.FromSeconds(15));
+            // Drain: stop issuing, let outstanding requests finish, then wait for the live replicas to converge.
+            int unfinished = await load.StopAsync(TimeSpan.FromSeconds(20));
+            var (consistent, finalStatus) = await ConvergeAsync(alive, TimeSpan.FromSeconds(20));
 
             double cpuSeconds = _o.InProcess ? double.NaN : (cpu1 - cpu0).TotalSeconds;
             long replicaBytes = 0, replicaDatagrams = 0, batches = 0, batchedRequests = 0;
-            for (int i = 0; i < after.Length; i++)
+            foreach (var a in after)
             {
-                replicaBytes += after[i].BytesSent - before[i].BytesSent;
-                replicaDatagrams += after[i].DatagramsSent - before[i].DatagramsSent;
-                if (after[i].Batches > before[i].Batches)
+                // A replica started during the run counts from zero; one killed during it is missing from `after`.
+                var b = before.FirstOrDefault(x => x.Id == a.Id && x.BytesSent <= a.BytesSent);
+                replicaBytes += a.BytesSent - (b?.BytesSent ?? 0);
+                replicaDatagrams += a.DatagramsSent - (b?.DatagramsSent ?? 0);
+                // Average batch: executed requests / executed batches of the replica that executed most in the window.
+                if (b is not null && a.ExecutedBatches - b.ExecutedBatches > batches)
                 {
-                    batches += after[i].Batches - before[i].Batches;
-                    batchedRequests += after[i].RequestsExecuted - before[i].RequestsExecuted;
+                    batches = a.ExecutedBatches - b.ExecutedBatches;
+                    batchedRequests = a.RequestsExecuted - b.RequestsExecuted;
                 }
             }
-            var lat = load.LatenciesMs();
+            var hist = stats.TakeLatencies();
+            Latencies = hist;
+            var lat = LatencySummary.From(hist, divisor: 1000);
+            int bucketCount = (int)Math.Ceiling(elapsed * 1000 / CompletionStats.BucketMs);
+            var buckets = stats.Buckets(bucketCount);
+            var rps = new double[buckets.Length];
+            for (int i = 0; i < rps.Length; i++) rps[i] = buckets[i] * (1000.0 / CompletionStats.BucketMs);
+            // The last bucket may be partial.
+            double tail = elapsed * 1000 - (bucketCount - 1) * CompletionStats.BucketMs;
+            if (rps.Length > 0 && tail > 0 && tail < CompletionStats.BucketMs) rps[^1] = buckets[^1] * (1000.0 / tail);
+            ulong viewEnd = finalStatus.Length == 0 ? viewStart : MostCommonView(finalStatus);
             var result = new RunResult
             {
                 Protocol = _o.Protocol, F = _o.F, Workload = workload.ToString(), Clients = _o.Clients,
                 DurationS = Math.Round(elapsed, 3),
                 ThroughputRps = Math.Round(measured / elapsed, 1),
-                LatencyP50Ms = Math.Round(Percentile(lat, 0.50), 3),
-                LatencyP99Ms = Math.Round(Percentile(lat, 0.99), 3),
+                LatencyP50Ms = lat.P50, LatencyP90Ms = lat.P90, LatencyP99Ms = lat.P99, LatencyP999Ms = lat.P999, LatencyMaxMs = lat.Max, LatencyMeanMs = lat.Mean,
                 CpuUsPerRequest = measured == 0 || double.IsNaN(cpuSeconds) ? 0 : Math.Round(cpuSeconds * 1e6 / measured, 2),
                 BytesPerRequest = measured == 0 ? 0 : Math.Round((double)(replicaBytes + clientBytes1 - clientBytes0) / measured, 1),
                 ReplicasConsistent = consistent,
                 AvgBatchSize = batches == 0 ? 0 : Math.Round((double)batchedRequests / batches, 2),
                 DatagramsPerRequest = measured == 0 ? 0 : Math.Round((double)(replicaDatagrams + clientDatagrams1 - clientDatagrams0) / measured, 3),
                 RequestsCompleted = measured,
+                RequestsUnfinished = unfinished,
                 ClientRetransmissions = load.Retransmissions,
                 Transport = _o.Transport, InProcess = _o.InProcess,
                 LastExecuted = finalStatus.Length > 0 ? finalStatus[0].LastExecuted : 0,
                 StateDigests = finalStatus.Select(s => s.StateDigest[..16]).ToArray(),
+                ReplicasAlive = finalStatus.Select(s => s.Id).ToArray(),
+                ViewStart = viewStart, ViewEnd = viewEnd, ViewChanges = viewEnd >= viewStart ? viewEnd - viewStart : 0,
+                StateTransfers = finalStatus.Sum(s => s.StateTransfers),
+                Throughput100MsRps = rps,
+                ClientAllocatedBytesPerRequest = double.IsNaN(stats.AllocatedBytesPerRequest) ? -1 : Math.Round(stats.AllocatedBytesPerRequest, 2),
+                Faults = injector.Results(rps),
+                Replicas = finalStatus,
             };
             return result;
         }
         finally
         {
+            if (progress is not null) await progress.DisposeAsync();
             endpoint?.Dispose();
-            foreach (var r in replicas) r.Dispose();
+            foreach (var r in everything) r.Dispose();
             topology?.Dispose();
             try { dir.Delete(recursive: true); } catch (IOException) { }
         }
@@ -160,13 +231,19 @@ internal sealed class CellRunner
         return t;
     }
 
-    private static async Task<ReplicaStatus[]> SnapshotAsync(List<IReplicaHandle> replicas)
+    internal static ulong MostCommonView(IReadOnlyCollection<ReplicaStatus> statuses)
+    {
+        if (statuses.Count == 0) return 0;
+        return statuses.GroupBy(s => s.View).OrderByDescending(g => g.Count()).ThenByDescending(g => g.Key).First().Key;
+    }
+
+    private static async Task<ReplicaStatus[]> SnapshotAsync(IEnumerable<IReplicaHandle> replicas)
     {
         var tasks = replicas.Select(r => r.StatusAsync(TimeSpan.FromSeconds(10))).ToArray();
         return await Task.WhenAll(tasks);
     }
 
-    /// <summary>Polls until all replicas report the same last executed sequence number twice in a row; then compares digests.</summary>
+    /// <summary>Polls until all given replicas report the same last executed sequence number twice in a row; then compares digests.</summary>
     private static async Task<(bool, ReplicaStatus[])> ConvergeAsync(List<IReplicaHandle> replicas, TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
@@ -184,84 +261,45 @@ internal sealed class CellRunner
         return (false, s);
     }
 
-    private static double Percentile(double[] sorted, double p)
-    {
-        if (sorted.Length == 0) return 0;
-        int idx = (int)Math.Ceiling(p * sorted.Length) - 1;
-        return sorted[Math.Clamp(idx, 0, sorted.Length - 1)];
-    }
-
     public static void Print(RunResult r, TextWriter w)
     {
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine();
         w.WriteLine(string.Create(ci, $"protocol {r.Protocol}  f={r.F}  workload {r.Workload}  clients {r.Clients}  transport {r.Transport}{(r.InProcess ? " (in-process)" : "")}"));
-        w.WriteLine(string.Create(ci, $"  throughput          {r.ThroughputRps,12:N0} requests/s   ({r.RequestsCompleted:N0} in {r.DurationS:0.0} s)"));
-        w.WriteLine(string.Create(ci, $"  latency p50 / p99   {r.LatencyP50Ms,12:0.000} ms / {r.LatencyP99Ms:0.000} ms"));
-        w.WriteLine(r.InProcess
-            ? "  cpu per request     (not measured in-process: replicas and clients share one process)"
-            : string.Create(ci, $"  cpu per request     {r.CpuUsPerRequest,12:0.0} µs (all replica processes)"));
-        w.WriteLine(string.Create(ci, $"  bytes per request   {r.BytesPerRequest,12:N0} B (replicas + client, UDP payload)"));
-        w.WriteLine(string.Create(ci, $"  datagrams/request   {r.DatagramsPerRequest,12:0.000}     average batch {r.AvgBatchSize:0.0} requests"));
-        w.WriteLine(string.Create(ci, $"  replicas consistent {(r.ReplicasConsistent ? "yes" : "NO"),12}   (all at sequence {r.LastExecuted}, digests {string.Join(",", r.StateDigests)})"));
-        if (r.ClientRetransmissions > 0) w.WriteLine(string.Create(ci, $"  client retransmissions {r.ClientRetransmissions}"));
-    }
-}
-
-/// <summary>Closed-loop load: each client re-issues its next request from the completion of the previous one.</summary>
-internal sealed class LoadGenerator
-{
-    private readonly BftClient[] _clients;
-    private readonly byte[] _operation;
-    private volatile bool _stop, _measuring;
-    private long _measured;
-    private readonly List<double> _latencies = new(1 << 20);
-    private readonly object _gate = new();
-    private Task[] _tasks = [];
-
-    public LoadGenerator(BftClient[] clients, byte[] operation) { _clients = clients; _operation = operation; }
-
-    public long MeasuredCount => Interlocked.Read(ref _measured);
-    public long Retransmissions => _clients.Sum(c => c.Retransmissions);
-
-    public Task RunAsync()
-    {
-        _tasks = _clients.Select(DriveAsync).ToArray();
-        return Task.WhenAll(_tasks);
-    }
-
-    private async Task DriveAsync(BftClient c)
-    {
-        await Task.Yield();
-        double tickToMs = 1000.0 / Stopwatch.Frequency;
-        while (!_stop)
+        var t = Tables.Create("<measure", "value", "<detail");
+        Tables.Row(t, "throughput", string.Create(ci, $"{r.ThroughputRps:N0} req/s"), string.Create(ci, $"{r.RequestsCompleted:N0} requests in {r.DurationS:0.0} s"));
+        Tables.Row(t, "latency p50 / p90", string.Create(ci, $"{r.LatencyP50Ms:0.000} ms"), string.Create(ci, $"p90 {r.LatencyP90Ms:0.000} ms"));
+        Tables.Row(t, "latency p99 / p99.9", string.Create(ci, $"{r.LatencyP99Ms:0.000} ms"), string.Create(ci, $"p99.9 {r.LatencyP999Ms:0.000} ms"));
+        Tables.Row(t, "latency max", string.Create(ci, $"{r.LatencyMaxMs:0.000} ms"), string.Create(ci, $"mean {r.LatencyMeanMs:0.000} ms (HdrHistogram, 3 significant digits)"));
+        Tables.Row(t, "cpu per request", r.InProcess ? "—" : string.Create(ci, $"{r.CpuUsPerRequest:0.0} µs"), r.InProcess ? "not measured in-process (replicas and clients share one process)" : "all replica processes");
+        Tables.Row(t, "bytes per request", string.Create(ci, $"{r.BytesPerRequest:N0} B"), "replicas + client, UDP payload");
+        Tables.Row(t, "datagrams per request", string.Create(ci, $"{r.DatagramsPerRequest:0.000}"), string.Create(ci, $"average batch {r.AvgBatchSize:0.0} requests"));
+        Tables.Row(t, "views", string.Create(ci, $"{r.ViewChanges} change(s)"), string.Create(ci, $"view {r.ViewStart} → {r.ViewEnd}; {r.StateTransfers} state transfer(s)"));
+        bool sameSequence = r.Replicas.Length == 0 || Array.TrueForAll(r.Replicas, x => x.LastExecuted == r.Replicas[0].LastExecuted);
+        string where = sameSequence
+            ? string.Create(ci, $"all at sequence {r.LastExecuted}")
+            : "at sequence " + string.Join(", ", r.Replicas.Select(x => string.Create(ci, $"r{x.Id} {x.LastExecuted} (view {x.View}{(x.InViewChange ? ", changing view" : "")})")));
+        Tables.Row(t, "replicas consistent", r.ReplicasConsistent ? "yes" : "NO",
+            string.Create(ci, $"replicas {string.Join(",", r.ReplicasAlive)} alive, {where}, digests {string.Join(",", r.StateDigests)}"));
+        if (r.RequestsUnfinished > 0) Tables.Row(t, "requests unfinished", r.RequestsUnfinished.ToString(ci), "clients whose last request never completed (the cell lost liveness)");
+        if (r.ClientRetransmissions > 0) Tables.Row(t, "client retransmissions", string.Create(ci, $"{r.ClientRetransmissions:N0}"), "");
+        if (r.ClientAllocatedBytesPerRequest >= 0) Tables.Row(t, "client allocation", string.Create(ci, $"{r.ClientAllocatedBytesPerRequest:0.##} B/req"), "client I/O thread: transport, voting, load generator");
+        Tables.Write(w, t);
+        if (r.Faults.Count == 0) return;
+        var ft = Tables.Create("<fault", "replica", "at s", "view", "checkpoint", "recovery ms", "max latency ms", "<req/s per 100 ms from at−1 s (k; | = fault)");
+        foreach (var f in r.Faults)
         {
-            long t0 = Stopwatch.GetTimestamp();
-            await c.InvokeAsync(_operation);
-            if (_measuring)
+            var around = new System.Text.StringBuilder();
+            for (int i = 0; i < f.ThroughputAroundRps.Length; i++)
             {
-                double ms = (Stopwatch.GetTimestamp() - t0) * tickToMs;
-                Interlocked.Increment(ref _measured);
-                lock (_gate) _latencies.Add(ms);
+                if (i == 10) around.Append("| ");
+                around.Append(string.Create(ci, $"{f.ThroughputAroundRps[i] / 1000:0.#} "));
             }
+            Tables.Row(ft, f.Spec, f.Replica.ToString(ci), string.Create(ci, $"{f.AtS:0.000}"), f.ViewAtFault.ToString(ci),
+                f.DurationS > 0 ? string.Create(ci, $"{f.CheckpointAtFault}→{f.CheckpointAtEnd}") : f.CheckpointAtFault.ToString(ci),
+                f.RecoveryMs >= 0 ? string.Create(ci, $"{f.RecoveryMs:0.0}") : "none", string.Create(ci, $"{f.MaxLatencyMs:0.0}"), around.ToString().TrimEnd());
         }
-    }
-
-    public void StartMeasuring() => _measuring = true;
-    public void StopMeasuring() => _measuring = false;
-
-    public async Task StopAsync(TimeSpan timeout)
-    {
-        _stop = true;
-        try { await Task.WhenAll(_tasks).WaitAsync(timeout); }
-        catch (TimeoutException) { /* a request still outstanding: reported through consistency/drain */ }
-    }
-
-    public double[] LatenciesMs()
-    {
-        double[] a;
-        lock (_gate) a = _latencies.ToArray();
-        Array.Sort(a);
-        return a;
+        Tables.Write(w, ft);
+        w.WriteLine("(recovery: fault → completion of the first request issued after it; max latency: longest request completed between this fault and the next)");
     }
 }

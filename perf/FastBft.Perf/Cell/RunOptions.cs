@@ -24,6 +24,16 @@ internal sealed record RunOptions
     public int BatchSize { get; init; } = 64;
     public string? JsonPath { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>--fault values (docs/harness.md "Faults").</summary>
+    public IReadOnlyList<string> Faults { get; init; } = [];
+    /// <summary>--plot: PNG file for throughput over time and the latency spectrum.</summary>
+    public string? PlotPath { get; init; }
+    /// <summary>--client-retransmit-ms: cell timeouts.client_retransmit_ms (the view-change timeout is twice it); null = config default.</summary>
+    public int? ClientRetransmitMs { get; init; }
+    /// <summary>--checkpoint-interval K; null = config default (128).</summary>
+    public int? CheckpointInterval { get; init; }
+    /// <summary>Logs and metrics of the harness and its replicas.</summary>
+    public Output.ObservabilityOptions.Settings Observability { get; init; } = Output.ObservabilityOptions.Settings.Default;
 
     /// <summary>Short label for compare tables.</summary>
     public string Label { get; init; } = "";
@@ -39,20 +49,45 @@ internal sealed record RunResult
     public double DurationS { get; init; }
     public double ThroughputRps { get; init; }
     public double LatencyP50Ms { get; init; }
+    public double LatencyP90Ms { get; init; }
     public double LatencyP99Ms { get; init; }
+    public double LatencyP999Ms { get; init; }
+    /// <summary>Longest client latency in the measured window, ms.</summary>
+    public double LatencyMaxMs { get; init; }
+    public double LatencyMeanMs { get; init; }
     public double CpuUsPerRequest { get; init; }
     public double BytesPerRequest { get; init; }
     public bool ReplicasConsistent { get; init; }
     public double AvgBatchSize { get; init; }
     public double DatagramsPerRequest { get; init; }
     public long RequestsCompleted { get; init; }
+    /// <summary>Clients whose last request had not completed 20 s after the load stopped (0 in a live cell).</summary>
+    public int RequestsUnfinished { get; init; }
     public long ClientRetransmissions { get; init; }
     public string Transport { get; init; } = "udp";
     public bool InProcess { get; init; }
     public ulong LastExecuted { get; init; }
     public string[] StateDigests { get; init; } = [];
+    /// <summary>Ids of the replicas alive at the end (the consistency check covers exactly these).</summary>
+    public uint[] ReplicasAlive { get; init; } = [];
+    /// <summary>Most replicas' view at the start of the measured window.</summary>
+    public ulong ViewStart { get; init; }
+    /// <summary>Most replicas' view at the end (of those alive).</summary>
+    public ulong ViewEnd { get; init; }
+    /// <summary>Views installed during the run (view_end − view_start).</summary>
+    public ulong ViewChanges { get; init; }
+    /// <summary>State transfers completed by the replicas alive at the end.</summary>
+    public long StateTransfers { get; init; }
+    /// <summary>Completed requests/s per 100 ms bucket of the measured window.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("throughput_100ms_rps")]
+    public double[] Throughput100MsRps { get; init; } = [];
+    /// <summary>Bytes the client I/O thread allocated per completed request (transport, voting, load generator), NaN → -1 if unmeasured.</summary>
+    public double ClientAllocatedBytesPerRequest { get; init; }
+    public List<FaultResult> Faults { get; init; } = [];
+    /// <summary>Final status of every replica alive at the end (view, sequence, counters, transport errors).</summary>
+    public FastBft.Replica.ReplicaStatus[] Replicas { get; init; } = [];
 }
 
-internal sealed record CompareEntry(string Name, double ThroughputRps, double CpuUsPerRequest, double LatencyP50Ms, double LatencyP99Ms);
+internal sealed record CompareEntry(string Name, double ThroughputRps, double CpuUsPerRequest, double LatencyP50Ms, double LatencyP99Ms, double ThroughputMinRps = 0, double ThroughputMaxRps = 0);
 internal sealed record CompareRatio(string Name, double Throughput, double CpuUsPerRequest);
 internal sealed record CompareResult(List<CompareEntry> Configs, List<CompareRatio> Ratios);

@@ -17,13 +17,14 @@ internal static class CompareCommand
         var configs = new Option<string[]>("--configs") { Description = "run options of each configuration, one quoted string each (e.g. \"--workload 0/0\" \"--workload 0/4\")", Required = true, AllowMultipleArgumentsPerToken = true };
         var rounds = new Option<int>("--rounds") { Description = "alternating rounds; medians are reported", DefaultValueFactory = _ => 3 };
         var json = new Option<string?>("--json") { Description = "write the comparison as JSON to this file" };
+        var plot = new Option<string?>("--plot") { Description = "write a PNG: median requests/s per configuration with the min..max spread of its rounds" };
         var cmd = new Command("compare", "Run several configurations alternately and report medians and ratios to the first.");
-        cmd.Options.Add(configs); cmd.Options.Add(rounds); cmd.Options.Add(json);
-        cmd.SetAction(async (parse, ct) => await ExecuteAsync(parse.GetValue(configs)!, parse.GetValue(rounds), parse.GetValue(json), ct));
+        cmd.Options.Add(configs); cmd.Options.Add(rounds); cmd.Options.Add(json); cmd.Options.Add(plot);
+        cmd.SetAction(async (parse, ct) => await ExecuteAsync(parse.GetValue(configs)!, parse.GetValue(rounds), parse.GetValue(json), parse.GetValue(plot), ct));
         return cmd;
     }
 
-    private static async Task<int> ExecuteAsync(string[] configs, int rounds, string? jsonPath, CancellationToken ct)
+    private static async Task<int> ExecuteAsync(string[] configs, int rounds, string? jsonPath, string? plotPath, CancellationToken ct)
     {
         if (configs.Length < 1) { Console.Error.WriteLine("fastbft compare: give at least one --configs entry"); return 2; }
         if (rounds < 1) { Console.Error.WriteLine("fastbft compare: --rounds must be ≥ 1"); return 2; }
@@ -33,7 +34,10 @@ internal static class CompareCommand
         {
             var parse = runCmd.Parse(SplitArgs(c));
             if (parse.Errors.Count > 0) { Console.Error.WriteLine($"fastbft compare: in \"{c}\": {string.Join("; ", parse.Errors.Select(e => e.Message))}"); return 2; }
-            options.Add(RunCommand.Bind(parse) with { Label = c.Trim(), Quiet = true, JsonPath = null });
+            var o = RunCommand.Bind(parse) with { Label = c.Trim(), Quiet = true, JsonPath = null, PlotPath = null };
+            try { new CellRunner(o, TextWriter.Null).Validate(); }
+            catch (FastBft.Config.ConfigException e) { Console.Error.WriteLine($"fastbft compare: in \"{c}\": {e.Message}"); return 2; }
+            options.Add(o);
         }
         var results = options.Select(_ => new List<RunResult>()).ToList();
         bool allOk = true;
@@ -47,7 +51,9 @@ internal static class CompareCommand
                     var r = await new CellRunner(options[i], Console.Out).RunAsync(ct);
                     results[i].Add(r);
                     allOk &= r.ReplicasConsistent;
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.ThroughputRps,10:N0} req/s  p50 {r.LatencyP50Ms:0.000} ms  p99 {r.LatencyP99Ms:0.000} ms  cpu {r.CpuUsPerRequest:0.0} µs/req  consistent {r.ReplicasConsistent}"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.ThroughputRps,10:N0} req/s  p50 {r.LatencyP50Ms:0.000} ms  p99 {r.LatencyP99Ms:0.000} ms  max {r.LatencyMaxMs:0.000} ms  cpu {r.CpuUsPerRequest:0.0} µs/req  consistent {r.ReplicasConsistent}"));
+                    foreach (var f in r.Faults)
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    fault {f.Spec} → replica {f.Replica}: recovery {f.RecoveryMs:0.0} ms, max latency {f.MaxLatencyMs:0.0} ms"));
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -62,21 +68,30 @@ internal static class CompareCommand
             var rs = results[i];
             entries.Add(new CompareEntry(options[i].Label,
                 Median(rs.Select(r => r.ThroughputRps)), Median(rs.Select(r => r.CpuUsPerRequest)),
-                Median(rs.Select(r => r.LatencyP50Ms)), Median(rs.Select(r => r.LatencyP99Ms))));
+                Median(rs.Select(r => r.LatencyP50Ms)), Median(rs.Select(r => r.LatencyP99Ms)),
+                rs.Count == 0 ? 0 : rs.Min(r => r.ThroughputRps), rs.Count == 0 ? 0 : rs.Max(r => r.ThroughputRps)));
         }
         var ratios = entries.Select(e => new CompareRatio(e.Name,
             Ratio(e.ThroughputRps, entries[0].ThroughputRps), Ratio(e.CpuUsPerRequest, entries[0].CpuUsPerRequest))).ToList();
         Console.WriteLine();
-        Console.WriteLine($"{"configuration",-44} {"req/s",10} {"cpu µs/req",11} {"p50 ms",8} {"p99 ms",8} {"×thr",6} {"×cpu",6}");
+        var table = Output.Tables.Create("<configuration", "req/s", "min..max req/s", "cpu µs/req", "p50 ms", "p99 ms", "×thr", "×cpu");
+        var ci = CultureInfo.InvariantCulture;
         for (int i = 0; i < entries.Count; i++)
         {
             var e = entries[i];
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{Trunc(e.Name, 44),-44} {e.ThroughputRps,10:N0} {e.CpuUsPerRequest,11:0.0} {e.LatencyP50Ms,8:0.000} {e.LatencyP99Ms,8:0.000} {ratios[i].Throughput,6:0.00} {ratios[i].CpuUsPerRequest,6:0.00}"));
+            Output.Tables.Row(table, Trunc(e.Name, 60), e.ThroughputRps.ToString("N0", ci), string.Create(ci, $"{e.ThroughputMinRps:N0}..{e.ThroughputMaxRps:N0}"),
+                e.CpuUsPerRequest.ToString("0.0", ci), e.LatencyP50Ms.ToString("0.000", ci), e.LatencyP99Ms.ToString("0.000", ci),
+                ratios[i].Throughput.ToString("0.00", ci), ratios[i].CpuUsPerRequest.ToString("0.00", ci));
         }
+        Output.Tables.Write(Console.Out, table);
         Console.WriteLine($"(medians of {rounds} alternating rounds; ratios = configuration / first)");
         if (jsonPath is not null)
             await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new CompareResult(entries, ratios), HarnessJson.Default.CompareResult), ct);
+        if (plotPath is not null)
+        {
+            Output.Plots.Compare(entries, results, plotPath);
+            Console.WriteLine($"plot written to {plotPath}");
+        }
         return allOk ? 0 : 1;
     }
 

@@ -131,7 +131,8 @@ internal static partial class PingCommand
             var waiter = new EchoWaiter();
             var payload = new byte[a.Size];
             for (int i = 8; i < payload.Length; i++) payload[i] = (byte)i;
-            var rtts = new long[a.Count];
+            // RTTs in ns (HdrHistogram; the harness's one percentile path, FastBft.Perf.Measure).
+            var rtts = FastBft.Perf.Measure.LatencyHistograms.NewHistogram(60_000_000_000);
             int lost = 0;
             long timeoutTicks = Stopwatch.Frequency; // 1 s
             long measuredStart = 0;
@@ -157,22 +158,19 @@ internal static partial class PingCommand
                 }
                 long rtt = Stopwatch.GetTimestamp() - t0;
                 if (i < a.Warmup) continue;
-                if (waiter.Got) rtts[i - a.Warmup - lost] = rtt;
+                if (waiter.Got) FastBft.Perf.Measure.LatencyHistograms.RecordClamped(rtts, FastBft.Perf.Measure.LatencyHistograms.TicksToNanos(rtt));
                 else lost++;
             }
             double seconds = Stopwatch.GetElapsedTime(measuredStart).TotalSeconds;
             double cpuUs = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalMicroseconds;
             int ok = a.Count - lost;
-            Array.Sort(rtts, 0, ok);
-            double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
-            double P(double q) => ok == 0 ? double.NaN : Us(rtts[Math.Min(ok - 1, (int)(q * ok))]);
-            double mean = 0;
-            for (int i = 0; i < ok; i++) mean += rtts[i];
-            mean = ok == 0 ? double.NaN : Us((long)(mean / ok));
+            var sum = FastBft.Perf.Measure.LatencySummary.From(rtts, divisor: 1000, digits: 2);
+            double P(double q) => ok == 0 ? double.NaN : q switch { 0.50 => sum.P50, 0.90 => sum.P90, 0.99 => sum.P99, _ => sum.P999 };
+            double mean = ok == 0 ? double.NaN : sum.Mean;
             double rate = ok / seconds;
             string extra = transport.Link is DpdkLink dl ? $" drops={dl.DpdkStats.RxDropped} sleeps={dl.DpdkStats.Sleeps} intr={dl.DpdkStats.InterruptWaits}" : "";
             Console.WriteLine($"ping transport={a.Transport} poll={effectivePoll} size={a.Size} count={a.Count} lost={lost} " +
-                $"rtt_p50_us={P(0.50):F1} rtt_p90_us={P(0.90):F1} rtt_p99_us={P(0.99):F1} rtt_mean_us={mean:F1} " +
+                $"rtt_p50_us={P(0.50):F1} rtt_p90_us={P(0.90):F1} rtt_p99_us={P(0.99):F1} rtt_p999_us={sum.P999:F1} rtt_max_us={sum.Max:F1} rtt_mean_us={mean:F1} " +
                 $"round_trips_per_s={rate:F0} cpu_us_per_rt={cpuUs / Math.Max(1, a.Count):F2}{extra}");
             if (a.Json is { } path)
             {
@@ -189,6 +187,8 @@ internal static partial class PingCommand
                 w.WriteNumber("lost", lost);
                 w.WriteNumber("rtt_p90_us", Math.Round(P(0.90), 2));
                 w.WriteNumber("rtt_mean_us", Math.Round(mean, 2));
+                w.WriteNumber("rtt_p999_us", sum.P999);
+                w.WriteNumber("rtt_max_us", sum.Max);
                 w.WriteNumber("cpu_us_per_round_trip", Math.Round(cpuUs / Math.Max(1, a.Count), 2));
                 w.WriteEndObject();
             }

@@ -22,11 +22,16 @@ internal static class RunCommand
     internal static readonly Option<bool> NoDoorbell = new("--no-doorbell") { Description = "--transport dpdk: idle nodes back off on timers instead of sleeping on doorbells their peers ring" };
     internal static readonly Option<int> Batch = new("--batch") { Description = "maximum requests per batch", DefaultValueFactory = _ => 64 };
     internal static readonly Option<string?> Json = new("--json") { Description = "write the result as JSON to this file" };
+    internal static readonly Option<string[]> Fault = new("--fault") { Description = "inject a fault into a replica process (repeatable): kill:R@T (SIGKILL), pause:R@T+D (SIGSTOP for D s), restart:R@T (start a killed replica again), isolate:R@T+D (drop its traffic for D s); R = replica id or 'primary', T = seconds into the measured window", Arity = ArgumentArity.OneOrMore };
+    internal static readonly Option<string?> Plot = new("--plot") { Description = "write a PNG: requests/s per 100 ms with fault markers, and the latency percentile spectrum" };
+    internal static readonly Option<int?> ClientRetransmitMs = new("--client-retransmit-ms") { Description = "cell timeouts.client_retransmit_ms (default 500); the view-change timeout is twice it" };
+    internal static readonly Option<int?> CheckpointInterval = new("--checkpoint-interval") { Description = "checkpoint interval K in sequence numbers (default 128; window 2K)" };
 
     public static Command Create()
     {
         var cmd = new Command("run", "Start a cell (3f+1 replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
-        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval }) cmd.Options.Add(o);
+        Output.ObservabilityOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             var options = Bind(parse);
@@ -40,14 +45,22 @@ internal static class RunCommand
         Protocol = p.GetValue(Protocol)!, F = p.GetValue(F), Workload = p.GetValue(Workload)!, Clients = p.GetValue(Clients),
         DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
         Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
+        Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval),
+        Observability = Output.ObservabilityOptions.Bind(p),
     };
 
     internal static async Task<int> ExecuteAsync(RunOptions options, CancellationToken ct)
     {
         RunResult result;
+        CellRunner runner;
+        try { options.Observability.Validate(); }
+        catch (ConfigException e) { Console.Error.WriteLine($"fastbft run: {e.Message}"); return 2; }
+        using var loggerFactory = Output.ObservabilityOptions.CreateLoggerFactory(options.Observability);
+        using var metrics = Output.ObservabilityOptions.StartMetrics(options.Observability, "harness");
         try
         {
-            result = await new CellRunner(options, Console.Out).RunAsync(ct);
+            runner = new CellRunner(options, Console.Out, loggerFactory.CreateLogger("FastBft.Harness"));
+            result = await runner.RunAsync(ct);
         }
         catch (Exception e) when (e is ConfigException or FormatException or FastBft.Transport.Dpdk.DpdkConfigException)
         {
@@ -62,6 +75,11 @@ internal static class RunCommand
         CellRunner.Print(result, Console.Out);
         if (options.JsonPath is { } path)
             await File.WriteAllTextAsync(path, JsonSerializer.Serialize(result, HarnessJson.Default.RunResult), ct);
-        return result.ReplicasConsistent && result.ThroughputRps > 0 ? 0 : 1;
+        if (options.PlotPath is { } plot && runner.Latencies is { } latencies)
+        {
+            Output.Plots.Run(result, latencies, plot);
+            Console.WriteLine($"plot written to {plot}");
+        }
+        return result.ReplicasConsistent && result.ThroughputRps > 0 && result.RequestsUnfinished == 0 ? 0 : 1;
     }
 }

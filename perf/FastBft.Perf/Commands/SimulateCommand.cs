@@ -61,9 +61,11 @@ internal static class SimulateCommand
         }
         sw.Stop();
         Console.WriteLine();
-        Console.WriteLine($"{"f/role/behaviour",-34} {"runs",6} {"passed",7} {"failed",7} {"liveness-unchecked",19}");
+        var table = FastBft.Perf.Output.Tables.Create("<f/role/behaviour", "runs", "passed", "failed", "liveness-unchecked");
         foreach (var g in results.GroupBy(r => $"f{r.Scenario.F}/{r.Scenario.Role}/{r.Scenario.Behaviour}".ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal))
-            Console.WriteLine($"{g.Key,-34} {g.Count(),6} {g.Count(r => r.Passed),7} {g.Count(r => !r.Passed),7} {g.Count(r => !r.LivenessChecked),19}");
+            FastBft.Perf.Output.Tables.Row(table, g.Key, g.Count().ToString(CultureInfo.InvariantCulture), g.Count(r => r.Passed).ToString(CultureInfo.InvariantCulture),
+                g.Count(r => !r.Passed).ToString(CultureInfo.InvariantCulture), g.Count(r => !r.LivenessChecked).ToString(CultureInfo.InvariantCulture));
+        FastBft.Perf.Output.Tables.Write(Console.Out, table);
         int failed = results.Count(r => !r.Passed);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{proto.Name}: {results.Count} scenarios, {results.Count - failed} passed, {failed} failed in {sw.Elapsed.TotalSeconds:0.0} s"));
         if (jsonPath is not null)

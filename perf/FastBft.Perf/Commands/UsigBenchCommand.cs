@@ -109,18 +109,22 @@ internal static class UsigBenchCommand
             var results = new List<Result>();
             string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
             Console.WriteLine($"usig-bench: {Environment.ProcessorCount} CPUs, load average {load}; {trialCount} trials of {seconds / trialCount:F2} s each, median reported; device model polling: driver spin {tuning.DriverSpin} polls, model spin {tuning.ModelSpinMicroseconds} µs");
-            Console.WriteLine($"{"impl",-13} {"batch",6} {"UIs/s",14} {"ns/UI",10} {"min",10} {"max",10} {"model ns/UI",12} {"driver ns/UI",13} {"calls",12}");
+            var table = FastBft.Perf.Output.Tables.Create("<impl", "batch", "UIs/s", "ns/UI", "min", "max", "model ns/UI", "driver ns/UI", "calls");
             foreach (string i in impls)
             {
                 foreach (int b in batches)
                 {
                     Result r = Run(i, b, seconds, trialCount, tuning);
                     results.Add(r);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.Impl} batch {r.Batch}: {r.NsPerUi:F1} ns/UI"));
                     string device = r.DeviceNsPerUi is double dev ? dev.ToString("F1", CultureInfo.InvariantCulture) : "-";
                     string driver = r.DriverNsPerUi is double drv ? drv.ToString("F1", CultureInfo.InvariantCulture) : "-";
-                    Console.WriteLine($"{r.Impl,-13} {r.Batch,6} {r.UisPerSecond,14:N0} {r.NsPerUi,10:F1} {r.MinNsPerUi,10:F1} {r.MaxNsPerUi,10:F1} {device,12} {driver,13} {r.Calls,12:N0}");
+                    FastBft.Perf.Output.Tables.Row(table, r.Impl, r.Batch.ToString(CultureInfo.InvariantCulture), r.UisPerSecond.ToString("N0", CultureInfo.InvariantCulture),
+                        r.NsPerUi.ToString("F1", CultureInfo.InvariantCulture), r.MinNsPerUi.ToString("F1", CultureInfo.InvariantCulture), r.MaxNsPerUi.ToString("F1", CultureInfo.InvariantCulture),
+                        device, driver, r.Calls.ToString("N0", CultureInfo.InvariantCulture));
                 }
             }
+            FastBft.Perf.Output.Tables.Write(Console.Out, table);
 
             foreach (string i in impls)
             {
@@ -170,12 +174,15 @@ internal static class UsigBenchCommand
     /// (its software HMAC engine) and DriverNsPerUi = NsPerUi − DeviceNsPerUi (driver, doorbell and polling handshake).</summary>
     private sealed record Result(string Impl, int Batch, double UisPerSecond, double NsPerUi, double MinNsPerUi, double MaxNsPerUi, double? DeviceNsPerUi, double? DriverNsPerUi, long Calls);
 
-    private static double Median(double[] values)
+    /// <summary>Trial values (ns per UI) through the harness's one percentile path (HdrHistogram, 0.01 ns units).</summary>
+    private static FastBft.Perf.Measure.LatencySummary Summarize(double[] nsValues)
     {
-        Array.Sort(values);
-        int n = values.Length;
-        return n % 2 == 1 ? values[n / 2] : (values[(n / 2) - 1] + values[n / 2]) / 2;
+        var h = FastBft.Perf.Measure.LatencyHistograms.NewHistogram(1_000_000_000_000);
+        foreach (var v in nsValues) FastBft.Perf.Measure.LatencyHistograms.RecordClamped(h, (long)Math.Round(v * 100));
+        return FastBft.Perf.Measure.LatencySummary.From(h, divisor: 100, digits: 2);
     }
+
+    private static double Median(double[] values) => Summarize(values).P50;
 
     private sealed record Tuning(int DriverSpin, double ModelSpinMicroseconds);
 
@@ -228,11 +235,12 @@ internal static class UsigBenchCommand
                 totalCalls += calls;
             }
 
-            double median = Median((double[])nsPerUi.Clone());
-            Array.Sort(nsPerUi);
+            var summary = Summarize(nsPerUi);
+            double median = summary.P50;
+            double min = nsPerUi.Min();
             return model is null
-                ? new Result(impl, batch, 1e9 / median, median, nsPerUi[0], nsPerUi[^1], null, null, totalCalls)
-                : new Result(impl, batch, 1e9 / median, median, nsPerUi[0], nsPerUi[^1], Median(deviceNs), Median(driverNs), totalCalls);
+                ? new Result(impl, batch, 1e9 / median, median, min, nsPerUi.Max(), null, null, totalCalls)
+                : new Result(impl, batch, 1e9 / median, median, min, nsPerUi.Max(), Median(deviceNs), Median(driverNs), totalCalls);
         }
         finally
         {
