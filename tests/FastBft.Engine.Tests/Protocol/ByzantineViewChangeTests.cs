@@ -172,4 +172,174 @@ public class ByzantineViewChangeTests
         Assert.Empty(cell.ExecutedAt(2, 1002, 1));
         cell.AssertAgreement(0, 2, 3);
     }
+
+    /// <summary>
+    /// L1 (issue 8): a replica that sent its VIEW-CHANGE but missed the NEW-VIEW, and cannot hear the
+    /// new primary, holds fewer than 2f+1 VIEW-CHANGEs for the view (0 crashed, 1's are lost), so its
+    /// timer never starts; it must get the NEW-VIEW from any peer that installed it (the STATUS in-view-
+    /// change flag; NEW-VIEW is signed, so any replica can forward it).
+    /// <para>Old main: only the primary re-sent NEW-VIEW (<c>OnViewChange</c>: <c>IsPrimary &amp;&amp;
+    /// _newViewMessage</c>), and <c>OnStatus</c> forwarded it only to a peer in an older view
+    /// (<c>h.View &lt; View</c>), not to one waiting in the same view; the NEW-VIEW was also
+    /// MAC-authenticated by the primary, so a forwarder could not have helped. Replica 3 stayed in
+    /// view change forever (no NEW-VIEW, no timer with 2 VIEW-CHANGEs).</para>
+    /// </summary>
+    [Fact]
+    public void L1_AReplicaWaitingForTheNewViewGetsItFromAnyPeerThatInstalledIt()
+    {
+        var cell = new LoopbackCell();
+        cell.Crashed.Add(0);
+        bool cut = true;
+        cell.Intercept = (from, to, m) => cut && from == 1 && to == 3;      // 3 hears nothing from the new primary
+        var r = cell.BuildRequest(1000, 1, 5);
+        for (uint i = 1; i < 4; i++) cell.Submit(i, r);
+        cell.Run();
+        Assert.True(cell.TickUntil(() => cell.Replicas[3].InViewChange && cell.Replicas[1].View == 1 && !cell.Replicas[1].InViewChange, 200), "view change to 1 at 1, 2, 3");
+        Assert.True(cell.TickUntil(() => cell.Replicas[3].View == 1 && !cell.Replicas[3].InViewChange, 20),
+            "3 installs NEW-VIEW(1) forwarded by 2: " + cell.Replicas[3].DescribeViewChangeState());
+        Assert.Equal(1, cell.Replicas[3].ViewChangesStarted);
+        cut = false;
+        Assert.True(cell.TickUntil(() => new uint[] { 1, 2, 3 }.All(i => cell.ExecutedAt(i, 1000, 1).Count == 1), 50), "the request executes in view 1");
+        Assert.All(new uint[] { 1, 2, 3 }, i => Assert.Equal(1UL, cell.Replicas[i].View));
+        cell.AssertAgreement(1, 2, 3);
+    }
+
+    /// <summary>
+    /// L2 (issue 8): the Byzantine replica 3 sends its (correctly signed) VIEW-CHANGE for view 1 with a
+    /// MAC valid only for the next primary 1; 1 embeds it in NEW-VIEW(1). Backups check embedded
+    /// VIEW-CHANGEs by signature, so 2 installs NEW-VIEW(1) (while it drops the VIEW-CHANGE 3 sent it
+    /// directly), and the request is served once the partitioned replica 0 reconnects.
+    /// <para>Old main: <c>VerifyNewViewBody</c> checked this receiver's MAC entry of every embedded
+    /// VIEW-CHANGE (<c>MessageVerifier.cs</c> ~170) and dropped the whole NEW-VIEW as
+    /// BadAuthenticator at 2 (and at 0); the primary only re-sent the same NEW-VIEW, so view 1 never
+    /// formed; an adaptive attacker repeats it for every next primary.</para>
+    /// </summary>
+    [Fact]
+    public void L2_ViewChangeWithMacsValidOnlyForTheNextPrimaryDoesNotSpoilItsNewView()
+    {
+        var cell = new LoopbackCell();
+        var byz = new Forge(cell, 3);
+        cell.Crashed.Add(3);
+        bool partitioned = true;
+        cell.Intercept = (from, to, m) => partitioned && from < cell.N && to < cell.N && (from == 0 || to == 0);
+        var r = cell.BuildRequest(1000, 1, 9);
+        cell.Submit(1, r); cell.Submit(2, r);
+        var vc3 = Forge.BreakMacsFor(byz.ViewChange(1, 0, 0, [(0, Forge.Zero32)]), 0, 2);
+        cell.InjectAll(3, vc3, 1, 2);
+        cell.Run();
+        Assert.True(cell.Verifiers[2].Drops[(int)ParseStatus.BadAuthenticator] >= 1, "2 drops the VIEW-CHANGE whose MAC for it is wrong");
+        Assert.True(cell.TickUntil(() => cell.Replicas[2].View == 1 && !cell.Replicas[2].InViewChange, 300),
+            "2 installs NEW-VIEW(1) embedding 3's VIEW-CHANGE: " + cell.Replicas[2].DescribeViewChangeState());
+        Assert.Equal(0, cell.Replicas[2].Stats.BadNewViews);
+        partitioned = false;
+        Assert.True(cell.TickUntil(() => new uint[] { 0, 1, 2 }.All(i => cell.ExecutedAt(i, 1000, 1).Count == 1), 100), "request served in view 1");
+        Assert.All(new uint[] { 0, 1, 2 }, i => Assert.Equal(1UL, cell.Replicas[i].View));
+        cell.AssertAgreement(0, 1, 2);
+        Assert.True(cell.RepliesFor(1000).Count(x => x.Rid == 1) >= 2);
+    }
+
+    /// <summary>
+    /// L4 (issue 8): the Byzantine replica 3 sends a (signed, well-formed) VIEW-CHANGE for view
+    /// 2⁶⁴−3; then brief asynchrony (first the primary 0, then the next primary 1 cannot send) forces
+    /// two view changes. The correct replicas must go to views 1 and 2 — one replica never chooses the
+    /// view — and serve the request.
+    /// <para>Old main: the far VIEW-CHANGE was stored (<c>_vcs</c> kept every view), and at the first
+    /// timeout in view change <c>NextViewOnTimeout</c> jumped to the lowest higher view anybody asked
+    /// for: 2⁶⁴−3, chosen by the Byzantine replica alone. From there <c>View + 1</c> wraps to 0 within
+    /// three more timeouts (<c>StartViewChange(0)</c> is then a no-op while in view change) and
+    /// <c>v + 2 &lt; View</c> overflows, so replicas end stuck; here they already fail the view bound.</para>
+    /// </summary>
+    [Fact]
+    public void L4_OneByzantineReplicaCannotChooseTheNextViewNorWrapTheViewNumber()
+    {
+        var cell = new LoopbackCell();
+        var byz = new Forge(cell, 3);
+        cell.Crashed.Add(3);
+        cell.InjectAll(3, byz.ViewChange(ulong.MaxValue - 2, 0, 0, [(0, Forge.Zero32)]), 0, 1, 2);
+        cell.Run();
+        Assert.All(new uint[] { 0, 1, 2 }, i => Assert.Equal(1, cell.Replicas[i].Stats.FarViewChanges));
+        uint mute = 0;                                       // whose outgoing messages are lost
+        cell.Intercept = (from, to, m) => from == mute;
+        var r = cell.BuildRequest(1000, 1, 3);
+        cell.Submit(1, r); cell.Submit(2, r);
+        Assert.True(cell.TickUntil(() => cell.Replicas.Take(3).All(x => x.View == 1 && x.InViewChange), 200), "0, 1, 2 in view change to 1");
+        mute = 1;
+        Assert.True(cell.TickUntil(() => cell.Replicas[0].View >= 2 && cell.Replicas[2].View >= 2, 400), "0 and 2 time out in view 1");
+        mute = uint.MaxValue;
+        Assert.True(cell.TickUntil(() => new uint[] { 0, 1, 2 }.All(i => cell.ExecutedAt(i, 1000, 1).Count == 1), 400), "request served");
+        Assert.All(new uint[] { 0, 1, 2 }, i => Assert.Equal(2UL, cell.Replicas[i].View));
+        cell.AssertAgreement(0, 1, 2);
+    }
+
+    /// <summary>
+    /// L6 (issue 8): NEW-VIEW carries the decision and backups check the VIEW-CHANGEs support it. Here
+    /// request A was pre-prepared in view 0 at 0 and 2 but prepared nowhere, and the new primary 1 never
+    /// saw its PRE-PREPARE; the Byzantine replica 3 (signed) reports A prepared at seq 1, and 0's
+    /// VIEW-CHANGE does not reach 1, so the primary decides on S = {1, 2, 3}: A satisfies A1 and A2, B
+    /// fails (only 1 and 2 lack a P entry), so the primary must fix A at seq 1 — fetching the batch it
+    /// lacks with BATCH-FETCH (A3) — and the backups must accept exactly that decision: A executes at
+    /// seq 1 in view 1 everywhere.
+    /// <para>Old main: the new primary's A3 looked only at PRE-PREPAREs embedded in VIEW-CHANGEs (3's
+    /// had none; 0 and 2 had only Q entries) and there was no way to fetch a batch, so <c>Decide</c>
+    /// returned null (A3 fails, B fails) on every try: no NEW-VIEW, view 1 never formed. (With 0's
+    /// VIEW-CHANGE too, the old primary chose null by B while the backups, re-running Fig. 3 without
+    /// A3 and comparing only the highest sequence number, chose A and rejected its PRE-PREPARE.)</para>
+    /// </summary>
+    [Fact]
+    public void L6_PrimaryAndBackupsReachTheSameDecisionAndThePrimaryFetchesABatchItLacks()
+    {
+        var cell = new LoopbackCell();
+        var byz = new Forge(cell, 3);
+        cell.Crashed.Add(3);
+        var a = cell.BuildRequest(1000, 1, 7);
+        var dA = Forge.BatchDigest(a);
+        cell.Intercept = (from, to, m) => (from == 0 && to == 1 && LoopbackCell.Is(m, MessageType.ViewChange))
+            || (LoopbackCell.Header(m).View == 0 && to < cell.N && ((to == 1 && LoopbackCell.Is(m, MessageType.PrePrepare)) || LoopbackCell.Is(m, MessageType.Prepare)));
+        cell.Submit(0, a); cell.Submit(1, a); cell.Submit(2, a);
+        cell.Run();
+        cell.InjectAll(3, byz.ViewChange(1, 0, 0, [(0, Forge.Zero32)], p: [(1, 0, dA)], q: [(1, 0, dA)]), 0, 1, 2);
+        cell.Run();
+        Assert.True(cell.TickUntil(() => cell.Replicas.Take(3).All(x => x.View == 1 && !x.InViewChange), 300),
+            "view 1 installed: " + cell.Replicas[1].DescribeViewChangeState());
+        Assert.True(cell.Replicas[1].Stats.BatchFetchesSent >= 1, "the primary fetched the batch it lacked (A3)");
+        Assert.True(cell.TickUntil(() => new uint[] { 0, 1, 2 }.All(i => cell.ExecutedAt(i, 1000, 1).SequenceEqual([1UL])), 50),
+            "A executes at seq 1: " + string.Join(" | ", cell.Replicas.Take(3).Select(x => $"{x.Id}: exec [{string.Join(",", cell.Executions[x.Id].Select(e => $"{e.ClientId}/{e.RequestId}@{e.Sequence}"))}] conflicting {x.Stats.ConflictingPrePrepares} unauth {x.Stats.UnauthenticatedBatches} empty {x.Stats.EmptyBatchesRejected} skipped {x.Stats.SkippedDuplicates} " + x.DescribeViewChangeState())));
+        Assert.All(new uint[] { 0, 2 }, i => Assert.Equal(0, cell.Replicas[i].Stats.BadNewViews));
+        Assert.All(new uint[] { 0, 2 }, i => Assert.Equal(0, cell.Replicas[i].Stats.ConflictingPrePrepares));
+        cell.AssertAgreement(0, 1, 2);
+    }
+
+    /// <summary>
+    /// Issue 8, "Oracles", second item: the new primary must not re-queue an awaited request that the
+    /// NEW-VIEW already fixed. Request A is prepared at every replica in view 0 (COMMITs lost), the
+    /// primary 0 crashes, and the backups (which all await A) change to view 1: A must be
+    /// PRE-PREPAREd at exactly one sequence number in view 1 and executed once.
+    /// <para>Old main: <c>InstallNewView</c> re-proposed the fixed batch at seq 1 and also queued every
+    /// awaited request whose id was above the client's last executed one — A again — so the new
+    /// primary ordered A at seq 1 and at seq 2 (the reply cache skipped the second execution:
+    /// <c>SkippedDuplicates</c> = 1).</para>
+    /// </summary>
+    [Fact]
+    public void RequeuedRequest_NewPrimaryDoesNotOrderARequestTheNewViewFixedAgain()
+    {
+        var cell = new LoopbackCell();
+        var a = cell.BuildRequest(1000, 1, 4);
+        var view1Seqs = new HashSet<ulong>();
+        cell.Observe = (from, to, m) =>
+        {
+            if (LoopbackCell.Is(m, MessageType.PrePrepare) && LoopbackCell.Header(m).View == 1 && Forge.RequestsIn(m).Contains((1000u, 1UL)))
+                view1Seqs.Add(LoopbackCell.Header(m).Sequence);
+        };
+        cell.Intercept = (from, to, m) => LoopbackCell.Is(m, MessageType.Commit) && LoopbackCell.Header(m).View == 0;
+        for (uint i = 0; i < 4; i++) cell.Submit(i, a);
+        cell.Run();
+        Assert.All(cell.Replicas, r => Assert.Equal(0UL, r.LastExecuted));
+        cell.Crashed.Add(0);
+        Assert.True(cell.TickUntil(() => new uint[] { 1, 2, 3 }.All(i => cell.ExecutedAt(i, 1000, 1).Count == 1), 300), "A executes in view 1");
+        cell.Tick(10);
+        Assert.Equal([1UL], view1Seqs.ToArray());
+        Assert.All(new uint[] { 1, 2, 3 }, i => Assert.Equal([1UL], cell.ExecutedAt(i, 1000, 1)));
+        Assert.All(cell.Replicas.Skip(1), r => Assert.Equal(0, r.Stats.SkippedDuplicates));
+        Assert.All(cell.Replicas.Skip(1), r => Assert.Equal(1UL, r.LastExecuted));
+    }
 }
