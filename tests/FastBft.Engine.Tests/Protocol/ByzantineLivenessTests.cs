@@ -164,12 +164,12 @@ public class ByzantineLivenessTests
     {
         var cell = new LoopbackCell();
         for (ulong rid = 1; rid <= 2; rid++) { cell.Submit(0, cell.BuildRequest(1000, rid, (long)rid)); cell.Run(); }
-        bool dropCommits = true;
+        bool dropCommits = true, holdState = true;
         var heldCommits = new List<(uint From, byte[] Msg)>();
         var heldState = new List<(uint From, byte[] Msg)>();
         cell.Intercept = (from, to, m) =>
         {
-            if ((to == 2 || to == 3) && LoopbackCell.Is(m, MessageType.StateData)) { if (to == 3) heldState.Add((from, m)); return true; }
+            if (holdState && (to == 2 || to == 3) && LoopbackCell.Is(m, MessageType.StateData)) { if (to == 3) heldState.Add((from, m)); return true; }
             if (dropCommits && (to == 2 || to == 3) && LoopbackCell.Is(m, MessageType.Commit)) { if (to == 3) heldCommits.Add((from, m)); return true; }
             return false;
         };
@@ -185,6 +185,7 @@ public class ByzantineLivenessTests
         cell.Run();
         Assert.Equal(5UL, cell.Replicas[3].LastExecuted);
         string before = cell.StateDigest(3);
+        holdState = false;
         foreach (var (from, m) in heldState) cell.Inject(from, 3, m);
         cell.Run();
         Assert.Equal(5UL, cell.Replicas[3].LastExecuted);

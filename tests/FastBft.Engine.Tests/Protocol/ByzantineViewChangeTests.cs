@@ -52,7 +52,7 @@ public class ByzantineViewChangeTests
             if (phase == 1) return to == 1;                                                        // 1 sees nothing of view 0
             if (to == 1 && view == 0 && (Agreement(m) || LoopbackCell.Is(m, MessageType.Checkpoint))) return true;
             if (from == 1 && to == 0 && LoopbackCell.Is(m, MessageType.Request)) return true;     // 1's relay of B is lost
-            if ((to == 3 || from == 3) && view >= 1 && Agreement(m)) return true;                 // 3 takes no part in view 1's agreement
+            if ((to == 3 || from == 3) && view == 1 && Agreement(m)) return true;                 // 3 takes no part in view 1's agreement
             if (to == 3 && LoopbackCell.Is(m, MessageType.ViewChange) && view == 1) return true;  // 3 sends no VIEW-CHANGE for view 1
             if (phase == 2 && to == 3 && LoopbackCell.Is(m, MessageType.NewView)) return true;
             if (phase == 4 && (to == 0 || from == 0)) return true;                                // 0 is partitioned in view 2
