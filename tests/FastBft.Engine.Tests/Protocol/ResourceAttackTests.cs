@@ -73,7 +73,7 @@ public class ResourceAttackTests
     /// <summary>
     /// R3 (issue 8): replica 3 fetches checkpoint 4; the replica it asks is Byzantine and answers with
     /// STATE-DATA bodies of 9 bytes claiming a total of int.MaxValue, then 200 MiB. Neither may throw out
-    /// of <c>OnMessage</c> nor allocate more than a few KiB; 3 still gets the state from a correct replica.
+    /// of <c>OnMessage</c> nor allocate more than 256 KiB (the fetch buffer grows only with bytes received); 3 still gets the state from a correct replica.
     /// <para>Old main: <c>OnStateData</c> did <c>Array.Resize(ref _fetchBuffer, total)</c> with the
     /// claimed total (~153): an OutOfMemoryException (int.MaxValue) out of <c>OnMessage</c>, which the
     /// host does not catch, or a 200 MiB allocation from a 9-byte body.</para>
