@@ -1,3 +1,4 @@
+using System.Buffers;
 using FastBft.Auth;
 using FastBft.Protocol;
 using FastBft.Protocol.Pbft;
@@ -10,7 +11,11 @@ namespace FastBft.Engine.Tests.Support;
 /// <summary>
 /// A deterministic single-threaded cell for unit tests: n PBFT cores joined by FIFO queues, with the
 /// production verifier on every receive. Clients are driven by hand (build REQUEST, read REPLY).
-/// A drop predicate lets tests lose or cut messages.
+/// A drop predicate lets tests lose or cut messages; <see cref="Intercept"/> sees every message (with
+/// its bytes) and may drop it; <see cref="Observe"/> sees every message before any drop (also those to
+/// crashed replicas, so a test playing a Byzantine replica reads what it receives). A crashed
+/// replica's core neither sends nor receives; messages a test forges in its name go through
+/// <see cref="Inject"/>. Every execution is logged per replica in <see cref="Executions"/>.
 /// </summary>
 internal sealed class LoopbackCell
 {
@@ -18,25 +23,33 @@ internal sealed class LoopbackCell
     public readonly PbftReplica[] Replicas;
     public readonly MessageVerifier[] Verifiers;
     public readonly CounterService[] Services;
+    public readonly List<RequestInfo>[] Executions;
     public readonly KeyStore Keys;
+    public readonly PbftSettings Settings;
     public readonly Queue<(uint From, uint To, byte[] Msg)> Wire = new();
     public readonly List<(uint Client, byte[] Msg)> ClientInbox = new();
     public Func<uint, uint, bool> Drop = (_, _) => false;
+    /// <summary>Per message (from, to, bytes): true drops it. Null: none.</summary>
+    public Func<uint, uint, byte[], bool>? Intercept;
+    /// <summary>Called for every dequeued message before drops and crash checks.</summary>
+    public Action<uint, uint, byte[]>? Observe;
     public readonly HashSet<uint> Crashed = new();
+    private readonly HashSet<byte[]> _forged = new(ReferenceEqualityComparer.Instance);
     public const uint FirstClient = 1000;
 
-    public LoopbackCell(int f = 1, int batch = 8, int k = 4, int window = 8, int commitQuorum = 0)
+    public LoopbackCell(int f = 1, int batch = 8, int k = 4, int window = 8, int commitQuorum = 0, int viewChangeTicks = 40, int maxRequestBody = 1 << 16)
     {
         F = f; N = 3 * f + 1;
         var master = new byte[32]; for (int i = 0; i < 32; i++) master[i] = (byte)(i * 7 + 1);
         Keys = new KeyStore(master, N, FirstClient);
-        Replicas = new PbftReplica[N]; Verifiers = new MessageVerifier[N]; Services = new CounterService[N];
-        var settings = new PbftSettings { N = N, F = f, BatchSize = batch, CheckpointInterval = k, Window = window, MaxInflightBatches = 2, RetransmitTicks = 2, CommitQuorum = commitQuorum > 0 ? commitQuorum : 2 * f + 1, CheckpointQuorum = 2 * f + 1 };
+        Replicas = new PbftReplica[N]; Verifiers = new MessageVerifier[N]; Services = new CounterService[N]; Executions = new List<RequestInfo>[N];
+        Settings = new PbftSettings { N = N, F = f, BatchSize = batch, CheckpointInterval = k, Window = window, MaxInflightBatches = 2, RetransmitTicks = 2, ViewChangeTicks = viewChangeTicks, CommitQuorum = commitQuorum > 0 ? commitQuorum : 2 * f + 1, CheckpointQuorum = 2 * f + 1 };
         for (uint i = 0; i < N; i++)
         {
             Services[i] = new CounterService();
-            Replicas[i] = new PbftReplica(settings, new Authenticator(i, Keys), Services[i], new Output(this, i));
-            Verifiers[i] = new MessageVerifier(new Authenticator(i, Keys), N, FirstClient, 1 << 22, 1 << 16, batch);
+            Executions[i] = new List<RequestInfo>();
+            Replicas[i] = new PbftReplica(Settings, new Authenticator(i, Keys), new RecordingService(Services[i], Executions[i]), new Output(this, i));
+            Verifiers[i] = new MessageVerifier(new Authenticator(i, Keys), N, FirstClient, 1 << 22, maxRequestBody, batch);
         }
     }
 
@@ -44,6 +57,20 @@ internal sealed class LoopbackCell
     {
         public void SendToReplica(uint replica, ReadOnlySpan<byte> message) => cell.Wire.Enqueue((self, replica, message.ToArray()));
         public void SendToClient(uint client, ReadOnlySpan<byte> message) => cell.Wire.Enqueue((self, client, message.ToArray()));
+    }
+
+    /// <summary>Logs every executed request (client, rid, seq, index), then runs the counter.</summary>
+    private sealed class RecordingService(CounterService inner, List<RequestInfo> log) : IReplicatedService
+    {
+        public void Execute(in RequestInfo request, ReadOnlySpan<byte> operation, IBufferWriter<byte> reply, IBufferWriter<byte>? update)
+        {
+            log.Add(request);
+            inner.Execute(request, operation, reply, update);
+        }
+        public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update) => inner.ApplyUpdate(request, update);
+        public void GetStateDigest(Span<byte> digest32) => inner.GetStateDigest(digest32);
+        public void WriteSnapshot(Stream destination) => inner.WriteSnapshot(destination);
+        public void RestoreSnapshot(Stream source) => inner.RestoreSnapshot(source);
     }
 
     public byte[] BuildRequest(uint client, ulong rid, long value)
@@ -54,7 +81,30 @@ internal sealed class LoopbackCell
         return b.SealVector().ToArray();
     }
 
+    /// <summary>A REQUEST with an arbitrary operation (the counter ignores operations that are not 8 bytes).</summary>
+    public byte[] BuildRequest(uint client, ulong rid, ReadOnlySpan<byte> operation)
+    {
+        var b = new MessageBuilder(new Authenticator(client, Keys), N, 1024 + operation.Length);
+        operation.CopyTo(b.BeginVector(MessageType.Request, 0, rid, operation.Length));
+        return b.SealVector().ToArray();
+    }
+
     public void Submit(uint to, byte[] request) => Wire.Enqueue((uint.MaxValue, to, request));
+
+    /// <summary>Queues a message a test forged in replica <paramref name="from"/>'s name (delivered even if that replica's core is crashed).</summary>
+    public void Inject(uint from, uint to, byte[] message)
+    {
+        message = (byte[])message.Clone();            // one forged-marker per delivery
+        _forged.Add(message);
+        Wire.Enqueue((from, to, message));
+    }
+
+    /// <summary>Injects <paramref name="message"/> from <paramref name="from"/> to every other replica (or to <paramref name="to"/> only).</summary>
+    public void InjectAll(uint from, byte[] message, params uint[] to)
+    {
+        if (to.Length == 0) to = Enumerable.Range(0, N).Select(i => (uint)i).Where(i => i != from).ToArray();
+        foreach (var r in to) Inject(from, r, message);
+    }
 
     /// <summary>Delivers queued messages until quiet (then ends bursts), up to a step bound.</summary>
     public int Run(int maxSteps = 1_000_000)
@@ -69,8 +119,11 @@ internal sealed class LoopbackCell
             }
             var (from, to, msg) = Wire.Dequeue();
             steps++;
-            if (from != uint.MaxValue && Crashed.Contains(from)) continue;
+            Observe?.Invoke(from, to, msg);
+            bool forged = _forged.Remove(msg);
+            if (from != uint.MaxValue && !forged && Crashed.Contains(from)) continue;
             if (Drop(from, to)) continue;
+            if (Intercept is not null && Intercept(from, to, msg)) continue;
             if (to >= N) { ClientInbox.Add((to, msg)); continue; }
             if (Crashed.Contains(to)) continue;
             if (Verifiers[to].Verify(msg, out var h) == ParseStatus.Ok)
@@ -88,6 +141,17 @@ internal sealed class LoopbackCell
         }
     }
 
+    /// <summary>Ticks until <paramref name="done"/> holds (checked after every tick); false if it did not within <paramref name="maxTicks"/>.</summary>
+    public bool TickUntil(Func<bool> done, int maxTicks)
+    {
+        for (int t = 0; t < maxTicks; t++)
+        {
+            if (done()) return true;
+            Tick();
+        }
+        return done();
+    }
+
     /// <summary>Replies verified by the client, grouped: (client, rid) → list of (replica, form, payload).</summary>
     public List<(uint Replica, byte Form, byte[] Payload, ulong Rid)> RepliesFor(uint client)
     {
@@ -102,4 +166,41 @@ internal sealed class LoopbackCell
         }
         return list;
     }
+
+    /// <summary>The sequence numbers at which <paramref name="replica"/> executed (client, rid).</summary>
+    public List<ulong> ExecutedAt(uint replica, uint client, ulong rid)
+        => Executions[replica].Where(e => e.ClientId == client && e.RequestId == rid).Select(e => e.Sequence).ToList();
+
+    /// <summary>Safety: no two of <paramref name="correct"/> executed different requests at one sequence number (compared where both executed it).</summary>
+    public void AssertAgreement(params uint[] correct)
+    {
+        var bySeq = new Dictionary<uint, Dictionary<ulong, string>>();
+        foreach (var r in correct)
+            bySeq[r] = Executions[r].GroupBy(e => e.Sequence).ToDictionary(g => g.Key, g => string.Join(",", g.OrderBy(e => e.Index).Select(e => $"{e.ClientId}/{e.RequestId}")));
+        foreach (var a in correct)
+            foreach (var b in correct)
+            {
+                if (a >= b) continue;
+                foreach (var (seq, reqs) in bySeq[a])
+                    if (bySeq[b].TryGetValue(seq, out var other))
+                        Assert.True(reqs == other, $"replicas {a} and {b} executed different requests at seq {seq}: [{reqs}] vs [{other}]");
+            }
+    }
+
+    /// <summary>Hex of a replica's service state digest.</summary>
+    public string StateDigest(uint replica)
+    {
+        var d = new byte[32];
+        Replicas[replica].GetStateDigest(d);
+        return Convert.ToHexString(d);
+    }
+
+    /// <summary>Header of a message on the wire (type, sender, view, sequence).</summary>
+    public static MessageHeader Header(byte[] msg)
+    {
+        MessageHeader.TryParse(msg, int.MaxValue, out var h);
+        return h;
+    }
+
+    public static bool Is(byte[] msg, MessageType type) => msg.Length >= MessageHeader.Size && msg[3] == (byte)type;
 }
