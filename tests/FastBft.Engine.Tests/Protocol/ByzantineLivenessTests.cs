@@ -143,7 +143,7 @@ public class ByzantineLivenessTests
         Assert.True(cell.TickUntil(() => Enumerable.Range(0, 8).All(c => new uint[] { 1, 2, 3 }.All(i => cell.ExecutedAt(i, 1000 + (uint)c, 1).SequenceEqual([1UL]))), 300),
             "the prepared batch is re-proposed at seq 1 and executed");
         int vector = Authenticator.VectorLength(cell.N);
-        int vcBound = MessageHeader.Size + ViewChangeBody.MaxBodyLength(cell.Settings.Window, cell.Settings.CheckpointInterval) + vector;
+        int vcBound = MessageHeader.Size + ViewChangeBody.MaxBodyLength(cell.Settings.Window, cell.Settings.CheckpointInterval, cell.F) + vector;
         int nvBound = MessageHeader.Size + NewViewBody.MaxBodyLength(cell.N, cell.Settings.Window, vcBound) + vector;
         Assert.InRange(maxVc, 1, vcBound);
         Assert.InRange(maxNv, 1, nvBound);

@@ -28,7 +28,7 @@ public class ViewChangeBodyParsingTests
         Assert.Equal(4UL, vc.H);
         Assert.Equal(2, vc.C.Count);
         Assert.True(vc.TryGetP(5, out var v, out var d) && v == 1 && d[0] == 3);
-        Assert.True(vc.TryGetQ(6, out v, out _) && v == 0);
+        Assert.True(vc.HasQ(6, 0, D(4)) && !vc.HasQ(6, 1, D(4)) && vc.HasQ(5, 2, D(3)));
         Assert.True(vc.HasCheckpoint(8, D(2)));
         Assert.False(vc.HasCheckpoint(8, D(1)));
     }
@@ -59,6 +59,7 @@ public class ViewChangeBodyParsingTests
         Assert.Null(ViewChangeBody.TryParse(0, View, Body(4, p: [(5, 1, D(3)), (5, 2, D(3))])));
         Assert.Null(ViewChangeBody.TryParse(0, View, Body(4, q: [(6, 1, D(3)), (6, 1, D(3))])));
         Assert.NotNull(ViewChangeBody.TryParse(0, View, Body(4, p: [(5, 1, D(3))], q: [(5, 1, D(3))])));   // P and Q may share a seq
+        Assert.NotNull(ViewChangeBody.TryParse(0, View, Body(4, q: [(6, 1, D(3)), (6, 2, D(4))])));         // Q: several digests per seq (f+2, PBFT-PR §4.5)
     }
 
     [Fact]
