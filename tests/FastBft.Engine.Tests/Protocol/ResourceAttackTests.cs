@@ -71,6 +71,26 @@ public class ResourceAttackTests
     }
 
     /// <summary>
+    /// R2 follow-up (found by the issue-8 review of the one-queued-request rule): a faulty client sends
+    /// request 1 to the primary and request 2 to the backups in one burst. The backups await 2 and relay
+    /// it to the primary while 1 is still queued there. Dropping 2 would leave the backups waiting for a
+    /// request the correct primary never orders, and they would depose it; instead the primary defers 2
+    /// in the client's one extra slot and orders it after 1 — no view change.
+    /// </summary>
+    [Fact]
+    public void R2_RequestThrottledAtThePrimaryIsDeferredNotDropped()
+    {
+        var cell = new LoopbackCell();
+        cell.Submit(0, cell.BuildRequest(1000, 1, 5));
+        for (uint i = 1; i < cell.N; i++) cell.Submit(i, cell.BuildRequest(1000, 2, 6));
+        cell.Run();
+        cell.Tick(200);                                  // far beyond the view-change timeout
+        Assert.All(cell.Replicas, r => Assert.Single(cell.ExecutedAt(r.Id, 1000, 2)));
+        Assert.All(cell.Replicas, r => Assert.Equal(0UL, r.View));
+        Assert.True(cell.Replicas[0].Stats.ThrottledRequests >= 1, "request 2 reached the primary while 1 was queued");
+    }
+
+    /// <summary>
     /// R3 (issue 8): replica 3 fetches checkpoint 4; the replica it asks is Byzantine and answers with
     /// STATE-DATA bodies of 9 bytes claiming a total of int.MaxValue, then 200 MiB. Neither may throw out
     /// of <c>OnMessage</c> nor allocate more than 256 KiB (the fetch buffer grows only with bytes received); 3 still gets the state from a correct replica.

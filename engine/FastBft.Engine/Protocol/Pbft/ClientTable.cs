@@ -21,6 +21,14 @@ public sealed class ClientRecord
     public ulong HighestQueuedRid;
     /// <summary>True while a request of this client waits in the primary's queue, not yet in a batch (R2: one per client, Thesis §2.1.2.1).</summary>
     public bool Queued;
+    /// <summary>A newer request of this client that arrived while <see cref="Queued"/>: queued as soon as the queued one is batched (one slot, the newest wins), so a request is throttled, never lost.</summary>
+    public byte[]? Deferred;
+    /// <summary>Length of <see cref="Deferred"/>; request id of it in <see cref="DeferredRid"/> (0 = none).</summary>
+    public int DeferredLength;
+    /// <summary>Request id of <see cref="Deferred"/> (0 = none).</summary>
+    public ulong DeferredRid;
+    /// <summary>Request digest D(req) of <see cref="Deferred"/> (32 bytes once allocated).</summary>
+    public byte[]? DeferredDigest;
     /// <summary>Highest request id this backup forwarded to the primary.</summary>
     public ulong HighestForwardedRid;
     /// <summary>Sequence number of the batch being cut that already holds a request of this client (G1: one per batch).</summary>

@@ -543,7 +543,7 @@ public sealed partial class PbftReplica
             if (n > LowWatermark) ProposeFixed(n, body, chosen[i]);
         }
         _pending.Clear();
-        foreach (var rec in _clients.All) { rec.HighestQueuedRid = rec.LastExecutedRid; rec.Queued = false; }
+        foreach (var rec in _clients.All) { rec.HighestQueuedRid = rec.LastExecutedRid; rec.Queued = false; rec.DeferredRid = 0; }
         foreach (var (client, rid) in fixedRequests)
             if (_clients.TryGet(client, out var rec3) && rec3.HighestQueuedRid < rid) rec3.HighestQueuedRid = rid;
         Span<byte> reqDigest = stackalloc byte[Digests.Size];

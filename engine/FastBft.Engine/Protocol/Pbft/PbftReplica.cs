@@ -53,6 +53,7 @@ public sealed partial class PbftReplica : IReplicaCore
     private readonly ClientTable _clients = new();
     private readonly ArrayBufferWriter<byte> _reply = new(4096);
     private readonly RequestQueue _pending = new();
+    private readonly List<ClientRecord> _deferredClients = new();
     private byte[] _batchDigests;
     private long _tick;
 
@@ -239,7 +240,22 @@ public sealed partial class PbftReplica : IReplicaCore
             if (rid <= rec.HighestQueuedRid) { Stats.DuplicateRequests++; return; }
             // R2: one queued request per client (Thesis §2.1.2.1: a client has one outstanding request); a
             // correct client sends its next only after this one completed, i.e. after it left the queue.
-            if (rec.Queued) { Stats.ThrottledRequests++; return; }
+            if (rec.Queued)
+            {
+                // Kept in one per-client slot and queued once the queued one is batched: a faulty client that sends
+                // n to the primary and n+1 to the backups cannot make the primary drop n+1 and look censoring.
+                Stats.ThrottledRequests++;
+                if (rid > rec.DeferredRid)
+                {
+                    if (rec.Deferred is null || rec.Deferred.Length < message.Length) rec.Deferred = new byte[Math.Max(message.Length, 256)];
+                    message.CopyTo(rec.Deferred);
+                    rec.DeferredLength = message.Length;
+                    rec.DeferredRid = rid;
+                    rec.DeferredDigest ??= new byte[Digests.Size];
+                    requestDigest.CopyTo(rec.DeferredDigest);
+                }
+                return;
+            }
             rec.HighestQueuedRid = rid;
             rec.Queued = true;
             _pending.Enqueue(h.Sender, rid, message, requestDigest);
@@ -279,7 +295,9 @@ public sealed partial class PbftReplica : IReplicaCore
         for (int i = 0; i < count; i++)
         {
             var e = _pending.Dequeue();
-            _clients.Get(e.Client).Queued = false;
+            var erec = _clients.Get(e.Client);
+            erec.Queued = false;
+            if (erec.DeferredRid != 0) _deferredClients.Add(erec);
             BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), e.Length);
             e.Message.AsSpan(0, e.Length).CopyTo(body.Slice(off + Bodies.BatchEntryPrefix));
             off += Bodies.BatchEntryPrefix + e.Length;
@@ -291,9 +309,25 @@ public sealed partial class PbftReplica : IReplicaCore
         var slot = SlotOf(seq);
         slot.Reset(seq, View);
         slot.StorePrePrepare(msg, digest);
+        QueueDeferred();
         Stats.Batches++;
         Stats.BatchedRequests += count;
         Broadcast(msg);
+    }
+
+    /// <summary>Queues the deferred request of each client whose queued request was just batched.</summary>
+    private void QueueDeferred()
+    {
+        foreach (var rec in _deferredClients)
+        {
+            ulong rid = rec.DeferredRid;
+            rec.DeferredRid = 0;
+            if (rid <= rec.HighestQueuedRid || rid <= rec.LastExecutedRid) continue;
+            rec.HighestQueuedRid = rid;
+            rec.Queued = true;
+            _pending.Enqueue(rec.ClientId, rid, rec.Deferred.AsSpan(0, rec.DeferredLength), rec.DeferredDigest);
+        }
+        _deferredClients.Clear();
     }
 
     // ---------------------------------------------------------------- agreement
