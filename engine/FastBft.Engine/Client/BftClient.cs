@@ -28,6 +28,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
 
     internal readonly MessageVerifier Verifier;
     internal long DeadlineTicks;
+    private bool _expedited;
 
     internal BftClient(ClientEndpoint endpoint, uint clientId, KeyStore keys, CellConfig config, ulong firstRequestId)
     {
@@ -71,7 +72,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
         if (_request.Length < msg.Length) _request = new byte[Math.Max(msg.Length, _request.Length * 2)];
         msg.CopyTo(_request);
         _requestLength = msg.Length;
-        _voter.Start(_rid); _retries = 0;
+        _voter.Start(_rid); _retries = 0; _expedited = false;
         _source.Reset();
         _outstanding = true;
         _endpoint.Submit(this);
@@ -94,7 +95,17 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     internal void OnReply(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         if (!_outstanding || h.Sequence != _rid) return;
-        if (!_voter.OnReply(h, message)) return;
+        if (!_voter.OnReply(h, message))
+        {
+            // f+1 matching digests but no full result: the designated replier is missing. Retransmit after a short
+            // grace (its full reply may still be in flight) instead of a whole timeout (issue 10's silent-replica stall).
+            if (!_expedited && _voter.MatchingDigestsWithoutFullResult())
+            {
+                _expedited = true;
+                DeadlineTicks = Math.Min(DeadlineTicks, Environment.TickCount64 + _endpoint.FullReplyGraceMs);
+            }
+            return;
+        }
         // Accepted: a full result whose digest is matched by f+1 distinct replicas (Thesis §2.1.1.4).
         View = _voter.View;
         Completed++;

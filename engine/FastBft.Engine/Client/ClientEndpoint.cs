@@ -23,6 +23,9 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     private Thread? _thread;
     private int _ioThreadId = -1;
     private readonly long _timeoutTicks;
+
+    /// <summary>How long a client waits for the designated replier's full result once f+1 matching digests arrived, ms (client_retransmit_ms / 25, clamped to 2..50).</summary>
+    internal long FullReplyGraceMs { get; }
     private long _dropped;
 
     /// <summary>Creates an endpoint over <paramref name="transport"/> (which it owns and disposes).</summary>
@@ -32,6 +35,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
         _transport = transport;
         _keys = config.CreateKeyStore();
         _timeoutTicks = config.Timeouts.ClientRetransmitMs;
+        FullReplyGraceMs = Math.Clamp(_timeoutTicks / 25, 2, 50);
     }
 
     /// <summary>The cell configuration.</summary>

@@ -78,6 +78,34 @@ public sealed class ReplyVoter
         return TryComplete(h.View);
     }
 
+    /// <summary>
+    /// True when f+1 replicas sent matching replies but none of them the full result — the designated
+    /// replier is slow, faulty or gone. The client then retransmits at once (replicas answer a
+    /// retransmission of an executed request with the full cached reply) instead of waiting a whole
+    /// retransmission timeout.
+    /// </summary>
+    public bool MatchingDigestsWithoutFullResult()
+    {
+        if (!Outstanding || System.Numerics.BitOperations.PopCount(_voteMask) < _f + 1) return false;
+        ulong m = _voteMask;
+        while (m != 0)
+        {
+            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
+            m &= m - 1;
+            var d = _voteDigests.AsSpan(i * 32, 32);
+            int matching = 0;
+            ulong k = _voteMask;
+            while (k != 0)
+            {
+                int j = System.Numerics.BitOperations.TrailingZeroCount(k);
+                k &= k - 1;
+                if (_voteDigests.AsSpan(j * 32, 32).SequenceEqual(d)) matching++;
+            }
+            if (matching >= _f + 1) return true;   // a matching full reply would have completed the vote already
+        }
+        return false;
+    }
+
     private bool TryComplete(ulong view)
     {
         ulong full = _fullMask;
