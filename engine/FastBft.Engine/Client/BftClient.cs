@@ -28,6 +28,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
 
     internal readonly MessageVerifier Verifier;
     internal long DeadlineTicks;
+    internal long SentTicks;
     private bool _expedited;
 
     internal BftClient(ClientEndpoint endpoint, uint clientId, KeyStore keys, CellConfig config, ulong firstRequestId)
@@ -102,7 +103,9 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
             if (!_expedited && _voter.MatchingDigestsWithoutFullResult())
             {
                 _expedited = true;
-                DeadlineTicks = Math.Min(DeadlineTicks, Environment.TickCount64 + _endpoint.FullReplyGraceMs);
+                long now = Environment.TickCount64;
+                long grace = Math.Clamp(2 * (now - SentTicks), 2, _endpoint.FullReplyGraceMs);
+                DeadlineTicks = Math.Min(DeadlineTicks, now + grace);
             }
             return;
         }

@@ -24,7 +24,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     private int _ioThreadId = -1;
     private readonly long _timeoutTicks;
 
-    /// <summary>How long a client waits for the designated replier's full result once f+1 matching digests arrived, ms (client_retransmit_ms / 25, clamped to 2..50).</summary>
+    /// <summary>Longest wait for the designated replier's full result once f+1 matching digests arrived, ms (client_retransmit_ms / 25, clamped to 2..50); the actual wait is twice the time the digests took, at least 2 ms, at most this.</summary>
     internal long FullReplyGraceMs { get; }
     private long _dropped;
 
@@ -77,7 +77,8 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
 
     private void SendRequest(BftClient c, bool toAll)
     {
-        c.DeadlineTicks = Environment.TickCount64 + _timeoutTicks;
+        c.SentTicks = Environment.TickCount64;
+        c.DeadlineTicks = c.SentTicks + _timeoutTicks;
         if (toAll)
             for (uint r = 0; r < Config.N; r++) _transport.Send(r, c.Id, c.RequestMessage);
         else
@@ -99,7 +100,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
                 long now = Environment.TickCount64;
                 if (now >= nextTimeoutScan)
                 {
-                    nextTimeoutScan = now + 5;
+                    nextTimeoutScan = now + 1;
                     foreach (var c in _clientList)
                     {
                         if (c.Outstanding && now >= c.DeadlineTicks)
