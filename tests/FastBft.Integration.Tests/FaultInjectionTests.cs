@@ -91,12 +91,12 @@ public class FaultInjectionTests
     public void FollowerPausedForMoreThanThreeCheckpointIntervalsCatchesUp() => CutOffFollower("pause");
 
     /// <summary>
-    /// Isolation drops everything, so the follower must fetch a checkpoint. Skipped: in most runs the
-    /// rejoining replica starts a view change alone, state-transfers to the stable checkpoint and then
-    /// stays in that view change below the others' last executed sequence number (docs/harness.md,
-    /// "Known protocol findings" 2). Re-enable once the PBFT core is fixed.
+    /// Isolation drops everything, so the follower must fetch a checkpoint. It used to start a view change
+    /// alone while cut off and stay in it behind the others after rejoining; now a backup that hears from
+    /// fewer than f peers pauses its view-change timer, and one that is fetching a stable checkpoint does
+    /// not suspect the primary (docs/view-change.md, issue 8).
     /// </summary>
-    [Fact(Skip = "PBFT core liveness: a rejoining isolated follower changes view alone and stays behind the others (docs/harness.md, Known protocol findings 2)")]
+    [Fact]
     public void FollowerIsolatedForMoreThanThreeCheckpointIntervalsCatchesUpByStateTransfer()
     {
         var r = CutOffFollower("isolate");

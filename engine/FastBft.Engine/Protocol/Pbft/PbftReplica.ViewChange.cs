@@ -36,6 +36,7 @@ public sealed partial class PbftReplica
     private readonly Dictionary<string, ulong> _wantedBatches = new();           // new primary: hex digest → seq it is needed at
     private long _batchAnswersTick = -1;
     private long[] _nvForwardedTick = [];
+    private long[] _lastHeard = [];
     private string _lastDecision = "";
     private int _batchAnswers;
 
@@ -86,6 +87,14 @@ public sealed partial class PbftReplica
 
     private int ViewChangeTimeout => _s.ViewChangeTicks << Math.Min(_vcAttempts, 4);   // doubles per consecutive attempt (capped at 16×)
 
+    /// <summary>True if authenticated messages from at least f other replicas arrived within the last <see cref="PbftSettings.ViewChangeTicks"/> ticks.</summary>
+    private bool HearsQuorum()
+    {
+        int heard = 0;
+        for (int r = 0; r < _n; r++) if (r != _id && _tick - _lastHeard[r] <= _s.ViewChangeTicks) heard++;
+        return heard >= _s.F;
+    }
+
     private int ViewChangesFor(ulong view)
     {
         int c = 0;
@@ -129,7 +138,14 @@ public sealed partial class PbftReplica
             _vcStallTicks = 0;
             return;
         }
-        if (_awaiting.Count == 0) { _vcStallTicks = 0; return; }
+        // A backup that is fetching a stable checkpoint (f+1 vouch that the cell is ahead of it) waits for its own
+        // state, not for the primary: a restarted or cut-off replica must not start a view change alone (it
+        // could not leave it again until the others move).
+        if (_awaiting.Count == 0 || _fetchSeq != 0) { _vcStallTicks = 0; return; }
+        // A backup that has heard from fewer than f other replicas lately (every replica sends STATUS each
+        // RetransmitTicks) is cut off itself: its VIEW-CHANGE could not even make f+1 others join, and it could
+        // not leave the view change again once reconnected. The timer pauses until it hears from them again.
+        if (!HearsQuorum()) return;
         if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
     }
 

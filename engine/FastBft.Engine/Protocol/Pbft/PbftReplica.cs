@@ -93,6 +93,7 @@ public sealed partial class PbftReplica : IReplicaCore
         for (int i = 0; i < _n; i++) _vcs[i] = new();
         _nvForwardedTick = new long[_n];
         Array.Fill(_nvForwardedTick, -1L);
+        _lastHeard = new long[_n];
     }
 
     /// <summary>Replica id.</summary>
@@ -119,6 +120,7 @@ public sealed partial class PbftReplica : IReplicaCore
     /// </summary>
     public void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest, bool requestsAuthenticated)
     {
+        if (h.Sender < (uint)_n && h.Type != MessageType.NewView) _lastHeard[h.Sender] = _tick;   // NEW-VIEWs may be forwarded copies
         switch (h.Type)
         {
             case MessageType.Request: OnRequest(h, message, requestDigest); break;
