@@ -18,8 +18,11 @@ public static class Forge
     /// VIEW-CHANGE and NEW-VIEW). Called by <see cref="Reseal"/> after the body is final and before
     /// the MACs are computed, with the signer's id and the complete message; it may rewrite the body
     /// bytes in place (the length must stay the same). Null: MACs only (today's wire format).
+    /// Per thread (a scenario runs on one thread), so parallel runs do not see each other's hook.
     /// </summary>
-    public static Action<uint, byte[]>? SignatureHook { get; set; }
+    public static Action<uint, byte[]>? SignatureHook { get => t_signatureHook; set => t_signatureHook = value; }
+
+    [ThreadStatic] private static Action<uint, byte[]>? t_signatureHook;
 
     /// <summary>
     /// Re-authenticates <paramref name="message"/> (header ‖ body ‖ trailer, modified in place) as
@@ -53,7 +56,7 @@ public static class Forge
         auth.WriteVector(header, d, trailer);
         if (validFor is null) return;
         for (uint r = 0; r < auth.ReplicaCount; r++)
-            if (!validFor(r)) trailer[Authenticator.TrailerHeaderSize + Authenticator.TagSize * (int)r] ^= 0x01;
+            if (r != auth.SelfId && !validFor(r)) trailer[Authenticator.TrailerHeaderSize + Authenticator.TagSize * (int)r] ^= 0x01;   // the sender's own entry stays zero
     }
 
     /// <summary>SHA-256 batch digest of an empty batch (the digest of a null request).</summary>

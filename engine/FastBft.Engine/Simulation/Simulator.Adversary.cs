@@ -187,10 +187,25 @@ public sealed partial class Simulator
                 // L4: far views, including one that makes 64-bit view arithmetic wrap.
                 foreach (ulong far in new[] { v + 1000, ulong.MaxValue - 2, (_rng.Next() >> 1) | (1UL << 40) })
                     Broadcast(_faulty, Forge.WithView(src.Auth, template, far));
-                // R1: thousands of future views, each with an 8 KiB body the receiver keeps.
+                // R1: thousands of future views (all within the first 50 ms), each with an 8 KiB body the receiver keeps.
                 if (_sweepNext == 0) _sweepNext = v + 2;
-                for (int i = 0; i < 40 && _swept < 2000; i++, _swept++)
+                for (int i = 0; i < 400 && _swept < 2000; i++, _swept++)
                     Broadcast(_faulty, Forge.PaddedViewChange(src.Auth, _n, _sweepNext++, core.LowWatermark, zero, 8 << 10));
+                return;
+            }
+            case Behaviour.TargetedMac:
+            {
+                // L2, adaptively: a VIEW-CHANGE for each of the next two views, ready at their primaries before any
+                // correct replica asks for them, whose MACs only that primary accepts.
+                if (_byzTicks % 2 != 0) return;
+                var zero = new byte[Digests.Size];
+                for (ulong w = core.View + 1; w <= core.View + 2; w++)
+                {
+                    uint primary = (uint)(w % (ulong)_n);
+                    if (primary == _faulty) continue;
+                    var template = src.LastViewChange ?? Forge.MinimalViewChange(src.Auth, _n, w, core.LowWatermark, zero);
+                    Net(_faulty, primary, Forge.WithView(src.Auth, template, w, r => r == primary), 0);
+                }
                 return;
             }
             case Behaviour.EmptyBatches:
