@@ -262,12 +262,16 @@ public sealed partial class Simulator
             if (_clients.All(c => c.Byzantine || c.Finished))
             {
                 if (_finishTime < 0) _finishTime = _now;
-                // A lagging replica must also catch up (state transfer or STATUS) before the run ends.
-                if (!HasLagger || CaughtUp()) break;
+                // A lagging replica must also catch up (state transfer or STATUS), and checkpoints that a
+                // quorum executed must become stable (garbage collection progresses), before the run ends.
+                if ((!HasLagger || CaughtUp()) && CheckpointsSettled()) break;
             }
             if (_events > MaxEvents) { Fail("liveness", $"event budget {MaxEvents} exhausted at {_now} ms"); break; }
         }
         bool livenessExpected = LivenessExpected();
+        if (_violation is null && _finishTime >= 0 && (!HasLagger || CaughtUp()) && !CheckpointsSettled() && livenessExpected)
+            Fail("liveness", $"checkpoint {SettledTarget()} executed by 2f+1 correct replicas never became stable at f+1 of them: replicas (view, h, executed): "
+                + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})")));
         if (_violation is null && (_finishTime < 0 || (HasLagger && !CaughtUp())) && livenessExpected)
             Fail("liveness", $"correct clients or the lagging replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})")));
@@ -287,6 +291,24 @@ public sealed partial class Simulator
     {
         ulong stable = _nodes.Where(nd => IsCorrect(nd.Id)).Max(nd => nd.Cores[0].LowWatermark);
         return _nodes.Where(nd => IsCorrect(nd.Id)).All(nd => nd.Cores[0].LastExecuted >= stable);
+    }
+
+    /// <summary>The highest checkpoint sequence number that 2f+1 correct replicas executed (0: none).</summary>
+    private ulong SettledTarget()
+    {
+        var executed = _nodes.Where(nd => IsCorrect(nd.Id)).Select(nd => nd.Cores[0].LastExecuted).OrderByDescending(x => x).ToList();
+        ulong q = executed[2 * _f];                                 // the (2f+1)-th highest
+        return q - q % (ulong)_p.CheckpointInterval;
+    }
+
+    /// <summary>
+    /// Garbage collection progresses: f+1 correct replicas hold <see cref="SettledTarget"/> (or a later
+    /// checkpoint) stable. (Not all of them: a replica that missed CHECKPOINTs catches up at the next one.)
+    /// </summary>
+    private bool CheckpointsSettled()
+    {
+        ulong target = SettledTarget();
+        return _nodes.Count(nd => IsCorrect(nd.Id) && nd.Cores[0].LowWatermark >= target) >= _f + 1;
     }
 
     private bool LivenessExpected()
