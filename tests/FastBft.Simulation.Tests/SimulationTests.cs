@@ -146,11 +146,13 @@ public class PlantedBugEndToEndTests(ITestOutputHelper output)
     [Fact]
     public void PlantedCommitAt2fBugBreaksAgreementAcrossViewChanges()
     {
-        var results = ScenarioMatrix.Generate("pbft", [1, 2], 2, 1, p => Matrix.Passing(p) && ScenarioMatrix.IsBaseline(p.Behaviour) && ScenarioMatrix.IsBaseline(p.Network))
+        // Committing at 2f lets a batch execute that f+1 correct replicas never prepared; a later view change
+        // (Twins, an isolated leader, a mute next primary) may then order something else there.
+        var results = ScenarioMatrix.Generate("pbft", [1], 3, 1, p => p.Role != FaultyRole.Client && p.Behaviour is Behaviour.EagerCommit or Behaviour.Twins or Behaviour.Mute or Behaviour.Crash)
             .Select(s => new Simulator(s with { CommitQuorum = 2 * s.F }, SimProtocols.Get("pbft"), () => new CounterService()) { CheckCommitCertificate = false }.Run())
             .ToList();
         foreach (var g in results.Where(r => !r.Passed).GroupBy(r => r.Invariant)) output.WriteLine($"{g.Key}: {g.Count()} (e.g. {g.First().Scenario.ReplayCommand})");
         output.WriteLine($"{results.Count(r => !r.Passed)} of {results.Count} failed");
-        Assert.Contains(results, r => r.Invariant == "agreement");
+        Assert.Contains(results, r => r.Invariant is "agreement" or "validity" or "convergence");
     }
 }

@@ -253,14 +253,23 @@ public sealed partial class Simulator
             {
                 // L5: the first request (id 1) at activation — with the checkpoint-boundary timing it straddles a
                 // checkpoint — then ids 0, 2^64−1, jumps …, each to a seeded proper subset of the replicas.
+                // Half the seeds send only id 0 (never executed, never forwarded) to half the replicas: whoever
+                // received it knows the client and the others do not, for good.
                 if (c.Steps >= 12) return;
+                if (c.Steps == 0) c.RequestB = _rng.Chance(0.5) ? [0] : [1];
+                bool onlyZero = c.RequestB![0] == 0;
                 ulong[] ids = [1, 0, ulong.MaxValue, 2, 1UL << 32, ulong.MaxValue - 1, c.Rid + (1UL << 40), _rng.Next()];
-                ulong rid = ids[c.Steps % ids.Length];
+                ulong rid = onlyZero ? 0 : ids[c.Steps % ids.Length];
                 c.Steps++;
                 c.Rid = Math.Max(c.Rid, rid == ulong.MaxValue ? c.Rid : rid);
                 var req = BuildRequest(c, rid, (long)(_rng.Next() % 1_000_000));
                 ulong subset = 0;
-                for (int r = 0; r < _n; r++) if (_rng.Chance(0.5)) subset |= 1UL << r;
+                if (onlyZero)
+                {
+                    var perm = Enumerable.Range(0, _n).ToList();
+                    for (int i = 0; i < _n / 2; i++) { int k = _rng.Int(perm.Count); subset |= 1UL << perm[k]; perm.RemoveAt(k); }
+                }
+                else for (int r = 0; r < _n; r++) if (_rng.Chance(0.5)) subset |= 1UL << r;
                 if (subset == 0) subset = 1UL << _rng.Int(_n);
                 if (subset == (1UL << _n) - 1) subset &= ~(1UL << _rng.Int(_n));
                 for (uint r = 0; r < _n; r++) if ((subset >> (int)r & 1) != 0) Net(c.Id, r, req, 0);

@@ -51,7 +51,7 @@ public sealed partial class Simulator
             if (_sc.Timing == FaultTiming.ViewChange && (_now >= HealTime / 2 || _nodes.Any(nd => IsCorrect(nd.Id) && nd.Cores[0].View > 0))) Activate();
         }
         Span<byte> d = stackalloc byte[32];
-        if (CheckCommitCertificate)
+        if (CheckCommitCertificate && PollPreparedState)
             foreach (uint r in _stepTouched) if (IsCorrect(r)) PollPrepared(_nodes[r], d);
         foreach (var node in _nodes)
         {

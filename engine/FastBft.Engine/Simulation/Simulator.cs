@@ -148,6 +148,14 @@ public sealed partial class Simulator
     public IReplicaCore Replica(uint id) => _nodes[id].Cores[0];
     /// <summary>Check the commit-certificate oracle after every step (default on; off shows what the end-to-end invariants alone catch).</summary>
     public bool CheckCommitCertificate { get; init; } = true;
+    /// <summary>
+    /// Commit-certificate oracle: besides the COMMITs a correct replica multicasts (PBFT-PR §4.2: it
+    /// sends COMMIT exactly when it prepares), also ask every core after every step which slots it holds
+    /// prepared (<see cref="IReplicaCore.IsPreparedOrDone"/>). Off by default (it halves the simulator's
+    /// speed and adds nothing for a core that announces every prepared slot); on for a core whose
+    /// COMMIT is not its prepared certificate.
+    /// </summary>
+    public bool PollPreparedState { get; init; }
     /// <summary>Safety cap on processed events.</summary>
     public long MaxEvents { get; init; } = 2_000_000;
     /// <summary>Resource oracle: most bytes one call into a correct core may allocate.</summary>
