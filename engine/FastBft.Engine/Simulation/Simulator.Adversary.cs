@@ -15,6 +15,7 @@ public sealed partial class Simulator
     private long _twinsEnd = long.MaxValue;
     private ulong _sweepNext;
     private int _swept, _byzTicks;
+    private bool _farOnly;
     private ulong _emptyView = ulong.MaxValue, _emptyNext;
 
     /// <summary>Seeded partition schedule for the Twins behaviour: epochs of 10–60 ms over the first second.</summary>
@@ -184,11 +185,14 @@ public sealed partial class Simulator
                 ulong v = core.View;
                 var zero = new byte[Digests.Size];
                 var template = src.LastViewChange ?? Forge.MinimalViewChange(src.Auth, _n, v + 1, core.LowWatermark, zero);
-                // L4: far views, including one that makes 64-bit view arithmetic wrap.
-                foreach (ulong far in new[] { v + 1000, ulong.MaxValue - 2, (_rng.Next() >> 1) | (1UL << 40) })
-                    Broadcast(_faulty, Forge.WithView(src.Auth, template, far));
-                // R1: thousands of future views (all within the first 50 ms), each with an 8 KiB body the receiver keeps.
-                if (_sweepNext == 0) _sweepNext = v + 2;
+                // Half the seeds send only a VIEW-CHANGE for 2^64−3, which makes 64-bit view arithmetic wrap and is then
+                // the lowest higher view a replica that times out can jump to (L4). The other half sends far views
+                // (v+1000, 2^64−3, random) and thousands of future views (all within the first 50 ms), each with an
+                // 8 KiB body the receiver keeps (R1).
+                if (_sweepNext == 0) { _sweepNext = v + 2; _farOnly = _rng.Chance(0.5); }
+                ulong[] far = _farOnly ? [ulong.MaxValue - 2] : [v + 1000, ulong.MaxValue - 2, (_rng.Next() >> 1) | (1UL << 40)];
+                foreach (ulong w in far) Broadcast(_faulty, Forge.WithView(src.Auth, template, w));
+                if (_farOnly) return;
                 for (int i = 0; i < 400 && _swept < 2000; i++, _swept++)
                     Broadcast(_faulty, Forge.PaddedViewChange(src.Auth, _n, _sweepNext++, core.LowWatermark, zero, 8 << 10));
                 return;
@@ -229,6 +233,14 @@ public sealed partial class Simulator
     private void Broadcast(uint from, byte[] msg)
     {
         for (uint r = 0; r < _n; r++) if (r != from) Net(from, r, msg, 0);
+    }
+
+    /// <summary>A REQUEST with a 4 KiB operation (the largest the verifiers accept; the counter service ignores it).</summary>
+    private byte[] BuildBigRequest(SimClient c, ulong rid)
+    {
+        var body = c.Builder.BeginVector(MessageType.Request, 0, rid, 4096);
+        for (int i = 0; i < body.Length; i += 8) BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(i), _rng.Next());
+        return c.Builder.SealVector().ToArray();
     }
 
     /// <summary>One step of the Byzantine client (at activation, then on its own schedule).</summary>
@@ -286,7 +298,7 @@ public sealed partial class Simulator
                 for (int i = 0; i < 8; i++)
                 {
                     c.Rid++;
-                    var req = BuildRequest(c, c.Rid, (long)(_rng.Next() % 1_000_000));
+                    var req = BuildBigRequest(c, c.Rid);
                     if (c.Steps == 1) for (uint r = 0; r < _n; r++) Net(c.Id, r, req, 0);
                     else Net(c.Id, (uint)(view % (ulong)_n), req, 0);
                 }

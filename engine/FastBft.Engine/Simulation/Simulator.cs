@@ -56,8 +56,12 @@ public sealed partial class Simulator
     public const long ClientTimeout = 40;
     /// <summary>First client id.</summary>
     public const uint FirstClientId = 1000;
-    /// <summary>Largest message body the simulated verifiers accept (and a correct replica may emit).</summary>
-    public const int MaxMessageBody = 1 << 20;
+    /// <summary>
+    /// Largest message body the simulated verifiers accept (and a correct replica may emit): 64 KiB, scaled
+    /// to the simulated cell as max_message_bytes is to a real one (it holds a full batch of the largest
+    /// requests, 4 × 4 KiB, with room to spare).
+    /// </summary>
+    public const int MaxMessageBody = 64 << 10;
 
     private enum Kind : byte { Deliver, Tick, ClientTimer, ClientStart }
 
