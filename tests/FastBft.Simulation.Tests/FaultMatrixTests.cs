@@ -173,3 +173,53 @@ public class KnownCoreBugTests
     [MemberData(nameof(SinglePoints))]
     public void SingleFailingPoints(string point) => Matrix.RunPoint(point, Matrix.SeedsFor(point));
 }
+
+/// <summary>
+/// One replayable scenario per issue-8 bug class the sweeps found (docs/simulation.md, "Known core bugs"):
+/// each fails on today's core with the oracle named. Unskip when the item's core fix lands; each must pass.
+/// </summary>
+public class Issue8ReproductionTests
+{
+    private static void Replay(string scenario, ulong seed)
+    {
+        var r = SimulationTests.Run(Scenario.Parse("pbft", scenario, seed));
+        Assert.True(r.Passed, r.ToString());
+    }
+
+    [Theory(Skip = "needs core fix issue 8 R1")]
+    [InlineData("f1/leader/farviewchange/early/lossy", 379165081UL)]
+    public void R1_FarFutureViewChangesAreNotRetained(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 R3")]
+    [InlineData("f1/leader/oversized/early/lagacrossviewchange", 539308665UL)]
+    public void R3_StateDataTotalIsNotAllocatedAsClaimed(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 L2")]
+    [InlineData("f1/leader/targetedmac/early/clean", 15332197UL)]
+    public void L2_ViewChangeWithMacsForTheNewPrimaryOnly(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 L3")]
+    [InlineData("f1/leader/emptybatches/early/clean", 270765444UL)]
+    public void L3_EmptyBatchPrimaryIsReplaced(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 L5")]
+    [InlineData("f1/client/edgeids/checkpointboundary/clean", 651620568UL)]
+    public void L5_RequestIdZeroDoesNotSplitCheckpoints(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 L8")]
+    [InlineData("f1/client/flood/early/lagacrossviewchange", 822753483UL)]
+    public void L8_NewViewStaysBelowTheMessageLimit(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 L9")]
+    [InlineData("f3/leader/wrongreply/early/lossy", 423161668UL)]
+    [InlineData("f1/leader/twins/checkpointboundary/lossy", 256904985UL)]
+    public void L9_StateTransferNeverRollsBack(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 L1")]
+    [InlineData("f1/nextprimary/mute/early/isolateleader", 97772714UL)]
+    public void L1_RejoiningReplicaIsNotLeftAloneInAHigherView(string scenario, ulong seed) => Replay(scenario, seed);
+
+    [Theory(Skip = "needs core fix issue 8 L10")]
+    [InlineData("f1/leader/wrongcheckpoint/midbatch/lossy", 329108430UL)]
+    public void L10_StableCheckpointIsResentToLaggingPeers(string scenario, ulong seed) => Replay(scenario, seed);
+}

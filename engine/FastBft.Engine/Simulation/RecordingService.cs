@@ -28,7 +28,7 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
         bool again = _any && (request.Sequence < _lastSeq || (request.Sequence == _lastSeq && request.Index <= _lastIndex));
         if (again)
         {
-            ReExecution ??= $"executed seq {request.Sequence} index {request.Index} (client {request.ClientId} request {request.RequestId}) after seq {_lastSeq} index {_lastIndex}";
+            ReExecution ??= $"executed seq {request.Sequence} index {request.Index} (client {request.ClientId} request {request.RequestId}) after seq {_lastSeq} index {_lastIndex} (state transfers so far: {Restores})";
             ReExecutions++;
             inner.Execute(request, operation, reply, update);
             return;
