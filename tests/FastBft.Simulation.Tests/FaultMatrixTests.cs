@@ -44,6 +44,7 @@ public static class Matrix
         // Two correct replicas never get a third matching CHECKPOINT: a replica whose checkpoint is stable does not
         // re-send it to peers whose STATUS shows a lower h (PBFT-PR §4.6.1; L10 territory).
         ["f1/leader/wrongcheckpoint/midbatch/lossy"] = "L10",
+        ["f1/follower/twins/checkpointboundary/lossy"] = "L10",
     };
 
     /// <summary>Matrix points of <paramref name="f"/> that <paramref name="include"/> accepts, as theory data.</summary>
@@ -212,7 +213,7 @@ public class Issue8ReproductionTests
 
     [Theory(Skip = "needs core fix issue 8 L9")]
     [InlineData("f3/leader/wrongreply/early/lossy", 423161668UL)]
-    [InlineData("f1/leader/twins/checkpointboundary/lossy", 256904985UL)]
+    [InlineData("f1/nextprimary/twins/midbatch/isolateleader", 307356978UL)]
     public void L9_StateTransferNeverRollsBack(string scenario, ulong seed) => Replay(scenario, seed);
 
     [Theory(Skip = "needs core fix issue 8 L1")]

@@ -503,6 +503,7 @@ public sealed partial class Simulator
     {
         if (CutOff(from) || CutOff(to)) return;
         if (TwinsCut(from, to)) return;
+        if (to == _faulty && instance < 0 && Is(Behaviour.Twins) && from < _n) instance = TwinFor(from);
         bool faultyNet = _now < HealTime;
         long delay;
         if (faultyNet && _sc.Network == NetworkCondition.Lossy)
@@ -516,7 +517,6 @@ public sealed partial class Simulator
             if (faultyNet && _sc.Network == NetworkCondition.PartitionHeal && _now >= 10 && from < _n && to < _n && _sideA[from] != _sideA[to]) return;
             delay = _rng.Range(1, 3);
         }
-        if (to == _faulty && instance < 0 && Is(Behaviour.Twins) && from < _n) instance = TwinFor(from);
         Schedule(_now + delay + extraDelay, Kind.Deliver, from, to, msg, instance: instance);
     }
 }
