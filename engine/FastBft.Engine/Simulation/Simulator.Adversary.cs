@@ -16,6 +16,7 @@ public sealed partial class Simulator
     private ulong _sweepNext;
     private int _swept, _byzTicks;
     private bool _farOnly;
+    private readonly Dictionary<ulong, uint> _vcVictims = new();
     private ulong _emptyView = ulong.MaxValue, _emptyNext;
 
     /// <summary>Seeded partition schedule for the Twins behaviour: epochs of 10–60 ms over the first second.</summary>
@@ -64,6 +65,23 @@ public sealed partial class Simulator
                 return !(k == 1 && isRequest && client == FirstClientId);
             case Behaviour.Twins:
                 if (k == 1 && _active && _now >= _twinsEnd) return false;
+                if (_active && msg.Length >= MessageHeader.Size && (MessageType)msg[3] == MessageType.ViewChange)
+                {
+                    // As the new primary of view w, build the NEW-VIEW without the VIEW-CHANGE of the correct replica
+                    // that executed most (the likeliest holder of prepared certificates): any other 2f+1 must do.
+                    ulong w = BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(8));
+                    if (w % (ulong)_n == _faulty)
+                    {
+                        if (!_vcVictims.TryGetValue(w, out uint victim))
+                        {
+                            victim = uint.MaxValue; ulong best = 0;
+                            foreach (var nd in _nodes)
+                                if (IsCorrect(nd.Id) && (victim == uint.MaxValue || nd.Cores[0].LastExecuted > best)) { victim = nd.Id; best = nd.Cores[0].LastExecuted; }
+                            _vcVictims[w] = victim;
+                        }
+                        if (from == victim) return false;
+                    }
+                }
                 if (k == 1 && TwinsPhase && isRequest && Epoch().FilteredClient >= 0 && client == FirstClientId + (uint)Epoch().FilteredClient) return false;
                 return true;
             case Behaviour.Censor:
