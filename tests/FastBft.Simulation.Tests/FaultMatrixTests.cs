@@ -187,6 +187,10 @@ public class Issue8ReproductionTests
         Assert.True(r.Passed, r.ToString());
     }
 
+    [Theory(Skip = "needs core fix issue 8 S1 (or L6)")]
+    [InlineData("f1/nextprimary/twins/early/isolateleader", 297083690UL)]
+    public void S1_CommittedBatchSurvivesAByzantineNewPrimary(string scenario, ulong seed) => Replay(scenario, seed);
+
     [Theory(Skip = "needs core fix issue 8 R1")]
     [InlineData("f1/leader/farviewchange/early/lossy", 379165081UL)]
     public void R1_FarFutureViewChangesAreNotRetained(string scenario, ulong seed) => Replay(scenario, seed);
