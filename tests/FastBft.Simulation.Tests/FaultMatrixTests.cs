@@ -189,6 +189,7 @@ public class Issue8ReproductionTests
 
     [Theory(Skip = "needs core fix issue 8 S1 (or L6)")]
     [InlineData("f1/nextprimary/twins/early/isolateleader", 297083690UL)]
+    [InlineData("f1/follower/twins/early/isolateleader", 705042068UL)]
     public void S1_CommittedBatchSurvivesAByzantineNewPrimary(string scenario, ulong seed) => Replay(scenario, seed);
 
     [Theory(Skip = "needs core fix issue 8 R1")]
