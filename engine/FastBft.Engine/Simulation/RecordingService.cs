@@ -10,7 +10,10 @@ public readonly record struct ExecutedRequest(RequestInfo Info, byte[] Operation
 
 /// <summary>
 /// Wraps the replicated service of a simulated replica and records every executed request (for the
-/// agreement and validity checks) with a per-sequence-number fingerprint.
+/// agreement and validity checks) with a per-sequence-number fingerprint of the first execution at
+/// that number. Executing a position (sequence number, index in the batch) at or below one already
+/// executed — twice, or after a rollback — is recorded separately (<see cref="ReExecution"/>): it is
+/// a bug of its own, and it must not be mistaken for two replicas disagreeing.
 /// </summary>
 public sealed class RecordingService(IReplicatedService inner) : IReplicatedService
 {
@@ -22,6 +25,15 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
     /// <inheritdoc/>
     public void Execute(in RequestInfo request, ReadOnlySpan<byte> operation, IBufferWriter<byte> reply, IBufferWriter<byte>? update)
     {
+        bool again = _any && (request.Sequence < _lastSeq || (request.Sequence == _lastSeq && request.Index <= _lastIndex));
+        if (again)
+        {
+            ReExecution ??= $"executed seq {request.Sequence} index {request.Index} (client {request.ClientId} request {request.RequestId}) after seq {_lastSeq} index {_lastIndex} (state transfers so far: {Restores})";
+            ReExecutions++;
+            inner.Execute(request, operation, reply, update);
+            return;
+        }
+        _any = true; _lastSeq = request.Sequence; _lastIndex = request.Index;
         Log.Add(new ExecutedRequest(request, operation.ToArray()));
         var h = new TraceHash();
         Fingerprints.TryGetValue(request.Sequence, out ulong prev);
@@ -41,4 +53,13 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
 
     /// <summary>Snapshots installed (state transfers).</summary>
     public int Restores { get; private set; }
+
+    /// <summary>The first re-execution (a position executed at or below the highest one executed before), or null.</summary>
+    public string? ReExecution { get; private set; }
+    /// <summary>Number of re-executed requests.</summary>
+    public int ReExecutions { get; private set; }
+
+    private bool _any;
+    private ulong _lastSeq;
+    private int _lastIndex;
 }

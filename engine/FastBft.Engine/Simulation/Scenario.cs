@@ -11,6 +11,8 @@ public enum FaultyRole
     Leader,
     /// <summary>One backup.</summary>
     Follower,
+    /// <summary>Replica 1: a backup in view 0 and the primary of view 1 (the next primary).</summary>
+    NextPrimary,
     /// <summary>One client.</summary>
     Client,
 }
@@ -40,6 +42,26 @@ public enum Behaviour
     EagerCommit,
     /// <summary>A client that sends two different operations under one request id to different replicas.</summary>
     ConflictingClient,
+    /// <summary>
+    /// Generalised Twins (Bano et al.): two full instances of the faulty replica's identity, each in its
+    /// own side of a seeded partition schedule that changes over time (also during view changes), so
+    /// equivocation and a Byzantine new primary that sees only some VIEW-CHANGEs arise systematically.
+    /// </summary>
+    Twins,
+    /// <summary>VIEW-CHANGEs for far views (v+1000, 2^64−3, random) and for thousands of future views (issue 8 L4, R1).</summary>
+    FarViewChange,
+    /// <summary>Every message's MACs are valid only for one chosen receiver: the primary of the next view (issue 8 L2).</summary>
+    TargetedMac,
+    /// <summary>As primary, never orders the first client's requests (orders everybody else's).</summary>
+    Censor,
+    /// <summary>As primary, proposes only empty batches (forged PRE-PREPAREs with count 0; issue 8 L3).</summary>
+    EmptyBatches,
+    /// <summary>Inflates length and count fields (STATE-DATA total, batch counts, VIEW-CHANGE/NEW-VIEW counts, entry lengths), correctly re-authenticated (issue 8 R3).</summary>
+    Oversized,
+    /// <summary>A client sending requests with edge-case ids (0, 1, 2^64−1, big jumps) to subsets of the replicas (issue 8 L5).</summary>
+    EdgeIds,
+    /// <summary>A client flooding the primary with new request ids (issue 8 R2).</summary>
+    Flood,
 }
 
 /// <summary>When the behaviour starts.</summary>
@@ -66,6 +88,12 @@ public enum NetworkCondition
     PartitionHeal,
     /// <summary>One correct replica is cut off from everything for the first 300 ms (long enough to fall more than the window behind), then rejoins by state transfer.</summary>
     IsolateOne,
+    /// <summary>Replica 0 (the primary of view 0) is cut off from 10 ms to the heal time: the cell changes view, and replica 0 rejoins through STATUS in an older view.</summary>
+    IsolateLeader,
+    /// <summary>A correct backup is cut off from 10 to 300 ms; meanwhile replica 0 is cut off from 30 ms to the heal time, so the view changes while the backup is away; it rejoins through STATUS (issue 8 S1, L1, L7, L9).</summary>
+    LagAcrossViewChange,
+    /// <summary>A correct backup is cut off from 10 to 60 ms (less than a window) and rejoins through STATUS without a view change.</summary>
+    ShortLag,
 }
 
 /// <summary>
@@ -116,10 +144,19 @@ public static class ScenarioMatrix
     public static IReadOnlyList<Behaviour> BehavioursFor(FaultyRole role) => role switch
     {
         FaultyRole.None => [Behaviour.None],
-        FaultyRole.Client => [Behaviour.ConflictingClient],
-        FaultyRole.Leader => [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate],
-        _ => [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.EagerCommit],
+        FaultyRole.Client => [Behaviour.ConflictingClient, Behaviour.EdgeIds, Behaviour.Flood],
+        FaultyRole.Leader => [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate,
+            Behaviour.Twins, Behaviour.FarViewChange, Behaviour.TargetedMac, Behaviour.Censor, Behaviour.EmptyBatches, Behaviour.Oversized],
+        FaultyRole.NextPrimary => [Behaviour.Crash, Behaviour.Mute, Behaviour.Twins, Behaviour.FarViewChange, Behaviour.TargetedMac, Behaviour.Censor, Behaviour.EmptyBatches, Behaviour.Oversized],
+        _ => [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.EagerCommit,
+            Behaviour.Twins, Behaviour.FarViewChange, Behaviour.TargetedMac, Behaviour.Oversized],
     };
+
+    /// <summary>The behaviours of the original matrix (before issue 8): the fault classes today's core is expected to pass.</summary>
+    public static bool IsBaseline(Behaviour b) => b <= Behaviour.ConflictingClient;
+
+    /// <summary>The network conditions of the original matrix (before issue 8).</summary>
+    public static bool IsBaseline(NetworkCondition c) => c <= NetworkCondition.IsolateOne;
 
     /// <summary>
     /// The cross product. Scenarios without a faulty node have only the <see cref="FaultTiming.Early"/>
@@ -127,6 +164,23 @@ public static class ScenarioMatrix
     /// from <paramref name="baseSeed"/>, the scenario name and the seed index.
     /// </summary>
     public static IEnumerable<Scenario> Generate(string protocol, IEnumerable<int> fs, int seedsPerCase, ulong baseSeed = 1)
+        => Generate(protocol, fs, seedsPerCase, baseSeed, _ => true);
+
+    /// <summary>The cross product restricted to the matrix points <paramref name="include"/> accepts (the seed of a point does not depend on the filter).</summary>
+    public static IEnumerable<Scenario> Generate(string protocol, IEnumerable<int> fs, int seedsPerCase, ulong baseSeed, Func<Scenario, bool> include)
+    {
+        foreach (var template in Points(protocol, fs))
+        {
+            if (!include(template)) continue;
+            ulong nameHash = 0;
+            foreach (char c in template.Name) nameHash = SimRandom.Mix(nameHash ^ c);
+            for (int s = 0; s < seedsPerCase; s++)
+                yield return template with { Seed = SimRandom.Mix(baseSeed ^ nameHash ^ ((ulong)s * 0x9E3779B97F4A7C15UL)) % 1_000_000_007UL };
+        }
+    }
+
+    /// <summary>Every matrix point (seed 0), in a fixed order.</summary>
+    public static IEnumerable<Scenario> Points(string protocol, IEnumerable<int> fs)
     {
         foreach (int f in fs)
         foreach (var role in Enum.GetValues<FaultyRole>())
@@ -135,13 +189,7 @@ public static class ScenarioMatrix
         {
             if (role == FaultyRole.None && timing != FaultTiming.Early) continue;
             foreach (var network in Enum.GetValues<NetworkCondition>())
-            {
-                var template = new Scenario(protocol, f, role, behaviour, timing, network, 0);
-                ulong nameHash = 0;
-                foreach (char c in template.Name) nameHash = SimRandom.Mix(nameHash ^ c);
-                for (int s = 0; s < seedsPerCase; s++)
-                    yield return template with { Seed = SimRandom.Mix(baseSeed ^ nameHash ^ ((ulong)s * 0x9E3779B97F4A7C15UL)) % 1_000_000_007UL };
-            }
+                yield return new Scenario(protocol, f, role, behaviour, timing, network, 0);
         }
     }
 }

@@ -9,7 +9,7 @@ namespace FastBft.Simulation;
 
 /// <summary>Outcome of one simulated scenario.</summary>
 /// <param name="Scenario">the scenario.</param>
-/// <param name="Invariant">null if every invariant held; else the first violated one (agreement, validity, convergence, liveness, commit-certificate).</param>
+/// <param name="Invariant">null if every invariant held; else the first violated one (agreement, validity, convergence, liveness, commit-certificate, re-execution, rollback, exception, resource, message-size).</param>
 /// <param name="Detail">human-readable detail of the violation.</param>
 /// <param name="TraceHash">hash of the full event trace (same seed ⇒ same hash).</param>
 /// <param name="Events">events processed.</param>
@@ -33,16 +33,18 @@ public sealed record SimulationResult(Scenario Scenario, string? Invariant, stri
 }
 
 /// <summary>
-/// The deterministic simulator (issue 3 §1): one thread, virtual time in milliseconds, one seeded
-/// PRNG. It runs a complete cell — n = 3f+1 production protocol cores (<see cref="IReplicaCore"/>)
-/// behind the production <see cref="MessageVerifier"/>, clients voting with the production
-/// <see cref="ReplyVoter"/>, a simulated network with loss, delay, duplication, reordering and
-/// healing partitions — applies one Byzantine behaviour, and checks the invariants: agreement,
-/// validity (against a sequential execution of the committed order on a fresh service), convergence,
-/// liveness after the faults stop, and the commit certificate (a batch executes at a correct replica
-/// only if f+1 correct replicas prepared it, PBFT-PR §4.2).
+/// The deterministic simulator (issue 3 §1, issue 8): one thread, virtual time in milliseconds, one
+/// seeded PRNG. It runs a complete cell — n = 3f+1 production protocol cores
+/// (<see cref="IReplicaCore"/>) behind the production <see cref="MessageVerifier"/>, clients voting
+/// with the production <see cref="ReplyVoter"/>, a simulated network with loss, delay, duplication,
+/// reordering, healing partitions and isolated replicas — applies one Byzantine behaviour (forged
+/// messages are re-authenticated by <see cref="Forge.Reseal"/>), and checks the invariants
+/// (docs/simulation.md): agreement, validity, convergence, liveness, commit certificate,
+/// no re-execution or rollback, no exception out of a core, bounded memory and message size.
+/// Results depend only on (scenario, seed): a simulator shares nothing with other instances, so
+/// many run in parallel.
 /// </summary>
-public sealed class Simulator
+public sealed partial class Simulator
 {
     /// <summary>Replica tick period (virtual ms).</summary>
     public const long TickMs = 5;
@@ -54,6 +56,12 @@ public sealed class Simulator
     public const long ClientTimeout = 40;
     /// <summary>First client id.</summary>
     public const uint FirstClientId = 1000;
+    /// <summary>
+    /// Largest message body the simulated verifiers accept (and a correct replica may emit): 64 KiB, scaled
+    /// to the simulated cell as max_message_bytes is to a real one (it holds a full batch of the largest
+    /// requests, 4 × 4 KiB, with room to spare).
+    /// </summary>
+    public const int MaxMessageBody = 64 << 10;
 
     private enum Kind : byte { Deliver, Tick, ClientTimer, ClientStart }
 
@@ -61,6 +69,7 @@ public sealed class Simulator
     {
         public Kind Kind;
         public uint From, To;
+        public int Instance = -1;          // Deliver to a twinned node: which instance (-1: all)
         public byte[]? Msg;
         public ulong Rid;
         public int Attempt;
@@ -76,8 +85,11 @@ public sealed class Simulator
         public MessageBuilder Builder = null!;
         public ulong LastSeen;
         public int Restores;
+        public bool Dead;                                        // a Byzantine core that threw: treated as crashed
         public readonly HashSet<ulong> Transferred = new();
         public readonly Dictionary<ulong, string> Digests = new();
+        public readonly HashSet<SlotDigest> PreparedEver = new();   // (seq, digest) this replica prepared, in any view
+        public byte[]? LastViewChange;                           // the last VIEW-CHANGE it emitted
     }
 
     private sealed class SimClient
@@ -90,6 +102,7 @@ public sealed class Simulator
         public ulong Rid;
         public int Done;
         public int Attempt;
+        public int Steps;
         public byte[] Request = [];
         public byte[]? RequestB;
         public bool Finished;
@@ -116,9 +129,11 @@ public sealed class Simulator
     private readonly bool[] _sideA;
     private readonly List<(uint To, byte[] Msg)> _history = new();
     private readonly HashSet<uint> _touched = new();
+    private readonly List<uint> _stepTouched = new();
     private readonly List<(uint Client, ulong Rid, byte[] Result)> _accepted = new();
     private long _now, _evSeq, _events;
     private readonly uint _isolateOne = uint.MaxValue;
+    private readonly uint _lagger = uint.MaxValue;
     private bool _active;
     private long _activationTime = -1, _finishTime = -1, _firstNewViewReply = -1;
     private TraceHash _trace;
@@ -137,8 +152,22 @@ public sealed class Simulator
     public IReplicaCore Replica(uint id) => _nodes[id].Cores[0];
     /// <summary>Check the commit-certificate oracle after every step (default on; off shows what the end-to-end invariants alone catch).</summary>
     public bool CheckCommitCertificate { get; init; } = true;
+    /// <summary>
+    /// Commit-certificate oracle: besides the COMMITs a correct replica multicasts (PBFT-PR §4.2: it
+    /// sends COMMIT exactly when it prepares), also ask every core after every step which slots it holds
+    /// prepared (<see cref="IReplicaCore.IsPreparedOrDone"/>). Off by default (it halves the simulator's
+    /// speed and adds nothing for a core that announces every prepared slot); on for a core whose
+    /// COMMIT is not its prepared certificate.
+    /// </summary>
+    public bool PollPreparedState { get; init; }
     /// <summary>Safety cap on processed events.</summary>
     public long MaxEvents { get; init; } = 2_000_000;
+    /// <summary>Resource oracle: most bytes one call into a correct core may allocate.</summary>
+    public long MaxAllocationPerCall { get; init; } = 16L << 20;
+    /// <summary>Resource oracle: most bytes a correct core may retain at the end of a run (estimated by walking its object graph; checked in scenarios whose adversary attacks memory).</summary>
+    public long MaxRetainedBytes { get; init; } = 8L << 20;
+    /// <summary>Force the retained-memory check on (it runs by default only for memory-attacking behaviours).</summary>
+    public bool CheckRetained { get; init; }
 
     /// <summary>Builds the cell of <paramref name="scenario"/> for <paramref name="protocol"/>, each replica running a fresh service from <paramref name="serviceFactory"/> (also used for the reference execution).</summary>
     public Simulator(Scenario scenario, ISimProtocol protocol, Func<IReplicatedService> serviceFactory, SimCellParameters? parameters = null, int clients = 3)
@@ -156,6 +185,7 @@ public sealed class Simulator
         _keys = new KeyStore(master, _n, FirstClientId, clients);
 
         if (scenario.Role == FaultyRole.Leader) _faulty = 0;
+        else if (scenario.Role == FaultyRole.NextPrimary) _faulty = 1;
         else if (scenario.Role == FaultyRole.Follower) _faulty = (uint)(1 + _rng.Int(_n - 1));
         if (_faulty != uint.MaxValue)
         {
@@ -174,10 +204,16 @@ public sealed class Simulator
             var candidates = Enumerable.Range(0, _n).Select(i => (uint)i).Where(i => i != _faulty).ToList();
             _isolateOne = candidates[_rng.Int(candidates.Count)];
         }
+        if (scenario.Network is NetworkCondition.LagAcrossViewChange or NetworkCondition.ShortLag)
+        {
+            var candidates = Enumerable.Range(1, _n - 1).Select(i => (uint)i).Where(i => i != _faulty).ToList();
+            _lagger = candidates[_rng.Int(candidates.Count)];
+        }
+        if (scenario.Behaviour == Behaviour.Twins) BuildTwinsSchedule();
         _nodes = new Node[_n];
         for (uint i = 0; i < _n; i++)
         {
-            int instances = i == _faulty && scenario.Behaviour == Behaviour.Equivocate ? 2 : 1;
+            int instances = i == _faulty && scenario.Behaviour is Behaviour.Equivocate or Behaviour.Twins ? 2 : 1;
             var node = new Node { Id = i, Cores = new IReplicaCore[instances], Verifiers = new MessageVerifier[instances], Services = new RecordingService[instances] };
             node.Auth = new Authenticator(i, _keys);
             node.Builder = new MessageBuilder(node.Auth, _n, 4096);
@@ -186,7 +222,7 @@ public sealed class Simulator
                 node.Services[k] = new RecordingService(serviceFactory());
                 var auth = new Authenticator(i, _keys);
                 node.Cores[k] = protocol.CreateReplica(_f, _p, auth, node.Services[k], new Output(this, i, k));
-                node.Verifiers[k] = new MessageVerifier(new Authenticator(i, _keys), _n, FirstClientId, 1 << 20, 1 << 12, _p.BatchSize);
+                node.Verifiers[k] = new MessageVerifier(new Authenticator(i, _keys), _n, FirstClientId, MaxMessageBody, 1 << 12, _p.BatchSize);
             }
             _nodes[i] = node;
         }
@@ -200,7 +236,7 @@ public sealed class Simulator
                 Id = id,
                 Byzantine = scenario.Role == FaultyRole.Client && c == clients - 1,
                 Builder = new MessageBuilder(auth, _n, 1024),
-                Verifier = new MessageVerifier(new Authenticator(id, _keys), _n, FirstClientId, 1 << 20, 1 << 12, _p.BatchSize),
+                Verifier = new MessageVerifier(new Authenticator(id, _keys), _n, FirstClientId, MaxMessageBody, 1 << 12, _p.BatchSize),
                 Voter = new ReplyVoter(_n, _f),
             };
         }
@@ -221,35 +257,47 @@ public sealed class Simulator
             _queue.TryPeek(out _, out var key);
             _now = key.Item1;
             if (_now > deadline) break;
-            while (_queue.TryPeek(out _, out key) && key.Item1 == _now)
+            while (_queue.TryPeek(out _, out key) && key.Item1 == _now && _violation is null)
             {
                 var ev = _queue.Dequeue();
                 _events++;
                 Process(ev);
             }
-            foreach (var r in _touched) foreach (var core in _nodes[r].Cores) if (!Crashed(r)) core.EndOfBurst();
+            _stepTouched.Clear();
+            foreach (var r in _touched) _stepTouched.Add(r);
             _touched.Clear();
+            _stepTouched.Sort();
+            foreach (var r in _stepTouched)
+                for (int k = 0; k < _nodes[r].Cores.Length; k++)
+                    if (!Crashed(r)) Call(_nodes[r], k, "EndOfBurst", static c => c.EndOfBurst());
             AfterStep();
             if (_clients.All(c => c.Byzantine || c.Finished))
             {
                 if (_finishTime < 0) _finishTime = _now;
-                // An isolated replica must also catch up (state transfer) before the run ends.
-                if (_isolateOne == uint.MaxValue || CaughtUp()) break;
+                // A lagging replica must also catch up (state transfer or STATUS), and checkpoints that a
+                // quorum executed must become stable (garbage collection progresses), before the run ends.
+                if ((!HasLagger || CaughtUp()) && CheckpointsSettled()) break;
             }
             if (_events > MaxEvents) { Fail("liveness", $"event budget {MaxEvents} exhausted at {_now} ms"); break; }
         }
         bool livenessExpected = LivenessExpected();
-        if (_violation is null && (_finishTime < 0 || (_isolateOne != uint.MaxValue && !CaughtUp())) && livenessExpected)
-            Fail("liveness", $"correct clients or the isolated replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
+        if (_violation is null && _finishTime >= 0 && (!HasLagger || CaughtUp()) && !CheckpointsSettled() && livenessExpected)
+            Fail("liveness", $"checkpoint {SettledTarget()} executed by 2f+1 correct replicas never became stable at f+1 of them: replicas (view, h, executed): "
+                + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})")));
+        if (_violation is null && (_finishTime < 0 || (HasLagger && !CaughtUp())) && livenessExpected)
+            Fail("liveness", $"correct clients or the lagging replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
                 + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {(nd.Cores[0] as FastBft.Protocol.Pbft.PbftReplica)?.DescribeViewChangeState()}"))));
         if (_violation is null) CheckAgreementAndConvergence();
         if (_violation is null) CheckValidity();
+        if (_violation is null && (CheckRetained || _sc.Behaviour is Behaviour.FarViewChange or Behaviour.Oversized or Behaviour.Flood or Behaviour.Replay)) CheckRetainedMemory();
         ulong maxView = 0;
         foreach (var node in _nodes) if (IsCorrect(node.Id)) maxView = Math.Max(maxView, node.Cores[0].View);
         return new SimulationResult(_sc, _violation, _detail, _trace.Value, _events, _now, livenessExpected, _activationTime, _finishTime, maxView,
             _clients.Where(c => !c.Byzantine).Sum(c => c.Done), _firstNewViewReply);
     }
+
+    private bool HasLagger => _isolateOne != uint.MaxValue || _lagger != uint.MaxValue;
 
     /// <summary>Every correct replica reached the highest stable checkpoint of any correct replica (state transfer's promise).</summary>
     private bool CaughtUp()
@@ -258,10 +306,28 @@ public sealed class Simulator
         return _nodes.Where(nd => IsCorrect(nd.Id)).All(nd => nd.Cores[0].LastExecuted >= stable);
     }
 
+    /// <summary>The highest checkpoint sequence number that 2f+1 correct replicas executed (0: none).</summary>
+    private ulong SettledTarget()
+    {
+        var executed = _nodes.Where(nd => IsCorrect(nd.Id)).Select(nd => nd.Cores[0].LastExecuted).OrderByDescending(x => x).ToList();
+        ulong q = executed[2 * _f];                                 // the (2f+1)-th highest
+        return q - q % (ulong)_p.CheckpointInterval;
+    }
+
+    /// <summary>
+    /// Garbage collection progresses: f+1 correct replicas hold <see cref="SettledTarget"/> (or a later
+    /// checkpoint) stable. (Not all of them: a replica that missed CHECKPOINTs catches up at the next one.)
+    /// </summary>
+    private bool CheckpointsSettled()
+    {
+        ulong target = SettledTarget();
+        return _nodes.Count(nd => IsCorrect(nd.Id) && nd.Cores[0].LowWatermark >= target) >= _f + 1;
+    }
+
     private bool LivenessExpected()
     {
         if (_proto.SupportsViewChange) return true;
-        return !(_sc.Role == FaultyRole.Leader && _sc.Behaviour is Behaviour.Crash or Behaviour.Mute or Behaviour.InvalidMac or Behaviour.Equivocate);
+        return !(_sc.Role is FaultyRole.Leader or FaultyRole.NextPrimary && _sc.Behaviour is not (Behaviour.Slow or Behaviour.WrongReply or Behaviour.WrongCheckpoint or Behaviour.Replay));
     }
 
     private void Fail(string invariant, string detail)
@@ -276,15 +342,44 @@ public sealed class Simulator
         if (_active) return;
         _active = true;
         _activationTime = _now;
+        if (Is(Behaviour.Twins)) _twinsEnd = Math.Max(HealTime, _now + 120);
         _trace.Add(0xAC71);
         _trace.Add((ulong)_now);
         foreach (var c in _clients) if (c.Byzantine) Schedule(_now + 1, Kind.ClientStart, c.Id, c.Id, null);
     }
 
-    private bool Crashed(uint replica) => replica == _faulty && _active && Is(Behaviour.Crash);
+    private bool Crashed(uint replica) => replica == _faulty && ((_active && Is(Behaviour.Crash)) || _nodes[replica].Dead);
 
-    private void Schedule(long at, Kind kind, uint from, uint to, byte[]? msg, ulong rid = 0, int attempt = 0)
-        => _queue.Enqueue(new Ev { Kind = kind, From = from, To = to, Msg = msg, Rid = rid, Attempt = attempt }, (at, _evSeq++));
+    private void Schedule(long at, Kind kind, uint from, uint to, byte[]? msg, ulong rid = 0, int attempt = 0, int instance = -1)
+        => _queue.Enqueue(new Ev { Kind = kind, From = from, To = to, Msg = msg, Rid = rid, Attempt = attempt, Instance = instance }, (at, _evSeq++));
+
+    /// <summary>
+    /// Calls into a core: an exception out of a correct core is an invariant violation (the host does not
+    /// catch them: a replica would die); a Byzantine core that throws is treated as crashed. For a correct
+    /// core the bytes allocated by the call are checked against <see cref="MaxAllocationPerCall"/>.
+    /// </summary>
+    private void Call<T>(Node node, int instance, T arg, Action<IReplicaCore, T> action, string what, MessageType type = MessageType.None, uint from = uint.MaxValue)
+    {
+        var core = node.Cores[instance];
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        try { action(core, arg); }
+        catch (Exception e)
+        {
+            if (IsCorrect(node.Id)) Fail("exception", $"replica {node.Id} threw {e.GetType().Name} at {_now} ms in {What(what, type, from)}: {e.Message}");
+            else node.Dead = true;
+            return;
+        }
+        if (IsCorrect(node.Id))
+        {
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated > MaxAllocationPerCall) Fail("resource", $"replica {node.Id} allocated {allocated >> 20} MiB in one call ({What(what, type, from)}) at {_now} ms");
+        }
+    }
+
+    private static string What(string what, MessageType type, uint from) => type == MessageType.None ? what : $"{what}({type} from {from})";
+
+    private void Call(Node node, int instance, string what, Action<IReplicaCore> action)
+        => Call(node, instance, action, static (c, a) => a(c), what);
 
     // ------------------------------------------------------------------ events
 
@@ -293,7 +388,9 @@ public sealed class Simulator
         switch (ev.Kind)
         {
             case Kind.Tick:
-                if (!Crashed(ev.To)) foreach (var core in _nodes[ev.To].Cores) core.OnTick();
+                if (!Crashed(ev.To))
+                    for (int k = 0; k < _nodes[ev.To].Cores.Length; k++) Call(_nodes[ev.To], k, "OnTick", static c => c.OnTick());
+                if (ev.To == _faulty && _active) ByzantineTick();
                 _touched.Add(ev.To);
                 Schedule(_now + TickMs, Kind.Tick, ev.To, ev.To, null);
                 break;
@@ -304,12 +401,12 @@ public sealed class Simulator
                 OnClientTimer(_clients[ev.To - FirstClientId], ev.Rid, ev.Attempt);
                 break;
             case Kind.Deliver:
-                Deliver(ev.From, ev.To, ev.Msg!);
+                Deliver(ev.From, ev.To, ev.Msg!, ev.Instance);
                 break;
         }
     }
 
-    private void Deliver(uint from, uint to, byte[] msg)
+    private void Deliver(uint from, uint to, byte[] msg, int instance)
     {
         _trace.Add((ulong)_now); _trace.Add(((ulong)from << 32) | to); _trace.Add(msg);
         if (to < _n)
@@ -321,10 +418,11 @@ public sealed class Simulator
             var node = _nodes[to];
             for (int k = 0; k < node.Cores.Length; k++)
             {
-                // Twin 1 of an equivocating leader never sees the first client's requests, so its batches differ.
-                if (k == 1 && (MessageType)msg[3] == MessageType.Request && BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(4)) == FirstClientId) continue;
+                if (instance >= 0 && k != instance) continue;
+                if (to == _faulty && !ByzantineAccepts(k, from, msg)) continue;
                 var v = node.Verifiers[k];
-                if (v.Verify(msg, out var h) == ParseStatus.Ok) node.Cores[k].OnMessage(h, msg, v.LastRequestDigest, v.LastRequestsAuthenticated);
+                if (v.Verify(msg, out var h) != ParseStatus.Ok) continue;
+                Call(node, k, (h, msg, v), static (c, a) => c.OnMessage(a.h, a.msg, a.v.LastRequestDigest, a.v.LastRequestsAuthenticated), "OnMessage", h.Type, from);
             }
             _touched.Add(to);
         }
@@ -348,28 +446,20 @@ public sealed class Simulator
 
     private void NextRequest(SimClient c)
     {
-        if (c.Byzantine && c.Done >= RequestsFor) return;
+        if (c.Byzantine) { ByzantineClientStep(c); return; }
         c.Rid++;
         c.Attempt = 0;
         long value = (long)(_rng.Next() % 1_000_000);
-        c.Request = BuildRequest(c, value);
-        if (c.Byzantine)
-        {
-            c.RequestB = BuildRequest(c, value + 1);
-            SendConflicting(c);
-            c.Done++;
-            Schedule(_now + 30, Kind.ClientTimer, c.Id, c.Id, null, c.Rid, 0);
-            return;
-        }
+        c.Request = BuildRequest(c, c.Rid, value);
         c.Voter.Start(c.Rid);
         if (c.Rid == 1) for (uint r = 0; r < _n; r++) Net(c.Id, r, c.Request, 0);
         else Net(c.Id, (uint)(c.Voter.View % (ulong)_n), c.Request, 0);
         Schedule(_now + ClientTimeout, Kind.ClientTimer, c.Id, c.Id, null, c.Rid, 0);
     }
 
-    private byte[] BuildRequest(SimClient c, long value)
+    private static byte[] BuildRequest(SimClient c, ulong rid, long value)
     {
-        var body = c.Builder.BeginVector(MessageType.Request, 0, c.Rid, 8);
+        var body = c.Builder.BeginVector(MessageType.Request, 0, rid, 8);
         BinaryPrimitives.WriteInt64LittleEndian(body, value);
         return c.Builder.SealVector().ToArray();
     }
@@ -384,8 +474,8 @@ public sealed class Simulator
         if (c.Finished || c.Rid != rid || c.Attempt != attempt) return;
         if (c.Byzantine)
         {
-            if (attempt < 2) { c.Attempt++; SendConflicting(c); Schedule(_now + 30, Kind.ClientTimer, c.Id, c.Id, null, rid, c.Attempt); }
-            else NextRequest(c);
+            if (Is(Behaviour.ConflictingClient) && attempt < 2) { c.Attempt++; SendConflicting(c); Schedule(_now + 30, Kind.ClientTimer, c.Id, c.Id, null, rid, c.Attempt); }
+            else ByzantineClientStep(c);
             return;
         }
         c.Attempt++;
@@ -393,93 +483,34 @@ public sealed class Simulator
         Schedule(_now + ClientTimeout * (1L << Math.Min(c.Attempt, 3)), Kind.ClientTimer, c.Id, c.Id, null, rid, c.Attempt);
     }
 
-    // ------------------------------------------------------------------ network and Byzantine strategies
+    // ------------------------------------------------------------------ network
 
-    private void Emit(uint node, int instance, uint to, ReadOnlySpan<byte> message)
+    /// <summary>True if the network condition cuts node <paramref name="x"/> off now.</summary>
+    private bool CutOff(uint x)
     {
-        if (node != _faulty) { Net(node, to, message.ToArray(), 0); return; }
-        if (Is(Behaviour.Equivocate))
+        if (x >= _n) return false;
+        if (IsolatedReplica is uint iso && _now < IsolationEnds && x == iso) return true;
+        switch (_sc.Network)
         {
-            // Twins: before activation only instance 0 speaks; after it, instance 0 talks to one half of
-            // the backups (and to clients), instance 1 to the other half.
-            if (!_active) { if (instance == 0) Net(node, to, message.ToArray(), 0); return; }
-            bool sideA = to >= _n || _targets.Contains(to);
-            if ((instance == 0) == sideA) Net(node, to, message.ToArray(), 0);
-            return;
+            case NetworkCondition.IsolateOne: return _now < 300 && x == _isolateOne;
+            case NetworkCondition.IsolateLeader: return x == 0 && _now >= 10 && _now < HealTime;
+            case NetworkCondition.LagAcrossViewChange: return (x == _lagger && _now >= 10 && _now < 300) || (x == 0 && _now >= 30 && _now < HealTime);
+            case NetworkCondition.ShortLag: return x == _lagger && _now >= 10 && _now < 60;
+            default: return false;
         }
-        if (!_active) { Net(node, to, message.ToArray(), 0); return; }
-        var msg = message.ToArray();
-        MessageHeader.TryParse(msg, int.MaxValue, out var h);
-        var src = _nodes[node];
-        switch (_sc.Behaviour)
-        {
-            case Behaviour.Crash:
-                return;
-            case Behaviour.Mute:
-                if (to < _n && _targets.Contains(to)) return;
-                break;
-            case Behaviour.Slow:
-                Net(node, to, msg, 25);
-                return;
-            case Behaviour.WrongReply:
-                if (h.Type == MessageType.Reply && h.BodyLength > Bodies.ReplyFixed)
-                {
-                    msg[MessageHeader.Size + Bodies.ReplyFixed] ^= 0x5A;
-                    Span<byte> d = stackalloc byte[32];
-                    Digests.AuthBody(msg.AsSpan(MessageHeader.Size, h.BodyLength), d);
-                    src.Auth.WriteSingle(to, msg.AsSpan(0, MessageHeader.Size), d, msg.AsSpan(MessageHeader.Size + h.BodyLength, h.AuthLength));
-                }
-                break;
-            case Behaviour.WrongCheckpoint:
-                if (h.Type == MessageType.Checkpoint)
-                {
-                    msg[MessageHeader.Size] ^= 0x5A;
-                    ResealVector(src.Auth, msg, h);
-                }
-                break;
-            case Behaviour.InvalidMac:
-                if (to >= _n) msg[MessageHeader.Size + h.BodyLength + 2] ^= 1;
-                else if (_targets.Contains(to)) msg[MessageHeader.Size + h.BodyLength + 2 + Authenticator.TagSize * (int)to] ^= 1;
-                break;
-            case Behaviour.Replay:
-                if (_history.Count < 256) _history.Add((to, msg));
-                else _history[_rng.Int(_history.Count)] = (to, msg);
-                if (_rng.Chance(0.25))
-                {
-                    var old = _history[_rng.Int(_history.Count)];
-                    uint target = (uint)_rng.Int(_n);
-                    if (target != node) Net(node, target, old.Msg, 0);
-                }
-                break;
-            case Behaviour.EagerCommit:
-                if (h.Type == MessageType.Prepare)
-                {
-                    var body = src.Builder.BeginVector(MessageType.Commit, h.View, h.Sequence, Digests.Size);
-                    msg.AsSpan(MessageHeader.Size, Digests.Size).CopyTo(body);
-                    Net(node, to, src.Builder.SealVector().ToArray(), 0);
-                }
-                break;
-        }
-        Net(node, to, msg, 0);
     }
 
-    private static void ResealVector(Authenticator auth, byte[] msg, in MessageHeader h)
+    private void Net(uint from, uint to, byte[] msg, long extraDelay, int instance = -1)
     {
-        Span<byte> d = stackalloc byte[32];
-        Digests.AuthBody(msg.AsSpan(MessageHeader.Size, h.BodyLength), d);
-        auth.WriteVector(msg.AsSpan(0, MessageHeader.Size), d, msg.AsSpan(MessageHeader.Size + h.BodyLength, h.AuthLength));
-    }
-
-    private void Net(uint from, uint to, byte[] msg, long extraDelay)
-    {
-        if (IsolatedReplica is uint iso && _now < IsolationEnds && (from == iso || to == iso)) return;
-        if (_now < 300 && (from == _isolateOne || to == _isolateOne)) return;
+        if (CutOff(from) || CutOff(to)) return;
+        if (TwinsCut(from, to)) return;
+        if (to == _faulty && instance < 0 && Is(Behaviour.Twins) && from < _n) instance = TwinFor(from);
         bool faultyNet = _now < HealTime;
         long delay;
         if (faultyNet && _sc.Network == NetworkCondition.Lossy)
         {
             if (_rng.Chance(0.10)) return;
-            if (_rng.Chance(0.05)) Schedule(_now + _rng.Range(1, 10) + extraDelay, Kind.Deliver, from, to, msg);
+            if (_rng.Chance(0.05)) Schedule(_now + _rng.Range(1, 10) + extraDelay, Kind.Deliver, from, to, msg, instance: instance);
             delay = _rng.Range(1, 10);
         }
         else
@@ -487,83 +518,6 @@ public sealed class Simulator
             if (faultyNet && _sc.Network == NetworkCondition.PartitionHeal && _now >= 10 && from < _n && to < _n && _sideA[from] != _sideA[to]) return;
             delay = _rng.Range(1, 3);
         }
-        Schedule(_now + delay + extraDelay, Kind.Deliver, from, to, msg);
-    }
-
-    // ------------------------------------------------------------------ invariants
-
-    private void AfterStep()
-    {
-        if (!_active)
-        {
-            if (_sc.Timing == FaultTiming.ViewChange && (_now >= HealTime / 2 || _nodes.Any(nd => IsCorrect(nd.Id) && nd.Cores[0].View > 0))) Activate();
-        }
-        Span<byte> d = stackalloc byte[32];
-        foreach (var node in _nodes)
-        {
-            if (!IsCorrect(node.Id)) continue;
-            var core = node.Cores[0];
-            ulong le = core.LastExecuted;
-            if (le == node.LastSeen) continue;
-            bool transferred = node.Services[0].Restores != node.Restores;
-            node.Restores = node.Services[0].Restores;
-            for (ulong s = node.LastSeen + 1; s <= le && CheckCommitCertificate; s++)
-            {
-                if (transferred && !node.Services[0].Fingerprints.ContainsKey(s)) { node.Transferred.Add(s); continue; }
-                if (!core.TryGetLoggedDigest(s, d)) continue;
-                int prepared = 0;
-                foreach (var other in _nodes) if (IsCorrect(other.Id) && other.Cores[0].IsPreparedOrDone(s, d)) prepared++;
-                if (prepared < _f + 1)
-                    Fail("commit-certificate", $"replica {node.Id} executed seq {s} at {_now} ms while only {prepared} correct replicas had prepared it (need f+1 = {_f + 1})");
-            }
-            core.GetStateDigest(d);
-            node.Digests[le] = Convert.ToHexString(d);
-            node.LastSeen = le;
-            if (!_active && _sc.Timing == FaultTiming.CheckpointBoundary && le >= (ulong)_p.CheckpointInterval) Activate();
-        }
-    }
-
-    private void CheckAgreementAndConvergence()
-    {
-        var correct = _nodes.Where(nd => IsCorrect(nd.Id)).ToList();
-        for (int a = 0; a < correct.Count; a++)
-        for (int b = a + 1; b < correct.Count; b++)
-        {
-            var x = correct[a]; var y = correct[b];
-            ulong upTo = Math.Min(x.Cores[0].LastExecuted, y.Cores[0].LastExecuted);
-            for (ulong s = 1; s <= upTo; s++)
-            {
-                if (x.Transferred.Contains(s) || y.Transferred.Contains(s)) continue;
-                x.Services[0].Fingerprints.TryGetValue(s, out ulong fx);
-                y.Services[0].Fingerprints.TryGetValue(s, out ulong fy);
-                if (fx != fy) { Fail("agreement", $"replicas {x.Id} and {y.Id} executed different batches at seq {s}"); return; }
-            }
-            foreach (var (s, dx) in x.Digests)
-                if (y.Digests.TryGetValue(s, out var dy) && dx != dy) { Fail("convergence", $"replicas {x.Id} and {y.Id} have different state digests at seq {s}"); return; }
-        }
-    }
-
-    private void CheckValidity()
-    {
-        // The committed order: per sequence number, the requests a correct replica executed there
-        // (agreement makes them equal; replicas that state-transferred over a range have none there).
-        var bySeq = new SortedDictionary<ulong, List<ExecutedRequest>>();
-        foreach (var nd in _nodes.Where(nd => IsCorrect(nd.Id)))
-            foreach (var g in nd.Services[0].Log.GroupBy(e => e.Info.Sequence))
-                bySeq.TryAdd(g.Key, g.ToList());
-        var reference = _serviceFactory();
-        var expected = new Dictionary<(uint, ulong), byte[]>();
-        var writer = new System.Buffers.ArrayBufferWriter<byte>();
-        foreach (var e in bySeq.Values.SelectMany(l => l))
-        {
-            writer.ResetWrittenCount();
-            reference.Execute(e.Info, e.Operation, writer, null);
-            expected[(e.Info.ClientId, e.Info.RequestId)] = writer.WrittenSpan.ToArray();
-        }
-        foreach (var (client, rid, result) in _accepted)
-        {
-            if (!expected.TryGetValue((client, rid), out var want)) { Fail("validity", $"client {client} accepted a result for request {rid} that no correct replica executed"); return; }
-            if (!want.AsSpan().SequenceEqual(result)) { Fail("validity", $"client {client} accepted {Convert.ToHexString(result)} for request {rid}; sequential execution of the committed order gives {Convert.ToHexString(want)}"); return; }
-        }
+        Schedule(_now + delay + extraDelay, Kind.Deliver, from, to, msg, instance: instance);
     }
 }

@@ -8,35 +8,38 @@ using FastBft.Workloads;
 namespace FastBft.Perf.Commands;
 
 /// <summary>
-/// `fastbft simulate --protocol pbft [--f 1] [--scenarios N] [--seed S] [--scenario NAME] [--json m.json]`:
+/// `fastbft simulate --protocol pbft [--f 1 2 3] [--scenarios N] [--seed S] [--scenario NAME] [--parallel N] [--json m.json]`:
 /// runs the deterministic simulator's fault matrix (or one replayed scenario) outside the test
-/// runner, prints a summary table per faulty role and behaviour, and exits 0 only if every
-/// invariant held in every scenario.
+/// runner on N threads (a scenario's result depends only on its name and seed, so the output does
+/// not depend on N), prints failures in matrix order, a summary table per faulty role and
+/// behaviour and the throughput, and exits 0 only if every invariant held in every scenario.
 /// </summary>
 internal static class SimulateCommand
 {
     public static Command Create()
     {
         var protocol = new Option<string>("--protocol") { Description = "protocol core (pbft)", DefaultValueFactory = _ => "pbft" };
-        var f = new Option<int[]>("--f") { Description = "f values of the matrix (default 1 and 2)", AllowMultipleArgumentsPerToken = true };
+        var f = new Option<int[]>("--f") { Description = "f values of the matrix (default 1, 2 and 3)", AllowMultipleArgumentsPerToken = true };
         var scenarios = new Option<int>("--scenarios") { Description = "number of matrix scenarios to run (seeds per point grow to reach it)", DefaultValueFactory = _ => 2000 };
         var seed = new Option<ulong?>("--seed") { Description = "with --scenario: replay this seed; otherwise the base seed of the matrix" };
         var scenario = new Option<string?>("--scenario") { Description = "replay one scenario, e.g. f1/leader/crash/early/clean (needs --seed)" };
         var commitQuorum = new Option<int>("--commit-quorum") { Description = "test-only: plant the COMMIT quorum bug (e.g. 2f)", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "write the result as JSON to this file" };
+        var parallel = new Option<int>("--parallel") { Description = "worker threads (default: processor count); results do not depend on it", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var only = new Option<string?>("--only") { Description = "run only matrix points whose name contains this text (e.g. /twins/ or f2/leader/)" };
         var cmd = new Command("simulate", "Run the deterministic fault-matrix simulator and check agreement, validity, convergence and liveness.");
-        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only }) cmd.Options.Add(o);
         cmd.SetAction(parse => Execute(parse.GetValue(protocol)!, parse.GetValue(f), parse.GetValue(scenarios), parse.GetValue(seed),
-            parse.GetValue(scenario), parse.GetValue(commitQuorum), parse.GetValue(json)));
+            parse.GetValue(scenario), parse.GetValue(commitQuorum), parse.GetValue(json), parse.GetValue(parallel), parse.GetValue(only)));
         return cmd;
     }
 
-    private static int Execute(string protocol, int[]? fs, int count, ulong? seed, string? scenarioName, int commitQuorum, string? jsonPath)
+    private static int Execute(string protocol, int[]? fs, int count, ulong? seed, string? scenarioName, int commitQuorum, string? jsonPath, int parallel, string? only)
     {
         ISimProtocol proto;
         try { proto = SimProtocols.Get(protocol); }
         catch (ArgumentException e) { Console.Error.WriteLine($"fastbft simulate: {e.Message}"); return 2; }
-        if (fs is null || fs.Length == 0) fs = [1, 2];
+        if (fs is null || fs.Length == 0) fs = [1, 2, 3];
         List<Scenario> list;
         if (scenarioName is not null)
         {
@@ -47,19 +50,28 @@ internal static class SimulateCommand
         else
         {
             if (count < 1) { Console.Error.WriteLine("fastbft simulate: --scenarios must be ≥ 1"); return 2; }
-            int points = ScenarioMatrix.Generate(proto.Name, fs, 1).Count();
+            Func<Scenario, bool> include = only is null ? _ => true : p => p.Name.Contains(only, StringComparison.OrdinalIgnoreCase);
+            int points = ScenarioMatrix.Points(proto.Name, fs).Count(include);
+            if (points == 0) { Console.Error.WriteLine($"fastbft simulate: no matrix point matches --only {only}"); return 2; }
             int seedsPerPoint = (count + points - 1) / points;
-            list = ScenarioMatrix.Generate(proto.Name, fs, seedsPerPoint, seed ?? 1).Take(count).Select(s => s with { CommitQuorum = commitQuorum }).ToList();
+            list = ScenarioMatrix.Generate(proto.Name, fs, seedsPerPoint, seed ?? 1, include).Take(count).Select(s => s with { CommitQuorum = commitQuorum }).ToList();
         }
+        if (parallel < 1) { Console.Error.WriteLine("fastbft simulate: --parallel must be ≥ 1"); return 2; }
         var sw = Stopwatch.StartNew();
-        var results = new List<SimulationResult>(list.Count);
-        foreach (var s in list)
+        var slots = new SimulationResult?[list.Count];
+        int printed = 0;
+        var gate = new object();
+        Parallel.For(0, list.Count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
         {
-            var r = new Simulator(s, proto, () => new CounterService()).Run();
-            results.Add(r);
-            if (!r.Passed) Console.WriteLine(r.ToString());
-        }
+            slots[i] = new Simulator(list[i], proto, () => new CounterService()).Run();
+            lock (gate)
+            {
+                // Print failures in matrix order as soon as every earlier scenario has finished.
+                while (printed < slots.Length && slots[printed] is { } r) { if (!r.Passed) Console.WriteLine(r.ToString()); printed++; }
+            }
+        });
         sw.Stop();
+        var results = slots.Select(r => r!).ToList();
         Console.WriteLine();
         var table = FastBft.Perf.Output.Tables.Create("<f/role/behaviour", "runs", "passed", "failed", "liveness-unchecked");
         foreach (var g in results.GroupBy(r => $"f{r.Scenario.F}/{r.Scenario.Role}/{r.Scenario.Behaviour}".ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal))
@@ -67,7 +79,10 @@ internal static class SimulateCommand
                 g.Count(r => !r.Passed).ToString(CultureInfo.InvariantCulture), g.Count(r => !r.LivenessChecked).ToString(CultureInfo.InvariantCulture));
         FastBft.Perf.Output.Tables.Write(Console.Out, table);
         int failed = results.Count(r => !r.Passed);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{proto.Name}: {results.Count} scenarios, {results.Count - failed} passed, {failed} failed in {sw.Elapsed.TotalSeconds:0.0} s"));
+        foreach (var g in results.Where(r => !r.Passed).GroupBy(r => r.Invariant).OrderBy(g => g.Key, StringComparer.Ordinal))
+            Console.WriteLine($"  {g.Key}: {g.Count()}");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{proto.Name}: {results.Count} scenarios, {results.Count - failed} passed, {failed} failed in {sw.Elapsed.TotalSeconds:0.0} s ({results.Count / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):0.0} scenarios/s on {parallel} threads)"));
         if (jsonPath is not null)
         {
             var doc = new

@@ -198,15 +198,16 @@ public sealed partial class PbftReplica : IReplicaCore
         // A peer in an older view, or still waiting for the NEW-VIEW of the view we installed (it missed it):
         // forward that NEW-VIEW — it is signed, so any replica can check it (L1).
         if (h.View < _newViewView || (h.View == _newViewView && peerWaits)) ForwardNewView(h.Sender);
-        if (theirs >= LastExecuted) return;
-        // A peer behind our stable checkpoint cannot be helped with log entries (they are garbage):
-        // re-send the stable CHECKPOINT so that f+1 of them let it fetch the state (§4.6.2).
-        if (theirs < LowWatermark)
+        ulong theirLow = BinaryPrimitives.ReadUInt64LittleEndian(MessageHeader.Body(message, h));
+        // A peer whose stable checkpoint is below ours lacks CHECKPOINT messages (PBFT-PR §4.6.1): re-send
+        // ours — if it executed that far it stabilises it, if not, f+1 of them let it fetch the state (§4.6.2).
+        if (theirLow < LowWatermark)
         {
             var cp = _builder.BeginVector(MessageType.Checkpoint, View, LowWatermark, Digests.Size);
             _checkpoints.StableDigest.Span.CopyTo(cp);
             _out.SendToReplica(h.Sender, _builder.SealVector());
         }
+        if (theirs >= LastExecuted) return;
         // Re-send, for the slots the peer lacks and we still hold, the PRE-PREPARE (its MAC vector has an
         // entry for every replica, so any replica may forward it) and our own votes. Bounded per status.
         if (h.View != View || _inViewChange) return;      // our log entries are of this view only
