@@ -203,11 +203,11 @@ public sealed partial class Simulator
                 ulong v = core.View;
                 var zero = new byte[Digests.Size];
                 var template = src.LastViewChange ?? Forge.MinimalViewChange(src.Auth, _n, v + 1, core.LowWatermark, zero);
-                // Half the seeds send only a VIEW-CHANGE for 2^64−3, which makes 64-bit view arithmetic wrap and is then
-                // the lowest higher view a replica that times out can jump to (L4). The other half sends far views
+                // Three seeds in four send only a VIEW-CHANGE for 2^64−3, which makes 64-bit view arithmetic wrap and is then
+                // the lowest higher view a replica that times out can jump to (L4). The others send far views
                 // (v+1000, 2^64−3, random) and thousands of future views (all within the first 50 ms), each with an
                 // 8 KiB body the receiver keeps (R1).
-                if (_sweepNext == 0) { _sweepNext = v + 2; _farOnly = _rng.Chance(0.5); }
+                if (_sweepNext == 0) { _sweepNext = v + 2; _farOnly = _rng.Chance(0.75); }
                 ulong[] far = _farOnly ? [ulong.MaxValue - 2] : [v + 1000, ulong.MaxValue - 2, (_rng.Next() >> 1) | (1UL << 40)];
                 foreach (ulong w in far) Broadcast(_faulty, Forge.WithView(src.Auth, template, w));
                 if (_farOnly) return;

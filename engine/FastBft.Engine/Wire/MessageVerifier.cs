@@ -165,14 +165,13 @@ public sealed class MessageVerifier
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             case MessageType.ViewChange:
-                // Checked by MAC (cheap, drops floods) and by the sender's Ed25519 signature, which is what
-                // lets the new primary embed it in a NEW-VIEW that every replica can check (docs/view-change.md).
+                // Received directly, a VIEW-CHANGE is authentic by its MAC. Its Ed25519 signature is what lets the new
+                // primary embed it in a NEW-VIEW; the primary checks it when it first uses it (PbftReplica.TryNewView),
+                // every backup checks it inside the NEW-VIEW — so a flood of VIEW-CHANGEs costs one MAC each here.
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (Protocol.Pbft.ViewChangeBody.TryParse(header.Sender, header.View, body) is null) return ParseStatus.BadField;
                 Digests.AuthBody(body, digest);
-                if (!_auth.VerifyVector(header.Sender, hdr, digest, trailer)) return ParseStatus.BadAuthenticator;
-                return VerifySignature(header.Sender, message.Slice(0, Protocol.Pbft.ViewChangeBody.SignedLength(header)), body.Slice(body.Length - Auth.ReplicaSignatures.SignatureSize))
-                    ? ParseStatus.Ok : ParseStatus.BadSignature;
+                return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
             case MessageType.NewView:
                 // The primary's MAC entry for us (a cheap filter; a forwarded copy keeps the primary's vector), then

@@ -25,7 +25,16 @@ public sealed partial class PbftReplica
     private readonly Dictionary<ulong, byte[]> _pBatches = new();                // seq → PRE-PREPARE body of the P entry
     private readonly Dictionary<(ulong, string), byte[]> _qBatches = new();      // (seq, hex digest) → PRE-PREPARE body of a Q entry
     /// <summary>Per sender: its VIEW-CHANGEs for views ≥ ours, lowest views first, at most <see cref="VcPerSender"/> (R1: 4n messages, whatever senders send).</summary>
-    private readonly List<(ulong View, byte[] Message, ViewChangeBody Body)>[] _vcs;
+    private readonly List<StoredViewChange>[] _vcs;
+
+    /// <summary>A VIEW-CHANGE kept for counting, joining or deciding; its signature is checked once, when the new primary first uses it.</summary>
+    private sealed class StoredViewChange(ulong view, byte[] message, ViewChangeBody body)
+    {
+        public readonly ulong View = view;
+        public readonly byte[] Message = message;
+        public readonly ViewChangeBody Body = body;
+        public bool SignatureChecked;
+    }
     private const int VcPerSender = 4;
     private byte[]? _ownVc;
     private byte[]? _newViewMessage;                                             // the last NEW-VIEW installed (any replica forwards it)
@@ -272,14 +281,14 @@ public sealed partial class PbftReplica
         while (i < list.Count && list[i].View < view) i++;
         if (i < list.Count && list[i].View == view) return;
         if (i >= VcPerSender) return;
-        list.Insert(i, (view, message, body));
+        list.Insert(i, new StoredViewChange(view, message, body) { SignatureChecked = sender == _id });
         if (list.Count > VcPerSender) list.RemoveAt(list.Count - 1);
     }
 
-    private bool TryGetViewChange(int sender, ulong view, out (ulong View, byte[] Message, ViewChangeBody Body) entry)
+    private bool TryGetViewChange(int sender, ulong view, out StoredViewChange entry)
     {
         foreach (var e in _vcs[sender]) if (e.View == view) { entry = e; return true; }
-        entry = default;
+        entry = null!;
         return false;
     }
 
@@ -335,7 +344,25 @@ public sealed partial class PbftReplica
         var s = new List<ViewChangeBody>();
         var used = new List<byte[]>();
         for (int r = 0; r < _n; r++)
-            if (TryGetViewChange(r, View, out var e)) { s.Add(e.Body); used.Add(e.Message); }
+        {
+            if (!TryGetViewChange(r, View, out var e)) continue;
+            if (!e.SignatureChecked)
+            {
+                // The MAC made it authentic to us; the NEW-VIEW must convince every backup, so the signature is
+                // checked here, once (the verifier leaves it out: a faulty replica's flood of VIEW-CHANGEs for
+                // views nobody decides then costs one MAC each, not one Ed25519 verification each).
+                MessageHeader.TryParse(e.Message, int.MaxValue, out var vh);
+                int signed = ViewChangeBody.SignedLength(vh);
+                if (!_signatures.Verify(vh.Sender, e.Message.AsSpan(0, signed), e.Message.AsSpan(signed, ReplicaSignatures.SignatureSize)))
+                {
+                    _vcs[r].Remove(e);
+                    Stats.BadViewChangeSignatures++;
+                    continue;
+                }
+                e.SignatureChecked = true;
+            }
+            s.Add(e.Body); used.Add(e.Message);
+        }
         if (s.Count < 2 * _s.F + 1) { _lastDecision = $"only {s.Count} VCs"; return; }
         if (!ViewChangeDecision.TrySelectCheckpoint(s, _s.F, out ulong hSeq, out var hDigest)) { _lastDecision = "no checkpoint"; return; }
         ulong top = ViewChangeDecision.Top(s, hSeq, _s.Window);

@@ -48,6 +48,7 @@ public sealed partial class PbftReplica : IReplicaCore
     private readonly IReplicatedService _service;
     private readonly IReplicaOutput _out;
     private readonly MessageBuilder _builder;
+    private readonly ReplicaSignatures _signatures;
     private readonly LogSlot[] _slots;
     private readonly CheckpointTracker _checkpoints;
     private readonly ClientTable _clients = new();
@@ -89,7 +90,8 @@ public sealed partial class PbftReplica : IReplicaCore
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new LogSlot(_n);
         _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
         _batchDigests = new byte[settings.BatchSize * Digests.Size];
-        _vcs = new List<(ulong, byte[], ViewChangeBody)>[_n];
+        _signatures = auth.Signatures;
+        _vcs = new List<StoredViewChange>[_n];
         for (int i = 0; i < _n; i++) _vcs[i] = new();
         _nvForwardedTick = new long[_n];
         Array.Fill(_nvForwardedTick, -1L);
@@ -588,6 +590,7 @@ public sealed class PbftStats
     public long Checkpoints, StableCheckpoints, CheckpointDivergence;
     public long Retransmissions, RetransmissionAnswers, StatusAnswers;
     public long FetchesSent, StateChunksSent, BadStateTransfers, BadNewViews;
+    public long BadViewChangeSignatures;
     public long FarViewChanges, ThrottledRequests, EmptyBatchesRejected, UnauthenticatedBatches, BatchFetchesSent, StateTransfersAbandoned;
     public ulong HighestCheckpointSeen;
 }
