@@ -56,6 +56,19 @@ internal sealed class Forge
         return _b.SealVector(d).ToArray();
     }
 
+    /// <summary>BATCH(view, seq): the answer to a BATCH-FETCH, a PRE-PREPARE body of <paramref name="requests"/>.</summary>
+    public byte[] Batch(ulong view, ulong seq, params byte[][] requests)
+    {
+        int len = Bodies.PrePrepareFixed + requests.Sum(r => 4 + r.Length);
+        var body = _b.BeginVector(MessageType.Batch, view, seq, len);
+        BatchDigest(requests).CopyTo(body);
+        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(32), (ushort)requests.Length);
+        body[34] = 0; body[35] = 0;
+        int off = Bodies.PrePrepareFixed;
+        foreach (var r in requests) { BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), r.Length); r.CopyTo(body.Slice(off + 4)); off += 4 + r.Length; }
+        return _b.SealVector().ToArray();
+    }
+
     /// <summary>PREPARE, COMMIT or CHECKPOINT: a 32-byte digest body.</summary>
     public byte[] Digest32(MessageType type, ulong view, ulong seq, ReadOnlySpan<byte> digest)
     {

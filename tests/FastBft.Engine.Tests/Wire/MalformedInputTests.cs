@@ -36,7 +36,7 @@ public class MalformedInputTests(ITestOutputHelper output)
         }
         MessageHeader.TryParse(m, int.MaxValue, out var h);
         if (h.Type != MessageType.Reply) AddTrailer(32 + h.BodyLength, h.AuthLength);
-        if (h.Type == MessageType.PrePrepare)
+        if (h.Type is MessageType.PrePrepare or MessageType.Batch)
         {
             int off = 32 + Bodies.PrePrepareFixed;
             int count = BinaryPrimitives.ReadUInt16LittleEndian(m.AsSpan(32 + 32));
@@ -76,6 +76,13 @@ public class MalformedInputTests(ITestOutputHelper output)
             f.Digest32(MessageType.Commit, 3, 0, 1, digest),
             f.Digest32(MessageType.Checkpoint, 2, 0, 4, digest),
             f.Status(0, 0, 3, 0),
+            // View change: a signed VIEW-CHANGE, a NEW-VIEW of view 2 by its primary 2 embedding three signed
+            // VIEW-CHANGEs, and the BATCH-FETCH / BATCH pair (issue 8: every length field of these is a claim).
+            new Forge(f.Keys, 2, 4).ViewChange(1, 0, 0, [(0, Forge.Zero32)], q: [(1, 0, digest)]),
+            new Forge(f.Keys, 2, 4).NewView(2, 0, Forge.Zero32,
+                [new Forge(f.Keys, 0, 4).ViewChange(2, 0, 0, [(0, Forge.Zero32)]), new Forge(f.Keys, 2, 4).ViewChange(2, 0, 0, [(0, Forge.Zero32)]), new Forge(f.Keys, 3, 4).ViewChange(2, 0, 0, [(0, Forge.Zero32)])], []),
+            f.Digest32(MessageType.BatchFetch, 2, 2, 1, digest),
+            new Forge(f.Keys, 2, 4).Batch(2, 1, f.Request(1000, 2, new byte[8])),
         };
         var ignored = samples.Select(IgnoredRanges).ToArray();
         int seed = Environment.GetEnvironmentVariable("FASTBFT_FUZZ_SEED") is { } e ? int.Parse(e) : 20261121;
@@ -95,7 +102,7 @@ public class MalformedInputTests(ITestOutputHelper output)
             {
                 // A PRE-PREPARE whose only fault is a client MAC entry for this replica is well-formed and the
                 // primary's; it is passed on marked unauthenticated, and the core must neither vote on it nor execute it.
-                if (h.Type == MessageType.PrePrepare && !verifier.LastRequestsAuthenticated) unauthenticated++;
+                if (h.Type is MessageType.PrePrepare or MessageType.Batch && !verifier.LastRequestsAuthenticated) unauthenticated++;
                 else accepted++;
                 replica.OnMessage(h, m, verifier.LastRequestDigest, verifier.LastRequestsAuthenticated);
             }
