@@ -92,18 +92,23 @@ public sealed class ReplyVoter
         {
             int i = System.Numerics.BitOperations.TrailingZeroCount(m);
             m &= m - 1;
-            var d = _voteDigests.AsSpan(i * 32, 32);
-            int matching = 0;
-            ulong k = _voteMask;
-            while (k != 0)
-            {
-                int j = System.Numerics.BitOperations.TrailingZeroCount(k);
-                k &= k - 1;
-                if (_voteDigests.AsSpan(j * 32, 32).SequenceEqual(d)) matching++;
-            }
-            if (matching >= _f + 1) return true;   // a matching full reply would have completed the vote already
+            if (Matching(_voteDigests.AsSpan(i * 32, 32)) >= _f + 1) return true;   // a matching full reply would have completed the vote already
         }
         return false;
+    }
+
+    /// <summary>Votes (replicas) whose result digest equals <paramref name="digest"/>.</summary>
+    private int Matching(ReadOnlySpan<byte> digest)
+    {
+        int matching = 0;
+        ulong m = _voteMask;
+        while (m != 0)
+        {
+            int j = System.Numerics.BitOperations.TrailingZeroCount(m);
+            m &= m - 1;
+            if (_voteDigests.AsSpan(j * 32, 32).SequenceEqual(digest)) matching++;
+        }
+        return matching;
     }
 
     private bool TryComplete(ulong view)
@@ -113,16 +118,7 @@ public sealed class ReplyVoter
         {
             int i = System.Numerics.BitOperations.TrailingZeroCount(full);
             full &= full - 1;
-            var d = _voteDigests.AsSpan(i * 32, 32);
-            int matching = 0;
-            ulong m = _voteMask;
-            while (m != 0)
-            {
-                int j = System.Numerics.BitOperations.TrailingZeroCount(m);
-                m &= m - 1;
-                if (_voteDigests.AsSpan(j * 32, 32).SequenceEqual(d)) matching++;
-            }
-            if (matching >= _f + 1)
+            if (Matching(_voteDigests.AsSpan(i * 32, 32)) >= _f + 1)
             {
                 int len = _fullLengths[i];
                 if (_result.Length < len) _result = new byte[Math.Max(len, _result.Length * 2)];
