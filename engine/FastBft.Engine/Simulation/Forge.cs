@@ -94,14 +94,10 @@ public static class Forge
     /// </summary>
     public static byte[] MinimalViewChange(Authenticator auth, int n, ulong view, ulong h, ReadOnlySpan<byte> hDigest)
     {
-        int bodyLength = 16 + 40 + ReplicaSignatures.SignatureSize;
+        int bodyLength = Protocol.Pbft.ViewChangeBody.BodyLength(1, 0, 0);
         var msg = new byte[MessageHeader.Size + bodyLength + Authenticator.VectorLength(n)];
         new MessageHeader(MessageType.ViewChange, auth.SelfId, view, h, bodyLength, Authenticator.VectorLength(n)).Write(msg);
-        var body = msg.AsSpan(MessageHeader.Size, bodyLength);
-        BinaryPrimitives.WriteUInt64LittleEndian(body, h);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(8), 1);
-        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(16), h);
-        hDigest.Slice(0, Digests.Size).CopyTo(body.Slice(24));
+        Protocol.Pbft.ViewChangeBody.Write(msg.AsSpan(MessageHeader.Size, bodyLength), h, [(h, hDigest.Slice(0, Digests.Size).ToArray())], [], []);
         Reseal(auth, msg);
         return msg;
     }

@@ -87,21 +87,8 @@ internal sealed class Forge
     /// <summary>The body of a VIEW-CHANGE with a zero signature (for parser tests).</summary>
     public static byte[] ViewChangeBodyBytes(ulong h, (ulong Seq, byte[] Digest)[] c, (ulong Seq, ulong View, byte[] Digest)[] p, (ulong Seq, ulong View, byte[] Digest)[] q)
     {
-        var body = new byte[ViewChangeBody.Fixed + c.Length * ViewChangeBody.CheckpointEntry + (p.Length + q.Length) * ViewChangeBody.SetEntry + ReplicaSignatures.SignatureSize];
-        BinaryPrimitives.WriteUInt64LittleEndian(body, h);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(8), (ushort)c.Length);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(10), (ushort)p.Length);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(12), (ushort)q.Length);
-        int off = ViewChangeBody.Fixed;
-        foreach (var (s, d) in c) { BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(off), s); d.CopyTo(body.AsSpan(off + 8)); off += ViewChangeBody.CheckpointEntry; }
-        foreach (var set in new[] { p, q })
-            foreach (var (s, v, d) in set)
-            {
-                BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(off), s);
-                BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(off + 8), v);
-                d.CopyTo(body.AsSpan(off + 16));
-                off += ViewChangeBody.SetEntry;
-            }
+        var body = new byte[ViewChangeBody.BodyLength(c.Length, p.Length, q.Length)];
+        ViewChangeBody.Write(body, h, c, p, q);
         return body;
     }
 

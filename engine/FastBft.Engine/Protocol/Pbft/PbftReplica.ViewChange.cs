@@ -237,23 +237,8 @@ public sealed partial class PbftReplica
         var q = new List<(ulong Seq, ulong View, byte[] Digest)>();
         foreach (var (seq, list) in _qset) foreach (var e in list) q.Add((seq, e.View, e.Digest));
         q.Sort((a, b) => a.Seq.CompareTo(b.Seq));
-        int len = ViewChangeBody.Fixed + cps.Count * ViewChangeBody.CheckpointEntry + (p.Count + q.Count) * ViewChangeBody.SetEntry + ReplicaSignatures.SignatureSize;
-        var body = _builder.BeginVector(MessageType.ViewChange, newView, LastExecuted, len);
-        BinaryPrimitives.WriteUInt64LittleEndian(body, LowWatermark);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(8), (ushort)cps.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(10), (ushort)p.Count);
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(12), (ushort)q.Count);
-        body[14] = 0; body[15] = 0;
-        int off = ViewChangeBody.Fixed;
-        foreach (var (seq, d) in cps) { BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(off), seq); d.CopyTo(body.Slice(off + 8)); off += ViewChangeBody.CheckpointEntry; }
-        foreach (var set in (ReadOnlySpan<List<(ulong Seq, ulong View, byte[] Digest)>>)[p, q])
-            foreach (var (seq, v, d) in set)
-            {
-                BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(off), seq);
-                BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(off + 8), v);
-                d.CopyTo(body.Slice(off + 16));
-                off += ViewChangeBody.SetEntry;
-            }
+        var body = _builder.BeginVector(MessageType.ViewChange, newView, LastExecuted, ViewChangeBody.BodyLength(cps.Count, p.Count, q.Count));
+        ViewChangeBody.Write(body, LowWatermark, cps, p, q);
         _ownVc = _builder.SealSignedVector().ToArray();
         Broadcast(_ownVc);
         MessageHeader.TryParse(_ownVc, int.MaxValue, out var oh);
