@@ -35,9 +35,10 @@ namespace FastBft.Protocol.Pbft;
 /// <see cref="PbftSettings.RetransmitTicks"/> ticks, and answers a duplicate vote (a peer's
 /// retransmission) with its own messages for that slot, at most once per tick [PBFT-PR §4.6.1].</item>
 /// </list>
-/// <para>View change and state transfer are not part of this core yet; it keeps what they need:
-/// the PRE-PREPAREs and votes (prepared certificates) of every slot above the stable checkpoint, and
-/// the stable checkpoint's certificate (<see cref="StableCheckpointProof"/>).</para>
+/// <para>View change (signed VIEW-CHANGE/NEW-VIEW, PBFT-PR §4.5; <c>PbftReplica.ViewChange.cs</c>,
+/// docs/view-change.md) and state transfer (§4.6.2; <c>PbftReplica.StateTransfer.cs</c>) are partial
+/// classes of this core. Requests: one queued request per client at the primary, a newer one deferred
+/// in one per-client slot (Thesis §2.1.2.1); request id 0 never reaches the core.</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing.</para>
 /// </remarks>
 public sealed partial class PbftReplica : IReplicaCore
