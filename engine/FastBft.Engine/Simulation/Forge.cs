@@ -123,10 +123,11 @@ public static class Forge
         for (int i = 0; i < q; i++)
         {
             var e = body.Slice(56 + 48 * i, 48);
-            BinaryPrimitives.WriteUInt64LittleEndian(e, h + 1 + (ulong)(i % 8));   // entries sorted by seq are not required
+            int per = (q + 7) / 8;                                                  // sorted by (seq, digest), as the format requires
+            BinaryPrimitives.WriteUInt64LittleEndian(e, h + 1 + (ulong)(i / per));
             BinaryPrimitives.WriteUInt64LittleEndian(e.Slice(8), 0);
             e.Slice(16).Fill(0xA5);
-            BinaryPrimitives.WriteInt32LittleEndian(e.Slice(16), i);               // distinct (seq, digest) pairs
+            BinaryPrimitives.WriteInt32BigEndian(e.Slice(16), i);                  // distinct, ascending digests
         }
         // MAC-valid, signature left zero: a receiver checks a VIEW-CHANGE's signature only when it uses it in a
         // NEW-VIEW decision, so the flood costs the victim the same, and the simulator no Ed25519 signing per copy.

@@ -169,7 +169,7 @@ public sealed class MessageVerifier
                 // primary embed it in a NEW-VIEW; the primary checks it when it first uses it (PbftReplica.TryNewView),
                 // every backup checks it inside the NEW-VIEW — so a flood of VIEW-CHANGEs costs one MAC each here.
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
-                if (Protocol.Pbft.ViewChangeBody.TryParse(header.Sender, header.View, body) is null) return ParseStatus.BadField;
+                if (!Protocol.Pbft.ViewChangeBody.IsWellFormed(header.View, body)) return ParseStatus.BadField;
                 Digests.AuthBody(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 

@@ -60,6 +60,12 @@ public class ViewChangeBodyParsingTests
         Assert.Null(ViewChangeBody.TryParse(0, View, Body(4, q: [(6, 1, D(3)), (6, 1, D(3))])));
         Assert.NotNull(ViewChangeBody.TryParse(0, View, Body(4, p: [(5, 1, D(3))], q: [(5, 1, D(3))])));   // P and Q may share a seq
         Assert.NotNull(ViewChangeBody.TryParse(0, View, Body(4, q: [(6, 1, D(3)), (6, 2, D(4))])));         // Q: several digests per seq (f+2, PBFT-PR §4.5)
+        // The wire order is ascending (C, P by seq; Q by seq then digest), which is what lets the verifier find
+        // duplicates without allocating: any other order is malformed.
+        Assert.Null(ViewChangeBody.TryParse(0, View, Body(4, [(8, D(2)), (4, D(1))])));
+        Assert.Null(ViewChangeBody.TryParse(0, View, Body(4, p: [(7, 1, D(3)), (5, 1, D(3))])));
+        Assert.Null(ViewChangeBody.TryParse(0, View, Body(4, q: [(6, 1, D(4)), (6, 2, D(3))])));
+        Assert.False(ViewChangeBody.IsWellFormed(View, Body(4, q: [(6, 1, D(3)), (6, 1, D(3))])));
     }
 
     [Fact]

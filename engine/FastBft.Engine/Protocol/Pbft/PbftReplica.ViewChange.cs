@@ -236,7 +236,7 @@ public sealed partial class PbftReplica
         var p = SortedEntries(_pset);
         var q = new List<(ulong Seq, ulong View, byte[] Digest)>();
         foreach (var (seq, list) in _qset) foreach (var e in list) q.Add((seq, e.View, e.Digest));
-        q.Sort((a, b) => a.Seq.CompareTo(b.Seq));
+        q.Sort((a, b) => a.Seq != b.Seq ? a.Seq.CompareTo(b.Seq) : a.Digest.AsSpan().SequenceCompareTo(b.Digest));   // the wire order (ViewChangeBody.IsWellFormed)
         var body = _builder.BeginVector(MessageType.ViewChange, newView, LastExecuted, ViewChangeBody.BodyLength(cps.Count, p.Count, q.Count));
         ViewChangeBody.Write(body, LowWatermark, cps, p, q);
         _ownVc = _builder.SealSignedVector().ToArray();
@@ -294,6 +294,7 @@ public sealed partial class PbftReplica
             return;
         }
         if (w - View > (ulong)_s.MaxViewLead) { Stats.FarViewChanges++; return; }   // L4/R1: no view far ahead (a lagging replica catches up by NEW-VIEW)
+        if (TryGetViewChange((int)h.Sender, w, out _)) return;                      // a retransmission: kept already
         var vc = ViewChangeBody.TryParse(h.Sender, w, MessageHeader.Body(message, h));
         if (vc is null || !vc.WithinBounds(_s.Window, _s.CheckpointInterval, _s.F)) { Stats.Ignored++; return; }
         RecordViewChange(h.Sender, w, message.ToArray(), vc);

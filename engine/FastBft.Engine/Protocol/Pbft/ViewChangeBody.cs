@@ -47,54 +47,75 @@ public sealed class ViewChangeBody
 
     /// <summary>
     /// Parses a VIEW-CHANGE body (without checking its signature; <see cref="SignedLength"/> tells
-    /// what the signature covers). Null if malformed: wrong lengths, reserved bytes set, a duplicate
-    /// sequence number in C, P or Q, a P/Q entry at or below h or in a view not below
-    /// <paramref name="view"/>, or no C entry for h.
+    /// what the signature covers). Null if malformed (see <see cref="IsWellFormed"/>).
     /// </summary>
     public static ViewChangeBody? TryParse(uint sender, ulong view, ReadOnlySpan<byte> body)
     {
-        if (body.Length < Fixed + ReplicaSignatures.SignatureSize) return null;
+        if (!IsWellFormed(view, body)) return null;
         var vc = new ViewChangeBody { Sender = sender, View = view, H = BinaryPrimitives.ReadUInt64LittleEndian(body) };
         int c = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(8));
         int p = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(10));
         int q = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(12));
-        if (body[14] != 0 || body[15] != 0) return null;
-        long need = Fixed + (long)c * CheckpointEntry + (long)(p + q) * SetEntry + ReplicaSignatures.SignatureSize;
-        if (need != body.Length) return null;
         var rest = body.Slice(Fixed);
-        var seen = new HashSet<ulong>();
-        bool hasH = false;
-        for (int i = 0; i < c; i++)
+        for (int i = 0; i < c; i++) { vc.C.Add((BinaryPrimitives.ReadUInt64LittleEndian(rest), rest.Slice(8, 32).ToArray())); rest = rest.Slice(CheckpointEntry); }
+        for (int i = 0; i < p + q; i++)
         {
-            ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(rest);
-            if (seq < vc.H || !seen.Add(seq)) return null;
-            hasH |= seq == vc.H;
-            vc.C.Add((seq, rest.Slice(8, 32).ToArray()));
-            rest = rest.Slice(CheckpointEntry);
+            var e = (BinaryPrimitives.ReadUInt64LittleEndian(rest), BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(8)), rest.Slice(16, 32).ToArray());
+            (i < p ? vc.P : vc.Q).Add(e);
+            rest = rest.Slice(SetEntry);
         }
-        if (!hasH) return null;
-        if (!ReadSet(vc.P, p, ref rest, vc.H, view, seen, perDigest: false) || !ReadSet(vc.Q, q, ref rest, vc.H, view, seen, perDigest: true)) return null;
         return vc;
     }
 
-    private static bool ReadSet(List<(ulong, ulong, byte[])> set, int count, ref ReadOnlySpan<byte> rest, ulong h, ulong view, HashSet<ulong> seen, bool perDigest)
+    /// <summary>
+    /// Checks a VIEW-CHANGE body without allocating (the verifier's check): exact length, reserved
+    /// bytes zero, C strictly ascending by seq with every seq ≥ h and one entry for h, P strictly
+    /// ascending by seq, Q strictly ascending by (seq, digest), every P/Q seq above h and every P/Q view
+    /// below <paramref name="view"/>. Ascending order makes duplicates impossible without a set.
+    /// </summary>
+    public static bool IsWellFormed(ulong view, ReadOnlySpan<byte> body)
     {
-        seen.Clear();
-        for (int i = 0; i < count; i++)
+        if (body.Length < Fixed + ReplicaSignatures.SignatureSize) return false;
+        ulong h = BinaryPrimitives.ReadUInt64LittleEndian(body);
+        int c = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(8));
+        int p = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(10));
+        int q = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(12));
+        if (body[14] != 0 || body[15] != 0) return false;
+        long need = Fixed + (long)c * CheckpointEntry + (long)(p + q) * SetEntry + ReplicaSignatures.SignatureSize;
+        if (need != body.Length) return false;
+        var rest = body.Slice(Fixed);
+        bool hasH = false;
+        ulong last = 0;
+        for (int i = 0; i < c; i++)
         {
             ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(rest);
-            ulong v = BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(8));
-            if (seq <= h || v >= view) return false;
-            if (perDigest)
-            {
-                // a (seq, digest) pair appears once: keyed by seq and the digest's first 8 bytes (SHA-256 outputs of
-                // a correct replica never share them; a faulty sender that makes two collide only loses its message)
-                if (!seen.Add(seq ^ (BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(16)) * 0x9E3779B97F4A7C15UL))) return false;
-            }
-            else if (!seen.Add(seq)) return false;
-            set.Add((seq, v, rest.Slice(16, 32).ToArray()));
-            rest = rest.Slice(SetEntry);
+            if (seq < h || (i > 0 && seq <= last)) return false;
+            hasH |= seq == h;
+            last = seq;
+            rest = rest.Slice(CheckpointEntry);
         }
+        if (!hasH) return false;
+        return CheckSet(ref rest, p, h, view, byDigest: false) && CheckSet(ref rest, q, h, view, byDigest: true);
+    }
+
+    private static bool CheckSet(ref ReadOnlySpan<byte> rest, int count, ulong h, ulong view, bool byDigest)
+    {
+        var set = rest.Slice(0, count * SetEntry);
+        for (int i = 0; i < count; i++)
+        {
+            var e = set.Slice(i * SetEntry, SetEntry);
+            ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(e);
+            ulong v = BinaryPrimitives.ReadUInt64LittleEndian(e.Slice(8));
+            if (seq <= h || v >= view) return false;
+            if (i > 0)
+            {
+                var prev = set.Slice((i - 1) * SetEntry, SetEntry);
+                ulong prevSeq = BinaryPrimitives.ReadUInt64LittleEndian(prev);
+                if (seq < prevSeq) return false;
+                if (seq == prevSeq && (!byDigest || e.Slice(16, 32).SequenceCompareTo(prev.Slice(16, 32)) <= 0)) return false;
+            }
+        }
+        rest = rest.Slice(count * SetEntry);
         return true;
     }
 
