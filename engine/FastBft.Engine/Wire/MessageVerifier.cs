@@ -59,19 +59,18 @@ public sealed class MessageVerifier
     // copies embedded in a NEW-VIEW cost one hash instead of one Ed25519 verification each.
     private readonly byte[] _verifiedSignatures = new byte[SignatureCacheEntries * Digests.Size];
     private int _verifiedNext;
+    private System.Security.Cryptography.IncrementalHash? _signatureKeyHash;   // reused (the verifier is per thread)
     private const int SignatureCacheEntries = 64;
 
     private bool VerifySignature(uint signer, ReadOnlySpan<byte> signed, ReadOnlySpan<byte> signature)
     {
         if (signature.Length != Auth.ReplicaSignatures.SignatureSize) return false;
         Span<byte> key = stackalloc byte[Digests.Size];
-        using (var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256))
-        {
-            Span<byte> id = stackalloc byte[4];
-            BinaryPrimitives.WriteUInt32LittleEndian(id, signer);
-            h.AppendData(id); h.AppendData(signed); h.AppendData(signature);
-            h.GetHashAndReset(key);
-        }
+        Span<byte> id = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(id, signer);
+        var h = _signatureKeyHash ??= System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        h.AppendData(id); h.AppendData(signed); h.AppendData(signature);
+        h.GetHashAndReset(key);
         for (int i = 0; i < SignatureCacheEntries; i++)
             if (_verifiedSignatures.AsSpan(i * Digests.Size, Digests.Size).SequenceEqual(key)) return true;
         if (!_signatures.Verify(signer, signed, signature)) return false;

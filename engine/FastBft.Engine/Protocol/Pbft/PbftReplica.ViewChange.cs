@@ -611,11 +611,14 @@ public sealed partial class PbftReplica
         Advance(slot);
     }
 
-    /// <summary>Backups in a view NEW-VIEW fixed: a PRE-PREPARE must carry the chosen digest.</summary>
-    private bool ConflictsWithNewView(ulong seq, ReadOnlySpan<byte> digest)
-        => seq <= _nvMaxSeq && _nvDigests.TryGetValue(seq, out var d) && !digest.SequenceEqual(d);
-
-    /// <summary>True if the NEW-VIEW of this view fixed exactly this digest at <paramref name="seq"/> (its batch is vouched for by the view-change certificates).</summary>
-    private bool FixedByNewView(ulong seq, ReadOnlySpan<byte> digest)
-        => seq <= _nvMaxSeq && _nvDigests.TryGetValue(seq, out var d) && digest.SequenceEqual(d);
+    /// <summary>
+    /// What the NEW-VIEW of this view says about a PRE-PREPARE for <paramref name="seq"/> with
+    /// <paramref name="digest"/>: +1 it fixed exactly this digest (its batch is vouched for by the
+    /// view-change certificates), −1 it fixed another one (a backup must reject it), 0 it fixed nothing there.
+    /// </summary>
+    private int NewViewVerdict(ulong seq, ReadOnlySpan<byte> digest)
+    {
+        if (seq > _nvMaxSeq || !_nvDigests.TryGetValue(seq, out var d)) return 0;
+        return digest.SequenceEqual(d) ? 1 : -1;
+    }
 }

@@ -345,8 +345,9 @@ public sealed partial class PbftReplica : IReplicaCore
         if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
         var body = MessageHeader.Body(message, h);
         var digest = Bodies.BatchDigest(body);
-        if (ConflictsWithNewView(seq, digest)) { Stats.ConflictingPrePrepares++; return; }
-        bool vouched = FixedByNewView(seq, digest);
+        int verdict = NewViewVerdict(seq, digest);
+        if (verdict < 0) { Stats.ConflictingPrePrepares++; return; }
+        bool vouched = verdict > 0;
         // L3: an empty batch (the null request) only where a NEW-VIEW fixed it; a primary ordering nothing
         // else would otherwise look busy while it censors clients.
         if (Bodies.BatchCount(body) == 0 && !vouched) { Stats.EmptyBatchesRejected++; return; }
