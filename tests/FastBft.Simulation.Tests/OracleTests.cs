@@ -1,6 +1,6 @@
 using System.Buffers;
 using FastBft.Auth;
-using FastBft.Protocol;
+using FastBft.Agreement;
 using FastBft.Service;
 using FastBft.Simulation;
 using FastBft.Wire;

@@ -111,8 +111,8 @@ public sealed class CellConfig
         {
             // L8: the largest VIEW-CHANGE and NEW-VIEW a correct replica builds must fit one message (docs/view-change.md).
             long trailer = 2 + 16L * n;
-            long viewChange = 32 + FastBft.Protocol.Pbft.ViewChangeBody.MaxBodyLength(Window, CheckpointInterval, F) + trailer;
-            long newView = 32 + (long)FastBft.Protocol.Pbft.NewViewBody.MaxBodyLength(n, Window, (int)viewChange) + trailer;
+            long viewChange = 32 + FastBft.Agreement.Pbft.ViewChangeBody.MaxBodyLength(Window, CheckpointInterval, F) + trailer;
+            long newView = 32 + (long)FastBft.Agreement.Pbft.NewViewBody.MaxBodyLength(n, Window, (int)viewChange) + trailer;
             if (newView > MaxMessageBytes) Fail("max_message_bytes", $"{MaxMessageBytes} cannot hold the largest NEW-VIEW of this cell ({newView} bytes: n = {n} VIEW-CHANGEs of up to {viewChange} bytes for window {Window}); raise it or lower window");
         }
         if (FirstClientId < n) Fail("first_client_id", $"{FirstClientId} must be ≥ n ({n}) so client ids never equal replica ids");

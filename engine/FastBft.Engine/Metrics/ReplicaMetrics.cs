@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement.Pbft;
 using FastBft.Replica;
 using FastBft.Transport;
 using FastBft.Wire;

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using FastBft.Auth;
 using FastBft.Config;
-using FastBft.Protocol;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement;
+using FastBft.Agreement.Pbft;
 using FastBft.Service;
 using FastBft.Transport;
 using FastBft.Wire;
@@ -40,7 +40,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         var keys = config.CreateKeyStore();
         var auth = new Authenticator(id, keys);
         _verifier = new MessageVerifier(new Authenticator(id, keys), config.N, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
-        _core = new PbftReplica(PbftSettings.From(config), auth, service, this);
+        _core = new PbftReplica(FastBft.Hosting.ProtocolRegistry.PbftSettingsFrom(config), auth, service, this);
         _metrics = new FastBft.Metrics.ReplicaMetrics(id, _core, _verifier, transport.Stats, transport as IsolatingTransport);
     }
 

@@ -1,6 +1,6 @@
 using FastBft.Auth;
 using FastBft.Engine.Tests.Support;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 
 namespace FastBft.Engine.Tests.Protocol;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using FastBft.Auth;
 using FastBft.Engine.Tests.Support;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 
 namespace FastBft.Engine.Tests.Protocol;

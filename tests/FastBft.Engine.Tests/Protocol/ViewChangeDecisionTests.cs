@@ -1,4 +1,4 @@
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement.Pbft;
 
 namespace FastBft.Engine.Tests.Protocol;
 

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using FastBft.Auth;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 
 namespace FastBft.Engine.Tests.Support;

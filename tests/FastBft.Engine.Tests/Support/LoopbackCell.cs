@@ -1,7 +1,7 @@
 using System.Buffers;
 using FastBft.Auth;
-using FastBft.Protocol;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement;
+using FastBft.Agreement.Pbft;
 using FastBft.Service;
 using FastBft.Wire;
 using FastBft.Workloads;

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using FastBft.Auth;
 using FastBft.Engine.Tests.Support;
-using FastBft.Protocol;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement;
+using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 using FastBft.Workloads;
 using Xunit.Abstractions;

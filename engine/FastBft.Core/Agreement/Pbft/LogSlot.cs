@@ -1,4 +1,4 @@
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// One entry of the PBFT message log (PROTOCOLS.md §3.1): the PRE-PREPARE (with its batch) and the

@@ -23,7 +23,7 @@ public sealed class MessageVerifier
     private byte[] _batchDigests = new byte[64 * Digests.Size];
     private readonly byte[] _lastRequestDigest = new byte[Digests.Size];
     private readonly Auth.ReplicaSignatures _signatures;
-    private readonly Protocol.Pbft.NewViewBody.SignatureCheck _signatureCheck;
+    private readonly Agreement.Pbft.NewViewBody.SignatureCheck _signatureCheck;
 
     /// <summary>After a REQUEST verified Ok: its request digest D(req) (32 bytes), valid until the next Verify.</summary>
     public ReadOnlySpan<byte> LastRequestDigest => _lastRequestDigest;
@@ -168,7 +168,7 @@ public sealed class MessageVerifier
                 // primary embed it in a NEW-VIEW; the primary checks it when it first uses it (PbftReplica.TryNewView),
                 // every backup checks it inside the NEW-VIEW — so a flood of VIEW-CHANGEs costs one MAC each here.
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
-                if (!Protocol.Pbft.ViewChangeBody.IsWellFormed(header.View, body)) return ParseStatus.BadField;
+                if (!Agreement.Pbft.ViewChangeBody.IsWellFormed(header.View, body)) return ParseStatus.BadField;
                 Digests.AuthBody(body, digest);
                 return _auth.VerifyVector(header.Sender, hdr, digest, trailer) ? ParseStatus.Ok : ParseStatus.BadAuthenticator;
 
@@ -177,12 +177,12 @@ public sealed class MessageVerifier
                 // the primary's signature and every embedded VIEW-CHANGE's: any replica may forward it.
                 if (!_selfIsReplica || !IsReplica(header.Sender) || header.Sender == _auth.SelfId) return ParseStatus.BadSender;
                 if (header.Sender != (uint)(header.View % (ulong)_n)) return ParseStatus.BadSender;
-                if (header.BodyLength < Protocol.Pbft.NewViewBody.Fixed + Auth.ReplicaSignatures.SignatureSize) return ParseStatus.Truncated;
+                if (header.BodyLength < Agreement.Pbft.NewViewBody.Fixed + Auth.ReplicaSignatures.SignatureSize) return ParseStatus.Truncated;
                 Digests.AuthBody(body, digest);
                 if (!_auth.VerifyVector(header.Sender, hdr, digest, trailer)) return ParseStatus.BadAuthenticator;
-                if (!VerifySignature(header.Sender, message.Slice(0, Protocol.Pbft.NewViewBody.SignedLength(header)), body.Slice(body.Length - Auth.ReplicaSignatures.SignatureSize)))
+                if (!VerifySignature(header.Sender, message.Slice(0, Agreement.Pbft.NewViewBody.SignedLength(header)), body.Slice(body.Length - Auth.ReplicaSignatures.SignatureSize)))
                     return ParseStatus.BadSignature;
-                return Protocol.Pbft.NewViewBody.TryParse(header, body, _n, _maxBody, _signatureCheck) is null ? ParseStatus.BadField : ParseStatus.Ok;
+                return Agreement.Pbft.NewViewBody.TryParse(header, body, _n, _maxBody, _signatureCheck) is null ? ParseStatus.BadField : ParseStatus.Ok;
 
             case MessageType.Fetch:
             case MessageType.StateData:

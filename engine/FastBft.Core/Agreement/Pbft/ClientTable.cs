@@ -1,4 +1,4 @@
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// Per-client record of a replica: the reply cache entry (the reply to the client's latest executed

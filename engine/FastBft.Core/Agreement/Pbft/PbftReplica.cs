@@ -4,7 +4,7 @@ using FastBft.Auth;
 using FastBft.Service;
 using FastBft.Wire;
 
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// The PBFT normal-case protocol core of one replica (PROTOCOLS.md §3.2–§3.4; PBFT-PR §4.2–§4.3;

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using FastBft.Auth;
 using FastBft.Wire;
 
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// PBFT view change (PROTOCOLS.md §3.6; PBFT-PR §4.5, Figs. 2–3; docs/view-change.md states every

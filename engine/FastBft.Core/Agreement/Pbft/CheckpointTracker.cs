@@ -1,4 +1,4 @@
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// CHECKPOINT votes per checkpoint sequence number inside the window, and the last stable

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using FastBft.Wire;
 
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// State transfer (PROTOCOLS.md §3.7; PBFT-PR §4.6.2), simplified: the checkpoint digest is

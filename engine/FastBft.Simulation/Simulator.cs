@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using FastBft.Auth;
 using FastBft.Client;
-using FastBft.Protocol;
+using FastBft.Agreement;
 using FastBft.Service;
 using FastBft.Wire;
 
@@ -287,7 +287,7 @@ public sealed partial class Simulator
         if (_violation is null && (_finishTime < 0 || (HasLagger && !CaughtUp())) && livenessExpected)
             Fail("liveness", $"correct clients or the lagging replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
-                + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {(nd.Cores[0] as FastBft.Protocol.Pbft.PbftReplica)?.DescribeViewChangeState()}"))));
+                + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {(nd.Cores[0] as FastBft.Agreement.Pbft.PbftReplica)?.DescribeViewChangeState()}"))));
         if (_violation is null) CheckAgreementAndConvergence();
         if (_violation is null) CheckValidity();
         if (_violation is null && (CheckRetained || _sc.Behaviour is Behaviour.FarViewChange or Behaviour.Oversized or Behaviour.Flood or Behaviour.Replay)) CheckRetainedMemory();

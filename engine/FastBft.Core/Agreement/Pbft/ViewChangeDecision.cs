@@ -1,4 +1,4 @@
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// The NEW-VIEW decision procedure of PBFT-PR §4.5, Fig. 3, as pure functions over a set S of

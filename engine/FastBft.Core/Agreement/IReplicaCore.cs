@@ -1,6 +1,6 @@
 using FastBft.Wire;
 
-namespace FastBft.Protocol;
+namespace FastBft.Agreement;
 
 /// <summary>
 /// The contract between a sans-I/O protocol core (PBFT today; MinBFT, RePBFT, ReMinBFT later) and

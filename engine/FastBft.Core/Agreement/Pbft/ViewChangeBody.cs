@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using FastBft.Auth;
 using FastBft.Wire;
 
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// A parsed VIEW-CHANGE (docs/wire-format.md, docs/view-change.md; PBFT-PR §4.5, Fig. 2): the

@@ -1,4 +1,4 @@
-namespace FastBft.Protocol.Pbft;
+namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// FIFO of client requests waiting at the primary for a batch. Entries are pooled: each keeps its

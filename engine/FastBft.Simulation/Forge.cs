@@ -94,10 +94,10 @@ public static class Forge
     /// </summary>
     public static byte[] MinimalViewChange(Authenticator auth, int n, ulong view, ulong h, ReadOnlySpan<byte> hDigest)
     {
-        int bodyLength = Protocol.Pbft.ViewChangeBody.BodyLength(1, 0, 0);
+        int bodyLength = Agreement.Pbft.ViewChangeBody.BodyLength(1, 0, 0);
         var msg = new byte[MessageHeader.Size + bodyLength + Authenticator.VectorLength(n)];
         new MessageHeader(MessageType.ViewChange, auth.SelfId, view, h, bodyLength, Authenticator.VectorLength(n)).Write(msg);
-        Protocol.Pbft.ViewChangeBody.Write(msg.AsSpan(MessageHeader.Size, bodyLength), h, [(h, hDigest.Slice(0, Digests.Size).ToArray())], [], []);
+        Agreement.Pbft.ViewChangeBody.Write(msg.AsSpan(MessageHeader.Size, bodyLength), h, [(h, hDigest.Slice(0, Digests.Size).ToArray())], [], []);
         Reseal(auth, msg);
         return msg;
     }

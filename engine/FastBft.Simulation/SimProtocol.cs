@@ -1,6 +1,6 @@
 using FastBft.Auth;
-using FastBft.Protocol;
-using FastBft.Protocol.Pbft;
+using FastBft.Agreement;
+using FastBft.Agreement.Pbft;
 using FastBft.Service;
 
 namespace FastBft.Simulation;

@@ -1,8 +1,6 @@
-using FastBft.Config;
+namespace FastBft.Agreement.Pbft;
 
-namespace FastBft.Protocol.Pbft;
-
-/// <summary>The protocol parameters of one PBFT replica, derived from a <see cref="CellConfig"/>.</summary>
+/// <summary>The protocol parameters of one PBFT replica, derived from a cell configuration by the hosting layer's protocol registry.</summary>
 public sealed record PbftSettings
 {
     /// <summary>n = 3f+1.</summary>
@@ -29,14 +27,4 @@ public sealed record PbftSettings
     public int MaxViewLead { get; init; } = 1024;
     /// <summary>Largest checkpoint snapshot a state transfer accepts, bytes (R3: a STATE-DATA's claimed total above it is ignored; the fetch buffer grows only with bytes received).</summary>
     public int MaxStateBytes { get; init; } = 256 << 20;
-
-    /// <summary>Settings from a validated cell config.</summary>
-    public static PbftSettings From(CellConfig c) => new()
-    {
-        N = c.N, F = c.F, BatchSize = c.BatchSize, MaxInflightBatches = c.MaxInflightBatches,
-        CheckpointInterval = c.CheckpointInterval, Window = c.Window,
-        RetransmitTicks = Math.Max(1, c.Timeouts.RetransmitMs / c.Timeouts.TickMs),
-        ViewChangeTicks = Math.Max(4, 2 * c.Timeouts.ClientRetransmitMs / c.Timeouts.TickMs),
-        CommitQuorum = 2 * c.F + 1, CheckpointQuorum = 2 * c.F + 1,
-    };
 }

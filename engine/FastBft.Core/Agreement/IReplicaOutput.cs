@@ -1,4 +1,4 @@
-namespace FastBft.Protocol;
+namespace FastBft.Agreement;
 
 /// <summary>
 /// Effects of a sans-I/O protocol core (DESIGN.md "Protocol core"): the core never touches sockets,

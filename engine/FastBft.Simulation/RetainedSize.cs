@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using FastBft.Auth;
-using FastBft.Protocol;
+using FastBft.Agreement;
 using FastBft.Service;
 
 namespace FastBft.Simulation;

@@ -6,7 +6,7 @@ namespace FastBft.Client;
 /// The sans-I/O voting state machine of a BFT client (Thesis §2.1.1.4; PBFT-PR §4.2): for the one
 /// outstanding request id it collects verified REPLY messages, one vote per replica, and accepts a
 /// full result once f+1 distinct replicas sent matching replies (full result or its SHA-256), at
-/// least one of them the full result. Used by <see cref="BftClient"/> and by the deterministic
+/// least one of them the full result. Used by <c>BftClient</c> and by the deterministic
 /// simulator's clients. Allocation-free once its buffers have grown to the largest result.
 /// </summary>
 public sealed class ReplyVoter
