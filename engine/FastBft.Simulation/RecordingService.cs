@@ -42,8 +42,19 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
         inner.Execute(request, operation, reply, update);
     }
 
+    /// <summary>State updates applied (passive replicas, Thesis §5.3.1.2), in order: the oracles check them like executed requests.</summary>
+    public List<(RequestInfo Info, byte[] Update)> Applied { get; } = new();
+
     /// <inheritdoc/>
-    public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update) => inner.ApplyUpdate(request, update);
+    public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update)
+    {
+        Applied.Add((request, update.ToArray()));
+        var h = new TraceHash();
+        Fingerprints.TryGetValue(request.Sequence, out ulong prev);
+        h.Add(prev); h.Add(request.ClientId); h.Add(request.RequestId); h.Add((ulong)request.Index); h.Add(update);
+        Fingerprints[request.Sequence] = h.Value;
+        inner.ApplyUpdate(request, update);
+    }
     /// <inheritdoc/>
     public void GetStateDigest(Span<byte> digest32) => inner.GetStateDigest(digest32);
     /// <inheritdoc/>

@@ -1,7 +1,5 @@
-using FastBft.Auth;
 using FastBft.Agreement;
 using FastBft.Agreement.Pbft;
-using FastBft.Service;
 
 namespace FastBft.Simulation;
 
@@ -20,53 +18,47 @@ public sealed record SimCellParameters
     public int RetransmitTicks { get; init; } = 2;
     /// <summary>Ticks without progress on a pending request before a backup starts a view change.</summary>
     public int ViewChangeTicks { get; init; } = 8;
-    /// <summary>COMMIT quorum override (0 = 2f+1). Planted-bug knob.</summary>
-    public int CommitQuorum { get; init; }
 }
 
 /// <summary>
-/// The extension point through which a protocol core plugs into the simulator: it builds one
-/// replica core (MinBFT/RePBFT cores will add their own implementation).
+/// The extension point through which a protocol plugs into the simulator: its definition (shape,
+/// schema, execution stage, core — the same the host uses), which scenarios it supports, and how the
+/// simulator should judge it. Byzantine strategies that depend on a protocol's messages live with the
+/// adversary (Simulator.Adversary.cs) and are selected by <see cref="Behaviour"/>.
 /// </summary>
 public interface ISimProtocol
 {
     /// <summary>Name used on the command line ("pbft").</summary>
     string Name { get; }
+    /// <summary>The protocol definition the simulator creates cores, execution stages and verifiers from.</summary>
+    IProtocolDefinition Definition { get; }
     /// <summary>True if the core replaces a faulty leader (view change); otherwise liveness is not asserted for leader faults that stop progress.</summary>
-    bool SupportsViewChange { get; }
-    /// <summary>Creates replica <paramref name="auth"/>.SelfId of a cell with n = 3f+1.</summary>
-    IReplicaCore CreateReplica(int f, SimCellParameters p, Authenticator auth, IReplicatedService service, IReplicaOutput output);
+    bool SupportsViewChange => Definition.ReplacesFaultyLeader;
+    /// <summary>
+    /// Convergence (per protocol): true if the correct replicas' states must be equal once they executed
+    /// the same sequence number. Whole-state equality for protocols where every replica executes
+    /// everything; ODRC compares maintained objects instead.
+    /// </summary>
+    bool WholeStateConverges => true;
 }
 
-/// <summary>The production PBFT core (<see cref="PbftReplica"/>).</summary>
+/// <summary>PBFT in the simulator.</summary>
 public sealed class PbftSimProtocol : ISimProtocol
 {
     /// <inheritdoc/>
     public string Name => "pbft";
     /// <inheritdoc/>
-    public bool SupportsViewChange => true;
-
-    /// <inheritdoc/>
-    public IReplicaCore CreateReplica(int f, SimCellParameters p, Authenticator auth, IReplicatedService service, IReplicaOutput output)
-    {
-        var settings = new PbftSettings
-        {
-            N = 3 * f + 1, F = f, BatchSize = p.BatchSize, CheckpointInterval = p.CheckpointInterval, Window = p.Window,
-            MaxInflightBatches = p.MaxInflightBatches, RetransmitTicks = p.RetransmitTicks, ViewChangeTicks = p.ViewChangeTicks,
-            CommitQuorum = p.CommitQuorum > 0 ? p.CommitQuorum : 2 * f + 1, CheckpointQuorum = 2 * f + 1,
-        };
-        return new PbftReplica(settings, auth, service, output);
-    }
+    public IProtocolDefinition Definition => PbftProtocol.Instance;
 }
 
 /// <summary>Protocols the simulator knows, by name.</summary>
 public static class SimProtocols
 {
     /// <summary>The protocol named <paramref name="name"/>.</summary>
-    /// <exception cref="ArgumentException">unknown name.</exception>
+    /// <exception cref="ArgumentException">unknown name, or a protocol not built yet.</exception>
     public static ISimProtocol Get(string name) => name.ToLowerInvariant() switch
     {
         "pbft" => new PbftSimProtocol(),
-        _ => throw new ArgumentException($"unknown protocol '{name}' (known: pbft)", nameof(name)),
+        _ => throw new ArgumentException($"protocol '{name}' is not in the simulator (known: pbft)", nameof(name)),
     };
 }

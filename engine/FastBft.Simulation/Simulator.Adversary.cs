@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using FastBft.Auth;
+using FastBft.Agreement;
 using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 
@@ -233,7 +234,7 @@ public sealed partial class Simulator
             case Behaviour.EmptyBatches:
             {
                 ulong view = core.View;
-                if (view % (ulong)_n != _faulty || (core is PbftReplica p && p.InViewChange)) return;
+                if (view % (ulong)_n != _faulty || core.InViewChange) return;
                 ulong executed = 0, low = 0;
                 foreach (var nd in _nodes) if (IsCorrect(nd.Id)) { executed = Math.Max(executed, nd.Cores[0].LastExecuted); low = Math.Max(low, nd.Cores[0].LowWatermark); }
                 if (_emptyView != view) { _emptyView = view; _emptyNext = executed + 1; }

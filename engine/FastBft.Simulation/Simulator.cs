@@ -3,6 +3,7 @@ using FastBft.Auth;
 using FastBft.Client;
 using FastBft.Agreement;
 using FastBft.Service;
+using FastBft.Verification;
 using FastBft.Wire;
 
 namespace FastBft.Simulation;
@@ -118,6 +119,9 @@ public sealed partial class Simulator
     private readonly ISimProtocol _proto;
     private readonly Func<IReplicatedService> _serviceFactory;
     private readonly SimCellParameters _p;
+    private readonly ReplicaParameters _replicaParameters;
+    private readonly QuorumPolicy? _quorums;
+    private readonly VerifierLimits _limits;
     private readonly int _n, _f;
     private readonly SimRandom _rng;
     private readonly KeyStore _keys;
@@ -175,9 +179,17 @@ public sealed partial class Simulator
         _sc = scenario;
         _proto = protocol;
         _serviceFactory = serviceFactory;
-        _p = (parameters ?? new SimCellParameters()) with { CommitQuorum = scenario.CommitQuorum > 0 ? scenario.CommitQuorum : (parameters?.CommitQuorum ?? 0) };
+        _p = parameters ?? new SimCellParameters();
         _f = scenario.F;
-        _n = 3 * _f + 1;
+        _n = protocol.Definition.Shape(_f).N;
+        // The planted-bug knob is a test-injected quorum policy, not a protocol setting.
+        _quorums = scenario.CommitQuorum > 0 ? protocol.Definition.Quorums(_f).With(commit: scenario.CommitQuorum) : null;
+        _replicaParameters = new ReplicaParameters
+        {
+            F = _f, BatchSize = _p.BatchSize, CheckpointInterval = _p.CheckpointInterval, Window = _p.Window,
+            MaxInflightBatches = _p.MaxInflightBatches, RetransmitTicks = _p.RetransmitTicks, ViewChangeTicks = _p.ViewChangeTicks,
+        };
+        _limits = new VerifierLimits(_n, FirstClientId, MaxMessageBody, 1 << 12, _p.BatchSize);
         _rng = new SimRandom(scenario.Seed);
         var master = new byte[32];
         for (int i = 0; i < 32; i++) master[i] = (byte)(i * 13 + 5);
@@ -221,8 +233,9 @@ public sealed partial class Simulator
             {
                 node.Services[k] = new RecordingService(serviceFactory());
                 var auth = new Authenticator(i, _keys);
-                node.Cores[k] = protocol.CreateReplica(_f, _p, auth, node.Services[k], new Output(this, i, k));
-                node.Verifiers[k] = new MessageVerifier(new Authenticator(i, _keys), _n, FirstClientId, MaxMessageBody, 1 << 12, _p.BatchSize);
+                var def = protocol.Definition;
+                node.Cores[k] = def.CreateReplica(_replicaParameters, auth, def.CreateExecution(_replicaParameters, i, node.Services[k]), new Output(this, i, k), _quorums);
+                node.Verifiers[k] = new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits);
             }
             _nodes[i] = node;
         }
@@ -236,7 +249,7 @@ public sealed partial class Simulator
                 Id = id,
                 Byzantine = scenario.Role == FaultyRole.Client && c == clients - 1,
                 Builder = new MessageBuilder(auth, _n, 1024),
-                Verifier = new MessageVerifier(new Authenticator(id, _keys), _n, FirstClientId, MaxMessageBody, 1 << 12, _p.BatchSize),
+                Verifier = new MessageVerifier(protocol.Definition.Schema, new Authenticator(id, _keys), _limits),
                 Voter = new ReplyVoter(_n, _f),
             };
         }
@@ -287,7 +300,7 @@ public sealed partial class Simulator
         if (_violation is null && (_finishTime < 0 || (HasLagger && !CaughtUp())) && livenessExpected)
             Fail("liveness", $"correct clients or the lagging replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
-                + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {(nd.Cores[0] as FastBft.Agreement.Pbft.PbftReplica)?.DescribeViewChangeState()}"))));
+                + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {nd.Cores[0].DescribeState()}"))));
         if (_violation is null) CheckAgreementAndConvergence();
         if (_violation is null) CheckValidity();
         if (_violation is null && (CheckRetained || _sc.Behaviour is Behaviour.FarViewChange or Behaviour.Oversized or Behaviour.Flood or Behaviour.Replay)) CheckRetainedMemory();
@@ -359,6 +372,7 @@ public sealed partial class Simulator
     /// core the bytes allocated by the call are checked against <see cref="MaxAllocationPerCall"/>.
     /// </summary>
     private void Call<T>(Node node, int instance, T arg, Action<IReplicaCore, T> action, string what, MessageType type = MessageType.None, uint from = uint.MaxValue)
+        where T : allows ref struct
     {
         var core = node.Cores[instance];
         long before = GC.GetAllocatedBytesForCurrentThread();
@@ -421,8 +435,8 @@ public sealed partial class Simulator
                 if (instance >= 0 && k != instance) continue;
                 if (to == _faulty && !ByzantineAccepts(k, from, msg)) continue;
                 var v = node.Verifiers[k];
-                if (v.Verify(msg, out var h) != ParseStatus.Ok) continue;
-                Call(node, k, (h, msg, v), static (c, a) => c.OnMessage(a.h, a.msg, a.v.LastRequestDigest, a.v.LastRequestsAuthenticated), "OnMessage", h.Type, from);
+                if (v.Verify(msg, out var verified) != ParseStatus.Ok) continue;
+                Call(node, k, verified, static (c, m) => c.OnMessage(m), "OnMessage", verified.Header.Type, from);
             }
             _touched.Add(to);
         }
@@ -430,8 +444,8 @@ public sealed partial class Simulator
         {
             var c = _clients[to - FirstClientId];
             if (c.Byzantine || c.Finished) return;
-            if (c.Verifier.Verify(msg, out var h) != ParseStatus.Ok || h.Type != MessageType.Reply) return;
-            if (!c.Voter.OnReply(h, msg)) return;
+            if (c.Verifier.Verify(msg, out var v) != ParseStatus.Ok || v.Header.Type != MessageType.Reply) return;
+            if (!c.Voter.OnReply(v.Header, msg)) return;
             var result = c.Voter.Result.ToArray();
             if (c.Voter.View > 0 && _firstNewViewReply < 0) _firstNewViewReply = _now;
             _accepted.Add((c.Id, c.Rid, result));

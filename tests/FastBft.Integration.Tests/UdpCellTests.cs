@@ -117,7 +117,7 @@ public class UdpCellTests
         Assert.All(statuses, s => Assert.Equal(statuses[0].LastExecuted, s.LastExecuted));
         Assert.All(statuses, s => Assert.Equal(statuses[0].StateDigest, s.StateDigest));
         Assert.True(statuses[0].StableCheckpoint > 3 * 16, $"the cell moved more than 3 checkpoint intervals ({statuses[0].StableCheckpoint})");
-        Assert.True(cell.Hosts[3].Core.StateTransfers >= 1, "replica 3 caught up by state transfer");
+        Assert.True(cell.Hosts[3].Core.Counters.StateTransfers >= 1, "replica 3 caught up by state transfer");
         Assert.True(cell.Failures.IsEmpty);
     }
 }

@@ -18,7 +18,7 @@ public class ForgeTests
         return new KeyStore(master, N, Simulator.FirstClientId, 3);
     }
 
-    private static MessageVerifier VerifierOf(uint id) => new(new Authenticator(id, Keys), N, Simulator.FirstClientId, Simulator.MaxMessageBody, 1 << 12, 4);
+    private static MessageVerifier VerifierOf(uint id) => new(Protocols.Get(ProtocolKind.Pbft).Schema, new Authenticator(id, Keys), new VerifierLimits(N, Simulator.FirstClientId, Simulator.MaxMessageBody, 1 << 12, 4));
 
     [Fact]
     public void ResealedModifiedCheckpointVerifiesEverywhere()
@@ -40,12 +40,12 @@ public class ForgeTests
         var auth = new Authenticator(3, Keys);
         var vc = Forge.MinimalViewChange(auth, N, 1, 0, new byte[32]);
         var targeted = Forge.WithView(auth, vc, 1, r => r == 1);
-        Assert.Equal(ParseStatus.Ok, VerifierOf(1).Verify(targeted, out var h));
+        Assert.Equal(ParseStatus.Ok, VerifierOf(1).VerifyHeader(targeted, out var h));
         Assert.Equal(MessageType.ViewChange, h.Type);
         Assert.Equal(ParseStatus.BadAuthenticator, VerifierOf(0).Verify(targeted, out _));
         Assert.Equal(ParseStatus.BadAuthenticator, VerifierOf(2).Verify(targeted, out _));
         var far = Forge.WithView(auth, vc, ulong.MaxValue - 2);
-        Assert.Equal(ParseStatus.Ok, VerifierOf(0).Verify(far, out h));
+        Assert.Equal(ParseStatus.Ok, VerifierOf(0).VerifyHeader(far, out h));
         Assert.Equal(ulong.MaxValue - 2, h.View);
         var padded = Forge.PaddedViewChange(auth, N, 7, 0, new byte[32], 8192);
         Assert.Equal(ParseStatus.Ok, VerifierOf(0).Verify(padded, out _));
@@ -57,7 +57,7 @@ public class ForgeTests
     {
         var auth = new Authenticator(0, Keys);
         var pp = Forge.EmptyPrePrepare(new MessageBuilder(auth, N), auth, 0, 1);
-        Assert.Equal(ParseStatus.Ok, VerifierOf(1).Verify(pp, out var h));
+        Assert.Equal(ParseStatus.Ok, VerifierOf(1).VerifyHeader(pp, out var h));
         Assert.Equal(0, Bodies.BatchCount(MessageHeader.Body(pp, h)));
     }
 
@@ -71,7 +71,7 @@ public class ForgeTests
         BinaryPrimitives.WriteInt32LittleEndian(body.Slice(4), 0);
         var msg = b.SealVector().ToArray();
         var big = Forge.Inflate(auth, msg, 0)!;
-        Assert.Equal(ParseStatus.Ok, VerifierOf(3).Verify(big, out var h));
+        Assert.Equal(ParseStatus.Ok, VerifierOf(3).VerifyHeader(big, out var h));
         Assert.Equal(64 << 20, BinaryPrimitives.ReadInt32LittleEndian(MessageHeader.Body(big, h)));
     }
 

@@ -78,18 +78,32 @@ public class OracleTests(ITestOutputHelper output)
     /// <summary>The PBFT core with one planted bug.</summary>
     private sealed class PlantedProtocol(Planted bug) : ISimProtocol
     {
-        private readonly PbftSimProtocol _inner = new();
         public string Name => "pbft";
-        public bool SupportsViewChange => true;
+        public IProtocolDefinition Definition { get; } = new PlantedDefinition(bug);
+    }
 
-        public IReplicaCore CreateReplica(int f, SimCellParameters p, Authenticator auth, IReplicatedService service, IReplicaOutput output)
+    /// <summary>PBFT's definition with the planted bug wrapped around the service, the output or the core of replica 1.</summary>
+    private sealed class PlantedDefinition(Planted bug) : IProtocolDefinition
+    {
+        private readonly IProtocolDefinition _inner = Protocols.Get(ProtocolKind.Pbft);
+        public ProtocolKind Kind => _inner.Kind;
+        public FastBft.Verification.IMessageSchema Schema => _inner.Schema;
+        public bool ReplacesFaultyLeader => true;
+        public CellShape Shape(int f) => _inner.Shape(f);
+        public QuorumPolicy Quorums(int f) => _inner.Quorums(f);
+
+        public FastBft.Execution.IExecutionStage CreateExecution(ReplicaParameters p, uint self, IReplicatedService service)
         {
-            bool mine = auth.SelfId == 1;
             if (bug == Planted.WrongResult) service = new WrongResultService(service);
-            if (mine && bug is Planted.DoubleExecute or Planted.CorruptDigest) service = new FaultyService(service, bug);
+            if (self == 1 && bug is Planted.DoubleExecute or Planted.CorruptDigest) service = new FaultyService(service, bug);
+            return _inner.CreateExecution(p, self, service);
+        }
+
+        public IReplicaCore CreateReplica(ReplicaParameters p, Authenticator auth, FastBft.Execution.IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
+        {
             if (bug == Planted.DropCommits) output = new DropCommitsOutput(output);
-            var core = _inner.CreateReplica(f, p, auth, service, output);
-            return mine && bug is Planted.Rollback or Planted.Throw or Planted.Allocate or Planted.Retain or Planted.OversizedMessage
+            var core = _inner.CreateReplica(p, auth, execution, output, quorums);
+            return auth.SelfId == 1 && bug is Planted.Rollback or Planted.Throw or Planted.Allocate or Planted.Retain or Planted.OversizedMessage
                 ? new FaultyCore(core, bug, output) : core;
         }
     }
@@ -136,12 +150,19 @@ public class OracleTests(ITestOutputHelper output)
         private byte[]? _retained;
         public uint Id => inner.Id;
         public ulong View => inner.View;
+        public CellShape Shape => inner.Shape;
+        public uint Leader => inner.Leader;
+        public ulong Generation => inner.Generation;
+        public bool InViewChange => inner.InViewChange;
+        public ReplicaCounters Counters => inner.Counters;
+        public FastBft.Execution.IExecutionStage Execution => inner.Execution;
+        public string DescribeState() => inner.DescribeState();
         public ulong LastExecuted => bug == Planted.Rollback && _dropAt > 0 && _ticks >= _dropAt && _ticks <= _dropAt + 1 ? inner.LastExecuted - 2 : inner.LastExecuted;
         public ulong LowWatermark => inner.LowWatermark;
-        public void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest, bool requestsAuthenticated)
+        public void OnMessage(in FastBft.Verification.VerifiedMessage m)
         {
             if (bug == Planted.Allocate && _ticks == 10) GC.KeepAlive(new byte[32 << 20]);
-            inner.OnMessage(h, message, requestDigest, requestsAuthenticated);
+            inner.OnMessage(m);
         }
         public void OnTick()
         {

@@ -15,7 +15,7 @@ public enum AuthenticatorKind : byte
 
 /// <summary>
 /// Writes and checks MAC authenticators (PBFT-PR §4.1; trailer format docs/wire-format.md §2.2) for
-/// one local node id. The MAC input is always <c>header[32] ‖ authDigest[32]</c> (64 bytes,
+/// one local node id. The MAC input is always <c>header[40] ‖ authDigest[32]</c> (72 bytes; header v2,
 /// PROTOCOLS.md G2); a tag is the first <see cref="TagSize"/> bytes of the primitive's output under
 /// the key shared with the peer (<see cref="KeyStore.TryGetKey"/>).
 /// <para>
@@ -40,7 +40,7 @@ public sealed class Authenticator : IDisposable
     /// <summary>Trailer bytes of a single MAC (kind 2): 2 + 16 = 18.</summary>
     public const int SingleLength = TrailerHeaderSize + TagSize;
     /// <summary>Bytes of the message header covered by the MAC.</summary>
-    public const int HeaderSize = 32;
+    public const int HeaderSize = FastBft.Wire.MessageHeader.Size;
     /// <summary>Bytes of the authDigest covered by the MAC (SHA-256 of the body, or the batch digest).</summary>
     public const int DigestSize = 32;
 
@@ -99,7 +99,7 @@ public sealed class Authenticator : IDisposable
     /// <see cref="VectorLength"/>(n) bytes of <paramref name="trailer"/>: entry i is the MAC under
     /// k(self→i) (k(self,i) for a client self); a replica's own entry is 16 zero bytes.
     /// </summary>
-    /// <param name="header32">The 32-byte message header (with authLength already set).</param>
+    /// <param name="header32">The 40-byte message header (with authLength already set).</param>
     /// <param name="authDigest32">The 32-byte authDigest (docs/wire-format.md §2.2).</param>
     /// <param name="trailer">Destination, at least 2 + 16·n bytes.</param>
     /// <exception cref="ArgumentException">Wrong input sizes or a short destination.</exception>
@@ -128,7 +128,7 @@ public sealed class Authenticator : IDisposable
     /// <see cref="SingleLength"/> (18) bytes of <paramref name="trailer"/>.
     /// </summary>
     /// <param name="receiver">The addressed node (e.g. the client of a REPLY).</param>
-    /// <param name="header32">The 32-byte message header.</param>
+    /// <param name="header32">The 40-byte message header.</param>
     /// <param name="authDigest32">The 32-byte authDigest.</param>
     /// <param name="trailer">Destination, at least 18 bytes.</param>
     /// <exception cref="ArgumentException">Wrong input sizes or a short destination.</exception>

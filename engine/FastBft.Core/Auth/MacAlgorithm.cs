@@ -4,7 +4,7 @@ namespace FastBft.Auth;
 /// The MAC primitive behind an <see cref="Authenticator"/>. Every node of a cell must use the same
 /// primitive: it is part of the cell's wire contract (docs/authentication.md §4), and a
 /// <see cref="Default"/> never silently falls back to another primitive.
-/// Every primitive takes the 64-byte MAC input <c>header[32] ‖ authDigest[32]</c> and yields a
+/// Every primitive takes the 72-byte MAC input <c>header[40] ‖ authDigest[32]</c> and yields a
 /// 16-byte tag (<see cref="Authenticator.TagSize"/>).
 /// </summary>
 public enum MacAlgorithm
@@ -39,7 +39,7 @@ public enum MacAlgorithm
     /// <c>crypto_shorthash_siphashx24</c>). Key: the first 16 bytes of the session key. Needs
     /// <c>libsodium23</c>; the <see cref="Authenticator"/> constructor throws
     /// <see cref="PlatformNotSupportedException"/> without it. A PRF designed to authenticate short
-    /// inputs such as our 64-byte MAC input; see docs/authentication.md §5 for its security margin.
+    /// inputs such as our 72-byte MAC input; see docs/authentication.md §5 for its security margin.
     /// </summary>
     SipHash128 = 3,
 }

@@ -10,8 +10,8 @@ namespace FastBft.Auth;
 /// </summary>
 internal abstract class MacFunction : IDisposable
 {
-    /// <summary>MAC input size in bytes: header[32] ‖ authDigest[32].</summary>
-    public const int InputSize = 64;
+    /// <summary>MAC input size in bytes: header[40] ‖ authDigest[32].</summary>
+    public const int InputSize = Authenticator.HeaderSize + Authenticator.DigestSize;   // 72: header v2 ‖ authDigest
 
     /// <summary>Computes the 16-byte tag of <paramref name="input"/> into <paramref name="tag"/> (≥ 16 bytes).</summary>
     public abstract void Compute(ReadOnlySpan<byte> input, Span<byte> tag);

@@ -50,7 +50,7 @@ public sealed class ReplyVoter
     public void Cancel() => Outstanding = false;
 
     /// <summary>
-    /// Records a REPLY that <see cref="MessageVerifier"/> accepted for this client. Returns true exactly
+    /// Records a REPLY that <see cref="FastBft.Verification.MessageVerifier"/> accepted for this client. Returns true exactly
     /// when this reply completes the vote (then <see cref="Result"/> and <see cref="View"/> are set).
     /// </summary>
     public bool OnReply(in MessageHeader h, ReadOnlySpan<byte> message)

@@ -15,12 +15,6 @@ public static class Bodies
     public const byte ReplyFull = 0;
     /// <summary>REPLY form: SHA-256 of the result.</summary>
     public const byte ReplyDigest = 1;
-    /// <summary>STATUS body: lowWatermark[8] ‖ flags[8].</summary>
-    public const int StatusLength = 16;
-    /// <summary>STATUS flag: the sender is between VIEW-CHANGE and NEW-VIEW for the header's view (peers that hold that NEW-VIEW re-send it).</summary>
-    public const ulong StatusInViewChange = 1;
-    /// <summary>The STATUS flags this version defines; any other bit set is malformed.</summary>
-    public const ulong StatusKnownFlags = StatusInViewChange;
 
     /// <summary>Number of requests in a PRE-PREPARE body (caller has validated the body).</summary>
     public static int BatchCount(ReadOnlySpan<byte> prePrepareBody) => BinaryPrimitives.ReadUInt16LittleEndian(prePrepareBody.Slice(32));

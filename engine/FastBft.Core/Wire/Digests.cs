@@ -36,10 +36,10 @@ public static class Digests
     public static void Sha256(ReadOnlySpan<byte> data, Span<byte> dest) => SHA256.HashData(data, dest);
 
     /// <summary>
-    /// Request digest D(req) = SHA-256(header[32] ‖ AuthBody(body)) of a REQUEST message
+    /// Request digest D(req) = SHA-256(header[40] ‖ AuthBody(body)) of a REQUEST message
     /// (PROTOCOLS.md G1; the body digest is also the request's MAC input, so the body is hashed once).
     /// </summary>
-    /// <param name="header">the request's 32-byte header.</param>
+    /// <param name="header">the request's 40-byte header.</param>
     /// <param name="bodyDigest">the request body's <see cref="AuthBody"/> digest (32 bytes).</param>
     /// <param name="dest">32-byte output.</param>
     public static void Request(ReadOnlySpan<byte> header, ReadOnlySpan<byte> bodyDigest, Span<byte> dest)

@@ -22,6 +22,11 @@ public sealed class MessageBuilder
         _buffer = new byte[initialCapacity];
     }
 
+    /// <summary>Protocol family written into every header (default PBFT).</summary>
+    public ProtocolFamily Family { get; set; } = ProtocolFamily.Pbft;
+    /// <summary>Protocol generation p written into every header (PROTOCOLS.md §5.1; 0 in PBFT).</summary>
+    public ulong Generation { get; set; }
+
     /// <summary>Starts a message whose trailer is a replica vector (n MAC entries). Returns the body span to fill (exactly <paramref name="bodyLength"/> bytes).</summary>
     public Span<byte> BeginVector(MessageType type, ulong view, ulong sequence, int bodyLength)
         => Begin(type, view, sequence, bodyLength, Authenticator.VectorLength(_replicaCount));
@@ -32,7 +37,7 @@ public sealed class MessageBuilder
 
     private Span<byte> Begin(MessageType type, ulong view, ulong sequence, int bodyLength, int authLength)
     {
-        _header = new MessageHeader(type, _auth.SelfId, view, sequence, bodyLength, authLength);
+        _header = new MessageHeader(type, _auth.SelfId, view, sequence, bodyLength, authLength, Family, Generation);
         int total = _header.TotalLength;
         if (_buffer.Length < total) _buffer = new byte[Math.Max(total, _buffer.Length * 2)];
         _header.Write(_buffer);

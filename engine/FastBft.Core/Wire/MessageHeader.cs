@@ -4,29 +4,33 @@ using System.Runtime.CompilerServices;
 namespace FastBft.Wire;
 
 /// <summary>
-/// The fixed 32-byte little-endian header that starts every FastBft message (docs/wire-format.md):
+/// The fixed 40-byte little-endian header (wire version 2) that starts every FastBft message
+/// (docs/wire-format.md §1):
 /// <code>
 /// off size field
 ///   0    2 magic        0xFB42
-///   2    1 version      1
+///   2    1 version      2
 ///   3    1 type         MessageType
 ///   4    4 sender       replica id (0..n-1) or client id
-///   8    8 view         PBFT view v (REQUEST: 0; REPLY: the replica's view)
-///  16    8 sequence     sequence number n; REQUEST/REPLY: the client's request id (timestamp t)
+///   8    8 view         view v (REQUEST: 0; REPLY: the replica's view)
+///  16    8 sequence     sequence number s; REQUEST/REPLY: the client's request id (timestamp t)
 ///  24    4 bodyLength   bytes of body that follow the header
 ///  28    2 authLength   bytes of authenticator trailer after the body
-///  30    2 flags        0 in version 1 (non-zero ⇒ malformed)
+///  30    1 family       protocol family of the cell (<see cref="ProtocolFamily"/>; a message of another family is dropped)
+///  31    1 flags        0 in version 2 (non-zero ⇒ malformed)
+///  32    8 generation   protocol generation p (PROTOCOLS.md §5.1: RePBFT/ReMinBFT switch; a core drops messages of an older generation; always 0 in PBFT)
 /// </code>
-/// A message is exactly header ‖ body[bodyLength] ‖ authenticator[authLength].
+/// A message is exactly header ‖ body[bodyLength] ‖ authenticator[authLength]. The whole header is
+/// authenticated (it is the first part of every MAC, signature and USIG input).
 /// </summary>
 public readonly struct MessageHeader
 {
     /// <summary>Header size in bytes.</summary>
-    public const int Size = 32;
+    public const int Size = 40;
     /// <summary>Magic number (little-endian on the wire: 0x42 0xFB).</summary>
     public const ushort Magic = 0xFB42;
     /// <summary>Wire-format version written and accepted.</summary>
-    public const byte CurrentVersion = 1;
+    public const byte CurrentVersion = 2;
 
     /// <summary>Message type.</summary>
     public readonly MessageType Type;
@@ -40,21 +44,27 @@ public readonly struct MessageHeader
     public readonly int BodyLength;
     /// <summary>Authenticator trailer length in bytes.</summary>
     public readonly int AuthLength;
+    /// <summary>Protocol family the message belongs to.</summary>
+    public readonly ProtocolFamily Family;
+    /// <summary>Protocol generation p (PROTOCOLS.md §5.1).</summary>
+    public readonly ulong Generation;
 
     /// <summary>Creates a header value.</summary>
-    public MessageHeader(MessageType type, uint sender, ulong view, ulong sequence, int bodyLength, int authLength)
+    public MessageHeader(MessageType type, uint sender, ulong view, ulong sequence, int bodyLength, int authLength,
+        ProtocolFamily family = ProtocolFamily.Pbft, ulong generation = 0)
     {
         Type = type; Sender = sender; View = view; Sequence = sequence; BodyLength = bodyLength; AuthLength = authLength;
+        Family = family; Generation = generation;
     }
 
     /// <summary>Total message length (header + body + authenticator) in bytes.</summary>
     public int TotalLength => Size + BodyLength + AuthLength;
 
-    /// <summary>Writes the header into the first 32 bytes of <paramref name="dest"/>.</summary>
-    /// <exception cref="ArgumentException">dest shorter than 32 bytes.</exception>
+    /// <summary>Writes the header into the first 40 bytes of <paramref name="dest"/>.</summary>
+    /// <exception cref="ArgumentException">dest shorter than 40 bytes.</exception>
     public void Write(Span<byte> dest)
     {
-        if (dest.Length < Size) throw new ArgumentException("destination shorter than the 32-byte header", nameof(dest));
+        if (dest.Length < Size) throw new ArgumentException("destination shorter than the 40-byte header", nameof(dest));
         BinaryPrimitives.WriteUInt16LittleEndian(dest, Magic);
         dest[2] = CurrentVersion;
         dest[3] = (byte)Type;
@@ -63,13 +73,15 @@ public readonly struct MessageHeader
         BinaryPrimitives.WriteUInt64LittleEndian(dest.Slice(16), Sequence);
         BinaryPrimitives.WriteInt32LittleEndian(dest.Slice(24), BodyLength);
         BinaryPrimitives.WriteUInt16LittleEndian(dest.Slice(28), (ushort)AuthLength);
-        BinaryPrimitives.WriteUInt16LittleEndian(dest.Slice(30), 0);
+        dest[30] = (byte)Family;
+        dest[31] = 0;
+        BinaryPrimitives.WriteUInt64LittleEndian(dest.Slice(32), Generation);
     }
 
     /// <summary>
     /// Parses and validates a header in place. Never throws: returns a <see cref="ParseStatus"/>
-    /// other than <see cref="ParseStatus.Ok"/> for bad magic, version, unknown type, non-zero
-    /// flags, a body above <paramref name="maxBodyLength"/>, or a total length that differs from
+    /// other than <see cref="ParseStatus.Ok"/> for bad magic, version, unknown type, unknown family,
+    /// non-zero flags, a body above <paramref name="maxBodyLength"/>, or a total length that differs from
     /// <paramref name="message"/>.Length.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -81,7 +93,7 @@ public readonly struct MessageHeader
         if (message[2] != CurrentVersion) return ParseStatus.BadVersion;
         var type = (MessageType)message[3];
         if (!MessageTypes.IsKnown(type)) return ParseStatus.UnknownType;
-        if (BinaryPrimitives.ReadUInt16LittleEndian(message.Slice(30)) != 0) return ParseStatus.BadField;
+        if (message[30] == 0 || message[30] > (byte)ProtocolFamily.Highest || message[31] != 0) return ParseStatus.BadField;
         int body = BinaryPrimitives.ReadInt32LittleEndian(message.Slice(24));
         int auth = BinaryPrimitives.ReadUInt16LittleEndian(message.Slice(28));
         if (body < 0 || body > maxBodyLength) return ParseStatus.Oversized;
@@ -91,7 +103,7 @@ public readonly struct MessageHeader
             BinaryPrimitives.ReadUInt32LittleEndian(message.Slice(4)),
             BinaryPrimitives.ReadUInt64LittleEndian(message.Slice(8)),
             BinaryPrimitives.ReadUInt64LittleEndian(message.Slice(16)),
-            body, auth);
+            body, auth, (ProtocolFamily)message[30], BinaryPrimitives.ReadUInt64LittleEndian(message.Slice(32)));
         return ParseStatus.Ok;
     }
 
@@ -129,4 +141,8 @@ public enum ParseStatus : byte
     BadDigest,
     /// <summary>An Ed25519 signature (VIEW-CHANGE, NEW-VIEW, or one embedded in a NEW-VIEW) does not verify.</summary>
     BadSignature,
+    /// <summary>The message belongs to another protocol family than the receiving cell's.</summary>
+    WrongProtocol,
+    /// <summary>A trusted-counter (USIG) certificate could not be checked (device fault or timeout); the message may be retransmitted.</summary>
+    Unavailable,
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Threading.Tasks.Sources;
 using FastBft.Auth;
 using FastBft.Config;
+using FastBft.Verification;
 using FastBft.Wire;
 
 namespace FastBft.Client;
@@ -37,8 +38,8 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
         Id = clientId;
         _n = config.N;
         _f = config.F;
-        _builder = new MessageBuilder(new Authenticator(clientId, keys), _n, 1024);
-        Verifier = new MessageVerifier(new Authenticator(clientId, keys), _n, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
+        _builder = new MessageBuilder(new Authenticator(clientId, keys), _n, 1024) { Family = config.Shape.Family };
+        Verifier = FastBft.Hosting.ProtocolRegistry.CreateVerifier(config, new Authenticator(clientId, keys));
         _voter = new ReplyVoter(_n, _f);
         _rid = firstRequestId;
         _source.RunContinuationsAsynchronously = false;

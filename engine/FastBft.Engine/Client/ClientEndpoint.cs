@@ -125,8 +125,8 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
     {
         if (!_clients.TryGetValue(destination, out var c)) { _dropped++; return; }
-        if (c.Verifier.Verify(message, out var h) != ParseStatus.Ok || h.Type != MessageType.Reply) { _dropped++; return; }
-        c.OnReply(h, message);
+        if (c.Verifier.Verify(message, out var v) != ParseStatus.Ok || v.Header.Type != MessageType.Reply) { _dropped++; return; }
+        c.OnReply(v.Header, message);
     }
 
     /// <summary>Stops the I/O thread (outstanding requests fail with <see cref="OperationCanceledException"/>) and disposes the transport.</summary>

@@ -11,9 +11,9 @@ namespace FastBft.Config;
 /// </summary>
 public sealed class CellConfig
 {
-    /// <summary>Protocol: "pbft" (MinBFT, RePBFT, ReMinBFT come later).</summary>
+    /// <summary>Protocol: "pbft", "repbft", "repbft-star", "minbft" or "reminbft" (<see cref="FastBft.Agreement.CellShape.Names"/>); only built protocols are accepted (today "pbft").</summary>
     public string Protocol { get; set; } = "pbft";
-    /// <summary>Maximum number of faulty replicas f (≥ 1). PBFT needs n = 3f+1 replicas.</summary>
+    /// <summary>Maximum number of faulty replicas f (≥ 1). n follows from the protocol (<see cref="Shape"/>): 3f+1 for PBFT/RePBFT, 2f+1 for MinBFT/ReMinBFT.</summary>
     public int F { get; set; } = 1;
     /// <summary>The replicas, ids 0..n-1 in order.</summary>
     public List<ReplicaConfig> Replicas { get; set; } = new();
@@ -44,8 +44,10 @@ public sealed class CellConfig
 
     /// <summary>Number of replicas n.</summary>
     [JsonIgnore] public int N => Replicas.Count;
-    /// <summary>Quorum size 2f+1 (PBFT-PR §4.2).</summary>
-    [JsonIgnore] public int Quorum => 2 * F + 1;
+    /// <summary>The protocol's quorum sizes for f; valid after <see cref="Validate"/>.</summary>
+    [JsonIgnore] public FastBft.Agreement.QuorumPolicy Quorums => FastBft.Agreement.Protocols.Get(Shape.Protocol).Quorums(F);
+    /// <summary>The cell's shape (protocol, f, n, roles); valid after <see cref="Validate"/>.</summary>
+    [JsonIgnore] public FastBft.Agreement.CellShape Shape => new(FastBft.Agreement.CellShape.TryParse(Protocol, out var k) ? k : FastBft.Agreement.ProtocolKind.Pbft, F);
 
     /// <summary>JSON options used for cell files (snake_case, comments and trailing commas allowed).</summary>
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -86,10 +88,14 @@ public sealed class CellConfig
     /// <exception cref="ConfigException">a field is invalid; the message names it and the accepted range.</exception>
     public void Validate()
     {
-        if (Protocol != "pbft") Fail("protocol", $"'{Protocol}' is not supported yet; use \"pbft\"");
+        if (!FastBft.Agreement.CellShape.TryParse(Protocol ?? "", out var kind))
+            Fail("protocol", $"'{Protocol}' is not a protocol (known: {string.Join(", ", FastBft.Agreement.CellShape.Names)})");
+        if (!FastBft.Agreement.Protocols.IsBuilt(kind))
+            Fail("protocol", $"'{Protocol}' is not built yet (built: {string.Join(", ", FastBft.Agreement.Protocols.Built)})");
         if (F < 1 || F > 20) Fail("f", $"{F} is out of range 1..20");
-        int n = 3 * F + 1;
-        if (Replicas.Count != n) Fail("replicas", $"PBFT with f={F} needs exactly 3f+1 = {n} replicas, found {Replicas.Count}");
+        var shape = new FastBft.Agreement.CellShape(kind, F);
+        int n = shape.N;
+        if (Replicas.Count != n) Fail("replicas", $"{Protocol} with f={F} needs exactly {(n == 3 * F + 1 ? "3f+1" : "2f+1")} = {n} replicas, found {Replicas.Count}");
         for (int i = 0; i < Replicas.Count; i++)
         {
             var r = Replicas[i] ?? throw new ConfigException($"replicas[{i}]: null entry");

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
-using FastBft.Agreement.Pbft;
+using FastBft.Agreement;
+using FastBft.Verification;
 using FastBft.Replica;
 using FastBft.Transport;
 using FastBft.Wire;
@@ -22,38 +23,38 @@ public sealed class ReplicaMetrics : IDisposable
 
     /// <summary>Registers the instruments for one replica.</summary>
     /// <param name="replicaId">the replica's id (tag "replica").</param>
-    /// <param name="core">the protocol core whose public state and <see cref="PbftStats"/> are read.</param>
+    /// <param name="core">the protocol core whose public state and <see cref="ReplicaCounters"/> are read.</param>
     /// <param name="verifier">the authentication stage (drop counters by reason).</param>
     /// <param name="transport">the transport's counters.</param>
     /// <param name="isolation">the fault-injection drop switch, if the host has one.</param>
-    public ReplicaMetrics(uint replicaId, PbftReplica core, MessageVerifier verifier, TransportStats transport, IsolatingTransport? isolation = null)
+    public ReplicaMetrics(uint replicaId, IReplicaCore core, MessageVerifier verifier, TransportStats transport, IsolatingTransport? isolation = null)
     {
         _meter = new Meter(MeterName);
         var tag = new KeyValuePair<string, object?>("replica", replicaId);
-        var protocolTag = new KeyValuePair<string, object?>("protocol", "pbft");
-        var s = core.Stats;
+        var protocolTag = new KeyValuePair<string, object?>("protocol", core.Shape.Name);
+        var s = core.Counters;
         // Requests and batches.
-        _meter.CreateObservableCounter("fastbft.requests.executed", () => new Measurement<long>(s.Executed, tag), "{request}", "client requests executed");
-        _meter.CreateObservableCounter("fastbft.batches.executed", () => new Measurement<long>(s.ExecutedBatches, tag), "{batch}", "batches executed");
-        _meter.CreateObservableCounter("fastbft.batches.proposed", () => new Measurement<long>(s.Batches, tag), "{batch}", "batches proposed as primary");
-        _meter.CreateObservableCounter("fastbft.reply_cache.hits", () => new Measurement<long>(s.CachedReplies, tag), "{reply}", "retransmitted requests answered from the reply cache");
-        _meter.CreateObservableCounter("fastbft.requests.old", () => new Measurement<long>(s.OldRequests, tag), "{request}", "requests older than the client's last executed one (ignored)");
-        _meter.CreateObservableCounter("fastbft.requests.forwarded", () => new Measurement<long>(s.ForwardedRequests, tag), "{request}", "requests a backup relayed to the primary");
-        _meter.CreateObservableCounter("fastbft.retransmissions", () => new Measurement<long>(s.Retransmissions, tag), "{slot}", "stalled slots re-sent");
+        _meter.CreateObservableCounter("fastbft.requests.executed", () => new Measurement<long>(ReplicaCounters.Read(ref s.Executed), tag), "{request}", "client requests executed");
+        _meter.CreateObservableCounter("fastbft.batches.executed", () => new Measurement<long>(ReplicaCounters.Read(ref s.ExecutedBatches), tag), "{batch}", "batches executed");
+        _meter.CreateObservableCounter("fastbft.batches.proposed", () => new Measurement<long>(ReplicaCounters.Read(ref s.Batches), tag), "{batch}", "batches proposed as primary");
+        _meter.CreateObservableCounter("fastbft.reply_cache.hits", () => new Measurement<long>(ReplicaCounters.Read(ref s.CachedReplies), tag), "{reply}", "retransmitted requests answered from the reply cache");
+        _meter.CreateObservableCounter("fastbft.requests.old", () => new Measurement<long>(ReplicaCounters.Read(ref s.OldRequests), tag), "{request}", "requests older than the client's last executed one (ignored)");
+        _meter.CreateObservableCounter("fastbft.requests.forwarded", () => new Measurement<long>(ReplicaCounters.Read(ref s.ForwardedRequests), tag), "{request}", "requests a backup relayed to the primary");
+        _meter.CreateObservableCounter("fastbft.retransmissions", () => new Measurement<long>(ReplicaCounters.Read(ref s.Retransmissions), tag), "{slot}", "stalled slots re-sent");
         // Checkpoints and state transfer.
-        _meter.CreateObservableCounter("fastbft.checkpoints.stable", () => new Measurement<long>(s.StableCheckpoints, tag), "{checkpoint}", "checkpoints that became stable");
+        _meter.CreateObservableCounter("fastbft.checkpoints.stable", () => new Measurement<long>(ReplicaCounters.Read(ref s.StableCheckpoints), tag), "{checkpoint}", "checkpoints that became stable");
         _meter.CreateObservableGauge("fastbft.checkpoint.lag", () => new Measurement<long>((long)(core.LastExecuted - core.LowWatermark), tag), "{sequence}", "sequence numbers executed above the stable checkpoint (garbage not yet collected)");
-        _meter.CreateObservableGauge("fastbft.checkpoint.behind", () => new Measurement<long>(s.HighestCheckpointSeen > core.LastExecuted ? (long)(s.HighestCheckpointSeen - core.LastExecuted) : 0, tag), "{sequence}", "how far the highest checkpoint a peer announced is ahead of this replica's last executed sequence number (0: not behind)");
-        _meter.CreateObservableCounter("fastbft.state_transfers", () => new Measurement<long>(core.StateTransfers, tag), "{transfer}", "checkpoints fetched from peers and restored");
-        _meter.CreateObservableCounter("fastbft.state_transfer.fetches", () => new Measurement<long>(s.FetchesSent, tag), "{message}", "FETCH messages sent");
-        _meter.CreateObservableCounter("fastbft.state_transfer.bad", () => new Measurement<long>(s.BadStateTransfers, tag), "{transfer}", "assembled snapshots whose digest did not match (discarded)");
+        _meter.CreateObservableGauge("fastbft.checkpoint.behind", () => new Measurement<long>(ReplicaCounters.Read(ref s.HighestCheckpointSeen) is var seen && seen > core.LastExecuted ? (long)(seen - core.LastExecuted) : 0, tag), "{sequence}", "how far the highest checkpoint a peer announced is ahead of this replica's last executed sequence number (0: not behind)");
+        _meter.CreateObservableCounter("fastbft.state_transfers", () => new Measurement<long>(ReplicaCounters.Read(ref s.StateTransfers), tag), "{transfer}", "checkpoints fetched from peers and restored");
+        _meter.CreateObservableCounter("fastbft.state_transfer.fetches", () => new Measurement<long>(ReplicaCounters.Read(ref s.FetchesSent), tag), "{message}", "FETCH messages sent");
+        _meter.CreateObservableCounter("fastbft.state_transfer.bad", () => new Measurement<long>(ReplicaCounters.Read(ref s.BadStateTransfers), tag), "{transfer}", "assembled snapshots whose digest did not match (discarded)");
         // Views and protocol modes.
         _meter.CreateObservableGauge("fastbft.view", () => new Measurement<long>((long)core.View, tag), "{view}", "current view");
-        _meter.CreateObservableCounter("fastbft.view_changes.started", () => new Measurement<long>(core.ViewChangesStarted, tag), "{view_change}", "view changes this replica started (it suspected the primary or joined f+1 others)");
-        _meter.CreateObservableCounter("fastbft.view_changes", () => new Measurement<long>(core.NewViewsInstalled, tag), "{view_change}", "new views installed");
-        _meter.CreateObservableCounter("fastbft.view_changes.bad_new_view", () => new Measurement<long>(s.BadNewViews, tag), "{message}", "NEW-VIEW messages rejected");
+        _meter.CreateObservableCounter("fastbft.view_changes.started", () => new Measurement<long>(ReplicaCounters.Read(ref s.ViewChangesStarted), tag), "{view_change}", "view changes this replica started (it suspected the primary or joined f+1 others)");
+        _meter.CreateObservableCounter("fastbft.view_changes", () => new Measurement<long>(ReplicaCounters.Read(ref s.NewViewsInstalled), tag), "{view_change}", "new views installed");
+        _meter.CreateObservableCounter("fastbft.view_changes.bad_new_view", () => new Measurement<long>(ReplicaCounters.Read(ref s.BadNewViews), tag), "{message}", "NEW-VIEW messages rejected");
         _meter.CreateObservableGauge("fastbft.view_change.in_progress", () => new Measurement<int>(core.InViewChange ? 1 : 0, tag), "{bool}", "1 while the replica waits for a NEW-VIEW");
-        _meter.CreateObservableCounter("fastbft.protocol.switches", () => new Measurement<long>(0, tag, protocolTag), "{switch}", "protocol switches (RePBFT → PBFT, ReMinBFT → MinBFT); PBFT never switches");
+        _meter.CreateObservableCounter("fastbft.protocol.switches", () => new Measurement<long>(ReplicaCounters.Read(ref s.ProtocolSwitches), tag, protocolTag), "{switch}", "protocol switches (RePBFT → PBFT, ReMinBFT → MinBFT); PBFT never switches");
         // Authentication and parsing.
         var reasons = Enum.GetValues<ParseStatus>();
         var reasonTags = new KeyValuePair<string, object?>[reasons.Length];
@@ -64,14 +65,14 @@ public sealed class ReplicaMetrics : IDisposable
             for (int i = 0; i < reasons.Length; i++)
             {
                 int code = (int)reasons[i];
-                if (reasons[i] == ParseStatus.Ok || code >= verifier.Drops.Length) continue;
-                list.Add(new Measurement<long>(verifier.Drops[code], tag, reasonTags[i]));
+                if (reasons[i] == ParseStatus.Ok) continue;
+                list.Add(new Measurement<long>(verifier.DroppedFor(reasons[i]), tag, reasonTags[i]));
             }
             return list;
         }, "{message}", "messages dropped by parsing or authentication, by reason (tag reason)");
         var macScheme = new KeyValuePair<string, object?>("scheme", "mac");
         var macReason = new KeyValuePair<string, object?>("reason", "bad_authenticator");
-        _meter.CreateObservableCounter("fastbft.auth.failures", () => new Measurement<long>(verifier.Drops[(int)ParseStatus.BadAuthenticator], tag, macScheme, macReason), "{message}",
+        _meter.CreateObservableCounter("fastbft.auth.failures", () => new Measurement<long>(verifier.DroppedFor(ParseStatus.BadAuthenticator), tag, macScheme, macReason), "{message}",
             "authentication failures by scheme (mac; usig and signature once MinBFT/signed messages exist) and reason");
         // Transport.
         _meter.CreateObservableCounter("fastbft.transport.bytes.sent", () => new Measurement<long>(transport.BytesSent, tag), "By", "payload bytes sent");

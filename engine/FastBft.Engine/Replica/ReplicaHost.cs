@@ -2,9 +2,10 @@ using System.Collections.Concurrent;
 using FastBft.Auth;
 using FastBft.Config;
 using FastBft.Agreement;
-using FastBft.Agreement.Pbft;
 using FastBft.Service;
 using FastBft.Transport;
+using FastBft.Hosting;
+using FastBft.Verification;
 using FastBft.Wire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -23,7 +24,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     private readonly uint _id;
     private readonly ITransport _transport;
     private readonly MessageVerifier _verifier;
-    private readonly PbftReplica _core;
+    private readonly IReplicaCore _core;
     private readonly ILogger _log;
     private readonly ConcurrentQueue<TaskCompletionSource<ReplicaStatus>> _statusRequests = new();
     private long _misaddressed;
@@ -39,15 +40,15 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         _log = logger ?? NullLogger.Instance;
         var keys = config.CreateKeyStore();
         var auth = new Authenticator(id, keys);
-        _verifier = new MessageVerifier(new Authenticator(id, keys), config.N, config.FirstClientId, config.MaxMessageBytes, config.MaxRequestBytes, config.BatchSize);
-        _core = new PbftReplica(FastBft.Hosting.ProtocolRegistry.PbftSettingsFrom(config), auth, service, this);
+        _verifier = ProtocolRegistry.CreateVerifier(config, new Authenticator(id, keys));
+        _core = ProtocolRegistry.CreateCore(config, auth, service, this);
         _metrics = new FastBft.Metrics.ReplicaMetrics(id, _core, _verifier, transport.Stats, transport as IsolatingTransport);
     }
 
     private readonly FastBft.Metrics.ReplicaMetrics _metrics;
 
     /// <summary>The protocol core (for tests and diagnostics; touch it only from the loop thread or after <see cref="Run"/> returned).</summary>
-    public PbftReplica Core => _core;
+    public IReplicaCore Core => _core;
     /// <summary>The authentication stage's drop counters.</summary>
     public MessageVerifier Verifier => _verifier;
 
@@ -60,8 +61,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     {
         int tickMs = _config.Timeouts.TickMs;
         long nextTick = Environment.TickCount64 + tickMs;
-        ReplicaLog.Started(_log, _id, _config.N, _config.F, _core.View, _core.Primary);
-        _seenView = _core.View; _seenInViewChange = _core.InViewChange; _seenStateTransfers = _core.StateTransfers;
+        ReplicaLog.Started(_log, _id, _config.N, _config.F, _core.View, _core.Leader);
+        _seenView = _core.View; _seenInViewChange = _core.InViewChange; _seenStateTransfers = ReplicaCounters.Read(ref _core.Counters.StateTransfers);
         while (!cancellation.IsCancellationRequested)
         {
             long now = Environment.TickCount64;
@@ -102,12 +103,12 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         if (!inVc && _core.View != _seenView)
         {
             long elapsed = _viewChangeStartMs == 0 ? 0 : nowMs - _viewChangeStartMs;
-            ReplicaLog.NewView(_log, _id, _core.View, _core.Primary, elapsed, _core.LastExecuted);
+            ReplicaLog.NewView(_log, _id, _core.View, _core.Leader, elapsed, _core.LastExecuted);
             _seenView = _core.View;
             _viewChangeStartMs = 0;
         }
         _seenInViewChange = inVc;
-        long transfers = _core.StateTransfers;
+        long transfers = ReplicaCounters.Read(ref _core.Counters.StateTransfers);
         if (transfers != _seenStateTransfers)
         {
             _seenStateTransfers = transfers;
@@ -115,7 +116,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         }
         if (nowMs >= _nextAuthReportMs)
         {
-            long auth = _verifier.Drops[(int)ParseStatus.BadAuthenticator];
+            long auth = _verifier.DroppedFor(ParseStatus.BadAuthenticator);
             if (auth != _seenAuthFailures) ReplicaLog.AuthenticationFailures(_log, _id, auth - _seenAuthFailures, auth);
             _seenAuthFailures = auth;
             _nextAuthReportMs = nowMs + 1000;
@@ -138,17 +139,18 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     {
         Span<byte> d = stackalloc byte[32];
         _core.GetStateDigest(d);
-        var s = _core.Stats;
+        var s = _core.Counters;
         return new ReplicaStatus(_id, _core.View, _core.LastExecuted, _core.LowWatermark, Convert.ToHexString(d),
             s.Executed, s.Batches, s.StableCheckpoints, _verifier.DroppedTotal + _misaddressed,
             _transport.Stats.BytesSent, _transport.Stats.DatagramsSent, _transport.Stats.DatagramsReceived, s.Retransmissions)
         {
-            ViewChanges = _core.NewViewsInstalled,
+            ViewChanges = s.NewViewsInstalled,
             ExecutedBatches = s.ExecutedBatches,
             TransportSendErrors = _transport.Stats.SendErrors,
             TransportReceiveErrors = _transport.Stats.ReceiveErrors,
-            StateTransfers = _core.StateTransfers,
+            StateTransfers = s.StateTransfers,
             InViewChange = _core.InViewChange,
+            Protocol = _core.Shape.Name,
         };
     }
 
@@ -163,8 +165,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
     {
         if (destination != _id) { _misaddressed++; return; }
-        if (_verifier.Verify(message, out var header) != ParseStatus.Ok) return;
-        _core.OnMessage(header, message, _verifier.LastRequestDigest, _verifier.LastRequestsAuthenticated);
+        if (_verifier.Verify(message, out var verified) != ParseStatus.Ok) return;
+        _core.OnMessage(verified);
     }
 
     /// <inheritdoc/>
@@ -216,4 +218,6 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     public long StateTransfers { get; init; }
     /// <summary>True while it waits for a NEW-VIEW.</summary>
     public bool InViewChange { get; init; }
+    /// <summary>The protocol the replica runs ("pbft", …).</summary>
+    public string Protocol { get; init; } = "pbft";
 }

@@ -136,7 +136,7 @@ internal static class TransportFactory
                     // f unreachable replicas, so go on with a quorum of ports up; fail below that.
                     var down = Enumerable.Range(0, link.PortCount).Where(i => !link.IsPortUp(i)).ToArray();
                     string which = string.Join(", ", down.Select(i => dpdk.Neighbors.FirstOrDefault(n => n.Via == i)?.NodeId?.ToString() ?? $"port {i}"));
-                    if (link.PortCount - down.Length < c.Quorum)
+                    if (link.PortCount - down.Length < c.Quorums.Commit)
                         throw new DpdkException(DpdkFailure.Device, $"the client's DPDK ports to replica(s) {which} did not come up within 15 s (a memif server, i.e. a replica, is not accepting)");
                     Console.Error.WriteLine($"warning: the client's DPDK port(s) to replica(s) {which} did not come up within 15 s; continuing with {link.PortCount - down.Length} of {link.PortCount}");
                 }

@@ -15,9 +15,10 @@ public class AuthenticatorTests
 
     private static (byte[] Header, byte[] Digest) Message(byte salt = 0)
     {
-        var header = new byte[32];
+        var header = new byte[Authenticator.HeaderSize];
         var digest = new byte[32];
-        for (int i = 0; i < 32; i++) { header[i] = (byte)(i * 5 + salt); digest[i] = (byte)(255 - i - salt); }
+        for (int i = 0; i < header.Length; i++) header[i] = (byte)(i * 5 + salt);
+        for (int i = 0; i < 32; i++) digest[i] = (byte)(255 - i - salt);
         return (header, digest);
     }
 
@@ -105,11 +106,11 @@ public class AuthenticatorTests
                 break;
             case MacAlgorithm.Blake2b128:
                 fixed (byte* o = tag) fixed (byte* i = input) fixed (byte* k = key)
-                    Sodium.crypto_generichash(o, 16, i, 64, k, 32);
+                    Sodium.crypto_generichash(o, 16, i, (ulong)input.Length, k, 32);
                 break;
             case MacAlgorithm.SipHash128:
                 fixed (byte* o = tag) fixed (byte* i = input) fixed (byte* k = key)
-                    Sodium.crypto_shorthash_siphashx24(o, i, 64, k);
+                    Sodium.crypto_shorthash_siphashx24(o, i, (ulong)input.Length, k);
                 break;
         }
         return tag;

@@ -22,7 +22,7 @@ public class CellConfigTests
     {
         var c = CellConfig.Parse(Valid);
         Assert.Equal(4, c.N);
-        Assert.Equal(3, c.Quorum);
+        Assert.Equal(3, c.Quorums.Commit);
         Assert.Equal(32, c.BatchSize);
         Assert.Equal(128, c.CheckpointInterval);
         Assert.Equal("noop", c.Service.Kind);

@@ -35,7 +35,7 @@ internal sealed class Forge
             MessageHeader.TryParse(requests[i], int.MaxValue, out var h);
             var bd = new byte[32];
             Digests.AuthBody(MessageHeader.Body(requests[i], h), bd);
-            Digests.Request(requests[i].AsSpan(0, 32), bd, digests.AsSpan(i * 32, 32));
+            Digests.Request(requests[i].AsSpan(0, MessageHeader.Size), bd, digests.AsSpan(i * 32, 32));
         }
         var d = new byte[32];
         Digests.Batch(digests, d);

@@ -20,12 +20,13 @@ namespace FastBft.Engine.Tests.Support;
 internal sealed class LoopbackCell
 {
     public readonly int N, F;
-    public readonly PbftReplica[] Replicas;
+    public readonly IReplicaCore[] Replicas;
     public readonly MessageVerifier[] Verifiers;
     public readonly CounterService[] Services;
     public readonly List<RequestInfo>[] Executions;
     public readonly KeyStore Keys;
-    public readonly PbftSettings Settings;
+    public readonly ReplicaParameters Settings;
+    public readonly IProtocolDefinition Protocol = Protocols.Get(ProtocolKind.Pbft);
     public readonly Queue<(uint From, uint To, byte[] Msg)> Wire = new();
     public readonly List<(uint Client, byte[] Msg)> ClientInbox = new();
     public Func<uint, uint, bool> Drop = (_, _) => false;
@@ -39,17 +40,19 @@ internal sealed class LoopbackCell
 
     public LoopbackCell(int f = 1, int batch = 8, int k = 4, int window = 8, int commitQuorum = 0, int viewChangeTicks = 40, int maxRequestBody = 1 << 16)
     {
-        F = f; N = 3 * f + 1;
+        F = f; N = Protocol.Shape(f).N;
         var master = new byte[32]; for (int i = 0; i < 32; i++) master[i] = (byte)(i * 7 + 1);
         Keys = new KeyStore(master, N, FirstClient);
-        Replicas = new PbftReplica[N]; Verifiers = new MessageVerifier[N]; Services = new CounterService[N]; Executions = new List<RequestInfo>[N];
-        Settings = new PbftSettings { N = N, F = f, BatchSize = batch, CheckpointInterval = k, Window = window, MaxInflightBatches = 2, RetransmitTicks = 2, ViewChangeTicks = viewChangeTicks, CommitQuorum = commitQuorum > 0 ? commitQuorum : 2 * f + 1, CheckpointQuorum = 2 * f + 1 };
+        Replicas = new IReplicaCore[N]; Verifiers = new MessageVerifier[N]; Services = new CounterService[N]; Executions = new List<RequestInfo>[N];
+        Settings = new ReplicaParameters { F = f, BatchSize = batch, CheckpointInterval = k, Window = window, MaxInflightBatches = 2, RetransmitTicks = 2, ViewChangeTicks = viewChangeTicks };
+        var quorums = commitQuorum > 0 ? Protocol.Quorums(f).With(commit: commitQuorum) : null;   // a planted bug is an injected policy
         for (uint i = 0; i < N; i++)
         {
             Services[i] = new CounterService();
             Executions[i] = new List<RequestInfo>();
-            Replicas[i] = new PbftReplica(Settings, new Authenticator(i, Keys), new RecordingService(Services[i], Executions[i]), new Output(this, i));
-            Verifiers[i] = new MessageVerifier(new Authenticator(i, Keys), N, FirstClient, 1 << 22, maxRequestBody, batch);
+            var execution = Protocol.CreateExecution(Settings, i, new RecordingService(Services[i], Executions[i]));
+            Replicas[i] = Protocol.CreateReplica(Settings, new Authenticator(i, Keys), execution, new Output(this, i), quorums);
+            Verifiers[i] = new MessageVerifier(Protocol.Schema, new Authenticator(i, Keys), new VerifierLimits(N, FirstClient, 1 << 22, maxRequestBody, batch));
         }
     }
 
@@ -126,8 +129,8 @@ internal sealed class LoopbackCell
             if (Intercept is not null && Intercept(from, to, msg)) continue;
             if (to >= N) { ClientInbox.Add((to, msg)); continue; }
             if (Crashed.Contains(to)) continue;
-            if (Verifiers[to].Verify(msg, out var h) == ParseStatus.Ok)
-                Replicas[to].OnMessage(h, msg, Verifiers[to].LastRequestDigest, Verifiers[to].LastRequestsAuthenticated);
+            if (Verifiers[to].Verify(msg, out var verified) == ParseStatus.Ok)
+                Replicas[to].OnMessage(verified);
         }
         return steps;
     }
@@ -155,12 +158,12 @@ internal sealed class LoopbackCell
     /// <summary>Replies verified by the client, grouped: (client, rid) → list of (replica, form, payload).</summary>
     public List<(uint Replica, byte Form, byte[] Payload, ulong Rid)> RepliesFor(uint client)
     {
-        var v = new MessageVerifier(new Authenticator(client, Keys), N, FirstClient, 1 << 22, 1 << 16, 8);
+        var v = new MessageVerifier(Protocol.Schema, new Authenticator(client, Keys), new VerifierLimits(N, FirstClient, 1 << 22, 1 << 16, 8));
         var list = new List<(uint, byte, byte[], ulong)>();
         foreach (var (c, msg) in ClientInbox)
         {
             if (c != client) continue;
-            if (v.Verify(msg, out var h) != ParseStatus.Ok) continue;
+            if (v.VerifyHeader(msg, out var h) != ParseStatus.Ok) continue;
             var body = MessageHeader.Body(msg, h);
             list.Add((h.Sender, body[4], body.Slice(Bodies.ReplyFixed).ToArray(), h.Sequence));
         }

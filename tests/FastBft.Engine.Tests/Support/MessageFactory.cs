@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using FastBft.Agreement.Pbft;
 using FastBft.Auth;
 using FastBft.Wire;
 
@@ -19,7 +20,7 @@ internal sealed class MessageFactory
     }
 
     public MessageBuilder Builder(uint self) => new(new Authenticator(self, Keys), N);
-    public MessageVerifier Verifier(uint self, int maxBatch = 16) => new(new Authenticator(self, Keys), N, FirstClient, 1 << 22, 1 << 16, maxBatch);
+    public MessageVerifier Verifier(uint self, int maxBatch = 16) => new(Protocols.Get(ProtocolKind.Pbft).Schema, new Authenticator(self, Keys), new VerifierLimits(N, FirstClient, 1 << 22, 1 << 16, maxBatch));
 
     public byte[] Request(uint client, ulong rid, ReadOnlySpan<byte> op)
     {
@@ -37,7 +38,7 @@ internal sealed class MessageFactory
             MessageHeader.TryParse(requests[i], int.MaxValue, out var h);
             var bd = new byte[32];
             Digests.AuthBody(MessageHeader.Body(requests[i], h), bd);
-            Digests.Request(requests[i].AsSpan(0, 32), bd, digests.AsSpan(i * 32, 32));
+            Digests.Request(requests[i].AsSpan(0, MessageHeader.Size), bd, digests.AsSpan(i * 32, 32));
             bodyLength += 4 + requests[i].Length;
         }
         var b = Builder(primary);
@@ -65,7 +66,7 @@ internal sealed class MessageFactory
     public byte[] Status(uint sender, ulong view, ulong lastExecuted, ulong low, ulong flags = 0)
     {
         var b = Builder(sender);
-        var body = b.BeginVector(MessageType.Status, view, lastExecuted, Bodies.StatusLength);
+        var body = b.BeginVector(MessageType.Status, view, lastExecuted, PbftBodies.StatusLength);
         BinaryPrimitives.WriteUInt64LittleEndian(body, low);
         BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), flags);
         return b.SealVector().ToArray();

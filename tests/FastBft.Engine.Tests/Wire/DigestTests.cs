@@ -39,9 +39,9 @@ public class DigestTests
         var a = f.Request(1000, 1, new byte[] { 1 });
         var b = f.Request(1000, 1, new byte[] { 1, 0 });
         var forged = new byte[b.Length];
-        a.AsSpan(0, 32 + 1).CopyTo(forged);
+        a.AsSpan(0, MessageHeader.Size + 1).CopyTo(forged);
         forged[24] = 2;                                            // claim a 2-byte body
-        a.AsSpan(33).CopyTo(forged.AsSpan(34));                    // keep a's authenticator
+        a.AsSpan(MessageHeader.Size + 1).CopyTo(forged.AsSpan(MessageHeader.Size + 2));   // keep a's authenticator
         Assert.NotEqual(ParseStatus.Ok, f.Verifier(1).Verify(forged, out _));
         Assert.Equal(ParseStatus.Ok, f.Verifier(1).Verify(b, out _));
     }

@@ -90,7 +90,7 @@ public class MessageRoundTripTests
     [Fact]
     public void OversizedRequestIsRejected()
     {
-        var v = new MessageVerifier(new FastBft.Auth.Authenticator(1, _f.Keys), 4, MessageFactory.FirstClient, 1 << 22, maxRequestBody: 100, maxBatch: 8);
+        var v = new MessageVerifier(Protocols.Get(ProtocolKind.Pbft).Schema, new FastBft.Auth.Authenticator(1, _f.Keys), new VerifierLimits(4, MessageFactory.FirstClient, 1 << 22, MaxRequestBody: 100, MaxBatch: 8));
         Assert.Equal(ParseStatus.Oversized, v.Verify(_f.Request(1000, 1, new byte[101]), out _));
         Assert.Equal(ParseStatus.Ok, v.Verify(_f.Request(1000, 1, new byte[100]), out _));
     }

@@ -1,22 +1,14 @@
 namespace FastBft.Agreement.Pbft;
 
 /// <summary>
-/// Per-client record of a replica: the reply cache entry (the reply to the client's latest executed
-/// request, Thesis §2.1.2.2; PROTOCOLS.md §1.6: (clientId, rid, s, reply)) and the request-id
-/// bookkeeping that makes execution at-most-once.
+/// Per-client agreement bookkeeping of a PBFT replica: what it queued, deferred and forwarded for the
+/// client (R2: one queued request per client, Thesis §2.1.2.1). The reply cache — what was executed —
+/// belongs to the execution stage (<see cref="FastBft.Execution.ReplyCache"/>).
 /// </summary>
-public sealed class ClientRecord
+internal sealed class ClientRecord
 {
     /// <summary>Client id.</summary>
     public readonly uint ClientId;
-    /// <summary>Request id of the last executed request (0 = none).</summary>
-    public ulong LastExecutedRid;
-    /// <summary>Sequence number the last executed request was ordered at.</summary>
-    public ulong LastExecutedSeq;
-    /// <summary>Cached reply bytes (the result; grows once to the largest reply).</summary>
-    public byte[] Reply = Array.Empty<byte>();
-    /// <summary>Length of the cached reply in <see cref="Reply"/>.</summary>
-    public int ReplyLength;
     /// <summary>Highest request id queued or ordered by this replica as primary (not yet executed).</summary>
     public ulong HighestQueuedRid;
     /// <summary>True while a request of this client waits in the primary's queue, not yet in a batch (R2: one per client, Thesis §2.1.2.1).</summary>
@@ -36,23 +28,10 @@ public sealed class ClientRecord
 
     /// <summary>Creates an empty record.</summary>
     public ClientRecord(uint clientId) => ClientId = clientId;
-
-    /// <summary>Stores <paramref name="reply"/> as the cached reply for request <paramref name="rid"/> ordered at <paramref name="seq"/>.</summary>
-    public void Cache(ulong rid, ulong seq, ReadOnlySpan<byte> reply)
-    {
-        if (Reply.Length < reply.Length) Reply = new byte[Math.Max(reply.Length, 64)];
-        reply.CopyTo(Reply);
-        ReplyLength = reply.Length;
-        LastExecutedRid = rid;
-        LastExecutedSeq = seq;
-    }
-
-    /// <summary>The cached reply.</summary>
-    public ReadOnlySpan<byte> CachedReply => Reply.AsSpan(0, ReplyLength);
 }
 
 /// <summary>Client records by id. Allocates once per new client; lookups are allocation-free.</summary>
-public sealed class ClientTable
+internal sealed class ClientTable
 {
     private readonly Dictionary<uint, ClientRecord> _records = new();
 

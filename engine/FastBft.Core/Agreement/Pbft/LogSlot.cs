@@ -14,24 +14,22 @@ internal sealed class LogSlot
     public readonly byte[] Digest = new byte[32];
     public byte[] PrePrepare = new byte[1024];   // the complete PRE-PREPARE message (authenticator included)
     public int PrePrepareLength;
-    public readonly byte[] PrepareDigests;       // n × 32
-    public ulong PrepareMask;
-    public readonly byte[] CommitDigests;        // n × 32
-    public ulong CommitMask;
+    public readonly MatchingVotes Prepares;      // PREPARE digests by sender
+    public readonly MatchingVotes Commits;       // COMMIT digests by sender
     public bool SentPrepare, SentCommit, Prepared, Committed, Executed;
     public int StalledTicks;
     public long AnsweredTick = -1;
 
     public LogSlot(int n)
     {
-        PrepareDigests = new byte[n * 32];
-        CommitDigests = new byte[n * 32];
+        Prepares = new MatchingVotes(n);
+        Commits = new MatchingVotes(n);
     }
 
     public void Reset(ulong seq, ulong view)
     {
         Seq = seq; View = view; HasPrePrepare = false; PrePrepareLength = 0;
-        PrepareMask = 0; CommitMask = 0;
+        Prepares.Clear(); Commits.Clear();
         SentPrepare = SentCommit = Prepared = Committed = Executed = false;
         StalledTicks = 0; AnsweredTick = -1;
     }
@@ -45,29 +43,5 @@ internal sealed class LogSlot
         PrePrepareLength = message.Length;
         digest.CopyTo(Digest);
         HasPrePrepare = true;
-    }
-
-    /// <summary>Records a vote; false if the sender already voted (a retransmission).</summary>
-    public static bool Record(byte[] digests, ref ulong mask, uint sender, ReadOnlySpan<byte> digest)
-    {
-        ulong bit = 1UL << (int)sender;
-        if ((mask & bit) != 0) return false;
-        mask |= bit;
-        digest.CopyTo(digests.AsSpan((int)sender * 32, 32));
-        return true;
-    }
-
-    /// <summary>Number of recorded votes that match this slot's digest.</summary>
-    public int CountMatching(byte[] digests, ulong mask)
-    {
-        int c = 0;
-        var d = Digest.AsSpan();
-        while (mask != 0)
-        {
-            int i = System.Numerics.BitOperations.TrailingZeroCount(mask);
-            mask &= mask - 1;
-            if (digests.AsSpan(i * 32, 32).SequenceEqual(d)) c++;
-        }
-        return c;
     }
 }

@@ -1,13 +1,14 @@
 using System.Buffers.Binary;
+using FastBft.Execution;
 using FastBft.Wire;
 
 namespace FastBft.Agreement.Pbft;
 
 /// <summary>
 /// State transfer (PROTOCOLS.md §3.7; PBFT-PR §4.6.2), simplified: the checkpoint digest is
-/// SHA-256 of the checkpoint snapshot — the service snapshot followed by the reply cache — so the
-/// reply cache travels with the state and is verified with it. Every replica keeps the snapshot of
-/// each of its checkpoints inside the window. A replica that holds f+1 matching CHECKPOINTs for a
+/// SHA-256 of the checkpoint snapshot the execution stage took (<see cref="IExecutionStage.TakeCheckpoint"/>:
+/// the service snapshot followed by the reply cache), so the reply cache travels with the state and
+/// is verified with it. The stage keeps the snapshot of each checkpoint inside the window. A replica that holds f+1 matching CHECKPOINTs for a
 /// sequence number above its last executed one, and makes no progress for 2 × RetransmitTicks ticks,
 /// fetches that snapshot in chunks (FETCH / STATE-DATA, docs/wire-format.md), rotating the replica it
 /// asks on every stall, verifies the assembled bytes against the digest, and installs it.
@@ -19,11 +20,6 @@ public sealed partial class PbftReplica
     /// <summary>Bytes of snapshot per STATE-DATA message.</summary>
     public const int StateChunkSize = 1024;
 
-    private MemoryStream? _snapStream;
-    private readonly List<ClientRecord> _snapRecords = new();
-    private ulong[]? _snapSeq;
-    private byte[][]? _snapData;
-    private int[]? _snapLen;
     private ulong[]? _latestCpSeq;         // latest checkpoint seq each replica announced above our LastExecuted
     private byte[]? _latestCpDigest;       // n × 32
     private ulong _fetchSeq;                // 0 = not fetching
@@ -33,58 +29,7 @@ public sealed partial class PbftReplica
     private uint _fetchFrom;
 
     /// <summary>Completed state transfers.</summary>
-    public long StateTransfers { get; private set; }
-
-    /// <summary>Writes the checkpoint snapshot of the state now and its digest; keeps it for FETCHes.</summary>
-    private void TakeSnapshot(ulong seq, Span<byte> digest)
-    {
-        int cap = _s.Window / _s.CheckpointInterval + 1;
-        _snapStream ??= new MemoryStream();
-        _snapSeq ??= new ulong[cap];
-        _snapData ??= new byte[cap][];
-        _snapLen ??= new int[cap];
-        var ms = _snapStream;
-        ms.SetLength(0);
-        Span<byte> b = stackalloc byte[8];
-        ms.Write(b.Slice(0, 4));                                   // service snapshot length, patched below
-        _service.WriteSnapshot(ms);
-        int svcLen = (int)ms.Length - 4;
-        var records = _snapRecords;
-        _clients.CopySortedById(records);              // reused list: no allocation in steady state
-        // L5: only clients with an executed request are part of the replicated state; a record created by a
-        // request that was merely received (at some replicas only) must not change the checkpoint digest.
-        int executedClients = 0;
-        foreach (var r in records) if (r.LastExecutedRid != 0) executedClients++;
-        BinaryPrimitives.WriteInt32LittleEndian(b, executedClients); ms.Write(b.Slice(0, 4));
-        foreach (var r in records)
-        {
-            if (r.LastExecutedRid == 0) continue;
-            BinaryPrimitives.WriteUInt32LittleEndian(b, r.ClientId); ms.Write(b.Slice(0, 4));
-            BinaryPrimitives.WriteUInt64LittleEndian(b, r.LastExecutedRid); ms.Write(b);
-            BinaryPrimitives.WriteUInt64LittleEndian(b, r.LastExecutedSeq); ms.Write(b);
-            BinaryPrimitives.WriteInt32LittleEndian(b, r.ReplyLength); ms.Write(b.Slice(0, 4));
-            ms.Write(r.CachedReply);
-        }
-        var buf = ms.GetBuffer();
-        BinaryPrimitives.WriteInt32LittleEndian(buf, svcLen);
-        int len = (int)ms.Length;
-        int i = (int)(seq / (ulong)_s.CheckpointInterval % (ulong)cap);
-        if (_snapData[i] is null || _snapData[i].Length < len) _snapData[i] = new byte[Math.Max(len, 256)];
-        buf.AsSpan(0, len).CopyTo(_snapData[i]);
-        _snapLen[i] = len;
-        _snapSeq[i] = seq;
-        Digests.Sha256(buf.AsSpan(0, len), digest);
-    }
-
-    private bool TryGetSnapshot(ulong seq, out ReadOnlySpan<byte> snapshot)
-    {
-        snapshot = default;
-        if (_snapSeq is null) return false;
-        int i = (int)(seq / (ulong)_s.CheckpointInterval % (ulong)_snapSeq.Length);
-        if (_snapSeq[i] != seq) return false;
-        snapshot = _snapData![i].AsSpan(0, _snapLen![i]);
-        return true;
-    }
+    public long StateTransfers => Stats.StateTransfers;
 
     /// <summary>Remembers the latest checkpoint each replica announced above our state; f+1 matching start a fetch.</summary>
     private void NoteCheckpointVote(uint sender, ulong seq, ReadOnlySpan<byte> digest)
@@ -133,7 +78,7 @@ public sealed partial class PbftReplica
 
     private void OnFetch(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        if (!TryGetSnapshot(h.Sequence, out var snap)) return;
+        if (!_exec.TryGetCheckpoint(h.Sequence, out var snap)) return;
         long offset = BinaryPrimitives.ReadInt64LittleEndian(MessageHeader.Body(message, h));
         if (offset < 0 || offset > snap.Length) return;
         int len = (int)Math.Min(StateChunkSize, snap.Length - offset);
@@ -173,20 +118,11 @@ public sealed partial class PbftReplica
     private void InstallSnapshot(ulong seq, ReadOnlySpan<byte> snap, ReadOnlySpan<byte> digest)
     {
         if (seq <= LastExecuted) { _fetchSeq = 0; Stats.StateTransfersAbandoned++; return; }   // L9: never roll back
-        int svcLen = BinaryPrimitives.ReadInt32LittleEndian(snap);
-        using (var s = new MemoryStream(snap.Slice(4, svcLen).ToArray(), writable: false)) _service.RestoreSnapshot(s);
-        var rest = snap.Slice(4 + svcLen);
-        int count = BinaryPrimitives.ReadInt32LittleEndian(rest); rest = rest.Slice(4);
-        for (int i = 0; i < count; i++)
+        if (!_exec.TryInstallCheckpoint(seq, snap)) { _fetchSeq = 0; Stats.BadStateTransfers++; return; }
+        foreach (var rec in _clients.All)
         {
-            uint id = BinaryPrimitives.ReadUInt32LittleEndian(rest);
-            ulong rid = BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(4));
-            ulong rseq = BinaryPrimitives.ReadUInt64LittleEndian(rest.Slice(12));
-            int rlen = BinaryPrimitives.ReadInt32LittleEndian(rest.Slice(20));
-            var rec = _clients.Get(id);
-            rec.Cache(rid, rseq, rest.Slice(24, rlen));
-            if (rec.HighestQueuedRid < rid) rec.HighestQueuedRid = rid;
-            rest = rest.Slice(24 + rlen);
+            ulong executed = _exec.Replies.LastExecutedRid(rec.ClientId);
+            if (rec.HighestQueuedRid < executed) rec.HighestQueuedRid = executed;
         }
         LastExecuted = seq;
         if (LastAssigned < seq) LastAssigned = seq;
@@ -196,13 +132,11 @@ public sealed partial class PbftReplica
             var slot = SlotOf(s);
             if (slot.Seq <= seq) slot.Reset(0, View);
         }
-        Span<byte> mine = stackalloc byte[Digests.Size];
-        TakeSnapshot(seq, mine);                       // keep it to serve others; equals digest
         _checkpoints.RecordOwn(seq, digest, _id);
         if (seq > LowWatermark) LowWatermark = seq;
         _checkpoints.MakeStable(seq);
         PruneCertificates();
-        StateTransfers++;
+        Stats.StateTransfers++;
         _fetchSeq = 0;
         BroadcastCheckpoint(seq, digest);
         ExecuteReady();

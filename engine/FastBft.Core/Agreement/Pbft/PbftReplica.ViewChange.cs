@@ -52,12 +52,12 @@ public sealed partial class PbftReplica
     /// <summary>True while this replica is between VIEW-CHANGE and NEW-VIEW.</summary>
     public bool InViewChange => _inViewChange;
     /// <summary>View changes this replica started.</summary>
-    public long ViewChangesStarted { get; private set; }
+    public long ViewChangesStarted => Stats.ViewChangesStarted;
     /// <summary>NEW-VIEWs installed.</summary>
-    public long NewViewsInstalled { get; private set; }
+    public long NewViewsInstalled => Stats.NewViewsInstalled;
 
     /// <summary>One line of view-change state for failure reports: view, whether waiting for NEW-VIEW, VIEW-CHANGEs held per sender, awaited requests, timer.</summary>
-    public string DescribeViewChangeState()
+    public string DescribeState()
     {
         var sb = new System.Text.StringBuilder();
         sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"v{View}{(_inViewChange ? " waiting-NV" : "")} vcs[");
@@ -89,7 +89,7 @@ public sealed partial class PbftReplica
         if (_awaiting.Count == 0) return;
         List<uint>? done = null;
         foreach (var (client, rid) in _awaiting)
-            if (_clients.TryGet(client, out var rec) && rec.LastExecutedRid >= rid) (done ??= new()).Add(client);
+            if (_exec.Replies.LastExecutedRid(client) >= rid) (done ??= new()).Add(client);
         if (done is null) return;
         foreach (var c in done) { _awaiting.Remove(c); _awaitingMessages.Remove(c); _awaitedExecuted++; }
     }
@@ -229,7 +229,7 @@ public sealed partial class PbftReplica
         _nvDigests.Clear();
         _nvMaxSeq = 0;
         _fetchedBatches.Clear(); _wantedBatches.Clear();
-        ViewChangesStarted++;
+        Stats.ViewChangesStarted++;
 
         var cps = _checkpoints.OwnAtOrAbove(LowWatermark);
         if (cps.Count == 0 || cps[0].Seq != LowWatermark) cps.Insert(0, (LowWatermark, _checkpoints.StableDigest.ToArray()));
@@ -507,7 +507,7 @@ public sealed partial class PbftReplica
     {
         _inViewChange = false;
         _vcStallTicks = 0;
-        NewViewsInstalled++;
+        Stats.NewViewsInstalled++;
         if (hSeq > LowWatermark)
         {
             // The chosen checkpoint is stable (f+1 vouch for it, so a correct replica holds it). S2: the window
@@ -572,7 +572,7 @@ public sealed partial class PbftReplica
             if (n > LowWatermark) ProposeFixed(n, body, chosen[i]);
         }
         _pending.Clear();
-        foreach (var rec in _clients.All) { rec.HighestQueuedRid = rec.LastExecutedRid; rec.Queued = false; rec.DeferredRid = 0; }
+        foreach (var rec in _clients.All) { rec.HighestQueuedRid = _exec.Replies.LastExecutedRid(rec.ClientId); rec.Queued = false; rec.DeferredRid = 0; }
         foreach (var (client, rid) in fixedRequests)
             if (_clients.TryGet(client, out var rec3) && rec3.HighestQueuedRid < rid) rec3.HighestQueuedRid = rid;
         Span<byte> reqDigest = stackalloc byte[Digests.Size];

@@ -1,7 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using FastBft.Auth;
-using FastBft.Service;
+using FastBft.Execution;
+using FastBft.Verification;
 using FastBft.Wire;
 
 namespace FastBft.Agreement.Pbft;
@@ -41,19 +42,19 @@ namespace FastBft.Agreement.Pbft;
 /// in one per-client slot (Thesis §2.1.2.1); request id 0 never reaches the core.</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing.</para>
 /// </remarks>
-public sealed partial class PbftReplica : IReplicaCore
+public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
 {
     private readonly PbftSettings _s;
     private readonly uint _id;
     private readonly int _n;
-    private readonly IReplicatedService _service;
+    private readonly IExecutionStage _exec;
+    private readonly QuorumPolicy _q;
     private readonly IReplicaOutput _out;
     private readonly MessageBuilder _builder;
     private readonly ReplicaSignatures _signatures;
     private readonly LogSlot[] _slots;
     private readonly CheckpointTracker _checkpoints;
     private readonly ClientTable _clients = new();
-    private readonly ArrayBufferWriter<byte> _reply = new(4096);
     private readonly RequestQueue _pending = new();
     private readonly List<ClientRecord> _deferredClients = new();
     private byte[] _batchDigests;
@@ -67,24 +68,40 @@ public sealed partial class PbftReplica : IReplicaCore
     public ulong LastExecuted { get; private set; }
     /// <summary>Last sequence number assigned (primary) or seen in a PRE-PREPARE.</summary>
     public ulong LastAssigned { get; private set; }
-    /// <summary>Counters (monotonic; read from other threads as plain longs).</summary>
+    /// <summary>Counters (written by the core's thread; other threads read them through <see cref="ReplicaCounters.Read(ref long)"/>).</summary>
     public PbftStats Stats { get; } = new();
 
-    /// <summary>The reply cache / client records.</summary>
-    public ClientTable Clients => _clients;
+    /// <inheritdoc/>
+    public ReplicaCounters Counters => Stats;
+
+    /// <summary>The agreement-side client records (request queueing, forwarding).</summary>
+    internal ClientTable Clients => _clients;
+
+    /// <summary>The execution stage this core hands committed batches to.</summary>
+    public IExecutionStage Execution => _exec;
+
+    /// <summary>The quorum sizes this core uses.</summary>
+    public QuorumPolicy Quorums => _q;
 
     /// <summary>Creates the core for replica <paramref name="auth"/>.SelfId.</summary>
+    /// <param name="settings">protocol parameters.</param>
+    /// <param name="auth">this replica's authenticator (MACs and Ed25519 signatures).</param>
+    /// <param name="execution">the execution stage committed batches go to.</param>
+    /// <param name="output">where messages leave.</param>
+    /// <param name="quorums">quorum sizes; null = <see cref="QuorumPolicy.Pbft"/>(f). Tests inject planted bugs here.</param>
     /// <exception cref="ArgumentException">settings inconsistent (n ≠ 3f+1, n &gt; 64, window not a multiple of K).</exception>
-    public PbftReplica(PbftSettings settings, Authenticator auth, IReplicatedService service, IReplicaOutput output)
+    public PbftReplica(PbftSettings settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
     {
         _s = settings;
         _n = settings.N;
-        if (_n != 3 * settings.F + 1) throw new ArgumentException($"PBFT needs n = 3f+1 (f={settings.F}, n={_n})", nameof(settings));
+        if (settings.F < 1 || _n != new CellShape(ProtocolKind.Pbft, settings.F).N) throw new ArgumentException($"PBFT needs n = 3f+1 (f={settings.F}, n={_n})", nameof(settings));
         if (_n > 64) throw new ArgumentException("at most 64 replicas (vote bitmasks are 64-bit)", nameof(settings));
         if (settings.Window % settings.CheckpointInterval != 0) throw new ArgumentException("window must be a multiple of the checkpoint interval", nameof(settings));
+        Shape = new CellShape(ProtocolKind.Pbft, settings.F);
         _id = auth.SelfId;
         if (_id >= _n) throw new ArgumentException($"replica id {_id} is not in 0..{_n - 1}", nameof(auth));
-        _service = service;
+        _exec = execution;
+        _q = quorums ?? QuorumPolicy.Pbft(settings.F);
         _out = output;
         _builder = new MessageBuilder(auth, _n);
         _slots = new LogSlot[settings.Window];
@@ -103,11 +120,15 @@ public sealed partial class PbftReplica : IReplicaCore
     public uint Id => _id;
     /// <summary>Primary of the current view: v mod n (PBFT-PR §4, [R]).</summary>
     public uint Primary => (uint)(View % (ulong)_n);
+    /// <inheritdoc/>
+    public uint Leader => Primary;
+    /// <inheritdoc/>
+    public CellShape Shape { get; }
+    /// <inheritdoc/>
+    public ulong Generation => 0;
     /// <summary>True if this replica is the primary of the current view.</summary>
     public bool IsPrimary => Primary == _id;
     private ulong HighWatermark => LowWatermark + (ulong)_s.Window;
-    private int Commit2f1 => _s.CommitQuorum > 0 ? _s.CommitQuorum : 2 * _s.F + 1;
-    private int Checkpoint2f1 => _s.CheckpointQuorum > 0 ? _s.CheckpointQuorum : 2 * _s.F + 1;
 
     /// <summary>The certificate of the last stable checkpoint: its sequence number and state digest (32 bytes).</summary>
     public (ulong Sequence, ReadOnlyMemory<byte> Digest) StableCheckpointProof => (LowWatermark, _checkpoints.StableDigest);
@@ -116,18 +137,20 @@ public sealed partial class PbftReplica : IReplicaCore
     public int PendingRequests => _pending.Count;
 
     /// <summary>
-    /// Handles one message that <see cref="MessageVerifier"/> accepted. <paramref name="requestDigest"/>
-    /// is the verifier's D(req) for REQUEST messages (ignored otherwise);
-    /// <paramref name="requestsAuthenticated"/> its <see cref="MessageVerifier.LastRequestsAuthenticated"/>
-    /// for PRE-PREPARE and BATCH (ignored otherwise).
+    /// Handles one message that the <see cref="MessageVerifier"/> accepted with <see cref="PbftSchema"/>:
+    /// its D(req) (REQUEST) and whether every embedded client MAC verified (PRE-PREPARE, BATCH) come in
+    /// <paramref name="m"/>.
     /// </summary>
-    public void OnMessage(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest, bool requestsAuthenticated)
+    public void OnMessage(in VerifiedMessage m)
     {
+        var h = m.Header;
+        var message = m.Message;
+        if (h.Generation != 0) { Stats.Ignored++; return; }   // PBFT never switches: generation p is always 0 (PROTOCOLS.md §5.1)
         if (h.Sender < (uint)_n && h.Type != MessageType.NewView) _lastHeard[h.Sender] = _tick;   // NEW-VIEWs may be forwarded copies
         switch (h.Type)
         {
-            case MessageType.Request: OnRequest(h, message, requestDigest); break;
-            case MessageType.PrePrepare: OnPrePrepare(h, message, requestsAuthenticated); break;
+            case MessageType.Request: OnRequest(h, message, m.RequestDigest); break;
+            case MessageType.PrePrepare: OnPrePrepare(h, message, m.RequestsAuthenticated); break;
             case MessageType.BatchFetch: OnBatchFetch(h, message); break;
             case MessageType.Batch: OnBatch(h, message); break;
             case MessageType.Prepare: OnVote(h, message, commit: false); break;
@@ -188,16 +211,16 @@ public sealed partial class PbftReplica : IReplicaCore
     /// </summary>
     private void BroadcastStatus()
     {
-        var body = _builder.BeginVector(MessageType.Status, View, LastExecuted, Bodies.StatusLength);
+        var body = _builder.BeginVector(MessageType.Status, View, LastExecuted, PbftBodies.StatusLength);
         BinaryPrimitives.WriteUInt64LittleEndian(body, LowWatermark);
-        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), _inViewChange ? Bodies.StatusInViewChange : 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), _inViewChange ? PbftBodies.StatusInViewChange : 0);
         Broadcast(_builder.SealVector());
     }
 
     private void OnStatus(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         ulong theirs = h.Sequence;
-        bool peerWaits = (BinaryPrimitives.ReadUInt64LittleEndian(MessageHeader.Body(message, h).Slice(8)) & Bodies.StatusInViewChange) != 0;
+        bool peerWaits = (BinaryPrimitives.ReadUInt64LittleEndian(MessageHeader.Body(message, h).Slice(8)) & PbftBodies.StatusInViewChange) != 0;
         // A peer in an older view, or still waiting for the NEW-VIEW of the view we installed (it missed it):
         // forward that NEW-VIEW — it is signed, so any replica can check it (L1).
         if (h.View < _newViewView || (h.View == _newViewView && peerWaits)) ForwardNewView(h.Sender);
@@ -231,16 +254,17 @@ public sealed partial class PbftReplica : IReplicaCore
 
     private void OnRequest(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
     {
-        var rec = _clients.Get(h.Sender);
         ulong rid = h.Sequence;
-        if (rid < rec.LastExecutedRid) { Stats.OldRequests++; return; }
-        if (rid == rec.LastExecutedRid)
+        ulong executedRid = _exec.Replies.LastExecutedRid(h.Sender);
+        if (rid < executedRid) { Stats.OldRequests++; return; }
+        if (rid == executedRid)
         {
             // Retransmission of an executed request: resend the cached reply, never re-execute (Thesis §2.1.2.2).
             Stats.CachedReplies++;
-            SendReply(rec, full: true);
+            SendReply(_exec.Replies.Get(h.Sender), full: true);
             return;
         }
+        var rec = _clients.Get(h.Sender);
         if (IsPrimary && !_inViewChange)
         {
             if (rid <= rec.HighestQueuedRid) { Stats.DuplicateRequests++; return; }
@@ -328,7 +352,7 @@ public sealed partial class PbftReplica : IReplicaCore
         {
             ulong rid = rec.DeferredRid;
             rec.DeferredRid = 0;
-            if (rid <= rec.HighestQueuedRid || rid <= rec.LastExecutedRid) continue;
+            if (rid <= rec.HighestQueuedRid || rid <= _exec.Replies.LastExecutedRid(rec.ClientId)) continue;
             rec.HighestQueuedRid = rid;
             rec.Queued = true;
             _pending.Enqueue(rec.ClientId, rid, rec.Deferred.AsSpan(0, rec.DeferredLength), rec.DeferredDigest);
@@ -376,8 +400,8 @@ public sealed partial class PbftReplica : IReplicaCore
         var slot = SlotFor(seq);
         var digest = MessageHeader.Body(message, h);
         bool fresh = commit
-            ? LogSlot.Record(slot.CommitDigests, ref slot.CommitMask, h.Sender, digest)
-            : LogSlot.Record(slot.PrepareDigests, ref slot.PrepareMask, h.Sender, digest);
+            ? slot.Commits.Record(h.Sender, digest)
+            : slot.Prepares.Record(h.Sender, digest);
         if (!fresh) { AnswerRetransmission(slot, h.Sender); return; }
         if (seq > LastAssigned && !IsPrimary) LastAssigned = seq;
         Advance(slot);
@@ -385,8 +409,8 @@ public sealed partial class PbftReplica : IReplicaCore
 
     private void SendVote(LogSlot slot, bool commit)
     {
-        if (commit) { LogSlot.Record(slot.CommitDigests, ref slot.CommitMask, _id, slot.Digest); slot.SentCommit = true; }
-        else { LogSlot.Record(slot.PrepareDigests, ref slot.PrepareMask, _id, slot.Digest); slot.SentPrepare = true; }
+        if (commit) { slot.Commits.Record(_id, slot.Digest); slot.SentCommit = true; }
+        else { slot.Prepares.Record(_id, slot.Digest); slot.SentPrepare = true; }
         ResendVote(slot, commit, toReplica: uint.MaxValue);
     }
 
@@ -395,12 +419,12 @@ public sealed partial class PbftReplica : IReplicaCore
     {
         if (!slot.HasPrePrepare) return;
         slot.StalledTicks = 0;
-        if (!slot.Prepared && slot.CountMatching(slot.PrepareDigests, slot.PrepareMask) >= 2 * _s.F)
+        if (!slot.Prepared && slot.Prepares.CountMatching(slot.Digest) >= _q.Prepare)
         {
             slot.Prepared = true;
             SendVote(slot, commit: true);
         }
-        if (slot.Prepared && !slot.Committed && slot.CountMatching(slot.CommitDigests, slot.CommitMask) >= Commit2f1)
+        if (slot.Prepared && !slot.Committed && slot.Commits.CountMatching(slot.Digest) >= _q.Commit)
         {
             slot.Committed = true;
             ExecuteReady();
@@ -451,37 +475,33 @@ public sealed partial class PbftReplica : IReplicaCore
     {
         var msg = slot.PrePrepareMessage;
         MessageHeader.TryParse(msg, int.MaxValue, out var h);
-        var reader = new BatchReader(MessageHeader.Body(msg, h));
-        int index = 0;
-        while (reader.Next(out var req))
-        {
-            MessageHeader.TryParse(req, int.MaxValue, out var rh);
-            var rec = _clients.Get(rh.Sender);
-            if (rh.Sequence <= rec.LastExecutedRid) { Stats.SkippedDuplicates++; index++; continue; }
-            _reply.ResetWrittenCount();
-            var info = new RequestInfo(rh.Sender, rh.Sequence, slot.Seq, index++);
-            _service.Execute(info, MessageHeader.Body(req, rh), _reply, null);
-            rec.Cache(rh.Sequence, slot.Seq, _reply.WrittenSpan);
-            Executed(rh.Sender, rh.Sequence);
-            if (rec.HighestQueuedRid < rh.Sequence) rec.HighestQueuedRid = rh.Sequence;
-            Stats.Executed++;
-            bool designated = (rh.Sender + rh.Sequence) % (ulong)_n == _id;
-            SendReply(rec, designated);
-        }
+        _exec.Committed(slot.Seq, MessageHeader.Body(msg, h), this);
         Stats.ExecutedBatches++;
     }
 
-    private void SendReply(ClientRecord rec, bool full)
+    /// <inheritdoc/>
+    void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)
     {
-        var result = rec.CachedReply;
+        Executed(entry.ClientId, entry.LastExecutedRid);
+        var rec = _clients.Get(entry.ClientId);
+        if (rec.HighestQueuedRid < entry.LastExecutedRid) rec.HighestQueuedRid = entry.LastExecutedRid;
+        Stats.Executed++;
+        SendReply(entry, designated);
+    }
+
+    /// <summary>REPLY to the entry's request: the full result if <paramref name="full"/> and known, else its SHA-256 (Thesis §2.1.1.4).</summary>
+    private void SendReply(ReplyEntry entry, bool full)
+    {
+        full &= !entry.DigestOnly;
+        var result = entry.Reply;
         int bodyLength = Bodies.ReplyFixed + (full ? result.Length : Digests.Size);
-        var body = _builder.BeginSingle(MessageType.Reply, View, rec.LastExecutedRid, bodyLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(body, rec.ClientId);
+        var body = _builder.BeginSingle(MessageType.Reply, View, entry.LastExecutedRid, bodyLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(body, entry.ClientId);
         body[4] = full ? Bodies.ReplyFull : Bodies.ReplyDigest;
         body[5] = 0; body[6] = 0; body[7] = 0;
         if (full) result.CopyTo(body.Slice(Bodies.ReplyFixed));
-        else Digests.Sha256(result, body.Slice(Bodies.ReplyFixed, Digests.Size));
-        _out.SendToClient(rec.ClientId, _builder.SealSingle(rec.ClientId));
+        else entry.Digest.CopyTo(body.Slice(Bodies.ReplyFixed, Digests.Size));
+        _out.SendToClient(entry.ClientId, _builder.SealSingle(entry.ClientId));
         Stats.Replies++;
     }
 
@@ -490,7 +510,7 @@ public sealed partial class PbftReplica : IReplicaCore
     private void TakeCheckpoint(ulong seq)
     {
         Span<byte> digest = stackalloc byte[Digests.Size];
-        TakeSnapshot(seq, digest);                      // digest = SHA-256(service snapshot ‖ reply cache)
+        _exec.TakeCheckpoint(seq, digest);              // digest = SHA-256(service snapshot ‖ reply cache)
         _checkpoints.RecordOwn(seq, digest, _id);
         Stats.Checkpoints++;
         BroadcastCheckpoint(seq, digest);
@@ -525,14 +545,14 @@ public sealed partial class PbftReplica : IReplicaCore
         if (seq <= LowWatermark || seq > LastExecuted) return;
         int matching = _checkpoints.CountMatchingOwn(seq);
         if (matching < 0) return;                       // own checkpoint not taken yet
-        if (matching >= Checkpoint2f1)
+        if (matching >= _q.Checkpoint)
         {
             LowWatermark = seq;                         // stable: garbage-collect the log below (PBFT-PR §4.3)
             _checkpoints.MakeStable(seq);
             Stats.StableCheckpoints++;
             EndOfBurst();                               // the window moved: the primary may propose again
         }
-        else if (_checkpoints.HasConflictingQuorum(seq, Checkpoint2f1))
+        else if (_checkpoints.HasConflictingQuorum(seq, _q.Checkpoint))
         {
             Stats.CheckpointDivergence++;               // our state differs from 2f+1 others (needs state transfer)
         }
@@ -561,7 +581,7 @@ public sealed partial class PbftReplica : IReplicaCore
     }
 
     /// <summary>Digest of the service state now (32 bytes).</summary>
-    public void GetStateDigest(Span<byte> digest32) => _service.GetStateDigest(digest32);
+    public void GetStateDigest(Span<byte> digest32) => _exec.GetStateDigest(digest32);
 
     /// <inheritdoc/>
     public bool TryGetLoggedDigest(ulong seq, Span<byte> digest32)
@@ -583,16 +603,14 @@ public sealed partial class PbftReplica : IReplicaCore
     }
 }
 
-/// <summary>Counters of a PBFT core.</summary>
-public sealed class PbftStats
+/// <summary>Counters of a PBFT core: the common <see cref="ReplicaCounters"/> plus PBFT's own.</summary>
+public sealed class PbftStats : ReplicaCounters
 {
-    public long Batches, BatchedRequests, Executed, ExecutedBatches, Replies, CachedReplies;
-    public long OldRequests, DuplicateRequests, ForwardedRequests, SkippedDuplicates;
+    public long DuplicateRequests;
     public long Ignored, OutOfWindow, ConflictingPrePrepares;
-    public long Checkpoints, StableCheckpoints, CheckpointDivergence;
-    public long Retransmissions, RetransmissionAnswers, StatusAnswers;
-    public long FetchesSent, StateChunksSent, BadStateTransfers, BadNewViews;
+    public long CheckpointDivergence;
+    public long RetransmissionAnswers, StatusAnswers;
+    public long StateChunksSent;
     public long BadViewChangeSignatures;
     public long FarViewChanges, ThrottledRequests, EmptyBatchesRejected, UnauthenticatedBatches, BatchFetchesSent, StateTransfersAbandoned;
-    public ulong HighestCheckpointSeen;
 }

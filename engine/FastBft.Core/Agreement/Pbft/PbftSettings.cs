@@ -19,10 +19,6 @@ public sealed record PbftSettings
     public int RetransmitTicks { get; init; } = 10;
     /// <summary>View-change timeout in ticks: a backup holding a client request that does not execute within it starts a view change; doubles per consecutive attempt (PROTOCOLS.md §3.6).</summary>
     public int ViewChangeTicks { get; init; } = 40;
-    /// <summary>Quorum for COMMIT certificates (2f+1). Tests of the fault matrix may lower it to plant a bug.</summary>
-    public int CommitQuorum { get; init; }
-    /// <summary>Quorum for stable checkpoints (2f+1).</summary>
-    public int CheckpointQuorum { get; init; }
     /// <summary>VIEW-CHANGEs for views more than this many views above the replica's are dropped (L4/R1; a replica that far behind catches up by a forwarded NEW-VIEW).</summary>
     public int MaxViewLead { get; init; } = 1024;
     /// <summary>Largest checkpoint snapshot a state transfer accepts, bytes (R3: a STATE-DATA's claimed total above it is ignored; the fetch buffer grows only with bytes received).</summary>

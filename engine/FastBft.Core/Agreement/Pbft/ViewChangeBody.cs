@@ -1,3 +1,4 @@
+using FastBft.Verification;
 using System.Buffers.Binary;
 using FastBft.Auth;
 using FastBft.Wire;
@@ -253,7 +254,7 @@ public sealed class NewViewBody
             var vc = rest.Slice(4, len);
             rest = rest.Slice(4 + len);
             if (MessageHeader.TryParse(vc, maxMessage, out var vh) != ParseStatus.Ok || vh.TotalLength != len) return null;
-            if (vh.Type != MessageType.ViewChange || vh.Sender >= (uint)n || vh.View != h.View) return null;
+            if (vh.Type != MessageType.ViewChange || vh.Family != h.Family || vh.Sender >= (uint)n || vh.View != h.View) return null;
             ulong bit = 1UL << (int)(vh.Sender & 63);
             if (vh.Sender >= 64 || (senders & bit) != 0) return null;
             senders |= bit;
@@ -268,6 +269,4 @@ public sealed class NewViewBody
         return nv;
     }
 
-    /// <summary>Checks one embedded signature: (signer, signed bytes, 64-byte signature) → valid.</summary>
-    public delegate bool SignatureCheck(uint signer, ReadOnlySpan<byte> signed, ReadOnlySpan<byte> signature);
 }

@@ -1,4 +1,4 @@
-namespace FastBft.Agreement.Pbft;
+namespace FastBft.Agreement;
 
 /// <summary>
 /// CHECKPOINT votes per checkpoint sequence number inside the window, and the last stable
@@ -10,11 +10,10 @@ internal sealed class CheckpointTracker
     private sealed class Entry
     {
         public ulong Seq;
-        public ulong Mask;
-        public readonly byte[] Digests;
+        public readonly MatchingVotes Votes;
         public bool HasOwn;
         public readonly byte[] Own = new byte[32];
-        public Entry(int n) => Digests = new byte[n * 32];
+        public Entry(int n) => Votes = new MatchingVotes(n);
     }
 
     private readonly Entry[] _entries;
@@ -38,18 +37,14 @@ internal sealed class CheckpointTracker
         if (e.Seq != seq)
         {
             if (!create) return e;
-            e.Seq = seq; e.Mask = 0; e.HasOwn = false;
+            e.Seq = seq; e.Votes.Clear(); e.HasOwn = false;
         }
         return e;
     }
 
     public void Record(ulong seq, uint sender, ReadOnlySpan<byte> digest)
     {
-        var e = For(seq, create: true);
-        ulong bit = 1UL << (int)sender;
-        if ((e.Mask & bit) != 0) return;
-        e.Mask |= bit;
-        digest.CopyTo(e.Digests.AsSpan((int)sender * 32, 32));
+        For(seq, create: true).Votes.Record(sender, digest);
     }
 
     public void RecordOwn(ulong seq, ReadOnlySpan<byte> digest, uint self)
@@ -57,8 +52,8 @@ internal sealed class CheckpointTracker
         var e = For(seq, create: true);
         digest.CopyTo(e.Own);
         e.HasOwn = true;
-        e.Mask &= ~(1UL << (int)self);
-        Record(seq, self, digest);
+        e.Votes.Remove(self);
+        e.Votes.Record(self, digest);
         if (seq > _latestOwn) _latestOwn = seq;
     }
 
@@ -67,36 +62,23 @@ internal sealed class CheckpointTracker
     {
         var e = For(seq, create: false);
         if (e.Seq != seq || !e.HasOwn) return -1;
-        return Count(e, e.Own);
+        return e.Votes.CountMatching(e.Own);
     }
 
     public bool HasConflictingQuorum(ulong seq, int quorum)
     {
         var e = For(seq, create: false);
         if (e.Seq != seq) return false;
-        ulong m = e.Mask;
+        ulong m = e.Votes.Mask;
         while (m != 0)
         {
-            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
+            uint i = (uint)System.Numerics.BitOperations.TrailingZeroCount(m);
             m &= m - 1;
-            var d = e.Digests.AsSpan(i * 32, 32);
+            var d = e.Votes.VoteOf(i);
             if (e.HasOwn && d.SequenceEqual(e.Own)) continue;
-            if (Count(e, d) >= quorum) return true;
+            if (e.Votes.CountMatching(d) >= quorum) return true;
         }
         return false;
-    }
-
-    private static int Count(Entry e, ReadOnlySpan<byte> digest)
-    {
-        int c = 0;
-        ulong m = e.Mask;
-        while (m != 0)
-        {
-            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
-            m &= m - 1;
-            if (e.Digests.AsSpan(i * 32, 32).SequenceEqual(digest)) c++;
-        }
-        return c;
     }
 
     public void MakeStable(ulong seq)

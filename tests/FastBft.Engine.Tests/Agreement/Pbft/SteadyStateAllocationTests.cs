@@ -56,12 +56,13 @@ public class SteadyStateAllocationTests(ITestOutputHelper output)
         var f = new MessageFactory();
         var w = Workload.Parse(workload);
         var ring = new Ring(1024, 0);
-        var settings = new PbftSettings { N = 4, F = 1, BatchSize = 8, CheckpointInterval = 16, Window = 64, MaxInflightBatches = 2, CommitQuorum = 3, CheckpointQuorum = 3 };
-        var replicas = new PbftReplica[4];
+        var protocol = Protocols.Get(ProtocolKind.Pbft);
+        var parameters = new ReplicaParameters { F = 1, BatchSize = 8, CheckpointInterval = 16, Window = 64, MaxInflightBatches = 2 };
+        var replicas = new IReplicaCore[4];
         var verifiers = new MessageVerifier[4];
         for (uint i = 0; i < 4; i++)
         {
-            replicas[i] = new PbftReplica(settings, new Authenticator(i, f.Keys), new NoOpService(w), ring);
+            replicas[i] = protocol.CreateReplica(parameters, new Authenticator(i, f.Keys), protocol.CreateExecution(parameters, i, new NoOpService(w)), ring);
             verifiers[i] = f.Verifier(i, 8);
         }
         const int clients = 8;
@@ -77,7 +78,7 @@ public class SteadyStateAllocationTests(ITestOutputHelper output)
                 var body = builders[c].BeginVector(MessageType.Request, 0, rid, op.Length);
                 op.CopyTo(body);
                 var msg = builders[c].SealVector();
-                if (verifiers[0].Verify(msg, out var h) == ParseStatus.Ok) replicas[0].OnMessage(h, msg, verifiers[0].LastRequestDigest, verifiers[0].LastRequestsAuthenticated);
+                if (verifiers[0].Verify(msg, out var v) == ParseStatus.Ok) replicas[0].OnMessage(v);
             }
             while (true)
             {
@@ -85,7 +86,7 @@ public class SteadyStateAllocationTests(ITestOutputHelper output)
                 if (!ring.TryTake(out var to, out var m)) break;
                 do
                 {
-                    if (verifiers[to].Verify(m, out var h) == ParseStatus.Ok) replicas[to].OnMessage(h, m, default, verifiers[to].LastRequestsAuthenticated);
+                    if (verifiers[to].Verify(m, out var v) == ParseStatus.Ok) replicas[to].OnMessage(v);
                 } while (ring.TryTake(out to, out m));
             }
         }

@@ -73,13 +73,13 @@ public class ByzantineViewChangeTests
         var vc2ForView1 = byz.ViewChange(1, 1, 0, [(0, Forge.Zero32)], p: [(1, 0, dA)], q: [(1, 0, dA)]);
         cell.InjectAll(2, vc2ForView1, 0, 1);
         Assert.True(cell.TickUntil(() => cell.Replicas[0].View == 1 && !cell.Replicas[0].InViewChange && cell.Replicas[1].View == 1 && !cell.Replicas[1].InViewChange, 300),
-            "view 1 installed at 0 and 1: " + cell.Replicas[1].DescribeViewChangeState());
+            "view 1 installed at 0 and 1: " + cell.Replicas[1].DescribeState());
         Assert.Equal(0UL, cell.Replicas[3].View);
 
         // Phase 3: 3 jumps into view 1 through the NEW-VIEW forwarded on its STATUS.
         phase = 3;
         Assert.True(cell.TickUntil(() => cell.Replicas[3].View == 1 && !cell.Replicas[3].InViewChange, 20), "3 installs NEW-VIEW(1) from a STATUS answer");
-        Assert.Equal(0, cell.Replicas[3].ViewChangesStarted);
+        Assert.Equal(0, cell.Replicas[3].Counters.ViewChangesStarted);
 
         // Phase 4: 0 is cut off; 3 times out on D; with 2's VIEW-CHANGE, 1 and 3 move to view 2 (primary: Byzantine 2).
         phase = 4;
@@ -100,7 +100,7 @@ public class ByzantineViewChangeTests
 
         Assert.Empty(cell.ExecutedAt(1, 1002, 1));
         Assert.Empty(cell.ExecutedAt(3, 1002, 1));
-        Assert.True(cell.Replicas[1].Stats.BadNewViews >= 1, "replica 1 rejects the unsupported NEW-VIEW");
+        Assert.True(cell.Pbft(1).Stats.BadNewViews >= 1, "replica 1 rejects the unsupported NEW-VIEW");
         cell.AssertAgreement(0, 1, 3);
         Assert.Empty(cell.RepliesFor(1002));
     }
@@ -196,8 +196,8 @@ public class ByzantineViewChangeTests
         cell.Run();
         Assert.True(cell.TickUntil(() => cell.Replicas[3].InViewChange && cell.Replicas[1].View == 1 && !cell.Replicas[1].InViewChange, 200), "view change to 1 at 1, 2, 3");
         Assert.True(cell.TickUntil(() => cell.Replicas[3].View == 1 && !cell.Replicas[3].InViewChange, 20),
-            "3 installs NEW-VIEW(1) forwarded by 2: " + cell.Replicas[3].DescribeViewChangeState());
-        Assert.Equal(1, cell.Replicas[3].ViewChangesStarted);
+            "3 installs NEW-VIEW(1) forwarded by 2: " + cell.Replicas[3].DescribeState());
+        Assert.Equal(1, cell.Replicas[3].Counters.ViewChangesStarted);
         cut = false;
         Assert.True(cell.TickUntil(() => new uint[] { 1, 2, 3 }.All(i => cell.ExecutedAt(i, 1000, 1).Count == 1), 50), "the request executes in view 1");
         Assert.All(new uint[] { 1, 2, 3 }, i => Assert.Equal(1UL, cell.Replicas[i].View));
@@ -229,8 +229,8 @@ public class ByzantineViewChangeTests
         cell.Run();
         Assert.True(cell.Verifiers[2].Drops[(int)ParseStatus.BadAuthenticator] >= 1, "2 drops the VIEW-CHANGE whose MAC for it is wrong");
         Assert.True(cell.TickUntil(() => cell.Replicas[2].View == 1 && !cell.Replicas[2].InViewChange, 300),
-            "2 installs NEW-VIEW(1) embedding 3's VIEW-CHANGE: " + cell.Replicas[2].DescribeViewChangeState());
-        Assert.Equal(0, cell.Replicas[2].Stats.BadNewViews);
+            "2 installs NEW-VIEW(1) embedding 3's VIEW-CHANGE: " + cell.Replicas[2].DescribeState());
+        Assert.Equal(0, cell.Pbft(2).Stats.BadNewViews);
         partitioned = false;
         Assert.True(cell.TickUntil(() => new uint[] { 0, 1, 2 }.All(i => cell.ExecutedAt(i, 1000, 1).Count == 1), 100), "request served in view 1");
         Assert.All(new uint[] { 0, 1, 2 }, i => Assert.Equal(1UL, cell.Replicas[i].View));
@@ -257,7 +257,7 @@ public class ByzantineViewChangeTests
         cell.Crashed.Add(3);
         cell.InjectAll(3, byz.ViewChange(ulong.MaxValue - 2, 0, 0, [(0, Forge.Zero32)]), 0, 1, 2);
         cell.Run();
-        Assert.All(new uint[] { 0, 1, 2 }, i => Assert.Equal(1, cell.Replicas[i].Stats.FarViewChanges));
+        Assert.All(new uint[] { 0, 1, 2 }, i => Assert.Equal(1, cell.Pbft(i).Stats.FarViewChanges));
         uint mute = 0;                                       // whose outgoing messages are lost
         cell.Intercept = (from, to, m) => from == mute;
         var r = cell.BuildRequest(1000, 1, 3);
@@ -300,12 +300,12 @@ public class ByzantineViewChangeTests
         cell.InjectAll(3, byz.ViewChange(1, 0, 0, [(0, Forge.Zero32)], p: [(1, 0, dA)], q: [(1, 0, dA)]), 0, 1, 2);
         cell.Run();
         Assert.True(cell.TickUntil(() => cell.Replicas.Take(3).All(x => x.View == 1 && !x.InViewChange), 300),
-            "view 1 installed: " + cell.Replicas[1].DescribeViewChangeState());
-        Assert.True(cell.Replicas[1].Stats.BatchFetchesSent >= 1, "the primary fetched the batch it lacked (A3)");
+            "view 1 installed: " + cell.Replicas[1].DescribeState());
+        Assert.True(cell.Pbft(1).Stats.BatchFetchesSent >= 1, "the primary fetched the batch it lacked (A3)");
         Assert.True(cell.TickUntil(() => new uint[] { 0, 1, 2 }.All(i => cell.ExecutedAt(i, 1000, 1).SequenceEqual([1UL])), 50),
-            "A executes at seq 1: " + string.Join(" | ", cell.Replicas.Take(3).Select(x => $"{x.Id}: exec [{string.Join(",", cell.Executions[x.Id].Select(e => $"{e.ClientId}/{e.RequestId}@{e.Sequence}"))}] conflicting {x.Stats.ConflictingPrePrepares} unauth {x.Stats.UnauthenticatedBatches} empty {x.Stats.EmptyBatchesRejected} skipped {x.Stats.SkippedDuplicates} " + x.DescribeViewChangeState())));
-        Assert.All(new uint[] { 0, 2 }, i => Assert.Equal(0, cell.Replicas[i].Stats.BadNewViews));
-        Assert.All(new uint[] { 0, 2 }, i => Assert.Equal(0, cell.Replicas[i].Stats.ConflictingPrePrepares));
+            "A executes at seq 1: " + string.Join(" | ", cell.Replicas.Take(3).Select(x => $"{x.Id}: exec [{string.Join(",", cell.Executions[x.Id].Select(e => $"{e.ClientId}/{e.RequestId}@{e.Sequence}"))}] conflicting {x.Stats.ConflictingPrePrepares} unauth {x.Stats.UnauthenticatedBatches} empty {x.Stats.EmptyBatchesRejected} skipped {((x.Execution as FastBft.Execution.SequentialExecutionStage)?.SkippedDuplicates ?? 0)} " + x.DescribeState())));
+        Assert.All(new uint[] { 0, 2 }, i => Assert.Equal(0, cell.Pbft(i).Stats.BadNewViews));
+        Assert.All(new uint[] { 0, 2 }, i => Assert.Equal(0, cell.Pbft(i).Stats.ConflictingPrePrepares));
         cell.AssertAgreement(0, 1, 2);
     }
 
@@ -339,7 +339,7 @@ public class ByzantineViewChangeTests
         cell.Tick(10);
         Assert.Equal([1UL], view1Seqs.ToArray());
         Assert.All(new uint[] { 1, 2, 3 }, i => Assert.Equal([1UL], cell.ExecutedAt(i, 1000, 1)));
-        Assert.All(cell.Replicas.Skip(1), r => Assert.Equal(0, r.Stats.SkippedDuplicates));
+        Assert.All(cell.Replicas.Skip(1), r => Assert.Equal(0, ((FastBft.Execution.SequentialExecutionStage)r.Execution).SkippedDuplicates));
         Assert.All(cell.Replicas.Skip(1), r => Assert.Equal(1UL, r.LastExecuted));
     }
 }

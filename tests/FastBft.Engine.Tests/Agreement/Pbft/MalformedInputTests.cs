@@ -35,17 +35,17 @@ public class MalformedInputTests(ITestOutputHelper output)
             for (int i = 0; i < count; i++) if (i != Self) ranges.Add((trailerStart + 2 + 16 * i, 16));
         }
         MessageHeader.TryParse(m, int.MaxValue, out var h);
-        if (h.Type != MessageType.Reply) AddTrailer(32 + h.BodyLength, h.AuthLength);
+        if (h.Type != MessageType.Reply) AddTrailer(MessageHeader.Size + h.BodyLength, h.AuthLength);
         if (h.Type is MessageType.PrePrepare or MessageType.Batch)
         {
-            int off = 32 + Bodies.PrePrepareFixed;
-            int count = BinaryPrimitives.ReadUInt16LittleEndian(m.AsSpan(32 + 32));
+            int off = MessageHeader.Size + Bodies.PrePrepareFixed;
+            int count = BinaryPrimitives.ReadUInt16LittleEndian(m.AsSpan(MessageHeader.Size + 32));
             for (int i = 0; i < count; i++)
             {
                 int len = BinaryPrimitives.ReadInt32LittleEndian(m.AsSpan(off));
                 var req = m.AsSpan(off + 4, len);
                 MessageHeader.TryParse(req, int.MaxValue, out var rh);
-                AddTrailer(off + 4 + 32 + rh.BodyLength, rh.AuthLength);
+                AddTrailer(off + 4 + MessageHeader.Size + rh.BodyLength, rh.AuthLength);
                 off += 4 + len;
             }
         }
@@ -64,8 +64,9 @@ public class MalformedInputTests(ITestOutputHelper output)
         var f = new MessageFactory();
         var service = new CounterService();
         var recorder = new Recorder();
-        var settings = new PbftSettings { N = 4, F = 1, BatchSize = 16, CheckpointInterval = 4, Window = 8, CommitQuorum = 3, CheckpointQuorum = 3 };
-        var replica = new PbftReplica(settings, new Authenticator(Self, f.Keys), service, recorder);
+        var protocol = Protocols.Get(ProtocolKind.Pbft);
+        var parameters = new ReplicaParameters { F = 1, BatchSize = 16, CheckpointInterval = 4, Window = 8 };
+        var replica = (PbftReplica)protocol.CreateReplica(parameters, new Authenticator(Self, f.Keys), protocol.CreateExecution(parameters, Self, service), recorder);
         var verifier = f.Verifier(Self);
         var digest = new byte[32]; digest[0] = 1;
         var samples = new[]
@@ -98,13 +99,14 @@ public class MalformedInputTests(ITestOutputHelper output)
             int len = Mutate(src, ignored[which], buffer, rng);
             var m = buffer.AsSpan(0, len);
             if (m.SequenceEqual(src)) { i--; continue; }
-            if (verifier.Verify(m, out var h) == ParseStatus.Ok)
+            if (verifier.Verify(m, out var v) == ParseStatus.Ok)
             {
+                var h = v.Header;
                 // A PRE-PREPARE whose only fault is a client MAC entry for this replica is well-formed and the
                 // primary's; it is passed on marked unauthenticated, and the core must neither vote on it nor execute it.
-                if (h.Type is MessageType.PrePrepare or MessageType.Batch && !verifier.LastRequestsAuthenticated) unauthenticated++;
+                if (h.Type is MessageType.PrePrepare or MessageType.Batch && !v.RequestsAuthenticated) unauthenticated++;
                 else accepted++;
-                replica.OnMessage(h, m, verifier.LastRequestDigest, verifier.LastRequestsAuthenticated);
+                replica.OnMessage(v);
             }
             replica.EndOfBurst();
         }
@@ -118,8 +120,8 @@ public class MalformedInputTests(ITestOutputHelper output)
         // The unmutated samples are accepted and do change the replica's state: the check above is meaningful.
         foreach (var s in samples)
         {
-            Assert.Equal(ParseStatus.Ok, verifier.Verify(s, out var h));
-            replica.OnMessage(h, s, verifier.LastRequestDigest, verifier.LastRequestsAuthenticated);
+            Assert.Equal(ParseStatus.Ok, verifier.Verify(s, out var v));
+            replica.OnMessage(v);
         }
         Assert.NotEqual(before, Snapshot(replica, service));
         Assert.True(recorder.Sent > 0);
@@ -134,7 +136,7 @@ public class MalformedInputTests(ITestOutputHelper output)
         {
             case 0: { int p = Pick(); dst[p] ^= (byte)(1 << rng.Next(8)); return src.Length; }                 // one bit
             case 1: { for (int k = rng.Next(2, 9); k > 0; k--) { int p = Pick(); dst[p] ^= (byte)rng.Next(1, 256); } return src.Length; }
-            case 2: { int p = rng.Next(32); dst[p] ^= (byte)rng.Next(1, 256); return src.Length; }             // header field
+            case 2: { int p = rng.Next(MessageHeader.Size); dst[p] ^= (byte)rng.Next(1, 256); return src.Length; }             // header field
             case 3: return rng.Next(src.Length);                                                               // truncated
             case 4: { int extra = rng.Next(1, 65); rng.NextBytes(dst.AsSpan(src.Length, extra)); return src.Length + extra; } // trailing bytes
             case 5: { int len = rng.Next(0, 512); rng.NextBytes(dst.AsSpan(0, len)); if (len >= 2) { dst[0] = 0x42; dst[1] = 0xFB; } return len; } // garbage with magic

@@ -30,8 +30,8 @@ public class ResourceAttackTests
         cell.Run();
         foreach (var r in cell.Replicas.Take(3))
         {
-            Assert.Equal(2000 - cell.Settings.MaxViewLead, r.Stats.FarViewChanges);
-            var held = Regex.Match(r.DescribeViewChangeState(), @"vcs\[([^\]]*)\]").Groups[1].Value.Split(',')[3];
+            Assert.Equal(2000 - new PbftSettings { N = cell.N, F = cell.F }.MaxViewLead, r.Stats.FarViewChanges);
+            var held = Regex.Match(r.DescribeState(), @"vcs\[([^\]]*)\]").Groups[1].Value.Split(',')[3];
             Assert.Equal("1/2/3/4", held);
             Assert.Equal(0UL, r.View);
             Assert.False(r.InViewChange);
@@ -63,11 +63,11 @@ public class ResourceAttackTests
         int steps = 0;
         while (cell.Wire.Count > 1) { cell.Run(1); steps++; }   // deliver the whole burst but the last message
         cell.Run(1);
-        Assert.True(cell.Replicas[0].PendingRequests <= 2, $"one queued request per client, {cell.Replicas[0].PendingRequests} queued");
+        Assert.True(cell.Pbft(0).PendingRequests <= 2, $"one queued request per client, {cell.Pbft(0).PendingRequests} queued");
         cell.Run();
         Assert.All(cell.Replicas, r => Assert.Equal([1UL], cell.ExecutedAt(r.Id, 1000, 1)));
-        Assert.True(cell.Replicas[0].Stats.ThrottledRequests >= 2999);
-        Assert.Equal(0, cell.Replicas[0].PendingRequests);
+        Assert.True(cell.Pbft(0).Stats.ThrottledRequests >= 2999);
+        Assert.Equal(0, cell.Pbft(0).PendingRequests);
     }
 
     /// <summary>
@@ -87,7 +87,7 @@ public class ResourceAttackTests
         cell.Tick(200);                                  // far beyond the view-change timeout
         Assert.All(cell.Replicas, r => Assert.Single(cell.ExecutedAt(r.Id, 1000, 2)));
         Assert.All(cell.Replicas, r => Assert.Equal(0UL, r.View));
-        Assert.True(cell.Replicas[0].Stats.ThrottledRequests >= 1, "request 2 reached the primary while 1 was queued");
+        Assert.True(cell.Pbft(0).Stats.ThrottledRequests >= 1, "request 2 reached the primary while 1 was queued");
     }
 
     /// <summary>
@@ -128,7 +128,7 @@ public class ResourceAttackTests
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Assert.True(allocated < 256 * 1024, $"claimed total {total}: {allocated} bytes allocated");
         }
-        Assert.True(cell.Replicas[3].Stats.BadStateTransfers >= 1);
+        Assert.True(cell.Pbft(3).Stats.BadStateTransfers >= 1);
         blockFetches = false;
         Assert.True(cell.TickUntil(() => cell.Replicas[3].LastExecuted >= 4, 80), "3 still fetches the state");
         Assert.Equal(cell.StateDigest(0), cell.StateDigest(3));
@@ -160,7 +160,7 @@ public class ResourceAttackTests
         var b = new MessageBuilder(new Authenticator(3, cell.Keys), cell.N, 1024);
         for (int i = 0; i < 200; i++)
         {
-            var body = b.BeginVector(MessageType.Status, 0, 0, Bodies.StatusLength);
+            var body = b.BeginVector(MessageType.Status, 0, 0, PbftBodies.StatusLength);
             body.Clear();
             cell.Inject(3, 1, b.SealVector().ToArray());
             cell.Inject(3, 1, vc3[0]);

@@ -104,7 +104,7 @@ public class ViewChangeBodyParsingTests
     private static NewViewBody? Parse(byte[] body, ulong view = View, ulong seq = 1, bool checkSignatures = true)
     {
         var h = new MessageHeader(MessageType.NewView, (uint)(view % N), view, seq, body.Length, Authenticator.VectorLength(N));
-        NewViewBody.SignatureCheck check = (signer, signed, sig) => Cell.Keys.Signatures.Verify(signer, signed, sig);
+        FastBft.Verification.SignatureCheck check = (signer, signed, sig) => Cell.Keys.Signatures.Verify(signer, signed, sig);
         return NewViewBody.TryParse(h, body, N, 1 << 20, checkSignatures ? check : null);
     }
 

@@ -43,7 +43,7 @@ public class ByzantineLivenessTests
             }
             cell.Tick();
         }
-        Assert.True(Served(), "the request is served after the view change: " + cell.Replicas[1].DescribeViewChangeState());
+        Assert.True(Served(), "the request is served after the view change: " + cell.Replicas[1].DescribeState());
         Assert.All(cell.Replicas.Skip(1), x => Assert.True(x.View >= 1));
         Assert.All(cell.Replicas.Skip(1), x => Assert.True(x.Stats.EmptyBatchesRejected >= 1));
         cell.AssertAgreement(1, 2, 3);
@@ -102,10 +102,10 @@ public class ByzantineLivenessTests
         Assert.All(cell.Replicas.Take(3), x => Assert.Equal(13UL, x.LastExecuted));
         Assert.Equal(0UL, cell.Replicas[3].LastExecuted);
         cut = false;
-        Assert.True(cell.TickUntil(() => cell.Replicas[3].LastExecuted == 13, 30), "3 catches up: " + cell.Replicas[3].DescribeViewChangeState());
-        Assert.True(cell.Replicas[3].StateTransfers >= 1);
+        Assert.True(cell.TickUntil(() => cell.Replicas[3].LastExecuted == 13, 30), "3 catches up: " + cell.Replicas[3].DescribeState());
+        Assert.True(cell.Replicas[3].Counters.StateTransfers >= 1);
         cell.Tick(200);
-        Assert.Equal(0, cell.Replicas[3].ViewChangesStarted);
+        Assert.Equal(0, cell.Replicas[3].Counters.ViewChangesStarted);
         Assert.All(cell.Replicas, x => Assert.Equal(0UL, x.View));
         Assert.False(cell.Replicas[3].InViewChange);
         Assert.Equal(cell.StateDigest(0), cell.StateDigest(3));
@@ -191,8 +191,8 @@ public class ByzantineLivenessTests
         Assert.Equal(5UL, cell.Replicas[3].LastExecuted);
         Assert.Equal(before, cell.StateDigest(3));
         Assert.Equal(cell.StateDigest(0), cell.StateDigest(3));
-        Assert.Equal(0, cell.Replicas[3].StateTransfers);
-        Assert.True(cell.Replicas[3].Stats.StateTransfersAbandoned >= 1, "the late STATE-DATA reached the fetch and was refused");
+        Assert.Equal(0, cell.Replicas[3].Counters.StateTransfers);
+        Assert.True(cell.Pbft(3).Stats.StateTransfersAbandoned >= 1, "the late STATE-DATA reached the fetch and was refused");
         cell.AssertAgreement(0, 1, 3);
     }
 
@@ -228,14 +228,14 @@ public class ByzantineLivenessTests
         Assert.All(new uint[] { 0, 1, 3 }, i => Assert.Equal(6, cell.Executions[i].Count));
         Assert.Equal(1UL, cell.Replicas[2].View);                 // waits in view 1, its timer does not run
         Assert.True(cell.Replicas[2].InViewChange);
-        Assert.Equal(1, cell.Replicas[2].ViewChangesStarted);
+        Assert.Equal(1, cell.Replicas[2].Counters.ViewChangesStarted);
         Assert.All(new uint[] { 0, 1 }, i => Assert.Equal(0UL, cell.Replicas[i].View));
         cell.Crashed.Add(3);                                      // the Byzantine replica stops helping
         var r2 = cell.BuildRequest(1002, 1, 6);
         foreach (uint i in new uint[] { 0, 1, 2 }) cell.Submit(i, r2);
         cell.Run();
         Assert.True(cell.TickUntil(() => new uint[] { 0, 1, 2 }.All(i => cell.ExecutedAt(i, 1002, 1).Count == 1 && cell.ExecutedAt(i, 1001, 1).Count == 1), 600),
-            "both requests served in view 1: " + cell.Replicas[2].DescribeViewChangeState());
+            "both requests served in view 1: " + cell.Replicas[2].DescribeState());
         Assert.All(new uint[] { 0, 1, 2 }, i => Assert.Equal(1UL, cell.Replicas[i].View));
         cell.AssertAgreement(0, 1, 2);
     }

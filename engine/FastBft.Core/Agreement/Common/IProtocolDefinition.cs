@@ -1,0 +1,82 @@
+using FastBft.Auth;
+using FastBft.Execution;
+using FastBft.Service;
+using FastBft.Verification;
+
+namespace FastBft.Agreement;
+
+/// <summary>
+/// Protocol-neutral parameters of one replica core (from a cell configuration or a simulated cell).
+/// Units: sequence numbers, requests, ticks, bytes.
+/// </summary>
+public sealed record ReplicaParameters
+{
+    /// <summary>Faults tolerated (≥ 1).</summary>
+    public required int F { get; init; }
+    /// <summary>Maximum requests per batch.</summary>
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Batches in flight at the leader before it lets the next one fill.</summary>
+    public int MaxInflightBatches { get; init; } = 4;
+    /// <summary>Checkpoint interval K.</summary>
+    public int CheckpointInterval { get; init; } = 128;
+    /// <summary>Log window L (a multiple of K).</summary>
+    public int Window { get; init; } = 256;
+    /// <summary>Ticks a slot may stall before its messages are re-sent.</summary>
+    public int RetransmitTicks { get; init; } = 10;
+    /// <summary>View-change timeout, ticks (doubles per consecutive attempt).</summary>
+    public int ViewChangeTicks { get; init; } = 40;
+    /// <summary>Largest checkpoint snapshot a state transfer accepts, bytes.</summary>
+    public int MaxStateBytes { get; init; } = 256 << 20;
+}
+
+/// <summary>
+/// What a protocol folder supplies to the engine (docs/architecture.md "Adding a protocol"): its shape,
+/// its message schema, its default execution stage and its replica core. The host, the simulator and
+/// the tests create cores only through <see cref="Protocols"/>.
+/// </summary>
+public interface IProtocolDefinition
+{
+    /// <summary>The protocol.</summary>
+    ProtocolKind Kind { get; }
+    /// <summary>The message schema of the protocol's family.</summary>
+    IMessageSchema Schema { get; }
+    /// <summary>True if a faulty leader is replaced (view change or switch); the simulator asserts liveness under leader faults only then.</summary>
+    bool ReplacesFaultyLeader { get; }
+    /// <summary>The cell shape for <paramref name="f"/>.</summary>
+    CellShape Shape(int f);
+    /// <summary>The quorum sizes for <paramref name="f"/>.</summary>
+    QuorumPolicy Quorums(int f);
+    /// <summary>The default execution stage of replica <paramref name="self"/>.</summary>
+    IExecutionStage CreateExecution(ReplicaParameters parameters, uint self, IReplicatedService service);
+    /// <summary>Creates replica <paramref name="auth"/>.SelfId's core.</summary>
+    /// <param name="parameters">protocol parameters.</param>
+    /// <param name="auth">the replica's authenticator (its id is the replica id).</param>
+    /// <param name="execution">the execution stage (usually <see cref="CreateExecution"/>'s).</param>
+    /// <param name="output">where its messages leave.</param>
+    /// <param name="quorums">quorums to use; null = <see cref="Quorums"/>. Tests plant bugs here.</param>
+    /// <exception cref="ArgumentException">parameters inconsistent for the protocol.</exception>
+    IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null);
+}
+
+/// <summary>The protocols this engine builds, by kind and by configuration name.</summary>
+public static class Protocols
+{
+    /// <summary>The definition of <paramref name="kind"/>.</summary>
+    /// <exception cref="NotSupportedException">the protocol is not built yet; the message names it.</exception>
+    public static IProtocolDefinition Get(ProtocolKind kind) => kind switch
+    {
+        ProtocolKind.Pbft => Pbft.PbftProtocol.Instance,
+        _ => throw new NotSupportedException($"protocol '{new CellShape(kind, 1).Name}' is not built yet (built: {string.Join(", ", Built)})"),
+    };
+
+    /// <summary>The definition named <paramref name="name"/> ("pbft", …).</summary>
+    /// <exception cref="NotSupportedException">unknown name, or a protocol not built yet.</exception>
+    public static IProtocolDefinition Get(string name)
+        => CellShape.TryParse(name, out var kind) ? Get(kind) : throw new NotSupportedException($"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})");
+
+    /// <summary>True if <paramref name="kind"/> is built.</summary>
+    public static bool IsBuilt(ProtocolKind kind) => kind == ProtocolKind.Pbft;
+
+    /// <summary>Names of the built protocols.</summary>
+    public static IEnumerable<string> Built => CellShape.Names.Where((_, i) => IsBuilt((ProtocolKind)i));
+}

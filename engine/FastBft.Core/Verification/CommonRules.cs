@@ -1,0 +1,103 @@
+using System.Buffers.Binary;
+using FastBft.Wire;
+
+namespace FastBft.Verification;
+
+/// <summary>
+/// Body rules every protocol family shares: client REQUESTs, REPLYs, and batches of embedded requests
+/// (docs/wire-format.md §2.3).
+/// </summary>
+public static class CommonRules
+{
+    /// <summary>REQUEST: request id ≥ 1 (0 means "none executed" in the reply cache); computes D(req).</summary>
+    public static readonly BodyRule Request = new RequestRule();
+    /// <summary>REPLY: addressed to this client, form full or digest.</summary>
+    public static readonly BodyRule Reply = new ReplyRule();
+    /// <summary>A batch whose authenticator covers its batch digest (PBFT PRE-PREPARE).</summary>
+    public static readonly BodyRule BatchAuthenticatedByDigest = new RequestBatchRule(authenticateByBatchDigest: true);
+    /// <summary>A batch whose authenticator covers AuthBody(body) (PBFT BATCH).</summary>
+    public static readonly BodyRule Batch = new RequestBatchRule(authenticateByBatchDigest: false);
+
+    /// <summary>The REQUEST rule for a cell (client → replicas).</summary>
+    public static MessageRule RequestMessage() => new(MessageType.Request, SenderRole.Client, TrailerKind.MacVector, 0, int.MaxValue, Request);
+    /// <summary>The REPLY rule (replica → client).</summary>
+    public static MessageRule ReplyMessage() => new(MessageType.Reply, SenderRole.ReplicaToClient, TrailerKind.SingleMac, Bodies.ReplyFixed, int.MaxValue, Reply);
+
+    private sealed class RequestRule : BodyRule
+    {
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            if (h.Sequence == 0) return ParseStatus.BadField;
+            Span<byte> bodyDigest = stackalloc byte[Digests.Size];
+            Digests.AuthBody(body, bodyDigest);
+            Digests.Request(message.Slice(0, MessageHeader.Size), bodyDigest, facts.RequestDigest);
+            return ParseStatus.Ok;
+        }
+    }
+
+    private sealed class ReplyRule : BodyRule
+    {
+        public override bool RunsBeforeAuthentication => true;   // cheap field checks first: a misaddressed reply costs no MAC
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(body) != context.SelfId) return ParseStatus.BadField;
+            byte form = body[4];
+            if (body[5] != 0 || body[6] != 0 || body[7] != 0) return ParseStatus.BadField;
+            if (form == Bodies.ReplyDigest) return h.BodyLength == Bodies.ReplyFixed + Digests.Size ? ParseStatus.Ok : ParseStatus.BadLength;
+            return form == Bodies.ReplyFull ? ParseStatus.Ok : ParseStatus.BadField;
+        }
+    }
+
+    /// <summary>
+    /// Validates a batch body: count in 0..maxBatch (0 = the null request), every entry a well-formed
+    /// REQUEST with a request id ≥ 1 from a client, no two requests from one client (PROTOCOLS.md G1), no
+    /// trailing bytes, and the batch digest field equal to SHA-256 of the request digests. Whether every
+    /// client MAC entry for this node verified is reported in <see cref="AuthFacts.RequestsAuthenticated"/>,
+    /// not as a failure: a batch that a prepared certificate vouches for must be usable even if a faulty
+    /// client authenticated it for some replicas only.
+    /// </summary>
+    private sealed class RequestBatchRule(bool authenticateByBatchDigest) : BodyRule
+    {
+        public override bool RunsBeforeAuthentication => authenticateByBatchDigest;
+
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            facts.RequestsAuthenticated = false;
+            if (body.Length < Bodies.PrePrepareFixed) return ParseStatus.Truncated;
+            int count = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(32));
+            if (count > context.Limits.MaxBatch) return ParseStatus.BadField;
+            if (body[34] != 0 || body[35] != 0) return ParseStatus.BadField;
+            var clients = context.BatchClients(count);
+            var digests = context.BatchDigests(count);
+            Span<byte> bodyDigest = stackalloc byte[Digests.Size];
+            var rest = body.Slice(Bodies.PrePrepareFixed);
+            bool authenticated = true;
+            for (int i = 0; i < count; i++)
+            {
+                if (rest.Length < Bodies.BatchEntryPrefix) return ParseStatus.Truncated;
+                int len = BinaryPrimitives.ReadInt32LittleEndian(rest);
+                if (len < MessageHeader.Size || len > rest.Length - Bodies.BatchEntryPrefix) return ParseStatus.Truncated;
+                var req = rest.Slice(Bodies.BatchEntryPrefix, len);
+                rest = rest.Slice(Bodies.BatchEntryPrefix + len);
+                var st = MessageHeader.TryParse(req, context.Limits.MaxRequestBody, out var rh);
+                if (st != ParseStatus.Ok) return st;
+                if (rh.Type != MessageType.Request || !context.IsClient(rh.Sender)) return ParseStatus.BadSender;
+                if (rh.Family != h.Family) return ParseStatus.WrongProtocol;
+                for (int j = 0; j < i; j++) if (clients[j] == rh.Sender) return ParseStatus.BadField;
+                clients[i] = rh.Sender;
+                if (rh.Sequence == 0) return ParseStatus.BadField;
+                var rhdr = req.Slice(0, MessageHeader.Size);
+                Digests.AuthBody(MessageHeader.Body(req, rh), bodyDigest);
+                if (!context.Auth.VerifyVector(rh.Sender, rhdr, bodyDigest, MessageHeader.Authenticator(req, rh))) authenticated = false;
+                Digests.Request(rhdr, bodyDigest, digests.Slice(i * Digests.Size, Digests.Size));
+            }
+            if (rest.Length != 0) return ParseStatus.BadLength;
+            Span<byte> batchDigest = stackalloc byte[Digests.Size];
+            Digests.Batch(digests, batchDigest);
+            if (!batchDigest.SequenceEqual(Bodies.BatchDigest(body))) return ParseStatus.BadDigest;
+            facts.RequestsAuthenticated = authenticated;
+            if (authenticateByBatchDigest) { batchDigest.CopyTo(facts.AuthDigest); facts.AuthDigestSet = true; }
+            return ParseStatus.Ok;
+        }
+    }
+}
