@@ -1,3 +1,4 @@
+using FastBft.Agreement;
 using FastBft.Wire;
 
 namespace FastBft.Client;
@@ -16,8 +17,8 @@ public sealed class ReplyVoter
     private int _resultLength;
     private readonly byte[][] _fullReplies;
     private readonly int[] _fullLengths;
-    private readonly byte[] _voteDigests;
-    private ulong _voteMask, _fullMask;
+    private readonly MatchingVotes _votes;     // result digest per replica (its latest reply counts)
+    private ulong _fullMask;
 
     /// <summary>Creates a voter for a cell of <paramref name="n"/> replicas tolerating <paramref name="f"/> faults.</summary>
     public ReplyVoter(int n, int f)
@@ -26,7 +27,7 @@ public sealed class ReplyVoter
         _fullReplies = new byte[n][];
         for (int i = 0; i < n; i++) _fullReplies[i] = new byte[64];
         _fullLengths = new int[n];
-        _voteDigests = new byte[n * 32];
+        _votes = new MatchingVotes(n);
     }
 
     /// <summary>Request id being voted on.</summary>
@@ -42,7 +43,7 @@ public sealed class ReplyVoter
     public void Start(ulong rid)
     {
         RequestId = rid;
-        _voteMask = 0; _fullMask = 0;
+        _votes.Clear(); _fullMask = 0;
         Outstanding = true;
     }
 
@@ -58,8 +59,9 @@ public sealed class ReplyVoter
         if (!Outstanding || h.Sequence != RequestId) return false;
         var body = MessageHeader.Body(message, h);
         int r = (int)h.Sender;
+        if (r >= _fullReplies.Length) return false;
         ulong bit = 1UL << r;
-        var vote = _voteDigests.AsSpan(r * 32, 32);
+        Span<byte> vote = stackalloc byte[Digests.Size];
         var payload = body.Slice(Bodies.ReplyFixed);
         if (body[4] == Bodies.ReplyFull)
         {
@@ -74,7 +76,7 @@ public sealed class ReplyVoter
             payload.CopyTo(vote);
             _fullMask &= ~bit;
         }
-        _voteMask |= bit;
+        _votes.Replace((uint)r, vote);
         return TryComplete(h.View);
     }
 
@@ -86,29 +88,8 @@ public sealed class ReplyVoter
     /// </summary>
     public bool MatchingDigestsWithoutFullResult()
     {
-        if (!Outstanding || System.Numerics.BitOperations.PopCount(_voteMask) < _f + 1) return false;
-        ulong m = _voteMask;
-        while (m != 0)
-        {
-            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
-            m &= m - 1;
-            if (Matching(_voteDigests.AsSpan(i * 32, 32)) >= _f + 1) return true;   // a matching full reply would have completed the vote already
-        }
-        return false;
-    }
-
-    /// <summary>Votes (replicas) whose result digest equals <paramref name="digest"/>.</summary>
-    private int Matching(ReadOnlySpan<byte> digest)
-    {
-        int matching = 0;
-        ulong m = _voteMask;
-        while (m != 0)
-        {
-            int j = System.Numerics.BitOperations.TrailingZeroCount(m);
-            m &= m - 1;
-            if (_voteDigests.AsSpan(j * 32, 32).SequenceEqual(digest)) matching++;
-        }
-        return matching;
+        // a matching full reply would have completed the vote already
+        return Outstanding && _votes.Count >= _f + 1 && _votes.TryFindQuorum(_f + 1, out _);
     }
 
     private bool TryComplete(ulong view)
@@ -118,7 +99,7 @@ public sealed class ReplyVoter
         {
             int i = System.Numerics.BitOperations.TrailingZeroCount(full);
             full &= full - 1;
-            if (Matching(_voteDigests.AsSpan(i * 32, 32)) >= _f + 1)
+            if (_votes.CountMatching(_votes.VoteOf((uint)i)) >= _f + 1)
             {
                 int len = _fullLengths[i];
                 if (_result.Length < len) _result = new byte[Math.Max(len, _result.Length * 2)];

@@ -150,7 +150,7 @@ public sealed partial class PbftReplica
         // A backup that is fetching a stable checkpoint (f+1 vouch that the cell is ahead of it) waits for its own
         // state, not for the primary: a restarted or cut-off replica must not start a view change alone (it
         // could not leave it again until the others move).
-        if (_awaiting.Count == 0 || _fetchSeq != 0) { _vcStallTicks = 0; return; }
+        if (_awaiting.Count == 0 || _stateTransfer.Fetching) { _vcStallTicks = 0; return; }
         // A backup that has heard from fewer than f other replicas lately (every replica sends STATUS each
         // RetransmitTicks) is cut off itself: its VIEW-CHANGE could not even make f+1 others join, and it could
         // not leave the view change again once reconnected. The timer pauses until it hears from them again.
@@ -518,19 +518,9 @@ public sealed partial class PbftReplica
             if (haveOwn) _checkpoints.MakeStable(hSeq); else _checkpoints.SetStable(hDigest);
             if (hSeq > LastExecuted)
             {
-                _latestCpSeq ??= new ulong[_n];
-                _latestCpDigest ??= new byte[_n * Digests.Size];
-                uint from = uint.MaxValue;
-                foreach (var m in s)
-                {
-                    if (m.Sender == _id || !m.HasCheckpoint(hSeq, hDigest)) continue;
-                    _latestCpSeq[m.Sender] = hSeq;
-                    hDigest.CopyTo(_latestCpDigest.AsSpan((int)m.Sender * Digests.Size));
-                    if (from == uint.MaxValue) from = m.Sender;
-                }
-                _fetchSeq = hSeq; hDigest.CopyTo(_fetchDigest); _fetchReceived = 0; _fetchTotal = -1;
-                _fetchStall = 2 * _s.RetransmitTicks;            // fetch on the next tick
-                if (from != uint.MaxValue) _fetchFrom = from;
+                var holders = new List<uint>();
+                foreach (var m in s) if (m.Sender != _id && m.HasCheckpoint(hSeq, hDigest)) holders.Add(m.Sender);
+                _stateTransfer.FetchCertified(hSeq, hDigest, holders);   // fetch on the next tick
             }
             Stats.StableCheckpoints++;
         }

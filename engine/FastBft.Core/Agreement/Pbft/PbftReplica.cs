@@ -114,6 +114,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _nvForwardedTick = new long[_n];
         Array.Fill(_nvForwardedTick, -1L);
         _lastHeard = new long[_n];
+        _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this);
     }
 
     /// <summary>Replica id.</summary>
