@@ -44,7 +44,7 @@ internal sealed class UdpCell : IDisposable
 
     public UdpCell(int f = 1, int checkpointInterval = 16, int window = 64)
     {
-        int n = 3 * f + 1;
+        int n = Protocols.Get(ProtocolKind.Pbft).Shape(f).N;
         var sockets = Enumerable.Range(0, n).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)).ToArray();
         foreach (var s in sockets) s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var ports = sockets.Select(s => ((IPEndPoint)s.LocalEndPoint!).Port).ToArray();

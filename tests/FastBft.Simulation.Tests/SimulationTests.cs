@@ -94,8 +94,8 @@ public class StateTransferTests
         var r = sim.Run();
         Assert.True(r.Passed, r.ToString());
         var reference = sim.Replica(0);
-        var lagging = (FastBft.Agreement.Pbft.PbftReplica)sim.Replica(isolated);
-        Assert.True(lagging.StateTransfers >= 1, "the isolated replica must have installed a checkpoint by state transfer");
+        var lagging = sim.Replica(isolated);
+        Assert.True(lagging.Counters.StateTransfers >= 1, "the isolated replica must have installed a checkpoint by state transfer");
         // Let the cell quiesce: the isolated replica reached the others' checkpoints and executed on.
         Assert.True(lagging.LastExecuted >= 3 * 4, $"lagging replica executed {lagging.LastExecuted}");
         Assert.True(reference.LastExecuted - lagging.LastExecuted <= 8, $"{reference.LastExecuted} vs {lagging.LastExecuted}");

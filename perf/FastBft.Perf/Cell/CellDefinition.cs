@@ -8,13 +8,16 @@ namespace FastBft.Perf.Cell;
 /// <summary>Builds cell configs for the harness: loopback addresses on free UDP ports and a fresh master key.</summary>
 internal static class CellDefinition
 {
-    /// <summary>A PBFT cell of 3f+1 replicas on 127.0.0.1.</summary>
-    public static CellConfig Create(int f, string workload, string serviceKind = "noop", int batchSize = 64)
+    /// <summary>A cell of <paramref name="protocol"/> for <paramref name="f"/> faults on 127.0.0.1 (n from the protocol's shape: 3f+1 for PBFT).</summary>
+    /// <exception cref="ConfigException">unknown or unbuilt protocol, or an invalid field.</exception>
+    public static CellConfig Create(int f, string workload, string serviceKind = "noop", int batchSize = 64, string protocol = "pbft")
     {
-        int n = 3 * f + 1;
+        if (!FastBft.Agreement.CellShape.TryParse(protocol, out var kind)) throw new ConfigException($"protocol '{protocol}' is not a protocol (known: {string.Join(", ", FastBft.Agreement.CellShape.Names)})");
+        int n = new FastBft.Agreement.CellShape(kind, f).N;
         var ports = FreeUdpPorts(n);
         var c = new CellConfig
         {
+            Protocol = protocol,
             F = f,
             BatchSize = batchSize,
             Keys = new KeysConfig { Master = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)) },

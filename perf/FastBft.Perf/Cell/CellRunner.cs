@@ -33,7 +33,6 @@ internal sealed class CellRunner
     /// <exception cref="ConfigException">an option is invalid.</exception>
     public List<FaultSpec> Validate()
     {
-        if (_o.Protocol != "pbft") throw new ConfigException($"--protocol: '{_o.Protocol}' is not supported yet; use pbft");
         if (_o.Transport is not ("udp" or "dpdk" or "mixed")) throw new ConfigException($"--transport: '{_o.Transport}' must be udp, dpdk (all replicas and the client on DPDK, memif mesh) or mixed (half the replicas on DPDK, the rest and the client on kernel UDP; root)");
         if (!Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out _) || int.TryParse(_o.Poll, out _))
             throw new ConfigException($"--poll: '{_o.Poll}' must be busy, adaptive or interrupt");
@@ -42,10 +41,14 @@ internal sealed class CellRunner
         if (_o.DurationSeconds <= 0) throw new ConfigException("--duration must be positive (seconds)");
         if (_o.WarmupSeconds < 0) throw new ConfigException("--warmup must not be negative (seconds)");
         if (_o.F < 1 || _o.F > 20) throw new ConfigException($"--f: {_o.F} is out of range 1..20");
+        if (!FastBft.Agreement.CellShape.TryParse(_o.Protocol, out var kind))
+            throw new ConfigException($"--protocol: '{_o.Protocol}' is not a protocol (known: {string.Join(", ", FastBft.Agreement.CellShape.Names)})");
+        if (!FastBft.Agreement.Protocols.IsBuilt(kind))
+            throw new ConfigException($"--protocol: '{_o.Protocol}' is not built yet (built: {string.Join(", ", FastBft.Agreement.Protocols.Built)})");
         if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
         _o.Observability.Validate();
         Workload.Parse(_o.Workload);
-        return FaultSpec.ParseAll(_o.Faults, 3 * _o.F + 1, _o.DurationSeconds, _o.InProcess);
+        return FaultSpec.ParseAll(_o.Faults, new FastBft.Agreement.CellShape(kind, _o.F).N, _o.DurationSeconds, _o.InProcess);
     }
 
     public async Task<RunResult> RunAsync(CancellationToken cancellation)
@@ -53,7 +56,7 @@ internal sealed class CellRunner
         var faults = Validate();
         Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out var poll);
         var workload = Workload.Parse(_o.Workload);
-        var config = CellDefinition.Create(_o.F, _o.Workload, batchSize: _o.BatchSize);
+        var config = CellDefinition.Create(_o.F, _o.Workload, batchSize: _o.BatchSize, protocol: _o.Protocol);
         if (_o.ClientRetransmitMs is { } crm)
         {
             config.Timeouts.ClientRetransmitMs = crm;

@@ -8,8 +8,8 @@ namespace FastBft.Perf.Commands;
 /// <summary>`fastbft run`: one measured cell. With no options: PBFT, f=1, workload 0/0, 32 clients, 10 s, replicas as processes.</summary>
 internal static class RunCommand
 {
-    internal static readonly Option<string> Protocol = new("--protocol") { Description = "agreement protocol: pbft", DefaultValueFactory = _ => "pbft" };
-    internal static readonly Option<int> F = new("--f") { Description = "faults tolerated; the cell has 3f+1 replicas", DefaultValueFactory = _ => 1 };
+    internal static readonly Option<string> Protocol = new("--protocol") { Description = "agreement protocol: pbft (repbft, repbft-star, minbft, reminbft are rejected until built)", DefaultValueFactory = _ => "pbft" };
+    internal static readonly Option<int> F = new("--f") { Description = "faults tolerated; the cell has 3f+1 replicas (PBFT, RePBFT) or 2f+1 (MinBFT, ReMinBFT)", DefaultValueFactory = _ => 1 };
     internal static readonly Option<string> Workload = new("--workload") { Description = "a/b[/z]: request KiB / reply KiB [/ update KiB], e.g. 0/0, 0/4, 4/0", DefaultValueFactory = _ => "0/0" };
     internal static readonly Option<int> Clients = new("--clients") { Description = "closed-loop clients (one outstanding request each)", DefaultValueFactory = _ => 32 };
     internal static readonly Option<double> Duration = new("--duration") { Description = "measured seconds (after the warm-up)", DefaultValueFactory = _ => 10 };
@@ -29,7 +29,7 @@ internal static class RunCommand
 
     public static Command Create()
     {
-        var cmd = new Command("run", "Start a cell (3f+1 replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
+        var cmd = new Command("run", "Start a cell (n(protocol, f) replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
         foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval }) cmd.Options.Add(o);
         Output.ObservabilityOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
