@@ -482,14 +482,50 @@ public sealed class Ed25519SchemeTests
         Assert.True(pkOnly.IsTransferable);
     }
 
+    /// <summary>
+    /// A Byzantine replica can sign with R = the neutral point: S = k·a mod L satisfies the cofactorless equation
+    /// [S]B = R + [k]A. BouncyCastle's raw Verify accepts it, libsodium 1.0.18 rejects it (small-order R).
+    /// Ed25519Scheme rejects it too, so a replica using either library reaches the same verdict (HISTORY: if one
+    /// correct replica accepts it, all must).
+    /// </summary>
+    [Fact]
+    public void A_neutral_R_signature_is_rejected_as_libsodium_does()
+    {
+        byte[] seed = Seed(6);
+        byte[] pk = ReplicaSignatures.PublicKeyOf(seed);
+        var (h, d) = AuthSchemeContract.Message(5);
+        byte[] m = Input(h, d);
+
+        byte[] hs = SHA512.HashData(seed);
+        hs[0] &= 248; hs[31] &= 127; hs[31] |= 64;
+        var a = new System.Numerics.BigInteger(hs.AsSpan(0, 32), isUnsigned: true);
+        var l = System.Numerics.BigInteger.Pow(2, 252) + System.Numerics.BigInteger.Parse("27742317777372353535851937790883648493");
+        byte[] r = new byte[32]; r[0] = 1;
+        var k = new System.Numerics.BigInteger(SHA512.HashData([.. r, .. pk, .. m]), isUnsigned: true) % l;
+        byte[] sBytes = new byte[32];
+        Assert.True((k * a % l).TryWriteBytes(sBytes, out _, isUnsigned: true));
+        byte[] sig = [.. r, .. sBytes];
+
+        Assert.True(Org.BouncyCastle.Math.EC.Rfc8032.Ed25519.Verify(sig, pk, m)); // the library alone accepts
+        var keys = new KeyStore(SchemeKeys.N, new Dictionary<(uint, uint), byte[]>(), new Dictionary<(uint, uint), byte[]>(),
+            new Dictionary<uint, byte[]> { [1] = seed });
+        Assert.False(keys.Signatures.Verify(1, m, sig));                               // libsodium rejects
+        using var scheme = new Ed25519Scheme(0, keys);
+        Assert.Equal(AuthStatus.BadAuthenticator, scheme.Verify(1, h, d, [(byte)AuthenticatorKind.Ed25519Signature, 1, .. sig]).Status);
+        sig[31] |= 0x80; // the same point with the sign bit set: not a valid encoding for either
+        Assert.Equal(AuthStatus.BadAuthenticator, scheme.Verify(1, h, d, [(byte)AuthenticatorKind.Ed25519Signature, 1, .. sig]).Status);
+        Assert.False(keys.Signatures.Verify(1, m, sig));
+    }
+
     [Fact]
     public void An_invalid_public_key_is_dropped_and_never_verifies()
     {
         byte[] identity = new byte[32]; identity[0] = 1; // the neutral point: small order, rejected by full validation
         using var verifier = new Ed25519Scheme(0, SchemeKeys.N, [], new Dictionary<uint, byte[]> { [1] = identity });
         var (h, d) = AuthSchemeContract.Message();
-        byte[] trailer = [(byte)AuthenticatorKind.Ed25519Signature, 1, .. new byte[64]];
-        trailer[2] = 1; // R = identity, S = 0: "verifies" under the identity key if it were accepted
+        // R = B (the base point), S = 1: [1]B = R + [k]·identity holds, so this "verifies" under the identity key if it were accepted
+        byte[] trailer = [(byte)AuthenticatorKind.Ed25519Signature, 1, .. Convert.FromHexString("5866666666666666666666666666666666666666666666666666666666666666"), .. new byte[32]];
+        trailer[2 + 32] = 1;
         Assert.Equal(AuthStatus.BadAuthenticator, verifier.Verify(1, h, d, trailer).Status);
         Assert.Throws<ArgumentException>(() => new Ed25519Scheme(0, SchemeKeys.N, [], new Dictionary<uint, byte[]> { [9] = identity }));
         Assert.Throws<ArgumentException>(() => new Ed25519Scheme(0, SchemeKeys.N, new byte[31], new Dictionary<uint, byte[]>()));

@@ -147,9 +147,12 @@ public sealed class Ed25519Scheme : IAuthScheme
         Ed25519.ExpandedKey.Sign(_expandedKey, _ownPublicKey, input, trailer.Slice(Authenticator.TrailerHeaderSize, SignatureSize));
     }
 
-    /// <summary>Checks the signature under <paramref name="sender"/>'s public key (RFC 8032 verification as
-    /// BouncyCastle implements it: canonical S &lt; L, R decodable). Unknown sender or no public key:
-    /// <see cref="AuthStatus.BadAuthenticator"/>. Never throws.</summary>
+    /// <summary>Checks the signature under <paramref name="sender"/>'s public key: RFC 8032 cofactorless verification
+    /// as BouncyCastle implements it (canonical S &lt; L, canonical decodable R), plus the rejection of R = the neutral
+    /// point, which libsodium 1.0.18 rejects (small-order R) and BouncyCastle accepts. A signer knowing its key can make
+    /// such a signature valid under the cofactorless equation; rejecting it keeps this scheme's verdict equal to
+    /// <see cref="ReplicaSignatures.Verify"/>'s, so replicas using either library agree (docs/authentication.md §9).
+    /// Unknown sender or no public key: <see cref="AuthStatus.BadAuthenticator"/>. Never throws.</summary>
     public AuthVerdict Verify(uint sender, ReadOnlySpan<byte> header32, ReadOnlySpan<byte> authDigest32, ReadOnlySpan<byte> trailer)
     {
         if (_disposed) return AuthVerdict.Unavailable;
@@ -158,6 +161,7 @@ public sealed class Ed25519Scheme : IAuthScheme
             || trailer[0] != (byte)AuthenticatorKind.Ed25519Signature || trailer[1] != 1)
             return AuthVerdict.Malformed;
         if (sender >= (uint)_publicPoints.Length || _publicPoints[sender] is not { } point) return AuthVerdict.BadAuthenticator;
+        if (IsIdentityEncoding(trailer.Slice(Authenticator.TrailerHeaderSize, 32))) return AuthVerdict.BadAuthenticator;
         Span<byte> input = stackalloc byte[InputSize];
         header32.CopyTo(input);
         authDigest32.CopyTo(input.Slice(Authenticator.HeaderSize));
@@ -171,6 +175,10 @@ public sealed class Ed25519Scheme : IAuthScheme
             return AuthVerdict.BadAuthenticator; // the library rejected the encoding; not a local failure
         }
     }
+
+    /// <summary>True for the encodings of the neutral point (0, 1): y = 1, either sign bit.</summary>
+    private static bool IsIdentityEncoding(ReadOnlySpan<byte> r32) =>
+        r32[0] == 1 && (r32[31] & 0x7F) == 0 && r32.Slice(1, 30).IndexOfAnyExcept((byte)0) < 0;
 
     /// <summary>Wipes the expanded private key. Later: Seal throws, Verify returns Unavailable.</summary>
     public void Dispose()
