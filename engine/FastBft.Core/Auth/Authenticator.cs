@@ -11,6 +11,10 @@ public enum AuthenticatorKind : byte
     ReplicaVector = 1,
     /// <summary>Single MAC for the one addressed node.</summary>
     SingleMac = 2,
+    /// <summary>Ed25519 signature of the sending replica (<see cref="Ed25519Scheme"/>): count 1, one 64-byte signature; convinces third parties.</summary>
+    Ed25519Signature = 3,
+    /// <summary>USIG certificate (<see cref="UsigCertificateScheme"/>): count 1, one 48-byte unique identifier (epoch, counter, proof).</summary>
+    UsigCertificate = 4,
 }
 
 /// <summary>

@@ -88,6 +88,26 @@ public sealed class ReplicaSignatures
         return (pk, sk);
     }
 
+    /// <summary>The replica count n these keys were made for.</summary>
+    internal int ReplicaCount => _publicKeys.Length;
+
+    /// <summary>Copies <paramref name="replica"/>'s 32-byte private seed into <paramref name="seed32"/> (for
+    /// <see cref="Ed25519Scheme"/>, which signs the same keys with BouncyCastle); false when this node cannot sign as it.</summary>
+    internal bool TryCopySeed(uint replica, Span<byte> seed32)
+    {
+        if (!CanSign(replica) || seed32.Length < KeySize) return false;
+        _seeds[replica].AsSpan(0, KeySize).CopyTo(seed32); // libsodium sk = seed[32] ‖ pk[32]
+        return true;
+    }
+
+    /// <summary>Copies <paramref name="replica"/>'s 32-byte public key into <paramref name="publicKey32"/>; false when unknown.</summary>
+    internal bool TryCopyPublicKey(uint replica, Span<byte> publicKey32)
+    {
+        if (replica >= (uint)_publicKeys.Length || _publicKeys[replica] is not { } pk || publicKey32.Length < KeySize) return false;
+        pk.CopyTo(publicKey32);
+        return true;
+    }
+
     /// <summary>True if this node can sign as <paramref name="replica"/>.</summary>
     public bool CanSign(uint replica) => replica < (uint)_seeds.Length && _seeds[replica] is not null;
 
