@@ -1,3 +1,4 @@
+using FastBft.Auth;
 using System.Buffers.Binary;
 using FastBft.Wire;
 
@@ -19,9 +20,9 @@ public static class CommonRules
     public static readonly BodyRule Batch = new RequestBatchRule(authenticateByBatchDigest: false);
 
     /// <summary>The REQUEST rule for a cell (client → replicas).</summary>
-    public static MessageRule RequestMessage() => new(MessageType.Request, SenderRole.Client, TrailerKind.MacVector, 0, int.MaxValue, Request);
+    public static MessageRule RequestMessage() => new(MessageType.Request, SenderRole.Client, AuthenticatorKind.ReplicaVector, 0, int.MaxValue, Request);
     /// <summary>The REPLY rule (replica → client).</summary>
-    public static MessageRule ReplyMessage() => new(MessageType.Reply, SenderRole.ReplicaToClient, TrailerKind.SingleMac, Bodies.ReplyFixed, int.MaxValue, Reply);
+    public static MessageRule ReplyMessage() => new(MessageType.Reply, SenderRole.ReplicaToClient, AuthenticatorKind.SingleMac, Bodies.ReplyFixed, int.MaxValue, Reply);
 
     private sealed class RequestRule : BodyRule
     {

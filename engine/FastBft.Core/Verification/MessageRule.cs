@@ -1,3 +1,4 @@
+using FastBft.Auth;
 using FastBft.Wire;
 
 namespace FastBft.Verification;
@@ -15,30 +16,21 @@ public enum SenderRole : byte
     ReplicaToClient,
 }
 
-/// <summary>How the authenticator trailer of a message type is checked (docs/authentication.md).</summary>
-public enum TrailerKind : byte
-{
-    /// <summary>A MAC vector with an entry per replica (PBFT-PR §4.1 authenticator).</summary>
-    MacVector,
-    /// <summary>One MAC for the addressed node.</summary>
-    SingleMac,
-}
-
 /// <summary>
 /// The rule for one message type of a protocol family's schema: sender role, body length bounds,
 /// trailer kind, and an optional body rule for what lengths alone cannot check.
 /// </summary>
 /// <param name="Type">the message type.</param>
 /// <param name="Sender">who may send it.</param>
-/// <param name="Trailer">how its trailer authenticates it.</param>
+/// <param name="Trailer">the trailer kind that authenticates it (MAC vector, single MAC, Ed25519 signature, USIG certificate; docs/authentication.md §9).</param>
 /// <param name="MinBody">smallest body, bytes.</param>
 /// <param name="MaxBody">largest body, bytes (<see cref="int.MaxValue"/>: the cell's max_message_bytes; a REQUEST is additionally bounded by max_request_bytes).</param>
 /// <param name="Body">the body rule, or null when the length bounds suffice.</param>
-public sealed record MessageRule(MessageType Type, SenderRole Sender, TrailerKind Trailer, int MinBody, int MaxBody, BodyRule? Body = null)
+public sealed record MessageRule(MessageType Type, SenderRole Sender, AuthenticatorKind Trailer, int MinBody, int MaxBody, BodyRule? Body = null)
 {
     /// <summary>A rule whose body has exactly <paramref name="length"/> bytes.</summary>
     public static MessageRule Fixed(MessageType type, SenderRole sender, int length, BodyRule? body = null)
-        => new(type, sender, TrailerKind.MacVector, length, length, body);
+        => new(type, sender, AuthenticatorKind.ReplicaVector, length, length, body);
 }
 
 /// <summary>

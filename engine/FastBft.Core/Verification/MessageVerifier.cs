@@ -20,10 +20,15 @@ public sealed class MessageVerifier
     private readonly long[] _drops = new long[32];
 
     /// <summary>Creates a verifier for node <paramref name="auth"/>.SelfId of a cell running <paramref name="schema"/>'s family.</summary>
-    public MessageVerifier(IMessageSchema schema, Authenticator auth, VerifierLimits limits)
+    /// <param name="schema">the protocol family's message schema.</param>
+    /// <param name="auth">this node's MAC authenticator (the MAC-vector and single-MAC schemes are built over it).</param>
+    /// <param name="limits">the cell's size limits.</param>
+    /// <param name="schemes">further authentication schemes the schema's rules name (Ed25519, USIG certificate).</param>
+    public MessageVerifier(IMessageSchema schema, Authenticator auth, VerifierLimits limits, params IAuthScheme[] schemes)
     {
         _schema = schema;
         _context = new VerifierContext(auth, limits);
+        foreach (var s in schemes) _context.AddScheme(s);
     }
 
     /// <summary>The schema this verifier drives.</summary>
@@ -91,10 +96,12 @@ public sealed class MessageVerifier
         if (!facts.AuthDigestSet) Digests.AuthBody(body, facts.AuthDigest);
         var hdr = message.Slice(0, MessageHeader.Size);
         var trailer = MessageHeader.Authenticator(message, header);
-        bool ok = rule.Trailer == TrailerKind.MacVector
-            ? _context.Auth.VerifyVector(header.Sender, hdr, facts.AuthDigest, trailer)
-            : _context.Auth.VerifySingle(header.Sender, hdr, facts.AuthDigest, trailer);
-        if (!ok) return ParseStatus.BadAuthenticator;
+        var scheme = _context.Scheme(rule.Trailer);
+        if (scheme is null) return ParseStatus.BadAuthenticator;
+        var verdict = scheme.Verify(header.Sender, hdr, facts.AuthDigest, trailer);
+        if (verdict.Status == AuthStatus.Unavailable) return ParseStatus.Unavailable;     // USIG device fault: the message may come again
+        if (!verdict.IsOk) return ParseStatus.BadAuthenticator;
+        if (verdict.HasUi) { facts.HasUi = true; facts.UiEpoch = verdict.Epoch; facts.UiCounter = verdict.Counter; }
         if (bodyRule is not null && !bodyRule.RunsBeforeAuthentication)
             return bodyRule.Check(header, message, body, _context, ref facts);
         return ParseStatus.Ok;

@@ -40,7 +40,26 @@ public sealed class VerifierContext
         Limits = limits;
         SelfIsReplica = auth.SelfId < (uint)limits.ReplicaCount;
         SignatureChecker = VerifySignature;
+        _schemes[(int)AuthenticatorKind.ReplicaVector] = new MacVectorScheme(auth);
+        _schemes[(int)AuthenticatorKind.SingleMac] = new SingleMacScheme(auth);
     }
+
+    private readonly IAuthScheme?[] _schemes = new IAuthScheme?[8];
+
+    /// <summary>
+    /// Adds the scheme that checks trailers of <paramref name="scheme"/>.Kind (an Ed25519 scheme for
+    /// RePBFT's CHECKPOINT/HISTORY, a USIG scheme for MinBFT's certified messages). The MAC schemes over
+    /// <see cref="Auth"/> are present from the start.
+    /// </summary>
+    /// <exception cref="ArgumentException">the scheme is for another node.</exception>
+    public void AddScheme(IAuthScheme scheme)
+    {
+        if (scheme.SelfId != Auth.SelfId) throw new ArgumentException($"scheme of node {scheme.SelfId} added to the verifier of node {Auth.SelfId}", nameof(scheme));
+        _schemes[(int)scheme.Kind] = scheme;
+    }
+
+    /// <summary>The scheme for trailer <paramref name="kind"/>, or null if the verifier has none (messages with such a rule are dropped).</summary>
+    public IAuthScheme? Scheme(AuthenticatorKind kind) => (int)kind < _schemes.Length ? _schemes[(int)kind] : null;
 
     /// <summary><see cref="VerifySignature"/> as a delegate (created once) for parsers of nested signed messages.</summary>
     public SignatureCheck SignatureChecker { get; }

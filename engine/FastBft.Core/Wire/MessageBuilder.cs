@@ -35,6 +35,20 @@ public sealed class MessageBuilder
     public Span<byte> BeginSingle(MessageType type, ulong view, ulong sequence, int bodyLength)
         => Begin(type, view, sequence, bodyLength, Authenticator.SingleLength);
 
+    /// <summary>Starts a message whose trailer <paramref name="scheme"/> writes (Ed25519 signature, USIG certificate; docs/authentication.md §9). Returns the body span to fill.</summary>
+    public Span<byte> Begin(MessageType type, ulong view, ulong sequence, int bodyLength, IAuthScheme scheme)
+        => Begin(type, view, sequence, bodyLength, scheme.TrailerLength);
+
+    /// <summary>Seals the message begun with <see cref="Begin(MessageType, ulong, ulong, int, IAuthScheme)"/> by <paramref name="scheme"/> over AuthBody(body); returns the complete message (valid until the next Begin*).</summary>
+    /// <exception cref="FastBft.TrustedHw.UsigException">a USIG scheme's device failed (nothing is returned).</exception>
+    public ReadOnlySpan<byte> Seal(IAuthScheme scheme, uint receiver = uint.MaxValue)
+    {
+        Span<byte> d = stackalloc byte[Digests.Size];
+        Digests.AuthBody(Body, d);
+        scheme.Seal(_buffer.AsSpan(0, MessageHeader.Size), d, receiver, _buffer.AsSpan(MessageHeader.Size + _header.BodyLength, _header.AuthLength));
+        return _buffer.AsSpan(0, _header.TotalLength);
+    }
+
     private Span<byte> Begin(MessageType type, ulong view, ulong sequence, int bodyLength, int authLength)
     {
         _header = new MessageHeader(type, _auth.SelfId, view, sequence, bodyLength, authLength, Family, Generation);

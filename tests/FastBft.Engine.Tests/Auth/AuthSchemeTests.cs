@@ -56,9 +56,10 @@ public abstract class AuthSchemeContract : IDisposable
 
     internal static (byte[] Header, byte[] Digest) Message(byte salt = 0)
     {
-        var header = new byte[32];
+        var header = new byte[Authenticator.HeaderSize];
         var digest = new byte[32];
-        for (int i = 0; i < 32; i++) { header[i] = (byte)(i * 5 + salt); digest[i] = (byte)(255 - i - salt); }
+        for (int i = 0; i < header.Length; i++) header[i] = (byte)(i * 5 + salt);
+        for (int i = 0; i < 32; i++) digest[i] = (byte)(255 - i - salt);
         return (header, digest);
     }
 
@@ -686,7 +687,8 @@ public sealed class UsigCertificateSchemeTests
     {
         using var sender = Replica(1, 5, out ScriptedUsig device);
         using var receiver = Replica(2, 9, out _);
-        var headers = new byte[32 * k];
+        const int H = Authenticator.HeaderSize;
+        var headers = new byte[H * k];
         var digests = new byte[32 * k];
         new Random(k).NextBytes(headers);
         new Random(k + 1).NextBytes(digests);
@@ -696,7 +698,7 @@ public sealed class UsigCertificateSchemeTests
         Assert.Equal(0, device.CreateUICalls);
         for (int i = 0; i < k; i++)
         {
-            AuthVerdict v = receiver.Verify(1, headers.AsSpan(32 * i, 32), digests.AsSpan(32 * i, 32), trailers.AsSpan(50 * i, 50));
+            AuthVerdict v = receiver.Verify(1, headers.AsSpan(H * i, H), digests.AsSpan(32 * i, 32), trailers.AsSpan(50 * i, 50));
             Assert.Equal(AuthStatus.Ok, v.Status);
             Assert.Equal((ulong)(i + 1), v.Counter);
         }
@@ -713,13 +715,14 @@ public sealed class UsigCertificateSchemeTests
         using var sender = Replica(1, 5, out ScriptedUsig device);
         Assert.Equal(0, sender.SealBatch([], [], []));
         Assert.Equal(0, device.CreateUIsCalls);
-        Assert.Throws<ArgumentException>(() => sender.SealBatch(new byte[33], new byte[33], new byte[100]));
-        Assert.Throws<ArgumentException>(() => sender.SealBatch(new byte[64], new byte[32], new byte[100]));
-        Assert.Throws<ArgumentException>(() => sender.SealBatch(new byte[64], new byte[64], new byte[99]));
+        const int H = Authenticator.HeaderSize;
+        Assert.Throws<ArgumentException>(() => sender.SealBatch(new byte[H + 1], new byte[33], new byte[100]));
+        Assert.Throws<ArgumentException>(() => sender.SealBatch(new byte[2 * H], new byte[32], new byte[100]));
+        Assert.Throws<ArgumentException>(() => sender.SealBatch(new byte[2 * H], new byte[64], new byte[99]));
         device.CreateFault = new UsigDeviceFaultedException(new InvalidOperationException("gap"));
         var trailers = new byte[100];
         Array.Fill(trailers, (byte)0xEE);
-        Assert.Throws<UsigDeviceFaultedException>(() => sender.SealBatch(new byte[64], new byte[64], trailers));
+        Assert.Throws<UsigDeviceFaultedException>(() => sender.SealBatch(new byte[2 * H], new byte[64], trailers));
         Assert.All(trailers, b => Assert.Equal(0, b));
     }
 
@@ -727,7 +730,7 @@ public sealed class UsigCertificateSchemeTests
     public void Steady_state_SealBatch_allocates_nothing()
     {
         using var sender = new UsigCertificateScheme(new SoftwareUsig(1, SchemeKeys.UsigKey(), epoch: 5), ownsUsig: true);
-        var headers = new byte[32 * 16];
+        var headers = new byte[Authenticator.HeaderSize * 16];
         var digests = new byte[32 * 16];
         var trailers = new byte[50 * 16];
         for (int i = 0; i < 200; i++) sender.SealBatch(headers, digests, trailers);

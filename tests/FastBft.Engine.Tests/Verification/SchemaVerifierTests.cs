@@ -1,5 +1,7 @@
 using FastBft.Auth;
+using FastBft.Engine.Tests.Auth;
 using FastBft.Engine.Tests.Support;
+using FastBft.TrustedHw;
 using FastBft.Wire;
 
 namespace FastBft.Engine.Tests.Verification;
@@ -83,5 +85,55 @@ public class SchemaVerifierTests
         Assert.Equal(7UL, v.Header.Generation);
         m[32] = 6;                                          // a replayed message relabelled into another generation
         Assert.Equal(ParseStatus.BadAuthenticator, _f.Verifier(1).Verify(m, out _));
+    }
+
+    /// <summary>A schema whose CHECKPOINT is signed (RePBFT) and whose COMMIT carries a USIG certificate (MinBFT).</summary>
+    private static readonly TableSchema Certified = new(ProtocolFamily.Pbft,
+    [
+        new MessageRule(MessageType.Checkpoint, SenderRole.Replica, AuthenticatorKind.Ed25519Signature, 32, 32),
+        new MessageRule(MessageType.Commit, SenderRole.Replica, AuthenticatorKind.UsigCertificate, 32, 32),
+    ]);
+
+    private MessageVerifier CertifiedVerifier(uint self, params IAuthScheme[] schemes)
+        => new(Certified, new Authenticator(self, _f.Keys), new VerifierLimits(4, MessageFactory.FirstClient, 1 << 20, 1 << 16, 8), schemes);
+
+    [Fact]
+    public void ASignedRuleIsCheckedByTheEd25519SchemeAndAMacTrailerDoesNotPassIt()
+    {
+        using var signer = new Ed25519Scheme(2, _f.Keys);
+        var b = _f.Builder(2);
+        new byte[32].CopyTo(b.Begin(MessageType.Checkpoint, 0, 4, 32, signer));
+        var signed = b.Seal(signer).ToArray();
+        using var check = new Ed25519Scheme(1, _f.Keys);
+        var v = CertifiedVerifier(1, check);
+        Assert.Equal(ParseStatus.Ok, v.Verify(signed, out _));
+        var macOnly = _f.Digest32(MessageType.Checkpoint, 2, 0, 4, new byte[32]);   // a MAC vector where a signature is required
+        Assert.Equal(ParseStatus.BadAuthenticator, v.Verify(macOnly, out _));
+        signed[MessageHeader.Size] ^= 1;
+        Assert.Equal(ParseStatus.BadAuthenticator, v.Verify(signed, out _));
+        Assert.Equal(ParseStatus.BadAuthenticator, CertifiedVerifier(1).Verify(b.Seal(signer).ToArray(), out _));   // no scheme for the kind: dropped
+    }
+
+    [Fact]
+    public void AUsigCertificateReachesTheCoreAsAUiAndADeviceFaultIsUnavailableNotBad()
+    {
+        var key = SchemeKeys.UsigKey();
+        using var senderScheme = new UsigCertificateScheme(new SoftwareUsig(2, key, epoch: 5), ownsUsig: true);
+        var device = new ScriptedUsig(new SoftwareUsig(1, key, epoch: 9));
+        using var receiverScheme = new UsigCertificateScheme(device, ownsUsig: true);
+        var b = _f.Builder(2);
+        new byte[32].CopyTo(b.Begin(MessageType.Commit, 0, 1, 32, senderScheme));
+        var first = b.Seal(senderScheme).ToArray();
+        new byte[32].CopyTo(b.Begin(MessageType.Commit, 0, 2, 32, senderScheme));
+        var second = b.Seal(senderScheme).ToArray();
+        var v = CertifiedVerifier(1, receiverScheme);
+        Assert.Equal(ParseStatus.Ok, v.Verify(first, out var m1));
+        Assert.True(m1.HasUi);
+        Assert.Equal((5UL, 1UL), (m1.UiEpoch, m1.UiCounter));
+        device.VerifyFault = new UsigTimeoutException("verify", 0, 0, 0, 1);
+        Assert.Equal(ParseStatus.Unavailable, v.Verify(second, out _));
+        device.VerifyFault = null;
+        Assert.Equal(ParseStatus.Ok, v.Verify(second, out var m2));
+        Assert.Equal(2UL, m2.UiCounter);
     }
 }

@@ -16,8 +16,8 @@ public static class PbftSchema
     [
         CommonRules.RequestMessage(),
         CommonRules.ReplyMessage(),
-        new(MessageType.PrePrepare, SenderRole.Replica, TrailerKind.MacVector, Bodies.PrePrepareFixed, int.MaxValue, CommonRules.BatchAuthenticatedByDigest),
-        new(MessageType.Batch, SenderRole.Replica, TrailerKind.MacVector, Bodies.PrePrepareFixed, int.MaxValue, CommonRules.Batch),
+        new(MessageType.PrePrepare, SenderRole.Replica, AuthenticatorKind.ReplicaVector, Bodies.PrePrepareFixed, int.MaxValue, CommonRules.BatchAuthenticatedByDigest),
+        new(MessageType.Batch, SenderRole.Replica, AuthenticatorKind.ReplicaVector, Bodies.PrePrepareFixed, int.MaxValue, CommonRules.Batch),
         MessageRule.Fixed(MessageType.BatchFetch, SenderRole.Replica, Digests.Size),
         MessageRule.Fixed(MessageType.Prepare, SenderRole.Replica, Digests.Size),
         MessageRule.Fixed(MessageType.Commit, SenderRole.Replica, Digests.Size),
@@ -26,12 +26,12 @@ public static class PbftSchema
         // Received directly, a VIEW-CHANGE is authentic by its MAC. Its Ed25519 signature is what lets the new primary
         // embed it in a NEW-VIEW; the primary checks it when it first uses it (PbftReplica.TryNewView), every backup
         // checks it inside the NEW-VIEW — so a flood of VIEW-CHANGEs costs one MAC each here.
-        new(MessageType.ViewChange, SenderRole.Replica, TrailerKind.MacVector, ViewChangeBody.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, new ViewChangeRule()),
+        new(MessageType.ViewChange, SenderRole.Replica, AuthenticatorKind.ReplicaVector, ViewChangeBody.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, new ViewChangeRule()),
         // The primary's MAC entry for us (a cheap filter; a forwarded copy keeps the primary's vector), then the
         // primary's signature and every embedded VIEW-CHANGE's: any replica may forward it.
-        new(MessageType.NewView, SenderRole.ViewLeader, TrailerKind.MacVector, NewViewBody.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, new NewViewRule()),
+        new(MessageType.NewView, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, NewViewBody.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, new NewViewRule()),
         MessageRule.Fixed(MessageType.Fetch, SenderRole.Replica, 8),
-        new(MessageType.StateData, SenderRole.Replica, TrailerKind.MacVector, 8, int.MaxValue, new StateDataRule()),
+        new(MessageType.StateData, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 8, int.MaxValue, new StateDataRule()),
     ]);
 
     private sealed class StatusRule : BodyRule

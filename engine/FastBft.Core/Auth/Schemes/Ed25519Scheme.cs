@@ -4,8 +4,8 @@ using Org.BouncyCastle.Math.EC.Rfc8032;
 namespace FastBft.Auth;
 
 /// <summary>
-/// Kind 3, Ed25519 signature (RFC 8032, pure Ed25519, no context) of the sending replica over the 64-byte
-/// <c>header[32] ‖ authDigest[32]</c>, on <b>BouncyCastle.Cryptography</b> (managed; static
+/// Kind 3, Ed25519 signature (RFC 8032, pure Ed25519, no context) of the sending replica over the 72-byte
+/// <c>header[40] ‖ authDigest[32]</c>, on <b>BouncyCastle.Cryptography</b> (managed; static
 /// <c>Org.BouncyCastle.Math.EC.Rfc8032.Ed25519</c> API with a pre-expanded private key and pre-decoded public
 /// points). For messages that must convince a third party: RePBFT CHECKPOINT and HISTORY (PROTOCOLS.md §2.3,
 /// §5.1, G4). <see cref="IsTransferable"/> is true.
@@ -135,7 +135,7 @@ public sealed class Ed25519Scheme : IAuthScheme
     public void Seal(ReadOnlySpan<byte> header32, ReadOnlySpan<byte> authDigest32, uint receiver, Span<byte> trailer)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (header32.Length != Authenticator.HeaderSize) throw new ArgumentException("header32 must be exactly 32 bytes", nameof(header32));
+        if (header32.Length != Authenticator.HeaderSize) throw new ArgumentException($"header32 must be exactly {Authenticator.HeaderSize} bytes", nameof(header32));
         if (authDigest32.Length != Authenticator.DigestSize) throw new ArgumentException("authDigest32 must be exactly 32 bytes", nameof(authDigest32));
         if (trailer.Length < Length) throw new ArgumentException($"trailer destination must be at least {Length} bytes", nameof(trailer));
         if (_expandedKey is null) throw new InvalidOperationException($"node {SelfId} has no Ed25519 private key");

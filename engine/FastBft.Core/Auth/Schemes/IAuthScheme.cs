@@ -2,8 +2,8 @@ namespace FastBft.Auth;
 
 /// <summary>
 /// One way of authenticating a message: writes and checks the authenticator trailer
-/// (<c>kind[1] ‖ count[1] ‖ entries</c>, docs/wire-format.md §2.2) over the 64-byte input
-/// <c>header[32] ‖ authDigest[32]</c> (PROTOCOLS.md G2). Shaped after hyperledger-labs/minbft
+/// (<c>kind[1] ‖ count[1] ‖ entries</c>, docs/wire-format.md §2.2) over the 72-byte input
+/// <c>header[40] ‖ authDigest[32]</c> (PROTOCOLS.md G2). Shaped after hyperledger-labs/minbft
 /// <c>api.Authenticator</c>: an instance is bound to one local node (<see cref="SelfId"/>, <see cref="Role"/>)
 /// and one trailer kind, and the caller chooses the scheme per message type (docs/authentication.md
 /// "Authentication schemes").
@@ -40,7 +40,7 @@ public interface IAuthScheme : IDisposable
     /// first <see cref="TrailerLength"/> bytes of <paramref name="trailer"/>. The header must already carry
     /// <c>authLength</c> = <see cref="TrailerLength"/>.
     /// </summary>
-    /// <param name="header32">The 32-byte message header.</param>
+    /// <param name="header32">The 40-byte message header (header v2).</param>
     /// <param name="authDigest32">The 32-byte authDigest (docs/wire-format.md §2.2).</param>
     /// <param name="receiver">The addressed node; used by <see cref="SingleMacScheme"/> only, ignored by the others.</param>
     /// <param name="trailer">Destination, at least <see cref="TrailerLength"/> bytes.</param>
@@ -56,7 +56,7 @@ public interface IAuthScheme : IDisposable
     /// be exactly <see cref="TrailerLength"/> bytes. Never throws.
     /// </summary>
     /// <param name="sender">Claimed sender id.</param>
-    /// <param name="header32">The 32-byte header as received.</param>
+    /// <param name="header32">The 40-byte header as received.</param>
     /// <param name="authDigest32">The 32-byte authDigest the receiver computed.</param>
     /// <param name="trailer">The received trailer (the message's last authLength bytes).</param>
     AuthVerdict Verify(uint sender, ReadOnlySpan<byte> header32, ReadOnlySpan<byte> authDigest32, ReadOnlySpan<byte> trailer);

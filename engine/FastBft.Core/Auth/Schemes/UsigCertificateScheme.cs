@@ -7,7 +7,7 @@ namespace FastBft.Auth;
 /// <summary>
 /// Kind 4, USIG certificate (MinBFT/ReMinBFT; Thesis §5.4.1, PROTOCOLS.md §2.4) behind <see cref="IAuthScheme"/>,
 /// over an <see cref="IUsig"/> (software or device).
-/// <para><b>Certified digest</b> = SHA-256(<c>header[32] ‖ authDigest[32]</c>) (32 bytes), i.e. the USIG proof
+/// <para><b>Certified digest</b> = SHA-256(<c>header[40] ‖ authDigest[32]</c>) (32 bytes), i.e. the USIG proof
 /// binds (instance id = sender, epoch, counter, SHA-256(header ‖ authDigest)) (<see cref="UsigProofLayout"/>).
 /// <see cref="CertifiedDigest"/> computes it.</para>
 /// <para>Trailer (50 bytes): <c>kind 4 ‖ count 1 ‖ UI[48]</c>, the UI in <see cref="UniqueIdentifier.WriteTo"/>'s
@@ -101,19 +101,19 @@ public sealed class UsigCertificateScheme : IAuthScheme
     /// Certifies k messages with <b>one</b> <see cref="IUsig.CreateUIs"/> call (consecutive counters c … c+k−1, in
     /// input order) and writes k trailers back to back.
     /// </summary>
-    /// <param name="headers">k × 32 bytes, header i at offset 32·i.</param>
+    /// <param name="headers">k × 40 bytes (<see cref="Authenticator.HeaderSize"/>), header i at offset 40·i.</param>
     /// <param name="authDigests">k × 32 bytes, the authDigest of message i at offset 32·i.</param>
     /// <param name="trailers">At least k × 50 bytes; trailer i at offset 50·i.</param>
     /// <returns>k. k = 0 does nothing and does not call the instance.</returns>
-    /// <exception cref="ArgumentException">The header length is not a multiple of 32, the digests' length differs, or <paramref name="trailers"/> is too short.</exception>
+    /// <exception cref="ArgumentException">The header length is not a multiple of 40, the digests are not k × 32 bytes, or <paramref name="trailers"/> is too short.</exception>
     /// <exception cref="UsigException">The instance failed; the first k × 50 bytes of <paramref name="trailers"/> are cleared.</exception>
     /// <exception cref="ObjectDisposedException">The scheme was disposed.</exception>
     public int SealBatch(ReadOnlySpan<byte> headers, ReadOnlySpan<byte> authDigests, Span<byte> trailers)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (headers.Length % Authenticator.HeaderSize != 0) throw new ArgumentException("headers must be k × 32 bytes", nameof(headers));
-        if (authDigests.Length != headers.Length) throw new ArgumentException("authDigests must be k × 32 bytes, as many as headers", nameof(authDigests));
+        if (headers.Length % Authenticator.HeaderSize != 0) throw new ArgumentException($"headers must be k × {Authenticator.HeaderSize} bytes", nameof(headers));
         int k = headers.Length / Authenticator.HeaderSize;
+        if (authDigests.Length != k * Authenticator.DigestSize) throw new ArgumentException($"authDigests must be k × {Authenticator.DigestSize} bytes, one per header", nameof(authDigests));
         if (trailers.Length < k * Length) throw new ArgumentException($"trailers destination must be at least {k} × {Length} bytes", nameof(trailers));
         if (k == 0) return 0;
         byte[] digests = ArrayPool<byte>.Shared.Rent(k * DigestSize);
@@ -185,7 +185,7 @@ public sealed class UsigCertificateScheme : IAuthScheme
 
     private static void CheckInputs(ReadOnlySpan<byte> header32, ReadOnlySpan<byte> authDigest32)
     {
-        if (header32.Length != Authenticator.HeaderSize) throw new ArgumentException("header32 must be exactly 32 bytes", nameof(header32));
+        if (header32.Length != Authenticator.HeaderSize) throw new ArgumentException($"header32 must be exactly {Authenticator.HeaderSize} bytes", nameof(header32));
         if (authDigest32.Length != Authenticator.DigestSize) throw new ArgumentException("authDigest32 must be exactly 32 bytes", nameof(authDigest32));
     }
 }
