@@ -222,6 +222,8 @@ public sealed class InMemoryTransport : ITransport
     private readonly AutoResetEvent? _signal;
     private readonly TransportStats _stats = new();
     private bool _disposed;
+    private bool _delivering;
+    private uint _currentSender;
 
     internal InMemoryTransport(InMemoryNetwork network)
     {
@@ -333,13 +335,21 @@ public sealed class InMemoryTransport : ITransport
         _stats.BytesReceived += p.Length;
         try
         {
+            _delivering = true;
+            _currentSender = p.Sender;
             handler.OnMessage(p.Sender, p.Destination, new ReadOnlySpan<byte>(p.Buffer, 0, p.Length));
         }
         finally
         {
+            _delivering = false;
             ArrayPool<byte>.Shared.Return(p.Buffer);
         }
     }
+
+    /// <inheritdoc />
+    /// <remarks>The network routes by node id (there are no endpoints to learn): returns whether the call is
+    /// made during a delivery for that message's sender, and changes nothing.</remarks>
+    public bool ConfirmRoute(uint node, ulong freshness) => _delivering && node == _currentSender;
 
     /// <summary>Stops this transport (messages to its ids are then discarded on delivery). Idempotent.</summary>
     public void Dispose()

@@ -164,6 +164,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     {
         if (destination != _id) { _misaddressed++; return; }
         if (_verifier.Verify(message, out var header) != ParseStatus.Ok) return;
+        // Replies go back where an authenticated REQUEST came from (docs/transport.md, "Return routes").
+        if (header.Type == MessageType.Request) _transport.ConfirmRoute(header.Sender, header.Sequence);
         _core.OnMessage(header, message, _verifier.LastRequestDigest, _verifier.LastRequestsAuthenticated);
     }
 

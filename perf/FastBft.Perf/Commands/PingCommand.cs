@@ -259,7 +259,12 @@ internal static partial class PingCommand
 
     private sealed class Echo(ITransport transport) : IMessageHandler
     {
-        public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message) => transport.Send(sender, destination, message);
+        public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
+        {
+            // Ping is an unauthenticated measurement tool: it answers whoever sent the probe.
+            transport.ConfirmRoute(sender, 0);
+            transport.Send(sender, destination, message);
+        }
     }
 
     private sealed class EchoWaiter : IMessageHandler
