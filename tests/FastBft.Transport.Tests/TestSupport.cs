@@ -48,8 +48,8 @@ internal sealed class FakeLink(int maxDatagramSize = 1000) : IDatagramLink
     public void SendDatagram(int peer, ReadOnlySpan<byte> datagram)
     {
         Sent.Add((peer, datagram.ToArray()));
-        Stats.DatagramsSent++;
-        Stats.BytesSent += datagram.Length;
+        Stats.AddDatagramsSent();
+        Stats.AddBytesSent(datagram.Length);
     }
 
     public void FlushDatagrams() => Flushes++;
@@ -59,7 +59,7 @@ internal sealed class FakeLink(int maxDatagramSize = 1000) : IDatagramLink
         int n = 0;
         while (Inbox.TryDequeue(out var d))
         {
-            Stats.DatagramsReceived++;
+            Stats.AddDatagramsReceived();
             sink.OnDatagram(d.Peer, d.Data);
             n++;
         }

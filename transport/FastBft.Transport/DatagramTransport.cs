@@ -221,10 +221,10 @@ public sealed class DatagramTransport : ITransport
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_routes.TryGetValue(destination, out Route route))
         {
-            _stats.UnknownDestinationDropped++;
+            _stats.AddUnknownDestinationDropped();
             return;
         }
-        _stats.MessagesSent++;
+        _stats.AddMessagesSent();
         int peer = route.Peer;
         if (message.Length <= _maxBundled) AppendToBundle(peer, destination, sender, message);
         else SendFragments(peer, destination, sender, message);
@@ -364,7 +364,7 @@ public sealed class DatagramTransport : ITransport
                 ProcessFragment(peer, datagram);
                 break;
             default:
-                _stats.MalformedDropped++;
+                _stats.AddMalformedDropped();
                 break;
         }
     }
@@ -373,14 +373,14 @@ public sealed class DatagramTransport : ITransport
     {
         if (FrameCodec.ValidateBundle(datagram, _maxMessage) == 0)
         {
-            _stats.MalformedDropped++;
+            _stats.AddMalformedDropped();
             return;
         }
         IMessageHandler handler = _handler!;
         int pos = FrameCodec.FrameHeaderSize;
         while (FrameCodec.NextValidatedEntry(datagram, ref pos, out uint sender, out uint destination, out ReadOnlySpan<byte> message))
         {
-            _stats.MessagesReceived++;
+            _stats.AddMessagesReceived();
             _delivered++;
             _currentPeer = peer;
             _currentSender = sender;
@@ -440,7 +440,7 @@ public sealed class DatagramTransport : ITransport
     {
         if (!FrameCodec.TryReadFragment(datagram, _maxMessage, out FragmentHeader h, out ReadOnlySpan<byte> payload))
         {
-            _stats.MalformedDropped++;
+            _stats.AddMalformedDropped();
             return;
         }
         var key = new PartialKey(peer, h.Sender, h.MessageId);
@@ -449,13 +449,13 @@ public sealed class DatagramTransport : ITransport
             ref Partial p = ref _partials[slot];
             if (p.Total != h.TotalLength || p.Count != h.Count || p.FragmentSize != h.FragmentSize || p.Destination != h.Destination)
             {
-                _stats.MalformedDropped++;
+                _stats.AddMalformedDropped();
                 Abandon(slot);
                 return;
             }
             if ((p.Bits![h.Index >> 6] & (1UL << (h.Index & 63))) != 0)
             {
-                _stats.DuplicatesDropped++;
+                _stats.AddDuplicatesDropped();
                 return;
             }
         }
@@ -463,7 +463,7 @@ public sealed class DatagramTransport : ITransport
         {
             if (RecentlyCompleted(key))
             {
-                _stats.DuplicatesDropped++;
+                _stats.AddDuplicatesDropped();
                 return;
             }
             slot = StartPartial(key, h);
@@ -480,7 +480,7 @@ public sealed class DatagramTransport : ITransport
         _completed[_completedNext] = key;
         _completedNext = _completedNext + 1 == CompletedRingSize ? 0 : _completedNext + 1;
         if (_completedCount < CompletedRingSize) _completedCount++;
-        _stats.MessagesReceived++;
+        _stats.AddMessagesReceived();
         _delivered++;
         try
         {
@@ -550,13 +550,13 @@ public sealed class DatagramTransport : ITransport
 
     private void Evict(int slot)
     {
-        _stats.ReassemblyDropped++;
+        _stats.AddReassemblyDropped();
         Release(slot);
     }
 
     private void Abandon(int slot)
     {
-        _stats.ReassemblyDropped++;
+        _stats.AddReassemblyDropped();
         Release(slot);
     }
 

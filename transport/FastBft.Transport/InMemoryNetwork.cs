@@ -261,14 +261,14 @@ public sealed class InMemoryTransport : ITransport
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_network.IsKnown(destination))
         {
-            _stats.UnknownDestinationDropped++;
+            _stats.AddUnknownDestinationDropped();
             return;
         }
         byte[] buf = ArrayPool<byte>.Shared.Rent(message.Length);
         message.CopyTo(buf);
         _outbox.Add(new InMemoryNetwork.Packet { Sender = sender, Destination = destination, Buffer = buf, Length = message.Length });
-        _stats.MessagesSent++;
-        _stats.BytesSent += message.Length;
+        _stats.AddMessagesSent();
+        _stats.AddBytesSent(message.Length);
     }
 
     /// <inheritdoc />
@@ -278,7 +278,7 @@ public sealed class InMemoryTransport : ITransport
         ObjectDisposedException.ThrowIf(_disposed, this);
         for (int i = 0; i < _outbox.Count; i++)
         {
-            _stats.DatagramsSent++;
+            _stats.AddDatagramsSent();
             _network.Route(_outbox[i]);
         }
         _outbox.Clear();
@@ -330,9 +330,9 @@ public sealed class InMemoryTransport : ITransport
     private void Deliver(IMessageHandler handler, InMemoryNetwork.Packet p, ref int delivered)
     {
         delivered++;
-        _stats.MessagesReceived++;
-        _stats.DatagramsReceived++;
-        _stats.BytesReceived += p.Length;
+        _stats.AddMessagesReceived();
+        _stats.AddDatagramsReceived();
+        _stats.AddBytesReceived(p.Length);
         try
         {
             _delivering = true;
