@@ -42,7 +42,7 @@ internal static partial class PingCommand
             r.GetValue(poll)!, r.GetValue(json), r.GetValue(cpu), r.GetValue(peerCpu))));
 
         var eTransport = new Option<string>("--transport") { DefaultValueFactory = _ => "udp" };
-        var ePoll = new Option<string>("--poll") { DefaultValueFactory = _ => "adaptive" };
+        var ePoll = new Option<string>("--poll") { Description = "dpdk polling of the echo side: busy | adaptive | interrupt", DefaultValueFactory = _ => "adaptive" };
         var eCpu = new Option<int>("--cpu") { DefaultValueFactory = _ => -1 };
         var eSocket = new Option<string>("--socket") { Description = "memif socket (dpdk)", DefaultValueFactory = _ => "" };
         var eDevice = new Option<string?>("--device") { Description = "full device string (dpdk); overrides --socket" };
