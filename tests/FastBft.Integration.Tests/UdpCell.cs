@@ -116,6 +116,7 @@ internal sealed class CuttableTransport(ITransport inner) : ITransport, IMessage
     public TransportStats Stats => inner.Stats;
     public void Send(uint destination, uint sender, ReadOnlySpan<byte> message) { if (!Cut) inner.Send(destination, sender, message); }
     public void Flush() => inner.Flush();
+    public bool ConfirmRoute(uint node, ulong freshness) => inner.ConfirmRoute(node, freshness);
     public int Poll(IMessageHandler handler, int timeoutMs) { _handler = handler; return inner.Poll(this, timeoutMs); }
     public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message) { if (!Cut) _handler!.OnMessage(sender, destination, message); }
     public void Dispose() => inner.Dispose();

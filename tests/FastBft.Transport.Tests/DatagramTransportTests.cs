@@ -178,32 +178,115 @@ public class DatagramTransportTests
         Assert.Empty(rx.Messages);
     }
 
+    /// <summary>A handler that runs <paramref name="action"/> for each message (e.g. to call ConfirmRoute).</summary>
+    private sealed class Handler(Action<uint, uint> action) : IMessageHandler
+    {
+        public int Count;
+        public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message) { Count++; action(sender, destination); }
+    }
+
     [Fact]
-    public void Client_address_is_learned_and_replaced_but_configured_routes_are_not()
+    public void Unauthenticated_frames_never_create_a_route()
     {
         var link = new FakeLink(1000);
         using var t = Make(link);
-        var rx = new Collector();
-        byte[] fromClient = BundleOf(1000, 0, 1);
-
+        var rx = new Collector(); // delivers, never confirms (the message did not authenticate)
+        t.ProcessDatagram(5, BundleOf(1000, 0, 1), rx);
+        Assert.Single(rx.Messages);
+        Assert.False(t.TryGetRoute(1000, out _));
+        Assert.Equal(0, t.LearnedNodeCount);
         t.Send(1000, 0, new byte[] { 1 });
         Assert.Equal(1, t.Stats.UnknownDestinationDropped);
+    }
 
-        t.ProcessDatagram(5, fromClient, rx);
+    [Fact]
+    public void Forged_frame_claiming_a_client_id_from_another_endpoint_does_not_change_its_route()
+    {
+        var link = new FakeLink(1000);
+        using var t = Make(link);
+        ulong fresh = 7;
+        var authenticated = new Handler((s, _) => Assert.True(t.ConfirmRoute(s, fresh)));
+        t.ProcessDatagram(5, BundleOf(1000, 0, 1), authenticated);
         Assert.True(t.TryGetRoute(1000, out int peer));
         Assert.Equal(5, peer);
+
+        // The attacker's frame claims client 1000 from endpoint 9; it does not authenticate, so nobody confirms it.
+        var forged = new Collector();
+        t.ProcessDatagram(9, BundleOf(1000, 0, 1), forged);
+        Assert.Single(forged.Messages);
+        Assert.True(t.TryGetRoute(1000, out peer));
+        Assert.Equal(5, peer);
+
+        // A replay of the client's authenticated message (same or older freshness) from endpoint 9 does not move it.
+        var replay = new Handler((s, _) => Assert.False(t.ConfirmRoute(s, 7)));
+        t.ProcessDatagram(9, BundleOf(1000, 0, 1), replay);
+        replay = new Handler((s, _) => Assert.False(t.ConfirmRoute(s, 3)));
+        t.ProcessDatagram(9, BundleOf(1000, 0, 1), replay);
+        Assert.True(t.TryGetRoute(1000, out peer));
+        Assert.Equal(5, peer);
+
         t.Send(1000, 0, new byte[] { 1 });
         t.Flush();
         Assert.Equal(5, link.Sent[^1].Peer);
+    }
 
-        t.ProcessDatagram(9, fromClient, rx); // same client id from a new endpoint
+    [Fact]
+    public void Authenticated_fresh_message_moves_the_route_of_a_client_that_changed_endpoint()
+    {
+        var link = new FakeLink(1000);
+        using var t = Make(link);
+        ulong fresh = 1;
+        var authenticated = new Handler((s, _) => Assert.True(t.ConfirmRoute(s, fresh)));
+        t.ProcessDatagram(5, BundleOf(1000, 0, 1), authenticated);
+        fresh = 2; // the restarted client's next request id
+        t.ProcessDatagram(9, BundleOf(1000, 0, 1), authenticated);
+        Assert.True(t.TryGetRoute(1000, out int peer));
+        Assert.Equal(9, peer);
+        Assert.Equal(1, t.LearnedNodeCount);
+        t.Send(1000, 0, new byte[] { 1 });
+        t.Flush();
+        Assert.Equal(9, link.Sent[^1].Peer);
+
+        // Re-confirming from the same endpoint with an older value keeps it (a retransmission).
+        fresh = 1;
+        t.ProcessDatagram(9, BundleOf(1000, 0, 1), authenticated);
         Assert.True(t.TryGetRoute(1000, out peer));
         Assert.Equal(9, peer);
+    }
 
-        t.ProcessDatagram(9, BundleOf(1, 0, 1), rx); // a frame claiming configured node 1
-        Assert.True(t.TryGetRoute(1, out peer));
+    [Fact]
+    public void ConfirmRoute_only_for_the_frame_sender_during_delivery_and_never_for_configured_routes()
+    {
+        var link = new FakeLink(1000);
+        using var t = Make(link);
+        Assert.False(t.ConfirmRoute(1000, 1)); // outside OnMessage
+        Assert.False(t.TryGetRoute(1000, out _));
+
+        // A replica relaying client 1000's authenticated request: the frame sender is 1, not 1000.
+        var relay = new Handler((s, _) => Assert.False(t.ConfirmRoute(1000, 5)));
+        t.ProcessDatagram(2, BundleOf(1, 0, 1), relay);
+        Assert.Equal(1, relay.Count);
+        Assert.False(t.TryGetRoute(1000, out _));
+
+        // A frame claiming configured node 1 from another endpoint: configured routes never move.
+        var claim = new Handler((s, _) => Assert.False(t.ConfirmRoute(s, ulong.MaxValue)));
+        t.ProcessDatagram(9, BundleOf(1, 0, 1), claim);
+        Assert.True(t.TryGetRoute(1, out int peer));
         Assert.Equal(2, peer);
-        Assert.Equal(1, t.LearnedNodeCount);
+        Assert.Equal(0, t.LearnedNodeCount);
+        Assert.False(t.ConfirmRoute(1000, 1)); // after delivery
+    }
+
+    [Fact]
+    public void Route_of_a_fragmented_message_is_confirmed_to_its_source()
+    {
+        var link = new FakeLink(1000);
+        using var t = Make(link);
+        var authenticated = new Handler((s, _) => Assert.True(t.ConfirmRoute(s, 1)));
+        foreach (byte[] f in Fragments(new byte[5000], sender: 1000)) t.ProcessDatagram(6, f, authenticated);
+        Assert.Equal(1, authenticated.Count);
+        Assert.True(t.TryGetRoute(1000, out int peer));
+        Assert.Equal(6, peer);
     }
 
     [Fact]
@@ -211,7 +294,7 @@ public class DatagramTransportTests
     {
         var link = new FakeLink(1000);
         using var t = Make(link, tweak: o => o.MaxLearnedNodes = 4);
-        var rx = new Collector();
+        var rx = new Collector { ConfirmOn = t };
         for (uint c = 1000; c < 1010; c++) t.ProcessDatagram((int)c, BundleOf(c, 0, 1), rx);
         Assert.Equal(4, t.LearnedNodeCount);
         Assert.False(t.TryGetRoute(1005, out _));

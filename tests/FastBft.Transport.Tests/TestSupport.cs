@@ -6,9 +6,15 @@ namespace FastBft.Transport.Tests;
 internal sealed class Collector : IMessageHandler
 {
     public readonly List<(uint Sender, uint Destination, byte[] Message)> Messages = new();
+    /// <summary>When set, every message is treated as authenticated and fresh: its sender's route is confirmed.</summary>
+    public ITransport? ConfirmOn;
+    private ulong _fresh;
 
-    public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message) =>
+    public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
+    {
+        ConfirmOn?.ConfirmRoute(sender, ++_fresh);
         Messages.Add((sender, destination, message.ToArray()));
+    }
 }
 
 /// <summary>Counts delivered messages without allocating.</summary>
@@ -17,9 +23,12 @@ internal sealed class Counter : IMessageHandler
     public long Count;
     public long Bytes;
     public uint LastSender;
+    /// <summary>When set, every message is treated as authenticated and fresh: its sender's route is confirmed.</summary>
+    public ITransport? ConfirmOn;
 
     public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
     {
+        ConfirmOn?.ConfirmRoute(sender, (ulong)Count + 1);
         Count++;
         Bytes += message.Length;
         LastSender = sender;
@@ -39,8 +48,8 @@ internal sealed class FakeLink(int maxDatagramSize = 1000) : IDatagramLink
     public void SendDatagram(int peer, ReadOnlySpan<byte> datagram)
     {
         Sent.Add((peer, datagram.ToArray()));
-        Stats.DatagramsSent++;
-        Stats.BytesSent += datagram.Length;
+        Stats.AddDatagramsSent();
+        Stats.AddBytesSent(datagram.Length);
     }
 
     public void FlushDatagrams() => Flushes++;
@@ -50,7 +59,7 @@ internal sealed class FakeLink(int maxDatagramSize = 1000) : IDatagramLink
         int n = 0;
         while (Inbox.TryDequeue(out var d))
         {
-            Stats.DatagramsReceived++;
+            Stats.AddDatagramsReceived();
             sink.OnDatagram(d.Peer, d.Data);
             n++;
         }

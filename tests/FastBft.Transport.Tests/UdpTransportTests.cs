@@ -46,7 +46,7 @@ public class UdpTransportTests(ITestOutputHelper output)
         using (client)
         {
             byte[] msg = Wait.Pattern(size, size);
-            var rx = new Collector();
+            var rx = new Collector { ConfirmOn = replica };
             bool got = false;
             // The protocols retransmit; so does this test if a loopback burst overflowed the socket buffer.
             for (int attempt = 0; attempt < 5 && !got; attempt++)
@@ -61,8 +61,9 @@ public class UdpTransportTests(ITestOutputHelper output)
             Assert.Equal(msg, rx.Messages[0].Message);
             Assert.Equal(0, replica.Stats.MalformedDropped);
 
-            // The replica learned the client's address and can answer with a message of the same size.
+            // The replica confirmed the client's route and can answer with a message of the same size.
             rx.Messages.Clear();
+            rx.ConfirmOn = null;
             got = false;
             for (int attempt = 0; attempt < 5 && !got; attempt++)
             {
@@ -83,7 +84,7 @@ public class UdpTransportTests(ITestOutputHelper output)
         using (replica)
         using (client)
         {
-            var rx = new Collector();
+            var rx = new Collector { ConfirmOn = replica };
             for (uint c = 0; c < 32; c++) client.Send(Replica, Client + c, new byte[] { (byte)c, 1, 2, 3 });
             client.Flush();
             Assert.Equal(1, client.Stats.DatagramsSent);
@@ -111,7 +112,7 @@ public class UdpTransportTests(ITestOutputHelper output)
         using (replica)
         using (client)
         {
-            var rx = new Collector();
+            var rx = new Collector { ConfirmOn = replica };
             client.Send(Replica, Client, new byte[] { 1 });
             client.Flush();
             Assert.True(Wait.Until(() => rx.Messages.Count == 1, () => replica.Poll(rx, 50)));
@@ -128,13 +129,42 @@ public class UdpTransportTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Forged_frame_from_another_socket_does_not_redirect_replies()
+    {
+        var (replica, client) = Pair();
+        IPEndPoint ep = ((UdpLink)replica.Link).LocalEndPoint;
+        using var attacker = UdpTransport.Create(new UdpTransportOptions { Peers = new Dictionary<uint, IPEndPoint> { [Replica] = ep } });
+        using (replica)
+        using (client)
+        {
+            var authenticated = new Collector { ConfirmOn = replica };
+            client.Send(Replica, Client, new byte[] { 1 });
+            client.Flush();
+            Assert.True(Wait.Until(() => authenticated.Messages.Count == 1, () => replica.Poll(authenticated, 50)));
+
+            // The attacker claims the client's id; its message does not authenticate, so the handler confirms nothing.
+            var unauthenticated = new Collector();
+            attacker.Send(Replica, Client, new byte[] { 2 });
+            attacker.Flush();
+            Assert.True(Wait.Until(() => unauthenticated.Messages.Count == 1, () => replica.Poll(unauthenticated, 50)));
+
+            replica.Send(Client, Replica, new byte[] { 3 });
+            replica.Flush();
+            var got = new Collector();
+            Assert.True(Wait.Until(() => got.Messages.Count == 1, () => client.Poll(got, 50)));
+            Assert.Equal(0, attacker.Poll(got, 100));
+            Assert.Single(got.Messages);
+        }
+    }
+
+    [Fact]
     public void Steady_state_send_flush_poll_allocates_nothing()
     {
         var (replica, client) = Pair();
         using (replica)
         using (client)
         {
-            var rx = new Counter();
+            var rx = new Counter { ConfirmOn = replica };
             var crx = new Counter();
             byte[] msg = new byte[200];
             void Round()
@@ -148,7 +178,7 @@ public class UdpTransportTests(ITestOutputHelper output)
                 replica.Flush();
                 while (crx.Count < replies) client.Poll(crx, 100);
             }
-            // Warm-up (JIT, tiering, learned routes, dictionaries).
+            // Warm-up (JIT, tiering, confirmed routes, dictionaries).
             for (int i = 0; i < 2000; i++) Round();
             long before = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < 1000; i++) Round();

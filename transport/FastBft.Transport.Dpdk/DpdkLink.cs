@@ -471,13 +471,13 @@ public sealed unsafe class DpdkLink : IDatagramLink
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!TryResolve(peer, out int p))
         {
-            Stats.UnknownDestinationDropped++;
+            Stats.AddUnknownDestinationDropped();
             return;
         }
         if (datagram.Length > MaxDatagramSize)
         {
-            Stats.SendErrors++;
-            DpdkStats.TxOversize++;
+            Stats.AddSendErrors();
+            DpdkStats.Add(DpdkStats.Counter.TxOversize);
             return;
         }
         EnsureThread();
@@ -485,8 +485,8 @@ public sealed unsafe class DpdkLink : IDatagramLink
         byte* data = NextTxBuffer(ps, out int slot);
         if (data == null)
         {
-            Stats.SendErrors++;
-            DpdkStats.TxNoMbuf++;
+            Stats.AddSendErrors();
+            DpdkStats.Add(DpdkStats.Counter.TxNoMbuf);
             return;
         }
         var frame = new Span<byte>(data, ps.TxCapacity);
@@ -538,15 +538,15 @@ public sealed unsafe class DpdkLink : IDatagramLink
             datagrams++;
             bytes += payload[i];
         }
-        Stats.DatagramsSent += datagrams;
-        Stats.BytesSent += bytes;
-        DpdkStats.TxFrames += sent;
+        Stats.AddDatagramsSent(datagrams);
+        Stats.AddBytesSent(bytes);
+        DpdkStats.Add(DpdkStats.Counter.TxFrames, sent);
         if (sent < n)
         {
             long lost = 0;
             for (int i = sent; i < n; i++) if (payload[i] >= 0) lost++;
-            Stats.SendErrors += lost;
-            DpdkStats.TxDropped += n - sent;
+            Stats.AddSendErrors(lost);
+            DpdkStats.Add(DpdkStats.Counter.TxDropped, n - sent);
         }
         // Move allocated-but-unused mbufs to the front of the staging area.
         int spare = ps.TxAllocated - n;
@@ -565,7 +565,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
             if (Volatile.Read(ref *bell) == 1 && Interlocked.CompareExchange(ref *bell, 0, 1) == 1)
             {
                 Native.FutexWake(bell);
-                DpdkStats.DoorbellsRung++;
+                DpdkStats.Add(DpdkStats.Counter.DoorbellsRung);
             }
         }
     }
@@ -638,7 +638,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
                 long now = Stopwatch.GetTimestamp();
                 if (now >= deadline) return 0;
                 int ms = deadline == long.MaxValue ? 1000 : (int)Math.Clamp((deadline - now) * 1000 / Stopwatch.Frequency, 1, 1000);
-                DpdkStats.InterruptWaits++;
+                DpdkStats.Add(DpdkStats.Counter.InterruptWaits);
                 int n = Native.RxBurst(_port0.Id, _rxMbufs, _rxData, _rxLenFlags, _burst, ms);
                 if (n > 0) return Deliver(sink, n, 0);
             }
@@ -661,7 +661,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
                     return delivered;
                 }
                 long leftUs = deadline == long.MaxValue ? capUs : Math.Max(1, (deadline - now) * 1_000_000 / Stopwatch.Frequency);
-                DpdkStats.DoorbellWaits++;
+                DpdkStats.Add(DpdkStats.Counter.DoorbellWaits);
                 Native.FutexWait(_bell, 1, Math.Min(leftUs, capUs));
                 Volatile.Write(ref *_bell, 0);
                 delivered = PollAll(sink, out any);
@@ -678,7 +678,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
             long leftUs = deadline == long.MaxValue ? long.MaxValue : (deadline - now) * 1_000_000 / Stopwatch.Frequency;
             ts.Seconds = 0;
             ts.Nanoseconds = Math.Max(1, Math.Min(sleepUs, leftUs)) * 1000;
-            DpdkStats.Sleeps++;
+            DpdkStats.Add(DpdkStats.Counter.Sleeps);
             Native.NanoSleep(&ts, null);
             sleepUs = Math.Min(sleepUs * 2, _options.MaxSleepMicroseconds);
             delivered = PollAll(sink, out any);
@@ -697,11 +697,11 @@ public sealed unsafe class DpdkLink : IDatagramLink
                 uint lf = _rxLenFlags[i];
                 int len = (int)(lf & 0xFFFF);
                 uint flags = lf >> 16;
-                DpdkStats.RxFrames++;
+                DpdkStats.Add(DpdkStats.Counter.RxFrames);
                 if ((flags & Native.RxMultiSeg) != 0)
                 {
-                    DpdkStats.RxMultiSegment++;
-                    Stats.MalformedDropped++;
+                    DpdkStats.Add(DpdkStats.Counter.RxMultiSegment);
+                    Stats.AddMalformedDropped();
                     continue;
                 }
                 var frame = new ReadOnlySpan<byte>(_rxData[i], len);
@@ -711,22 +711,22 @@ public sealed unsafe class DpdkLink : IDatagramLink
                     case FrameVerdict.Udp:
                     {
                         int peer = FindOrLearn(info, via);
-                        Stats.DatagramsReceived++;
-                        Stats.BytesReceived += info.PayloadLength;
+                        Stats.AddDatagramsReceived();
+                        Stats.AddBytesReceived(info.PayloadLength);
                         delivered++;
                         sink.OnDatagram(peer, frame.Slice(info.PayloadOffset, info.PayloadLength));
                         break;
                     }
                     case FrameVerdict.ArpRequestForUs:
                         if (_options.AnswerArp && QueueArpReply(_ports[via], info.SourceMac, info.SourceIp)) arpQueued = true;
-                        else DpdkStats.ArpIgnored++;
+                        else DpdkStats.Add(DpdkStats.Counter.ArpIgnored);
                         break;
                     case FrameVerdict.ArpOther:
-                        DpdkStats.ArpIgnored++;
+                        DpdkStats.Add(DpdkStats.Counter.ArpIgnored);
                         break;
                     default:
                         DpdkStats.CountDrop(verdict);
-                        Stats.MalformedDropped++;
+                        Stats.AddMalformedDropped();
                         break;
                 }
             }
@@ -755,9 +755,9 @@ public sealed unsafe class DpdkLink : IDatagramLink
             _learnedNextRecycle = _learnedNextRecycle + 1 == _maxLearned ? 0 : _learnedNextRecycle + 1;
             if (_slotUsed[slot]) _peerIndex.Remove(Key(_peerIp[slot], _peerPort[slot]));
             _generation[slot] = (_generation[slot] + 1) & GenerationMask;
-            DpdkStats.PeersRecycled++;
+            DpdkStats.Add(DpdkStats.Counter.PeersRecycled);
         }
-        DpdkStats.PeersLearned++;
+        DpdkStats.Add(DpdkStats.Counter.PeersLearned);
         _peerMac[slot] = info.SourceMac;
         _peerIp[slot] = info.SourceIp;
         _peerPort[slot] = info.SourcePort;
@@ -775,7 +775,7 @@ public sealed unsafe class DpdkLink : IDatagramLink
         ps.TxLens[slot] = (ushort)len;
         ps.TxPayload[slot] = -1;
         ps.TxPending++;
-        DpdkStats.ArpRepliesSent++;
+        DpdkStats.Add(DpdkStats.Counter.ArpRepliesSent);
         return true;
     }
 

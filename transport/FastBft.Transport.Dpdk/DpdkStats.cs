@@ -1,90 +1,158 @@
 namespace FastBft.Transport.Dpdk;
 
 /// <summary>
-/// Detailed counters of one <see cref="DpdkLink"/> (monotonic; written by the I/O thread, readable
-/// from any thread). Every dropped frame is also counted once in
+/// Detailed counters of one <see cref="DpdkLink"/> (monotonic). Every dropped frame is also counted once in
 /// <see cref="TransportStats.MalformedDropped"/>; this class says why.
 /// </summary>
+/// <remarks>Threading: written only by the link's I/O thread (single writer: <c>Volatile.Write</c>
+/// of its own value plus the increment, no interlocked read-modify-write on the hot path); readable from any
+/// thread through the properties (<c>Volatile.Read</c>).</remarks>
 public sealed class DpdkStats
 {
+    /// <summary>Counter slots, one per property.</summary>
+    internal enum Counter
+    {
+        RxFrames,
+        RxWrongEthertype,
+        RxShortFrame,
+        RxBadIpHeader,
+        RxBadIpLength,
+        RxIpFragment,
+        RxNotUdp,
+        RxBadUdpLength,
+        RxBadIpChecksum,
+        RxBadUdpChecksum,
+        RxWrongDestinationMac,
+        RxWrongDestinationIp,
+        RxWrongDestinationPort,
+        RxMultiSegment,
+        PeersLearned,
+        PeersRecycled,
+        TxOversize,
+        ArpRepliesSent,
+        ArpIgnored,
+        TxFrames,
+        TxDropped,
+        TxNoMbuf,
+        InterruptWaits,
+        Sleeps,
+        DoorbellWaits,
+        DoorbellsRung,
+        Count,
+    }
+
+    private readonly long[] _c = new long[(int)Counter.Count];
+
     /// <summary>Frames taken from the device (all kinds).</summary>
-    public long RxFrames;
+    public long RxFrames => Volatile.Read(ref _c[(int)Counter.RxFrames]);
+
     /// <summary>Frames with an ethertype other than IPv4/ARP.</summary>
-    public long RxWrongEthertype;
+    public long RxWrongEthertype => Volatile.Read(ref _c[(int)Counter.RxWrongEthertype]);
+
     /// <summary>Frames shorter than their headers.</summary>
-    public long RxShortFrame;
+    public long RxShortFrame => Volatile.Read(ref _c[(int)Counter.RxShortFrame]);
+
     /// <summary>IPv4 version ≠ 4 or IHL &lt; 5.</summary>
-    public long RxBadIpHeader;
+    public long RxBadIpHeader => Volatile.Read(ref _c[(int)Counter.RxBadIpHeader]);
+
     /// <summary>IPv4 total length inconsistent with the frame.</summary>
-    public long RxBadIpLength;
+    public long RxBadIpLength => Volatile.Read(ref _c[(int)Counter.RxBadIpLength]);
+
     /// <summary>IPv4 fragments (not supported).</summary>
-    public long RxIpFragment;
+    public long RxIpFragment => Volatile.Read(ref _c[(int)Counter.RxIpFragment]);
+
     /// <summary>IPv4 protocol other than UDP.</summary>
-    public long RxNotUdp;
+    public long RxNotUdp => Volatile.Read(ref _c[(int)Counter.RxNotUdp]);
+
     /// <summary>UDP length inconsistent with the IPv4 length.</summary>
-    public long RxBadUdpLength;
+    public long RxBadUdpLength => Volatile.Read(ref _c[(int)Counter.RxBadUdpLength]);
+
     /// <summary>Bad IPv4 header checksum.</summary>
-    public long RxBadIpChecksum;
+    public long RxBadIpChecksum => Volatile.Read(ref _c[(int)Counter.RxBadIpChecksum]);
+
     /// <summary>Bad UDP checksum.</summary>
-    public long RxBadUdpChecksum;
+    public long RxBadUdpChecksum => Volatile.Read(ref _c[(int)Counter.RxBadUdpChecksum]);
+
     /// <summary>Destination MAC not ours.</summary>
-    public long RxWrongDestinationMac;
+    public long RxWrongDestinationMac => Volatile.Read(ref _c[(int)Counter.RxWrongDestinationMac]);
+
     /// <summary>Destination IPv4 address not ours.</summary>
-    public long RxWrongDestinationIp;
+    public long RxWrongDestinationIp => Volatile.Read(ref _c[(int)Counter.RxWrongDestinationIp]);
+
     /// <summary>Destination UDP port not ours.</summary>
-    public long RxWrongDestinationPort;
+    public long RxWrongDestinationPort => Volatile.Read(ref _c[(int)Counter.RxWrongDestinationPort]);
+
     /// <summary>Frames spanning several mbufs (larger than the mbuf data room).</summary>
-    public long RxMultiSegment;
+    public long RxMultiSegment => Volatile.Read(ref _c[(int)Counter.RxMultiSegment]);
+
     /// <summary>Unknown sources that were given a peer handle.</summary>
-    public long PeersLearned;
+    public long PeersLearned => Volatile.Read(ref _c[(int)Counter.PeersLearned]);
+
     /// <summary>Learned handles recycled (FIFO) because <see cref="DpdkOptions.MaxLearnedPeers"/> was reached.</summary>
-    public long PeersRecycled;
+    public long PeersRecycled => Volatile.Read(ref _c[(int)Counter.PeersRecycled]);
+
     /// <summary>Datagrams longer than <see cref="DpdkLink.MaxDatagramSize"/> not sent; counted in SendErrors too.</summary>
-    public long TxOversize;
+    public long TxOversize => Volatile.Read(ref _c[(int)Counter.TxOversize]);
+
     /// <summary>ARP requests for our address answered.</summary>
-    public long ArpRepliesSent;
+    public long ArpRepliesSent => Volatile.Read(ref _c[(int)Counter.ArpRepliesSent]);
+
     /// <summary>Other ARP frames ignored.</summary>
-    public long ArpIgnored;
+    public long ArpIgnored => Volatile.Read(ref _c[(int)Counter.ArpIgnored]);
+
     /// <summary>Frames handed to the device.</summary>
-    public long TxFrames;
+    public long TxFrames => Volatile.Read(ref _c[(int)Counter.TxFrames]);
+
     /// <summary>Frames the device did not take (tx ring full, link down); counted in SendErrors too.</summary>
-    public long TxDropped;
+    public long TxDropped => Volatile.Read(ref _c[(int)Counter.TxDropped]);
+
     /// <summary>Frames lost because no mbuf could be allocated; counted in SendErrors too.</summary>
-    public long TxNoMbuf;
+    public long TxNoMbuf => Volatile.Read(ref _c[(int)Counter.TxNoMbuf]);
+
     /// <summary>Receive waits that slept on the rx interrupt.</summary>
-    public long InterruptWaits;
+    public long InterruptWaits => Volatile.Read(ref _c[(int)Counter.InterruptWaits]);
+
     /// <summary>Receive waits that slept (adaptive back-off).</summary>
-    public long Sleeps;
+    public long Sleeps => Volatile.Read(ref _c[(int)Counter.Sleeps]);
+
     /// <summary>Adaptive waits on this link's doorbell (<see cref="DpdkOptions.Doorbell"/>).</summary>
-    public long DoorbellWaits;
+    public long DoorbellWaits => Volatile.Read(ref _c[(int)Counter.DoorbellWaits]);
+
     /// <summary>Peers woken through their doorbell after a transmit burst.</summary>
-    public long DoorbellsRung;
+    public long DoorbellsRung => Volatile.Read(ref _c[(int)Counter.DoorbellsRung]);
 
     /// <summary>Sum of all receive drop reasons.</summary>
     public long RxDropped =>
-        Interlocked.Read(ref RxWrongEthertype) + Interlocked.Read(ref RxShortFrame) + Interlocked.Read(ref RxBadIpHeader)
-        + Interlocked.Read(ref RxBadIpLength) + Interlocked.Read(ref RxIpFragment) + Interlocked.Read(ref RxNotUdp)
-        + Interlocked.Read(ref RxBadUdpLength) + Interlocked.Read(ref RxBadIpChecksum) + Interlocked.Read(ref RxBadUdpChecksum)
-        + Interlocked.Read(ref RxWrongDestinationMac) + Interlocked.Read(ref RxWrongDestinationIp)
-        + Interlocked.Read(ref RxWrongDestinationPort) + Interlocked.Read(ref RxMultiSegment);
+        RxWrongEthertype + RxShortFrame + RxBadIpHeader
+        + RxBadIpLength + RxIpFragment + RxNotUdp
+        + RxBadUdpLength + RxBadIpChecksum + RxBadUdpChecksum
+        + RxWrongDestinationMac + RxWrongDestinationIp
+        + RxWrongDestinationPort + RxMultiSegment;
+
+    /// <summary>Adds <paramref name="count"/> (default 1) to counter <paramref name="counter"/>. I/O thread only.</summary>
+    internal void Add(Counter counter, long count = 1)
+    {
+        ref long c = ref _c[(int)counter];
+        Volatile.Write(ref c, c + count);
+    }
 
     /// <summary>Increments the counter for a drop verdict (not <see cref="FrameVerdict.Udp"/> or ARP).</summary>
     internal void CountDrop(FrameVerdict verdict)
     {
         switch (verdict)
         {
-            case FrameVerdict.WrongEthertype: RxWrongEthertype++; break;
-            case FrameVerdict.ShortFrame: RxShortFrame++; break;
-            case FrameVerdict.BadIpHeader: RxBadIpHeader++; break;
-            case FrameVerdict.BadIpLength: RxBadIpLength++; break;
-            case FrameVerdict.IpFragment: RxIpFragment++; break;
-            case FrameVerdict.NotUdp: RxNotUdp++; break;
-            case FrameVerdict.BadUdpLength: RxBadUdpLength++; break;
-            case FrameVerdict.BadIpChecksum: RxBadIpChecksum++; break;
-            case FrameVerdict.BadUdpChecksum: RxBadUdpChecksum++; break;
-            case FrameVerdict.WrongDestinationMac: RxWrongDestinationMac++; break;
-            case FrameVerdict.WrongDestinationIp: RxWrongDestinationIp++; break;
-            case FrameVerdict.WrongDestinationPort: RxWrongDestinationPort++; break;
+            case FrameVerdict.WrongEthertype: Add(Counter.RxWrongEthertype); break;
+            case FrameVerdict.ShortFrame: Add(Counter.RxShortFrame); break;
+            case FrameVerdict.BadIpHeader: Add(Counter.RxBadIpHeader); break;
+            case FrameVerdict.BadIpLength: Add(Counter.RxBadIpLength); break;
+            case FrameVerdict.IpFragment: Add(Counter.RxIpFragment); break;
+            case FrameVerdict.NotUdp: Add(Counter.RxNotUdp); break;
+            case FrameVerdict.BadUdpLength: Add(Counter.RxBadUdpLength); break;
+            case FrameVerdict.BadIpChecksum: Add(Counter.RxBadIpChecksum); break;
+            case FrameVerdict.BadUdpChecksum: Add(Counter.RxBadUdpChecksum); break;
+            case FrameVerdict.WrongDestinationMac: Add(Counter.RxWrongDestinationMac); break;
+            case FrameVerdict.WrongDestinationIp: Add(Counter.RxWrongDestinationIp); break;
+            case FrameVerdict.WrongDestinationPort: Add(Counter.RxWrongDestinationPort); break;
         }
     }
 
@@ -92,9 +160,10 @@ public sealed class DpdkStats
     public override string ToString()
     {
         var parts = new List<string>();
-        foreach (var f in typeof(DpdkStats).GetFields())
+        for (var c = (Counter)0; c < Counter.Count; c++)
         {
-            if (f.GetValue(this) is long v && v != 0) parts.Add($"{f.Name}={v}");
+            long v = Volatile.Read(ref _c[(int)c]);
+            if (v != 0) parts.Add($"{c}={v}");
         }
         return string.Join(' ', parts);
     }

@@ -6,7 +6,9 @@ public static class DpdkTransport
     /// <summary>
     /// Opens a <see cref="DpdkLink"/> with <paramref name="options"/> and returns a
     /// <see cref="DatagramTransport"/> over it (which owns and disposes the link). Neighbours with a
-    /// <see cref="DpdkNeighbor.NodeId"/> become static routes; others are learned from received frames.
+    /// <see cref="DpdkNeighbor.NodeId"/> become static routes; other nodes (clients) become reachable when the
+    /// handler confirms their route after their message authenticated (<see cref="ITransport.ConfirmRoute"/>;
+    /// the same rule as over UDP, docs/transport.md "Return routes").
     /// </summary>
     /// <param name="options">DPDK link options (validated).</param>
     /// <param name="transportOptions">Reassembly and routing limits; its StaticPeers are replaced. Null: defaults.</param>

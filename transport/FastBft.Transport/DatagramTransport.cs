@@ -6,7 +6,7 @@ namespace FastBft.Transport;
 
 /// <summary>
 /// An <see cref="ITransport"/> over any <see cref="IDatagramLink"/> (kernel UDP, DPDK): node-id routing
-/// (configured peers plus endpoints learned from received frames), bundling of small messages per
+/// (configured peers plus return routes confirmed by the handler, <see cref="ConfirmRoute"/>), bundling of small messages per
 /// destination endpoint, fragmentation of large ones, and reassembly with bounded memory and strict
 /// validation (docs/wire-format.md §1, docs/transport.md).
 /// </summary>
@@ -22,6 +22,7 @@ public sealed class DatagramTransport : ITransport
     {
         public int Peer;
         public bool Static;
+        public ulong Freshness;
     }
 
     private readonly record struct PartialKey(int Peer, uint Sender, uint MessageId);
@@ -65,8 +66,10 @@ public sealed class DatagramTransport : ITransport
     private readonly uint[] _learnedRing;
     private int _learnedHead;
     private int _learnedCount;
-    private uint _cacheSender;
-    private int _cachePeer = -1;
+
+    // The message being delivered to the handler (for ConfirmRoute): its source peer handle (-1: none) and frame sender id.
+    private int _currentPeer = -1;
+    private uint _currentSender;
 
     // Transmit.
     private readonly byte[]?[] _txBuffers;
@@ -180,7 +183,7 @@ public sealed class DatagramTransport : ITransport
     /// <summary>The underlying link.</summary>
     public IDatagramLink Link => _link;
 
-    /// <summary>Number of node ids whose route was learned from received frames.</summary>
+    /// <summary>Number of node ids with a learned route (confirmed through <see cref="ConfirmRoute"/>).</summary>
     public int LearnedNodeCount => _learnedCount;
 
     /// <summary>Number of partially reassembled messages held.</summary>
@@ -195,7 +198,6 @@ public sealed class DatagramTransport : ITransport
     {
         ArgumentOutOfRangeException.ThrowIfNegative(peer);
         _routes[nodeId] = new Route { Peer = peer, Static = true };
-        _cachePeer = -1;
     }
 
     /// <summary>Looks up the peer handle of <paramref name="nodeId"/> (configured or learned).</summary>
@@ -219,10 +221,10 @@ public sealed class DatagramTransport : ITransport
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_routes.TryGetValue(destination, out Route route))
         {
-            _stats.UnknownDestinationDropped++;
+            _stats.AddUnknownDestinationDropped();
             return;
         }
-        _stats.MessagesSent++;
+        _stats.AddMessagesSent();
         int peer = route.Peer;
         if (message.Length <= _maxBundled) AppendToBundle(peer, destination, sender, message);
         else SendFragments(peer, destination, sender, message);
@@ -317,6 +319,7 @@ public sealed class DatagramTransport : ITransport
         finally
         {
             _handler = null;
+            _currentPeer = -1;
         }
         return _delivered;
     }
@@ -335,6 +338,7 @@ public sealed class DatagramTransport : ITransport
         finally
         {
             _handler = null;
+            _currentPeer = -1;
         }
         return _delivered;
     }
@@ -360,7 +364,7 @@ public sealed class DatagramTransport : ITransport
                 ProcessFragment(peer, datagram);
                 break;
             default:
-                _stats.MalformedDropped++;
+                _stats.AddMalformedDropped();
                 break;
         }
     }
@@ -369,72 +373,89 @@ public sealed class DatagramTransport : ITransport
     {
         if (FrameCodec.ValidateBundle(datagram, _maxMessage) == 0)
         {
-            _stats.MalformedDropped++;
+            _stats.AddMalformedDropped();
             return;
         }
         IMessageHandler handler = _handler!;
         int pos = FrameCodec.FrameHeaderSize;
         while (FrameCodec.NextValidatedEntry(datagram, ref pos, out uint sender, out uint destination, out ReadOnlySpan<byte> message))
         {
-            Learn(sender, peer);
-            _stats.MessagesReceived++;
+            _stats.AddMessagesReceived();
             _delivered++;
+            _currentPeer = peer;
+            _currentSender = sender;
             handler.OnMessage(sender, destination, message);
+            _currentPeer = -1;
         }
     }
 
-    private void Learn(uint sender, int peer)
+    /// <inheritdoc />
+    /// <remarks>
+    /// <para>Rule (docs/transport.md, "Return routes"): the routing table is never changed by frame contents
+    /// alone — the frame's sender id is not authenticated, so learning from it would let anyone who can send a
+    /// datagram redirect a client's replies. A route is created or moved only here, by the handler, after the
+    /// message's own authenticator was verified.</para>
+    /// <para>Accepted only while a message is being delivered and only for its frame sender id
+    /// (<paramref name="node"/> must equal the <c>sender</c> passed to <see cref="IMessageHandler.OnMessage"/>);
+    /// configured routes are never changed. A learned route is moved to the current source endpoint only when
+    /// <paramref name="freshness"/> is greater than the freshness that last confirmed it, so a replay of an old
+    /// authenticated message from another endpoint cannot move it back. A new node id takes a learned slot
+    /// (FIFO eviction when <see cref="DatagramTransportOptions.MaxLearnedNodes"/> are held). Allocation-free.</para>
+    /// </remarks>
+    public bool ConfirmRoute(uint node, ulong freshness)
     {
-        if (sender == _cacheSender && peer == _cachePeer) return;
-        ref Route r = ref CollectionsMarshal.GetValueRefOrNullRef(_routes, sender);
+        int peer = _currentPeer;
+        if (peer < 0 || node != _currentSender) return false;
+        ref Route r = ref CollectionsMarshal.GetValueRefOrNullRef(_routes, node);
         if (!Unsafe.IsNullRef(ref r))
         {
-            // A learned address is replaced when the same id shows up from a new endpoint;
-            // configured routes are never overridden by unauthenticated frame ids.
-            if (!r.Static) r.Peer = peer;
-            if (r.Static && r.Peer != peer) return; // do not cache a mismatch
-        }
-        else
-        {
-            if (_learnedCount == _learnedRing.Length)
+            if (r.Static) return r.Peer == peer;
+            if (r.Peer == peer)
             {
-                uint old = _learnedRing[_learnedHead];
-                _learnedHead = _learnedHead + 1 == _learnedRing.Length ? 0 : _learnedHead + 1;
-                _learnedCount--;
-                ref Route o = ref CollectionsMarshal.GetValueRefOrNullRef(_routes, old);
-                if (!Unsafe.IsNullRef(ref o) && !o.Static) _routes.Remove(old);
+                if (freshness > r.Freshness) r.Freshness = freshness;
+                return true;
             }
-            int tail = _learnedHead + _learnedCount;
-            if (tail >= _learnedRing.Length) tail -= _learnedRing.Length;
-            _learnedRing[tail] = sender;
-            _learnedCount++;
-            _routes.Add(sender, new Route { Peer = peer, Static = false });
+            if (freshness <= r.Freshness) return false;
+            r.Peer = peer;
+            r.Freshness = freshness;
+            return true;
         }
-        _cacheSender = sender;
-        _cachePeer = peer;
+        if (_learnedCount == _learnedRing.Length)
+        {
+            uint old = _learnedRing[_learnedHead];
+            _learnedHead = _learnedHead + 1 == _learnedRing.Length ? 0 : _learnedHead + 1;
+            _learnedCount--;
+            ref Route o = ref CollectionsMarshal.GetValueRefOrNullRef(_routes, old);
+            if (!Unsafe.IsNullRef(ref o) && !o.Static) _routes.Remove(old);
+        }
+        int tail = _learnedHead + _learnedCount;
+        if (tail >= _learnedRing.Length) tail -= _learnedRing.Length;
+        _learnedRing[tail] = node;
+        _learnedCount++;
+        _routes.Add(node, new Route { Peer = peer, Static = false, Freshness = freshness });
+        return true;
     }
 
     private void ProcessFragment(int peer, ReadOnlySpan<byte> datagram)
     {
         if (!FrameCodec.TryReadFragment(datagram, _maxMessage, out FragmentHeader h, out ReadOnlySpan<byte> payload))
         {
-            _stats.MalformedDropped++;
+            _stats.AddMalformedDropped();
             return;
         }
-        Learn(h.Sender, peer);
         var key = new PartialKey(peer, h.Sender, h.MessageId);
         if (_partialIndex.TryGetValue(key, out int slot))
         {
             ref Partial p = ref _partials[slot];
             if (p.Total != h.TotalLength || p.Count != h.Count || p.FragmentSize != h.FragmentSize || p.Destination != h.Destination)
             {
-                _stats.MalformedDropped++;
+                _stats.AddMalformedDropped();
                 Abandon(slot);
                 return;
             }
             if ((p.Bits![h.Index >> 6] & (1UL << (h.Index & 63))) != 0)
             {
-                _stats.DuplicatesDropped++;
+                _stats.AddDuplicatesDropped();
                 return;
             }
         }
@@ -442,7 +463,7 @@ public sealed class DatagramTransport : ITransport
         {
             if (RecentlyCompleted(key))
             {
-                _stats.DuplicatesDropped++;
+                _stats.AddDuplicatesDropped();
                 return;
             }
             slot = StartPartial(key, h);
@@ -459,14 +480,17 @@ public sealed class DatagramTransport : ITransport
         _completed[_completedNext] = key;
         _completedNext = _completedNext + 1 == CompletedRingSize ? 0 : _completedNext + 1;
         if (_completedCount < CompletedRingSize) _completedCount++;
-        _stats.MessagesReceived++;
+        _stats.AddMessagesReceived();
         _delivered++;
         try
         {
+            _currentPeer = q.Peer;
+            _currentSender = q.Sender;
             _handler!.OnMessage(q.Sender, q.Destination, q.Buffer.AsSpan(0, q.Total));
         }
         finally
         {
+            _currentPeer = -1;
             Release(slot);
         }
     }
@@ -526,13 +550,13 @@ public sealed class DatagramTransport : ITransport
 
     private void Evict(int slot)
     {
-        _stats.ReassemblyDropped++;
+        _stats.AddReassemblyDropped();
         Release(slot);
     }
 
     private void Abandon(int slot)
     {
-        _stats.ReassemblyDropped++;
+        _stats.AddReassemblyDropped();
         Release(slot);
     }
 

@@ -31,7 +31,8 @@ public sealed class DatagramTransportOptions
     public int ReassemblyTimeoutMs { get; set; } = 2000;
 
     /// <summary>
-    /// Most node ids whose endpoint is learned from received frames (e.g. client ids). When full, the
+    /// Most node ids with a learned return route (e.g. client ids; learned only through
+    /// <see cref="ITransport.ConfirmRoute"/>, never from unauthenticated frame ids). When full, the
     /// oldest learned id is forgotten (FIFO). Default 16,384.
     /// </summary>
     public int MaxLearnedNodes { get; set; } = 16384;

@@ -47,6 +47,23 @@ public interface ITransport : IDisposable
 
     /// <summary>Counters of this transport (monotonic, read from any thread).</summary>
     TransportStats Stats { get; }
+
+    /// <summary>
+    /// Confirms the return route of node <paramref name="node"/>: replies to it go to the endpoint the message
+    /// currently being delivered came from. Call it only from inside <see cref="IMessageHandler.OnMessage"/>,
+    /// for that message's <c>sender</c>, and only after the message's own authenticator proved that
+    /// <paramref name="node"/> sent it (e.g. a REQUEST that verified). The frame sender id is not
+    /// authenticated, so a transport never creates or moves a route on its own; this is the only way a
+    /// node without a configured address becomes reachable (docs/transport.md, "Return routes").
+    /// </summary>
+    /// <param name="node">the authenticated sender; must equal the frame sender of the message being delivered.</param>
+    /// <param name="freshness">a value the sender increases with every new message (REQUEST: its request id);
+    /// an existing route moves to a different endpoint only if it is greater than the one that last confirmed
+    /// the route, so replaying an old authenticated message from elsewhere cannot redirect the replies.</param>
+    /// <returns>True if the route of <paramref name="node"/> now leads to the current message's source;
+    /// false when called outside a delivery, for another node id, for a configured route with another
+    /// endpoint, or with stale freshness. Never throws.</returns>
+    bool ConfirmRoute(uint node, ulong freshness);
 }
 
 /// <summary>Receives messages from <see cref="ITransport.Poll"/>.</summary>
@@ -55,7 +72,9 @@ public interface IMessageHandler
     /// <summary>
     /// One received message. <paramref name="sender"/> and <paramref name="destination"/> come from
     /// the transport frame and are <b>not authenticated</b>; the message's own authenticator is.
-    /// <paramref name="message"/> is valid only during this call.
+    /// <paramref name="message"/> is valid only during this call. Once the message authenticated as coming
+    /// from <paramref name="sender"/>, the handler may call <see cref="ITransport.ConfirmRoute"/> so that
+    /// replies to <paramref name="sender"/> go back to where this message came from.
     /// </summary>
     void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message);
 }

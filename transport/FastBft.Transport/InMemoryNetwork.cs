@@ -222,6 +222,8 @@ public sealed class InMemoryTransport : ITransport
     private readonly AutoResetEvent? _signal;
     private readonly TransportStats _stats = new();
     private bool _disposed;
+    private bool _delivering;
+    private uint _currentSender;
 
     internal InMemoryTransport(InMemoryNetwork network)
     {
@@ -259,14 +261,14 @@ public sealed class InMemoryTransport : ITransport
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_network.IsKnown(destination))
         {
-            _stats.UnknownDestinationDropped++;
+            _stats.AddUnknownDestinationDropped();
             return;
         }
         byte[] buf = ArrayPool<byte>.Shared.Rent(message.Length);
         message.CopyTo(buf);
         _outbox.Add(new InMemoryNetwork.Packet { Sender = sender, Destination = destination, Buffer = buf, Length = message.Length });
-        _stats.MessagesSent++;
-        _stats.BytesSent += message.Length;
+        _stats.AddMessagesSent();
+        _stats.AddBytesSent(message.Length);
     }
 
     /// <inheritdoc />
@@ -276,7 +278,7 @@ public sealed class InMemoryTransport : ITransport
         ObjectDisposedException.ThrowIf(_disposed, this);
         for (int i = 0; i < _outbox.Count; i++)
         {
-            _stats.DatagramsSent++;
+            _stats.AddDatagramsSent();
             _network.Route(_outbox[i]);
         }
         _outbox.Clear();
@@ -328,18 +330,26 @@ public sealed class InMemoryTransport : ITransport
     private void Deliver(IMessageHandler handler, InMemoryNetwork.Packet p, ref int delivered)
     {
         delivered++;
-        _stats.MessagesReceived++;
-        _stats.DatagramsReceived++;
-        _stats.BytesReceived += p.Length;
+        _stats.AddMessagesReceived();
+        _stats.AddDatagramsReceived();
+        _stats.AddBytesReceived(p.Length);
         try
         {
+            _delivering = true;
+            _currentSender = p.Sender;
             handler.OnMessage(p.Sender, p.Destination, new ReadOnlySpan<byte>(p.Buffer, 0, p.Length));
         }
         finally
         {
+            _delivering = false;
             ArrayPool<byte>.Shared.Return(p.Buffer);
         }
     }
+
+    /// <inheritdoc />
+    /// <remarks>The network routes by node id (there are no endpoints to learn): returns whether the call is
+    /// made during a delivery for that message's sender, and changes nothing.</remarks>
+    public bool ConfirmRoute(uint node, ulong freshness) => _delivering && node == _currentSender;
 
     /// <summary>Stops this transport (messages to its ids are then discarded on delivery). Idempotent.</summary>
     public void Dispose()

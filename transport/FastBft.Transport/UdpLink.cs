@@ -172,22 +172,22 @@ public sealed class UdpLink : IDatagramLink
         SocketAddress? sa;
         if (peer < 0 || slot >= _addresses.Length || (sa = _addresses[slot]) is null || (peer >> SlotBits) != _generation[slot])
         {
-            _stats.UnknownDestinationDropped++;
+            _stats.AddUnknownDestinationDropped();
             return;
         }
         try
         {
             int n = _socket.SendTo(datagram, SocketFlags.None, sa);
-            _stats.DatagramsSent++;
-            _stats.BytesSent += n;
+            _stats.AddDatagramsSent();
+            _stats.AddBytesSent(n);
         }
         catch (SocketException)
         {
-            _stats.SendErrors++;
+            _stats.AddSendErrors();
         }
         catch (ObjectDisposedException)
         {
-            _stats.SendErrors++;
+            _stats.AddSendErrors();
         }
     }
 
@@ -210,7 +210,7 @@ public sealed class UdpLink : IDatagramLink
         }
         catch (SocketException)
         {
-            _stats.ReceiveErrors++;
+            _stats.AddReceiveErrors();
             return 0;
         }
         if (_batch is not null)
@@ -230,11 +230,11 @@ public sealed class UdpLink : IDatagramLink
             }
             catch (SocketException)
             {
-                _stats.ReceiveErrors++;
+                _stats.AddReceiveErrors();
                 break;
             }
-            _stats.DatagramsReceived++;
-            _stats.BytesReceived += n;
+            _stats.AddDatagramsReceived();
+            _stats.AddBytesReceived(n);
             int peer = SourceHandle(_receiveAddress);
             delivered++;
             sink.OnDatagram(peer, new ReadOnlySpan<byte>(_receiveBuffer, 0, n));
@@ -258,14 +258,14 @@ public sealed class UdpLink : IDatagramLink
         {
             var outcome = _batch!.Receive(_socket, out int count);
             if (outcome == LinuxBatchReceiver.Outcome.Unsupported) return delivered == 0 ? -1 : delivered;
-            if (outcome == LinuxBatchReceiver.Outcome.Error) { _stats.ReceiveErrors++; break; }
+            if (outcome == LinuxBatchReceiver.Outcome.Error) { _stats.AddReceiveErrors(); break; }
             if (outcome == LinuxBatchReceiver.Outcome.WouldBlock) break;
             for (int i = 0; i < count; i++)
             {
-                _stats.DatagramsReceived++;
-                if (_batch.IsTruncated(i)) { _stats.MalformedDropped++; continue; }
+                _stats.AddDatagramsReceived();
+                if (_batch.IsTruncated(i)) { _stats.AddMalformedDropped(); continue; }
                 var datagram = _batch.Datagram(i);
-                _stats.BytesReceived += datagram.Length;
+                _stats.AddBytesReceived(datagram.Length);
                 _batch.CopySource(i, _receiveAddress);
                 int peer = SourceHandle(_receiveAddress);
                 delivered++;

@@ -9,7 +9,7 @@ public sealed class UdpTransportOptions
     /// <summary>IPv4 endpoint to bind. Default 127.0.0.1:0 (ephemeral port; read it from the link).</summary>
     public IPEndPoint LocalEndPoint { get; set; } = new(IPAddress.Loopback, 0);
 
-    /// <summary>Configured peers: node id → IPv4 endpoint. Null or empty: none (clients learn nothing until they send).</summary>
+    /// <summary>Configured peers: node id → IPv4 endpoint. Null or empty: none (other nodes become reachable when the handler confirms their route, <see cref="ITransport.ConfirmRoute"/>).</summary>
     public IReadOnlyDictionary<uint, IPEndPoint>? Peers { get; set; }
 
     /// <summary>Largest datagram (bytes), 64..65,507. Default 65,000 (loopback); use 1,472 on a 1,500-byte MTU network.</summary>
@@ -33,7 +33,7 @@ public sealed class UdpTransportOptions
     /// <summary>Idle time (ms) after which a partial message is evicted. Default 2,000 ms.</summary>
     public int ReassemblyTimeoutMs { get; set; } = 2000;
 
-    /// <summary>Most node ids with a learned endpoint (e.g. client ids). Default 16,384.</summary>
+    /// <summary>Most node ids with a learned (confirmed) return route, e.g. client ids. Default 16,384.</summary>
     public int MaxLearnedNodes { get; set; } = 16384;
 
     /// <summary>Most source endpoints the link remembers beyond the configured ones. Default 4,096.</summary>

@@ -43,6 +43,9 @@ public sealed class IsolatingTransport : ITransport, IMessageHandler
     public void Flush() => _inner.Flush();
 
     /// <inheritdoc/>
+    public bool ConfirmRoute(uint node, ulong freshness) => _inner.ConfirmRoute(node, freshness);
+
+    /// <inheritdoc/>
     public int Poll(IMessageHandler handler, int timeoutMs)
     {
         _handler = handler;

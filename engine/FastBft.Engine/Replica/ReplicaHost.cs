@@ -166,6 +166,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     {
         if (destination != _id) { _misaddressed++; return; }
         if (_verifier.Verify(message, out var verified) != ParseStatus.Ok) return;
+        // Replies go back where an authenticated REQUEST came from (docs/transport.md, "Return routes").
+        if (verified.Header.Type == MessageType.Request) _transport.ConfirmRoute(verified.Header.Sender, verified.Header.Sequence);
         _core.OnMessage(verified);
     }
 

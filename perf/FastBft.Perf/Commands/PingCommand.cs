@@ -42,7 +42,7 @@ internal static partial class PingCommand
             r.GetValue(poll)!, r.GetValue(json), r.GetValue(cpu), r.GetValue(peerCpu))));
 
         var eTransport = new Option<string>("--transport") { DefaultValueFactory = _ => "udp" };
-        var ePoll = new Option<string>("--poll") { DefaultValueFactory = _ => "adaptive" };
+        var ePoll = new Option<string>("--poll") { Description = "dpdk polling of the echo side: busy | adaptive | interrupt", DefaultValueFactory = _ => "adaptive" };
         var eCpu = new Option<int>("--cpu") { DefaultValueFactory = _ => -1 };
         var eSocket = new Option<string>("--socket") { Description = "memif socket (dpdk)", DefaultValueFactory = _ => "" };
         var eDevice = new Option<string?>("--device") { Description = "full device string (dpdk); overrides --socket" };
@@ -259,7 +259,12 @@ internal static partial class PingCommand
 
     private sealed class Echo(ITransport transport) : IMessageHandler
     {
-        public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message) => transport.Send(sender, destination, message);
+        public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
+        {
+            // Ping is an unauthenticated measurement tool: it answers whoever sent the probe.
+            transport.ConfirmRoute(sender, 0);
+            transport.Send(sender, destination, message);
+        }
     }
 
     private sealed class EchoWaiter : IMessageHandler
