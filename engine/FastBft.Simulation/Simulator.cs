@@ -15,7 +15,7 @@ namespace FastBft.Simulation;
 /// <param name="TraceHash">hash of the full event trace (same seed ⇒ same hash).</param>
 /// <param name="Events">events processed.</param>
 /// <param name="EndTime">virtual time (ms) at which the run ended.</param>
-/// <param name="LivenessChecked">false when the protocol cannot recover from this fault (e.g. no view change yet) and liveness was not asserted.</param>
+/// <param name="LivenessChecked">false when the protocol cannot recover from this fault (a protocol that does not replace a faulty leader, ISimProtocol.SupportsViewChange = false) and liveness was not asserted.</param>
 /// <param name="ActivationTime">virtual time the fault started (-1 if never).</param>
 /// <param name="FinishTime">virtual time every correct client had completed its requests (-1 if not).</param>
 /// <param name="MaxView">highest view any correct replica reached.</param>

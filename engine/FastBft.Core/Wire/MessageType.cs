@@ -1,6 +1,6 @@
 namespace FastBft.Wire;
 
-/// <summary>Message types of the wire format (docs/wire-format.md). Values are stable on the wire.</summary>
+/// <summary>Message types of every protocol family (docs/wire-format.md §2.3). Values are stable on the wire; which types a family accepts, from whom, is its schema (<c>IMessageSchema</c>, §2.4).</summary>
 public enum MessageType : byte
 {
     /// <summary>Invalid / unset.</summary>
@@ -19,7 +19,7 @@ public enum MessageType : byte
     Checkpoint = 6,
     /// <summary>VIEW-CHANGE (PBFT-PR §4.5), Ed25519-signed by its sender (docs/view-change.md).</summary>
     ViewChange = 7,
-    /// <summary>VIEW-CHANGE-ACK (PBFT-PR §4.5) — reserved; not used (VIEW-CHANGEs are signed instead).</summary>
+    /// <summary>VIEW-CHANGE-ACK (PBFT-PR §4.5): no schema accepts it (PBFT signs VIEW-CHANGEs instead, docs/view-change.md); the value is kept so it is never reused.</summary>
     ViewChangeAck = 8,
     /// <summary>NEW-VIEW (PBFT-PR §4.5), Ed25519-signed by the new primary; embeds the signed VIEW-CHANGEs and the decision.</summary>
     NewView = 9,

@@ -31,6 +31,8 @@ public sealed class CellConfig
     public int MaxMessageBytes { get; set; } = 8 * 1024 * 1024;
     /// <summary>Largest client operation, bytes. Default 64 KiB.</summary>
     public int MaxRequestBytes { get; set; } = 64 * 1024;
+    /// <summary>Largest checkpoint snapshot a replica accepts in a state transfer, bytes: a peer's claimed snapshot size above it is rejected, and the fetch buffer grows only with bytes received (docs/state-transfer.md). 64 KiB..1 GiB, default 256 MiB.</summary>
+    public int MaxStateBytes { get; set; } = 256 << 20;
     /// <summary>First client id; clients use ids ≥ this (≥ n). Default 1000.</summary>
     public uint FirstClientId { get; set; } = 1000;
     /// <summary>Number of client ids the cell accepts: first_client_id .. first_client_id + max_clients - 1 (keys exist only for these, so a forged id cannot make a replica create MAC state). Default 4096.</summary>
@@ -121,6 +123,7 @@ public sealed class CellConfig
             long newView = 32 + (long)FastBft.Agreement.Pbft.NewViewBody.MaxBodyLength(n, Window, (int)viewChange) + trailer;
             if (newView > MaxMessageBytes) Fail("max_message_bytes", $"{MaxMessageBytes} cannot hold the largest NEW-VIEW of this cell ({newView} bytes: n = {n} VIEW-CHANGEs of up to {viewChange} bytes for window {Window}); raise it or lower window");
         }
+        if (MaxStateBytes < 64 * 1024 || MaxStateBytes > 1 << 30) Fail("max_state_bytes", $"{MaxStateBytes} is out of range 64 KiB..1 GiB");
         if (FirstClientId < n) Fail("first_client_id", $"{FirstClientId} must be ≥ n ({n}) so client ids never equal replica ids");
         if (MaxClients < 1 || MaxClients > 1 << 20) Fail("max_clients", $"{MaxClients} is out of range 1..{1 << 20}");
         if ((ulong)FirstClientId + (ulong)MaxClients > uint.MaxValue) Fail("max_clients", "first_client_id + max_clients exceeds the 32-bit id space");

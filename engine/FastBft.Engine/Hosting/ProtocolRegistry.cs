@@ -29,6 +29,7 @@ public static class ProtocolRegistry
         CheckpointInterval = c.CheckpointInterval, Window = c.Window,
         RetransmitTicks = Math.Max(1, c.Timeouts.RetransmitMs / c.Timeouts.TickMs),
         ViewChangeTicks = Math.Max(4, 2 * c.Timeouts.ClientRetransmitMs / c.Timeouts.TickMs),
+        MaxStateBytes = c.MaxStateBytes,
     };
 
     /// <summary>The verifier limits of a validated cell config.</summary>

@@ -44,6 +44,7 @@ public class CellConfigTests
     [InlineData("\"batch_size\": 32", "\"batch_size\": 32, \"service\": { \"kind\": \"sql\" }", "service.kind")]
     [InlineData("\"batch_size\": 32", "\"batch_size\": 32, \"protocol\": \"raft\"", "protocol")]
     [InlineData("\"batch_size\": 32", "\"batch_size\": 4096, \"max_request_bytes\": 1048576", "max_message_bytes")]
+    [InlineData("\"batch_size\": 32", "\"batch_size\": 32, \"max_state_bytes\": 1000", "max_state_bytes")]
     public void InvalidFieldIsNamedInTheError(string find, string replace, string field)
     {
         var e = Assert.Throws<ConfigException>(() => CellConfig.Parse(Valid.Replace(find, replace)));
@@ -69,5 +70,36 @@ public class CellConfigTests
         Assert.Contains("NEW-VIEW", e.Message);
         // The defaults (window 256) fit with room to spare.
         Assert.Equal(256, CellConfig.Parse(Valid).Window);
+    }
+
+    [Theory]
+    [InlineData("minbft")]
+    [InlineData("reminbft")]
+    [InlineData("repbft")]
+    [InlineData("repbft-star")]
+    public void AProtocolNotBuiltYetIsRejectedByName(string protocol)
+    {
+        var e = Assert.Throws<ConfigException>(() => CellConfig.Parse(Valid.Replace("\"batch_size\": 32", $"\"batch_size\": 32, \"protocol\": \"{protocol}\"")));
+        Assert.Contains("protocol", e.Message);
+        Assert.Contains($"'{protocol}' is not built yet", e.Message);
+    }
+
+    [Fact]
+    public void TheRegistryCreatesTheConfiguredProtocolsCore()
+    {
+        var c = CellConfig.Parse(Valid);
+        Assert.Equal(4, c.Shape.N);
+        var keys = c.CreateKeyStore();
+        var core = FastBft.Hosting.ProtocolRegistry.CreateCore(c, new FastBft.Auth.Authenticator(2, keys), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0")), new NullOutput());
+        Assert.Equal(ProtocolKind.Pbft, core.Shape.Protocol);
+        Assert.Equal(2u, core.Id);
+        Assert.Equal(0u, core.Leader);
+        Assert.Equal(c.MaxStateBytes, FastBft.Hosting.ProtocolRegistry.Parameters(c).MaxStateBytes);
+    }
+
+    private sealed class NullOutput : IReplicaOutput
+    {
+        public void SendToReplica(uint replica, ReadOnlySpan<byte> message) { }
+        public void SendToClient(uint client, ReadOnlySpan<byte> message) { }
     }
 }

@@ -8,7 +8,7 @@ using FastBft.Wire;
 namespace FastBft.Agreement.Pbft;
 
 /// <summary>
-/// The PBFT normal-case protocol core of one replica (PROTOCOLS.md §3.2–§3.4; PBFT-PR §4.2–§4.3;
+/// The PBFT protocol core of one replica — normal case here, view change and state transfer in its partial files (PROTOCOLS.md §3.2–§3.4; PBFT-PR §4.2–§4.3;
 /// Thesis §3.1.1, Fig. 3.1) as a sans-I/O state machine: it consumes authenticated messages
 /// (<see cref="OnMessage"/>), ticks (<see cref="OnTick"/>) and end-of-input-burst notifications
 /// (<see cref="EndOfBurst"/>), and emits complete authenticated messages through
@@ -532,7 +532,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         NoteCheckpointVote(h.Sender, seq, MessageHeader.Body(message, h));
         if (seq > HighWatermark)
         {
-            // A checkpoint beyond our window: we are behind (state transfer, PBFT-PR §4.6.2, comes later).
+            // A checkpoint beyond our window: we are behind — the f+1 announcements noted above start a state transfer (PBFT-PR §4.6.2).
             if (seq > Stats.HighestCheckpointSeen) Stats.HighestCheckpointSeen = seq;
             Stats.OutOfWindow++;
             return;
