@@ -1,6 +1,5 @@
 using FastBft.Simulation;
 using FastBft.Workloads;
-using Xunit.Abstractions;
 
 namespace FastBft.Simulation.Tests;
 
