@@ -422,6 +422,7 @@ public sealed partial class Simulator
                 if (to == _faulty && !ByzantineAccepts(k, from, msg)) continue;
                 var v = node.Verifiers[k];
                 if (v.Verify(msg, out var h) != ParseStatus.Ok) continue;
+                if (h.Type == MessageType.PrePrepare && IsCorrect(to)) ObservePrePrepare(h, msg);
                 Call(node, k, (h, msg, v), static (c, a) => c.OnMessage(a.h, a.msg, a.v.LastRequestDigest, a.v.LastRequestsAuthenticated), "OnMessage", h.Type, from);
             }
             _touched.Add(to);
