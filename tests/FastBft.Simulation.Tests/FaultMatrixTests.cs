@@ -37,6 +37,12 @@ public static class Matrix
     {
         var s = FaultMatrix.ScenarioOf(protocol, f, role, behaviour, timing, network, baseSeed, seedIndex);
         if (KnownCoreBug(s) is { } bug) Assert.Skip($"{s.Name}: known core bug {bug}");
+        Check(s, filter);
+    }
+
+    /// <summary>Runs <paramref name="s"/> and asserts that every invariant held; the failure message names the seed, the replay command and the test filter <paramref name="filter"/>.</summary>
+    public static void Check(Scenario s, string filter)
+    {
         var r = SimulationTests.Run(s);
         Assert.True(r.Passed, string.Create(CultureInfo.InvariantCulture,
             $"seed {s.Seed}: {r}\n  this case: dotnet test tests/FastBft.Simulation.Tests -c Release --filter \"{filter}\""));

@@ -64,14 +64,23 @@ public class SimulationTests(ITestOutputHelper output)
     [Fact]
     public void PlantedCommitAt2fBugIsCaughtByTheMatrix()
     {
-        // The same matrix with the test-only knob CommitQuorum = 2f: at least one scenario must fail.
-        var failures = ScenarioMatrix.Generate("pbft", [1], 2, 1, p => ScenarioMatrix.IsBaseline(p.Behaviour) && ScenarioMatrix.IsBaseline(p.Network))
+        // The CI matrix's scenarios (FaultMatrix: the first two CI seeds of the f = 1 points with baseline
+        // behaviours and networks) with the test-only knob CommitQuorum = 2f: at least one must fail.
+        var failures = ScenarioMatrix.Generate("pbft", [1], 2, FaultMatrix.CiBaseSeed, p => ScenarioMatrix.IsBaseline(p.Behaviour) && ScenarioMatrix.IsBaseline(p.Network))
             .Select(s => Run(s with { CommitQuorum = 2 }))
             .Where(r => !r.Passed)
             .ToList();
         foreach (var f in failures.Take(3)) output.WriteLine(f.ToString());
         Assert.NotEmpty(failures);
         Assert.Contains(failures, f => f.Invariant is "commit-certificate" or "agreement" or "validity");
+        var ci = FaultMatrix.CiScenarios("pbft").ToHashSet();
+        Assert.All(failures, f => Assert.Contains(f.Scenario with { CommitQuorum = 0 }, ci));
+        // A matrix test case that fails reports its seed, the replay command and the filter that reruns it.
+        var failing = failures[0].Scenario;
+        var e = Assert.ThrowsAny<Exception>(() => Matrix.Check(failing, "FILTER"));
+        Assert.Contains($"seed {failing.Seed}:", e.Message);
+        Assert.Contains($"replay: fastbft simulate --protocol pbft --f 1 --seed {failing.Seed} --scenario {failing.Name} --commit-quorum 2", e.Message);
+        Assert.Contains("dotnet test tests/FastBft.Simulation.Tests -c Release --filter \"FILTER\"", e.Message);
     }
 }
 
