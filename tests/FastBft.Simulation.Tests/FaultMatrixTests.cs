@@ -16,9 +16,6 @@ namespace FastBft.Simulation.Tests;
 /// </summary>
 public static class Matrix
 {
-    /// <summary>Base seed of the CI matrix (sweeps use other seeds).</summary>
-    public const ulong CiSeed = FaultMatrix.CiBaseSeed;
-
     /// <summary>
     /// The issue-8 item a matrix point is known to fail on with today's core, or null. Every item found by the
     /// sweeps is fixed (docs/simulation.md, "Bug classes the matrix found"); add an entry here only with an
