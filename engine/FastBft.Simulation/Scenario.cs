@@ -137,20 +137,11 @@ public sealed record Scenario(string Protocol, int F, FaultyRole Role, Behaviour
         => Enum.TryParse<T>(s, ignoreCase: true, out var v) ? v : throw new FormatException($"'{s}' is not a {typeof(T).Name} ({string.Join(", ", Enum.GetNames<T>())})");
 }
 
-/// <summary>The combinatorial fault matrix (issue 3 §6): f × role × behaviour × timing × network × seeds.</summary>
+/// <summary>The combinatorial fault matrix (issue 3 §6): f × role × behaviour × timing × network × seeds, enumerated from the dimension lists of <see cref="FaultMatrix"/>.</summary>
 public static class ScenarioMatrix
 {
-    /// <summary>Behaviours that apply to a faulty role.</summary>
-    public static IReadOnlyList<Behaviour> BehavioursFor(FaultyRole role) => role switch
-    {
-        FaultyRole.None => [Behaviour.None],
-        FaultyRole.Client => [Behaviour.ConflictingClient, Behaviour.EdgeIds, Behaviour.Flood],
-        FaultyRole.Leader => [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate,
-            Behaviour.Twins, Behaviour.FarViewChange, Behaviour.TargetedMac, Behaviour.Censor, Behaviour.EmptyBatches, Behaviour.Oversized],
-        FaultyRole.NextPrimary => [Behaviour.Crash, Behaviour.Mute, Behaviour.Twins, Behaviour.FarViewChange, Behaviour.TargetedMac, Behaviour.Censor, Behaviour.EmptyBatches, Behaviour.Oversized],
-        _ => [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.EagerCommit,
-            Behaviour.Twins, Behaviour.FarViewChange, Behaviour.TargetedMac, Behaviour.Oversized],
-    };
+    /// <summary>Behaviours that apply to a faulty role (<see cref="FaultMatrix.BehavioursFor"/>).</summary>
+    public static IReadOnlyList<Behaviour> BehavioursFor(FaultyRole role) => FaultMatrix.BehavioursFor(role);
 
     /// <summary>The behaviours of the original matrix (before issue 8): the fault classes today's core is expected to pass.</summary>
     public static bool IsBaseline(Behaviour b) => b <= Behaviour.ConflictingClient;
@@ -159,9 +150,9 @@ public static class ScenarioMatrix
     public static bool IsBaseline(NetworkCondition c) => c <= NetworkCondition.IsolateOne;
 
     /// <summary>
-    /// The cross product. Scenarios without a faulty node have only the <see cref="FaultTiming.Early"/>
+    /// The cross product (<see cref="Points"/>). Scenarios without a faulty node have only the <see cref="FaultTiming.Early"/>
     /// timing (timing is meaningless there), so every generated scenario is distinct. Seeds are derived
-    /// from <paramref name="baseSeed"/>, the scenario name and the seed index.
+    /// from <paramref name="baseSeed"/>, the scenario name and the seed index (<see cref="SeedOf"/>).
     /// </summary>
     public static IEnumerable<Scenario> Generate(string protocol, IEnumerable<int> fs, int seedsPerCase, ulong baseSeed = 1)
         => Generate(protocol, fs, seedsPerCase, baseSeed, _ => true);
@@ -172,24 +163,27 @@ public static class ScenarioMatrix
         foreach (var template in Points(protocol, fs))
         {
             if (!include(template)) continue;
-            ulong nameHash = 0;
-            foreach (char c in template.Name) nameHash = SimRandom.Mix(nameHash ^ c);
             for (int s = 0; s < seedsPerCase; s++)
-                yield return template with { Seed = SimRandom.Mix(baseSeed ^ nameHash ^ ((ulong)s * 0x9E3779B97F4A7C15UL)) % 1_000_000_007UL };
+                yield return template with { Seed = SeedOf(template, baseSeed, s) };
         }
     }
 
-    /// <summary>Every matrix point (seed 0), in a fixed order.</summary>
+    /// <summary>The seed of index <paramref name="index"/> of a matrix point: derived from <paramref name="baseSeed"/>, the point's <see cref="Scenario.Name"/> and the index (not from the point's seed or any filter).</summary>
+    public static ulong SeedOf(Scenario point, ulong baseSeed, int index)
+    {
+        ulong nameHash = 0;
+        foreach (char c in point.Name) nameHash = SimRandom.Mix(nameHash ^ c);
+        return SimRandom.Mix(baseSeed ^ nameHash ^ ((ulong)index * 0x9E3779B97F4A7C15UL)) % 1_000_000_007UL;
+    }
+
+    /// <summary>Every matrix point of <paramref name="fs"/> (seed 0), in a fixed order: f, role, behaviour, timing, network, each over its <see cref="FaultMatrix"/> list.</summary>
     public static IEnumerable<Scenario> Points(string protocol, IEnumerable<int> fs)
     {
         foreach (int f in fs)
-        foreach (var role in Enum.GetValues<FaultyRole>())
-        foreach (var behaviour in BehavioursFor(role))
-        foreach (var timing in Enum.GetValues<FaultTiming>())
-        {
-            if (role == FaultyRole.None && timing != FaultTiming.Early) continue;
-            foreach (var network in Enum.GetValues<NetworkCondition>())
-                yield return new Scenario(protocol, f, role, behaviour, timing, network, 0);
-        }
+        foreach (var role in FaultMatrix.Roles)
+        foreach (var behaviour in FaultMatrix.BehavioursFor(role))
+        foreach (var timing in FaultMatrix.TimingsFor(role))
+        foreach (var network in FaultMatrix.Networks)
+            yield return new Scenario(protocol, f, role, behaviour, timing, network, 0);
     }
 }

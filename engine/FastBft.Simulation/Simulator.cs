@@ -436,6 +436,7 @@ public sealed partial class Simulator
                 if (to == _faulty && !ByzantineAccepts(k, from, msg)) continue;
                 var v = node.Verifiers[k];
                 if (v.Verify(msg, out var verified) != ParseStatus.Ok) continue;
+                if (verified.Header.Type == MessageType.PrePrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
                 Call(node, k, verified, static (c, m) => c.OnMessage(m), "OnMessage", verified.Header.Type, from);
             }
             _touched.Add(to);

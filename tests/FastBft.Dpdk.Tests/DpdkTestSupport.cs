@@ -5,7 +5,7 @@ using FastBft.Transport.Dpdk;
 namespace FastBft.Dpdk.Tests;
 
 /// <summary>
-/// Decides whether DPDK can run here. A test may only skip (return early, printing the reason) when
+/// Decides whether DPDK can run here. A test may only skip (reported as skipped, with the reason) when
 /// libdpdk is not installed (pkg-config) or EAL init fails for lack of permission; any other failure
 /// (shim not built although DPDK is installed, bad EAL arguments, device errors) fails the test.
 /// </summary>
@@ -36,13 +36,14 @@ internal static class DpdkGate
         return null;
     }
 
-    /// <summary>True when DPDK runs; otherwise writes why to the test output and returns false.</summary>
+    /// <summary>True when DPDK runs; otherwise writes why to the test output and skips the test (xunit v3 <see cref="Assert.Skip"/>).</summary>
     public static bool Available(ITestOutputHelper output)
     {
         string? reason = SkipReason.Value;
         if (reason is null) return true;
         output.WriteLine($"SKIPPED (DPDK cannot run here): {reason}");
         Console.Error.WriteLine($"SKIPPED (DPDK cannot run here): {reason}");
+        Assert.Skip($"DPDK cannot run here: {reason}");
         return false;
     }
 }

@@ -172,7 +172,7 @@ public class MemifTests(ITestOutputHelper output)
         Assert.True(warm.Count > 0, "server->client direction never carried a datagram");
         while (sender.ReceiveDatagrams(warm, 20) > 0) { }
 
-        var names = CodecTests.Malformed().Select(row => (string)row[0]).ToArray();
+        var names = CodecTests.Malformed().Select(row => row.Data.Item1).ToArray();
         var good = new byte[106];
         EthernetUdpCodec.WriteUdp(good, MacAddress.Parse(EchoPeer.PeerMac), MacAddress.Parse(EchoPeer.ServerMac), 0x0AFB0002, 0x0AFB0001,
             (ushort)EchoPeer.PeerPort, (ushort)EchoPeer.ServerPort, new byte[64], 1, EthernetUdpCodec.ChecksumMode.Software);

@@ -78,9 +78,9 @@ public class HarnessMeasurementTests
         var load = new LoadGenerator(clients, new byte[8], stats);
         _ = load.RunAsync();
         // Warm up until every client completed requests (buffers grown, JIT done), then measure 5,000 completions.
-        while (clients.Any(c => c.Completed < 20)) await Task.Delay(20);
+        while (clients.Any(c => c.Completed < 20)) await Task.Delay(20, TestContext.Current.CancellationToken);
         load.StartMeasuring();
-        while (stats.Count < 5_000) await Task.Delay(20);
+        while (stats.Count < 5_000) await Task.Delay(20, TestContext.Current.CancellationToken);
         load.StopMeasuring();
         Assert.Equal(0, await load.StopAsync(TimeSpan.FromSeconds(30)));
         // Bytes the client I/O thread allocated between its first and last measured completion, per completion:
@@ -119,7 +119,7 @@ public class HarnessMeasurementTests
             using var endpoint = cell.NewClientEndpoint();
             var client = endpoint.CreateClient(cell.Config.FirstClientId);
             endpoint.Start();
-            for (int i = 0; i < 20; i++) await client.InvokeAsync(BitConverter.GetBytes((long)i)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            for (int i = 0; i < 20; i++) await client.InvokeAsync(BitConverter.GetBytes((long)i)).AsTask().WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
             await cell.ConvergeAsync(TimeSpan.FromSeconds(30));
             Assert.True(provider.ForceFlush(10_000));
         }

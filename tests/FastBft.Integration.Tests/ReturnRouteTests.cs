@@ -19,7 +19,7 @@ public class ReturnRouteTests
     /// <summary>Invokes and returns on a pool thread: the reply completes on the client's I/O thread, which must not go on to dispose its own endpoint.</summary>
     private static async Task<ReadOnlyMemory<byte>> InvokeAsync(FastBft.Client.BftClient client, byte[] operation)
     {
-        var result = await client.InvokeAsync(operation).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        var result = await client.InvokeAsync(operation).AsTask().WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         var copy = result.ToArray();
         await Task.Yield();
         return copy;
@@ -44,7 +44,7 @@ public class ReturnRouteTests
         attacker.Flush();
         long dropped(int i) => cell.Hosts[i].Verifier.DroppedTotal;
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (Enumerable.Range(0, cell.Config.N).Any(i => dropped(i) == 0) && DateTime.UtcNow < deadline) await Task.Delay(10);
+        while (Enumerable.Range(0, cell.Config.N).Any(i => dropped(i) == 0) && DateTime.UtcNow < deadline) await Task.Delay(10, TestContext.Current.CancellationToken);
         Assert.All(Enumerable.Range(0, cell.Config.N), i => Assert.True(dropped(i) > 0, $"replica {i} did not see the forged frame"));
 
         var result = await InvokeAsync(client, BitConverter.GetBytes(2L));

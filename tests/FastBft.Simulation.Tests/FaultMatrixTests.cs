@@ -1,105 +1,217 @@
-using System.Text;
+using System.Globalization;
 using FastBft.Simulation;
+using Xunit.Sdk;
 
 namespace FastBft.Simulation.Tests;
 
 /// <summary>
-/// The matrix as CI runs it. One test case per matrix point (f/role/behaviour/timing/network) runs that
-/// point's seeds and reports every failing seed with its replay command. Every point must pass (the
-/// issue-8 bug classes the adversaries found are fixed; <see cref="Matrix.KnownFailingPoints"/> is empty).
+/// The fault matrix as CI runs it, through Xunit.Combinatorial: one test class per faulty role, whose
+/// <c>[Theory, CombinatorialData]</c> method takes every dimension as a parameter — protocol, role,
+/// behaviour, timing, network and the CI run (f, seed index) — with the values of
+/// <see cref="FaultMatrix"/> (the definition <c>fastbft simulate</c> enumerates too). A role's method
+/// draws behaviours and timings from that role's lists, so every generated test case is a real matrix
+/// point and one scenario (<see cref="MatrixShapeTests"/> checks that the cases are exactly
+/// <see cref="FaultMatrix.CiScenarios"/>). A <c>[Theory, PairwiseData]</c> method per role adds a sweep
+/// with fresh seeds over every f whose full product is too big to run.
 /// </summary>
 public static class Matrix
 {
-    /// <summary>Base seed of the CI matrix (sweeps use other seeds).</summary>
-    public const ulong CiSeed = 1;
-
     /// <summary>
     /// The issue-8 item a matrix point is known to fail on with today's core, or null. Every item found by the
     /// sweeps is fixed (docs/simulation.md, "Bug classes the matrix found"); add an entry here only with an
-    /// open issue for it.
+    /// open issue for it (its cases are then reported as skipped, not passed).
     /// </summary>
     public static string? KnownCoreBug(Scenario p) => KnownFailingPoints.GetValueOrDefault(p.Name);
 
     /// <summary>Single matrix points that fail with the CI seeds on today's core, with the issue item (none).</summary>
     public static readonly Dictionary<string, string> KnownFailingPoints = new();
 
-    /// <summary>Matrix points of <paramref name="f"/> that <paramref name="include"/> accepts, as theory data.</summary>
-    public static TheoryData<string> Points(int f, Func<Scenario, bool> include)
+    /// <summary>The CI run dimension: (f, seed index) for every f of the matrix and its CI seeds.</summary>
+    public static IEnumerable<MatrixRun> CiRuns() => FaultMatrix.CiRuns().Select(r => new MatrixRun(r.F, r.SeedIndex));
+
+    /// <summary>Runs one scenario of the matrix and asserts that every invariant held; a failure names the seed, the replay command and the filter that reruns the case.</summary>
+    public static void RunCase(string protocol, FaultyRole role, Behaviour behaviour, FaultTiming timing, NetworkCondition network, int f, ulong baseSeed, int seedIndex, string filter)
     {
-        var data = new TheoryData<string>();
-        foreach (var p in ScenarioMatrix.Points("pbft", [f])) if (include(p)) data.Add(p.Name);
-        return data;
+        var s = FaultMatrix.ScenarioOf(protocol, f, role, behaviour, timing, network, baseSeed, seedIndex);
+        if (KnownCoreBug(s) is { } bug) Assert.Skip($"{s.Name}: known core bug {bug}");
+        Check(s, filter);
     }
 
-    /// <summary>Runs <paramref name="seeds"/> seeds of one matrix point and asserts that all pass.</summary>
-    public static void RunPoint(string name, int seeds)
+    /// <summary>Runs <paramref name="s"/> and asserts that every invariant held; the failure message names the seed, the replay command and the test filter <paramref name="filter"/>.</summary>
+    public static void Check(Scenario s, string filter)
     {
-        var point = Scenario.Parse("pbft", name, 0);
-        var failures = new StringBuilder();
-        int failed = 0;
-        foreach (var s in ScenarioMatrix.Generate("pbft", [point.F], seeds, CiSeed, p => p.Name == name))
-        {
-            var r = SimulationTests.Run(s);
-            if (!r.Passed) { failed++; failures.AppendLine(r.ToString()); }
-        }
-        Assert.True(failed == 0, $"{failed} of {seeds} seeds failed:\n{failures}");
+        var r = SimulationTests.Run(s);
+        Assert.True(r.Passed, string.Create(CultureInfo.InvariantCulture,
+            $"seed {s.Seed}: {r}\n  this case: dotnet test tests/FastBft.Simulation.Tests -c Release --filter \"{filter}\""));
     }
 
-    /// <summary>CI seeds per matrix point: 7 at f = 1, 2 at f = 2, 1 at f = 3 (10,430 scenarios; sweeps run far more, docs/simulation.md).</summary>
-    public static int SeedsFor(string point) => point.StartsWith("f1/", StringComparison.Ordinal) ? 7 : point.StartsWith("f2/", StringComparison.Ordinal) ? 2 : 1;
-
-    /// <summary>Points CI requires to pass: everything without a known core bug.</summary>
-    public static bool Passing(Scenario p) => KnownCoreBug(p) is null;
+    /// <summary>The <c>dotnet test --filter</c> expression that selects exactly one test case of a matrix class.</summary>
+    public static string Filter(string testClass, string method, string arguments)
+        => $"FullyQualifiedName~{testClass}.{method}&DisplayName~{arguments.Replace("(", "\\(", StringComparison.Ordinal).Replace(")", "\\)", StringComparison.Ordinal)}";
 }
 
-/// <summary>f = 1, faulty leader or follower (two classes for f = 1 so that xunit spreads them over the cores).</summary>
-public class FaultMatrixF1Tests
+/// <summary>
+/// The CI run of a matrix point: f and the index of the seed (the seed itself is derived from the point's
+/// name, <see cref="FaultMatrix.CiBaseSeed"/> and the index). One parameter because the number of seeds
+/// depends on f (<see cref="FaultMatrix.CiSeedsPerPoint"/>). Serializable, so that every value is its own test case.
+/// </summary>
+public sealed class MatrixRun : IXunitSerializable
 {
-    public static TheoryData<string> Cases() => Matrix.Points(1, p => Matrix.Passing(p) && p.Role is FaultyRole.Leader or FaultyRole.Follower);
+    /// <summary>For the deserializer.</summary>
+    public MatrixRun() { }
 
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void AllInvariantsHold(string point) => Matrix.RunPoint(point, Matrix.SeedsFor(point));
+    /// <summary>The run of seed index <paramref name="seedIndex"/> at <paramref name="f"/>.</summary>
+    public MatrixRun(int f, int seedIndex) { F = f; SeedIndex = seedIndex; }
+
+    /// <summary>f (n = 3f+1).</summary>
+    public int F { get; private set; }
+
+    /// <summary>Index of the seed, 0 .. <see cref="FaultMatrix.CiSeedsPerPoint"/>(F) − 1.</summary>
+    public int SeedIndex { get; private set; }
+
+    /// <inheritdoc/>
+    public void Deserialize(IXunitSerializationInfo info) { F = info.GetValue<int>("f"); SeedIndex = info.GetValue<int>("i"); }
+
+    /// <inheritdoc/>
+    public void Serialize(IXunitSerializationInfo info) { info.AddValue("f", F); info.AddValue("i", SeedIndex); }
+
+    /// <summary>"f1 seed 3" (the test case's display name shows it).</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"f{F} seed {SeedIndex}");
 }
 
-/// <summary>f = 1, no fault, next primary or client.</summary>
-public class FaultMatrixF1OtherTests
+/// <summary>No faulty node (behaviour none, timing early only).</summary>
+public class NoFaultMatrix
 {
-    public static TheoryData<string> Cases() => Matrix.Points(1, p => Matrix.Passing(p) && p.Role is not (FaultyRole.Leader or FaultyRole.Follower));
+    [Theory, CombinatorialData]
+    public void InvariantsHold(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.None)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialMemberData(nameof(Matrix.CiRuns), MemberType = typeof(Matrix))] MatrixRun run)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
+            Matrix.Filter(nameof(NoFaultMatrix), nameof(InvariantsHold), $"role: {role}, behaviour: {behaviour}, timing: {timing}, network: {network}, run: {run})"));
 
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void AllInvariantsHold(string point) => Matrix.RunPoint(point, Matrix.SeedsFor(point));
+    [Theory, PairwiseData]
+    public void PairwiseSweep(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.None)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialRange(0, FaultMatrix.PairwiseSeeds)] int seedIndex)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
+            Matrix.Filter(nameof(NoFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
 }
 
-/// <summary>f = 2 (a separate class so xunit runs it in parallel with the others).</summary>
-public class FaultMatrixF2Tests
+/// <summary>A faulty primary of view 0.</summary>
+public class LeaderFaultMatrix
 {
-    public static TheoryData<string> Cases() => Matrix.Points(2, Matrix.Passing);
+    [Theory, CombinatorialData]
+    public void InvariantsHold(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Leader)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialMemberData(nameof(Matrix.CiRuns), MemberType = typeof(Matrix))] MatrixRun run)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
+            Matrix.Filter(nameof(LeaderFaultMatrix), nameof(InvariantsHold), $"role: {role}, behaviour: {behaviour}, timing: {timing}, network: {network}, run: {run})"));
 
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void AllInvariantsHold(string point) => Matrix.RunPoint(point, Matrix.SeedsFor(point));
+    [Theory, PairwiseData]
+    public void PairwiseSweep(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Leader)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialRange(0, FaultMatrix.PairwiseSeeds)] int seedIndex)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
+            Matrix.Filter(nameof(LeaderFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
 }
 
-/// <summary>f = 3, faulty leader or follower.</summary>
-public class FaultMatrixF3ReplicaTests
+/// <summary>A faulty backup.</summary>
+public class FollowerFaultMatrix
 {
-    public static TheoryData<string> Cases() => Matrix.Points(3, p => Matrix.Passing(p) && p.Role is FaultyRole.Leader or FaultyRole.Follower);
+    [Theory, CombinatorialData]
+    public void InvariantsHold(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Follower)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialMemberData(nameof(Matrix.CiRuns), MemberType = typeof(Matrix))] MatrixRun run)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
+            Matrix.Filter(nameof(FollowerFaultMatrix), nameof(InvariantsHold), $"role: {role}, behaviour: {behaviour}, timing: {timing}, network: {network}, run: {run})"));
 
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void AllInvariantsHold(string point) => Matrix.RunPoint(point, Matrix.SeedsFor(point));
+    [Theory, PairwiseData]
+    public void PairwiseSweep(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Follower)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialRange(0, FaultMatrix.PairwiseSeeds)] int seedIndex)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
+            Matrix.Filter(nameof(FollowerFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
 }
 
-/// <summary>f = 3, no fault, next primary or client.</summary>
-public class FaultMatrixF3OtherTests
+/// <summary>A faulty replica 1 (the primary of view 1).</summary>
+public class NextPrimaryFaultMatrix
 {
-    public static TheoryData<string> Cases() => Matrix.Points(3, p => Matrix.Passing(p) && p.Role is not (FaultyRole.Leader or FaultyRole.Follower));
+    [Theory, CombinatorialData]
+    public void InvariantsHold(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.NextPrimary)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.NextPrimary, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.NextPrimary, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialMemberData(nameof(Matrix.CiRuns), MemberType = typeof(Matrix))] MatrixRun run)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
+            Matrix.Filter(nameof(NextPrimaryFaultMatrix), nameof(InvariantsHold), $"role: {role}, behaviour: {behaviour}, timing: {timing}, network: {network}, run: {run})"));
 
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void AllInvariantsHold(string point) => Matrix.RunPoint(point, Matrix.SeedsFor(point));
+    [Theory, PairwiseData]
+    public void PairwiseSweep(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.NextPrimary)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.NextPrimary, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.NextPrimary, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialRange(0, FaultMatrix.PairwiseSeeds)] int seedIndex)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
+            Matrix.Filter(nameof(NextPrimaryFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
+}
+
+/// <summary>A faulty client.</summary>
+public class ClientFaultMatrix
+{
+    [Theory, CombinatorialData]
+    public void InvariantsHold(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Client)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialMemberData(nameof(Matrix.CiRuns), MemberType = typeof(Matrix))] MatrixRun run)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
+            Matrix.Filter(nameof(ClientFaultMatrix), nameof(InvariantsHold), $"role: {role}, behaviour: {behaviour}, timing: {timing}, network: {network}, run: {run})"));
+
+    [Theory, PairwiseData]
+    public void PairwiseSweep(
+        [CombinatorialMemberData(nameof(FaultMatrix.Protocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Client)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
+        [CombinatorialMemberData(nameof(FaultMatrix.BehavioursFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.TimingsFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialRange(0, FaultMatrix.PairwiseSeeds)] int seedIndex)
+        => Matrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
+            Matrix.Filter(nameof(ClientFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
 }
 
 /// <summary>

@@ -5,7 +5,6 @@ using FastBft.Service;
 using FastBft.Simulation;
 using FastBft.Wire;
 using FastBft.Workloads;
-using Xunit.Abstractions;
 
 namespace FastBft.Simulation.Tests;
 

@@ -8,8 +8,9 @@ using FastBft.Workloads;
 namespace FastBft.Perf.Commands;
 
 /// <summary>
-/// `fastbft simulate --protocol pbft [--f 1 2 3] [--scenarios N] [--seed S] [--scenario NAME] [--parallel N] [--json m.json]`:
-/// runs the deterministic simulator's fault matrix (or one replayed scenario) outside the test
+/// `fastbft simulate --protocol pbft [--f 1 2 3] [--scenarios N | --ci] [--seed S] [--scenario NAME] [--parallel N] [--json m.json]`:
+/// runs the deterministic simulator's fault matrix (<see cref="FaultMatrix"/>, the definition the
+/// tests' combinatorial theories draw from; <c>--ci</c>: exactly the tests' CI scenarios), or one replayed scenario, outside the test
 /// runner on N threads (a scenario's result depends only on its name and seed, so the output does
 /// not depend on N), prints failures in matrix order, a summary table per faulty role and
 /// behaviour and the throughput, and exits 0 only if every invariant held in every scenario.
@@ -19,7 +20,7 @@ internal static class SimulateCommand
     public static Command Create()
     {
         var protocol = new Option<string>("--protocol") { Description = "protocol core (pbft)", DefaultValueFactory = _ => "pbft" };
-        var f = new Option<int[]>("--f") { Description = "f values of the matrix (default 1, 2 and 3)", AllowMultipleArgumentsPerToken = true };
+        var f = new Option<int[]>("--f") { Description = "f values of the matrix (default: the matrix's, 1, 2 and 3)", AllowMultipleArgumentsPerToken = true };
         var scenarios = new Option<int>("--scenarios") { Description = "number of matrix scenarios to run (seeds per point grow to reach it)", DefaultValueFactory = _ => 2000 };
         var seed = new Option<ulong?>("--seed") { Description = "with --scenario: replay this seed; otherwise the base seed of the matrix" };
         var scenario = new Option<string?>("--scenario") { Description = "replay one scenario, e.g. f1/leader/crash/early/clean (needs --seed)" };
@@ -27,25 +28,33 @@ internal static class SimulateCommand
         var json = new Option<string?>("--json") { Description = "write the result as JSON to this file" };
         var parallel = new Option<int>("--parallel") { Description = "worker threads (default: processor count); results do not depend on it", DefaultValueFactory = _ => Environment.ProcessorCount };
         var only = new Option<string?>("--only") { Description = "run only matrix points whose name contains this text (e.g. /twins/ or f2/leader/)" };
+        var ci = new Option<bool>("--ci") { Description = "run exactly the scenarios of the CI matrix tests (the matrix's CI seeds per f from base seed 1; 10,430 for f = 1..3; ignores --scenarios and --seed)" };
         var cmd = new Command("simulate", "Run the deterministic fault-matrix simulator and check agreement, validity, convergence and liveness.");
-        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only, ci }) cmd.Options.Add(o);
         cmd.SetAction(parse => Execute(parse.GetValue(protocol)!, parse.GetValue(f), parse.GetValue(scenarios), parse.GetValue(seed),
-            parse.GetValue(scenario), parse.GetValue(commitQuorum), parse.GetValue(json), parse.GetValue(parallel), parse.GetValue(only)));
+            parse.GetValue(scenario), parse.GetValue(commitQuorum), parse.GetValue(json), parse.GetValue(parallel), parse.GetValue(only), parse.GetValue(ci)));
         return cmd;
     }
 
-    private static int Execute(string protocol, int[]? fs, int count, ulong? seed, string? scenarioName, int commitQuorum, string? jsonPath, int parallel, string? only)
+    private static int Execute(string protocol, int[]? fs, int count, ulong? seed, string? scenarioName, int commitQuorum, string? jsonPath, int parallel, string? only, bool ci)
     {
         ISimProtocol proto;
         try { proto = SimProtocols.Get(protocol); }
         catch (ArgumentException e) { Console.Error.WriteLine($"fastbft simulate: {e.Message}"); return 2; }
-        if (fs is null || fs.Length == 0) fs = [1, 2, 3];
+        if (fs is null || fs.Length == 0) fs = [.. FaultMatrix.Fs];
         List<Scenario> list;
         if (scenarioName is not null)
         {
             if (seed is null) { Console.Error.WriteLine("fastbft simulate: --scenario needs --seed"); return 2; }
             try { list = [Scenario.Parse(proto.Name, scenarioName, seed.Value) with { CommitQuorum = commitQuorum }]; }
             catch (FormatException e) { Console.Error.WriteLine($"fastbft simulate: {e.Message}"); return 2; }
+        }
+        else if (ci)
+        {
+            list = FaultMatrix.CiScenarios(proto.Name)
+                .Where(s => fs.Contains(s.F) && (only is null || s.Name.Contains(only, StringComparison.OrdinalIgnoreCase)))
+                .Select(s => s with { CommitQuorum = commitQuorum }).ToList();
+            if (list.Count == 0) { Console.Error.WriteLine($"fastbft simulate: no CI scenario matches --f / --only"); return 2; }
         }
         else
         {

@@ -4,7 +4,6 @@ using FastBft.Agreement;
 using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 using FastBft.Workloads;
-using Xunit.Abstractions;
 
 namespace FastBft.Engine.Tests.Protocol;
 

@@ -1,0 +1,115 @@
+namespace FastBft.Simulation;
+
+/// <summary>
+/// The definition of the fault matrix (issue 3 §6, issue 9): the value list of every dimension —
+/// protocol, f, faulty role, behaviour (per role), timing (per role), network condition and seeds per
+/// f. <see cref="ScenarioMatrix"/> (and through it <c>fastbft simulate</c>) enumerates these lists, and
+/// the test project's <c>[CombinatorialData]</c>/<c>[PairwiseData]</c> theories take their parameter
+/// values from these same members (docs/simulation.md, "The matrix in the tests"), so the harness and
+/// the tests cannot drift apart.
+/// </summary>
+/// <remarks>
+/// Dimensions that depend on another one are functions of it: the behaviours of a role
+/// (<see cref="BehavioursFor"/>), the timings of a role (<see cref="TimingsFor"/>: none without a
+/// faulty node but <see cref="FaultTiming.Early"/>) and the CI seeds of an f (<see cref="CiSeedsPerPoint"/>).
+/// A tuple is a matrix point exactly when <see cref="IsPoint(Scenario)"/> holds.
+/// </remarks>
+public static class FaultMatrix
+{
+    /// <summary>Protocol cores the matrix runs.</summary>
+    public static IReadOnlyList<string> Protocols { get; } = ["pbft"];
+
+    /// <summary>Fault tolerances f (n = 3f+1) of the matrix.</summary>
+    public static IReadOnlyList<int> Fs { get; } = [1, 2, 3];
+
+    /// <summary>Faulty roles, in matrix order.</summary>
+    public static IReadOnlyList<FaultyRole> Roles { get; } = Enum.GetValues<FaultyRole>();
+
+    /// <summary>Network conditions, in matrix order (every role has all of them).</summary>
+    public static IReadOnlyList<NetworkCondition> Networks { get; } = Enum.GetValues<NetworkCondition>();
+
+    /// <summary>Timings of a scenario with a faulty node.</summary>
+    public static IReadOnlyList<FaultTiming> FaultTimings { get; } = Enum.GetValues<FaultTiming>();
+
+    private static readonly IReadOnlyList<FaultTiming> EarlyOnly = [FaultTiming.Early];
+
+    private static readonly IReadOnlyList<Behaviour> NoneBehaviours = [Behaviour.None];
+
+    private static readonly IReadOnlyList<Behaviour> ClientBehaviours = [Behaviour.ConflictingClient, Behaviour.EdgeIds, Behaviour.Flood];
+
+    private static readonly IReadOnlyList<Behaviour> LeaderBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate, Behaviour.Twins, Behaviour.FarViewChange, Behaviour.TargetedMac, Behaviour.Censor,
+        Behaviour.EmptyBatches, Behaviour.Oversized];
+
+    private static readonly IReadOnlyList<Behaviour> NextPrimaryBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Twins, Behaviour.FarViewChange,
+        Behaviour.TargetedMac, Behaviour.Censor, Behaviour.EmptyBatches, Behaviour.Oversized];
+
+    private static readonly IReadOnlyList<Behaviour> FollowerBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply,
+        Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.EagerCommit, Behaviour.Twins, Behaviour.FarViewChange,
+        Behaviour.TargetedMac, Behaviour.Oversized];
+
+    /// <summary>Behaviours of a faulty role: leader — all replica behaviours but eager commit; follower — all but equivocate, censor and empty batches; next primary — the view-change attacks; client — the client behaviours; none — <see cref="Behaviour.None"/>.</summary>
+    public static IReadOnlyList<Behaviour> BehavioursFor(FaultyRole role) => role switch
+    {
+        FaultyRole.None => NoneBehaviours,
+        FaultyRole.Client => ClientBehaviours,
+        FaultyRole.Leader => LeaderBehaviours,
+        FaultyRole.NextPrimary => NextPrimaryBehaviours,
+        FaultyRole.Follower => FollowerBehaviours,
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>Timings of a faulty role: every timing, except only <see cref="FaultTiming.Early"/> without a faulty node (timing is meaningless there, so every point is a distinct scenario).</summary>
+    public static IReadOnlyList<FaultTiming> TimingsFor(FaultyRole role) => role == FaultyRole.None ? EarlyOnly : FaultTimings;
+
+    /// <summary>Base seed of the CI matrix (the tests and <c>fastbft simulate --ci</c>); sweeps use other base seeds.</summary>
+    public const ulong CiBaseSeed = 1;
+
+    /// <summary>Seeds per matrix point in CI: 7 at f = 1, 2 at f = 2, 1 at f = 3 (10,430 scenarios in all).</summary>
+    public static int CiSeedsPerPoint(int f) => f switch { 1 => 7, 2 => 2, 3 => 1, _ => 0 };
+
+    /// <summary>
+    /// The CI seed dimension: every (f, seed index) pair, index in 0 .. <see cref="CiSeedsPerPoint"/>(f) − 1.
+    /// f and the seed index form one dimension because the number of seeds depends on f.
+    /// </summary>
+    public static IEnumerable<(int F, int SeedIndex)> CiRuns()
+    {
+        foreach (int f in Fs)
+            for (int i = 0; i < CiSeedsPerPoint(f); i++) yield return (f, i);
+    }
+
+    /// <summary>Base seed of the pairwise sweep that the tests run on top of the CI matrix (fresh seeds, every f).</summary>
+    public const ulong PairwiseBaseSeed = 2;
+
+    /// <summary>Seed indices of the pairwise sweep: its full product (f × behaviour × timing × network × seed) is far too big to run, so the tests cover every pair of values instead.</summary>
+    public const int PairwiseSeeds = 8;
+
+    /// <summary>True if the tuple is a point of the matrix: a known protocol and f, a behaviour of the role and a timing of the role.</summary>
+    public static bool IsPoint(string protocol, int f, FaultyRole role, Behaviour behaviour, FaultTiming timing, NetworkCondition network)
+        => Protocols.Contains(protocol) && Fs.Contains(f) && Roles.Contains(role) && BehavioursFor(role).Contains(behaviour)
+           && TimingsFor(role).Contains(timing) && Networks.Contains(network);
+
+    /// <summary>True if <paramref name="s"/> (its seed aside) is a point of the matrix.</summary>
+    public static bool IsPoint(Scenario s) => IsPoint(s.Protocol, s.F, s.Role, s.Behaviour, s.Timing, s.Network);
+
+    /// <summary>
+    /// The scenario of one matrix point and seed index: the seed is derived from
+    /// <paramref name="baseSeed"/>, the point's name and the index (<see cref="ScenarioMatrix.SeedOf"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">the tuple is not a matrix point.</exception>
+    public static Scenario ScenarioOf(string protocol, int f, FaultyRole role, Behaviour behaviour, FaultTiming timing, NetworkCondition network, ulong baseSeed, int seedIndex)
+    {
+        if (!IsPoint(protocol, f, role, behaviour, timing, network))
+            throw new ArgumentException($"f{f}/{role}/{behaviour}/{timing}/{network} ({protocol}) is not a point of the fault matrix");
+        var point = new Scenario(protocol, f, role, behaviour, timing, network, 0);
+        return point with { Seed = ScenarioMatrix.SeedOf(point, baseSeed, seedIndex) };
+    }
+
+    /// <summary>Every CI scenario of <paramref name="protocol"/>: each matrix point with its <see cref="CiSeedsPerPoint"/> seeds from <see cref="CiBaseSeed"/>, in matrix order.</summary>
+    public static IEnumerable<Scenario> CiScenarios(string protocol)
+    {
+        foreach (var point in ScenarioMatrix.Points(protocol, Fs))
+            for (int i = 0; i < CiSeedsPerPoint(point.F); i++)
+                yield return point with { Seed = ScenarioMatrix.SeedOf(point, CiBaseSeed, i) };
+    }
+}
