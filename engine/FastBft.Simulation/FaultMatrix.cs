@@ -10,7 +10,7 @@ namespace FastBft.Simulation;
 /// </summary>
 /// <remarks>
 /// Dimensions that depend on another one are functions of it: the behaviours of a role
-/// (<see cref="BehavioursFor"/>), the timings of a role (<see cref="TimingsFor"/>: none without a
+/// (<see cref="BehavioursFor(string, FaultyRole)"/>), the timings of a role (<see cref="TimingsFor"/>: none without a
 /// faulty node but <see cref="FaultTiming.Early"/>) and the CI seeds of an f (<see cref="CiSeedsPerPoint"/>).
 /// A tuple is a matrix point exactly when <see cref="IsPoint(Scenario)"/> holds.
 /// </remarks>
@@ -59,6 +59,9 @@ public static class FaultMatrix
         _ => throw new ArgumentOutOfRangeException(nameof(role)),
     };
 
+    /// <summary>Behaviours of a faulty <paramref name="role"/> of <paramref name="protocol"/>: what the protocol's <see cref="ISimProtocol.Behaviours"/> plugs in.</summary>
+    public static IReadOnlyList<Behaviour> BehavioursFor(string protocol, FaultyRole role) => SimProtocols.Get(protocol).Behaviours(role);
+
     /// <summary>Timings of a faulty role: every timing, except only <see cref="FaultTiming.Early"/> without a faulty node (timing is meaningless there, so every point is a distinct scenario).</summary>
     public static IReadOnlyList<FaultTiming> TimingsFor(FaultyRole role) => role == FaultyRole.None ? EarlyOnly : FaultTimings;
 
@@ -86,7 +89,7 @@ public static class FaultMatrix
 
     /// <summary>True if the tuple is a point of the matrix: a known protocol and f, a behaviour of the role and a timing of the role.</summary>
     public static bool IsPoint(string protocol, int f, FaultyRole role, Behaviour behaviour, FaultTiming timing, NetworkCondition network)
-        => Protocols.Contains(protocol) && Fs.Contains(f) && Roles.Contains(role) && BehavioursFor(role).Contains(behaviour)
+        => Protocols.Contains(protocol) && Fs.Contains(f) && Roles.Contains(role) && BehavioursFor(protocol, role).Contains(behaviour)
            && TimingsFor(role).Contains(timing) && Networks.Contains(network);
 
     /// <summary>True if <paramref name="s"/> (its seed aside) is a point of the matrix.</summary>

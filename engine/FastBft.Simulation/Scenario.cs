@@ -140,7 +140,7 @@ public sealed record Scenario(string Protocol, int F, FaultyRole Role, Behaviour
 /// <summary>The combinatorial fault matrix (issue 3 §6): f × role × behaviour × timing × network × seeds, enumerated from the dimension lists of <see cref="FaultMatrix"/>.</summary>
 public static class ScenarioMatrix
 {
-    /// <summary>Behaviours that apply to a faulty role (<see cref="FaultMatrix.BehavioursFor"/>).</summary>
+    /// <summary>Behaviours that apply to a faulty role (<see cref="FaultMatrix.BehavioursFor(FaultyRole)"/>).</summary>
     public static IReadOnlyList<Behaviour> BehavioursFor(FaultyRole role) => FaultMatrix.BehavioursFor(role);
 
     /// <summary>The behaviours of the original matrix (before issue 8): the fault classes today's core is expected to pass.</summary>
@@ -181,7 +181,7 @@ public static class ScenarioMatrix
     {
         foreach (int f in fs)
         foreach (var role in FaultMatrix.Roles)
-        foreach (var behaviour in FaultMatrix.BehavioursFor(role))
+        foreach (var behaviour in FaultMatrix.BehavioursFor(protocol, role))
         foreach (var timing in FaultMatrix.TimingsFor(role))
         foreach (var network in FaultMatrix.Networks)
             yield return new Scenario(protocol, f, role, behaviour, timing, network, 0);

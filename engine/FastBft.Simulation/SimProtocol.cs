@@ -40,6 +40,18 @@ public interface ISimProtocol
     /// everything; ODRC compares maintained objects instead.
     /// </summary>
     bool WholeStateConverges => true;
+    /// <summary>
+    /// The Byzantine behaviours (adversary strategies, <c>Simulator.Adversary.cs</c>) the matrix runs for a
+    /// faulty <paramref name="role"/> of this protocol. The default is the standard list of
+    /// <see cref="FaultMatrix.BehavioursFor(FaultyRole)"/>; a protocol narrows or extends it with its own strategies.
+    /// </summary>
+    IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => FaultMatrix.BehavioursFor(role);
+    /// <summary>
+    /// True if the commit-certificate oracle applies: every batch a correct replica executes at s was
+    /// prepared (certified) at s by at least f+1 correct replicas, observed through
+    /// <see cref="IReplicaCore.TryGetLoggedDigest"/> and <see cref="IReplicaCore.IsPreparedOrDone"/>.
+    /// </summary>
+    bool ChecksCommitCertificate => true;
 }
 
 /// <summary>PBFT in the simulator.</summary>

@@ -51,7 +51,7 @@ public sealed partial class Simulator
             if (_sc.Timing == FaultTiming.ViewChange && (_now >= HealTime / 2 || _nodes.Any(nd => IsCorrect(nd.Id) && nd.Cores[0].View > 0))) Activate();
         }
         Span<byte> d = stackalloc byte[32];
-        if (CheckCommitCertificate && PollPreparedState)
+        if (CommitCertificateOn && PollPreparedState)
             foreach (uint r in _stepTouched) if (IsCorrect(r)) PollPrepared(_nodes[r], d);
         foreach (var node in _nodes)
         {
@@ -68,7 +68,7 @@ public sealed partial class Simulator
             if (le == node.LastSeen) continue;
             bool transferred = svc.Restores != node.Restores;
             node.Restores = svc.Restores;
-            for (ulong s = node.LastSeen + 1; s <= le && CheckCommitCertificate; s++)
+            for (ulong s = node.LastSeen + 1; s <= le && CommitCertificateOn; s++)
             {
                 if (transferred && !svc.Fingerprints.ContainsKey(s)) { node.Transferred.Add(s); continue; }
                 if (!core.TryGetLoggedDigest(s, d)) continue;

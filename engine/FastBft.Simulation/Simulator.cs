@@ -156,6 +156,7 @@ public sealed partial class Simulator
     public IReplicaCore Replica(uint id) => _nodes[id].Cores[0];
     /// <summary>Check the commit-certificate oracle after every step (default on; off shows what the end-to-end invariants alone catch).</summary>
     public bool CheckCommitCertificate { get; init; } = true;
+    private bool CommitCertificateOn => CheckCommitCertificate && _proto.ChecksCommitCertificate;
     /// <summary>
     /// Commit-certificate oracle: besides the COMMITs a correct replica multicasts (PBFT-PR §4.2: it
     /// sends COMMIT exactly when it prepares), also ask every core after every step which slots it holds

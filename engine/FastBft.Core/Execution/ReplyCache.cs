@@ -21,6 +21,7 @@ public sealed class ReplyEntry
     private byte[] _reply = Array.Empty<byte>();
     private int _length;
     private readonly byte[] _digest = new byte[Digests.Size];
+    private bool _digestValid;   // the SHA-256 of a full reply is computed on first use (most replies are sent full by one replica only)
 
     /// <summary>Creates an empty entry.</summary>
     public ReplyEntry(uint clientId) => ClientId = clientId;
@@ -28,8 +29,15 @@ public sealed class ReplyEntry
     /// <summary>The cached full reply (empty if <see cref="DigestOnly"/>).</summary>
     public ReadOnlySpan<byte> Reply => DigestOnly ? default : _reply.AsSpan(0, _length);
 
-    /// <summary>SHA-256 of the reply (32 bytes).</summary>
-    public ReadOnlySpan<byte> Digest => _digest;
+    /// <summary>SHA-256 of the reply (32 bytes); computed on first use after <see cref="StoreFull"/>.</summary>
+    public ReadOnlySpan<byte> Digest
+    {
+        get
+        {
+            if (!_digestValid) { Digests.Sha256(_reply.AsSpan(0, _length), _digest); _digestValid = true; }
+            return _digest;
+        }
+    }
 
     /// <summary>Stores the full <paramref name="reply"/> for request <paramref name="rid"/> ordered at <paramref name="seq"/> (grows once to the largest reply).</summary>
     public void StoreFull(ulong rid, ulong seq, ReadOnlySpan<byte> reply)
@@ -37,7 +45,7 @@ public sealed class ReplyEntry
         if (_reply.Length < reply.Length) _reply = new byte[Math.Max(reply.Length, 64)];
         reply.CopyTo(_reply);
         _length = reply.Length;
-        Digests.Sha256(reply, _digest);
+        _digestValid = false;
         DigestOnly = false;
         LastExecutedRid = rid;
         LastExecutedSeq = seq;
@@ -47,6 +55,7 @@ public sealed class ReplyEntry
     public void StoreDigest(ulong rid, ulong seq, ReadOnlySpan<byte> replyDigest32)
     {
         replyDigest32.Slice(0, Digests.Size).CopyTo(_digest);
+        _digestValid = true;
         _length = 0;
         DigestOnly = true;
         LastExecutedRid = rid;

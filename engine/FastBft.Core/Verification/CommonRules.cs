@@ -29,9 +29,8 @@ public static class CommonRules
         public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
         {
             if (h.Sequence == 0) return ParseStatus.BadField;
-            Span<byte> bodyDigest = stackalloc byte[Digests.Size];
-            Digests.AuthBody(body, bodyDigest);
-            Digests.Request(message.Slice(0, MessageHeader.Size), bodyDigest, facts.RequestDigest);
+            // The driver already computed AuthBody(body) for the MAC check: D(req) reuses it (the body is hashed once).
+            Digests.Request(message.Slice(0, MessageHeader.Size), facts.AuthDigest, facts.RequestDigest);
             return ParseStatus.Ok;
         }
     }
