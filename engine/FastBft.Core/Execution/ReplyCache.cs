@@ -18,6 +18,8 @@ public sealed class ReplyEntry
     public ulong LastExecutedSeq;
     /// <summary>True if only <see cref="Digest"/> is known, not the full reply.</summary>
     public bool DigestOnly;
+    /// <summary>The agreement core's own per-client record, kept here so the core finds it from an executed entry without a second lookup (opaque to the stage; never part of the replicated state).</summary>
+    public object? CoreState;
     private byte[] _reply = Array.Empty<byte>();
     private int _length;
     private readonly byte[] _digest = new byte[Digests.Size];
@@ -49,6 +51,12 @@ public sealed class ReplyEntry
         DigestOnly = false;
         LastExecutedRid = rid;
         LastExecutedSeq = seq;
+    }
+
+    /// <summary>Forgets the executed request (the entry is then not part of a snapshot).</summary>
+    public void Reset()
+    {
+        LastExecutedRid = 0; LastExecutedSeq = 0; DigestOnly = false; _length = 0; _digestValid = false;
     }
 
     /// <summary>Stores only the verified digest of the reply (32 bytes) for request <paramref name="rid"/> (ODRC, passive replicas).</summary>
@@ -87,8 +95,8 @@ public sealed class ReplyCache
     /// <summary>Request id of <paramref name="client"/>'s last executed request (0 = none).</summary>
     public ulong LastExecutedRid(uint client) => _entries.TryGetValue(client, out var e) ? e.LastExecutedRid : 0;
 
-    /// <summary>Number of clients with an entry.</summary>
-    public int Count => _entries.Count;
+    /// <summary>Number of clients with an executed request.</summary>
+    public int Count { get { int c = 0; foreach (var e in _entries.Values) if (e.LastExecutedRid != 0) c++; return c; } }
 
     /// <summary>
     /// Appends the cache to <paramref name="destination"/>: count[4] then, per client with an executed
@@ -127,7 +135,8 @@ public sealed class ReplyCache
         if (rest.Length < 4) throw new InvalidDataException("reply cache: truncated count");
         int count = BinaryPrimitives.ReadInt32LittleEndian(rest); rest = rest.Slice(4);
         if (count < 0 || count > rest.Length / 25) throw new InvalidDataException($"reply cache: count {count} does not fit the snapshot");
-        _entries.Clear();
+        // Entries are reset in place, not removed: references the core keeps (CoreState links) stay valid.
+        foreach (var e in _entries.Values) e.Reset();
         uint previous = 0;
         for (int i = 0; i < count; i++)
         {

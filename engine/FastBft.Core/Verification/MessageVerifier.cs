@@ -16,6 +16,7 @@ namespace FastBft.Verification;
 public sealed class MessageVerifier
 {
     private readonly IMessageSchema _schema;
+    private readonly MessageRule?[] _rules = new MessageRule?[256];   // the schema's rules by type, looked up once
     private readonly VerifierContext _context;
     private readonly long[] _drops = new long[32];
 
@@ -29,6 +30,7 @@ public sealed class MessageVerifier
         _schema = schema;
         _context = new VerifierContext(auth, limits);
         foreach (var s in schemes) _context.AddScheme(s);
+        for (int t = 0; t < _rules.Length; t++) _rules[t] = schema.Rule((MessageType)t);
     }
 
     /// <summary>The schema this verifier drives.</summary>
@@ -79,7 +81,7 @@ public sealed class MessageVerifier
         var st = MessageHeader.TryParse(message, _context.Limits.MaxMessageBody, out header);
         if (st != ParseStatus.Ok) return st;
         if (header.Family != _schema.Family) return ParseStatus.WrongProtocol;
-        var rule = _schema.Rule(header.Type);
+        var rule = _rules[(int)header.Type];
         if (rule is null) return ParseStatus.UnknownType;
         st = CheckSender(rule.Sender, header);
         if (st != ParseStatus.Ok) return st;
@@ -96,12 +98,25 @@ public sealed class MessageVerifier
         if (!facts.AuthDigestSet) Digests.AuthBody(body, facts.AuthDigest);
         var hdr = message.Slice(0, MessageHeader.Size);
         var trailer = MessageHeader.Authenticator(message, header);
-        var scheme = _context.Scheme(rule.Trailer);
-        if (scheme is null) return ParseStatus.BadAuthenticator;
-        var verdict = scheme.Verify(header.Sender, hdr, facts.AuthDigest, trailer);
-        if (verdict.Status == AuthStatus.Unavailable) return ParseStatus.Unavailable;     // USIG device fault: the message may come again
-        if (!verdict.IsOk) return ParseStatus.BadAuthenticator;
-        if (verdict.HasUi) { facts.HasUi = true; facts.UiEpoch = verdict.Epoch; facts.UiCounter = verdict.Counter; }
+        // MAC trailers (every message of the request path) go straight to the node's Authenticator — the same
+        // check MacVectorScheme / SingleMacScheme make, without an interface call; other kinds through their scheme.
+        if (rule.Trailer == AuthenticatorKind.ReplicaVector)
+        {
+            if (!_context.Auth.VerifyVector(header.Sender, hdr, facts.AuthDigest, trailer)) return ParseStatus.BadAuthenticator;
+        }
+        else if (rule.Trailer == AuthenticatorKind.SingleMac)
+        {
+            if (!_context.Auth.VerifySingle(header.Sender, hdr, facts.AuthDigest, trailer)) return ParseStatus.BadAuthenticator;
+        }
+        else
+        {
+            var scheme = _context.Scheme(rule.Trailer);
+            if (scheme is null) return ParseStatus.BadAuthenticator;
+            var verdict = scheme.Verify(header.Sender, hdr, facts.AuthDigest, trailer);
+            if (verdict.Status == AuthStatus.Unavailable) return ParseStatus.Unavailable;     // USIG device fault: the message may come again
+            if (!verdict.IsOk) return ParseStatus.BadAuthenticator;
+            if (verdict.HasUi) { facts.HasUi = true; facts.UiEpoch = verdict.Epoch; facts.UiCounter = verdict.Counter; }
+        }
         if (bodyRule is not null && !bodyRule.RunsBeforeAuthentication)
             return bodyRule.Check(header, message, body, _context, ref facts);
         return ParseStatus.Ok;

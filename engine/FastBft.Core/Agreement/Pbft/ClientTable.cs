@@ -26,6 +26,9 @@ internal sealed class ClientRecord
     /// <summary>Sequence number of the batch being cut that already holds a request of this client (G1: one per batch).</summary>
     public ulong InBatch;
 
+    /// <summary>This client's reply-cache entry in the execution stage (linked both ways through <see cref="FastBft.Execution.ReplyEntry.CoreState"/>).</summary>
+    public FastBft.Execution.ReplyEntry? Reply;
+
     /// <summary>Creates an empty record.</summary>
     public ClientRecord(uint clientId) => ClientId = clientId;
 }

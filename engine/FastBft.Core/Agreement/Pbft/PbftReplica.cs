@@ -144,7 +144,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     public void OnMessage(in VerifiedMessage m)
     {
-        var h = m.Header;
+        ref readonly var h = ref m.Header;
         var message = m.Message;
         if (h.Generation != 0) { Stats.Ignored++; return; }   // PBFT never switches: generation p is always 0 (PROTOCOLS.md §5.1)
         if (h.Sender < (uint)_n && h.Type != MessageType.NewView) _lastHeard[h.Sender] = _tick;   // NEW-VIEWs may be forwarded copies
@@ -256,16 +256,16 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private void OnRequest(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
     {
         ulong rid = h.Sequence;
-        ulong executedRid = _exec.Replies.LastExecutedRid(h.Sender);
-        if (rid < executedRid) { Stats.OldRequests++; return; }
-        if (rid == executedRid)
+        var rec = _clients.Get(h.Sender);
+        var entry = ReplyOf(rec);
+        if (rid < entry.LastExecutedRid) { Stats.OldRequests++; return; }
+        if (rid == entry.LastExecutedRid)
         {
             // Retransmission of an executed request: resend the cached reply, never re-execute (Thesis §2.1.2.2).
             Stats.CachedReplies++;
-            SendReply(_exec.Replies.Get(h.Sender), full: true);
+            SendReply(entry, full: true);
             return;
         }
-        var rec = _clients.Get(h.Sender);
         if (IsPrimary && !_inViewChange)
         {
             if (rid <= rec.HighestQueuedRid) { Stats.DuplicateRequests++; return; }
@@ -480,11 +480,21 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         Stats.ExecutedBatches++;
     }
 
+    /// <summary>The client's reply-cache entry, linked to its record so each is found from the other without a lookup.</summary>
+    private ReplyEntry ReplyOf(ClientRecord rec)
+    {
+        if (rec.Reply is { } e) return e;
+        e = _exec.Replies.Get(rec.ClientId);
+        rec.Reply = e;
+        e.CoreState = rec;
+        return e;
+    }
+
     /// <inheritdoc/>
     void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)
     {
         Executed(entry.ClientId, entry.LastExecutedRid);
-        var rec = _clients.Get(entry.ClientId);
+        if (entry.CoreState is not ClientRecord rec) { rec = _clients.Get(entry.ClientId); ReplyOf(rec); }
         if (rec.HighestQueuedRid < entry.LastExecutedRid) rec.HighestQueuedRid = entry.LastExecutedRid;
         Stats.Executed++;
         SendReply(entry, designated);
