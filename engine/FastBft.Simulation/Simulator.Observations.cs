@@ -37,21 +37,7 @@ public sealed partial class Simulator
         while (!condition())
         {
             if (_violation is not null || !_queue.TryPeek(out _, out var key) || key.Item1 > deadline) return false;
-            _now = key.Item1;
-            while (_queue.TryPeek(out _, out key) && key.Item1 == _now && _violation is null)
-            {
-                var ev = _queue.Dequeue();
-                _events++;
-                Process(ev);
-            }
-            _stepTouched.Clear();
-            foreach (var r in _touched) _stepTouched.Add(r);
-            _touched.Clear();
-            _stepTouched.Sort();
-            foreach (var r in _stepTouched)
-                for (int k = 0; k < _nodes[r].Cores.Length; k++)
-                    if (!Crashed(r)) Call(_nodes[r], k, "EndOfBurst", static c => c.EndOfBurst());
-            AfterStep();
+            Step(key.Item1);
         }
         return _violation is null;
     }

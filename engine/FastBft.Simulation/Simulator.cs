@@ -269,22 +269,8 @@ public sealed partial class Simulator
         while (_queue.Count > 0 && _violation is null)
         {
             _queue.TryPeek(out _, out var key);
-            _now = key.Item1;
-            if (_now > deadline) break;
-            while (_queue.TryPeek(out _, out key) && key.Item1 == _now && _violation is null)
-            {
-                var ev = _queue.Dequeue();
-                _events++;
-                Process(ev);
-            }
-            _stepTouched.Clear();
-            foreach (var r in _touched) _stepTouched.Add(r);
-            _touched.Clear();
-            _stepTouched.Sort();
-            foreach (var r in _stepTouched)
-                for (int k = 0; k < _nodes[r].Cores.Length; k++)
-                    if (!Crashed(r)) Call(_nodes[r], k, "EndOfBurst", static c => c.EndOfBurst());
-            AfterStep();
+            if (key.Item1 > deadline) break;
+            Step(key.Item1);
             if (_clients.All(c => c.Byzantine || c.Finished))
             {
                 if (_finishTime < 0) _finishTime = _now;
@@ -419,6 +405,29 @@ public sealed partial class Simulator
                 Deliver(ev.From, ev.To, ev.Msg!, ev.Instance);
                 break;
         }
+    }
+
+    /// <summary>
+    /// One step of virtual time: every event due at <paramref name="now"/>, then the end of the input burst
+    /// at each replica that received something (in id order), then the per-step invariant checks.
+    /// </summary>
+    private void Step(long now)
+    {
+        _now = now;
+        while (_queue.TryPeek(out _, out var key) && key.Item1 == _now && _violation is null)
+        {
+            var ev = _queue.Dequeue();
+            _events++;
+            Process(ev);
+        }
+        _stepTouched.Clear();
+        foreach (var r in _touched) _stepTouched.Add(r);
+        _touched.Clear();
+        _stepTouched.Sort();
+        foreach (var r in _stepTouched)
+            for (int k = 0; k < _nodes[r].Cores.Length; k++)
+                if (!Crashed(r)) Call(_nodes[r], k, "EndOfBurst", static c => c.EndOfBurst());
+        AfterStep();
     }
 
     private void Deliver(uint from, uint to, byte[] msg, int instance)

@@ -10,7 +10,7 @@ namespace FastBft.Benchmarks;
 /// <summary>
 /// Engine CPU per request without the transport and the OS: a 4-replica PBFT cell (f = 1) whose
 /// messages travel through an in-memory ring; one operation = one round in which 8 clients each
-/// submit one request (0/0 workload) and the cell orders, executes and replies to all of them
+/// submit one request (workload <see cref="Workload"/>) and the cell orders, executes and replies to all of them
 /// (verification + core + execution stage + reply building of all four replicas, and the clients'
 /// request building). Divide by 8 for time per request. Allocation must stay 0 B.
 /// Run: dotnet run -c Release --project perf/FastBft.Benchmarks -- --filter '*PipelineBenchmarks*' --job short
@@ -23,14 +23,18 @@ public class PipelineBenchmarks
     private IReplicaCore[] _replicas = null!;
     private MessageVerifier[] _verifiers = null!;
     private MessageBuilder[] _builders = null!;
-    private readonly byte[] _op = [];
+    private byte[] _op = [];
+
+    /// <summary>Workload a/b (request KiB / reply KiB): 0/0 and 4/0.</summary>
+    [Params("0/0", "4/0")]
+    public string Workload { get; set; } = "0/0";
     private ulong _rid;
 
     private sealed class Ring : IReplicaOutput
     {
-        private readonly byte[][] _slots = Enumerable.Range(0, 4096).Select(_ => new byte[16 * 1024]).ToArray();
-        private readonly int[] _len = new int[4096];
-        private readonly uint[] _to = new uint[4096];
+        private readonly byte[][] _slots = Enumerable.Range(0, 1024).Select(_ => new byte[64 * 1024]).ToArray();
+        private readonly int[] _len = new int[1024];
+        private readonly uint[] _to = new uint[1024];
         private int _head, _count;
         public void SendToReplica(uint replica, ReadOnlySpan<byte> message)
         {
@@ -59,9 +63,10 @@ public class PipelineBenchmarks
         _verifiers = new MessageVerifier[4];
         for (uint i = 0; i < 4; i++)
         {
-            _replicas[i] = protocol.CreateReplica(p, new Authenticator(i, keys), protocol.CreateExecution(p, i, new NoOpService(Workload.Parse("0/0"))), _ring);
+            _replicas[i] = protocol.CreateReplica(p, new Authenticator(i, keys), protocol.CreateExecution(p, i, new NoOpService(FastBft.Workloads.Workload.Parse(Workload))), _ring);
             _verifiers[i] = new MessageVerifier(protocol.Schema, new Authenticator(i, keys), new VerifierLimits(4, 1000, 1 << 22, 1 << 16, 8));
         }
+        _op = new byte[FastBft.Workloads.Workload.Parse(Workload).RequestBytes];
         _builders = Enumerable.Range(0, Clients).Select(c => new MessageBuilder(new Authenticator(1000 + (uint)c, keys), 4)).ToArray();
         for (int i = 0; i < 500; i++) Round();
     }
