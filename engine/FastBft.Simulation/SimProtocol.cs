@@ -71,6 +71,8 @@ public static class SimProtocols
     public static ISimProtocol Get(string name) => name.ToLowerInvariant() switch
     {
         "pbft" => new PbftSimProtocol(),
-        _ => throw new ArgumentException($"protocol '{name}' is not in the simulator (known: pbft)", nameof(name)),
+        _ => throw new ArgumentException(CellShape.TryParse(name, out _)
+            ? $"protocol '{name}' is not built yet (built: {string.Join(", ", Protocols.Built)})"
+            : $"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})"),
     };
 }
