@@ -29,11 +29,11 @@ public static class Digests
             body.CopyTo(d);
             d.Slice(body.Length).Clear();
         }
-        else SHA256.HashData(body, dest);
+        else FastBft.Crypto.OpenSslSha256.Hash(body, dest);
     }
 
     /// <summary>SHA-256 of <paramref name="data"/> into <paramref name="dest"/> (32 bytes).</summary>
-    public static void Sha256(ReadOnlySpan<byte> data, Span<byte> dest) => SHA256.HashData(data, dest);
+    public static void Sha256(ReadOnlySpan<byte> data, Span<byte> dest) => FastBft.Crypto.OpenSslSha256.Hash(data, dest);
 
     /// <summary>
     /// Request digest D(req) = SHA-256(header[40] ‖ AuthBody(body)) of a REQUEST message
@@ -47,12 +47,12 @@ public static class Digests
         Span<byte> buf = stackalloc byte[MessageHeader.Size + Size];
         header.Slice(0, MessageHeader.Size).CopyTo(buf);
         bodyDigest.Slice(0, Size).CopyTo(buf.Slice(MessageHeader.Size));
-        SHA256.HashData(buf, dest);
+        FastBft.Crypto.OpenSslSha256.Hash(buf, dest);
     }
 
     /// <summary>
     /// Batch digest D(batch) = SHA-256(D(req₁) ‖ … ‖ D(req_k)) over the concatenated 32-byte request
     /// digests (PROTOCOLS.md G1).
     /// </summary>
-    public static void Batch(ReadOnlySpan<byte> concatenatedRequestDigests, Span<byte> dest) => SHA256.HashData(concatenatedRequestDigests, dest);
+    public static void Batch(ReadOnlySpan<byte> concatenatedRequestDigests, Span<byte> dest) => FastBft.Crypto.OpenSslSha256.Hash(concatenatedRequestDigests, dest);
 }

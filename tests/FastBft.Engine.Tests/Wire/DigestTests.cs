@@ -46,3 +46,40 @@ public class DigestTests
         Assert.Equal(ParseStatus.Ok, f.Verifier(1).Verify(b, out _));
     }
 }
+
+/// <summary>The direct OpenSSL SHA-256 path of <see cref="Digests"/> gives the BCL's bytes for every length, including empty and above the direct limit.</summary>
+public class DirectSha256Tests
+{
+    [Fact]
+    public void MatchesTheBclForEveryLength()
+    {
+        var rng = new Random(20261130);
+        var expected = new byte[32];
+        var actual = new byte[32];
+        foreach (int len in Enumerable.Range(0, 300).Concat([511, 512, 1023, 4095, 4096, 4097, 65536]))
+        {
+            var data = new byte[len];
+            rng.NextBytes(data);
+            System.Security.Cryptography.SHA256.HashData(data, expected);
+            FastBft.Crypto.OpenSslSha256.Hash(data, actual);
+            Assert.Equal(expected, actual);
+            Array.Clear(actual);
+            Digests.Sha256(data, actual);
+            Assert.Equal(expected, actual);
+        }
+    }
+
+    [Fact]
+    public void AShortDestinationIsRejected()
+        => Assert.Throws<ArgumentException>(() => FastBft.Crypto.OpenSslSha256.Hash([1, 2, 3], new byte[31]));
+
+    [Fact]
+    public void TheDirectPathAllocatesNothing()
+    {
+        var data = new byte[72]; var d = new byte[32];
+        for (int i = 0; i < 100; i++) Digests.Sha256(data, d);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++) Digests.Sha256(data, d);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
