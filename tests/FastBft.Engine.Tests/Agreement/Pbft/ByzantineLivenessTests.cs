@@ -3,7 +3,7 @@ using FastBft.Engine.Tests.Support;
 using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 
-namespace FastBft.Engine.Tests.Protocol;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>
 /// Issue 8, liveness items L3, L5, L7, L8, L9 (L1, L2, L4, L6 are in <see cref="ByzantineViewChangeTests"/>):

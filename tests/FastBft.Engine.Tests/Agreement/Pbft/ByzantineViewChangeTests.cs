@@ -1,7 +1,7 @@
 using FastBft.Engine.Tests.Support;
 using FastBft.Wire;
 
-namespace FastBft.Engine.Tests.Protocol;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>
 /// Issue 8, safety items and the view-change liveness items: each a small cell (f = 1, n = 4) in

@@ -6,7 +6,7 @@ using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 using FastBft.Workloads;
 
-namespace FastBft.Engine.Tests.Wire;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>
 /// Randomized malformed input: ≥ 100,000 mutated versions of valid messages of every type are fed

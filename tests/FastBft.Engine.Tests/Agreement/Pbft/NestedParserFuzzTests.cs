@@ -6,7 +6,7 @@ using FastBft.Engine.Tests.Support;
 using FastBft.Wire;
 using FastBft.Workloads;
 
-namespace FastBft.Engine.Tests.Wire;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>
 /// Fuzzes the nested body parsers (issue 9, item 8). <see cref="MalformedInputTests"/> mutates whole

@@ -1,7 +1,7 @@
 using FastBft.Engine.Tests.Support;
 using FastBft.Workloads;
 
-namespace FastBft.Engine.Tests.Protocol;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 public class PbftNormalCaseTests
 {

@@ -4,7 +4,7 @@ using FastBft.Engine.Tests.Support;
 using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 
-namespace FastBft.Engine.Tests.Protocol;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>Issue 8, resource attacks R1–R3 (f = 1 cells; "old main" is commit 5285444).</summary>
 public class ResourceAttackTests

@@ -5,7 +5,7 @@ using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 using FastBft.Workloads;
 
-namespace FastBft.Engine.Tests.Protocol;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>
 /// Bytes allocated per request on the request path — authentication (build + verify MACs and

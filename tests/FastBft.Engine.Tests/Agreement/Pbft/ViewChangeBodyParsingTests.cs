@@ -4,7 +4,7 @@ using FastBft.Engine.Tests.Support;
 using FastBft.Agreement.Pbft;
 using FastBft.Wire;
 
-namespace FastBft.Engine.Tests.Protocol;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>
 /// VIEW-CHANGE and NEW-VIEW body parsing against malformed input: lying counts and lengths,

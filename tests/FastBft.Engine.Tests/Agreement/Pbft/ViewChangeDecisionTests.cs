@@ -1,6 +1,6 @@
 using FastBft.Agreement.Pbft;
 
-namespace FastBft.Engine.Tests.Protocol;
+namespace FastBft.Engine.Tests.Agreement.Pbft;
 
 /// <summary>The NEW-VIEW decision procedure (PBFT-PR §4.5, Fig. 3) as pure functions: checkpoint selection, A1, A2, B, candidates, Supports.</summary>
 public class ViewChangeDecisionTests
