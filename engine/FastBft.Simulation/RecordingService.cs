@@ -35,11 +35,17 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
         }
         _any = true; _lastSeq = request.Sequence; _lastIndex = request.Index;
         Log.Add(new ExecutedRequest(request, operation.ToArray()));
+        AddToFingerprint(request, operation);
+        inner.Execute(request, operation, reply, update);
+    }
+
+    /// <summary>Folds (client, request id, index, bytes) into the fingerprint of the request's sequence number.</summary>
+    private void AddToFingerprint(in RequestInfo request, ReadOnlySpan<byte> bytes)
+    {
         var h = new TraceHash();
         Fingerprints.TryGetValue(request.Sequence, out ulong prev);
-        h.Add(prev); h.Add(request.ClientId); h.Add(request.RequestId); h.Add((ulong)request.Index); h.Add(operation);
+        h.Add(prev); h.Add(request.ClientId); h.Add(request.RequestId); h.Add((ulong)request.Index); h.Add(bytes);
         Fingerprints[request.Sequence] = h.Value;
-        inner.Execute(request, operation, reply, update);
     }
 
     /// <summary>State updates applied (passive replicas, Thesis §5.3.1.2), in order: the oracles check them like executed requests.</summary>
@@ -49,10 +55,7 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
     public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update)
     {
         Applied.Add((request, update.ToArray()));
-        var h = new TraceHash();
-        Fingerprints.TryGetValue(request.Sequence, out ulong prev);
-        h.Add(prev); h.Add(request.ClientId); h.Add(request.RequestId); h.Add((ulong)request.Index); h.Add(update);
-        Fingerprints[request.Sequence] = h.Value;
+        AddToFingerprint(request, update);
         inner.ApplyUpdate(request, update);
     }
     /// <inheritdoc/>

@@ -98,25 +98,12 @@ public sealed class MessageVerifier
         if (!facts.AuthDigestSet) Digests.AuthBody(body, facts.AuthDigest);
         var hdr = message.Slice(0, MessageHeader.Size);
         var trailer = MessageHeader.Authenticator(message, header);
-        // MAC trailers (every message of the request path) go straight to the node's Authenticator — the same
-        // check MacVectorScheme / SingleMacScheme make, without an interface call; other kinds through their scheme.
-        if (rule.Trailer == AuthenticatorKind.ReplicaVector)
-        {
-            if (!_context.Auth.VerifyVector(header.Sender, hdr, facts.AuthDigest, trailer)) return ParseStatus.BadAuthenticator;
-        }
-        else if (rule.Trailer == AuthenticatorKind.SingleMac)
-        {
-            if (!_context.Auth.VerifySingle(header.Sender, hdr, facts.AuthDigest, trailer)) return ParseStatus.BadAuthenticator;
-        }
-        else
-        {
-            var scheme = _context.Scheme(rule.Trailer);
-            if (scheme is null) return ParseStatus.BadAuthenticator;
-            var verdict = scheme.Verify(header.Sender, hdr, facts.AuthDigest, trailer);
-            if (verdict.Status == AuthStatus.Unavailable) return ParseStatus.Unavailable;     // USIG device fault: the message may come again
-            if (!verdict.IsOk) return ParseStatus.BadAuthenticator;
-            if (verdict.HasUi) { facts.HasUi = true; facts.UiEpoch = verdict.Epoch; facts.UiCounter = verdict.Counter; }
-        }
+        var scheme = _context.Scheme(rule.Trailer);
+        if (scheme is null) return ParseStatus.BadAuthenticator;
+        var verdict = scheme.Verify(header.Sender, hdr, facts.AuthDigest, trailer);
+        if (verdict.Status == AuthStatus.Unavailable) return ParseStatus.Unavailable;     // USIG device fault: the message may come again
+        if (!verdict.IsOk) return ParseStatus.BadAuthenticator;
+        if (verdict.HasUi) { facts.HasUi = true; facts.UiEpoch = verdict.Epoch; facts.UiCounter = verdict.Counter; }
         if (bodyRule is not null && !bodyRule.RunsBeforeAuthentication)
             return bodyRule.Check(header, message, body, _context, ref facts);
         return ParseStatus.Ok;

@@ -25,8 +25,10 @@ public sealed record ReplicaParameters
     public int RetransmitTicks { get; init; } = 10;
     /// <summary>View-change timeout, ticks (doubles per consecutive attempt).</summary>
     public int ViewChangeTicks { get; init; } = 40;
-    /// <summary>Largest checkpoint snapshot a state transfer accepts, bytes.</summary>
+    /// <summary>Largest checkpoint snapshot a state transfer accepts, bytes (R3: a STATE-DATA's claimed total above it is ignored; the fetch buffer grows only with bytes received).</summary>
     public int MaxStateBytes { get; init; } = 256 << 20;
+    /// <summary>Views a view-change message may lead the replica's view by; farther ones are dropped (L4/R1: a replica that far behind catches up by a forwarded new-view message).</summary>
+    public int MaxViewLead { get; init; } = 1024;
 }
 
 /// <summary>

@@ -16,8 +16,8 @@ public class ReplicaCounters
     public long Retransmissions;
     /// <summary>Checkpoints taken; checkpoints that became stable.</summary>
     public long Checkpoints, StableCheckpoints;
-    /// <summary>State transfers completed; FETCH messages sent; assembled snapshots that failed verification.</summary>
-    public long StateTransfers, FetchesSent, BadStateTransfers;
+    /// <summary>State transfers completed; FETCH messages sent; STATE-DATA chunks served; bad state-transfer data (claims out of bounds, snapshots failing verification); fetches abandoned because execution reached the target first.</summary>
+    public long StateTransfers, FetchesSent, StateChunksSent, BadStateTransfers, StateTransfersAbandoned;
     /// <summary>View changes started; new views installed; NEW-VIEW (or equivalent) messages rejected.</summary>
     public long ViewChangesStarted, NewViewsInstalled, BadNewViews;
     /// <summary>Protocol switches (RePBFT → PBFT, ReMinBFT → MinBFT, and back); 0 for PBFT.</summary>

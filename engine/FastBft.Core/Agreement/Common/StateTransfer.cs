@@ -35,6 +35,7 @@ public sealed class StateTransfer
     private readonly int _n, _weak, _stallTicks, _maxStateBytes;
     private readonly IExecutionStage _exec;
     private readonly IStateTransferOutput _out;
+    private readonly ReplicaCounters _counters;
     private readonly ulong[] _announcedSeq;        // latest checkpoint each replica announced above our state
     private readonly MatchingVotes _announced;      // key = SHA-256(seq ‖ digest) per replica
     private readonly byte[] _fetchDigest = new byte[Digests.Size];
@@ -50,10 +51,11 @@ public sealed class StateTransfer
     /// <param name="maxStateBytes">largest snapshot accepted, bytes.</param>
     /// <param name="execution">the execution stage that serves and installs snapshots.</param>
     /// <param name="output">where FETCH / STATE-DATA go.</param>
-    public StateTransfer(uint self, int n, int weak, int retransmitTicks, int maxStateBytes, IExecutionStage execution, IStateTransferOutput output)
+    /// <param name="counters">the core's counters: FETCHes sent, chunks served, bad data, abandoned fetches are counted there.</param>
+    public StateTransfer(uint self, int n, int weak, int retransmitTicks, int maxStateBytes, IExecutionStage execution, IStateTransferOutput output, ReplicaCounters counters)
     {
         _self = self; _n = n; _weak = weak; _stallTicks = 2 * retransmitTicks; _maxStateBytes = maxStateBytes;
-        _exec = execution; _out = output;
+        _exec = execution; _out = output; _counters = counters;
         _announcedSeq = new ulong[n];
         _announced = new MatchingVotes(n);
     }
@@ -62,8 +64,6 @@ public sealed class StateTransfer
     public ulong Target { get; private set; }
     /// <summary>True while a checkpoint is being fetched.</summary>
     public bool Fetching => Target != 0;
-    /// <summary>FETCH messages sent; chunks served; assembled snapshots that failed verification; fetches abandoned because execution got there first.</summary>
-    public long FetchesSent, ChunksServed, BadTransfers, Abandoned;
 
     private static void Key(ulong seq, ReadOnlySpan<byte> digest, Span<byte> key)
     {
@@ -132,7 +132,7 @@ public sealed class StateTransfer
     private void SendFetch()
     {
         _out.SendFetch(_from, Target, _received);
-        FetchesSent++;
+        _counters.FetchesSent++;
     }
 
     /// <summary>FETCH(seq, offset) from <paramref name="sender"/>: answers with the chunk at offset of the kept snapshot, if any.</summary>
@@ -142,7 +142,7 @@ public sealed class StateTransfer
         if (offset < 0 || offset > snap.Length) return;
         int len = (int)Math.Min(ChunkSize, snap.Length - offset);
         _out.SendStateData(sender, seq, snap.Length, (int)offset, snap.Slice((int)offset, len));
-        ChunksServed++;
+        _counters.StateChunksSent++;
     }
 
     /// <summary>
@@ -158,12 +158,12 @@ public sealed class StateTransfer
     {
         if (Target == 0 || seq != Target || sender != _from || body.Length < 8) return false;
         // L9: normal execution reached the target meanwhile — installing it now would roll the state back.
-        if (Target <= lastExecuted) { Target = 0; Abandoned++; return false; }
+        if (Target <= lastExecuted) { Target = 0; _counters.StateTransfersAbandoned++; return false; }
         int total = BinaryPrimitives.ReadInt32LittleEndian(body);
         int offset = BinaryPrimitives.ReadInt32LittleEndian(body.Slice(4));
         var chunk = body.Slice(8);
         // R3: the claimed total is bounded and the buffer grows only with bytes actually received.
-        if (total <= 0 || total > _maxStateBytes || offset != _received || (_total >= 0 && total != _total) || chunk.Length > total - offset) { BadTransfers++; return false; }
+        if (total <= 0 || total > _maxStateBytes || offset != _received || (_total >= 0 && total != _total) || chunk.Length > total - offset) { _counters.BadStateTransfers++; return false; }
         if (chunk.Length == 0 && offset < total) return false;
         _total = total;
         int need = offset + chunk.Length;
@@ -174,8 +174,8 @@ public sealed class StateTransfer
         if (_received < total) { SendFetch(); return false; }
         Span<byte> d = stackalloc byte[Digests.Size];
         Digests.Sha256(_buffer.AsSpan(0, total), d);
-        if (!d.SequenceEqual(_fetchDigest)) { BadTransfers++; _received = 0; _total = -1; _stall = int.MaxValue - 1; return false; }
-        if (!_exec.TryInstallCheckpoint(Target, _buffer.AsSpan(0, total))) { BadTransfers++; Target = 0; return false; }
+        if (!d.SequenceEqual(_fetchDigest)) { _counters.BadStateTransfers++; _received = 0; _total = -1; _stall = int.MaxValue - 1; return false; }
+        if (!_exec.TryInstallCheckpoint(Target, _buffer.AsSpan(0, total))) { _counters.BadStateTransfers++; Target = 0; return false; }
         return true;
     }
 

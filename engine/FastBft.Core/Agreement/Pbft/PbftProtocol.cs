@@ -34,12 +34,6 @@ public sealed class PbftProtocol : IProtocolDefinition
     /// <inheritdoc/>
     public IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
     {
-        var settings = new PbftSettings
-        {
-            N = Shape(parameters.F).N, F = parameters.F, BatchSize = parameters.BatchSize, MaxInflightBatches = parameters.MaxInflightBatches,
-            CheckpointInterval = parameters.CheckpointInterval, Window = parameters.Window, RetransmitTicks = parameters.RetransmitTicks,
-            ViewChangeTicks = parameters.ViewChangeTicks, MaxStateBytes = parameters.MaxStateBytes,
-        };
-        return new PbftReplica(settings, auth, execution, output, quorums);
+        return new PbftReplica(parameters, auth, execution, output, quorums);
     }
 }

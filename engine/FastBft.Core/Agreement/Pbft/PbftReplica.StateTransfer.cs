@@ -29,12 +29,7 @@ public sealed partial class PbftReplica : IStateTransferOutput
 
     private void NoteCheckpointVote(uint sender, ulong seq, ReadOnlySpan<byte> digest) => _stateTransfer.NoteCheckpoint(sender, seq, digest, LastExecuted);
 
-    private void StateTransferTick()
-    {
-        long sent = _stateTransfer.FetchesSent;
-        _stateTransfer.Tick(LastExecuted);
-        Stats.FetchesSent += _stateTransfer.FetchesSent - sent;
-    }
+    private void StateTransferTick() => _stateTransfer.Tick(LastExecuted);
 
     /// <inheritdoc/>
     void IStateTransferOutput.SendFetch(uint replica, ulong sequence, long offset)
@@ -52,7 +47,6 @@ public sealed partial class PbftReplica : IStateTransferOutput
         BinaryPrimitives.WriteInt32LittleEndian(body.Slice(4), offset);
         chunk.CopyTo(body.Slice(8));
         _out.SendToReplica(replica, _builder.SealVector());
-        Stats.StateChunksSent++;
     }
 
     private void OnFetch(in MessageHeader h, ReadOnlySpan<byte> message)
@@ -60,12 +54,7 @@ public sealed partial class PbftReplica : IStateTransferOutput
 
     private void OnStateData(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        long bad = _stateTransfer.BadTransfers, abandoned = _stateTransfer.Abandoned, sent = _stateTransfer.FetchesSent;
-        bool done = _stateTransfer.OnStateData(h.Sender, h.Sequence, MessageHeader.Body(message, h), LastExecuted);
-        Stats.BadStateTransfers += _stateTransfer.BadTransfers - bad;
-        Stats.StateTransfersAbandoned += _stateTransfer.Abandoned - abandoned;
-        Stats.FetchesSent += _stateTransfer.FetchesSent - sent;
-        if (done) Installed(_stateTransfer.Target, _stateTransfer.TargetDigest);
+        if (_stateTransfer.OnStateData(h.Sender, h.Sequence, MessageHeader.Body(message, h), LastExecuted)) Installed(_stateTransfer.Target, _stateTransfer.TargetDigest);
     }
 
     /// <summary>The execution stage installed the checkpoint at <paramref name="seq"/>: move the core's state there.</summary>

@@ -96,7 +96,7 @@ public sealed partial class PbftReplica
 
     private int ViewChangeTimeout => _s.ViewChangeTicks << Math.Min(_vcAttempts, 4);   // doubles per consecutive attempt (capped at 16×)
 
-    /// <summary>True if authenticated messages from at least f other replicas arrived within the last <see cref="PbftSettings.ViewChangeTicks"/> ticks.</summary>
+    /// <summary>True if authenticated messages from at least f other replicas arrived within the last <see cref="ReplicaParameters.ViewChangeTicks"/> ticks.</summary>
     private bool HearsQuorum()
     {
         int heard = 0;

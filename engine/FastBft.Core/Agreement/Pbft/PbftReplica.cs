@@ -20,7 +20,7 @@ namespace FastBft.Agreement.Pbft;
 /// <list type="bullet">
 /// <item>Primary of view v is replica v mod n [PBFT-PR §4, R]; it batches pending requests, one
 /// sequence number per batch [Thesis §2.1.2.2], and cuts a batch at the end of every input burst while
-/// fewer than <see cref="PbftSettings.MaxInflightBatches"/> batches are in flight — so an idle
+/// fewer than <see cref="ReplicaParameters.MaxInflightBatches"/> batches are in flight — so an idle
 /// pipeline adds no delay and a busy one fills batches.</item>
 /// <item>A backup accepts a PRE-PREPARE for (v, n) if v is its view, it comes from the primary, h &lt; n ≤ h+L
 /// [PROTOCOLS.md G5], and no other digest was accepted for (v, n); it then multicasts PREPARE.</item>
@@ -33,7 +33,7 @@ namespace FastBft.Agreement.Pbft;
 /// <item>CHECKPOINT after every n with n mod K = 0; stable at 2f+1 matching; then the low watermark
 /// h advances and the log below it is garbage [PBFT-PR §4.3].</item>
 /// <item>Retransmission: a replica re-sends its own messages for a slot stalled for
-/// <see cref="PbftSettings.RetransmitTicks"/> ticks, and answers a duplicate vote (a peer's
+/// <see cref="ReplicaParameters.RetransmitTicks"/> ticks, and answers a duplicate vote (a peer's
 /// retransmission) with its own messages for that slot, at most once per tick [PBFT-PR §4.6.1].</item>
 /// </list>
 /// <para>View change (signed VIEW-CHANGE/NEW-VIEW, PBFT-PR §4.5; <c>PbftReplica.ViewChange.cs</c>,
@@ -44,7 +44,7 @@ namespace FastBft.Agreement.Pbft;
 /// </remarks>
 public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
 {
-    private readonly PbftSettings _s;
+    private readonly ReplicaParameters _s;
     private readonly uint _id;
     private readonly int _n;
     private readonly IExecutionStage _exec;
@@ -89,15 +89,15 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <param name="execution">the execution stage committed batches go to.</param>
     /// <param name="output">where messages leave.</param>
     /// <param name="quorums">quorum sizes; null = <see cref="QuorumPolicy.Pbft"/>(f). Tests inject planted bugs here.</param>
-    /// <exception cref="ArgumentException">settings inconsistent (n ≠ 3f+1, n &gt; 64, window not a multiple of K).</exception>
-    public PbftReplica(PbftSettings settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
+    /// <exception cref="ArgumentException">settings inconsistent (f &lt; 1, n = 3f+1 &gt; 64, window not a multiple of K).</exception>
+    public PbftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
     {
         _s = settings;
-        _n = settings.N;
-        if (settings.F < 1 || _n != new CellShape(ProtocolKind.Pbft, settings.F).N) throw new ArgumentException($"PBFT needs n = 3f+1 (f={settings.F}, n={_n})", nameof(settings));
+        if (settings.F < 1) throw new ArgumentException($"f must be at least 1 (f={settings.F})", nameof(settings));
+        Shape = new CellShape(ProtocolKind.Pbft, settings.F);
+        _n = Shape.N;                                   // 3f+1
         if (_n > 64) throw new ArgumentException("at most 64 replicas (vote bitmasks are 64-bit)", nameof(settings));
         if (settings.Window % settings.CheckpointInterval != 0) throw new ArgumentException("window must be a multiple of the checkpoint interval", nameof(settings));
-        Shape = new CellShape(ProtocolKind.Pbft, settings.F);
         _id = auth.SelfId;
         if (_id >= _n) throw new ArgumentException($"replica id {_id} is not in 0..{_n - 1}", nameof(auth));
         _exec = execution;
@@ -114,7 +114,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _nvForwardedTick = new long[_n];
         Array.Fill(_nvForwardedTick, -1L);
         _lastHeard = new long[_n];
-        _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this);
+        _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
     }
 
     /// <summary>Replica id.</summary>
@@ -621,7 +621,6 @@ public sealed class PbftStats : ReplicaCounters
     public long Ignored, OutOfWindow, ConflictingPrePrepares;
     public long CheckpointDivergence;
     public long RetransmissionAnswers, StatusAnswers;
-    public long StateChunksSent;
     public long BadViewChangeSignatures;
-    public long FarViewChanges, ThrottledRequests, EmptyBatchesRejected, UnauthenticatedBatches, BatchFetchesSent, StateTransfersAbandoned;
+    public long FarViewChanges, ThrottledRequests, EmptyBatchesRejected, UnauthenticatedBatches, BatchFetchesSent;
 }

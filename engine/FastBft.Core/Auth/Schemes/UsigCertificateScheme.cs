@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using FastBft.TrustedHw;
+using FastBft.Wire;
 
 namespace FastBft.Auth;
 
@@ -69,7 +70,7 @@ public sealed class UsigCertificateScheme : IAuthScheme
         Span<byte> input = stackalloc byte[Authenticator.HeaderSize + Authenticator.DigestSize];
         header32.CopyTo(input);
         authDigest32.CopyTo(input.Slice(Authenticator.HeaderSize));
-        SHA256.HashData(input, digest32);
+        Digests.Sha256(input, digest32);
     }
 
     /// <summary>Certifies SHA-256(header32 ‖ authDigest32) with the next counter (<see cref="IUsig.CreateUI"/>) and writes

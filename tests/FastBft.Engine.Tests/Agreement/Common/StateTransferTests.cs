@@ -39,12 +39,13 @@ public class StateTransferTests
     [Fact]
     public void FetchesOnlyAfterFPlusOneMatchingAnnouncementsAndInstallsTheVerifiedSnapshot()
     {
+        var counters = new ReplicaCounters();
         var (source, digest) = Source();
         var serverWire = new Wire();
-        var server = new StateTransfer(1, 4, 2, 1, 1 << 20, source, serverWire);
+        var server = new StateTransfer(1, 4, 2, 1, 1 << 20, source, serverWire, new ReplicaCounters());
         var target = Stage(0, new CounterService());
         var wire = new Wire();
-        var st = new StateTransfer(0, 4, weak: 2, retransmitTicks: 1, maxStateBytes: 1 << 20, target, wire);
+        var st = new StateTransfer(0, 4, weak: 2, retransmitTicks: 1, maxStateBytes: 1 << 20, target, wire, counters);
 
         st.NoteCheckpoint(1, 4, digest, lastExecuted: 0);
         Assert.False(st.Fetching);                        // one announcement may be a faulty replica's
@@ -76,10 +77,11 @@ public class StateTransferTests
     [Fact]
     public void AWrongSnapshotIsDiscardedAndAHugeClaimedTotalAllocatesNothing()
     {
+        var counters = new ReplicaCounters();
         var (_, digest) = Source();
         var target = Stage(0, new CounterService());
         var wire = new Wire();
-        var st = new StateTransfer(0, 4, 2, 1, maxStateBytes: 1 << 20, target, wire);
+        var st = new StateTransfer(0, 4, 2, 1, maxStateBytes: 1 << 20, target, wire, counters);
         st.NoteCheckpoint(1, 4, digest, 0); st.NoteCheckpoint(2, 4, digest, 0);
         st.Tick(0); st.Tick(0);
         uint asked = wire.Fetches[^1].To;
@@ -89,27 +91,28 @@ public class StateTransferTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         Assert.False(st.OnStateData(asked, 4, huge, 0));
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 4096);
-        Assert.Equal(1, st.BadTransfers);
+        Assert.Equal(1, counters.BadStateTransfers);
 
         var wrong = new byte[8 + 16];
         BinaryPrimitives.WriteInt32LittleEndian(wrong, 16);
         Assert.False(st.OnStateData(asked, 4, wrong, 0));                // complete but its digest does not match
-        Assert.Equal(2, st.BadTransfers);
+        Assert.Equal(2, counters.BadStateTransfers);
         Assert.False(target.TryGetCheckpoint(4, out _));
     }
 
     [Fact]
     public void ATargetExecutionReachedIsNeverInstalled()
     {
+        var counters = new ReplicaCounters();
         var (source, digest) = Source();
         var wire = new Wire();
-        var st = new StateTransfer(0, 4, 2, 1, 1 << 20, Stage(0, new CounterService()), wire);
+        var st = new StateTransfer(0, 4, 2, 1, 1 << 20, Stage(0, new CounterService()), wire, counters);
         st.NoteCheckpoint(1, 4, digest, 0); st.NoteCheckpoint(2, 4, digest, 0);
         st.Tick(0); st.Tick(0);
         var serverWire = new Wire();
-        new StateTransfer(1, 4, 2, 1, 1 << 20, source, serverWire).OnFetch(0, 4, 0);
+        new StateTransfer(1, 4, 2, 1, 1 << 20, source, serverWire, new ReplicaCounters()).OnFetch(0, 4, 0);
         Assert.False(st.OnStateData(wire.Fetches[^1].To, 4, serverWire.Data[^1].Body, lastExecuted: 4));   // L9
-        Assert.Equal(1, st.Abandoned);
+        Assert.Equal(1, counters.StateTransfersAbandoned);
         Assert.False(st.Fetching);
     }
 }

@@ -30,7 +30,7 @@ public class ResourceAttackTests
         cell.Run();
         foreach (var r in cell.Replicas.Take(3))
         {
-            Assert.Equal(2000 - new PbftSettings { N = cell.N, F = cell.F }.MaxViewLead, r.Stats.FarViewChanges);
+            Assert.Equal(2000 - cell.Settings.MaxViewLead, r.Stats.FarViewChanges);
             var held = Regex.Match(r.DescribeState(), @"vcs\[([^\]]*)\]").Groups[1].Value.Split(',')[3];
             Assert.Equal("1/2/3/4", held);
             Assert.Equal(0UL, r.View);
