@@ -18,7 +18,10 @@ public sealed class SequentialExecutionStage : IExecutionStage
 {
     private readonly IReplicatedService _service;
     private readonly uint _self;
-    private readonly uint[] _executors;
+    private uint[] _executors;
+    private readonly ArrayBufferWriter<byte> _update = new(4096);
+    private byte[] _batchUpdate = new byte[4096];
+    private int _batchUpdateLength, _batchUpdateCount;
     private readonly int _checkpointInterval;
     private readonly ArrayBufferWriter<byte> _reply = new(4096);
     private readonly MemoryStream _snapStream = new();
@@ -57,6 +60,52 @@ public sealed class SequentialExecutionStage : IExecutionStage
     /// <summary>Requests skipped because the reply cache showed them executed (a batch repeated a client's request).</summary>
     public long SkippedDuplicates { get; private set; }
 
+    /// <summary>
+    /// When true, <see cref="Committed"/> also records the state updates of the batch (Thesis §5.2.2, §5.3.1.2) into
+    /// <see cref="BatchUpdate"/> for an UPDATE message to passive replicas.
+    /// </summary>
+    public bool RecordUpdates { get; set; }
+
+    /// <summary>
+    /// The update content of the last batch <see cref="Committed"/> executed with <see cref="RecordUpdates"/>:
+    /// count[4] ‖ per executed request: client[4] ‖ rid[8] ‖ replyLength[4] ‖ reply ‖ updateLength[4] ‖ update
+    /// (little-endian; docs/repbft.md §3). Valid until the next <see cref="Committed"/>.
+    /// </summary>
+    public ReadOnlySpan<byte> BatchUpdate => _batchUpdate.AsSpan(0, _batchUpdateLength);
+
+    /// <summary>Replaces the replicas that execute (a RePBFT switch: all execute in PBFT, f+1 in RePBFT*); the designated replier is chosen among them.</summary>
+    /// <exception cref="ArgumentException">empty list.</exception>
+    public void SetExecutors(IReadOnlyList<uint> executors)
+    {
+        if (executors.Count == 0) throw new ArgumentException("at least one executing replica", nameof(executors));
+        _executors = executors.ToArray();
+    }
+
+    /// <summary>
+    /// Applies the update content of the batch at <paramref name="sequence"/> (a passive replica, Thesis §5.3.1.2):
+    /// each entry's state update through <see cref="IReplicatedService.ApplyUpdate"/> and its reply into the reply
+    /// cache, skipping requests the cache shows executed. Returns false, changing nothing, if the content is malformed
+    /// (the caller applies only content that f+1 active replicas vouched for, so this means a bug or a faulty majority).
+    /// </summary>
+    public bool TryApplyUpdate(ulong sequence, ReadOnlySpan<byte> content)
+    {
+        if (!UpdateContent.IsWellFormed(content)) return false;
+        var reader = new UpdateContent.Reader(content);
+        int index = 0;
+        while (reader.Next(out uint client, out ulong rid, out var reply, out var update))
+        {
+            var entry = Replies.Get(client);
+            if (rid <= entry.LastExecutedRid) { SkippedDuplicates++; index++; continue; }
+            _service.ApplyUpdate(new RequestInfo(client, rid, sequence, index++), update);
+            entry.StoreFull(rid, sequence, reply);
+            Applied++;
+        }
+        return true;
+    }
+
+    /// <summary>Requests brought up to date by applying updates (passive replicas).</summary>
+    public long Applied { get; private set; }
+
     /// <summary>True if this replica sends the full reply to (client, rid).</summary>
     public bool IsDesignated(uint client, ulong rid) => _executors[(int)((client + rid) % (ulong)_executors.Length)] == _self;
 
@@ -65,6 +114,8 @@ public sealed class SequentialExecutionStage : IExecutionStage
     {
         var reader = new BatchReader(batchBody);
         int index = 0;
+        bool record = RecordUpdates;
+        if (record) { _batchUpdateLength = 4; _batchUpdateCount = 0; }
         while (reader.Next(out var req))
         {
             MessageHeader.TryParse(req, int.MaxValue, out var rh);
@@ -72,11 +123,31 @@ public sealed class SequentialExecutionStage : IExecutionStage
             if (rh.Sequence <= entry.LastExecutedRid) { SkippedDuplicates++; index++; continue; }
             _reply.ResetWrittenCount();
             var info = new RequestInfo(rh.Sender, rh.Sequence, sequence, index++);
-            _service.Execute(info, MessageHeader.Body(req, rh), _reply, null);
+            if (record) _update.ResetWrittenCount();
+            _service.Execute(info, MessageHeader.Body(req, rh), _reply, record ? _update : null);
             entry.StoreFull(rh.Sequence, sequence, _reply.WrittenSpan);
+            if (record) AppendUpdate(rh.Sender, rh.Sequence);
             Executed++;
             sink.OnExecuted(entry, IsDesignated(rh.Sender, rh.Sequence));
         }
+        if (record) BinaryPrimitives.WriteInt32LittleEndian(_batchUpdate, _batchUpdateCount);
+    }
+
+    private void AppendUpdate(uint client, ulong rid)
+    {
+        var reply = _reply.WrittenSpan;
+        var update = _update.WrittenSpan;
+        int len = UpdateContent.EntryFixed + reply.Length + update.Length;
+        if (_batchUpdate.Length < _batchUpdateLength + len) Array.Resize(ref _batchUpdate, Math.Max(_batchUpdateLength + len, _batchUpdate.Length * 2));
+        var dst = _batchUpdate.AsSpan(_batchUpdateLength, len);
+        BinaryPrimitives.WriteUInt32LittleEndian(dst, client);
+        BinaryPrimitives.WriteUInt64LittleEndian(dst.Slice(4), rid);
+        BinaryPrimitives.WriteInt32LittleEndian(dst.Slice(12), reply.Length);
+        reply.CopyTo(dst.Slice(16));
+        BinaryPrimitives.WriteInt32LittleEndian(dst.Slice(16 + reply.Length), update.Length);
+        update.CopyTo(dst.Slice(20 + reply.Length));
+        _batchUpdateLength += len;
+        _batchUpdateCount++;
     }
 
     /// <inheritdoc/>

@@ -18,6 +18,24 @@ public static class CommonRules
     public static readonly BodyRule BatchAuthenticatedByDigest = new RequestBatchRule(authenticateByBatchDigest: true);
     /// <summary>A batch whose authenticator covers AuthBody(body) (PBFT BATCH).</summary>
     public static readonly BodyRule Batch = new RequestBatchRule(authenticateByBatchDigest: false);
+    /// <summary>
+    /// A batch followed by a 64-byte endorsement (RePBFT PRE-PREPARE, docs/repbft.md §3): the authenticator covers
+    /// SHA-256(batch digest ‖ endorsement), so the endorsement cannot be altered in flight without the MAC failing,
+    /// and the batch is still hashed only once.
+    /// </summary>
+    public static readonly BodyRule EndorsedBatch = new RequestBatchRule(authenticateByBatchDigest: true, trailer: EndorsementSize);
+
+    /// <summary>Bytes of an endorsement (an Ed25519 signature) that follows an endorsed body.</summary>
+    public const int EndorsementSize = 64;
+
+    /// <summary>The authenticated digest of an endorsed batch: SHA-256(batchDigest[32] ‖ endorsement[64]) into <paramref name="destination"/> (32 bytes).</summary>
+    public static void EndorsedBatchAuthDigest(ReadOnlySpan<byte> batchDigest, ReadOnlySpan<byte> endorsement, Span<byte> destination)
+    {
+        Span<byte> buf = stackalloc byte[Digests.Size + EndorsementSize];
+        batchDigest.Slice(0, Digests.Size).CopyTo(buf);
+        endorsement.Slice(0, EndorsementSize).CopyTo(buf.Slice(Digests.Size));
+        Digests.Sha256(buf, destination);
+    }
 
     /// <summary>The REQUEST rule for a cell (client → replicas).</summary>
     public static MessageRule RequestMessage() => new(MessageType.Request, SenderRole.Client, AuthenticatorKind.ReplicaVector, 0, int.MaxValue, Request);
@@ -56,14 +74,16 @@ public static class CommonRules
     /// not as a failure: a batch that a prepared certificate vouches for must be usable even if a faulty
     /// client authenticated it for some replicas only.
     /// </summary>
-    private sealed class RequestBatchRule(bool authenticateByBatchDigest) : BodyRule
+    private sealed class RequestBatchRule(bool authenticateByBatchDigest, int trailer = 0) : BodyRule
     {
         public override bool RunsBeforeAuthentication => authenticateByBatchDigest;
 
         public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
         {
             facts.RequestsAuthenticated = false;
-            if (body.Length < Bodies.PrePrepareFixed) return ParseStatus.Truncated;
+            if (body.Length < Bodies.PrePrepareFixed + trailer) return ParseStatus.Truncated;
+            var endorsement = body.Slice(body.Length - trailer);
+            body = body.Slice(0, body.Length - trailer);
             int count = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(32));
             if (count > context.Limits.MaxBatch) return ParseStatus.BadField;
             if (body[34] != 0 || body[35] != 0) return ParseStatus.BadField;
@@ -96,7 +116,12 @@ public static class CommonRules
             Digests.Batch(digests, batchDigest);
             if (!batchDigest.SequenceEqual(Bodies.BatchDigest(body))) return ParseStatus.BadDigest;
             facts.RequestsAuthenticated = authenticated;
-            if (authenticateByBatchDigest) { batchDigest.CopyTo(facts.AuthDigest); facts.AuthDigestSet = true; }
+            if (authenticateByBatchDigest)
+            {
+                if (trailer == 0) batchDigest.CopyTo(facts.AuthDigest);
+                else EndorsedBatchAuthDigest(batchDigest, endorsement, facts.AuthDigest);
+                facts.AuthDigestSet = true;
+            }
             return ParseStatus.Ok;
         }
     }

@@ -34,13 +34,28 @@ public enum MessageType : byte
     BatchFetch = 13,
     /// <summary>BATCH(v,n,batch): the answer to BATCH-FETCH, a PRE-PREPARE body whose digest the receiver recomputes.</summary>
     Batch = 14,
+    /// <summary>RePBFT PRE-PREPARE(p,s,batch) ‖ endorsement: leader → active followers (Thesis §5.3.1.1); the
+    /// 64-byte Ed25519 endorsement over header ‖ D(batch) makes it usable as part of a prepare proof in an abort history (PROTOCOLS.md G4; docs/repbft.md).</summary>
+    EndorsedPrePrepare = 15,
+    /// <summary>RePBFT PREPARE(p,s,D(batch)) ‖ endorsement: active follower → active replicas (Thesis §5.3.1.1).</summary>
+    EndorsedPrepare = 16,
+    /// <summary>RePBFT CHECKPOINT(s, D(state)) signed with Ed25519: every replica → all (Thesis §5.3.1.3); stable with all n.</summary>
+    SignedCheckpoint = 17,
+    /// <summary>UPDATE(p,s,entries): active (executing) replica → passive replicas, full or as a digest (Thesis §5.3.1.2).</summary>
+    Update = 18,
+    /// <summary>PANIC(c,t): client → all replicas, forwarded unchanged (Thesis §5.3.2.1, Fig. 5.3).</summary>
+    Panic = 19,
+    /// <summary>HISTORY(p,h): an active replica's signed local abort history → transition coordinator (Thesis §5.3.2.2).</summary>
+    History = 20,
+    /// <summary>SWITCH(p,H_local,h_global): the transition coordinator's signed global abort history → all replicas (Thesis §5.3.2.3).</summary>
+    Switch = 21,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
 public static class MessageTypes
 {
     /// <summary>Highest type value this version of the engine parses.</summary>
-    public const MessageType Highest = MessageType.Batch;
+    public const MessageType Highest = MessageType.Switch;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
     public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;

@@ -29,6 +29,12 @@ public sealed record ReplicaParameters
     public int MaxStateBytes { get; init; } = 256 << 20;
     /// <summary>Views a view-change message may lead the replica's view by; farther ones are dropped (L4/R1: a replica that far behind catches up by a forwarded new-view message).</summary>
     public int MaxViewLead { get; init; } = 1024;
+    /// <summary>Switching protocols (RePBFT, ReMinBFT): ticks an active replica waits for a valid SWITCH from the transition coordinator before it sends its abort history to the next one; doubles per rotation (Thesis §5.3.2.5). 0 = <see cref="ViewChangeTicks"/>.</summary>
+    public int SwitchTicks { get; init; }
+    /// <summary>Switching protocols: PBFT/MinBFT instances (sequence numbers) to run after a switch before returning to the resource-saving protocol at the next checkpoint (Thesis §5.3.3; docs/repbft.md §6); 0 = never return.</summary>
+    public long SwitchBackAfter { get; init; }
+    /// <summary>Switching protocols: the leader of the first generation (the active set is it and the next active−1 replicas, CellShape.RoleOf).</summary>
+    public uint FirstLeader { get; init; }
 }
 
 /// <summary>

@@ -29,8 +29,11 @@ internal sealed class ClientRecord
     /// <summary>This client's reply-cache entry in the execution stage (linked both ways through <see cref="FastBft.Execution.ReplyEntry.CoreState"/>).</summary>
     public FastBft.Execution.ReplyEntry? Reply;
 
-    /// <summary>Creates an empty record.</summary>
-    public ClientRecord(uint clientId) => ClientId = clientId;
+    /// <summary>The table the record belongs to (several cores share one reply cache across a protocol switch; a core re-links an entry whose record is another core's).</summary>
+    public readonly ClientTable Owner;
+
+    /// <summary>Creates an empty record of <paramref name="owner"/>.</summary>
+    public ClientRecord(uint clientId, ClientTable owner) { ClientId = clientId; Owner = owner; }
 }
 
 /// <summary>Client records by id. Allocates once per new client; lookups are allocation-free.</summary>
@@ -41,7 +44,7 @@ internal sealed class ClientTable
     /// <summary>The record of <paramref name="clientId"/>, created on first use.</summary>
     public ClientRecord Get(uint clientId)
     {
-        if (!_records.TryGetValue(clientId, out var r)) { r = new ClientRecord(clientId); _records.Add(clientId, r); }
+        if (!_records.TryGetValue(clientId, out var r)) { r = new ClientRecord(clientId, this); _records.Add(clientId, r); }
         return r;
     }
 

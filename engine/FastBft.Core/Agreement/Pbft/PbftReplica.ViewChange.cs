@@ -392,7 +392,14 @@ public sealed partial class PbftReplica
         _newViewMessage = _builder.SealSignedVector().ToArray();
         _newViewView = View;
         Broadcast(_newViewMessage);
-        InstallNewView(hSeq, hDigest, chosen, s, batches);
+        InstallNewView(hSeq, hDigest, chosen, CheckpointHolders(s, hSeq, hDigest), batches);
+    }
+
+    private List<uint> CheckpointHolders(List<ViewChangeBody> s, ulong hSeq, byte[] hDigest)
+    {
+        var holders = new List<uint>();
+        foreach (var m in s) if (m.Sender != _id && m.HasCheckpoint(hSeq, hDigest)) holders.Add(m.Sender);
+        return holders;
     }
 
     /// <summary>The batch body with digest <paramref name="d"/> for slot <paramref name="n"/>, from our log, our P/Q batches, or fetched ones.</summary>
@@ -482,7 +489,7 @@ public sealed partial class PbftReplica
         View = w;
         _newViewMessage = message.ToArray();                 // forwarded to peers that missed it (any replica can check it)
         _newViewView = w;
-        InstallNewView(nv.H, nv.HDigest, nv.Chosen, nv.ViewChanges, null);
+        InstallNewView(nv.H, nv.HDigest, nv.Chosen, CheckpointHolders(nv.ViewChanges, nv.H, nv.HDigest), null);
     }
 
     /// <summary>
@@ -503,7 +510,7 @@ public sealed partial class PbftReplica
         return true;
     }
 
-    private void InstallNewView(ulong hSeq, byte[] hDigest, List<byte[]> chosen, List<ViewChangeBody> s, List<byte[]?>? batches)
+    private void InstallNewView(ulong hSeq, byte[] hDigest, List<byte[]> chosen, IReadOnlyList<uint> checkpointHolders, List<byte[]?>? batches)
     {
         _inViewChange = false;
         _vcStallTicks = 0;
@@ -516,12 +523,7 @@ public sealed partial class PbftReplica
             bool haveOwn = hSeq <= LastExecuted && _checkpoints.TryGetOwn(hSeq, own) && own.SequenceEqual(hDigest);
             LowWatermark = hSeq;
             if (haveOwn) _checkpoints.MakeStable(hSeq); else _checkpoints.SetStable(hDigest);
-            if (hSeq > LastExecuted)
-            {
-                var holders = new List<uint>();
-                foreach (var m in s) if (m.Sender != _id && m.HasCheckpoint(hSeq, hDigest)) holders.Add(m.Sender);
-                _stateTransfer.FetchCertified(hSeq, hDigest, holders);   // fetch on the next tick
-            }
+            if (hSeq > LastExecuted) _stateTransfer.FetchCertified(hSeq, hDigest, checkpointHolders);   // fetch on the next tick
             Stats.StableCheckpoints++;
         }
         PruneCertificates();
@@ -583,6 +585,27 @@ public sealed partial class PbftReplica
         }
         _awaiting.Clear(); _awaitingMessages.Clear();
         EndOfBurst();
+    }
+
+    /// <summary>
+    /// Starts this core from a verified SWITCH (RePBFT → PBFT, Thesis §5.3.2.4; docs/repbft.md §5): view
+    /// <paramref name="view"/> (its primary is the transition coordinator), the execution stage already at
+    /// <paramref name="lastExecuted"/> (nothing at or below it is executed again, Thesis §5.3.3), the global history's
+    /// checkpoint and one PBFT instance per slot above it — <paramref name="chosen"/>[i] binds slot hSeq+1+i to that
+    /// batch digest, <see cref="ViewChangeDecision.NullDigest"/> to the null request. <paramref name="batches"/> holds
+    /// the batch bodies (needed by the primary only). <paramref name="ownCheckpoints"/> are the checkpoints this replica
+    /// took above the history's one, so the new core can stabilise them.
+    /// </summary>
+    internal void StartFromSwitch(ulong view, ulong lastExecuted, ulong hSeq, byte[] hDigest, List<byte[]> chosen, List<byte[]?>? batches,
+        IReadOnlyList<uint> checkpointHolders, IReadOnlyList<(ulong Seq, byte[] Digest)> ownCheckpoints)
+    {
+        View = view;
+        LastExecuted = lastExecuted;
+        LastAssigned = lastExecuted;
+        foreach (var (seq, d) in ownCheckpoints) if (seq <= lastExecuted) _checkpoints.RecordOwn(seq, d, _id);
+        _newViewView = view;
+        InstallNewView(hSeq, hDigest, chosen, checkpointHolders, batches);
+        foreach (var (seq, d) in ownCheckpoints) if (seq > LowWatermark && seq <= lastExecuted) BroadcastCheckpoint(seq, d);
     }
 
     /// <summary>New primary: PRE-PREPARE(v, n) for a batch NEW-VIEW fixed (or a null request).</summary>

@@ -59,6 +59,8 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private readonly List<ClientRecord> _deferredClients = new();
     private byte[] _batchDigests;
     private long _tick;
+    private readonly ulong _generation;
+    private readonly ulong _maxSequence;
 
     /// <summary>Current view v.</summary>
     public ulong View { get; private set; }
@@ -91,7 +93,19 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <param name="quorums">quorum sizes; null = <see cref="QuorumPolicy.Pbft"/>(f). Tests inject planted bugs here.</param>
     /// <exception cref="ArgumentException">settings inconsistent (f &lt; 1, n = 3f+1 &gt; 64, window not a multiple of K).</exception>
     public PbftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
+        : this(settings, auth, execution, output, quorums, ProtocolFamily.Pbft, 0, ulong.MaxValue) { }
+
+    /// <summary>
+    /// Creates a PBFT core that runs as generation <paramref name="generation"/> of a switching protocol (RePBFT after a
+    /// switch, Thesis §5.3.2.4): its messages carry <paramref name="family"/> and the generation, it drops messages of any
+    /// other generation, and it orders no sequence number above <paramref name="maxSequence"/> (the switch back,
+    /// docs/repbft.md §6). It starts through <see cref="StartFromSwitch"/>.
+    /// </summary>
+    internal PbftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums,
+        ProtocolFamily family, ulong generation, ulong maxSequence)
     {
+        _generation = generation;
+        _maxSequence = maxSequence;
         _s = settings;
         if (settings.F < 1) throw new ArgumentException($"f must be at least 1 (f={settings.F})", nameof(settings));
         Shape = new CellShape(ProtocolKind.Pbft, settings.F);
@@ -103,7 +117,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _exec = execution;
         _q = quorums ?? QuorumPolicy.Pbft(settings.F);
         _out = output;
-        _builder = new MessageBuilder(auth, _n);
+        _builder = new MessageBuilder(auth, _n) { Family = family, Generation = generation };
         _slots = new LogSlot[settings.Window];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new LogSlot(_n);
         _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
@@ -126,7 +140,9 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <inheritdoc/>
     public CellShape Shape { get; }
     /// <inheritdoc/>
-    public ulong Generation => 0;
+    public ulong Generation => _generation;
+    /// <summary>Highest sequence number this core orders (<see cref="ulong.MaxValue"/> unless it runs until a switch back).</summary>
+    public ulong MaxSequence => _maxSequence;
     /// <summary>True if this replica is the primary of the current view.</summary>
     public bool IsPrimary => Primary == _id;
     private ulong HighWatermark => LowWatermark + (ulong)_s.Window;
@@ -146,7 +162,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     {
         ref readonly var h = ref m.Header;
         var message = m.Message;
-        if (h.Generation != 0) { Stats.Ignored++; return; }   // PBFT never switches: generation p is always 0 (PROTOCOLS.md §5.1)
+        if (h.Generation != _generation) { Stats.Ignored++; return; }   // plain PBFT never switches: generation p is always 0 (PROTOCOLS.md §5.1)
         if (h.Sender < (uint)_n && h.Type != MessageType.NewView) _lastHeard[h.Sender] = _tick;   // NEW-VIEWs may be forwarded copies
         switch (h.Type)
         {
@@ -175,7 +191,8 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (!IsPrimary || _inViewChange) return;
         while (_pending.Count > 0
                && LastAssigned - LastExecuted < (ulong)_s.MaxInflightBatches
-               && LastAssigned + 1 <= HighWatermark)
+               && LastAssigned + 1 <= HighWatermark
+               && LastAssigned < _maxSequence)
         {
             CutBatch();
         }
@@ -367,7 +384,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     {
         if (h.View != View || h.Sender != Primary || IsPrimary || _inViewChange) { Stats.Ignored++; return; }   // header sender is authenticated; any replica may forward it
         ulong seq = h.Sequence;
-        if (seq <= LowWatermark || seq > HighWatermark) { Stats.OutOfWindow++; return; }
+        if (seq <= LowWatermark || seq > HighWatermark || seq > _maxSequence) { Stats.OutOfWindow++; return; }
         var body = MessageHeader.Body(message, h);
         var digest = Bodies.BatchDigest(body);
         int verdict = NewViewVerdict(seq, digest);
@@ -494,7 +511,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)
     {
         Executed(entry.ClientId, entry.LastExecutedRid);
-        if (entry.CoreState is not ClientRecord rec) { rec = _clients.Get(entry.ClientId); ReplyOf(rec); }
+        if (entry.CoreState is not ClientRecord rec || rec.Owner != _clients) { rec = _clients.Get(entry.ClientId); rec.Reply = null; ReplyOf(rec); }
         if (rec.HighestQueuedRid < entry.LastExecutedRid) rec.HighestQueuedRid = entry.LastExecutedRid;
         Stats.Executed++;
         SendReply(entry, designated);

@@ -12,7 +12,10 @@ namespace FastBft.Agreement.Pbft;
 public static class PbftSchema
 {
     /// <summary>The schema (stateless; shared by every verifier of a PBFT cell).</summary>
-    public static readonly IMessageSchema Instance = new TableSchema(ProtocolFamily.Pbft,
+    public static readonly IMessageSchema Instance = new TableSchema(ProtocolFamily.Pbft, Rules());
+
+    /// <summary>The rules of PBFT's messages (a RePBFT cell runs PBFT after a switch and adds them to its own schema).</summary>
+    public static IReadOnlyList<MessageRule> Rules() =>
     [
         CommonRules.RequestMessage(),
         CommonRules.ReplyMessage(),
@@ -32,7 +35,7 @@ public static class PbftSchema
         new(MessageType.NewView, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, NewViewBody.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, new NewViewRule()),
         MessageRule.Fixed(MessageType.Fetch, SenderRole.Replica, 8),
         new(MessageType.StateData, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 8, int.MaxValue, new StateDataRule()),
-    ]);
+    ];
 
     private sealed class StatusRule : BodyRule
     {
