@@ -58,6 +58,9 @@ public sealed class MessageBuilder
         return _buffer.AsSpan(MessageHeader.Size, bodyLength);
     }
 
+    /// <summary>The 40-byte header of the message being built (after Begin*; RePBFT endorses header ‖ D(batch)).</summary>
+    public ReadOnlySpan<byte> Header => _buffer.AsSpan(0, MessageHeader.Size);
+
     /// <summary>The body of the message being built (after Begin*).</summary>
     public Span<byte> Body => _buffer.AsSpan(MessageHeader.Size, _header.BodyLength);
 

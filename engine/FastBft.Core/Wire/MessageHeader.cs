@@ -107,6 +107,24 @@ public readonly struct MessageHeader
         return ParseStatus.Ok;
     }
 
+    /// <summary>
+    /// Parses a header on its own (the 40 bytes of an endorsed message kept in an abort history, docs/repbft.md §3): the
+    /// same field checks as <see cref="TryParse"/> except that the body and trailer are not present. Never throws.
+    /// </summary>
+    public static bool TryParseAlone(ReadOnlySpan<byte> header40, out MessageHeader header)
+    {
+        header = default;
+        if (header40.Length != Size || BinaryPrimitives.ReadUInt16LittleEndian(header40) != Magic || header40[2] != CurrentVersion) return false;
+        var type = (MessageType)header40[3];
+        if (!MessageTypes.IsKnown(type) || header40[30] == 0 || header40[30] > (byte)ProtocolFamily.Highest || header40[31] != 0) return false;
+        int body = BinaryPrimitives.ReadInt32LittleEndian(header40.Slice(24));
+        if (body < 0) return false;
+        header = new MessageHeader(type, BinaryPrimitives.ReadUInt32LittleEndian(header40.Slice(4)), BinaryPrimitives.ReadUInt64LittleEndian(header40.Slice(8)),
+            BinaryPrimitives.ReadUInt64LittleEndian(header40.Slice(16)), body, BinaryPrimitives.ReadUInt16LittleEndian(header40.Slice(28)),
+            (ProtocolFamily)header40[30], BinaryPrimitives.ReadUInt64LittleEndian(header40.Slice(32)));
+        return true;
+    }
+
     /// <summary>The body slice of a message whose header parsed as <paramref name="h"/>.</summary>
     public static ReadOnlySpan<byte> Body(ReadOnlySpan<byte> message, in MessageHeader h) => message.Slice(Size, h.BodyLength);
 

@@ -74,6 +74,8 @@ public static class Protocols
     public static IProtocolDefinition Get(ProtocolKind kind) => kind switch
     {
         ProtocolKind.Pbft => Pbft.PbftProtocol.Instance,
+        ProtocolKind.RePbft => RePbft.RePbftProtocol.Instance,
+        ProtocolKind.RePbftStar => RePbft.RePbftProtocol.Star,
         _ => throw new NotSupportedException($"protocol '{new CellShape(kind, 1).Name}' is not built yet (built: {string.Join(", ", Built)})"),
     };
 
@@ -83,7 +85,7 @@ public static class Protocols
         => CellShape.TryParse(name, out var kind) ? Get(kind) : throw new NotSupportedException($"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})");
 
     /// <summary>True if <paramref name="kind"/> is built.</summary>
-    public static bool IsBuilt(ProtocolKind kind) => kind == ProtocolKind.Pbft;
+    public static bool IsBuilt(ProtocolKind kind) => kind is ProtocolKind.Pbft or ProtocolKind.RePbft or ProtocolKind.RePbftStar;
 
     /// <summary>Names of the built protocols.</summary>
     public static IEnumerable<string> Built => CellShape.Names.Where((_, i) => IsBuilt((ProtocolKind)i));

@@ -15,14 +15,29 @@ public sealed record QuorumPolicy(int Prepare, int Commit, int Checkpoint, int V
     /// <summary>PBFT's quorums for f (PBFT-PR §4.2–§4.5).</summary>
     public static QuorumPolicy Pbft(int f) => new(2 * f, 2 * f + 1, 2 * f + 1, 2 * f + 1, f + 1);
 
+    /// <summary>
+    /// RePBFT's quorums for f (Thesis §5.3.1, PROTOCOLS.md §5.2–§5.5): PREPAREs from all 2f followers, COMMITs from all
+    /// 2f+1 active replicas, CHECKPOINTs from all 3f+1 replicas, f+1 local abort histories and f+1 matching UPDATEs;
+    /// after a switch the PBFT generation uses <see cref="Pbft"/>.
+    /// </summary>
+    public static QuorumPolicy RePbft(int f) => new(2 * f, 2 * f + 1, 3 * f + 1, 2 * f + 1, f + 1);
+
+    /// <summary>Genuine endorsements a prepare proof in an abort history needs (RePBFT: f+1 = <see cref="Weak"/>; docs/repbft.md §5.3). 0 = <see cref="Weak"/>.</summary>
+    public int ProofEndorsements { get; init; }
+
+    /// <summary>The effective proof threshold.</summary>
+    public int Proof => ProofEndorsements > 0 ? ProofEndorsements : Weak;
+
     /// <summary>The quorums of <paramref name="shape"/>'s protocol.</summary>
     /// <exception cref="NotSupportedException">the protocol's quorums are not defined yet (not built).</exception>
     public static QuorumPolicy For(CellShape shape) => shape.Protocol switch
     {
         ProtocolKind.Pbft => Pbft(shape.F),
+        ProtocolKind.RePbft or ProtocolKind.RePbftStar => RePbft(shape.F),
         _ => throw new NotSupportedException($"protocol '{shape.Name}' is not built yet"),
     };
 
     /// <summary>This policy with the commit quorum replaced — for tests that plant a bug the oracles must catch.</summary>
-    public QuorumPolicy With(int? commit = null, int? checkpoint = null) => this with { Commit = commit ?? Commit, Checkpoint = checkpoint ?? Checkpoint };
+    public QuorumPolicy With(int? commit = null, int? checkpoint = null, int? proof = null)
+        => this with { Commit = commit ?? Commit, Checkpoint = checkpoint ?? Checkpoint, ProofEndorsements = proof ?? ProofEndorsements };
 }

@@ -602,6 +602,7 @@ public sealed partial class PbftReplica
         View = view;
         LastExecuted = lastExecuted;
         LastAssigned = lastExecuted;
+        _startExecuted = lastExecuted;
         foreach (var (seq, d) in ownCheckpoints) if (seq <= lastExecuted) _checkpoints.RecordOwn(seq, d, _id);
         _newViewView = view;
         InstallNewView(hSeq, hDigest, chosen, checkpointHolders, batches);

@@ -61,6 +61,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private long _tick;
     private readonly ulong _generation;
     private readonly ulong _maxSequence;
+    private ulong _startExecuted;
 
     /// <summary>Current view v.</summary>
     public ulong View { get; private set; }
@@ -606,6 +607,20 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     {
         if (toReplica == uint.MaxValue) Broadcast(message);
         else _out.SendToReplica(toReplica, message);
+    }
+
+    /// <summary>True if some slot of the log is prepared (a switching protocol moves a replica to another generation only if not).</summary>
+    internal bool PreparedAny()
+    {
+        foreach (var slot in _slots) if (slot.Seq > LowWatermark && slot.Prepared && !slot.Executed) return true;
+        return LastExecuted > _startExecuted || _pset.Count > 0;
+    }
+
+    /// <summary>This replica's own checkpoint digest at <paramref name="seq"/>, if it took it and still holds it.</summary>
+    internal bool TryGetOwnCheckpoint(ulong seq, out byte[] digest)
+    {
+        digest = new byte[Digests.Size];
+        return _checkpoints.TryGetOwn(seq, digest);
     }
 
     /// <summary>Digest of the service state now (32 bytes).</summary>

@@ -1,0 +1,375 @@
+using System.Buffers.Binary;
+using FastBft.Agreement.Pbft;
+using FastBft.Agreement.Switch;
+using FastBft.Auth;
+using FastBft.Verification;
+using FastBft.Wire;
+
+namespace FastBft.Agreement.RePbft;
+
+/// <summary>
+/// RePBFT's protocol switch (Thesis §5.3.2; PROTOCOLS.md §5.5; docs/repbft.md §5) and the switch back (§5.3.3, G13;
+/// docs/repbft.md §6):
+/// <list type="number">
+/// <item>PANIC filter (Fig. 5.3, <see cref="PanicFilter"/>): a justified PANIC is forwarded unchanged and starts the switch.</item>
+/// <item>Local abort history (§5.3.2.2): an active replica stops agreement and sends HISTORY — its stable checkpoint
+/// certificate and, for every slot above it where it sent a COMMIT, the endorsements of the PRE-PREPARE and 2f
+/// PREPAREs — to the transition coordinator of attempt a (<see cref="CoordinatorRotation"/>).</item>
+/// <item>Global abort history (§5.3.2.3): the coordinator, with f+1 valid histories (its own first), applies H1/H2
+/// (<see cref="GlobalHistory.Decide"/>), fetches any batch body it lacks from the endorsers, and sends SWITCH.</item>
+/// <item>Processing (§5.3.2.4): every replica re-checks the signatures (verifier), the histories and recomputes
+/// H1/H2, rejecting any difference; then it starts a <see cref="PbftReplica"/> of the new generation in the view the
+/// coordinator leads, with one instance per slot; passive replicas execute from then on, skipping what they applied.</item>
+/// <item>Faulty coordinator (§5.3.2.5): the timer doubles and the history goes to the next coordinator.</item>
+/// </list>
+/// A replica that already runs PBFT generation p moves to a valid SWITCH of a higher generation of the same abort only
+/// while its PBFT core prepared nothing: a generation that committed anything had f+1 correct replicas prepare in it,
+/// which never move, so no other generation can commit (docs/repbft.md §5.5).
+/// </summary>
+public sealed partial class RePbftReplica
+{
+    private PbftReplica? _pbft, _retired;
+    private ulong _abortedGen, _abortedView, _attempt;
+    private long _switchTimer;
+    private byte[]? _switchMessage;                          // the SWITCH our PBFT generation started from (forwarded to peers still switching)
+    private readonly long[] _forwardedTick;
+    private readonly Dictionary<ulong, Dictionary<uint, AbortHistory>> _histories = new();   // coordinator: target generation → sender → history
+    private readonly Dictionary<string, byte[]> _fetchedBatches = new();                       // coordinator: hex digest → batch body
+    private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never)
+
+    /// <summary>The generation a switch in progress targets (0 when none).</summary>
+    public ulong SwitchTarget => _mode == Mode.Switching ? _abortedGen + _attempt : 0;
+
+    /// <summary>One line of switch state for failure reports.</summary>
+    public string DescribeState()
+    {
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        return _mode switch
+        {
+            Mode.Pbft => string.Create(ci, $"pbft gen {_pbft!.Generation} stop {_switchBackAt}: {_pbft.DescribeState()}"),
+            Mode.Switching => string.Create(ci, $"switching from gen {_abortedGen} (v{_abortedView}) attempt {_attempt} tc {CoordinatorRotation.Coordinator(Shape, _abortedView, _attempt)} timer {_switchTimer} histories {string.Join(",", _histories.Select(kv => $"{kv.Key}:{kv.Value.Count}"))} last {_lastExecuted} h {_low}"),
+            _ => string.Create(ci, $"repbft gen {_gen} v{_view} role {Role} last {_lastExecuted} h {_low} assigned {_lastAssigned} pending {_pending.Count}"),
+        };
+    }
+
+    // ---------------------------------------------------------------- PANIC (Thesis §5.3.2.1, Fig. 5.3)
+
+    private void OnPanic(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (_mode == Mode.Pbft)
+        {
+            // PBFT tolerates the fault itself (view change); a PANIC only gets the cached reply.
+            if (_exec.Replies.TryGet(h.Sender, out var e) && e.LastExecutedRid == h.Sequence) SendReply(e, full: true);
+            return;
+        }
+        _exec.Replies.TryGet(h.Sender, out var entry);
+        var verdict = _panic.Check(h.Sender, h.Sequence, entry, _low);
+        if (verdict is PanicVerdict.ReplyOnly or PanicVerdict.ReplyAndSwitch) SendReply(entry!, full: true);
+        if (verdict is PanicVerdict.Ignore or PanicVerdict.ReplyOnly) { Stats.PanicsFiltered++; return; }
+        Stats.PanicsJustified++;
+        if (_mode == Mode.Switching) return;                 // the switch is under way already
+        Broadcast(message);                                  // forwarded unchanged: the client's MAC vector covers every replica (G9)
+        BeginSwitch();
+    }
+
+    // ---------------------------------------------------------------- local abort history (§5.3.2.2)
+
+    private void BeginSwitch()
+    {
+        if (_mode != Mode.Normal) return;
+        _mode = Mode.Switching;
+        _abortedGen = _gen;
+        _abortedView = _view;
+        _attempt = 1;
+        _switchTimer = 0;
+        _histories.Clear();
+        _fetchedBatches.Clear();
+        if (_isActive) SendHistory();
+    }
+
+    private AbortHistory BuildOwnHistory(ulong target)
+    {
+        var slots = new List<HistorySlot>();
+        ulong hi = Math.Min(_lastAssigned, HighWatermark);
+        for (ulong seq = _low + 1; seq <= hi; seq++)
+        {
+            var slot = SlotOf(seq);
+            if (slot.Seq != seq || !slot.SentCommit || !slot.HasPrePrepare) continue;
+            var ends = new List<Endorsement>(_active.Length);
+            ends.Add(EndorsementOf(slot.PrePrepareMessage));
+            foreach (var r in _active)
+                if (r != LeaderId && slot.PrepareLengths[r] > 0) ends.Add(EndorsementOf(slot.PrepareMessages[r].AsSpan(0, slot.PrepareLengths[r])));
+            slots.Add(new HistorySlot(seq, slot.Digest.ToArray(), ends));
+        }
+        var cert = _cps.StableCertificate;
+        var body = _builder.BeginVector(MessageType.History, CoordinatorRotation.StartView(Shape, _abortedView, target - _abortedGen), _cps.StableSeq, AbortHistory.BodyLength(cert, slots));
+        _builder.Generation = target;
+        AbortHistory.Write(body, _abortedGen, _abortedView, _cps.StableSeq, _cps.StableDigest, cert, slots);
+        var msg = _builder.SealSignedVector().ToArray();
+        _builder.Generation = _gen;
+        MessageHeader.TryParse(msg, int.MaxValue, out var mh);
+        return AbortHistory.TryParse(mh, msg, _n, _active.Length, _s.Window)!;
+    }
+
+    /// <summary>The endorsement of an endorsed PRE-PREPARE or PREPARE we hold: its header and the last 64 bytes of its body.</summary>
+    private static Endorsement EndorsementOf(ReadOnlySpan<byte> message)
+    {
+        MessageHeader.TryParse(message, int.MaxValue, out var h);
+        var body = MessageHeader.Body(message, h);
+        return new Endorsement(message.Slice(0, MessageHeader.Size).ToArray(), body.Slice(body.Length - CommonRules.EndorsementSize).ToArray());
+    }
+
+    private void SendHistory()
+    {
+        ulong target = _abortedGen + _attempt;
+        var own = BuildOwnHistory(target);
+        Stats.HistoriesSent++;
+        uint tc = CoordinatorRotation.Coordinator(Shape, _abortedView, _attempt);
+        if (tc == _id) { StoreHistory(own); TryCoordinate(target); }
+        else _out.SendToReplica(tc, own.Message);
+    }
+
+    private void SwitchTick()
+    {
+        if (_isActive)
+        {
+            if (++_switchTimer >= CoordinatorRotation.Timeout(SwitchTicks, _attempt))
+            {
+                // §5.3.2.5: the coordinator failed to deliver a valid SWITCH in time: the next one, with a doubled timeout.
+                _attempt++;
+                _switchTimer = 0;
+                Stats.CoordinatorTimeouts++;
+                SendHistory();
+            }
+            else if (_tick % _s.RetransmitTicks == 0)
+            {
+                uint tc = CoordinatorRotation.Coordinator(Shape, _abortedView, _attempt);
+                if (tc != _id) _out.SendToReplica(tc, BuildOwnHistory(_abortedGen + _attempt).Message);   // the HISTORY may have been lost
+                else TryCoordinate(_abortedGen + _attempt);                                                 // re-asks for missing batches
+            }
+        }
+        if (_tick % _s.RetransmitTicks == 0) BroadcastStatus();
+    }
+
+    private int SwitchTicks => _s.SwitchTicks > 0 ? _s.SwitchTicks : _s.ViewChangeTicks;
+
+    // ---------------------------------------------------------------- global abort history (§5.3.2.3)
+
+    private void OnHistory(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        var parsed = AbortHistory.TryParse(h, message, _n, Shape.Active, _s.Window);
+        if (parsed is null) { Stats.BadHistories++; return; }
+        ulong aborted = _mode == Mode.Normal ? _gen : _abortedGen;
+        ulong abortedView = _mode == Mode.Normal ? _view : _abortedView;
+        if (_mode == Mode.Pbft || !GlobalHistory.IsValid(parsed, Shape, aborted, abortedView, _signatures)) { Stats.BadHistories++; return; }
+        ulong attempt = h.Generation - aborted;
+        if (attempt > (ulong)(4 * Shape.Active) || CoordinatorRotation.Coordinator(Shape, abortedView, attempt) != _id) { Stats.Ignored++; return; }
+        // A signed history proves an active replica stopped agreement: the generation cannot progress any more, so
+        // join the switch (a faulty active replica could stall it by silence anyway).
+        if (_mode == Mode.Normal) BeginSwitch();
+        Stats.HistoriesAccepted++;
+        StoreHistory(parsed);
+        TryCoordinate(h.Generation);
+    }
+
+    private void StoreHistory(AbortHistory h)
+    {
+        if (!_histories.TryGetValue(h.Target, out var byTarget))
+        {
+            if (_histories.Count >= 4) _histories.Remove(_histories.Keys.Min());
+            _histories[h.Target] = byTarget = new();
+        }
+        byTarget.TryAdd(h.Sender, h);
+    }
+
+    /// <summary>Coordinator of <paramref name="target"/>: with f+1 histories (own first), decide, gather batch bodies, send SWITCH.</summary>
+    private void TryCoordinate(ulong target)
+    {
+        if (_mode != Mode.Switching || !_histories.TryGetValue(target, out var byTarget)) return;
+        if (_isActive && !byTarget.ContainsKey(_id)) StoreHistory(BuildOwnHistory(target));
+        if (byTarget.Count < _q.Weak) return;
+        var used = new List<AbortHistory> { byTarget[_id] };
+        foreach (var (sender, hist) in byTarget.OrderBy(kv => kv.Key))
+            if (sender != _id && used.Count < _q.Weak) used.Add(hist);
+        var decision = GlobalHistory.Decide(used, Shape, _q.Proof, _s.Window, _signatures);
+        var batches = new List<byte[]?>(decision.Slots.Count);
+        bool missing = false;
+        for (int i = 0; i < decision.Slots.Count; i++)
+        {
+            var d = decision.Slots[i];
+            ulong seq = decision.CheckpointSeq + 1 + (ulong)i;
+            if (d.AsSpan().SequenceEqual(ViewChangeDecision.NullDigest)) { batches.Add(null); continue; }
+            var body = FindBatch(seq, d);
+            if (body is null) { missing = true; RequestBatch(target, seq, d, used); }
+            batches.Add(body);
+        }
+        if (missing) return;
+        ulong attempt = target - _abortedGen;
+        var sw = _builder.BeginVector(MessageType.Switch, CoordinatorRotation.StartView(Shape, _abortedView, attempt), decision.Top, decision.SwitchBodyLength(used));
+        _builder.Generation = target;
+        decision.WriteSwitch(sw, _abortedGen, _abortedView, used);
+        var msg = _builder.SealSignedVector().ToArray();
+        _builder.Generation = _gen;
+        Stats.SwitchesSent++;
+        Broadcast(msg);
+        MessageHeader.TryParse(msg, int.MaxValue, out var mh);
+        var parsed = SwitchMessage.TryParse(mh, msg, _n, Shape.Active, _s.Window)!;
+        AcceptSwitch(mh, parsed, msg, batches);
+    }
+
+    /// <summary>The batch body (PRE-PREPARE body without its endorsement) with digest <paramref name="digest"/> at <paramref name="seq"/>, from our log or fetched.</summary>
+    private byte[]? FindBatch(ulong seq, byte[] digest)
+    {
+        var slot = SlotOf(seq);
+        if (slot.Seq == seq && slot.HasPrePrepare && slot.Digest.AsSpan().SequenceEqual(digest))
+        {
+            MessageHeader.TryParse(slot.PrePrepareMessage, int.MaxValue, out var h);
+            var body = MessageHeader.Body(slot.PrePrepareMessage, h);
+            return body.Slice(0, body.Length - CommonRules.EndorsementSize).ToArray();
+        }
+        return _fetchedBatches.TryGetValue(Convert.ToHexString(digest), out var b) ? b : null;
+    }
+
+    /// <summary>Asks the endorsers of (seq, digest) in the histories for the batch (at least one correct replica endorsed it, so holds it).</summary>
+    private void RequestBatch(ulong target, ulong seq, byte[] digest, List<AbortHistory> histories)
+    {
+        ulong asked = 0;
+        foreach (var h in histories)
+            foreach (var s in h.Slots)
+            {
+                if (s.Seq != seq || !s.Digest.AsSpan().SequenceEqual(digest)) continue;
+                foreach (var e in s.Endorsements)
+                {
+                    if (!MessageHeader.TryParseAlone(e.Header, out var eh) || eh.Sender >= (uint)_n || eh.Sender == _id || (asked & (1UL << (int)eh.Sender)) != 0) continue;
+                    asked |= 1UL << (int)eh.Sender;
+                    var body = _builder.BeginVector(MessageType.BatchFetch, CoordinatorRotation.StartView(Shape, _abortedView, target - _abortedGen), seq, Digests.Size);
+                    _builder.Generation = target;
+                    digest.CopyTo(body);
+                    _out.SendToReplica(eh.Sender, _builder.SealVector());
+                    _builder.Generation = _gen;
+                    Stats.BatchFetchesSent++;
+                }
+            }
+    }
+
+    private int _batchAnswers;
+    private long _batchAnswersTick = -1;
+
+    /// <summary>A coordinator asks for a batch of our RePBFT log (a few answers per tick: no amplification).</summary>
+    private void OnBatchFetch(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (_batchAnswersTick != _tick) { _batchAnswersTick = _tick; _batchAnswers = 0; }
+        if (++_batchAnswers > 8) return;
+        var d = MessageHeader.Body(message, h).ToArray();
+        var batch = FindBatch(h.Sequence, d);
+        if (batch is null) { Stats.Ignored++; return; }
+        var body = _builder.BeginVector(MessageType.Batch, h.View, h.Sequence, batch.Length);
+        _builder.Generation = h.Generation;
+        batch.CopyTo(body);
+        _out.SendToReplica(h.Sender, _builder.SealVector());
+        _builder.Generation = _gen;
+    }
+
+    private void OnBatch(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (_mode != Mode.Switching) return;
+        var body = MessageHeader.Body(message, h);          // the verifier recomputed the batch digest from the requests
+        string key = Convert.ToHexString(Bodies.BatchDigest(body));
+        if (_fetchedBatches.Count >= _s.Window || _fetchedBatches.ContainsKey(key)) return;
+        _fetchedBatches[key] = body.ToArray();
+        TryCoordinate(h.Generation);
+    }
+
+    // ---------------------------------------------------------------- processing the SWITCH (§5.3.2.4)
+
+    private void OnSwitch(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        var sw = SwitchMessage.TryParse(h, message, _n, Shape.Active, _s.Window);
+        if (sw is null) { Stats.BadSwitches++; return; }
+        AcceptSwitch(h, sw, message.ToArray(), null);
+    }
+
+    private void AcceptSwitch(in MessageHeader h, SwitchMessage sw, byte[] message, List<byte[]?>? batches)
+    {
+        ulong aborted = _mode == Mode.Normal ? _gen : _mode == Mode.Switching ? _abortedGen : _abortedGen;
+        ulong abortedView = _mode == Mode.Normal ? _view : _abortedView;
+        if (sw.AbortedGeneration != aborted || sw.AbortedView != abortedView || sw.Generation <= aborted) { Stats.Ignored++; return; }
+        ulong attempt = sw.Generation - aborted;
+        if (attempt > (ulong)(4 * Shape.Active) || h.Sender != CoordinatorRotation.Coordinator(Shape, abortedView, attempt)
+            || sw.View != CoordinatorRotation.StartView(Shape, abortedView, attempt)) { Stats.BadSwitches++; return; }
+        if (_mode == Mode.Pbft && (sw.Generation <= _pbft!.Generation || _pbft.PreparedAny())) { Stats.Ignored++; return; }
+        // Re-check the f+1 histories (signatures were checked by the verifier) and recompute H1/H2 (§5.3.2.4).
+        if (sw.Histories.Count < _q.Weak) { Stats.BadSwitches++; return; }
+        ulong senders = 0;
+        foreach (var hist in sw.Histories)
+        {
+            if ((senders & (1UL << (int)hist.Sender)) != 0 || !GlobalHistory.IsValid(hist, Shape, aborted, abortedView, _signatures)) { Stats.BadSwitches++; return; }
+            senders |= 1UL << (int)hist.Sender;
+        }
+        var decision = GlobalHistory.Decide(sw.Histories, Shape, _q.Proof, _s.Window, _signatures);
+        if (!decision.SameAs(sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots)) { Stats.BadSwitches++; return; }
+        Stats.ConflictingProofSlots += decision.ConflictingSlots;
+        StartPbft(sw, message, batches);
+    }
+
+    private void StartPbft(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
+    {
+        if (_mode == Mode.Normal) { _abortedGen = _gen; _abortedView = _view; }
+        ulong lastExecuted = LastExecuted;
+        _mode = Mode.Pbft;
+        _switchMessage = message;
+        _histories.Clear();
+        _fetchedBatches.Clear();
+        _exec.RecordUpdates = false;
+        var all = new uint[_n];
+        for (uint r = 0; r < _n; r++) all[r] = r;
+        _exec.SetExecutors(all);                             // former passive replicas execute from now on (Thesis §5.3.2.4)
+        ulong k = (ulong)_s.CheckpointInterval;
+        _switchBackAt = _s.SwitchBackAfter > 0 ? (sw.CheckpointSeq + (ulong)sw.Slots.Count + (ulong)_s.SwitchBackAfter + k - 1) / k * k : 0;
+        _pbft = new PbftReplica(_s, _auth, _exec, _out, QuorumPolicy.Pbft(_f), ProtocolFamily.RePbft, sw.Generation, _switchBackAt == 0 ? ulong.MaxValue : _switchBackAt);
+        var holders = new List<uint>();
+        for (uint r = 0; r < _n; r++) if (r != _id) holders.Add(r);
+        var own = _cps.OwnDigests(sw.CheckpointSeq, lastExecuted);
+        _pbft.StartFromSwitch(sw.View, lastExecuted, sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots, batches, holders, own);
+        Stats.ProtocolSwitches++;
+    }
+
+    /// <summary>A peer's message of an older generation: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
+    private void NotePeerGeneration(in MessageHeader h)
+    {
+        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation > _abortedGen) return;
+        if (_forwardedTick[h.Sender] >= 0 && _tick - _forwardedTick[h.Sender] < _s.RetransmitTicks) return;
+        _forwardedTick[h.Sender] = _tick;
+        _out.SendToReplica(h.Sender, _switchMessage);
+    }
+
+    // ---------------------------------------------------------------- running PBFT and switching back (§5.3.3, G13)
+
+    private void PbftTick()
+    {
+        _pbft!.OnTick();
+        if (_switchBackAt == 0 || _pbft.LastExecuted < _switchBackAt || _pbft.InViewChange) return;
+        // G13 (docs/repbft.md §6): the PBFT generation orders nothing above _switchBackAt; once a replica executed it,
+        // it signs a RePBFT CHECKPOINT for it and returns to RePBFT when all n matching ones (the RePBFT stability rule)
+        // make it stable — a certificate a later abort history can carry.
+        if (!_cps.TryGetOwn(_switchBackAt, out _) && _pbft.TryGetOwnCheckpoint(_switchBackAt, out var digest))
+            SendSignedCheckpoint(_switchBackAt, digest);
+        else if (_tick % _s.RetransmitTicks == 0 && _cps.TryGetOwn(_switchBackAt, out var mine) && _cps.StableSeq < _switchBackAt) Broadcast(mine);
+    }
+
+    private void SwitchBackIfReady(ulong seq)
+    {
+        if (_mode != Mode.Pbft || seq != _switchBackAt || _pbft!.LastExecuted != seq) return;
+        _retired = _pbft;
+        uint leader = _pbft.Primary;
+        _view = _pbft.View;
+        _pbft = null;
+        _low = seq;
+        _lastExecuted = seq;
+        _lastAssigned = seq;
+        _switchMessage = null;
+        _switchBackAt = 0;
+        Stats.SwitchBacks++;
+        EnterGeneration(_retired.Generation + 1, leader);
+    }
+}

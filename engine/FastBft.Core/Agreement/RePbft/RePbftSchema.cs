@@ -1,0 +1,90 @@
+using System.Buffers.Binary;
+using FastBft.Agreement.Pbft;
+using FastBft.Auth;
+using FastBft.Execution;
+using FastBft.Verification;
+using FastBft.Wire;
+
+namespace FastBft.Agreement.RePbft;
+
+/// <summary>
+/// The RePBFT family's message schema (docs/repbft.md §3; PROTOCOLS.md §5.1): PBFT's messages (the cell runs PBFT
+/// after a switch, in the same family, told apart by the generation) plus the normal case's endorsed PRE-PREPARE and
+/// PREPARE, signed CHECKPOINT, UPDATE, PANIC, HISTORY and SWITCH. Every trailer is a MAC vector for all n replicas
+/// (G2); what third parties must check carries an Ed25519 signature inside the body.
+/// </summary>
+public static class RePbftSchema
+{
+    /// <summary>UPDATE form byte: the full update content follows.</summary>
+    public const byte UpdateFull = 0;
+    /// <summary>UPDATE form byte: the SHA-256 of the content follows.</summary>
+    public const byte UpdateDigest = 1;
+
+    /// <summary>The schema (stateless; shared by every verifier of a RePBFT or RePBFT* cell).</summary>
+    public static readonly IMessageSchema Instance = new TableSchema(ProtocolFamily.RePbft, Rules());
+
+    private static IEnumerable<MessageRule> Rules()
+    {
+        foreach (var r in PbftSchema.Rules()) yield return r;
+        yield return new(MessageType.EndorsedPrePrepare, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, Bodies.PrePrepareFixed + CommonRules.EndorsementSize, int.MaxValue, CommonRules.EndorsedBatch);
+        yield return MessageRule.Fixed(MessageType.EndorsedPrepare, SenderRole.Replica, Digests.Size + CommonRules.EndorsementSize);
+        // The signature makes it usable in a stable checkpoint certificate inside an abort history: checked once, here.
+        yield return MessageRule.Fixed(MessageType.SignedCheckpoint, SenderRole.Replica, Digests.Size + ReplicaSignatures.SignatureSize, new SignedBodyRule());
+        yield return new(MessageType.Update, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 4 + 4, int.MaxValue, new UpdateRule());
+        // PANIC: the client's MAC vector covers every replica, so any replica may forward it unchanged (G9).
+        yield return MessageRule.Fixed(MessageType.Panic, SenderRole.Client, Digests.Size);
+        yield return new(MessageType.History, SenderRole.Replica, AuthenticatorKind.ReplicaVector, AbortHistory.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, new SignedBodyRule());
+        yield return new(MessageType.Switch, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, GlobalHistory.SwitchFixed + ReplicaSignatures.SignatureSize, int.MaxValue, new SwitchRule());
+    }
+
+    /// <summary>The last 64 bytes of the body are the sender's Ed25519 signature of header ‖ the rest of the body.</summary>
+    private sealed class SignedBodyRule : BodyRule
+    {
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            int signed = MessageHeader.Size + body.Length - ReplicaSignatures.SignatureSize;
+            if (!context.VerifySignature(h.Sender, message.Slice(0, signed), message.Slice(signed, ReplicaSignatures.SignatureSize))) return ParseStatus.BadSignature;
+            facts.SignatureVerified = true;
+            return ParseStatus.Ok;
+        }
+    }
+
+    /// <summary>UPDATE: form[1] ‖ 0[3] ‖ content (form 0, <see cref="UpdateContent"/>) or its SHA-256 (form 1).</summary>
+    private sealed class UpdateRule : BodyRule
+    {
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            if (body[1] != 0 || body[2] != 0 || body[3] != 0) return ParseStatus.BadField;
+            if (body[0] == UpdateDigest) return body.Length == 4 + Digests.Size ? ParseStatus.Ok : ParseStatus.BadLength;
+            if (body[0] != UpdateFull) return ParseStatus.BadField;
+            return UpdateContent.IsWellFormed(body.Slice(4)) ? ParseStatus.Ok : ParseStatus.BadField;
+        }
+    }
+
+    /// <summary>SWITCH: the coordinator's signature, and every embedded HISTORY's (any replica may forward a SWITCH).</summary>
+    private sealed class SwitchRule : BodyRule
+    {
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            int signed = MessageHeader.Size + body.Length - ReplicaSignatures.SignatureSize;
+            if (!context.VerifySignature(h.Sender, message.Slice(0, signed), message.Slice(signed, ReplicaSignatures.SignatureSize))) return ParseStatus.BadSignature;
+            int count = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(56));
+            if (count > context.N) return ParseStatus.BadField;
+            var rest = body.Slice(GlobalHistory.SwitchFixed, body.Length - GlobalHistory.SwitchFixed - ReplicaSignatures.SignatureSize);
+            for (int i = 0; i < count; i++)
+            {
+                if (rest.Length < 4) return ParseStatus.Truncated;
+                int len = BinaryPrimitives.ReadInt32LittleEndian(rest);
+                if (len < MessageHeader.Size || len > rest.Length - 4) return ParseStatus.Truncated;
+                var m = rest.Slice(4, len);
+                if (MessageHeader.TryParse(m, context.Limits.MaxMessageBody, out var mh) != ParseStatus.Ok || mh.Type != MessageType.History
+                    || !context.IsReplica(mh.Sender) || mh.BodyLength < AbortHistory.Fixed + ReplicaSignatures.SignatureSize) return ParseStatus.BadField;
+                int ms = MessageHeader.Size + mh.BodyLength - ReplicaSignatures.SignatureSize;
+                if (!context.VerifySignature(mh.Sender, m.Slice(0, ms), m.Slice(ms, ReplicaSignatures.SignatureSize))) return ParseStatus.BadSignature;
+                rest = rest.Slice(4 + len);
+            }
+            facts.SignatureVerified = true;
+            return ParseStatus.Ok;
+        }
+    }
+}
