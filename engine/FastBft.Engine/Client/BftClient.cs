@@ -11,7 +11,10 @@ namespace FastBft.Client;
 /// One BFT client identity (client id): at most one outstanding request (Thesis §2.1.2.1).
 /// <see cref="InvokeAsync"/> completes once f+1 replicas sent matching replies, at least one of them
 /// the full result (Thesis §2.1.1.4 "hash optimization"); on timeout the request is retransmitted to
-/// all replicas (PBFT-PR §4.2) with exponential back-off (PBFT-PR §4.6.1).
+/// all replicas (PBFT-PR §4.2) with exponential back-off (PBFT-PR §4.6.1). In a cell whose protocol switches
+/// (repbft, repbft-star, reminbft) a request that has hit its retransmission timeout
+/// timeouts.client_panic_retransmissions times also sends a PANIC to every replica with that retransmission and
+/// with every later one (Thesis §5.3.2.1; PROTOCOLS.md §5.5.1, G9).
 /// Created by <see cref="ClientEndpoint.CreateClient"/>; its I/O happens on the endpoint's thread.
 /// </summary>
 public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
@@ -21,25 +24,34 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     private readonly int _n, _f;
     private ManualResetValueTaskSourceCore<ReadOnlyMemory<byte>> _source;
     private byte[] _request = new byte[256];
-    private int _requestLength;
+    private int _requestLength, _operationLength;
     private readonly ReplyVoter _voter;
     private ulong _rid;
     private volatile bool _outstanding;
     private int _retries;
+    private readonly bool _switches;
+    private readonly int _panicAfter;
+    private int _stalls;                 // full retransmission timeouts of the current request (not expedited retransmissions)
+    private bool _expeditePending;       // the current deadline is an expedited one (OnReply shortened it)
+    private byte[]? _panic;              // PANIC for request _panicRid, built on the first stall that needs one
+    private int _panicLength;
+    private ulong _panicRid;
 
     internal readonly MessageVerifier Verifier;
     internal long DeadlineTicks;
     internal long SentTicks;
     private bool _expedited;
 
-    internal BftClient(ClientEndpoint endpoint, uint clientId, KeyStore keys, CellConfig config, ulong firstRequestId)
+    internal BftClient(ClientEndpoint endpoint, uint clientId, KeyStore keys, CellConfig config, ulong firstRequestId, MessageVerifier verifier)
     {
         _endpoint = endpoint;
         Id = clientId;
         _n = config.N;
         _f = config.F;
         _builder = new MessageBuilder(new Authenticator(clientId, keys), _n, 1024) { Family = config.Shape.Family };
-        Verifier = FastBft.Hosting.ProtocolRegistry.CreateVerifier(config, new Authenticator(clientId, keys));
+        Verifier = verifier;
+        _switches = Switches(config.Shape.Protocol);
+        _panicAfter = config.Timeouts.ClientPanicRetransmissions;
         _voter = new ReplyVoter(_n, _f);
         _rid = firstRequestId;
         _source.RunContinuationsAsynchronously = false;
@@ -55,6 +67,13 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     public long Completed { get; private set; }
     /// <summary>Retransmissions sent.</summary>
     public long Retransmissions { get; private set; }
+    /// <summary>PANICs sent (switching protocols only): one per retransmission that carried a PANIC to every replica.</summary>
+    public long Panics { get; private set; }
+
+    /// <summary>True if clients of <paramref name="protocol"/> send PANIC when their result stalls: the protocols that switch
+    /// to a fallback protocol (RePBFT, RePBFT*, ReMinBFT; Thesis §5.3.2.1, §5.4.3).</summary>
+    public static bool Switches(FastBft.Agreement.ProtocolKind protocol)
+        => protocol is FastBft.Agreement.ProtocolKind.RePbft or FastBft.Agreement.ProtocolKind.RePbftStar or FastBft.Agreement.ProtocolKind.ReMinBft;
 
     /// <summary>
     /// Submits <paramref name="operation"/> (copied) and completes with the agreed result. The returned
@@ -74,7 +93,8 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
         if (_request.Length < msg.Length) _request = new byte[Math.Max(msg.Length, _request.Length * 2)];
         msg.CopyTo(_request);
         _requestLength = msg.Length;
-        _voter.Start(_rid); _retries = 0; _expedited = false;
+        _operationLength = operation.Length;
+        _voter.Start(_rid); _retries = 0; _stalls = 0; _expedited = false; _expeditePending = false;
         _source.Reset();
         _outstanding = true;
         _endpoint.Submit(this);
@@ -90,7 +110,38 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     {
         Retransmissions++;
         _retries++;
+        // An expedited deadline (f+1 matching digests, the full result missing) is not the retransmission timeout:
+        // the reply caches answer the retransmission, so it does not count towards a PANIC.
+        if (_expeditePending) _expeditePending = false;
+        else _stalls++;
         return 1 << Math.Min(_retries, 3);
+    }
+
+    /// <summary>
+    /// Called on the I/O thread after <see cref="OnTimeout"/>: the PANIC to send to every replica with this
+    /// retransmission, or an empty span (protocol does not switch, or fewer than client_panic_retransmissions
+    /// timeouts so far). Built once per request (no allocation after the first PANIC of this client).
+    /// PANIC: header (Panic, sender = client id, view 0, sequence = request id t, the cell's family, generation 0),
+    /// body = D(req) of the outstanding REQUEST (32 bytes, PROTOCOLS.md G1), MAC vector for all n replicas (G9).
+    /// </summary>
+    internal ReadOnlySpan<byte> PanicOnTimeout()
+    {
+        if (!_switches || !_outstanding || _stalls < _panicAfter) return default;
+        if (_panic is null || _panicRid != _rid)
+        {
+            var request = _request.AsSpan(0, _requestLength);
+            Span<byte> authBody = stackalloc byte[Digests.Size];
+            Digests.AuthBody(request.Slice(MessageHeader.Size, _operationLength), authBody);
+            var body = _builder.BeginVector(MessageType.Panic, 0, _rid, Digests.Size);
+            Digests.Request(request.Slice(0, MessageHeader.Size), authBody, body);
+            var msg = _builder.SealVector();
+            _panic ??= new byte[msg.Length];
+            msg.CopyTo(_panic);
+            _panicLength = msg.Length;
+            _panicRid = _rid;
+        }
+        Panics++;
+        return _panic.AsSpan(0, _panicLength);
     }
 
     /// <summary>A verified REPLY for this client (I/O thread).</summary>
@@ -106,7 +157,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
                 _expedited = true;
                 long now = Environment.TickCount64;
                 long grace = Math.Clamp(2 * (now - SentTicks), 2, _endpoint.FullReplyGraceMs);
-                DeadlineTicks = Math.Min(DeadlineTicks, now + grace);
+                if (now + grace < DeadlineTicks) { DeadlineTicks = now + grace; _expeditePending = true; }
             }
             return;
         }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using FastBft.Auth;
 using FastBft.Config;
 using FastBft.Transport;
+using FastBft.Verification;
 using FastBft.Wire;
 
 namespace FastBft.Client;
@@ -28,9 +29,19 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     internal long FullReplyGraceMs { get; }
     private long _dropped;
 
+    private readonly Func<CellConfig, Authenticator, MessageVerifier> _createVerifier;
+
     /// <summary>Creates an endpoint over <paramref name="transport"/> (which it owns and disposes).</summary>
     public ClientEndpoint(CellConfig config, ITransport transport)
+        : this(config, transport, FastBft.Hosting.ProtocolRegistry.CreateVerifier) { }
+
+    /// <summary>
+    /// Test seam: an endpoint whose clients verify replies with <paramref name="createVerifier"/>'s verifier instead of the
+    /// registry's (which needs the cell's protocol built). The production constructor uses <see cref="FastBft.Hosting.ProtocolRegistry.CreateVerifier"/>.
+    /// </summary>
+    internal ClientEndpoint(CellConfig config, ITransport transport, Func<CellConfig, Authenticator, MessageVerifier> createVerifier)
     {
+        _createVerifier = createVerifier;
         Config = config;
         _transport = transport;
         _keys = config.CreateKeyStore();
@@ -55,7 +66,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
         if (_thread is not null) throw new InvalidOperationException("create clients before Start()");
         if (!Config.IsClientId(clientId)) throw new ArgumentException($"client id {clientId} is outside first_client_id..first_client_id+max_clients-1 ({Config.FirstClientId}..{Config.FirstClientId + Config.MaxClients - 1})", nameof(clientId));
         if (_clients.ContainsKey(clientId)) throw new ArgumentException($"client id {clientId} already exists", nameof(clientId));
-        var c = new BftClient(this, clientId, _keys, Config, firstRequestId);
+        var c = new BftClient(this, clientId, _keys, Config, firstRequestId, _createVerifier(Config, new Authenticator(clientId, _keys)));
         _clients.Add(clientId, c);
         _clientList = _clients.Values.ToArray();
         return c;
@@ -107,6 +118,11 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
                         {
                             int mult = c.OnTimeout();
                             for (uint r = 0; r < Config.N; r++) _transport.Send(r, c.Id, c.RequestMessage);
+                            // Switching protocols: a PANIC to every replica with the retransmission once the request stalled
+                            // client_panic_retransmissions times (Thesis §5.3.2.1); replicas deduplicate by (client, rid).
+                            var panic = c.PanicOnTimeout();
+                            if (!panic.IsEmpty)
+                                for (uint r = 0; r < Config.N; r++) _transport.Send(r, c.Id, panic);
                             c.DeadlineTicks = now + _timeoutTicks * mult;
                         }
                     }

@@ -39,6 +39,8 @@ public sealed class CellConfig
     public int MaxClients { get; set; } = 4096;
     /// <summary>Timer settings.</summary>
     public TimeoutsConfig Timeouts { get; set; } = new();
+    /// <summary>Protocol-switch settings; accepted for every protocol, used only by the switching protocols (repbft, repbft-star, reminbft).</summary>
+    public SwitchingConfig Switching { get; set; } = new();
     /// <summary>The service every replica runs.</summary>
     public ServiceConfig Service { get; set; } = new();
     /// <summary>Metrics export (docs/observability.md); optional.</summary>
@@ -128,6 +130,7 @@ public sealed class CellConfig
         if (MaxClients < 1 || MaxClients > 1 << 20) Fail("max_clients", $"{MaxClients} is out of range 1..{1 << 20}");
         if ((ulong)FirstClientId + (ulong)MaxClients > uint.MaxValue) Fail("max_clients", "first_client_id + max_clients exceeds the 32-bit id space");
         Timeouts.Validate();
+        (Switching ??= new SwitchingConfig()).Validate(n, Timeouts);
         Service.Validate();
         (Telemetry ??= new TelemetryConfig()).Validate();
     }
@@ -179,12 +182,49 @@ public sealed class TimeoutsConfig
     public int RetransmitMs { get; set; } = 100;
     /// <summary>A client retransmits to all replicas after this long without f+1 matching replies, ms; doubles per retry up to 8×. Default 500.</summary>
     public int ClientRetransmitMs { get; set; } = 500;
+    /// <summary>Switching protocols (repbft, repbft-star, reminbft) only: a client whose outstanding request has hit its
+    /// retransmission timeout this many times sends a PANIC to every replica with that retransmission and with every later
+    /// one (Thesis §5.3.2.1; docs/configuration.md). 1..16, default 1 (PANIC with the first retransmission).</summary>
+    public int ClientPanicRetransmissions { get; set; } = 1;
 
     internal void Validate()
     {
         if (TickMs < 1 || TickMs > 1000) CellConfig.Fail("timeouts.tick_ms", $"{TickMs} is out of range 1..1000");
         if (RetransmitMs < TickMs || RetransmitMs > 60_000) CellConfig.Fail("timeouts.retransmit_ms", $"{RetransmitMs} must be in tick_ms..60000");
         if (ClientRetransmitMs < 1 || ClientRetransmitMs > 60_000) CellConfig.Fail("timeouts.client_retransmit_ms", $"{ClientRetransmitMs} is out of range 1..60000");
+        if (ClientPanicRetransmissions < 1 || ClientPanicRetransmissions > 16) CellConfig.Fail("timeouts.client_panic_retransmissions", $"{ClientPanicRetransmissions} is out of range 1..16");
+    }
+}
+
+/// <summary>
+/// Protocol-switch settings (Thesis §5.3.2–§5.3.3; docs/configuration.md). Accepted for every protocol; only the
+/// switching protocols (repbft, repbft-star, reminbft) use them.
+/// </summary>
+public sealed class SwitchingConfig
+{
+    /// <summary>Largest accepted <see cref="SwitchTimeoutMs"/>, ms.</summary>
+    public const int MaxSwitchTimeoutMs = 600_000;
+
+    /// <summary>Transition-coordinator timeout, ms: how long an active replica waits for a valid SWITCH before it sends its
+    /// abort history to the next coordinator; doubles per rotation (Thesis §5.3.2.5). tick_ms..600000; null (default) =
+    /// 2 × timeouts.client_retransmit_ms (the view-change timeout). Use <see cref="EffectiveSwitchTimeoutMs"/>.</summary>
+    public int? SwitchTimeoutMs { get; set; }
+    /// <summary>PBFT (MinBFT) instances to run after a switch before returning to the resource-saving protocol at the next
+    /// checkpoint (Thesis §5.3.3); 0 (default) = never return. ≥ 0.</summary>
+    public long SwitchBackAfter { get; set; }
+    /// <summary>Replica id of the leader of the first generation (the active set is it and the next active−1 replicas).
+    /// 0..n-1, default 0.</summary>
+    public int FirstLeader { get; set; }
+
+    /// <summary>The switch timeout in ms: <see cref="SwitchTimeoutMs"/>, or 2 × client_retransmit_ms of <paramref name="timeouts"/> when unset.</summary>
+    public int EffectiveSwitchTimeoutMs(TimeoutsConfig timeouts) => SwitchTimeoutMs ?? 2 * timeouts.ClientRetransmitMs;
+
+    internal void Validate(int n, TimeoutsConfig timeouts)
+    {
+        if (SwitchTimeoutMs is int ms && (ms < timeouts.TickMs || ms > MaxSwitchTimeoutMs))
+            CellConfig.Fail("switching.switch_timeout_ms", $"{ms} must be in tick_ms ({timeouts.TickMs})..{MaxSwitchTimeoutMs}");
+        if (SwitchBackAfter < 0) CellConfig.Fail("switching.switch_back_after", $"{SwitchBackAfter} must be ≥ 0 (0 = never switch back)");
+        if (FirstLeader < 0 || FirstLeader >= n) CellConfig.Fail("switching.first_leader", $"{FirstLeader} is not a replica id (0..n-1 = 0..{n - 1})");
     }
 }
 

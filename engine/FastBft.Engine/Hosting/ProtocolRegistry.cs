@@ -22,7 +22,7 @@ public static class ProtocolRegistry
         catch (NotSupportedException e) { throw new ConfigException($"invalid cell config: protocol: {e.Message}"); }
     }
 
-    /// <summary>Protocol parameters from a validated cell config (timeouts converted to ticks).</summary>
+    /// <summary>Protocol parameters from a validated cell config (timeouts converted to ticks; switching.* only matters to the switching protocols).</summary>
     public static ReplicaParameters Parameters(CellConfig c) => new()
     {
         F = c.F, BatchSize = c.BatchSize, MaxInflightBatches = c.MaxInflightBatches,
@@ -30,6 +30,9 @@ public static class ProtocolRegistry
         RetransmitTicks = Math.Max(1, c.Timeouts.RetransmitMs / c.Timeouts.TickMs),
         ViewChangeTicks = Math.Max(4, 2 * c.Timeouts.ClientRetransmitMs / c.Timeouts.TickMs),
         MaxStateBytes = c.MaxStateBytes,
+        SwitchTicks = Math.Max(1, c.Switching.EffectiveSwitchTimeoutMs(c.Timeouts) / c.Timeouts.TickMs),
+        SwitchBackAfter = c.Switching.SwitchBackAfter,
+        FirstLeader = (uint)c.Switching.FirstLeader,
     };
 
     /// <summary>The verifier limits of a validated cell config.</summary>

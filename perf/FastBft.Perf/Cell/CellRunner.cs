@@ -202,6 +202,7 @@ internal sealed class CellRunner
                 RequestsCompleted = measured,
                 RequestsUnfinished = unfinished,
                 ClientRetransmissions = load.Retransmissions,
+                ClientPanics = load.Panics,
                 Transport = _o.Transport, InProcess = _o.InProcess,
                 LastExecuted = finalStatus.Length > 0 ? finalStatus[0].LastExecuted : 0,
                 StateDigests = finalStatus.Select(s => s.StateDigest[..16]).ToArray(),
@@ -286,6 +287,7 @@ internal sealed class CellRunner
             string.Create(ci, $"replicas {string.Join(",", r.ReplicasAlive)} alive, {where}, digests {string.Join(",", r.StateDigests)}"));
         if (r.RequestsUnfinished > 0) Tables.Row(t, "requests unfinished", r.RequestsUnfinished.ToString(ci), "clients whose last request never completed (the cell lost liveness)");
         if (r.ClientRetransmissions > 0) Tables.Row(t, "client retransmissions", string.Create(ci, $"{r.ClientRetransmissions:N0}"), "");
+        if (r.ClientPanics > 0) Tables.Row(t, "client panics", string.Create(ci, $"{r.ClientPanics:N0}"), "retransmissions that carried a PANIC");
         if (r.ClientAllocatedBytesPerRequest >= 0) Tables.Row(t, "client allocation", string.Create(ci, $"{r.ClientAllocatedBytesPerRequest:0.##} B/req"), "client I/O thread: transport, voting, load generator");
         Tables.Write(w, t);
         if (r.Faults.Count == 0) return;

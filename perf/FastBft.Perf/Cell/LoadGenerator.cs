@@ -135,6 +135,12 @@ internal sealed class LoadGenerator
         get { long s = 0; foreach (var c in _clients) s += c.Retransmissions; return s; }
     }
 
+    /// <summary>PANICs the clients sent (switching protocols only; one per retransmission that carried one).</summary>
+    public long Panics
+    {
+        get { long s = 0; foreach (var c in _clients) s += c.Panics; return s; }
+    }
+
     public Task RunAsync()
     {
         _tasks = new Task[_clients.Length];

@@ -64,6 +64,8 @@ internal sealed record RunResult
     /// <summary>Clients whose last request had not completed 20 s after the load stopped (0 in a live cell).</summary>
     public int RequestsUnfinished { get; init; }
     public long ClientRetransmissions { get; init; }
+    /// <summary>Retransmissions that carried a PANIC to every replica (switching protocols only).</summary>
+    public long ClientPanics { get; init; }
     public string Transport { get; init; } = "udp";
     public bool InProcess { get; init; }
     public ulong LastExecuted { get; init; }
