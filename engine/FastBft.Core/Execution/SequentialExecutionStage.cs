@@ -96,7 +96,8 @@ public sealed class SequentialExecutionStage : IExecutionStage
         {
             var entry = Replies.Get(client);
             if (rid <= entry.LastExecutedRid) { SkippedDuplicates++; index++; continue; }
-            _service.ApplyUpdate(new RequestInfo(client, rid, sequence, index++), update);
+            try { _service.ApplyUpdate(new RequestInfo(client, rid, sequence, index++), update); }
+            catch (InvalidDataException) { return false; }     // f+1 executors vouched for it: only a faulty majority gets here
             entry.StoreFull(rid, sequence, reply);
             Applied++;
         }

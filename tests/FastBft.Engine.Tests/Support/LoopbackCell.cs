@@ -26,7 +26,7 @@ internal sealed class LoopbackCell
     public readonly List<RequestInfo>[] Executions;
     public readonly KeyStore Keys;
     public readonly ReplicaParameters Settings;
-    public readonly IProtocolDefinition Protocol = Protocols.Get(ProtocolKind.Pbft);
+    public readonly IProtocolDefinition Protocol;
     public readonly Queue<(uint From, uint To, byte[] Msg)> Wire = new();
     public readonly List<(uint Client, byte[] Msg)> ClientInbox = new();
     public Func<uint, uint, bool> Drop = (_, _) => false;
@@ -38,14 +38,17 @@ internal sealed class LoopbackCell
     private readonly HashSet<byte[]> _forged = new(ReferenceEqualityComparer.Instance);
     public const uint FirstClient = 1000;
 
-    public LoopbackCell(int f = 1, int batch = 8, int k = 4, int window = 8, int commitQuorum = 0, int viewChangeTicks = 40, int maxRequestBody = 1 << 16)
+    public LoopbackCell(int f = 1, int batch = 8, int k = 4, int window = 8, int commitQuorum = 0, int viewChangeTicks = 40, int maxRequestBody = 1 << 16,
+        ProtocolKind protocol = ProtocolKind.Pbft, Func<ReplicaParameters, ReplicaParameters>? settings = null, QuorumPolicy? quorumPolicy = null)
     {
+        Protocol = Protocols.Get(protocol);
         F = f; N = Protocol.Shape(f).N;
         var master = new byte[32]; for (int i = 0; i < 32; i++) master[i] = (byte)(i * 7 + 1);
         Keys = new KeyStore(master, N, FirstClient);
         Replicas = new IReplicaCore[N]; Verifiers = new MessageVerifier[N]; Services = new CounterService[N]; Executions = new List<RequestInfo>[N];
         Settings = new ReplicaParameters { F = f, BatchSize = batch, CheckpointInterval = k, Window = window, MaxInflightBatches = 2, RetransmitTicks = 2, ViewChangeTicks = viewChangeTicks };
-        var quorums = commitQuorum > 0 ? Protocol.Quorums(f).With(commit: commitQuorum) : null;   // a planted bug is an injected policy
+        if (settings is not null) Settings = settings(Settings);
+        var quorums = quorumPolicy ?? (commitQuorum > 0 ? Protocol.Quorums(f).With(commit: commitQuorum) : null);   // a planted bug is an injected policy
         for (uint i = 0; i < N; i++)
         {
             Services[i] = new CounterService();
@@ -78,7 +81,7 @@ internal sealed class LoopbackCell
 
     public byte[] BuildRequest(uint client, ulong rid, long value)
     {
-        var b = new MessageBuilder(new Authenticator(client, Keys), N);
+        var b = new MessageBuilder(new Authenticator(client, Keys), N) { Family = Protocol.Shape(F).Family };
         var body = b.BeginVector(MessageType.Request, 0, rid, 8);
         BitConverter.TryWriteBytes(body, value);
         return b.SealVector().ToArray();
@@ -87,8 +90,20 @@ internal sealed class LoopbackCell
     /// <summary>A REQUEST with an arbitrary operation (the counter ignores operations that are not 8 bytes).</summary>
     public byte[] BuildRequest(uint client, ulong rid, ReadOnlySpan<byte> operation)
     {
-        var b = new MessageBuilder(new Authenticator(client, Keys), N, 1024 + operation.Length);
+        var b = new MessageBuilder(new Authenticator(client, Keys), N, 1024 + operation.Length) { Family = Protocol.Shape(F).Family };
         operation.CopyTo(b.BeginVector(MessageType.Request, 0, rid, operation.Length));
+        return b.SealVector().ToArray();
+    }
+
+    /// <summary>A client's PANIC about <paramref name="request"/> (RePBFT, Thesis §5.3.2.1): body D(req), MAC vector for all replicas.</summary>
+    public byte[] BuildPanic(uint client, byte[] request)
+    {
+        MessageHeader.TryParse(request, int.MaxValue, out var h);
+        Span<byte> bodyDigest = stackalloc byte[32];
+        Digests.AuthBody(MessageHeader.Body(request, h), bodyDigest);
+        var b = new MessageBuilder(new Authenticator(client, Keys), N) { Family = Protocol.Shape(F).Family };
+        var body = b.BeginVector(MessageType.Panic, 0, h.Sequence, 32);
+        Digests.Request(request.AsSpan(0, MessageHeader.Size), bodyDigest, body);
         return b.SealVector().ToArray();
     }
 

@@ -163,7 +163,8 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     {
         ref readonly var h = ref m.Header;
         var message = m.Message;
-        if (h.Generation != _generation) { Stats.Ignored++; return; }   // plain PBFT never switches: generation p is always 0 (PROTOCOLS.md §5.1)
+        // Plain PBFT never switches: generation p is always 0 (PROTOCOLS.md §5.1). Client REQUESTs carry no generation.
+        if (h.Generation != _generation && h.Type != MessageType.Request) { Stats.Ignored++; return; }
         if (h.Sender < (uint)_n && h.Type != MessageType.NewView) _lastHeard[h.Sender] = _tick;   // NEW-VIEWs may be forwarded copies
         switch (h.Type)
         {

@@ -102,8 +102,8 @@ public sealed partial class RePbftReplica
             slots.Add(new HistorySlot(seq, slot.Digest.ToArray(), ends));
         }
         var cert = _cps.StableCertificate;
-        var body = _builder.BeginVector(MessageType.History, CoordinatorRotation.StartView(Shape, _abortedView, target - _abortedGen), _cps.StableSeq, AbortHistory.BodyLength(cert, slots));
         _builder.Generation = target;
+        var body = _builder.BeginVector(MessageType.History, CoordinatorRotation.StartView(Shape, _abortedView, target - _abortedGen), _cps.StableSeq, AbortHistory.BodyLength(cert, slots));
         AbortHistory.Write(body, _abortedGen, _abortedView, _cps.StableSeq, _cps.StableDigest, cert, slots);
         var msg = _builder.SealSignedVector().ToArray();
         _builder.Generation = _gen;
@@ -205,8 +205,8 @@ public sealed partial class RePbftReplica
         }
         if (missing) return;
         ulong attempt = target - _abortedGen;
-        var sw = _builder.BeginVector(MessageType.Switch, CoordinatorRotation.StartView(Shape, _abortedView, attempt), decision.Top, decision.SwitchBodyLength(used));
         _builder.Generation = target;
+        var sw = _builder.BeginVector(MessageType.Switch, CoordinatorRotation.StartView(Shape, _abortedView, attempt), decision.Top, decision.SwitchBodyLength(used));
         decision.WriteSwitch(sw, _abortedGen, _abortedView, used);
         var msg = _builder.SealSignedVector().ToArray();
         _builder.Generation = _gen;
@@ -242,8 +242,8 @@ public sealed partial class RePbftReplica
                 {
                     if (!MessageHeader.TryParseAlone(e.Header, out var eh) || eh.Sender >= (uint)_n || eh.Sender == _id || (asked & (1UL << (int)eh.Sender)) != 0) continue;
                     asked |= 1UL << (int)eh.Sender;
-                    var body = _builder.BeginVector(MessageType.BatchFetch, CoordinatorRotation.StartView(Shape, _abortedView, target - _abortedGen), seq, Digests.Size);
                     _builder.Generation = target;
+                    var body = _builder.BeginVector(MessageType.BatchFetch, CoordinatorRotation.StartView(Shape, _abortedView, target - _abortedGen), seq, Digests.Size);
                     digest.CopyTo(body);
                     _out.SendToReplica(eh.Sender, _builder.SealVector());
                     _builder.Generation = _gen;
@@ -263,8 +263,8 @@ public sealed partial class RePbftReplica
         var d = MessageHeader.Body(message, h).ToArray();
         var batch = FindBatch(h.Sequence, d);
         if (batch is null) { Stats.Ignored++; return; }
-        var body = _builder.BeginVector(MessageType.Batch, h.View, h.Sequence, batch.Length);
         _builder.Generation = h.Generation;
+        var body = _builder.BeginVector(MessageType.Batch, h.View, h.Sequence, batch.Length);
         batch.CopyTo(body);
         _out.SendToReplica(h.Sender, _builder.SealVector());
         _builder.Generation = _gen;
