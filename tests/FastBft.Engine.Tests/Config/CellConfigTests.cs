@@ -75,13 +75,22 @@ public class CellConfigTests
     [Theory]
     [InlineData("minbft")]
     [InlineData("reminbft")]
-    [InlineData("repbft")]
-    [InlineData("repbft-star")]
     public void AProtocolNotBuiltYetIsRejectedByName(string protocol)
     {
         var e = Assert.Throws<ConfigException>(() => CellConfig.Parse(Valid.Replace("\"batch_size\": 32", $"\"batch_size\": 32, \"protocol\": \"{protocol}\"")));
         Assert.Contains("protocol", e.Message);
         Assert.Contains($"'{protocol}' is not built yet", e.Message);
+    }
+
+    [Theory]
+    [InlineData("repbft", 4, 3)]
+    [InlineData("repbft-star", 4, 3)]
+    public void ABuiltSwitchingProtocolIsAcceptedWithItsShape(string protocol, int n, int active)
+    {
+        var c = CellConfig.Parse(Valid.Replace("\"batch_size\": 32", $"\"batch_size\": 32, \"protocol\": \"{protocol}\""));
+        Assert.Equal(protocol, c.Shape.Name);
+        Assert.Equal(n, c.Shape.N);
+        Assert.Equal(active, c.Shape.Active);
     }
 
     [Fact]
