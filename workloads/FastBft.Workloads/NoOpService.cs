@@ -41,16 +41,25 @@ public sealed class NoOpService : IReplicatedService
             if (span.Length >= 8) BinaryPrimitives.WriteInt64LittleEndian(span, _executed);
             reply.Advance(_workload.ReplyBytes);
         }
-        if (update is not null && _workload.UpdateBytes > 0)
+        if (update is not null)
         {
-            var u = update.GetSpan(_workload.UpdateBytes).Slice(0, _workload.UpdateBytes);
+            // The update brings a passive replica to the same state: the operation length (4 bytes) the state
+            // folds in, padded to the workload's update size (Thesis §5.5.2: updates of the benchmark's size).
+            int size = Math.Max(4, _workload.UpdateBytes);
+            var u = update.GetSpan(size).Slice(0, size);
             u.Clear();
-            update.Advance(_workload.UpdateBytes);
+            BinaryPrimitives.WriteInt32LittleEndian(u, operation.Length);
+            update.Advance(size);
         }
     }
 
     /// <inheritdoc/>
-    public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update) => Advance(request, -1);
+    /// <exception cref="InvalidDataException">the update is shorter than 4 bytes.</exception>
+    public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update)
+    {
+        if (update.Length < 4) throw new InvalidDataException("no-op service update must hold the 4-byte operation length");
+        Advance(request, BinaryPrimitives.ReadInt32LittleEndian(update));
+    }
 
     private void Advance(in RequestInfo r, int opLength)
     {
