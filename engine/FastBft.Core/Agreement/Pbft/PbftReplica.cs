@@ -72,7 +72,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <summary>Last sequence number assigned (primary) or seen in a PRE-PREPARE.</summary>
     public ulong LastAssigned { get; private set; }
     /// <summary>Counters (written by the core's thread; other threads read them through <see cref="ReplicaCounters.Read(ref long)"/>).</summary>
-    public PbftStats Stats { get; } = new();
+    public PbftStats Stats { get; }
 
     /// <inheritdoc/>
     public ReplicaCounters Counters => Stats;
@@ -94,7 +94,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <param name="quorums">quorum sizes; null = <see cref="QuorumPolicy.Pbft"/>(f). Tests inject planted bugs here.</param>
     /// <exception cref="ArgumentException">settings inconsistent (f &lt; 1, n = 3f+1 &gt; 64, window not a multiple of K).</exception>
     public PbftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
-        : this(settings, auth, execution, output, quorums, ProtocolFamily.Pbft, 0, ulong.MaxValue) { }
+        : this(settings, auth, execution, output, quorums, ProtocolFamily.Pbft, 0, ulong.MaxValue, null) { }
 
     /// <summary>
     /// Creates a PBFT core that runs as generation <paramref name="generation"/> of a switching protocol (RePBFT after a
@@ -103,8 +103,9 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// docs/repbft.md §6). It starts through <see cref="StartFromSwitch"/>.
     /// </summary>
     internal PbftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums,
-        ProtocolFamily family, ulong generation, ulong maxSequence)
+        ProtocolFamily family, ulong generation, ulong maxSequence, PbftStats? stats)
     {
+        Stats = stats ?? new PbftStats();
         _generation = generation;
         _maxSequence = maxSequence;
         _s = settings;
@@ -648,7 +649,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
 }
 
 /// <summary>Counters of a PBFT core: the common <see cref="ReplicaCounters"/> plus PBFT's own.</summary>
-public sealed class PbftStats : ReplicaCounters
+public class PbftStats : ReplicaCounters
 {
     public long DuplicateRequests;
     public long Ignored, OutOfWindow, ConflictingPrePrepares;

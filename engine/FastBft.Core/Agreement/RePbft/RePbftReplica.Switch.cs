@@ -326,7 +326,7 @@ public sealed partial class RePbftReplica
         _exec.SetExecutors(all);                             // former passive replicas execute from now on (Thesis §5.3.2.4)
         ulong k = (ulong)_s.CheckpointInterval;
         _switchBackAt = _s.SwitchBackAfter > 0 ? (sw.CheckpointSeq + (ulong)sw.Slots.Count + (ulong)_s.SwitchBackAfter + k - 1) / k * k : 0;
-        _pbft = new PbftReplica(_s, _auth, _exec, _out, QuorumPolicy.Pbft(_f), ProtocolFamily.RePbft, sw.Generation, _switchBackAt == 0 ? ulong.MaxValue : _switchBackAt);
+        _pbft = new PbftReplica(_s, _auth, _exec, _out, QuorumPolicy.Pbft(_f), ProtocolFamily.RePbft, sw.Generation, _switchBackAt == 0 ? ulong.MaxValue : _switchBackAt, Stats);
         var holders = new List<uint>();
         for (uint r = 0; r < _n; r++) if (r != _id) holders.Add(r);
         var own = _cps.OwnDigests(sw.CheckpointSeq, lastExecuted);

@@ -690,12 +690,10 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
     }
 }
 
-/// <summary>Counters of a RePBFT core.</summary>
-public sealed class RePbftStats : ReplicaCounters
+/// <summary>Counters of a RePBFT core; the PBFT generations it hosts after a switch count into the same object (so a host's metrics continue across switches).</summary>
+public sealed class RePbftStats : PbftStats
 {
-    public long Ignored, OutOfWindow, ConflictingPrePrepares, UnauthenticatedBatches, DuplicateRequests;
-    public long RetransmissionAnswers, StatusAnswers;
     public long Endorsements, UpdatesSent, AppliedUpdates, BadUpdates;
     public long PanicsJustified, PanicsFiltered, HistoriesSent, HistoriesAccepted, BadHistories, SwitchesSent, BadSwitches, ConflictingProofSlots;
-    public long CoordinatorTimeouts, SwitchBacks, BatchFetchesSent;
+    public long CoordinatorTimeouts, SwitchBacks;
 }
