@@ -273,6 +273,14 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
 
     // ---------------------------------------------------------------- requests
 
+    /// <summary>A request a hosting core authenticated earlier (a switch hands the requests it awaited to the new primary).</summary>
+    internal void AcceptRequest(uint client, ulong rid, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
+    {
+        MessageHeader.TryParse(message, int.MaxValue, out var h);
+        if (h.Type != MessageType.Request || h.Sender != client || h.Sequence != rid) return;
+        OnRequest(h, message, requestDigest);
+    }
+
     private void OnRequest(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
     {
         ulong rid = h.Sequence;

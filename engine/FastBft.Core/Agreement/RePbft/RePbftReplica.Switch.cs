@@ -332,6 +332,15 @@ public sealed partial class RePbftReplica
         var own = _cps.OwnDigests(sw.CheckpointSeq, lastExecuted);
         _pbft.StartFromSwitch(sw.View, lastExecuted, sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots, batches, holders, own);
         Stats.ProtocolSwitches++;
+        // Requests seen and not executed go to the new primary at once (PBFT's new view does the same).
+        foreach (var (client, a) in _awaiting)
+        {
+            if (_exec.Replies.LastExecutedRid(client) >= a.Rid) continue;
+            if (_pbft.IsPrimary) _pbft.AcceptRequest(client, a.Rid, a.Message, a.Digest);
+            else _out.SendToReplica(_pbft.Primary, a.Message);
+        }
+        _awaiting.Clear();
+        _pbft.EndOfBurst();
     }
 
     /// <summary>A peer's message of an older generation: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
