@@ -157,13 +157,17 @@ public sealed partial class RePbftReplica
 
     private void OnHistory(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        var parsed = AbortHistory.TryParse(h, message, _n, Shape.Active, _s.Window);
-        if (parsed is null) { Stats.BadHistories++; return; }
+        if (_mode == Mode.Pbft) { Stats.Ignored++; return; }
         ulong aborted = _mode == Mode.Normal ? _gen : _abortedGen;
         ulong abortedView = _mode == Mode.Normal ? _view : _abortedView;
-        if (_mode == Mode.Pbft || !GlobalHistory.IsValid(parsed, Shape, aborted, abortedView, _signatures)) { Stats.BadHistories++; return; }
+        // Cheap checks first: only histories addressed to us as coordinator, one per (target, sender) — a flood of
+        // HISTORYs costs a lookup each, not n signature verifications each.
+        if (h.Generation <= aborted) { Stats.Ignored++; return; }
         ulong attempt = h.Generation - aborted;
         if (attempt > (ulong)(4 * Shape.Active) || CoordinatorRotation.Coordinator(Shape, abortedView, attempt) != _id) { Stats.Ignored++; return; }
+        if (_histories.TryGetValue(h.Generation, out var held) && held.ContainsKey(h.Sender)) return;
+        var parsed = AbortHistory.TryParse(h, message, _n, Shape.Active, _s.Window);
+        if (parsed is null || !GlobalHistory.IsValid(parsed, Shape, aborted, abortedView, _signatures)) { Stats.BadHistories++; return; }
         // A signed history proves an active replica stopped agreement: the generation cannot progress any more, so
         // join the switch (a faulty active replica could stall it by silence anyway).
         if (_mode == Mode.Normal) BeginSwitch();
@@ -364,6 +368,17 @@ public sealed partial class RePbftReplica
         if (!_cps.TryGetOwn(_switchBackAt, out _) && _pbft.TryGetOwnCheckpoint(_switchBackAt, out var digest))
             SendSignedCheckpoint(_switchBackAt, digest);
         else if (_tick % _s.RetransmitTicks == 0 && _cps.TryGetOwn(_switchBackAt, out var mine) && _cps.StableSeq < _switchBackAt) Broadcast(mine);
+    }
+
+    /// <summary>
+    /// A peer still runs the PBFT generation we left: it lacks the signed CHECKPOINTs of the switch-back point — send
+    /// ours (at most once per peer per retransmission period), so it completes the all-n certificate and follows.
+    /// </summary>
+    private void HelpRetiredPeer(uint peer)
+    {
+        if (peer >= (uint)_n || (_forwardedTick[peer] >= 0 && _tick - _forwardedTick[peer] < _s.RetransmitTicks)) return;
+        _forwardedTick[peer] = _tick;
+        if (_cps.TryGetOwn(_cps.StableSeq, out var cp)) _out.SendToReplica(peer, cp);
     }
 
     private void SwitchBackIfReady(ulong seq)

@@ -185,7 +185,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
             return;
         }
         if (h.Type == MessageType.Request) { OnRequest(h, message, m.RequestDigest); return; }
-        if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); return; }
+        if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); HelpRetiredPeer(h.Sender); return; }
         if (_mode == Mode.Switching)
         {
             switch (h.Type)
