@@ -336,7 +336,13 @@ public sealed partial class RePbftReplica
         var own = _cps.OwnDigests(sw.CheckpointSeq, lastExecuted);
         _pbft.StartFromSwitch(sw.View, lastExecuted, sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots, batches, holders, own);
         Stats.ProtocolSwitches++;
-        // Requests seen and not executed go to the new primary at once (PBFT's new view does the same).
+        // Requests seen and not executed go to the new primary at once (PBFT's new view does the same); a former
+        // leader hands over its queue too.
+        while (_pending.Count > 0)
+        {
+            var e = _pending.Dequeue();
+            Await(e.Client, e.Rid, e.Message.AsSpan(0, e.Length), e.Digest);
+        }
         foreach (var (client, a) in _awaiting)
         {
             if (_exec.Replies.LastExecutedRid(client) >= a.Rid) continue;

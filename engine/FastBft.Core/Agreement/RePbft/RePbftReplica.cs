@@ -250,7 +250,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         var entry = _exec.Replies.Get(h.Sender);
         if (rid < entry.LastExecutedRid) { Stats.OldRequests++; return; }
         if (rid == entry.LastExecutedRid) { Stats.CachedReplies++; SendReply(entry, full: true); return; }
-        Await(h.Sender, rid, message, requestDigest);
+        if (_mode != Mode.Normal || !IsLeader) Await(h.Sender, rid, message, requestDigest);   // the leader's requests are in its queue (no copy per request)
         if (_mode != Mode.Normal) return;
         if (IsLeader)
         {
