@@ -98,7 +98,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         _builder = new MessageBuilder(auth, _n) { Family = ProtocolFamily.RePbft };
         _slots = new ActiveSlot[settings.Window];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new ActiveSlot(_n);
-        _cps = new SignedCheckpoints(_n, settings.Window / settings.CheckpointInterval + 2);
+        _cps = new SignedCheckpoints(_n, settings.Window / settings.CheckpointInterval + 2, _id);
         _batchDigests = new byte[settings.BatchSize * Digests.Size];
         _forwardedTick = new long[_n];
         Array.Fill(_forwardedTick, -1L);
@@ -593,7 +593,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         var body = _builder.BeginVector(MessageType.SignedCheckpoint, View, seq, Digests.Size + ReplicaSignatures.SignatureSize);
         digest.CopyTo(body);
         var msg = _builder.SealSignedVector();
-        _cps.RecordOwn(_id, seq, msg);
+        _cps.RecordOwn(seq, msg);
         Broadcast(msg);
         TryStabilize(seq);
     }

@@ -23,11 +23,12 @@ internal sealed class SignedCheckpoints
     private readonly Entry[] _entries;
     private readonly Entry _stable;
     private readonly int _n;
-    private uint _self;
+    private readonly uint _self;
 
-    public SignedCheckpoints(int n, int capacity)
+    public SignedCheckpoints(int n, int capacity, uint self)
     {
         _n = n;
+        _self = self;
         _entries = new Entry[capacity];
         for (int i = 0; i < capacity; i++) _entries[i] = new Entry(n);
         _stable = new Entry(n);
@@ -78,7 +79,7 @@ internal sealed class SignedCheckpoints
         e.Lengths[sender] = message.Length;
     }
 
-    public void RecordOwn(uint self, ulong seq, ReadOnlySpan<byte> message) { _self = self; Record(self, seq, message); }
+    public void RecordOwn(ulong seq, ReadOnlySpan<byte> message) => Record(_self, seq, message);
 
     public void Record(uint sender, ulong seq, ReadOnlySpan<byte> message)
     {
