@@ -61,7 +61,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private long _tick;
     private readonly ulong _generation;
     private readonly ulong _maxSequence;
-    private ulong _startExecuted;
+    private ulong _startExecuted, _startView;
 
     /// <summary>Current view v.</summary>
     public ulong View { get; private set; }
@@ -622,8 +622,12 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <summary>True if some slot of the log is prepared (a switching protocol moves a replica to another generation only if not).</summary>
     internal bool PreparedAny()
     {
-        foreach (var slot in _slots) if (slot.Seq > LowWatermark && slot.Prepared && !slot.Executed) return true;
-        return LastExecuted > _startExecuted || _pset.Count > 0;
+        // Any slot prepared in this core (re-agreed switch slots included), anything executed here, or a prepared
+        // certificate of a later view; the certificates a switch installed (start view) do not count.
+        foreach (var slot in _slots) if (slot.Seq > LowWatermark && slot.Prepared) return true;
+        if (LastExecuted > _startExecuted) return true;
+        foreach (var (_, e) in _pset) if (e.View > _startView) return true;
+        return false;
     }
 
     /// <summary>This replica's own checkpoint digest at <paramref name="seq"/>, if it took it and still holds it.</summary>

@@ -36,6 +36,7 @@ public sealed partial class RePbftReplica
     private readonly Dictionary<ulong, Dictionary<uint, AbortHistory>> _histories = new();   // coordinator: target generation → sender → history
     private readonly Dictionary<string, byte[]> _fetchedBatches = new();                       // coordinator: hex digest → batch body
     private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never)
+    private ulong _switchView;                               // the view the running PBFT generation started in (its primary was the coordinator)
 
     /// <summary>The generation a switch in progress targets (0 when none).</summary>
     public ulong SwitchTarget => _mode == Mode.Switching ? _abortedGen + _attempt : 0;
@@ -334,6 +335,14 @@ public sealed partial class RePbftReplica
         var holders = new List<uint>();
         for (uint r = 0; r < _n; r++) if (r != _id) holders.Add(r);
         var own = _cps.OwnDigests(sw.CheckpointSeq, lastExecuted);
+        if (batches is null)
+        {
+            // Backups keep the bodies they hold from the RePBFT log: a later PBFT view change re-proposes these slots.
+            batches = new List<byte[]?>(sw.Slots.Count);
+            for (int i = 0; i < sw.Slots.Count; i++)
+                batches.Add(sw.Slots[i].AsSpan().SequenceEqual(ViewChangeDecision.NullDigest) ? null : FindBatch(sw.CheckpointSeq + 1 + (ulong)i, sw.Slots[i]));
+        }
+        _switchView = sw.View;
         _pbft.StartFromSwitch(sw.View, lastExecuted, sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots, batches, holders, own);
         Stats.ProtocolSwitches++;
         // Requests seen and not executed go to the new primary at once (PBFT's new view does the same); a former
@@ -391,8 +400,11 @@ public sealed partial class RePbftReplica
     {
         if (_mode != Mode.Pbft || seq != _switchBackAt || _pbft!.LastExecuted != seq) return;
         _retired = _pbft;
-        uint leader = _pbft.Primary;
-        _view = _pbft.View;
+        // Every replica computes the same view and leader (not its PBFT core's current view, which differs at a replica
+        // that is in a view change — simulator bug B3): the coordinator that started the PBFT generation leads, in the
+        // first view above the generation's start view where it is leader. It signed the switch-back checkpoint, so it is up.
+        uint leader = (uint)(_switchView % (ulong)_n);
+        _view = _switchView;
         _pbft = null;
         _low = seq;
         _lastExecuted = seq;
