@@ -48,7 +48,9 @@ public sealed partial class Simulator
     {
         if (!_active)
         {
-            if (_sc.Timing == FaultTiming.ViewChange && (_now >= HealTime / 2 || _nodes.Any(nd => IsCorrect(nd.Id) && nd.Cores[0].View > 0))) Activate();
+            if (_sc.Timing == FaultTiming.ViewChange && (_now >= HealTime / 2
+                || _nodes.Any(nd => IsCorrect(nd.Id) && (_proto.Switches ? nd.Cores[0].InViewChange || nd.Cores[0].Generation > 0 : nd.Cores[0].View > 0)))) Activate();
+            if (_proto.Switches) SwitchTimingActivation();
         }
         Span<byte> d = stackalloc byte[32];
         if (CommitCertificateOn && PollPreparedState)
@@ -80,11 +82,16 @@ public sealed partial class Simulator
                     Fail("commit-certificate", $"replica {node.Id} executed seq {s} (digest {Convert.ToHexString(d[..4])}…) at {_now} ms while only {prepared} correct replicas had prepared it (need f+1 = {_f + 1})");
             }
             if (transferred) for (ulong s = node.LastSeen + 1; s <= le; s++) if (!svc.Fingerprints.ContainsKey(s)) node.Transferred.Add(s);
+            if (_proto.Switches) RecordNormalExecution(node, node.LastSeen + 1, le, d);
+            if (Trace) for (ulong s = node.LastSeen + 1; s <= le; s++)
+                Console.Error.WriteLine($"{_now,6} r{node.Id} exec {s} {(svc.AppliedSeqs.Contains(s) ? "applied" : Describe(node, s))} gen {core.Generation} v{core.View} {(core.TryGetLoggedDigest(s, d) ? Convert.ToHexString(d[..4]) : "-")} | {core.DescribeState()}");
             core.GetStateDigest(d);
             node.Digests[le] = Convert.ToHexString(d);
             node.LastSeen = le;
             if (!_active && _sc.Timing == FaultTiming.CheckpointBoundary && le >= (ulong)_p.CheckpointInterval) Activate();
+            if (!_active && _sc.Timing == FaultTiming.PreCheckpoint && core.LowWatermark >= (ulong)_p.CheckpointInterval && le == core.LowWatermark + (ulong)_p.CheckpointInterval - 1) Activate();
         }
+        if (_proto.Switches && _violation is null) CheckAcceptedSwitches();
     }
 
     private void CheckAgreementAndConvergence()
@@ -98,6 +105,7 @@ public sealed partial class Simulator
             for (ulong s = 1; s <= upTo; s++)
             {
                 if (x.Transferred.Contains(s) || y.Transferred.Contains(s)) continue;
+                if (x.Services[0].AppliedSeqs.Contains(s) || y.Services[0].AppliedSeqs.Contains(s)) continue;   // applied, not executed: convergence compares states
                 x.Services[0].Fingerprints.TryGetValue(s, out ulong fx);
                 y.Services[0].Fingerprints.TryGetValue(s, out ulong fy);
                 if (fx != fy) { Fail("agreement", $"replicas {x.Id} and {y.Id} executed different batches at seq {s} ({Describe(x, s)} vs {Describe(y, s)})"); return; }

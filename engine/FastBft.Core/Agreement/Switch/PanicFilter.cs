@@ -39,7 +39,7 @@ public sealed class PanicFilter
     public PanicVerdict Check(uint client, ulong rid, ReplyEntry? entry, ulong stableSeq)
     {
         ulong executed = entry?.LastExecutedRid ?? 0;
-        if (rid < executed) { Filtered++; return PanicVerdict.Ignore; }                       // an old request
+        if (rid < executed || rid == 0) { Filtered++; return PanicVerdict.Ignore; }           // an old request (id 0 is never executed)
         if (rid == executed && entry!.LastExecutedSeq <= stableSeq) { Filtered++; return PanicVerdict.ReplyOnly; }   // all replicas hold the reply
         if (_handled.TryGetValue(client, out var last) && last >= rid)
         {
