@@ -98,7 +98,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         _builder = new MessageBuilder(auth, _n) { Family = ProtocolFamily.RePbft };
         _slots = new ActiveSlot[settings.Window];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new ActiveSlot(_n);
-        _cps = new SignedCheckpoints(_n, settings.Window / settings.CheckpointInterval + 2);
+        _cps = new SignedCheckpoints(_n, settings.Window / settings.CheckpointInterval + 2, _id);
         _batchDigests = new byte[settings.BatchSize * Digests.Size];
         _forwardedTick = new long[_n];
         Array.Fill(_forwardedTick, -1L);

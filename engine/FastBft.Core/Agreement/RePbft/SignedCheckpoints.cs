@@ -21,9 +21,10 @@ internal sealed class SignedCheckpoints
     private readonly int _n;
     private uint _self;
 
-    public SignedCheckpoints(int n, int capacity)
+    public SignedCheckpoints(int n, int capacity, uint self)
     {
         _n = n;
+        _self = self;
         _entries = new Entry[capacity];
         for (int i = 0; i < capacity; i++) _entries[i] = new Entry(n);
     }
