@@ -82,7 +82,11 @@ public sealed partial class Simulator
                     Fail("commit-certificate", $"replica {node.Id} executed seq {s} (digest {Convert.ToHexString(d[..4])}…) at {_now} ms while only {prepared} correct replicas had prepared it (need f+1 = {_f + 1})");
             }
             if (transferred) for (ulong s = node.LastSeen + 1; s <= le; s++) if (!svc.Fingerprints.ContainsKey(s)) node.Transferred.Add(s);
-            if (_proto.Switches) RecordNormalExecution(node, node.LastSeen + 1, le, d);
+            if (_proto.Switches)
+            {
+                RecordNormalExecution(node, node.LastSeen + 1, le, d);
+                for (ulong s = node.LastSeen + 1; s <= le; s++) node.ExecutedIn[s] = core.Generation;
+            }
             if (Trace) for (ulong s = node.LastSeen + 1; s <= le; s++)
                 Console.Error.WriteLine($"{_now,6} r{node.Id} exec {s} {(svc.AppliedSeqs.Contains(s) ? "applied" : Describe(node, s))} gen {core.Generation} v{core.View} {(core.TryGetLoggedDigest(s, d) ? Convert.ToHexString(d[..4]) : "-")} | {core.DescribeState()}");
             core.GetStateDigest(d);
@@ -121,7 +125,7 @@ public sealed partial class Simulator
     private static string Describe(Node n, ulong s)
     {
         var reqs = n.Services[0].Log.Where(e => e.Info.Sequence == s).Select(e => $"{e.Info.ClientId}#{e.Info.RequestId}").ToList();
-        return reqs.Count == 0 ? "nothing" : string.Join("+", reqs);
+        return (reqs.Count == 0 ? "nothing" : string.Join("+", reqs)) + (n.ExecutedIn.TryGetValue(s, out var g) ? $" in generation {g}" : "");
     }
 
     private void CheckValidity()

@@ -91,6 +91,7 @@ public sealed partial class Simulator
         public readonly Dictionary<ulong, string> Digests = new();
         public readonly HashSet<SlotDigest> PreparedEver = new();   // (seq, digest) this replica prepared, in any view
         public byte[]? LastViewChange;                           // the last VIEW-CHANGE it emitted
+        public readonly Dictionary<ulong, ulong> ExecutedIn = new();   // switching protocols: seq → the generation it was executed (or applied) in
         public byte[]? SeenSwitch;                               // switching protocols: the accepted SWITCH last checked by the PA/PE oracle
     }
 
