@@ -85,6 +85,12 @@ public sealed partial class Simulator
                 Fail("pa-pe", $"replica {node.Id} runs a PBFT generation from a SWITCH that does not parse (at {_now} ms)");
                 return;
             }
+            if (Trace)
+            {
+                Console.Error.WriteLine($"         switch gen {sw.Generation} from {h.Sender}: cp {sw.CheckpointSeq} slots {string.Join(" ", sw.Slots.Select(x => Convert.ToHexString(x[..4])))}");
+                foreach (var hist in sw.Histories)
+                    Console.Error.WriteLine($"         history of {hist.Sender}: cp {hist.CheckpointSeq} " + string.Join(" ", hist.Slots.Select(x => $"{x.Seq}:{Convert.ToHexString(x.Digest[..4])}/{x.Endorsements.Count}")));
+            }
             var accepted = new AcceptedSwitch(node.Id, h.Sender, sw);
             _acceptedSwitches.Add(accepted);
             if (!_normalExecuted.TryGetValue(sw.AbortedGeneration, out var executed)) continue;
@@ -114,7 +120,7 @@ public sealed partial class Simulator
         var slot = SlotDigest.Of(s, sw.Slots[(int)index]);
         if (slot != e.Batch)
         {
-            bool isNull = sw.Slots[(int)index].AsSpan().IndexOfAnyExcept((byte)0) < 0;
+            bool isNull = sw.Slots[(int)index].AsSpan().SequenceEqual(FastBft.Agreement.Pbft.ViewChangeDecision.NullDigest);
             Fail("pa-pe", $"{who}, whose slot {s} is {(isNull ? "⊥ (null)" : $"batch {e.Batch.A ^ slot.A:x16}≠")} while correct replica {e.Replica} executed batch {e.Batch.A:x16} at seq {s} in generation {sw.AbortedGeneration}");
         }
     }
