@@ -149,6 +149,9 @@ public static class FaultMatrix
     /// <summary>Base seed of the pairwise sweep that the tests run on top of the CI matrix (fresh seeds, every f).</summary>
     public const ulong PairwiseBaseSeed = 2;
 
+    /// <summary>Seed indices of the RePBFT pairwise sweep (every pair of f, behaviour, timing, network and seed index, both protocols).</summary>
+    public const int RePbftPairwiseSeeds = 2;
+
     /// <summary>Seed indices of the pairwise sweep: its full product (f × behaviour × timing × network × seed) is far too big to run, so the tests cover every pair of values instead.</summary>
     public const int PairwiseSeeds = 8;
 

@@ -85,7 +85,7 @@ public sealed partial class Simulator
             if (_proto.Switches)
             {
                 RecordNormalExecution(node, node.LastSeen + 1, le, d);
-                for (ulong s = node.LastSeen + 1; s <= le; s++) node.ExecutedIn[s] = core.Generation;
+                for (ulong s = node.LastSeen + 1; s <= le; s++) node.ExecutedIn[s] = (core.Generation, RePbft(node)?.RunsPbft ?? false);
             }
             if (Trace) for (ulong s = node.LastSeen + 1; s <= le; s++)
                 Console.Error.WriteLine($"{_now,6} r{node.Id} exec {s} {(svc.AppliedSeqs.Contains(s) ? "applied" : Describe(node, s))} gen {core.Generation} v{core.View} {(core.TryGetLoggedDigest(s, d) ? Convert.ToHexString(d[..4]) : "-")} | {core.DescribeState()}");
@@ -101,31 +101,36 @@ public sealed partial class Simulator
     private void CheckAgreementAndConvergence()
     {
         var correct = _nodes.Where(nd => IsCorrect(nd.Id)).ToList();
-        for (int a = 0; a < correct.Count; a++)
-        for (int b = a + 1; b < correct.Count; b++)
-        {
-            var x = correct[a]; var y = correct[b];
-            ulong upTo = Math.Min(x.Cores[0].LastExecuted, y.Cores[0].LastExecuted);
-            for (ulong s = 1; s <= upTo; s++)
+        // The lowest sequence number at which two correct replicas executed different batches (the first divergence).
+        ulong top = correct.Max(nd => nd.Cores[0].LastExecuted);
+        for (ulong s = 1; s <= top; s++)
+            for (int a = 0; a < correct.Count; a++)
+            for (int b = a + 1; b < correct.Count; b++)
             {
+                var x = correct[a]; var y = correct[b];
+                if (s > x.Cores[0].LastExecuted || s > y.Cores[0].LastExecuted) continue;
                 if (x.Transferred.Contains(s) || y.Transferred.Contains(s)) continue;
                 if (x.Services[0].AppliedSeqs.Contains(s) || y.Services[0].AppliedSeqs.Contains(s)) continue;   // applied, not executed: convergence compares states
                 x.Services[0].Fingerprints.TryGetValue(s, out ulong fx);
                 y.Services[0].Fingerprints.TryGetValue(s, out ulong fy);
                 if (fx != fy) { Fail("agreement", $"replicas {x.Id} and {y.Id} executed different batches at seq {s} ({Describe(x, s)} vs {Describe(y, s)})"); return; }
             }
+        for (int a = 0; a < correct.Count; a++)
+        for (int b = a + 1; b < correct.Count; b++)
+        {
+            var x = correct[a]; var y = correct[b];
             // Convergence is the protocol's notion: whole states for protocols where every replica executes
             // everything (ODRC will compare maintained objects instead; ISimProtocol.WholeStateConverges).
             if (!_proto.WholeStateConverges) continue;
             foreach (var (s, dx) in x.Digests)
-                if (y.Digests.TryGetValue(s, out var dy) && dx != dy) { Fail("convergence", $"replicas {x.Id} and {y.Id} have different state digests at seq {s}"); return; }
+                if (y.Digests.TryGetValue(s, out var dy) && dx != dy) { Fail("convergence", $"replicas {x.Id} and {y.Id} have different state digests at seq {s}{GenerationsAt(x, y, s)}"); return; }
         }
     }
 
     private static string Describe(Node n, ulong s)
     {
         var reqs = n.Services[0].Log.Where(e => e.Info.Sequence == s).Select(e => $"{e.Info.ClientId}#{e.Info.RequestId}").ToList();
-        return (reqs.Count == 0 ? "nothing" : string.Join("+", reqs)) + (n.ExecutedIn.TryGetValue(s, out var g) ? $" in generation {g}" : "");
+        return (reqs.Count == 0 ? "nothing" : string.Join("+", reqs)) + (n.ExecutedIn.TryGetValue(s, out var g) ? $" in {GenerationName(g)}" : "");
     }
 
     private void CheckValidity()

@@ -78,6 +78,7 @@ public sealed partial class Simulator
             var msg = rp.AcceptedSwitch;
             if (msg is null || ReferenceEquals(msg, node.SeenSwitch)) continue;
             node.SeenSwitch = msg;
+            node.ExecutedAtSwitch = rp.LastExecuted;
             if (Trace) Console.Error.WriteLine($"{_now,6} r{node.Id} ACCEPTED switch | {rp.DescribeState()}");
             if (MessageHeader.TryParse(msg, int.MaxValue, out var h) != ParseStatus.Ok
                 || SwitchMessage.TryParse(h, msg, _n, rp.Shape.Active, _p.Window) is not { } sw)
@@ -123,6 +124,51 @@ public sealed partial class Simulator
             bool isNull = sw.Slots[(int)index].AsSpan().SequenceEqual(FastBft.Agreement.Pbft.ViewChangeDecision.NullDigest);
             Fail("pa-pe", $"{who}, whose slot {s} is {(isNull ? "⊥ (null)" : $"batch {e.Batch.A ^ slot.A:x16}≠")} while correct replica {e.Replica} executed batch {e.Batch.A:x16} at seq {s} in generation {sw.AbortedGeneration}");
         }
+    }
+
+    /// <summary>"generation 2 (PBFT)" / "generation 0 (RePBFT)".</summary>
+    private static string GenerationName((ulong Generation, bool Pbft) g) => $"generation {g.Generation} ({(g.Pbft ? "PBFT" : "RePBFT")})";
+
+    /// <summary>For a convergence report: the generations two replicas executed (or applied) seq <paramref name="s"/> in.</summary>
+    private static string GenerationsAt(Node x, Node y, ulong s)
+        => x.ExecutedIn.TryGetValue(s, out var gx) && y.ExecutedIn.TryGetValue(s, out var gy)
+            ? $" (executed or applied in {GenerationName(gx)} vs {GenerationName(gy)})" : "";
+
+    /// <summary>
+    /// For a liveness report of a switching protocol, what the correct replicas are stuck in (null if nothing of these):
+    /// a PBFT generation stopped at its switch-back checkpoint (it orders nothing above it; RePBFT resumes only once all
+    /// n signed CHECKPOINTs for it are in); a replica left behind in an older generation than another correct replica;
+    /// correct replicas in one RePBFT generation with different views (they started it at different PBFT views); a
+    /// PBFT generation that executed nothing since the switch.
+    /// </summary>
+    private string? SwitchStall()
+    {
+        var notes = new List<string>();
+        ulong top = 0;
+        foreach (var nd in _nodes) if (IsCorrect(nd.Id)) top = Math.Max(top, nd.Cores[0].Generation);
+        ulong k = (ulong)_p.CheckpointInterval;
+        var views = new Dictionary<ulong, HashSet<ulong>>();
+        foreach (var nd in _nodes)
+        {
+            if (!IsCorrect(nd.Id) || RePbft(nd) is not { } rp) continue;
+            if (rp.RunsPbft && rp.AcceptedSwitch is { } m && MessageHeader.TryParse(m, int.MaxValue, out var h) == ParseStatus.Ok
+                && SwitchMessage.TryParse(h, m, _n, rp.Shape.Active, _p.Window) is { } sw)
+            {
+                ulong stop = (sw.CheckpointSeq + (ulong)sw.Slots.Count + (ulong)_replicaParameters.SwitchBackAfter + k - 1) / k * k;
+                if (_replicaParameters.SwitchBackAfter > 0 && rp.LastExecuted >= stop) notes.Add($"replica {nd.Id} stopped at the switch-back checkpoint {stop} of generation {rp.Generation}");
+                else if (ReferenceEquals(m, nd.SeenSwitch) && rp.LastExecuted == nd.ExecutedAtSwitch)
+                    notes.Add($"replica {nd.Id} executed nothing in PBFT generation {rp.Generation} since it switched (view {rp.View})");
+            }
+            if (rp.Generation < top) notes.Add($"replica {nd.Id} left behind in generation {rp.Generation} (another correct replica is in {top})");
+            if (!rp.RunsPbft)
+            {
+                if (!views.TryGetValue(rp.Generation, out var set)) views[rp.Generation] = set = new();
+                set.Add(rp.View);
+            }
+        }
+        foreach (var (g, set) in views)
+            if (set.Count > 1) notes.Add($"correct replicas disagree on the view of RePBFT generation {g} ({string.Join(", ", set.Order())})");
+        return notes.Count == 0 ? null : "switch stall: " + string.Join(", ", notes);
     }
 
     // ------------------------------------------------------------------ Byzantine strategies of switching protocols

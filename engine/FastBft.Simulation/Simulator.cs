@@ -91,8 +91,9 @@ public sealed partial class Simulator
         public readonly Dictionary<ulong, string> Digests = new();
         public readonly HashSet<SlotDigest> PreparedEver = new();   // (seq, digest) this replica prepared, in any view
         public byte[]? LastViewChange;                           // the last VIEW-CHANGE it emitted
-        public readonly Dictionary<ulong, ulong> ExecutedIn = new();   // switching protocols: seq → the generation it was executed (or applied) in
-        public byte[]? SeenSwitch;                               // switching protocols: the accepted SWITCH last checked by the PA/PE oracle
+        public readonly Dictionary<ulong, (ulong Generation, bool Pbft)> ExecutedIn = new();   // switching protocols: seq → the generation it was executed (or applied) in
+        public byte[]? SeenSwitch;
+        public ulong ExecutedAtSwitch;                            // switching protocols: last executed when it accepted SeenSwitch                               // switching protocols: the accepted SWITCH last checked by the PA/PE oracle
     }
 
     private sealed class SimClient
@@ -327,7 +328,7 @@ public sealed partial class Simulator
     /// Switching protocols: PBFT instances after a switch before returning to RePBFT. Every scenario with the
     /// switch-back timing, and every other one whose seed is a multiple of 4, returns after K instances (at the next checkpoint after them); the others stay in PBFT.
     /// </summary>
-    private static long SwitchBackFor(Scenario s, SimCellParameters p)
+    public static long SwitchBackFor(Scenario s, SimCellParameters p)
         => p.SwitchBackAfter > 0 ? p.SwitchBackAfter : s.Timing == FaultTiming.SwitchBack || s.Seed % 4 == 0 ? p.CheckpointInterval : 0;
 
     /// <summary>Switching protocols: a correct client keeps adding requests beyond its quota until the cell settled (a normal-case stall is only resolved by a client that notices it and panics), up to this many.</summary>
@@ -371,7 +372,7 @@ public sealed partial class Simulator
     {
         if (_violation is not null) return;
         _violation = invariant;
-        _detail = detail;
+        _detail = invariant == "liveness" && _proto.Switches && SwitchStall() is { } stall ? detail + "; " + stall : detail;
     }
 
     private void Activate()
