@@ -499,7 +499,7 @@ public sealed partial class Simulator
                     continue;
                 }
                 if (verified.Header.Type == MessageType.PrePrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
-                if (Trace && verified.Header.Type is MessageType.History or MessageType.Switch or MessageType.Panic)
+                if (Trace && verified.Header.Type is MessageType.History or MessageType.Switch or MessageType.Panic or MessageType.ViewChange or MessageType.NewView)
                     Console.Error.WriteLine($"{_now,6} r{to} <- {from} {verified.Header.Type} gen {verified.Header.Generation} v{verified.Header.View} s{verified.Header.Sequence} ({msg.Length} B)");
                 Call(node, k, verified, static (c, m) => c.OnMessage(m), "OnMessage", verified.Header.Type, from);
             }

@@ -65,8 +65,9 @@ public static class Matrix
     /// <item>B3 (liveness, switch back): each replica starts the next RePBFT generation in the view its PBFT core is in at
     /// that moment, so replicas that switch back in different PBFT views disagree on the generation's view and leader and
     /// never agree on an abort.</item>
-    /// <item>B4 (liveness): a PBFT generation started by a SWITCH never executes anything (its view changes never
-    /// complete) when the replicas executed the switched slots in RePBFT.</item>
+    /// <item>B4 (liveness, same root cause as B1): a PBFT generation started by a SWITCH executes nothing any more — a
+    /// primary after a view change assigned fresh requests to sequence numbers at or below the SWITCH's top, which the
+    /// replicas that executed them in RePBFT skip, and the requests are then duplicates for every later primary.</item>
     /// </list>
     /// </summary>
     public static string? KnownRePbftCoreBug(SimulationResult r)
@@ -83,7 +84,7 @@ public static class Matrix
         if (switchBack && d.Contains("disagree on the view of RePBFT generation", StringComparison.Ordinal))
             return "B3 (replicas switch back in different PBFT views and disagree on the new generation's view)";
         if (d.Contains("executed nothing in PBFT generation", StringComparison.Ordinal))
-            return "B4 (a PBFT generation started by a SWITCH never completes a view change)";
+            return "B4 (after a switch, a primary assigns fresh requests to sequence numbers the SWITCH fixed; they are never executed)";
         return null;
     }
 
