@@ -72,7 +72,7 @@ public sealed partial class Simulator
             node.Restores = svc.Restores;
             for (ulong s = node.LastSeen + 1; s <= le && CommitCertificateOn; s++)
             {
-                if (transferred && !svc.Fingerprints.ContainsKey(s)) { node.Transferred.Add(s); continue; }
+                if (transferred && !svc.Fingerprints.ContainsKey(s) && (!_proto.Switches || s <= core.LowWatermark)) { node.Transferred.Add(s); continue; }
                 if (!core.TryGetLoggedDigest(s, d)) continue;
                 // f+1 correct replicas must have prepared exactly this batch at s, in some view (PBFT-PR §4.2, §4.5).
                 var key = SlotDigest.Of(s, d);
@@ -81,7 +81,10 @@ public sealed partial class Simulator
                 if (prepared < _f + 1)
                     Fail("commit-certificate", $"replica {node.Id} executed seq {s} (digest {Convert.ToHexString(d[..4])}…) at {_now} ms while only {prepared} correct replicas had prepared it (need f+1 = {_f + 1})");
             }
-            if (transferred) for (ulong s = node.LastSeen + 1; s <= le; s++) if (!svc.Fingerprints.ContainsKey(s)) node.Transferred.Add(s);
+            // Switching protocols: only numbers up to the installed checkpoint were transferred; a null request executed
+            // after it in the same step is an execution (it must match the others').
+            ulong transferTop = _proto.Switches ? Math.Min(le, core.LowWatermark) : le;
+            if (transferred) for (ulong s = node.LastSeen + 1; s <= transferTop; s++) if (!svc.Fingerprints.ContainsKey(s)) node.Transferred.Add(s);
             if (_proto.Switches)
             {
                 RecordNormalExecution(node, node.LastSeen + 1, le, d);

@@ -289,6 +289,11 @@ public sealed partial class Simulator
                 // A lagging replica must also catch up (state transfer or STATUS), and checkpoints that a
                 // quorum executed must become stable (garbage collection progresses), before the run ends.
                 if ((!HasLagger || CaughtUp()) && CheckpointsSettled() && (!_proto.Switches || AllCaughtUp())) break;
+                // Switching protocols: the cell became unsettled after the clients finished (a later execution moved the
+                // checkpoint to settle): clients below their cap come back with more load.
+                if (_proto.Switches)
+                    foreach (var c in _clients)
+                        if (!c.Byzantine && c.Done < MaxRequestsFor) { c.Finished = false; Schedule(_now + 2 * ClientTimeout, Kind.ClientStart, c.Id, c.Id, null); }
             }
             if (_events > MaxEvents) { Fail("liveness", $"event budget {MaxEvents} exhausted at {_now} ms"); break; }
         }
