@@ -10,26 +10,41 @@ namespace FastBft.Simulation;
 /// </summary>
 /// <remarks>
 /// Dimensions that depend on another one are functions of it: the behaviours of a role
-/// (<see cref="BehavioursFor(string, FaultyRole)"/>), the timings of a role (<see cref="TimingsFor"/>: none without a
+/// (<see cref="BehavioursFor(string, FaultyRole)"/>), the timings of a role (<see cref="TimingsFor(FaultyRole)"/>: none without a
 /// faulty node but <see cref="FaultTiming.Early"/>) and the CI seeds of an f (<see cref="CiSeedsPerPoint"/>).
 /// A tuple is a matrix point exactly when <see cref="IsPoint(Scenario)"/> holds.
 /// </remarks>
 public static class FaultMatrix
 {
-    /// <summary>Protocol cores the matrix runs.</summary>
+    /// <summary>Protocol cores the PBFT matrix theories run.</summary>
     public static IReadOnlyList<string> Protocols { get; } = ["pbft"];
+
+    /// <summary>Switching protocols the RePBFT matrix theories run (their own roles, behaviours and timings: <see cref="RePbftRoles"/>, <see cref="RePbftBehavioursFor"/>, <see cref="RePbftTimingsFor"/>).</summary>
+    public static IReadOnlyList<string> SwitchingProtocols { get; } = ["repbft", "repbft-star"];
+
+    /// <summary>Every protocol the matrix knows.</summary>
+    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols];
 
     /// <summary>Fault tolerances f (n = 3f+1) of the matrix.</summary>
     public static IReadOnlyList<int> Fs { get; } = [1, 2, 3];
 
-    /// <summary>Faulty roles, in matrix order.</summary>
-    public static IReadOnlyList<FaultyRole> Roles { get; } = Enum.GetValues<FaultyRole>();
+    /// <summary>Faulty roles of PBFT, in matrix order.</summary>
+    public static IReadOnlyList<FaultyRole> Roles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.NextPrimary, FaultyRole.Client];
+
+    /// <summary>Faulty roles of RePBFT and RePBFT*, in matrix order: none, the leader of generation 0, an active follower (not the first transition coordinator), a passive replica, the first transition coordinator (replica 1), a client.</summary>
+    public static IReadOnlyList<FaultyRole> RePbftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Passive, FaultyRole.Coordinator, FaultyRole.Client];
+
+    /// <summary>The faulty roles of <paramref name="protocol"/> (<see cref="ISimProtocol.Roles"/>).</summary>
+    public static IReadOnlyList<FaultyRole> RolesFor(string protocol) => SimProtocols.Get(protocol).Roles;
 
     /// <summary>Network conditions, in matrix order (every role has all of them).</summary>
     public static IReadOnlyList<NetworkCondition> Networks { get; } = Enum.GetValues<NetworkCondition>();
 
-    /// <summary>Timings of a scenario with a faulty node.</summary>
-    public static IReadOnlyList<FaultTiming> FaultTimings { get; } = Enum.GetValues<FaultTiming>();
+    /// <summary>Timings of a PBFT scenario with a faulty node.</summary>
+    public static IReadOnlyList<FaultTiming> FaultTimings { get; } = [FaultTiming.Early, FaultTiming.MidBatch, FaultTiming.CheckpointBoundary, FaultTiming.ViewChange];
+
+    /// <summary>Timings of a RePBFT scenario with a faulty node: PBFT's (view change = during the switch) plus one instance before a checkpoint and during the switch back.</summary>
+    public static IReadOnlyList<FaultTiming> RePbftFaultTimings { get; } = [FaultTiming.Early, FaultTiming.MidBatch, FaultTiming.CheckpointBoundary, FaultTiming.ViewChange, FaultTiming.PreCheckpoint, FaultTiming.SwitchBack];
 
     private static readonly IReadOnlyList<FaultTiming> EarlyOnly = [FaultTiming.Early];
 
@@ -47,6 +62,56 @@ public static class FaultMatrix
     private static readonly IReadOnlyList<Behaviour> FollowerBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply,
         Behaviour.WrongCheckpoint, Behaviour.InvalidMac, Behaviour.Replay, Behaviour.EagerCommit, Behaviour.Twins, Behaviour.FarViewChange,
         Behaviour.TargetedMac, Behaviour.Oversized];
+
+    private static readonly IReadOnlyList<Behaviour> RePbftLeaderBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate, Behaviour.Twins, Behaviour.TargetedMac, Behaviour.Censor,
+        Behaviour.WrongUpdate, Behaviour.WithholdCheckpoint, Behaviour.BadHistory, Behaviour.ForgedProof];
+
+    private static readonly IReadOnlyList<Behaviour> RePbftFollowerBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.EagerCommit, Behaviour.Twins, Behaviour.WrongUpdate, Behaviour.WithholdCheckpoint, Behaviour.BadHistory, Behaviour.ForgedProof];
+
+    private static readonly IReadOnlyList<Behaviour> RePbftPassiveBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.WithholdCheckpoint];
+
+    private static readonly IReadOnlyList<Behaviour> RePbftCoordinatorBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Twins, Behaviour.TargetedMac, Behaviour.Censor,
+        Behaviour.BadSwitch, Behaviour.BadHistory, Behaviour.WithholdCheckpoint];
+
+    private static readonly IReadOnlyList<Behaviour> RePbftClientBehaviours = [Behaviour.ConflictingClient, Behaviour.EdgeIds, Behaviour.Flood, Behaviour.SpuriousPanic, Behaviour.PanicStorm];
+
+    /// <summary>
+    /// Behaviours of a faulty role of RePBFT / RePBFT*: leader — the PBFT leader behaviours that apply (no view-change
+    /// forgeries: the cell has no view change before a switch; no empty batches or oversized fields) plus wrong UPDATE,
+    /// withheld CHECKPOINT, bad HISTORY and forged proof; active follower — likewise with eager commit instead of
+    /// equivocate/censor/targeted MACs; passive replica — crash, mute, slow, wrong reply/checkpoint, invalid MACs, replay,
+    /// withheld CHECKPOINT; transition coordinator — crash, mute, twins, targeted MACs, censor (as the PBFT primary after
+    /// the switch), inconsistent SWITCH, bad HISTORY, withheld CHECKPOINT; client — PBFT's plus spurious PANICs and PANIC storms.
+    /// </summary>
+    public static IReadOnlyList<Behaviour> RePbftBehavioursFor(FaultyRole role) => role switch
+    {
+        FaultyRole.None => NoneBehaviours,
+        FaultyRole.Client => RePbftClientBehaviours,
+        FaultyRole.Leader => RePbftLeaderBehaviours,
+        FaultyRole.Follower => RePbftFollowerBehaviours,
+        FaultyRole.Passive => RePbftPassiveBehaviours,
+        FaultyRole.Coordinator => RePbftCoordinatorBehaviours,
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>Timings of a faulty role of RePBFT / RePBFT*: <see cref="RePbftFaultTimings"/>, early only without a fault.</summary>
+    public static IReadOnlyList<FaultTiming> RePbftTimingsFor(FaultyRole role) => role == FaultyRole.None ? EarlyOnly : RePbftFaultTimings;
+
+    /// <summary>Timings of a faulty <paramref name="role"/> of <paramref name="protocol"/> (<see cref="ISimProtocol.Timings"/>).</summary>
+    public static IReadOnlyList<FaultTiming> TimingsFor(string protocol, FaultyRole role) => SimProtocols.Get(protocol).Timings(role);
+
+    /// <summary>Seeds per RePBFT matrix point in CI: 1 at f = 1, none at f = 2 and 3 (the pairwise sweep covers them).</summary>
+    public static int RePbftCiSeedsPerPoint(int f) => f switch { 1 => 1, _ => 0 };
+
+    /// <summary>The CI seed dimension of the RePBFT theories (<see cref="CiRuns"/> with <see cref="RePbftCiSeedsPerPoint"/>).</summary>
+    public static IEnumerable<(int F, int SeedIndex)> RePbftCiRuns()
+    {
+        foreach (int f in Fs)
+            for (int i = 0; i < RePbftCiSeedsPerPoint(f); i++) yield return (f, i);
+    }
 
     /// <summary>Behaviours of a faulty role: leader — all replica behaviours but eager commit; follower — all but equivocate, censor and empty batches; next primary — the view-change attacks; client — the client behaviours; none — <see cref="Behaviour.None"/>.</summary>
     public static IReadOnlyList<Behaviour> BehavioursFor(FaultyRole role) => role switch
@@ -84,13 +149,16 @@ public static class FaultMatrix
     /// <summary>Base seed of the pairwise sweep that the tests run on top of the CI matrix (fresh seeds, every f).</summary>
     public const ulong PairwiseBaseSeed = 2;
 
+    /// <summary>Seed indices of the RePBFT pairwise sweep (every pair of f, behaviour, timing, network and seed index, both protocols).</summary>
+    public const int RePbftPairwiseSeeds = 2;
+
     /// <summary>Seed indices of the pairwise sweep: its full product (f × behaviour × timing × network × seed) is far too big to run, so the tests cover every pair of values instead.</summary>
     public const int PairwiseSeeds = 8;
 
     /// <summary>True if the tuple is a point of the matrix: a known protocol and f, a behaviour of the role and a timing of the role.</summary>
     public static bool IsPoint(string protocol, int f, FaultyRole role, Behaviour behaviour, FaultTiming timing, NetworkCondition network)
-        => Protocols.Contains(protocol) && Fs.Contains(f) && Roles.Contains(role) && BehavioursFor(protocol, role).Contains(behaviour)
-           && TimingsFor(role).Contains(timing) && Networks.Contains(network);
+        => AllProtocols.Contains(protocol) && Fs.Contains(f) && RolesFor(protocol).Contains(role) && BehavioursFor(protocol, role).Contains(behaviour)
+           && TimingsFor(protocol, role).Contains(timing) && Networks.Contains(network);
 
     /// <summary>True if <paramref name="s"/> (its seed aside) is a point of the matrix.</summary>
     public static bool IsPoint(Scenario s) => IsPoint(s.Protocol, s.F, s.Role, s.Behaviour, s.Timing, s.Network);
@@ -111,8 +179,9 @@ public static class FaultMatrix
     /// <summary>Every CI scenario of <paramref name="protocol"/>: each matrix point with its <see cref="CiSeedsPerPoint"/> seeds from <see cref="CiBaseSeed"/>, in matrix order.</summary>
     public static IEnumerable<Scenario> CiScenarios(string protocol)
     {
+        var p = SimProtocols.Get(protocol);
         foreach (var point in ScenarioMatrix.Points(protocol, Fs))
-            for (int i = 0; i < CiSeedsPerPoint(point.F); i++)
+            for (int i = 0; i < p.CiSeedsPerPoint(point.F); i++)
                 yield return point with { Seed = ScenarioMatrix.SeedOf(point, CiBaseSeed, i) };
     }
 }

@@ -45,7 +45,8 @@ public static class Forge
         int authLength = BinaryPrimitives.ReadUInt16LittleEndian(message.AsSpan(28));
         if (bodyLength < 0 || MessageHeader.Size + (long)bodyLength + authLength != message.Length) return;   // a lying length field: leave the trailer
         if (SignatureHook is { } hook) hook(auth.SelfId, message);
-        else if (type is MessageType.ViewChange or MessageType.NewView && bodyLength >= ReplicaSignatures.SignatureSize && auth.Signatures.CanSign(auth.SelfId))
+        else if (type is MessageType.ViewChange or MessageType.NewView or MessageType.SignedCheckpoint or MessageType.History or MessageType.Switch
+                 && bodyLength >= ReplicaSignatures.SignatureSize && auth.Signatures.CanSign(auth.SelfId))
         {
             // Ed25519 over header ‖ body-before-the-signature, into the body's last 64 bytes (docs/wire-format.md "Signed messages").
             int signed = MessageHeader.Size + bodyLength - ReplicaSignatures.SignatureSize;
@@ -63,6 +64,23 @@ public static class Forge
         if (validFor is null) return;
         for (uint r = 0; r < auth.ReplicaCount; r++)
             if (r != auth.SelfId && !validFor(r)) trailer[Authenticator.TrailerHeaderSize + Authenticator.TagSize * (int)r] ^= 0x01;   // the sender's own entry stays zero
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="message"/> (a replica-vector message) with its body replaced by <paramref name="body"/>
+    /// (whose last 64 bytes are space for the signature of a signed type) and its header's sequence number by
+    /// <paramref name="sequence"/> if given, resealed (signed and MACed) by <paramref name="auth"/>.
+    /// </summary>
+    public static byte[] WithBody(Authenticator auth, byte[] message, ReadOnlySpan<byte> body, ulong? sequence = null)
+    {
+        int authLength = BinaryPrimitives.ReadUInt16LittleEndian(message.AsSpan(28));
+        var m = new byte[MessageHeader.Size + body.Length + authLength];
+        message.AsSpan(0, MessageHeader.Size).CopyTo(m);
+        BinaryPrimitives.WriteInt32LittleEndian(m.AsSpan(24), body.Length);
+        if (sequence is ulong seq) BinaryPrimitives.WriteUInt64LittleEndian(m.AsSpan(16), seq);
+        body.CopyTo(m.AsSpan(MessageHeader.Size));
+        Reseal(auth, m);
+        return m;
     }
 
     /// <summary>SHA-256 batch digest of an empty batch (the digest of a null request).</summary>

@@ -25,7 +25,8 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
     /// <inheritdoc/>
     public void Execute(in RequestInfo request, ReadOnlySpan<byte> operation, IBufferWriter<byte> reply, IBufferWriter<byte>? update)
     {
-        bool again = _any && (request.Sequence < _lastSeq || (request.Sequence == _lastSeq && request.Index <= _lastIndex));
+        bool again = (_any && (request.Sequence < _lastSeq || (request.Sequence == _lastSeq && request.Index <= _lastIndex)))
+                     || (_anyApplied && request.Sequence <= _appliedTop && Restores == _restoresAtApply);   // executing a sequence number whose update it applied
         if (again)
         {
             ReExecution ??= $"executed seq {request.Sequence} index {request.Index} (client {request.ClientId} request {request.RequestId}) after seq {_lastSeq} index {_lastIndex} (state transfers so far: {Restores})";
@@ -48,14 +49,24 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
         Fingerprints[request.Sequence] = h.Value;
     }
 
-    /// <summary>State updates applied (passive replicas, Thesis §5.3.1.2), in order: the oracles check them like executed requests.</summary>
+    /// <summary>State updates applied (passive replicas, Thesis §5.3.1.2), in order.</summary>
     public List<(RequestInfo Info, byte[] Update)> Applied { get; } = new();
+
+    /// <summary>
+    /// Sequence numbers at which this replica applied state updates instead of executing (passive replicas, Thesis
+    /// §5.3.1.2). They have no execution fingerprint: agreement compares executions only, and the states reached by
+    /// applying are compared by the convergence oracle (equal state digests at equal last executed numbers).
+    /// </summary>
+    public HashSet<ulong> AppliedSeqs { get; } = new();
 
     /// <inheritdoc/>
     public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update)
     {
         Applied.Add((request, update.ToArray()));
-        AddToFingerprint(request, update);
+        AppliedSeqs.Add(request.Sequence);
+        if (!_anyApplied || request.Sequence > _appliedTop) _appliedTop = request.Sequence;
+        _anyApplied = true;
+        _restoresAtApply = Restores;
         inner.ApplyUpdate(request, update);
     }
     /// <inheritdoc/>
@@ -73,7 +84,8 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
     /// <summary>Number of re-executed requests.</summary>
     public int ReExecutions { get; private set; }
 
-    private bool _any;
-    private ulong _lastSeq;
+    private bool _any, _anyApplied;
+    private ulong _lastSeq, _appliedTop;
+    private int _restoresAtApply;
     private int _lastIndex;
 }

@@ -15,6 +15,10 @@ public enum FaultyRole
     NextPrimary,
     /// <summary>One client.</summary>
     Client,
+    /// <summary>Switching protocols (RePBFT): a passive replica of generation 0 (one of the last f).</summary>
+    Passive,
+    /// <summary>Switching protocols (RePBFT): the transition coordinator of the first switch attempt (CoordinatorRotation.Coordinator(shape, view 0, attempt 1) = replica 1, an active follower in generation 0), faulty in ways that bite during the switch.</summary>
+    Coordinator,
 }
 
 /// <summary>Byzantine behaviours, applied as strategies to the faulty node's outgoing messages and inputs.</summary>
@@ -62,6 +66,20 @@ public enum Behaviour
     EdgeIds,
     /// <summary>A client flooding the primary with new request ids (issue 8 R2).</summary>
     Flood,
+    /// <summary>RePBFT: an executor whose UPDATEs carry wrong content (full form: a changed entry) or a wrong digest, correctly re-authenticated.</summary>
+    WrongUpdate,
+    /// <summary>RePBFT: never sends its signed CHECKPOINTs (checkpoints need all n: the window runs out, clients PANIC, the cell switches).</summary>
+    WithholdCheckpoint,
+    /// <summary>RePBFT: an active replica that stops committing at activation (so the cell switches) and sends invalid or truncated HISTORYs (dropped slots, cut bytes, broken endorsement, incomplete checkpoint certificate, wrong aborted view), re-signed with its own key.</summary>
+    BadHistory,
+    /// <summary>RePBFT: an active replica that stops committing at activation and whose HISTORY carries, for every slot, a fabricated prepare proof for another batch endorsed only by itself (harmless with the f+1 proof rule; breaks H1 when a proof of 1 endorsement counts).</summary>
+    ForgedProof,
+    /// <summary>RePBFT: the transition coordinator stops committing at activation and sends SWITCHes whose decision differs from H1/H2 of the histories it embeds (a changed, nulled, dropped or added slot, a missing history), different per receiver, signed with its own key.</summary>
+    BadSwitch,
+    /// <summary>RePBFT: a client that PANICs now and then about answered, never-sent and in-flight requests of its own.</summary>
+    SpuriousPanic,
+    /// <summary>RePBFT: a client that sends a PANIC storm (ten PANICs every 5 ms, about answered, never-sent, in-flight and edge-case request ids) to every replica.</summary>
+    PanicStorm,
 }
 
 /// <summary>When the behaviour starts.</summary>
@@ -73,8 +91,12 @@ public enum FaultTiming
     MidBatch,
     /// <summary>When a correct replica first executes the first checkpoint sequence number K.</summary>
     CheckpointBoundary,
-    /// <summary>When a correct replica first enters a view above 0 (or, if none has by mid-run, then).</summary>
+    /// <summary>When a correct replica first enters a view above 0 (or, if none has by mid-run, then). Switching protocols: when a correct replica first starts a protocol switch (a correct client panics early in these scenarios so that one happens).</summary>
     ViewChange,
+    /// <summary>Switching protocols: when a correct replica first executes K−1 slots above a stable checkpoint (one instance before the next checkpoint: the longest abort history, the thesis' 99-slot case).</summary>
+    PreCheckpoint,
+    /// <summary>Switching protocols: when a correct replica first returns from the PBFT generation to RePBFT (the scenario switches back after ReplicaParameters.SwitchBackAfter instances; a correct client panics early so that a first switch happens).</summary>
+    SwitchBack,
 }
 
 /// <summary>Network condition until the heal time (after it the network is clean).</summary>
@@ -111,6 +133,9 @@ public sealed record Scenario(string Protocol, int F, FaultyRole Role, Behaviour
 {
     /// <summary>Planted-bug knob: COMMIT quorum override (0 = correct 2f+1).</summary>
     public int CommitQuorum { get; init; }
+
+    /// <summary>Planted-bug knob (switching protocols): genuine endorsements a prepare proof in an abort history needs (0 = correct f+1; 1 breaks rule H1).</summary>
+    public int ProofEndorsements { get; init; }
 
     /// <summary>"f1/leader/crash/early/clean".</summary>
     public string Name => string.Create(CultureInfo.InvariantCulture,
@@ -176,13 +201,13 @@ public static class ScenarioMatrix
         return SimRandom.Mix(baseSeed ^ nameHash ^ ((ulong)index * 0x9E3779B97F4A7C15UL)) % 1_000_000_007UL;
     }
 
-    /// <summary>Every matrix point of <paramref name="fs"/> (seed 0), in a fixed order: f, role, behaviour, timing, network, each over its <see cref="FaultMatrix"/> list.</summary>
+    /// <summary>Every matrix point of <paramref name="fs"/> (seed 0), in a fixed order: f, role, behaviour, timing, network, each over its <see cref="FaultMatrix"/> list (the protocol's roles, behaviours and timings).</summary>
     public static IEnumerable<Scenario> Points(string protocol, IEnumerable<int> fs)
     {
         foreach (int f in fs)
-        foreach (var role in FaultMatrix.Roles)
+        foreach (var role in FaultMatrix.RolesFor(protocol))
         foreach (var behaviour in FaultMatrix.BehavioursFor(protocol, role))
-        foreach (var timing in FaultMatrix.TimingsFor(role))
+        foreach (var timing in FaultMatrix.TimingsFor(protocol, role))
         foreach (var network in FaultMatrix.Networks)
             yield return new Scenario(protocol, f, role, behaviour, timing, network, 0);
     }

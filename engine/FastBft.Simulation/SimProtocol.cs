@@ -1,5 +1,6 @@
 using FastBft.Agreement;
 using FastBft.Agreement.Pbft;
+using FastBft.Agreement.RePbft;
 
 namespace FastBft.Simulation;
 
@@ -18,6 +19,8 @@ public sealed record SimCellParameters
     public int RetransmitTicks { get; init; } = 2;
     /// <summary>Ticks without progress on a pending request before a backup starts a view change.</summary>
     public int ViewChangeTicks { get; init; } = 8;
+    /// <summary>Switching protocols: PBFT instances after a switch before returning (0 = never; the simulator sets it per scenario, see <see cref="Simulator"/>).</summary>
+    public long SwitchBackAfter { get; init; }
 }
 
 /// <summary>
@@ -52,6 +55,18 @@ public interface ISimProtocol
     /// <see cref="IReplicaCore.TryGetLoggedDigest"/> and <see cref="IReplicaCore.IsPreparedOrDone"/>.
     /// </summary>
     bool ChecksCommitCertificate => true;
+    /// <summary>
+    /// True for switching protocols (RePBFT, RePBFT*): simulated clients PANIC when a request stalls, the PA/PE oracle
+    /// checks every accepted SWITCH, and the run ends only once every correct replica caught up (clients keep adding
+    /// load until then, since a stall in the normal case is only resolved by clients that notice it).
+    /// </summary>
+    bool Switches => false;
+    /// <summary>The faulty roles of the matrix for this protocol.</summary>
+    IReadOnlyList<FaultyRole> Roles => FaultMatrix.Roles;
+    /// <summary>The fault timings of the matrix for a faulty <paramref name="role"/>.</summary>
+    IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.TimingsFor(role);
+    /// <summary>CI seeds per matrix point at <paramref name="f"/>.</summary>
+    int CiSeedsPerPoint(int f) => FaultMatrix.CiSeedsPerPoint(f);
 }
 
 /// <summary>PBFT in the simulator.</summary>
@@ -63,6 +78,45 @@ public sealed class PbftSimProtocol : ISimProtocol
     public IProtocolDefinition Definition => PbftProtocol.Instance;
 }
 
+/// <summary>RePBFT (<paramref name="star"/> = false) or RePBFT* in the simulator: a switching protocol with its own roles, behaviours and timings (docs/simulation.md, "RePBFT").</summary>
+public sealed class RePbftSimProtocol(bool star = false) : ISimProtocol
+{
+    /// <inheritdoc/>
+    public string Name => star ? "repbft-star" : "repbft";
+    /// <inheritdoc/>
+    public IProtocolDefinition Definition => star ? RePbftProtocol.Star : RePbftProtocol.Instance;
+    /// <inheritdoc/>
+    public bool Switches => true;
+    /// <inheritdoc/>
+    public IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => FaultMatrix.RePbftBehavioursFor(role);
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultyRole> Roles => FaultMatrix.RePbftRoles;
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.RePbftTimingsFor(role);
+    /// <inheritdoc/>
+    public int CiSeedsPerPoint(int f) => FaultMatrix.RePbftCiSeedsPerPoint(f);
+}
+
+/// <summary>RePBFT* in the simulator (<see cref="RePbftSimProtocol"/> with star = true).</summary>
+public sealed class RePbftStarSimProtocol : ISimProtocol
+{
+    private readonly RePbftSimProtocol _inner = new(star: true);
+    /// <inheritdoc/>
+    public string Name => _inner.Name;
+    /// <inheritdoc/>
+    public IProtocolDefinition Definition => _inner.Definition;
+    /// <inheritdoc/>
+    public bool Switches => true;
+    /// <inheritdoc/>
+    public IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => FaultMatrix.RePbftBehavioursFor(role);
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultyRole> Roles => FaultMatrix.RePbftRoles;
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.RePbftTimingsFor(role);
+    /// <inheritdoc/>
+    public int CiSeedsPerPoint(int f) => FaultMatrix.RePbftCiSeedsPerPoint(f);
+}
+
 /// <summary>Protocols the simulator knows, by name.</summary>
 public static class SimProtocols
 {
@@ -71,6 +125,8 @@ public static class SimProtocols
     public static ISimProtocol Get(string name) => name.ToLowerInvariant() switch
     {
         "pbft" => new PbftSimProtocol(),
+        "repbft" => new RePbftSimProtocol(),
+        "repbft-star" or "repbft*" => new RePbftStarSimProtocol(),
         _ => throw new ArgumentException(CellShape.TryParse(name, out _)
             ? $"protocol '{name}' is not built yet (built: {string.Join(", ", Protocols.Built)})"
             : $"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})"),

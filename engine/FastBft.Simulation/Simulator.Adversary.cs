@@ -139,7 +139,7 @@ public sealed partial class Simulator
                 }
                 break;
             case Behaviour.WrongCheckpoint:
-                if (h.Type == MessageType.Checkpoint)
+                if (h.Type is MessageType.Checkpoint or MessageType.SignedCheckpoint)   // RePBFT's is signed: Reseal re-signs it
                 {
                     msg[MessageHeader.Size] ^= 0x5A;
                     Forge.Reseal(src.Auth, msg);
@@ -183,6 +183,20 @@ public sealed partial class Simulator
             case Behaviour.Oversized:
                 if (h.Type == MessageType.StateData) { msg = Forge.Inflate(src.Auth, msg, 0, to) ?? msg; break; }
                 if (to < _n && _rng.Chance(0.5) && Forge.Inflate(src.Auth, msg, _rng.Int(4), to) is { } big) Net(node, to, big, 0);
+                break;
+            // ---- switching protocols (Simulator.Switching.cs)
+            case Behaviour.WrongUpdate:
+                if (h.Type == MessageType.Update) { CorruptUpdate(msg, h); Forge.Reseal(src.Auth, msg); }
+                break;
+            case Behaviour.WithholdCheckpoint:
+                if (h.Type == MessageType.SignedCheckpoint) return;
+                break;
+            case Behaviour.BadHistory or Behaviour.ForgedProof or Behaviour.BadSwitch:
+                // Stops committing in the normal case (so the cell switches), then lies in the switch.
+                if (h.Type == MessageType.Commit && !FaultyRunsPbft) return;
+                if (h.Type == MessageType.History && Is(Behaviour.BadHistory)) msg = BadHistory(src.Auth, msg, h);
+                else if (h.Type == MessageType.History && Is(Behaviour.ForgedProof)) msg = ForgedProofHistory(src.Auth, msg, h);
+                else if (h.Type == MessageType.Switch && Is(Behaviour.BadSwitch)) msg = BadSwitch(src.Auth, msg, h);
                 break;
         }
         Net(node, to, msg, 0);
@@ -307,6 +321,9 @@ public sealed partial class Simulator
                 Schedule(_now + 20, Kind.ClientStart, c.Id, c.Id, null);
                 return;
             }
+            case Behaviour.SpuriousPanic or Behaviour.PanicStorm:
+                PanicClientStep(c);
+                return;
             case Behaviour.Flood:
             {
                 // R2: new request ids as fast as the primary takes them.

@@ -48,7 +48,9 @@ public sealed partial class Simulator
     {
         if (!_active)
         {
-            if (_sc.Timing == FaultTiming.ViewChange && (_now >= HealTime / 2 || _nodes.Any(nd => IsCorrect(nd.Id) && nd.Cores[0].View > 0))) Activate();
+            if (_sc.Timing == FaultTiming.ViewChange && (_now >= HealTime / 2
+                || _nodes.Any(nd => IsCorrect(nd.Id) && (_proto.Switches ? nd.Cores[0].InViewChange || nd.Cores[0].Generation > 0 : nd.Cores[0].View > 0)))) Activate();
+            if (_proto.Switches) SwitchTimingActivation();
         }
         Span<byte> d = stackalloc byte[32];
         if (CommitCertificateOn && PollPreparedState)
@@ -70,7 +72,7 @@ public sealed partial class Simulator
             node.Restores = svc.Restores;
             for (ulong s = node.LastSeen + 1; s <= le && CommitCertificateOn; s++)
             {
-                if (transferred && !svc.Fingerprints.ContainsKey(s)) { node.Transferred.Add(s); continue; }
+                if (transferred && !svc.Fingerprints.ContainsKey(s) && (!_proto.Switches || s <= core.LowWatermark)) { node.Transferred.Add(s); continue; }
                 if (!core.TryGetLoggedDigest(s, d)) continue;
                 // f+1 correct replicas must have prepared exactly this batch at s, in some view (PBFT-PR §4.2, §4.5).
                 var key = SlotDigest.Of(s, d);
@@ -79,41 +81,59 @@ public sealed partial class Simulator
                 if (prepared < _f + 1)
                     Fail("commit-certificate", $"replica {node.Id} executed seq {s} (digest {Convert.ToHexString(d[..4])}…) at {_now} ms while only {prepared} correct replicas had prepared it (need f+1 = {_f + 1})");
             }
-            if (transferred) for (ulong s = node.LastSeen + 1; s <= le; s++) if (!svc.Fingerprints.ContainsKey(s)) node.Transferred.Add(s);
+            // Switching protocols: only numbers up to the installed checkpoint were transferred; a null request executed
+            // after it in the same step is an execution (it must match the others').
+            ulong transferTop = _proto.Switches ? Math.Min(le, core.LowWatermark) : le;
+            if (transferred) for (ulong s = node.LastSeen + 1; s <= transferTop; s++) if (!svc.Fingerprints.ContainsKey(s)) node.Transferred.Add(s);
+            if (_proto.Switches)
+            {
+                RecordNormalExecution(node, node.LastSeen + 1, le, d);
+                for (ulong s = node.LastSeen + 1; s <= le; s++) node.ExecutedIn[s] = (core.Generation, RePbft(node)?.RunsPbft ?? false);
+            }
+            if (Trace) for (ulong s = node.LastSeen + 1; s <= le; s++)
+                Console.Error.WriteLine($"{_now,6} r{node.Id} exec {s} {(svc.AppliedSeqs.Contains(s) ? "applied" : Describe(node, s))} gen {core.Generation} v{core.View} {(core.TryGetLoggedDigest(s, d) ? Convert.ToHexString(d[..4]) : "-")} | {core.DescribeState()}");
             core.GetStateDigest(d);
             node.Digests[le] = Convert.ToHexString(d);
             node.LastSeen = le;
             if (!_active && _sc.Timing == FaultTiming.CheckpointBoundary && le >= (ulong)_p.CheckpointInterval) Activate();
+            if (!_active && _sc.Timing == FaultTiming.PreCheckpoint && core.LowWatermark >= (ulong)_p.CheckpointInterval && le == core.LowWatermark + (ulong)_p.CheckpointInterval - 1) Activate();
         }
+        if (_proto.Switches && _violation is null) CheckAcceptedSwitches();
     }
 
     private void CheckAgreementAndConvergence()
     {
         var correct = _nodes.Where(nd => IsCorrect(nd.Id)).ToList();
-        for (int a = 0; a < correct.Count; a++)
-        for (int b = a + 1; b < correct.Count; b++)
-        {
-            var x = correct[a]; var y = correct[b];
-            ulong upTo = Math.Min(x.Cores[0].LastExecuted, y.Cores[0].LastExecuted);
-            for (ulong s = 1; s <= upTo; s++)
+        // The lowest sequence number at which two correct replicas executed different batches (the first divergence).
+        ulong top = correct.Max(nd => nd.Cores[0].LastExecuted);
+        for (ulong s = 1; s <= top; s++)
+            for (int a = 0; a < correct.Count; a++)
+            for (int b = a + 1; b < correct.Count; b++)
             {
+                var x = correct[a]; var y = correct[b];
+                if (s > x.Cores[0].LastExecuted || s > y.Cores[0].LastExecuted) continue;
                 if (x.Transferred.Contains(s) || y.Transferred.Contains(s)) continue;
+                if (x.Services[0].AppliedSeqs.Contains(s) || y.Services[0].AppliedSeqs.Contains(s)) continue;   // applied, not executed: convergence compares states
                 x.Services[0].Fingerprints.TryGetValue(s, out ulong fx);
                 y.Services[0].Fingerprints.TryGetValue(s, out ulong fy);
                 if (fx != fy) { Fail("agreement", $"replicas {x.Id} and {y.Id} executed different batches at seq {s} ({Describe(x, s)} vs {Describe(y, s)})"); return; }
             }
+        for (int a = 0; a < correct.Count; a++)
+        for (int b = a + 1; b < correct.Count; b++)
+        {
+            var x = correct[a]; var y = correct[b];
             // Convergence is the protocol's notion: whole states for protocols where every replica executes
             // everything (ODRC will compare maintained objects instead; ISimProtocol.WholeStateConverges).
             if (!_proto.WholeStateConverges) continue;
             foreach (var (s, dx) in x.Digests)
-                if (y.Digests.TryGetValue(s, out var dy) && dx != dy) { Fail("convergence", $"replicas {x.Id} and {y.Id} have different state digests at seq {s}"); return; }
+                if (y.Digests.TryGetValue(s, out var dy) && dx != dy) { Fail("convergence", $"replicas {x.Id} and {y.Id} have different state digests at seq {s}{GenerationsAt(x, y, s)}"); return; }
         }
     }
 
     private static string Describe(Node n, ulong s)
     {
         var reqs = n.Services[0].Log.Where(e => e.Info.Sequence == s).Select(e => $"{e.Info.ClientId}#{e.Info.RequestId}").ToList();
-        return reqs.Count == 0 ? "nothing" : string.Join("+", reqs);
+        return (reqs.Count == 0 ? "nothing" : string.Join("+", reqs)) + (n.ExecutedIn.TryGetValue(s, out var g) ? $" in {GenerationName(g)}" : "");
     }
 
     private void CheckValidity()

@@ -64,7 +64,7 @@ public sealed partial class Simulator
     /// </summary>
     public const int MaxMessageBody = 64 << 10;
 
-    private enum Kind : byte { Deliver, Tick, ClientTimer, ClientStart }
+    private enum Kind : byte { Deliver, Tick, ClientTimer, ClientStart, ClientPanic }
 
     private sealed class Ev
     {
@@ -91,6 +91,9 @@ public sealed partial class Simulator
         public readonly Dictionary<ulong, string> Digests = new();
         public readonly HashSet<SlotDigest> PreparedEver = new();   // (seq, digest) this replica prepared, in any view
         public byte[]? LastViewChange;                           // the last VIEW-CHANGE it emitted
+        public readonly Dictionary<ulong, (ulong Generation, bool Pbft)> ExecutedIn = new();   // switching protocols: seq → the generation it was executed (or applied) in
+        public byte[]? SeenSwitch;
+        public ulong ExecutedAtSwitch;                            // switching protocols: last executed when it accepted SeenSwitch                               // switching protocols: the accepted SWITCH last checked by the PA/PE oracle
     }
 
     private sealed class SimClient
@@ -184,11 +187,14 @@ public sealed partial class Simulator
         _f = scenario.F;
         _n = protocol.Definition.Shape(_f).N;
         // The planted-bug knob is a test-injected quorum policy, not a protocol setting.
-        _quorums = scenario.CommitQuorum > 0 ? protocol.Definition.Quorums(_f).With(commit: scenario.CommitQuorum) : null;
+        _quorums = scenario.CommitQuorum > 0 || scenario.ProofEndorsements > 0
+            ? protocol.Definition.Quorums(_f).With(commit: scenario.CommitQuorum > 0 ? scenario.CommitQuorum : null, proof: scenario.ProofEndorsements > 0 ? scenario.ProofEndorsements : null)
+            : null;
         _replicaParameters = new ReplicaParameters
         {
             F = _f, BatchSize = _p.BatchSize, CheckpointInterval = _p.CheckpointInterval, Window = _p.Window,
             MaxInflightBatches = _p.MaxInflightBatches, RetransmitTicks = _p.RetransmitTicks, ViewChangeTicks = _p.ViewChangeTicks,
+            SwitchBackAfter = protocol.Switches ? SwitchBackFor(scenario, _p) : 0,
         };
         _limits = new VerifierLimits(_n, FirstClientId, MaxMessageBody, 1 << 12, _p.BatchSize);
         _rng = new SimRandom(scenario.Seed);
@@ -199,7 +205,10 @@ public sealed partial class Simulator
 
         if (scenario.Role == FaultyRole.Leader) _faulty = 0;
         else if (scenario.Role == FaultyRole.NextPrimary) _faulty = 1;
-        else if (scenario.Role == FaultyRole.Follower) _faulty = (uint)(1 + _rng.Int(_n - 1));
+        else if (scenario.Role == FaultyRole.Follower)
+            _faulty = protocol.Switches ? (uint)(2 + _rng.Int(2 * _f - 1)) : (uint)(1 + _rng.Int(_n - 1));   // RePBFT: an active follower other than the first coordinator
+        else if (scenario.Role == FaultyRole.Passive) _faulty = (uint)(2 * _f + 1 + _rng.Int(_f));
+        else if (scenario.Role == FaultyRole.Coordinator) _faulty = FastBft.Agreement.Switch.CoordinatorRotation.Coordinator(protocol.Definition.Shape(_f), 0, 1);
         if (_faulty != uint.MaxValue)
         {
             var others = Enumerable.Range(0, _n).Select(i => (uint)i).Where(i => i != _faulty).ToList();
@@ -229,7 +238,7 @@ public sealed partial class Simulator
             int instances = i == _faulty && scenario.Behaviour is Behaviour.Equivocate or Behaviour.Twins ? 2 : 1;
             var node = new Node { Id = i, Cores = new IReplicaCore[instances], Verifiers = new MessageVerifier[instances], Services = new RecordingService[instances] };
             node.Auth = new Authenticator(i, _keys);
-            node.Builder = new MessageBuilder(node.Auth, _n, 4096);
+            node.Builder = new MessageBuilder(node.Auth, _n, 4096) { Family = protocol.Definition.Shape(_f).Family };
             for (int k = 0; k < instances; k++)
             {
                 node.Services[k] = new RecordingService(serviceFactory());
@@ -249,7 +258,7 @@ public sealed partial class Simulator
             {
                 Id = id,
                 Byzantine = scenario.Role == FaultyRole.Client && c == clients - 1,
-                Builder = new MessageBuilder(auth, _n, 1024),
+                Builder = new MessageBuilder(auth, _n, 1024) { Family = protocol.Definition.Shape(_f).Family },
                 Verifier = new MessageVerifier(protocol.Definition.Schema, new Authenticator(id, _keys), _limits),
                 Voter = new ReplyVoter(_n, _f),
             };
@@ -264,6 +273,9 @@ public sealed partial class Simulator
     {
         for (uint i = 0; i < _n; i++) Schedule(1 + i % TickMs, Kind.Tick, i, i, null);
         foreach (var c in _clients) if (!c.Byzantine) Schedule(1 + (c.Id - FirstClientId), Kind.ClientStart, c.Id, c.Id, null);
+        // Switching protocols, faults during the switch (back): a correct client panics early (its timeout fired too soon),
+        // so that the cell switches whatever the network does.
+        if (_proto.Switches && _sc.Timing is FaultTiming.ViewChange or FaultTiming.SwitchBack) Schedule(12, Kind.ClientPanic, FirstClientId, FirstClientId, null);
         if (_sc.Timing == FaultTiming.Early) Activate();
         long deadline = HealTime + LivenessBudget;
         while (_queue.Count > 0 && _violation is null)
@@ -276,20 +288,31 @@ public sealed partial class Simulator
                 if (_finishTime < 0) _finishTime = _now;
                 // A lagging replica must also catch up (state transfer or STATUS), and checkpoints that a
                 // quorum executed must become stable (garbage collection progresses), before the run ends.
-                if ((!HasLagger || CaughtUp()) && CheckpointsSettled()) break;
+                if ((!HasLagger || CaughtUp()) && CheckpointsSettled() && (!_proto.Switches || AllCaughtUp())) break;
+                // Switching protocols: the cell became unsettled after the clients finished (a later execution moved the
+                // checkpoint to settle): clients below their cap come back with more load.
+                if (_proto.Switches)
+                    foreach (var c in _clients)
+                        if (!c.Byzantine && c.Done < MaxRequestsFor) { c.Finished = false; Schedule(_now + 2 * ClientTimeout, Kind.ClientStart, c.Id, c.Id, null); }
             }
             if (_events > MaxEvents) { Fail("liveness", $"event budget {MaxEvents} exhausted at {_now} ms"); break; }
         }
         bool livenessExpected = LivenessExpected();
+        // Safety first: a run that violated agreement (e.g. a replica that diverged) usually stalls too, and the
+        // safety violation is the one to report.
+        if (_violation is null) CheckAgreementAndConvergence();
+        if (_violation is null) CheckValidity();
         if (_violation is null && _finishTime >= 0 && (!HasLagger || CaughtUp()) && !CheckpointsSettled() && livenessExpected)
             Fail("liveness", $"checkpoint {SettledTarget()} executed by 2f+1 correct replicas never became stable at f+1 of them: replicas (view, h, executed): "
                 + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})")));
+        if (_violation is null && _proto.Switches && _finishTime >= 0 && CheckpointsSettled() && !AllCaughtUp() && livenessExpected)
+            Fail("liveness", $"a correct replica never reached the highest stable checkpoint (every correct replica must eventually execute what one executed): replicas (view, h, executed): "
+                + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
+                + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {nd.Cores[0].DescribeState()}"))));
         if (_violation is null && (_finishTime < 0 || (HasLagger && !CaughtUp())) && livenessExpected)
             Fail("liveness", $"correct clients or the lagging replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
                 + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {nd.Cores[0].DescribeState()}"))));
-        if (_violation is null) CheckAgreementAndConvergence();
-        if (_violation is null) CheckValidity();
         if (_violation is null && (CheckRetained || _sc.Behaviour is Behaviour.FarViewChange or Behaviour.Oversized or Behaviour.Flood or Behaviour.Replay)) CheckRetainedMemory();
         ulong maxView = 0;
         foreach (var node in _nodes) if (IsCorrect(node.Id)) maxView = Math.Max(maxView, node.Cores[0].View);
@@ -298,6 +321,26 @@ public sealed partial class Simulator
     }
 
     private bool HasLagger => _isolateOne != uint.MaxValue || _lagger != uint.MaxValue;
+
+    /// <summary>Switching protocols: every correct replica reached the highest stable checkpoint of any correct replica.</summary>
+    private bool AllCaughtUp()
+    {
+        ulong stable = _nodes.Where(nd => IsCorrect(nd.Id)).Max(nd => nd.Cores[0].LowWatermark);
+        return _nodes.Where(nd => IsCorrect(nd.Id)).All(nd => nd.Cores[0].LastExecuted >= stable);
+    }
+
+    /// <summary>
+    /// Switching protocols: PBFT instances after a switch before returning to RePBFT. Every scenario with the
+    /// switch-back timing, and every other one whose seed is a multiple of 4, returns after K instances (at the next checkpoint after them); the others stay in PBFT.
+    /// </summary>
+    public static long SwitchBackFor(Scenario s, SimCellParameters p)
+        => p.SwitchBackAfter > 0 ? p.SwitchBackAfter : s.Timing == FaultTiming.SwitchBack || s.Seed % 4 == 0 ? p.CheckpointInterval : 0;
+
+    /// <summary>Switching protocols: a correct client keeps adding requests beyond its quota until the cell settled (a normal-case stall is only resolved by a client that notices it and panics), up to this many.</summary>
+    private int MaxRequestsFor => _proto.Switches ? 6 * RequestsFor : RequestsFor;
+
+    /// <summary>Switching protocols: the cell settled — garbage collection progressed and every correct replica caught up.</summary>
+    private bool SwitchingSettled() => CheckpointsSettled() && AllCaughtUp() && (!HasLagger || CaughtUp());
 
     /// <summary>Every correct replica reached the highest stable checkpoint of any correct replica (state transfer's promise).</summary>
     private bool CaughtUp()
@@ -334,7 +377,7 @@ public sealed partial class Simulator
     {
         if (_violation is not null) return;
         _violation = invariant;
-        _detail = detail;
+        _detail = invariant == "liveness" && _proto.Switches && SwitchStall() is { } stall ? detail + "; " + stall : detail;
     }
 
     private void Activate()
@@ -396,11 +439,21 @@ public sealed partial class Simulator
                 Schedule(_now + TickMs, Kind.Tick, ev.To, ev.To, null);
                 break;
             case Kind.ClientStart:
-                NextRequest(_clients[ev.To - FirstClientId]);
+            {
+                var c = _clients[ev.To - FirstClientId];
+                if (_proto.Switches && !c.Byzantine && c.Done >= RequestsFor && SwitchingSettled()) { c.Finished = true; break; }
+                NextRequest(c);
                 break;
+            }
             case Kind.ClientTimer:
                 OnClientTimer(_clients[ev.To - FirstClientId], ev.Rid, ev.Attempt);
                 break;
+            case Kind.ClientPanic:
+            {
+                var c = _clients[ev.To - FirstClientId];
+                if (!c.Byzantine && c.Rid > 0) SendPanic(c, c.Request);
+                break;
+            }
             case Kind.Deliver:
                 Deliver(ev.From, ev.To, ev.Msg!, ev.Instance);
                 break;
@@ -436,7 +489,7 @@ public sealed partial class Simulator
         if (to < _n)
         {
             if (Crashed(to)) return;
-            if (!_active && _sc.Timing == FaultTiming.MidBatch && msg.Length > 24 && (MessageType)msg[3] == MessageType.PrePrepare
+            if (!_active && _sc.Timing == FaultTiming.MidBatch && msg.Length > 24 && (MessageType)msg[3] is MessageType.PrePrepare or MessageType.EndorsedPrePrepare
                 && BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(16)) >= 3)
                 Activate();
             var node = _nodes[to];
@@ -445,8 +498,14 @@ public sealed partial class Simulator
                 if (instance >= 0 && k != instance) continue;
                 if (to == _faulty && !ByzantineAccepts(k, from, msg)) continue;
                 var v = node.Verifiers[k];
-                if (v.Verify(msg, out var verified) != ParseStatus.Ok) continue;
+                if (v.Verify(msg, out var verified) is var status && status != ParseStatus.Ok)
+                {
+                    if (Trace) Console.Error.WriteLine($"{_now,6} r{to} <- {from} {(msg.Length > 3 ? (MessageType)msg[3] : MessageType.None)} REJECTED {status}");
+                    continue;
+                }
                 if (verified.Header.Type == MessageType.PrePrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
+                if (Trace && verified.Header.Type is MessageType.History or MessageType.Switch or MessageType.Panic or MessageType.ViewChange or MessageType.NewView)
+                    Console.Error.WriteLine($"{_now,6} r{to} <- {from} {verified.Header.Type} gen {verified.Header.Generation} v{verified.Header.View} s{verified.Header.Sequence} ({msg.Length} B)");
                 Call(node, k, verified, static (c, m) => c.OnMessage(m), "OnMessage", verified.Header.Type, from);
             }
             _touched.Add(to);
@@ -462,7 +521,8 @@ public sealed partial class Simulator
             _accepted.Add((c.Id, c.Rid, result));
             _trace.Add(0xACCE); _trace.Add(c.Id); _trace.Add(c.Rid); _trace.Add(result);
             c.Done++;
-            if (c.Done >= RequestsFor) c.Finished = true;
+            if (c.Done >= RequestsFor && (!_proto.Switches || c.Done >= MaxRequestsFor || SwitchingSettled())) c.Finished = true;
+            else if (c.Done >= RequestsFor) Schedule(_now + 2 * ClientTimeout, Kind.ClientStart, c.Id, c.Id, null);   // idle; more load later if the cell has not settled by then
             else NextRequest(c);
         }
     }
@@ -489,6 +549,23 @@ public sealed partial class Simulator
         return c.Builder.SealVector().ToArray();
     }
 
+    /// <summary>PANIC(c, D(request)) to every replica (body: the request digest; MAC vector for all replicas, so replicas may forward it).</summary>
+    private void SendPanic(SimClient c, byte[] request)
+    {
+        var msg = BuildPanic(c, request);
+        for (uint r = 0; r < _n; r++) Net(c.Id, r, msg, 0);
+    }
+
+    private static byte[] BuildPanic(SimClient c, byte[] request)
+    {
+        MessageHeader.TryParse(request, int.MaxValue, out var h);
+        Span<byte> bodyDigest = stackalloc byte[Digests.Size];
+        Digests.AuthBody(MessageHeader.Body(request, h), bodyDigest);
+        var body = c.Builder.BeginVector(MessageType.Panic, 0, h.Sequence, Digests.Size);
+        Digests.Request(request.AsSpan(0, MessageHeader.Size), bodyDigest, body);
+        return c.Builder.SealVector().ToArray();
+    }
+
     private void SendConflicting(SimClient c)
     {
         for (uint r = 0; r < _n; r++) Net(c.Id, r, r < _n / 2 ? c.Request : c.RequestB!, 0);
@@ -505,6 +582,7 @@ public sealed partial class Simulator
         }
         c.Attempt++;
         for (uint r = 0; r < _n; r++) Net(c.Id, r, c.Request, 0);   // retransmit to all (PBFT-PR §4.2)
+        if (_proto.Switches && c.Attempt >= 2) SendPanic(c, c.Request);   // switching protocols: from the second retransmission on, PANIC (Thesis §5.3.2.1)
         Schedule(_now + ClientTimeout * (1L << Math.Min(c.Attempt, 3)), Kind.ClientTimer, c.Id, c.Id, null, rid, c.Attempt);
     }
 

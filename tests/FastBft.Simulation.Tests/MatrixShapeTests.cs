@@ -57,6 +57,67 @@ public class MatrixShapeTests
         Assert.True(cases.Count(s => s.Protocol == "pbft") >= 10_000);
     }
 
+    private static readonly Type[] RePbftMatrixClasses = [typeof(RePbftNoFaultMatrix), typeof(RePbftLeaderFaultMatrix), typeof(RePbftFollowerFaultMatrix),
+        typeof(RePbftPassiveFaultMatrix), typeof(RePbftCoordinatorFaultMatrix), typeof(RePbftClientFaultMatrix)];
+
+    /// <summary>The RePBFT theories generate exactly the CI matrix of both switching protocols: at least 2,000 scenarios, each once.</summary>
+    [Fact]
+    public async Task RePbftCombinatorialCasesAreExactlyItsCiMatrix()
+    {
+        var cases = new List<Scenario>();
+        foreach (var type in RePbftMatrixClasses)
+        {
+            var mine = await Cases(type.GetMethod(nameof(RePbftLeaderFaultMatrix.InvariantsHold))!);
+            Assert.Single(mine.Select(s => s.Role).Distinct());
+            cases.AddRange(mine);
+        }
+        var expected = FaultMatrix.SwitchingProtocols.SelectMany(FaultMatrix.CiScenarios).ToList();
+        Assert.Equal(2 * 2065, expected.Count);
+        Assert.Equal(cases.Count, cases.Distinct().Count());
+        Assert.Equal(expected.ToHashSet(), cases.ToHashSet());
+        Assert.True(cases.Count >= 2_000);
+        Assert.All(FaultMatrix.SwitchingProtocols, p => Assert.Contains(cases, s => s.Protocol == p));
+    }
+
+    /// <summary>The RePBFT pairwise cases are matrix points and cover every (behaviour, network), (behaviour, timing) and (f, behaviour) pair of each role.</summary>
+    [Fact]
+    public async Task RePbftPairwiseCasesAreMatrixPointsAndCoverEveryPair()
+    {
+        int total = 0;
+        foreach (var type in RePbftMatrixClasses)
+        {
+            var cases = await Cases(type.GetMethod(nameof(RePbftLeaderFaultMatrix.PairwiseSweep))!);
+            total += cases.Count;
+            var role = cases[0].Role;
+            foreach (var b in FaultMatrix.RePbftBehavioursFor(role))
+            {
+                foreach (var n in FaultMatrix.Networks) Assert.Contains(cases, s => s.Behaviour == b && s.Network == n);
+                foreach (var t in FaultMatrix.RePbftTimingsFor(role)) Assert.Contains(cases, s => s.Behaviour == b && s.Timing == t);
+                foreach (int f in FaultMatrix.Fs) Assert.Contains(cases, s => s.Behaviour == b && s.F == f);
+            }
+        }
+        Assert.InRange(total, 200, 1_000);
+    }
+
+    /// <summary>`fastbft simulate --protocol repbft` enumerates the same points: roles, behaviours and timings of the switching protocols, and nothing of PBFT's that does not apply.</summary>
+    [Fact]
+    public void RePbftHarnessMatrixIsTheSameDefinition()
+    {
+        foreach (var protocol in FaultMatrix.SwitchingProtocols)
+        {
+            var points = ScenarioMatrix.Points(protocol, FaultMatrix.Fs).ToList();
+            Assert.Equal(3 * 2065, points.Count);
+            Assert.All(points, p => Assert.True(FaultMatrix.IsPoint(p), p.Name));
+            Assert.DoesNotContain(points, p => p.Role == FaultyRole.NextPrimary || p.Behaviour is Behaviour.FarViewChange or Behaviour.EmptyBatches or Behaviour.Oversized);
+            Assert.Contains(points, p => p.Role == FaultyRole.Coordinator && p.Behaviour == Behaviour.BadSwitch && p.Timing == FaultTiming.SwitchBack);
+            var harness = points.Where(p => p.F == 1).SelectMany(p => ScenarioMatrix.Generate(protocol, [1], FaultMatrix.RePbftCiSeedsPerPoint(1), FaultMatrix.CiBaseSeed, q => q.Name == p.Name));
+            Assert.Equal(FaultMatrix.CiScenarios(protocol), harness);
+        }
+        // PBFT's matrix is unchanged by the switching protocols' roles, behaviours and timings.
+        Assert.DoesNotContain(ScenarioMatrix.Points("pbft", FaultMatrix.Fs), p => p.Role is FaultyRole.Passive or FaultyRole.Coordinator
+            || p.Timing is FaultTiming.PreCheckpoint or FaultTiming.SwitchBack || p.Behaviour >= Behaviour.WrongUpdate);
+    }
+
     [Fact]
     public async Task PairwiseSweepCasesAreMatrixPointsAndCoverEveryPair()
     {

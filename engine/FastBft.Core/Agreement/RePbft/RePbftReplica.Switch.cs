@@ -38,6 +38,9 @@ public sealed partial class RePbftReplica
     private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never)
     private ulong _switchView;                               // the view the running PBFT generation started in (its primary was the coordinator)
 
+    /// <summary>Read-only test hook (the simulator's PA/PE oracle): the SWITCH message the running PBFT generation started from, null while RePBFT runs or switches.</summary>
+    public byte[]? AcceptedSwitch => _mode == Mode.Pbft ? _switchMessage : null;
+
     /// <summary>The generation a switch in progress targets (0 when none).</summary>
     public ulong SwitchTarget => _mode == Mode.Switching ? _abortedGen + _attempt : 0;
 
