@@ -44,48 +44,8 @@ public static class Matrix
     public static void Check(Scenario s, string filter)
     {
         var r = SimulationTests.Run(s);
-        if (!r.Passed && KnownRePbftCoreBug(r) is { } bug)
-            Assert.Skip($"seed {s.Seed}: known RePBFT core bug {bug}: {r}");
         Assert.True(r.Passed, string.Create(CultureInfo.InvariantCulture,
             $"seed {s.Seed}: {r}\n  this case: dotnet test tests/FastBft.Simulation.Tests -c Release --filter \"{filter}\""));
-    }
-
-    /// <summary>
-    /// The open RePBFT core bug a failed run of a switching protocol shows, by its signature, or null (docs/simulation.md,
-    /// "RePBFT", "Core bugs found"). Such a case is reported as skipped, never as passed, and only when it fails with
-    /// exactly that signature; any other failure fails the test. Remove an entry when the core fixes the bug.
-    /// <list type="bullet">
-    /// <item>B1 (safety): after a switch, a correct replica executes at s, in the PBFT generation, another batch (or a null
-    /// request) than the one correct replicas executed at s in the aborted RePBFT generation: the SWITCH's slot values do
-    /// not survive a PBFT view change of the new generation (agreement; or convergence where one of them applied the
-    /// update).</item>
-    /// <item>B2 (liveness, switch back): the PBFT generation orders nothing above its switch-back checkpoint and RePBFT
-    /// resumes only with all n signed CHECKPOINTs for it, so one silent or lagging replica stops the cell; a replica that
-    /// misses the switch back is left behind in the old PBFT generation and rejects every later SWITCH.</item>
-    /// <item>B3 (liveness, switch back): each replica starts the next RePBFT generation in the view its PBFT core is in at
-    /// that moment, so replicas that switch back in different PBFT views disagree on the generation's view and leader and
-    /// never agree on an abort.</item>
-    /// <item>B4 (liveness, same root cause as B1): a PBFT generation started by a SWITCH executes nothing any more — a
-    /// primary after a view change assigned fresh requests to sequence numbers at or below the SWITCH's top, which the
-    /// replicas that executed them in RePBFT skip, and the requests are then duplicates for every later primary.</item>
-    /// </list>
-    /// </summary>
-    public static string? KnownRePbftCoreBug(SimulationResult r)
-    {
-        if (!SimProtocols.Get(r.Scenario.Protocol).Switches || r.Detail is null) return null;
-        string d = r.Detail;
-        bool crossGeneration = d.Contains("(RePBFT)", StringComparison.Ordinal) && d.Contains("(PBFT)", StringComparison.Ordinal);
-        if (r.Invariant is "agreement" or "convergence" && crossGeneration)
-            return "B1 (the SWITCH's slot values do not survive a PBFT view change of the new generation)";
-        if (r.Invariant != "liveness" || !d.Contains("switch stall:", StringComparison.Ordinal)) return null;
-        bool switchBack = Simulator.SwitchBackFor(r.Scenario, new SimCellParameters()) > 0;
-        if (switchBack && (d.Contains("stopped at the switch-back checkpoint", StringComparison.Ordinal) || d.Contains("left behind in generation", StringComparison.Ordinal)))
-            return "B2 (the switch back needs all n signed CHECKPOINTs; a silent or lagging replica stops the cell, one that misses it is left behind)";
-        if (switchBack && d.Contains("disagree on the view of RePBFT generation", StringComparison.Ordinal))
-            return "B3 (replicas switch back in different PBFT views and disagree on the new generation's view)";
-        if (d.Contains("executed nothing in PBFT generation", StringComparison.Ordinal))
-            return "B4 (after a switch, a primary assigns fresh requests to sequence numbers the SWITCH fixed; they are never executed)";
-        return null;
     }
 
     /// <summary>The <c>dotnet test --filter</c> expression that selects exactly one test case of a matrix class.</summary>

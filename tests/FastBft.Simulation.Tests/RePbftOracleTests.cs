@@ -109,10 +109,8 @@ public class RePbftOracleTests(ITestOutputHelper output)
 }
 
 /// <summary>
-/// Replays of the RePBFT core bugs the simulator found (docs/simulation.md, "RePBFT", "Core bugs found"). F1 and F2
-/// were fixed on this branch and must pass. B1–B4 are open (the core's author fixes them): each replay is skipped
-/// with the bug's description and asserts that the scenario passes, so removing the Skip once the bug is fixed turns
-/// it into a regression test; <see cref="Matrix.KnownRePbftCoreBug"/> skips the matrix cases with their signatures.
+/// Replays of the RePBFT core bugs the simulator found (docs/simulation.md, "RePBFT", "Core bugs found"), all fixed:
+/// each asserts that its scenario now passes (regression tests).
 /// </summary>
 public class RePbftCoreBugReplays
 {
@@ -138,8 +136,8 @@ public class RePbftCoreBugReplays
         Assert.NotEqual("exception", r.Invariant);
     }
 
-    /// <summary>B1 (open, safety): replicas that executed slots of the aborted RePBFT generation do not carry them into the PBFT generation's view changes; a replica that had not executed them executes other batches there.</summary>
-    [Theory(Skip = "open RePBFT core bug B1: the SWITCH's slot values do not survive a PBFT view change of the new generation")]
+    /// <summary>B1 (fixed, safety): replicas that executed slots of the aborted RePBFT generation do not carry them into the PBFT generation's view changes; a replica that had not executed them executes other batches there.</summary>
+    [Theory]
     [InlineData("repbft", "f1/client/edgeids/viewchange/partitionheal", 905268661UL)]
     [InlineData("repbft", "f1/follower/crash/midbatch/isolateone", 153217319UL)]
     [InlineData("repbft-star", "f1/follower/twins/viewchange/partitionheal", 53561896UL)]
@@ -149,8 +147,8 @@ public class RePbftCoreBugReplays
         Assert.True(r.Passed, r.ToString());
     }
 
-    /// <summary>B2 (open, liveness): the PBFT generation stops at the switch-back checkpoint and RePBFT resumes only with all n signed CHECKPOINTs for it.</summary>
-    [Theory(Skip = "open RePBFT core bug B2: the switch back needs all n signed CHECKPOINTs; a crashed or lagging replica stops the cell, one that misses it is left behind")]
+    /// <summary>B2 (fixed, liveness): the PBFT generation stops at the switch-back checkpoint and RePBFT resumes only with all n signed CHECKPOINTs for it.</summary>
+    [Theory]
     [InlineData("repbft", "f1/leader/crash/early/clean", 552830280UL)]
     [InlineData("repbft", "f1/client/panicstorm/early/lossy", 575603056UL)]
     public void B2_ASilentReplicaDoesNotStopTheSwitchBack(string protocol, string scenario, ulong seed)
@@ -159,8 +157,8 @@ public class RePbftCoreBugReplays
         Assert.True(r.Passed, r.ToString());
     }
 
-    /// <summary>B3 (open, liveness): replicas that switch back in different PBFT views start the next RePBFT generation with different views and leaders.</summary>
-    [Theory(Skip = "open RePBFT core bug B3: replicas switch back in different PBFT views and disagree on the new generation's view")]
+    /// <summary>B3 (fixed, liveness): replicas that switch back in different PBFT views start the next RePBFT generation with different views and leaders.</summary>
+    [Theory]
     [InlineData("repbft", "f1/coordinator/censor/viewchange/isolateleader", 100063628UL)]
     public void B3_ReplicasAgreeOnTheViewOfTheGenerationTheySwitchBackTo(string protocol, string scenario, ulong seed)
     {
@@ -168,8 +166,8 @@ public class RePbftCoreBugReplays
         Assert.True(r.Passed, r.ToString());
     }
 
-    /// <summary>B4 (open, liveness; root cause shared with B1): after a PBFT view change in the switched generation, a primary assigns fresh requests to sequence numbers at or below the SWITCH's top; every replica already executed those in RePBFT and skips them, and the requests are duplicates for every later primary: nothing executes any more.</summary>
-    [Theory(Skip = "open RePBFT core bug B4: after a switch, a primary assigns fresh requests to sequence numbers the SWITCH fixed; they are never executed")]
+    /// <summary>B4 (fixed, liveness; root cause shared with B1): after a PBFT view change in the switched generation, a primary assigns fresh requests to sequence numbers at or below the SWITCH's top; every replica already executed those in RePBFT and skips them, and the requests are duplicates for every later primary: nothing executes any more.</summary>
+    [Theory]
     [InlineData("repbft", "f1/passive/withholdcheckpoint/switchback/lagacrossviewchange", 488983404UL)]
     public void B4_RequestsAreNotAssignedBelowTheSwitchTop(string protocol, string scenario, ulong seed)
     {

@@ -120,6 +120,9 @@ public sealed partial class PbftReplica
             _vcStallTicks = 0;
             if (!_inViewChange) _vcAttempts = 0;
         }
+        // A generation that ordered everything it may (its switch-back point, docs/repbft.md §6) suspects nobody: the
+        // requests waiting for the next generation are not the primary's fault.
+        if (!_inViewChange && LastExecuted >= _maxSequence) { _vcStallTicks = 0; _primaryStallTicks = 0; return; }
         if (_inViewChange)
         {
             if (_tick % _s.RetransmitTicks == 0)

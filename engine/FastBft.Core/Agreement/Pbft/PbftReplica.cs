@@ -60,7 +60,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private byte[] _batchDigests;
     private long _tick;
     private readonly ulong _generation;
-    private readonly ulong _maxSequence;
+    private ulong _maxSequence;
     private ulong _startExecuted, _startView;
 
     /// <summary>Current view v.</summary>
@@ -617,6 +617,14 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     {
         if (toReplica == uint.MaxValue) Broadcast(message);
         else _out.SendToReplica(toReplica, message);
+    }
+
+    /// <summary>Raises the highest sequence number this core orders (a switch back that did not complete: the generation goes on, docs/repbft.md §6).</summary>
+    internal void ExtendMaxSequence(ulong max)
+    {
+        if (max <= _maxSequence) return;
+        _maxSequence = max;
+        EndOfBurst();
     }
 
     /// <summary>True if some slot of the log is prepared (a switching protocol moves a replica to another generation only if not).</summary>

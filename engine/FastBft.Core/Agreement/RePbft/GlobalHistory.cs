@@ -39,22 +39,25 @@ public sealed class GlobalHistory
 
     /// <summary>
     /// Whether <paramref name="h"/> counts toward a global history of the generation with view
-    /// <paramref name="abortedView"/>: from an active replica of it, about it, and with a valid stable checkpoint
-    /// certificate (n signed CHECKPOINTs from distinct replicas for its sequence number and digest, or sequence number 0 with an
-    /// empty certificate and the all-zero genesis digest).
+    /// <paramref name="abortedView"/>: from an active replica of it, about it, and anchored on a valid stable checkpoint
+    /// certificate — n signed CHECKPOINTs from distinct replicas (the RePBFT rule, Thesis §5.3.1.3); at the
+    /// generation's base <paramref name="baseSeq"/> (where it started after a switch back, docs/repbft.md §6) 2f+1 of
+    /// them, the PBFT rule it became stable under; at sequence number 0 (genesis) an empty certificate and the zero digest.
     /// </summary>
-    public static bool IsValid(AbortHistory h, CellShape shape, ulong abortedGeneration, ulong abortedView, ReplicaSignatures signatures)
+    public static bool IsValid(AbortHistory h, CellShape shape, ulong abortedGeneration, ulong abortedView, ReplicaSignatures signatures, ulong baseSeq = 0)
     {
         if (h.AbortedGeneration != abortedGeneration || h.AbortedView != abortedView) return false;
         if (shape.RoleOf(h.Sender, abortedView) == ReplicaRole.Passive) return false;
-        if (h.CheckpointSeq == 0) return h.Certificate.Count == 0 && h.CheckpointDigest.AsSpan().IndexOfAnyExcept((byte)0) < 0;
-        return IsCertificate(h.Certificate, h.CheckpointSeq, h.CheckpointDigest, shape.N, signatures);
+        if (h.CheckpointSeq == 0) return baseSeq == 0 && h.Certificate.Count == 0 && h.CheckpointDigest.AsSpan().IndexOfAnyExcept((byte)0) < 0;
+        if (h.CheckpointSeq < baseSeq) return false;
+        int quorum = h.CheckpointSeq == baseSeq ? 2 * shape.F + 1 : shape.N;
+        return IsCertificate(h.Certificate, h.CheckpointSeq, h.CheckpointDigest, shape.N, signatures, quorum);
     }
 
-    /// <summary>True if <paramref name="certificate"/> holds n signed CHECKPOINT messages (RePBFT, Thesis §5.3.1.3) from distinct replicas for (seq, digest) with valid signatures.</summary>
-    public static bool IsCertificate(List<byte[]> certificate, ulong seq, ReadOnlySpan<byte> digest, int n, ReplicaSignatures signatures)
+    /// <summary>True if <paramref name="certificate"/> holds <paramref name="quorum"/> (default n) signed CHECKPOINT messages (RePBFT, Thesis §5.3.1.3) from distinct replicas for (seq, digest) with valid signatures, and no more than n.</summary>
+    public static bool IsCertificate(List<byte[]> certificate, ulong seq, ReadOnlySpan<byte> digest, int n, ReplicaSignatures signatures, int quorum = 0)
     {
-        if (certificate.Count != n) return false;
+        if (certificate.Count < (quorum > 0 ? quorum : n) || certificate.Count > n) return false;
         ulong seen = 0;
         foreach (var m in certificate)
         {

@@ -36,7 +36,8 @@ public sealed partial class RePbftReplica
     private readonly Dictionary<ulong, Dictionary<uint, AbortHistory>> _histories = new();   // coordinator: target generation → sender → history
     private readonly Dictionary<string, byte[]> _fetchedBatches = new();                       // coordinator: hex digest → batch body
     private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never)
-    private ulong _switchView;                               // the view the running PBFT generation started in (its primary was the coordinator)
+    private ulong _switchView;
+    private List<byte[]> _baseCertificate = new();            // the signed CHECKPOINTs of the point the current RePBFT generation started at (after a switch back)                               // the view the running PBFT generation started in (its primary was the coordinator)
 
     /// <summary>Read-only test hook (the simulator's PA/PE oracle): the SWITCH message the running PBFT generation started from, null while RePBFT runs or switches.</summary>
     public byte[]? AcceptedSwitch => _mode == Mode.Pbft ? _switchMessage : null;
@@ -171,7 +172,7 @@ public sealed partial class RePbftReplica
         if (attempt > (ulong)(4 * Shape.Active) || CoordinatorRotation.Coordinator(Shape, abortedView, attempt) != _id) { Stats.Ignored++; return; }
         if (_histories.TryGetValue(h.Generation, out var held) && held.ContainsKey(h.Sender)) return;
         var parsed = AbortHistory.TryParse(h, message, _n, Shape.Active, _s.Window);
-        if (parsed is null || !GlobalHistory.IsValid(parsed, Shape, aborted, abortedView, _signatures)) { Stats.BadHistories++; return; }
+        if (parsed is null || !GlobalHistory.IsValid(parsed, Shape, aborted, abortedView, _signatures, _genBase)) { Stats.BadHistories++; return; }
         // A signed history proves an active replica stopped agreement: the generation cannot progress any more, so
         // join the switch (a faulty active replica could stall it by silence anyway).
         if (_mode == Mode.Normal) BeginSwitch();
@@ -311,7 +312,7 @@ public sealed partial class RePbftReplica
         ulong senders = 0;
         foreach (var hist in sw.Histories)
         {
-            if ((senders & (1UL << (int)hist.Sender)) != 0 || !GlobalHistory.IsValid(hist, Shape, aborted, abortedView, _signatures)) { Stats.BadSwitches++; return; }
+            if ((senders & (1UL << (int)hist.Sender)) != 0 || !GlobalHistory.IsValid(hist, Shape, aborted, abortedView, _signatures, _genBase)) { Stats.BadSwitches++; return; }
             senders |= 1UL << (int)hist.Sender;
         }
         var decision = GlobalHistory.Decide(sw.Histories, Shape, _q.Proof, _s.Window, _signatures);
@@ -376,33 +377,75 @@ public sealed partial class RePbftReplica
 
     // ---------------------------------------------------------------- running PBFT and switching back (§5.3.3, G13)
 
+    private long _switchBackWait;
+
+    private ulong SwitchBackStep => ((ulong)_s.SwitchBackAfter + (ulong)_s.CheckpointInterval - 1) / (ulong)_s.CheckpointInterval * (ulong)_s.CheckpointInterval;
+
     private void PbftTick()
     {
         _pbft!.OnTick();
-        if (_switchBackAt == 0 || _pbft.LastExecuted < _switchBackAt || _pbft.InViewChange) return;
+        if (_switchBackAt == 0 || _pbft.LastExecuted < _switchBackAt || _pbft.InViewChange) { _switchBackWait = 0; return; }
         // G13 (docs/repbft.md §6): the PBFT generation orders nothing above _switchBackAt; once a replica executed it,
         // it signs a RePBFT CHECKPOINT for it and returns to RePBFT when all n matching ones (the RePBFT stability rule)
-        // make it stable — a certificate a later abort history can carry.
+        // make it stable — a certificate a later abort history can carry, and proof that every replica is there.
         if (!_cps.TryGetOwn(_switchBackAt, out _) && _pbft.TryGetOwnCheckpoint(_switchBackAt, out var digest))
             SendSignedCheckpoint(_switchBackAt, digest);
         else if (_tick % _s.RetransmitTicks == 0 && _cps.TryGetOwn(_switchBackAt, out var mine) && _cps.StableSeq < _switchBackAt) Broadcast(mine);
+        // Without all n signatures in time (a replica is down, cut off or faulty) the generation goes on to the next
+        // switch-back point (simulator bug B2: a silent replica stopped the cell for good).
+        if (_mode == Mode.Pbft && ++_switchBackWait >= 4L * SwitchTicks)
+        {
+            _switchBackWait = 0;
+            _switchBackAt += SwitchBackStep;
+            Stats.SwitchBackExtensions++;
+            _pbft.ExtendMaxSequence(_switchBackAt);
+        }
     }
 
     /// <summary>
-    /// A peer still runs the PBFT generation we left: it lacks the signed CHECKPOINTs of the switch-back point — send
-    /// ours (at most once per peer per retransmission period), so it completes the all-n certificate and follows.
+    /// A peer still running the PBFT generation we switched back from ordered beyond the switch-back point: it went on
+    /// without us (it lacked the certificate). If we neither executed anything nor sent a COMMIT in the new RePBFT
+    /// generation, return to the PBFT generation (docs/repbft.md §6: a replica takes part in at most one of them
+    /// beyond the switch-back point, so at most one commits there).
+    /// </summary>
+    private bool TryReturnToPbft(in MessageHeader h)
+    {
+        if (_mode != Mode.Normal || _retired is null || h.Sequence <= _low || _lastExecuted != _low || _sentCommitInGeneration) return false;
+        if (h.Type is not (MessageType.PrePrepare or MessageType.Prepare or MessageType.Commit)) return false;
+        _pbft = _retired;
+        _retired = null;
+        _mode = Mode.Pbft;
+        _exec.RecordUpdates = false;
+        var all = new uint[_n];
+        for (uint r = 0; r < _n; r++) all[r] = r;
+        _exec.SetExecutors(all);
+        _switchBackAt = _low + SwitchBackStep;
+        _switchBackWait = 0;
+        Stats.SwitchBackReturns++;
+        _pbft.ExtendMaxSequence(_switchBackAt);
+        return true;
+    }
+
+    /// <summary>
+    /// A peer still runs the PBFT generation we left: it lacks signed CHECKPOINTs of the switch-back point — send it the
+    /// whole certificate (at most once per peer per retransmission period), so it completes it and follows.
     /// </summary>
     private void HelpRetiredPeer(uint peer)
     {
         if (peer >= (uint)_n || (_forwardedTick[peer] >= 0 && _tick - _forwardedTick[peer] < _s.RetransmitTicks)) return;
         _forwardedTick[peer] = _tick;
-        if (_cps.TryGetOwn(_cps.StableSeq, out var cp)) _out.SendToReplica(peer, cp);
+        // The whole certificate, not only ours: a faulty replica may have sent its signature to some replicas only,
+        // and the certificate is transferable (each message is signed), so every correct replica can complete it.
+        foreach (var m in _baseCertificate) _out.SendToReplica(peer, m);
     }
 
     private void SwitchBackIfReady(ulong seq)
     {
-        if (_mode != Mode.Pbft || seq != _switchBackAt || _pbft!.LastExecuted != seq) return;
+        // Switch back only from exactly a certified point, and only if this core accepted nothing above it (it may have
+        // extended the generation on a timeout: then it must not have prepared beyond, or it would take part in both).
+        if (_mode != Mode.Pbft || _pbft!.LastExecuted != seq || _pbft.LastAssigned > seq || seq % (ulong)_s.CheckpointInterval != 0) return;
         _retired = _pbft;
+        _baseCertificate = _cps.StableCertificate;
         // Every replica computes the same view and leader (not its PBFT core's current view, which differs at a replica
         // that is in a view change — simulator bug B3): the coordinator that started the PBFT generation leads, in the
         // first view above the generation's start view where it is leader. It signed the switch-back checkpoint, so it is up.

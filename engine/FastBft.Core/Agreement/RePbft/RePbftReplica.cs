@@ -66,6 +66,8 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
     private uint[] _receivers = [];
     private bool _isActive, _executes, _receivesUpdates;
     private ulong _low, _lastExecuted, _lastAssigned;
+    private ulong _genBase;                                   // the stable checkpoint the generation started from
+    private bool _sentCommitInGeneration;
 
     /// <summary>Counters (metrics).</summary>
     public RePbftStats Stats { get; } = new();
@@ -140,7 +142,9 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
     private void EnterGeneration(ulong gen, uint leader)
     {
         _mode = Mode.Normal;
+        _sentCommitInGeneration = false;
         _gen = gen;
+        _genBase = _low;
         _builder.Generation = gen;
         ulong n = (ulong)_n;
         _view = gen == 0 ? leader : (_view / n + 1) * n + leader;
@@ -179,13 +183,19 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         if (_mode == Mode.Pbft)
         {
             if (h.Type == MessageType.Request || h.Generation == _pbft!.Generation) { _pbft!.OnMessage(m); return; }
-            if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); return; }
+            if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); HelpRetiredPeer(h.Sender); return; }
             if (h.Type == MessageType.BatchFetch) { OnBatchFetch(h, message); return; }
             Stats.Ignored++;
             return;
         }
         if (h.Type == MessageType.Request) { OnRequest(h, message, m.RequestDigest); return; }
-        if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); HelpRetiredPeer(h.Sender); return; }
+        if (_retired is not null && h.Generation == _retired.Generation)
+        {
+            if (TryReturnToPbft(h)) { _pbft!.OnMessage(m); return; }
+            _retired.OnMessage(m);
+            HelpRetiredPeer(h.Sender);
+            return;
+        }
         if (_mode == Mode.Switching)
         {
             switch (h.Type)
@@ -431,6 +441,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
             slot.Prepared = true;
             slot.Commits.Record(_id, slot.Digest);
             slot.SentCommit = true;
+            _sentCommitInGeneration = true;
             SendCommit(slot, uint.MaxValue);
         }
         if (slot.Prepared && !slot.Committed && slot.Commits.CountMatching(slot.Digest) >= _q.Commit)
@@ -608,6 +619,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
 
     private void TryStabilize(ulong seq)
     {
+        // All n (Thesis §5.3.1.3), also at the switch-back point of a PBFT generation (docs/repbft.md §6).
         if (!_cps.TryStabilize(seq, _q.Checkpoint)) return;
         Stats.StableCheckpoints++;
         if (_mode == Mode.Pbft) { SwitchBackIfReady(seq); return; }
@@ -707,5 +719,5 @@ public sealed class RePbftStats : PbftStats
 {
     public long Endorsements, UpdatesSent, AppliedUpdates, BadUpdates;
     public long PanicsJustified, PanicsFiltered, HistoriesSent, HistoriesAccepted, BadHistories, SwitchesSent, BadSwitches, ConflictingProofSlots;
-    public long CoordinatorTimeouts, SwitchBacks;
+    public long CoordinatorTimeouts, SwitchBacks, SwitchBackExtensions, SwitchBackReturns;
 }

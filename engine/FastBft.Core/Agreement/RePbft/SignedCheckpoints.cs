@@ -50,6 +50,12 @@ internal sealed class SignedCheckpoints
         }
     }
 
+    /// <summary>Sends every message of the stable certificate to <paramref name="replica"/> (forwarded unchanged: each carries its signer's MAC vector and signature).</summary>
+    public void SendStableCertificate(uint replica, IReplicaOutput output)
+    {
+        for (uint r = 0; r < _n; r++) if (_stable.Has(r)) output.SendToReplica(replica, _stable.Message(r));
+    }
+
     private Entry? Find(ulong seq)
     {
         foreach (var e in _entries) if (e.Seq == seq) return e;
