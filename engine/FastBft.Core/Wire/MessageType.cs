@@ -49,13 +49,16 @@ public enum MessageType : byte
     History = 20,
     /// <summary>SWITCH(p,H_local,h_global): the transition coordinator's signed global abort history → all replicas (Thesis §5.3.2.3).</summary>
     Switch = 21,
+    /// <summary>FORWARD(m): a replica relays a signed message m (SWITCH, signed CHECKPOINT) under its own MAC vector, so a
+    /// faulty signer that authenticated m for some receivers only cannot keep it from the others (docs/repbft.md §5.4).</summary>
+    Forward = 22,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
 public static class MessageTypes
 {
     /// <summary>Highest type value this version of the engine parses.</summary>
-    public const MessageType Highest = MessageType.Switch;
+    public const MessageType Highest = MessageType.Forward;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
     public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;

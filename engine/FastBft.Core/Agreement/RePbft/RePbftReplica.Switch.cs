@@ -372,7 +372,7 @@ public sealed partial class RePbftReplica
         if (_mode != Mode.Pbft || _switchMessage is null || h.Generation > _abortedGen) return;
         if (_forwardedTick[h.Sender] >= 0 && _tick - _forwardedTick[h.Sender] < _s.RetransmitTicks) return;
         _forwardedTick[h.Sender] = _tick;
-        _out.SendToReplica(h.Sender, _switchMessage);
+        Forward(h.Sender, _switchMessage);
     }
 
     // ---------------------------------------------------------------- running PBFT and switching back (§5.3.3, G13)
@@ -436,7 +436,7 @@ public sealed partial class RePbftReplica
         _forwardedTick[peer] = _tick;
         // The whole certificate, not only ours: a faulty replica may have sent its signature to some replicas only,
         // and the certificate is transferable (each message is signed), so every correct replica can complete it.
-        foreach (var m in _baseCertificate) _out.SendToReplica(peer, m);
+        foreach (var m in _baseCertificate) Forward(peer, m);
     }
 
     private void SwitchBackIfReady(ulong seq)

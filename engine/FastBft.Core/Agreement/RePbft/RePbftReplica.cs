@@ -178,6 +178,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
             case MessageType.History: OnHistory(h, message); return;
             case MessageType.Switch: OnSwitch(h, message); return;
             case MessageType.SignedCheckpoint: OnSignedCheckpoint(h, message); return;
+            case MessageType.Forward: OnForward(message); return;
         }
         if (h.Sender < (uint)_n && h.Type != MessageType.Request) NotePeerGeneration(h);
         if (_mode == Mode.Pbft)
@@ -626,6 +627,23 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         if (seq <= _low || seq > _lastExecuted) return;
         _low = seq;                                   // all n hold this state: the log below is garbage (Thesis §5.3.1.3)
         EndOfBurst();
+    }
+
+    /// <summary>A relayed SWITCH or signed CHECKPOINT (the verifier checked its signatures): handled as if its signer had sent it.</summary>
+    private void OnForward(ReadOnlySpan<byte> message)
+    {
+        MessageHeader.TryParse(message, int.MaxValue, out var h);
+        var inner = MessageHeader.Body(message, h);
+        MessageHeader.TryParse(inner, int.MaxValue, out var ih);
+        if (ih.Type == MessageType.Switch) OnSwitch(ih, inner);
+        else if (ih.Type == MessageType.SignedCheckpoint) OnSignedCheckpoint(ih, inner);
+    }
+
+    /// <summary>Relays a signed message to <paramref name="replica"/> inside a FORWARD under our own MAC vector.</summary>
+    private void Forward(uint replica, ReadOnlySpan<byte> signedMessage)
+    {
+        signedMessage.CopyTo(_builder.BeginVector(MessageType.Forward, _view, 0, signedMessage.Length));
+        _out.SendToReplica(replica, _builder.SealVector());
     }
 
     // ---------------------------------------------------------------- retransmission

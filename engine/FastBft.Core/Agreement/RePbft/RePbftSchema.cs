@@ -29,12 +29,43 @@ public static class RePbftSchema
         yield return new(MessageType.EndorsedPrePrepare, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, Bodies.PrePrepareFixed + CommonRules.EndorsementSize, int.MaxValue, CommonRules.EndorsedBatch);
         yield return MessageRule.Fixed(MessageType.EndorsedPrepare, SenderRole.Replica, Digests.Size + CommonRules.EndorsementSize);
         // The signature makes it usable in a stable checkpoint certificate inside an abort history: checked once, here.
-        yield return MessageRule.Fixed(MessageType.SignedCheckpoint, SenderRole.Replica, Digests.Size + ReplicaSignatures.SignatureSize, new SignedBodyRule());
+        yield return MessageRule.Fixed(MessageType.SignedCheckpoint, SenderRole.Replica, Digests.Size + ReplicaSignatures.SignatureSize, Signed);
         yield return new(MessageType.Update, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 4 + 4, int.MaxValue, new UpdateRule());
         // PANIC: the client's MAC vector covers every replica, so any replica may forward it unchanged (G9).
         yield return MessageRule.Fixed(MessageType.Panic, SenderRole.Client, Digests.Size);
-        yield return new(MessageType.History, SenderRole.Replica, AuthenticatorKind.ReplicaVector, AbortHistory.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, new SignedBodyRule());
-        yield return new(MessageType.Switch, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, GlobalHistory.SwitchFixed + ReplicaSignatures.SignatureSize, int.MaxValue, new SwitchRule());
+        yield return new(MessageType.History, SenderRole.Replica, AuthenticatorKind.ReplicaVector, AbortHistory.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, Signed);
+        yield return new(MessageType.Switch, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, GlobalHistory.SwitchFixed + ReplicaSignatures.SignatureSize, int.MaxValue, Switch);
+        yield return new(MessageType.Forward, SenderRole.Replica, AuthenticatorKind.ReplicaVector, MessageHeader.Size, int.MaxValue, new ForwardRule());
+    }
+
+    private static readonly BodyRule Switch = new SwitchRule();
+    private static readonly BodyRule Signed = new SignedBodyRule();
+
+    /// <summary>
+    /// FORWARD: body = a whole SWITCH or signed CHECKPOINT of this family, checked by its signatures alone (its own MAC
+    /// vector may have been made for some receivers only; the forwarder's MAC authenticates the relay).
+    /// </summary>
+    private sealed class ForwardRule : BodyRule
+    {
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            var st = MessageHeader.TryParse(body, context.Limits.MaxMessageBody, out var inner);
+            if (st != ParseStatus.Ok) return st;
+            if (inner.Family != h.Family) return ParseStatus.WrongProtocol;
+            if (!context.IsReplica(inner.Sender)) return ParseStatus.BadSender;
+            var innerBody = MessageHeader.Body(body, inner);
+            switch (inner.Type)
+            {
+                case MessageType.Switch:
+                    if (inner.Sender != (uint)(inner.View % (ulong)context.N) || innerBody.Length < GlobalHistory.SwitchFixed + ReplicaSignatures.SignatureSize) return ParseStatus.BadSender;
+                    return Switch.Check(inner, body, innerBody, context, ref facts);
+                case MessageType.SignedCheckpoint:
+                    if (innerBody.Length != Digests.Size + ReplicaSignatures.SignatureSize) return ParseStatus.BadLength;
+                    return Signed.Check(inner, body, innerBody, context, ref facts);
+                default:
+                    return ParseStatus.BadField;
+            }
+        }
     }
 
     /// <summary>The last 64 bytes of the body are the sender's Ed25519 signature of header ‖ the rest of the body.</summary>
