@@ -379,8 +379,6 @@ public sealed partial class RePbftReplica
 
     private long _switchBackWait;
 
-    private ulong SwitchBackStep => ((ulong)_s.SwitchBackAfter + (ulong)_s.CheckpointInterval - 1) / (ulong)_s.CheckpointInterval * (ulong)_s.CheckpointInterval;
-
     private void PbftTick()
     {
         _pbft!.OnTick();
@@ -391,14 +389,15 @@ public sealed partial class RePbftReplica
         if (!_cps.TryGetOwn(_switchBackAt, out _) && _pbft.TryGetOwnCheckpoint(_switchBackAt, out var digest))
             SendSignedCheckpoint(_switchBackAt, digest);
         else if (_tick % _s.RetransmitTicks == 0 && _cps.TryGetOwn(_switchBackAt, out var mine) && _cps.StableSeq < _switchBackAt) Broadcast(mine);
-        // Without all n signatures in time (a replica is down, cut off or faulty) the generation goes on to the next
-        // switch-back point (simulator bug B2: a silent replica stopped the cell for good).
+        // Without all n signatures in time (a replica is down, cut off or faulty) this replica stays in PBFT for the rest
+        // of the generation (simulator bug B2: a silent replica stopped the cell for good). Thesis §5.3.3: stay in PBFT
+        // while faults persist; a later abort and switch starts a new generation with its own switch-back point.
         if (_mode == Mode.Pbft && ++_switchBackWait >= 4L * SwitchTicks)
         {
             _switchBackWait = 0;
-            _switchBackAt += SwitchBackStep;
+            _switchBackAt = 0;
             Stats.SwitchBackExtensions++;
-            _pbft.ExtendMaxSequence(_switchBackAt);
+            _pbft.ExtendMaxSequence(ulong.MaxValue);
         }
     }
 
@@ -419,10 +418,10 @@ public sealed partial class RePbftReplica
         var all = new uint[_n];
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);
-        _switchBackAt = _low + SwitchBackStep;
+        _switchBackAt = 0;                                   // as the replicas that went on: PBFT for the rest of the generation
         _switchBackWait = 0;
         Stats.SwitchBackReturns++;
-        _pbft.ExtendMaxSequence(_switchBackAt);
+        _pbft.ExtendMaxSequence(ulong.MaxValue);
         return true;
     }
 
