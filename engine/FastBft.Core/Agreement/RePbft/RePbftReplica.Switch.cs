@@ -409,8 +409,11 @@ public sealed partial class RePbftReplica
     /// </summary>
     private bool TryReturnToPbft(in MessageHeader h)
     {
-        if (_mode != Mode.Normal || _retired is null || h.Sequence <= _low || _lastExecuted != _low || _sentCommitInGeneration) return false;
+        // Also while switching out of that RePBFT generation, or running the PBFT generation its switch started, as long
+        // as nothing was prepared or executed there: the replica still took part in nothing beyond the point.
+        if (_retired is null || _sentCommitInGeneration || _lastExecuted != _retired.LastExecuted || h.Sequence <= _retired.LastExecuted) return false;
         if (h.Type is not (MessageType.PrePrepare or MessageType.Prepare or MessageType.Commit)) return false;
+        if (_mode == Mode.Pbft && (_pbft!.PreparedAny() || _pbft.LastExecuted != _retired.LastExecuted)) return false;
         _pbft = _retired;
         _retired = null;
         _mode = Mode.Pbft;

@@ -184,7 +184,13 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         if (_mode == Mode.Pbft)
         {
             if (h.Type == MessageType.Request || h.Generation == _pbft!.Generation) { _pbft!.OnMessage(m); return; }
-            if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); HelpRetiredPeer(h.Sender); return; }
+            if (_retired is not null && h.Generation == _retired.Generation)
+            {
+                if (TryReturnToPbft(h)) { _pbft!.OnMessage(m); return; }
+                _retired.OnMessage(m);
+                HelpRetiredPeer(h.Sender);
+                return;
+            }
             if (h.Type == MessageType.BatchFetch) { OnBatchFetch(h, message); return; }
             Stats.Ignored++;
             return;
