@@ -12,9 +12,9 @@ public class FaultInjectionTests
 {
     private static JsonElement RunWithFaults(string name, params string[] extra) => RunWithFaultsAndOutput(name, extra).Result;
 
-    private static (JsonElement Result, string Output) RunWithFaultsAndOutput(string name, params string[] extra) => RunWithFaultsAndOutput(name, "100", extra);
+    private static (JsonElement Result, string Output) RunWithFaultsAndOutput(string name, params string[] extra) => RunWithClientTimeout(name, "100", extra);
 
-    private static (JsonElement Result, string Output) RunWithFaultsAndOutput(string name, string clientRetransmitMs, params string[] extra)
+    private static (JsonElement Result, string Output) RunWithClientTimeout(string name, string clientRetransmitMs, params string[] extra)
     {
         var json = Path.Combine(Path.GetTempPath(), $"fastbft-{name}-{Guid.NewGuid():N}.json");
         try
@@ -67,7 +67,7 @@ public class FaultInjectionTests
     {
         // A 250 ms client timeout: a PANIC needs two of them (timeouts.client_panic_retransmissions), so slow process
         // starts never switch the cell before the fault; the assertion below is that the view moved after it.
-        var (r, _) = RunWithFaultsAndOutput($"{protocol}-kill-{victim}", "250", "--protocol", protocol, "--checkpoint-interval", "32", "--fault", $"kill:{victim}@1.5");
+        var (r, _) = RunWithClientTimeout($"{protocol}-kill-{victim}", "250", "--protocol", protocol, "--checkpoint-interval", "32", "--fault", $"kill:{victim}@1.5");
         AssertAgreement(r, alive: 3);
         var f = Assert.Single(r.GetProperty("faults").EnumerateArray());
         Assert.Equal(0UL, f.GetProperty("view_at_fault").GetUInt64());
