@@ -126,6 +126,21 @@ public sealed partial class Simulator
         }
     }
 
+    /// <summary>For an agreement report: the SWITCHes (accepted by correct replicas) that fixed seq <paramref name="s"/> as one of their slots, with the value.</summary>
+    private string SwitchSlotNote(ulong s)
+    {
+        var notes = new List<string>();
+        foreach (var g in _acceptedSwitches.GroupBy(a => a.Message.Generation))
+        {
+            var sw = g.First().Message;
+            if (s <= sw.CheckpointSeq || s > sw.CheckpointSeq + (ulong)sw.Slots.Count) continue;
+            var d = sw.Slots[(int)(s - sw.CheckpointSeq - 1)];
+            bool isNull = d.AsSpan().SequenceEqual(FastBft.Agreement.Pbft.ViewChangeDecision.NullDigest);
+            notes.Add($"generation {sw.Generation}: {(isNull ? "⊥" : "batch " + Convert.ToHexString(d.AsSpan(0, 4)))}");
+        }
+        return notes.Count == 0 ? "" : $"; seq {s} is a slot fixed by the SWITCH to {string.Join(", ", notes)}";
+    }
+
     /// <summary>"generation 2 (PBFT)" / "generation 0 (RePBFT)".</summary>
     private static string GenerationName((ulong Generation, bool Pbft) g) => $"generation {g.Generation} ({(g.Pbft ? "PBFT" : "RePBFT")})";
 

@@ -56,9 +56,9 @@ public static class Matrix
     /// exactly that signature; any other failure fails the test. Remove an entry when the core fixes the bug.
     /// <list type="bullet">
     /// <item>B1 (safety): after a switch, a correct replica executes at s, in the PBFT generation, another batch (or a null
-    /// request) than the one correct replicas executed at s in the aborted RePBFT generation: the SWITCH's slot values do
-    /// not survive a PBFT view change of the new generation (agreement; or convergence where one of them applied the
-    /// update).</item>
+    /// request) than the one correct replicas executed at s in the aborted RePBFT generation, or than the SWITCH fixed at
+    /// s: the SWITCH's slot values do not survive a PBFT view change of the new generation (agreement; or convergence
+    /// where one of them applied the update).</item>
     /// <item>B2 (liveness, switch back): the PBFT generation orders nothing above its switch-back checkpoint and RePBFT
     /// resumes only with all n signed CHECKPOINTs for it, so one silent or lagging replica stops the cell; a replica that
     /// misses the switch back is left behind in the old PBFT generation and rejects every later SWITCH.</item>
@@ -75,7 +75,8 @@ public static class Matrix
         if (!SimProtocols.Get(r.Scenario.Protocol).Switches || r.Detail is null) return null;
         string d = r.Detail;
         bool crossGeneration = d.Contains("(RePBFT)", StringComparison.Ordinal) && d.Contains("(PBFT)", StringComparison.Ordinal);
-        if (r.Invariant is "agreement" or "convergence" && crossGeneration)
+        bool switchSlot = d.Contains("is a slot fixed by the SWITCH", StringComparison.Ordinal);
+        if (r.Invariant is "agreement" or "convergence" && (crossGeneration || switchSlot))
             return "B1 (the SWITCH's slot values do not survive a PBFT view change of the new generation)";
         if (r.Invariant != "liveness" || !d.Contains("switch stall:", StringComparison.Ordinal)) return null;
         bool switchBack = Simulator.SwitchBackFor(r.Scenario, new SimCellParameters()) > 0;
