@@ -185,7 +185,7 @@ public sealed class TimeoutsConfig
     /// <summary>Switching protocols (repbft, repbft-star, reminbft) only: a client whose outstanding request has hit its
     /// retransmission timeout this many times sends a PANIC to every replica with that retransmission and with every later
     /// one (Thesis §5.3.2.1; docs/configuration.md). 1..16, default 1 (PANIC with the first retransmission).</summary>
-    public int ClientPanicRetransmissions { get; set; } = 1;
+    public int ClientPanicRetransmissions { get; set; } = 2;
 
     internal void Validate()
     {

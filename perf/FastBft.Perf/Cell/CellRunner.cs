@@ -63,6 +63,7 @@ internal sealed class CellRunner
             config.Timeouts.RetransmitMs = Math.Clamp(crm / 2, config.Timeouts.TickMs, config.Timeouts.RetransmitMs);
         }
         if (_o.CheckpointInterval is { } k) { config.CheckpointInterval = k; config.Window = 2 * k; }
+        if (_o.MaxInflight is { } inflight) config.MaxInflightBatches = inflight;
         config.Validate();
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         var configPath = Path.Combine(dir.FullName, "cell.json");

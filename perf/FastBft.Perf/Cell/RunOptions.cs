@@ -32,6 +32,8 @@ internal sealed record RunOptions
     public int? ClientRetransmitMs { get; init; }
     /// <summary>--checkpoint-interval K; null = config default (128).</summary>
     public int? CheckpointInterval { get; init; }
+    /// <summary>Batches the leader keeps in flight (cell config max_inflight_batches); null = the config default.</summary>
+    public int? MaxInflight { get; init; }
     /// <summary>Logs and metrics of the harness and its replicas.</summary>
     public Output.ObservabilityOptions.Settings Observability { get; init; } = Output.ObservabilityOptions.Settings.Default;
 

@@ -25,12 +25,13 @@ internal static class RunCommand
     internal static readonly Option<string[]> Fault = new("--fault") { Description = "inject a fault into a replica process (repeatable): kill:R@T (SIGKILL), pause:R@T+D (SIGSTOP for D s), restart:R@T (start a killed replica again), isolate:R@T+D (drop its traffic for D s); R = replica id or 'primary', T = seconds into the measured window", Arity = ArgumentArity.OneOrMore };
     internal static readonly Option<string?> Plot = new("--plot") { Description = "write a PNG: requests/s per 100 ms with fault markers, and the latency percentile spectrum" };
     internal static readonly Option<int?> ClientRetransmitMs = new("--client-retransmit-ms") { Description = "cell timeouts.client_retransmit_ms (default 500); the view-change timeout is twice it" };
+    internal static readonly Option<int?> MaxInflight = new("--max-inflight") { Description = "batches the leader keeps in flight before it lets the next one fill (cell config max_inflight_batches, default 4)" };
     internal static readonly Option<int?> CheckpointInterval = new("--checkpoint-interval") { Description = "checkpoint interval K in sequence numbers (default 128; window 2K)" };
 
     public static Command Create()
     {
         var cmd = new Command("run", "Start a cell (n(protocol, f) replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
-        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight }) cmd.Options.Add(o);
         Output.ObservabilityOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
@@ -45,7 +46,7 @@ internal static class RunCommand
         Protocol = p.GetValue(Protocol)!, F = p.GetValue(F), Workload = p.GetValue(Workload)!, Clients = p.GetValue(Clients),
         DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
         Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
-        Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval),
+        Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval), MaxInflight = p.GetValue(MaxInflight),
         Observability = Output.ObservabilityOptions.Bind(p),
     };
 

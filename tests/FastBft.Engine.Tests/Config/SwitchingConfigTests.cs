@@ -33,7 +33,7 @@ public class SwitchingConfigTests
         Assert.Equal(800, c.Switching.EffectiveSwitchTimeoutMs(c.Timeouts));
         Assert.Equal(0, c.Switching.SwitchBackAfter);
         Assert.Equal(0, c.Switching.FirstLeader);
-        Assert.Equal(1, c.Timeouts.ClientPanicRetransmissions);
+        Assert.Equal(2, c.Timeouts.ClientPanicRetransmissions);
 
         var p = ProtocolRegistry.Parameters(c);
         Assert.Equal(80, p.SwitchTicks);               // 2 × 400 ms / 10 ms

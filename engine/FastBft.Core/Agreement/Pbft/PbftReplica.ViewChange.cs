@@ -593,7 +593,7 @@ public sealed partial class PbftReplica
     /// <paramref name="lastExecuted"/> (nothing at or below it is executed again, Thesis §5.3.3), the global history's
     /// checkpoint and one PBFT instance per slot above it — <paramref name="chosen"/>[i] binds slot hSeq+1+i to that
     /// batch digest, <see cref="ViewChangeDecision.NullDigest"/> to the null request. <paramref name="batches"/> holds
-    /// the batch bodies (needed by the primary only). <paramref name="ownCheckpoints"/> are the checkpoints this replica
+    /// the batch bodies this replica holds (the primary needs all; a later primary fetches missing ones with BATCH-FETCH). <paramref name="ownCheckpoints"/> are the checkpoints this replica
     /// took above the history's one, so the new core can stabilise them.
     /// </summary>
     internal void StartFromSwitch(ulong view, ulong lastExecuted, ulong hSeq, byte[] hDigest, List<byte[]> chosen, List<byte[]?>? batches,
@@ -603,9 +603,22 @@ public sealed partial class PbftReplica
         LastExecuted = lastExecuted;
         LastAssigned = lastExecuted;
         _startExecuted = lastExecuted;
+        _startView = view;
         foreach (var (seq, d) in ownCheckpoints) if (seq <= lastExecuted) _checkpoints.RecordOwn(seq, d, _id);
         _newViewView = view;
         InstallNewView(hSeq, hDigest, chosen, checkpointHolders, batches);
+        // The SWITCH fixes its slots for the whole generation, not only for its first view: every replica that installed
+        // it holds them as prepared certificates of the start view (P and Q of PBFT-PR Fig. 2), so a VIEW-CHANGE before
+        // they re-commit carries them and a later NEW-VIEW re-proposes them. Without this a replica that executed them in
+        // the switched-from protocol could see fresh batches assigned to those sequence numbers (simulator bug B1).
+        for (int i = 0; i < chosen.Count; i++)
+        {
+            ulong seq = hSeq + 1 + (ulong)i;
+            if (seq <= LowWatermark || chosen[i].AsSpan().SequenceEqual(ViewChangeDecision.NullDigest)) continue;
+            _pset[seq] = (chosen[i], view);
+            _qset[seq] = [(chosen[i], view)];
+            if (batches?[i] is { } body) { _pBatches[seq] = body; _qBatches[(seq, Convert.ToHexString(chosen[i]))] = body; }
+        }
         foreach (var (seq, d) in ownCheckpoints) if (seq > LowWatermark && seq <= lastExecuted) BroadcastCheckpoint(seq, d);
     }
 

@@ -61,7 +61,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private long _tick;
     private readonly ulong _generation;
     private readonly ulong _maxSequence;
-    private ulong _startExecuted;
+    private ulong _startExecuted, _startView;
 
     /// <summary>Current view v.</summary>
     public ulong View { get; private set; }
@@ -72,7 +72,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <summary>Last sequence number assigned (primary) or seen in a PRE-PREPARE.</summary>
     public ulong LastAssigned { get; private set; }
     /// <summary>Counters (written by the core's thread; other threads read them through <see cref="ReplicaCounters.Read(ref long)"/>).</summary>
-    public PbftStats Stats { get; } = new();
+    public PbftStats Stats { get; }
 
     /// <inheritdoc/>
     public ReplicaCounters Counters => Stats;
@@ -94,7 +94,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <param name="quorums">quorum sizes; null = <see cref="QuorumPolicy.Pbft"/>(f). Tests inject planted bugs here.</param>
     /// <exception cref="ArgumentException">settings inconsistent (f &lt; 1, n = 3f+1 &gt; 64, window not a multiple of K).</exception>
     public PbftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
-        : this(settings, auth, execution, output, quorums, ProtocolFamily.Pbft, 0, ulong.MaxValue) { }
+        : this(settings, auth, execution, output, quorums, ProtocolFamily.Pbft, 0, ulong.MaxValue, null) { }
 
     /// <summary>
     /// Creates a PBFT core that runs as generation <paramref name="generation"/> of a switching protocol (RePBFT after a
@@ -103,8 +103,9 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// docs/repbft.md §6). It starts through <see cref="StartFromSwitch"/>.
     /// </summary>
     internal PbftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums,
-        ProtocolFamily family, ulong generation, ulong maxSequence)
+        ProtocolFamily family, ulong generation, ulong maxSequence, PbftStats? stats)
     {
+        Stats = stats ?? new PbftStats();
         _generation = generation;
         _maxSequence = maxSequence;
         _s = settings;
@@ -271,6 +272,14 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     }
 
     // ---------------------------------------------------------------- requests
+
+    /// <summary>A request a hosting core authenticated earlier (a switch hands the requests it awaited to the new primary).</summary>
+    internal void AcceptRequest(uint client, ulong rid, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
+    {
+        MessageHeader.TryParse(message, int.MaxValue, out var h);
+        if (h.Type != MessageType.Request || h.Sender != client || h.Sequence != rid) return;
+        OnRequest(h, message, requestDigest);
+    }
 
     private void OnRequest(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
     {
@@ -613,8 +622,12 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <summary>True if some slot of the log is prepared (a switching protocol moves a replica to another generation only if not).</summary>
     internal bool PreparedAny()
     {
-        foreach (var slot in _slots) if (slot.Seq > LowWatermark && slot.Prepared && !slot.Executed) return true;
-        return LastExecuted > _startExecuted || _pset.Count > 0;
+        // Any slot prepared in this core (re-agreed switch slots included), anything executed here, or a prepared
+        // certificate of a later view; the certificates a switch installed (start view) do not count.
+        foreach (var slot in _slots) if (slot.Seq > LowWatermark && slot.Prepared) return true;
+        if (LastExecuted > _startExecuted) return true;
+        foreach (var (_, e) in _pset) if (e.View > _startView) return true;
+        return false;
     }
 
     /// <summary>This replica's own checkpoint digest at <paramref name="seq"/>, if it took it and still holds it.</summary>
@@ -648,7 +661,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
 }
 
 /// <summary>Counters of a PBFT core: the common <see cref="ReplicaCounters"/> plus PBFT's own.</summary>
-public sealed class PbftStats : ReplicaCounters
+public class PbftStats : ReplicaCounters
 {
     public long DuplicateRequests;
     public long Ignored, OutOfWindow, ConflictingPrePrepares;

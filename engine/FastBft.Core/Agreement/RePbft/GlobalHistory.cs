@@ -88,9 +88,10 @@ public sealed class GlobalHistory
             foreach (var s in h.Slots)
             {
                 if (s.Seq <= cp || s.Seq > cp + (ulong)window) continue;
+                if (values.TryGetValue(s.Seq, out var known) && known.Exists(d => d.AsSpan().SequenceEqual(s.Digest))) continue;   // proven by an earlier history
                 if (!IsValidProof(s, h.AbortedGeneration, h.AbortedView, shape, proofThreshold, signatures, verified)) continue;
                 if (!values.TryGetValue(s.Seq, out var list)) values[s.Seq] = list = new();
-                if (!list.Exists(d => d.AsSpan().SequenceEqual(s.Digest))) list.Add(s.Digest);
+                list.Add(s.Digest);
             }
         }
         ulong top = cp;
@@ -130,9 +131,9 @@ public sealed class GlobalHistory
             }
             if (!ok) continue;
             senders |= 1UL << (int)eh.Sender;
-            genuine++;
+            if (++genuine >= threshold) return true;          // enough: the rest need not be checked
         }
-        return genuine >= threshold;
+        return false;
     }
 
     /// <summary>True if this decision equals the given checkpoint and slots exactly.</summary>

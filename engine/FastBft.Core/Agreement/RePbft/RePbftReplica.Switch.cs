@@ -36,6 +36,7 @@ public sealed partial class RePbftReplica
     private readonly Dictionary<ulong, Dictionary<uint, AbortHistory>> _histories = new();   // coordinator: target generation → sender → history
     private readonly Dictionary<string, byte[]> _fetchedBatches = new();                       // coordinator: hex digest → batch body
     private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never)
+    private ulong _switchView;                               // the view the running PBFT generation started in (its primary was the coordinator)
 
     /// <summary>Read-only test hook (the simulator's PA/PE oracle): the SWITCH message the running PBFT generation started from, null while RePBFT runs or switches.</summary>
     public byte[]? AcceptedSwitch => _mode == Mode.Pbft ? _switchMessage : null;
@@ -160,13 +161,17 @@ public sealed partial class RePbftReplica
 
     private void OnHistory(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        var parsed = AbortHistory.TryParse(h, message, _n, Shape.Active, _s.Window);
-        if (parsed is null) { Stats.BadHistories++; return; }
+        if (_mode == Mode.Pbft) { Stats.Ignored++; return; }
         ulong aborted = _mode == Mode.Normal ? _gen : _abortedGen;
         ulong abortedView = _mode == Mode.Normal ? _view : _abortedView;
-        if (_mode == Mode.Pbft || !GlobalHistory.IsValid(parsed, Shape, aborted, abortedView, _signatures)) { Stats.BadHistories++; return; }
+        // Cheap checks first: only histories addressed to us as coordinator, one per (target, sender) — a flood of
+        // HISTORYs costs a lookup each, not n signature verifications each.
+        if (h.Generation <= aborted) { Stats.Ignored++; return; }
         ulong attempt = h.Generation - aborted;
         if (attempt > (ulong)(4 * Shape.Active) || CoordinatorRotation.Coordinator(Shape, abortedView, attempt) != _id) { Stats.Ignored++; return; }
+        if (_histories.TryGetValue(h.Generation, out var held) && held.ContainsKey(h.Sender)) return;
+        var parsed = AbortHistory.TryParse(h, message, _n, Shape.Active, _s.Window);
+        if (parsed is null || !GlobalHistory.IsValid(parsed, Shape, aborted, abortedView, _signatures)) { Stats.BadHistories++; return; }
         // A signed history proves an active replica stopped agreement: the generation cannot progress any more, so
         // join the switch (a faulty active replica could stall it by silence anyway).
         if (_mode == Mode.Normal) BeginSwitch();
@@ -329,12 +334,35 @@ public sealed partial class RePbftReplica
         _exec.SetExecutors(all);                             // former passive replicas execute from now on (Thesis §5.3.2.4)
         ulong k = (ulong)_s.CheckpointInterval;
         _switchBackAt = _s.SwitchBackAfter > 0 ? (sw.CheckpointSeq + (ulong)sw.Slots.Count + (ulong)_s.SwitchBackAfter + k - 1) / k * k : 0;
-        _pbft = new PbftReplica(_s, _auth, _exec, _out, QuorumPolicy.Pbft(_f), ProtocolFamily.RePbft, sw.Generation, _switchBackAt == 0 ? ulong.MaxValue : _switchBackAt);
+        _pbft = new PbftReplica(_s, _auth, _exec, _out, QuorumPolicy.Pbft(_f), ProtocolFamily.RePbft, sw.Generation, _switchBackAt == 0 ? ulong.MaxValue : _switchBackAt, Stats);
         var holders = new List<uint>();
         for (uint r = 0; r < _n; r++) if (r != _id) holders.Add(r);
         var own = _cps.OwnDigests(sw.CheckpointSeq, lastExecuted);
+        if (batches is null)
+        {
+            // Backups keep the bodies they hold from the RePBFT log: a later PBFT view change re-proposes these slots.
+            batches = new List<byte[]?>(sw.Slots.Count);
+            for (int i = 0; i < sw.Slots.Count; i++)
+                batches.Add(sw.Slots[i].AsSpan().SequenceEqual(ViewChangeDecision.NullDigest) ? null : FindBatch(sw.CheckpointSeq + 1 + (ulong)i, sw.Slots[i]));
+        }
+        _switchView = sw.View;
         _pbft.StartFromSwitch(sw.View, lastExecuted, sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots, batches, holders, own);
         Stats.ProtocolSwitches++;
+        // Requests seen and not executed go to the new primary at once (PBFT's new view does the same); a former
+        // leader hands over its queue too.
+        while (_pending.Count > 0)
+        {
+            var e = _pending.Dequeue();
+            Await(e.Client, e.Rid, e.Message.AsSpan(0, e.Length), e.Digest);
+        }
+        foreach (var (client, a) in _awaiting)
+        {
+            if (_exec.Replies.LastExecutedRid(client) >= a.Rid) continue;
+            if (_pbft.IsPrimary) _pbft.AcceptRequest(client, a.Rid, a.Message, a.Digest);
+            else _out.SendToReplica(_pbft.Primary, a.Message);
+        }
+        _awaiting.Clear();
+        _pbft.EndOfBurst();
     }
 
     /// <summary>A peer's message of an older generation: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
@@ -360,12 +388,26 @@ public sealed partial class RePbftReplica
         else if (_tick % _s.RetransmitTicks == 0 && _cps.TryGetOwn(_switchBackAt, out var mine) && _cps.StableSeq < _switchBackAt) Broadcast(mine);
     }
 
+    /// <summary>
+    /// A peer still runs the PBFT generation we left: it lacks the signed CHECKPOINTs of the switch-back point — send
+    /// ours (at most once per peer per retransmission period), so it completes the all-n certificate and follows.
+    /// </summary>
+    private void HelpRetiredPeer(uint peer)
+    {
+        if (peer >= (uint)_n || (_forwardedTick[peer] >= 0 && _tick - _forwardedTick[peer] < _s.RetransmitTicks)) return;
+        _forwardedTick[peer] = _tick;
+        if (_cps.TryGetOwn(_cps.StableSeq, out var cp)) _out.SendToReplica(peer, cp);
+    }
+
     private void SwitchBackIfReady(ulong seq)
     {
         if (_mode != Mode.Pbft || seq != _switchBackAt || _pbft!.LastExecuted != seq) return;
         _retired = _pbft;
-        uint leader = _pbft.Primary;
-        _view = _pbft.View;
+        // Every replica computes the same view and leader (not its PBFT core's current view, which differs at a replica
+        // that is in a view change — simulator bug B3): the coordinator that started the PBFT generation leads, in the
+        // first view above the generation's start view where it is leader. It signed the switch-back checkpoint, so it is up.
+        uint leader = (uint)(_switchView % (ulong)_n);
+        _view = _switchView;
         _pbft = null;
         _low = seq;
         _lastExecuted = seq;

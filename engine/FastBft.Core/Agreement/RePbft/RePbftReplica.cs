@@ -185,7 +185,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
             return;
         }
         if (h.Type == MessageType.Request) { OnRequest(h, message, m.RequestDigest); return; }
-        if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); return; }
+        if (_retired is not null && h.Generation == _retired.Generation) { _retired.OnMessage(m); HelpRetiredPeer(h.Sender); return; }
         if (_mode == Mode.Switching)
         {
             switch (h.Type)
@@ -250,6 +250,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         var entry = _exec.Replies.Get(h.Sender);
         if (rid < entry.LastExecutedRid) { Stats.OldRequests++; return; }
         if (rid == entry.LastExecutedRid) { Stats.CachedReplies++; SendReply(entry, full: true); return; }
+        if (_mode != Mode.Normal || !IsLeader) Await(h.Sender, rid, message, requestDigest);   // the leader's requests are in its queue (no copy per request)
         if (_mode != Mode.Normal) return;
         if (IsLeader)
         {
@@ -277,6 +278,16 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         rec.HighestForwardedRid = rid;                        // a client that timed out multicasts; relay it to the leader once
         Stats.ForwardedRequests++;
         _out.SendToReplica(LeaderId, message);
+    }
+
+    /// <summary>The newest request of each client seen and not executed: handed to the PBFT primary when a switch completes, so no client waits for its next retransmission (as PBFT's new view does).</summary>
+    private readonly Dictionary<uint, (ulong Rid, byte[] Message, byte[] Digest)> _awaiting = new();
+
+    private void Await(uint client, ulong rid, ReadOnlySpan<byte> message, ReadOnlySpan<byte> digest)
+    {
+        if (_awaiting.TryGetValue(client, out var a) && a.Rid >= rid) return;
+        if (_awaiting.Count >= 4096 && !_awaiting.ContainsKey(client)) return;     // bounded: a faulty client population cannot grow it without limit
+        _awaiting[client] = (rid, message.ToArray(), digest.ToArray());
     }
 
     private void CutBatch()
@@ -544,6 +555,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
     /// <inheritdoc/>
     void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)
     {
+        if (_awaiting.Count != 0 && _awaiting.TryGetValue(entry.ClientId, out var a) && a.Rid <= entry.LastExecutedRid) _awaiting.Remove(entry.ClientId);
         if (_clients.TryGet(entry.ClientId, out var rec) && rec.HighestQueuedRid < entry.LastExecutedRid) rec.HighestQueuedRid = entry.LastExecutedRid;
         Stats.Executed++;
         SendReply(entry, designated);
@@ -581,7 +593,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         var body = _builder.BeginVector(MessageType.SignedCheckpoint, View, seq, Digests.Size + ReplicaSignatures.SignatureSize);
         digest.CopyTo(body);
         var msg = _builder.SealSignedVector();
-        _cps.RecordOwn(_id, seq, msg);
+        _cps.RecordOwn(seq, msg);
         Broadcast(msg);
         TryStabilize(seq);
     }
@@ -690,12 +702,10 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
     }
 }
 
-/// <summary>Counters of a RePBFT core.</summary>
-public sealed class RePbftStats : ReplicaCounters
+/// <summary>Counters of a RePBFT core; the PBFT generations it hosts after a switch count into the same object (so a host's metrics continue across switches).</summary>
+public sealed class RePbftStats : PbftStats
 {
-    public long Ignored, OutOfWindow, ConflictingPrePrepares, UnauthenticatedBatches, DuplicateRequests;
-    public long RetransmissionAnswers, StatusAnswers;
     public long Endorsements, UpdatesSent, AppliedUpdates, BadUpdates;
     public long PanicsJustified, PanicsFiltered, HistoriesSent, HistoriesAccepted, BadHistories, SwitchesSent, BadSwitches, ConflictingProofSlots;
-    public long CoordinatorTimeouts, SwitchBacks, BatchFetchesSent;
+    public long CoordinatorTimeouts, SwitchBacks;
 }

@@ -47,25 +47,29 @@ public class SteadyStateAllocationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("0/0")]
-    [InlineData("0/4")]
-    [InlineData("4/0")]
-    public void RequestPathAllocatesNothingInSteadyState(string workload)
+    [InlineData("0/0", ProtocolKind.Pbft)]
+    [InlineData("0/4", ProtocolKind.Pbft)]
+    [InlineData("4/0", ProtocolKind.Pbft)]
+    [InlineData("0/0", ProtocolKind.RePbft)]      // endorsements, UPDATEs to the passive replica, signed all-n checkpoints
+    [InlineData("4/0", ProtocolKind.RePbft)]
+    [InlineData("0/4", ProtocolKind.RePbftStar)]
+    public void RequestPathAllocatesNothingInSteadyState(string workload, ProtocolKind kind)
     {
         var f = new MessageFactory();
         var w = Workload.Parse(workload);
         var ring = new Ring(1024, 0);
-        var protocol = Protocols.Get(ProtocolKind.Pbft);
+        var protocol = Protocols.Get(kind);
         var parameters = new ReplicaParameters { F = 1, BatchSize = 8, CheckpointInterval = 16, Window = 64, MaxInflightBatches = 2 };
         var replicas = new IReplicaCore[4];
         var verifiers = new MessageVerifier[4];
         for (uint i = 0; i < 4; i++)
         {
             replicas[i] = protocol.CreateReplica(parameters, new Authenticator(i, f.Keys), protocol.CreateExecution(parameters, i, new NoOpService(w)), ring);
-            verifiers[i] = f.Verifier(i, 8);
+            verifiers[i] = new MessageVerifier(protocol.Schema, new Authenticator(i, f.Keys), new VerifierLimits(4, MessageFactory.FirstClient, 1 << 22, 1 << 16, 8));
         }
         const int clients = 8;
         var builders = Enumerable.Range(0, clients).Select(c => f.Builder(MessageFactory.FirstClient + (uint)c)).ToArray();
+        foreach (var b in builders) b.Family = protocol.Shape(1).Family;
         var op = new byte[w.RequestBytes];
         ulong rid = 0;
 
@@ -96,7 +100,7 @@ public class SteadyStateAllocationTests(ITestOutputHelper output)
         for (int i = 0; i < rounds; i++) Round();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         long requests = rounds * clients;
-        output.WriteLine($"{workload}: {allocated} bytes allocated for {requests} requests = {(double)allocated / requests:0.###} B/request; replies sent {ring.ToClients}");
+        output.WriteLine($"{kind} {workload}: {allocated} bytes allocated for {requests} requests = {(double)allocated / requests:0.###} B/request; replies sent {ring.ToClients}");
         Assert.All(replicas, r => Assert.Equal((ulong)((300 + rounds) * clients / 8), r.LastExecuted));
         Assert.Equal(0, allocated);
     }

@@ -87,44 +87,47 @@ public sealed class RePbftCellTests
         for (uint r = 0; r < 4; r++) Assert.Equal(d, cell.StateDigest(r));
     }
 
+    /// <summary>A correct client (one outstanding request): multicasts it, retransmits every 5 ticks, and panics from its second retransmission on (Thesis §5.3.2.1).</summary>
+    private static bool Invoke(LoopbackCell cell, uint client, ulong rid, int maxTicks = 400)
+    {
+        var req = cell.BuildRequest(client, rid, (long)(client * 100 + rid));
+        int retransmissions = 0;
+        for (int t = 0; t < maxTicks; t++)
+        {
+            if (Completed(cell, client, rid)) return true;
+            if (t % 5 == 0)
+            {
+                if (t > 0) retransmissions++;
+                for (uint r = 0; r < cell.N; r++) cell.Submit(r, req);
+                if (retransmissions >= 2) for (uint r = 0; r < cell.N; r++) cell.Submit(r, cell.BuildPanic(client, req));
+                cell.Run();
+            }
+            cell.Tick();
+        }
+        return Completed(cell, client, rid);
+    }
+
     [Theory]
     [InlineData(0u)]   // the leader
     [InlineData(3u)]   // the passive replica: checkpoints stall, the window runs out
-    [InlineData(1u)]   // an active follower
+    [InlineData(1u)]   // an active follower (and the first transition coordinator: the coordinator rotates)
+    [InlineData(2u)]   // the other follower
     public void CrashedReplicaLeadsToASwitchAfterWhichEveryRequestCompletes(uint crashed)
     {
         var cell = Cell();
         for (ulong rid = 1; rid <= 2; rid++) SubmitRound(cell, 2, rid);
         cell.Tick(2);
         cell.Crashed.Add(crashed);
-        var pending = new List<(uint, byte[])>();
-        for (ulong rid = 3; rid <= 14; rid++) { pending.AddRange(SubmitRound(cell, 2, rid, toAll: true).Where(x => x.Client == C)); cell.Tick(); }
-        // Clients whose results stall panic (Thesis §5.3.2.1).
-        for (ulong rid = 3; rid <= 14; rid++)
-        {
-            var req = pending.First(p => LoopbackCell.Header(p.Item2).Sequence == rid).Item2;
-            if (Completed(cell, C, rid)) continue;
-            for (uint r = 0; r < cell.N; r++) cell.Submit(r, cell.BuildPanic(C, req));
-            cell.Run();
-            break;
-        }
         var alive = Enumerable.Range(0, 4).Select(i => (uint)i).Where(i => i != crashed).ToArray();
-        Assert.True(cell.TickUntil(() => alive.All(i => Core(cell, (int)i).RunsPbft), 400), string.Join(" | ", alive.Select(i => Core(cell, (int)i).DescribeState())));
-        // Clients retransmit to every replica; all complete in PBFT.
-        ulong lastDone = 2;
-        foreach (var (client, req) in pending)
-        {
-            ulong rid = LoopbackCell.Header(req).Sequence;
-            Assert.True(RetransmitUntilCompleted(cell, C, req, 200), $"request {rid}: " + string.Join(" | ", alive.Select(i => Core(cell, (int)i).DescribeState())));
-            lastDone = rid;
-        }
-        Assert.True(lastDone == 14,
-            string.Join(" | ", alive.Select(i => Core(cell, (int)i).DescribeState())));
+        for (ulong rid = 3; rid <= 16; rid++)
+            for (uint c = 0; c < 2; c++)
+                Assert.True(Invoke(cell, C + c, rid), $"client {c} request {rid}: " + string.Join(" | ", alive.Select(i => Core(cell, (int)i).DescribeState())));
+        Assert.All(alive, i => Assert.True(Core(cell, (int)i).RunsPbft, Core(cell, (int)i).DescribeState()));
         cell.AssertAgreement(alive);
-        var d = cell.StateDigest(alive[0]);
         cell.Tick(20);
         Assert.All(alive, r => Assert.Equal(cell.StateDigest(alive[0]), cell.StateDigest(r)));
         Assert.All(alive, r => Assert.True(cell.Replicas[r].Generation > 0));
+        if (crashed == 1) Assert.All(alive, r => Assert.True(cell.Replicas[r].Generation >= 2, "the first coordinator was the crashed replica: the role rotated"));
     }
 
     [Fact]
