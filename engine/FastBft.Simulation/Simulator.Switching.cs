@@ -183,6 +183,13 @@ public sealed partial class Simulator
         }
         foreach (var (g, set) in views)
             if (set.Count > 1) notes.Add($"correct replicas disagree on the view of RePBFT generation {g} ({string.Join(", ", set.Order())})");
+        foreach (var g in _acceptedSwitches.GroupBy(a => a.Message.Generation))
+        {
+            var decisions = g.GroupBy(a => $"{a.Message.CheckpointSeq}:{string.Join(",", a.Message.Slots.Select(Convert.ToHexString))}").ToList();
+            if (decisions.Count > 1)
+                notes.Add($"correct replicas accepted different SWITCHes for generation {g.Key} (from coordinator {g.First().Coordinator}: "
+                    + string.Join(" / ", decisions.Select(d => $"replicas {string.Join(",", d.Select(a => a.Acceptor).Distinct())}: checkpoint {d.First().Message.CheckpointSeq}, {d.First().Message.Slots.Count} slots")) + ")");
+        }
         return notes.Count == 0 ? null : "switch stall: " + string.Join(", ", notes);
     }
 

@@ -71,6 +71,10 @@ public static class Matrix
     /// <item>B5 (liveness): a replica whose PBFT generation prepared something never moves to a higher generation of the
     /// same abort, while one whose core prepared nothing (yet) does; the correct replicas can end split across two
     /// generations (e.g. 1 and 3), neither with 2f+1 replicas, for good.</item>
+    /// <item>B6 (liveness, possibly safety): a Byzantine coordinator sends different valid SWITCHes for one generation
+    /// (each twin decides from a different f+1 of the histories: other slots, another switch-back point); correct
+    /// replicas start the PBFT generation from different decisions and its view changes can never decide the slots
+    /// where they differ.</item>
     /// </list>
     /// B1, B3 and B4 are fixed in the core (main 3bafc41); their signatures stay so that the matrix of an older core
     /// still runs, and their replays are regression tests now.
@@ -84,6 +88,8 @@ public static class Matrix
         if (r.Invariant is "agreement" or "convergence" && (crossGeneration || switchSlot))
             return "B1 (the SWITCH's slot values do not survive a PBFT view change of the new generation)";
         if (r.Invariant != "liveness" || !d.Contains("switch stall:", StringComparison.Ordinal)) return null;
+        if (d.Contains("accepted different SWITCHes for generation", StringComparison.Ordinal))
+            return "B6 (a Byzantine coordinator's two valid SWITCHes for one generation split the correct replicas)";
         bool switchBack = Simulator.SwitchBackFor(r.Scenario, new SimCellParameters()) > 0;
         if (switchBack && (d.Contains("stopped at the switch-back checkpoint", StringComparison.Ordinal) || d.Contains("left behind in generation", StringComparison.Ordinal)))
             return "B2 (the switch back needs all n signed CHECKPOINTs; a silent or lagging replica stops the cell, one that misses it is left behind)";

@@ -179,6 +179,15 @@ public class RePbftCoreBugReplays
         Assert.DoesNotContain("executed nothing in PBFT generation", r.Detail ?? "", StringComparison.Ordinal);
     }
 
+    /// <summary>B6 (open, liveness, possibly safety): the twins of a Byzantine coordinator send two valid SWITCHes for generation 3 (checkpoint 8 with no slots / with slots 9–10, switch back at 12 / 16); replicas 0 and 3 execute a fresh batch at 9, replica 1 holds another value fixed there, and no view change decides 9 ("undetermined at 9 with 4 VIEW-CHANGEs").</summary>
+    [Theory(Skip = "open RePBFT core bug B6: a Byzantine coordinator's two valid SWITCHes for one generation split the correct replicas")]
+    [InlineData("repbft-star", "f1/follower/twins/switchback/partitionheal", 382177520UL)]
+    public void B6_ACoordinatorCannotStartOneGenerationFromTwoDecisions(string protocol, string scenario, ulong seed)
+    {
+        var r = Replay(protocol, scenario, seed);
+        Assert.True(r.Passed, r.ToString());
+    }
+
     /// <summary>B5 (open, liveness): correct replicas end in two PBFT generations of one abort (a replica whose generation prepared something never moves on; one whose core prepared nothing yet does), neither with 2f+1 replicas.</summary>
     [Theory(Skip = "open RePBFT core bug B5: correct replicas split across two PBFT generations of one abort, neither with a quorum")]
     [InlineData("repbft", "f1/leader/targetedmac/midbatch/lagacrossviewchange", 284201910UL)]
