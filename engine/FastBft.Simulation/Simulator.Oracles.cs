@@ -116,7 +116,7 @@ public sealed partial class Simulator
                 if (x.Services[0].AppliedSeqs.Contains(s) || y.Services[0].AppliedSeqs.Contains(s)) continue;   // applied, not executed: convergence compares states
                 x.Services[0].Fingerprints.TryGetValue(s, out ulong fx);
                 y.Services[0].Fingerprints.TryGetValue(s, out ulong fy);
-                if (fx != fy) { Fail("agreement", $"replicas {x.Id} and {y.Id} executed different batches at seq {s} ({Describe(x, s)} vs {Describe(y, s)})"); return; }
+                if (fx != fy) { Fail("agreement", $"replicas {x.Id} and {y.Id} executed different batches at seq {s} ({Describe(x, s)} vs {Describe(y, s)}){SwitchSlotNote(s)}"); return; }
             }
         for (int a = 0; a < correct.Count; a++)
         for (int b = a + 1; b < correct.Count; b++)

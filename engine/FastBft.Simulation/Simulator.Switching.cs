@@ -126,6 +126,21 @@ public sealed partial class Simulator
         }
     }
 
+    /// <summary>For an agreement report: the SWITCHes (accepted by correct replicas) that fixed seq <paramref name="s"/> as one of their slots, with the value.</summary>
+    private string SwitchSlotNote(ulong s)
+    {
+        var notes = new List<string>();
+        foreach (var g in _acceptedSwitches.GroupBy(a => a.Message.Generation))
+        {
+            var sw = g.First().Message;
+            if (s <= sw.CheckpointSeq || s > sw.CheckpointSeq + (ulong)sw.Slots.Count) continue;
+            var d = sw.Slots[(int)(s - sw.CheckpointSeq - 1)];
+            bool isNull = d.AsSpan().SequenceEqual(FastBft.Agreement.Pbft.ViewChangeDecision.NullDigest);
+            notes.Add($"generation {sw.Generation}: {(isNull ? "⊥" : "batch " + Convert.ToHexString(d.AsSpan(0, 4)))}");
+        }
+        return notes.Count == 0 ? "" : $"; seq {s} is a slot fixed by the SWITCH to {string.Join(", ", notes)}";
+    }
+
     /// <summary>"generation 2 (PBFT)" / "generation 0 (RePBFT)".</summary>
     private static string GenerationName((ulong Generation, bool Pbft) g) => $"generation {g.Generation} ({(g.Pbft ? "PBFT" : "RePBFT")})";
 
@@ -168,6 +183,13 @@ public sealed partial class Simulator
         }
         foreach (var (g, set) in views)
             if (set.Count > 1) notes.Add($"correct replicas disagree on the view of RePBFT generation {g} ({string.Join(", ", set.Order())})");
+        foreach (var g in _acceptedSwitches.GroupBy(a => a.Message.Generation))
+        {
+            var decisions = g.GroupBy(a => $"{a.Message.CheckpointSeq}:{string.Join(",", a.Message.Slots.Select(Convert.ToHexString))}").ToList();
+            if (decisions.Count > 1)
+                notes.Add($"correct replicas accepted different SWITCHes for generation {g.Key} (from coordinator {g.First().Coordinator}: "
+                    + string.Join(" / ", decisions.Select(d => $"replicas {string.Join(",", d.Select(a => a.Acceptor).Distinct())}: checkpoint {d.First().Message.CheckpointSeq}, {d.First().Message.Slots.Count} slots")) + ")");
+        }
         return notes.Count == 0 ? null : "switch stall: " + string.Join(", ", notes);
     }
 

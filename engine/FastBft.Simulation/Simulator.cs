@@ -10,7 +10,7 @@ namespace FastBft.Simulation;
 
 /// <summary>Outcome of one simulated scenario.</summary>
 /// <param name="Scenario">the scenario.</param>
-/// <param name="Invariant">null if every invariant held; else the first violated one (agreement, validity, convergence, liveness, commit-certificate, re-execution, rollback, exception, resource, message-size).</param>
+/// <param name="Invariant">null if every invariant held; else the first violated one (agreement, validity, convergence, liveness, commit-certificate, re-execution, rollback, exception, resource, message-size; switching protocols also pa-pe).</param>
 /// <param name="Detail">human-readable detail of the violation.</param>
 /// <param name="TraceHash">hash of the full event trace (same seed ⇒ same hash).</param>
 /// <param name="Events">events processed.</param>
