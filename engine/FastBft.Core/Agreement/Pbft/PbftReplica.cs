@@ -531,16 +531,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <summary>REPLY to the entry's request: the full result if <paramref name="full"/> and known, else its SHA-256 (Thesis §2.1.1.4).</summary>
     private void SendReply(ReplyEntry entry, bool full)
     {
-        full &= !entry.DigestOnly;
-        var result = entry.Reply;
-        int bodyLength = Bodies.ReplyFixed + (full ? result.Length : Digests.Size);
-        var body = _builder.BeginSingle(MessageType.Reply, View, entry.LastExecutedRid, bodyLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(body, entry.ClientId);
-        body[4] = full ? Bodies.ReplyFull : Bodies.ReplyDigest;
-        body[5] = 0; body[6] = 0; body[7] = 0;
-        if (full) result.CopyTo(body.Slice(Bodies.ReplyFixed));
-        else entry.Digest.CopyTo(body.Slice(Bodies.ReplyFixed, Digests.Size));
-        _out.SendToClient(entry.ClientId, _builder.SealSingle(entry.ClientId));
+        ReplyMessages.Send(_builder, _out, View, entry, full);
         Stats.Replies++;
     }
 
