@@ -56,8 +56,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private readonly CheckpointTracker _checkpoints;
     private readonly ClientTable _clients = new();
     private readonly RequestQueue _pending = new();
-    private readonly List<ClientRecord> _deferredClients = new();
-    private byte[] _batchDigests;
+    private readonly RequestIntake _intake;
     private long _tick;
     private readonly ulong _generation;
     private ulong _maxSequence;
@@ -123,7 +122,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _slots = new LogSlot[settings.Window];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new LogSlot(_n);
         _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
-        _batchDigests = new byte[settings.BatchSize * Digests.Size];
+        _intake = new RequestIntake(_clients, _pending, execution.Replies, settings.BatchSize);
         _signatures = auth.Signatures;
         _vcs = new List<StoredViewChange>[_n];
         for (int i = 0; i < _n; i++) _vcs[i] = new();
@@ -296,28 +295,10 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         }
         if (IsPrimary && !_inViewChange)
         {
-            if (rid <= rec.HighestQueuedRid) { Stats.DuplicateRequests++; return; }
-            // R2: one queued request per client (Thesis §2.1.2.1: a client has one outstanding request); a
-            // correct client sends its next only after this one completed, i.e. after it left the queue.
-            if (rec.Queued)
-            {
-                // Kept in one per-client slot and queued once the queued one is batched: a faulty client that sends
-                // n to the primary and n+1 to the backups cannot make the primary drop n+1 and look censoring.
-                Stats.ThrottledRequests++;
-                if (rid > rec.DeferredRid)
-                {
-                    if (rec.Deferred is null || rec.Deferred.Length < message.Length) rec.Deferred = new byte[Math.Max(message.Length, 256)];
-                    message.CopyTo(rec.Deferred);
-                    rec.DeferredLength = message.Length;
-                    rec.DeferredRid = rid;
-                    rec.DeferredDigest ??= new byte[Digests.Size];
-                    requestDigest.CopyTo(rec.DeferredDigest);
-                }
-                return;
-            }
-            rec.HighestQueuedRid = rid;
-            rec.Queued = true;
-            _pending.Enqueue(h.Sender, rid, message, requestDigest);
+            // R2: one queued request per client (Thesis §2.1.2.1), a newer one deferred in one per-client slot (RequestIntake).
+            var result = _intake.Offer(rec, rid, message, requestDigest);
+            if (result == IntakeResult.Duplicate) Stats.DuplicateRequests++;
+            else if (result == IntakeResult.Deferred) Stats.ThrottledRequests++;
         }
         else
         {
@@ -333,34 +314,9 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private void CutBatch()
     {
         ulong seq = LastAssigned + 1;
-        // Select up to BatchSize requests, at most one per client (PROTOCOLS.md G1), FIFO.
-        int count = 0, bodyLength = Bodies.PrePrepareFixed;
-        int limit = Math.Min(_s.BatchSize, _pending.Count);
-        for (int i = 0; i < limit; i++)
-        {
-            var e = _pending.Peek(i);
-            var rec = _clients.Get(e.Client);
-            if (rec.InBatch == seq) break;
-            rec.InBatch = seq;
-            e.Digest.AsSpan().CopyTo(_batchDigests.AsSpan(count * Digests.Size, Digests.Size));
-            bodyLength += Bodies.BatchEntryPrefix + e.Length;
-            count++;
-        }
+        int count = _intake.Select(seq, out int bodyLength);
         var body = _builder.BeginVector(MessageType.PrePrepare, View, seq, bodyLength);
-        Digests.Batch(_batchDigests.AsSpan(0, count * Digests.Size), body.Slice(0, Digests.Size));
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(32), (ushort)count);
-        body[34] = 0; body[35] = 0;
-        int off = Bodies.PrePrepareFixed;
-        for (int i = 0; i < count; i++)
-        {
-            var e = _pending.Dequeue();
-            var erec = _clients.Get(e.Client);
-            erec.Queued = false;
-            if (erec.DeferredRid != 0) _deferredClients.Add(erec);
-            BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), e.Length);
-            e.Message.AsSpan(0, e.Length).CopyTo(body.Slice(off + Bodies.BatchEntryPrefix));
-            off += Bodies.BatchEntryPrefix + e.Length;
-        }
+        _intake.Write(body, count);
         Span<byte> digest = stackalloc byte[Digests.Size];
         body.Slice(0, Digests.Size).CopyTo(digest);
         var msg = _builder.SealVector(digest);
@@ -368,25 +324,9 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         var slot = SlotOf(seq);
         slot.Reset(seq, View);
         slot.StorePrePrepare(msg, digest);
-        QueueDeferred();
         Stats.Batches++;
         Stats.BatchedRequests += count;
         Broadcast(msg);
-    }
-
-    /// <summary>Queues the deferred request of each client whose queued request was just batched.</summary>
-    private void QueueDeferred()
-    {
-        foreach (var rec in _deferredClients)
-        {
-            ulong rid = rec.DeferredRid;
-            rec.DeferredRid = 0;
-            if (rid <= rec.HighestQueuedRid || rid <= _exec.Replies.LastExecutedRid(rec.ClientId)) continue;
-            rec.HighestQueuedRid = rid;
-            rec.Queued = true;
-            _pending.Enqueue(rec.ClientId, rid, rec.Deferred.AsSpan(0, rec.DeferredLength), rec.DeferredDigest);
-        }
-        _deferredClients.Clear();
     }
 
     // ---------------------------------------------------------------- agreement

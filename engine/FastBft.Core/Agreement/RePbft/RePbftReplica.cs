@@ -53,10 +53,9 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
     private readonly ActiveSlot[] _slots;
     private readonly ClientTable _clients = new();
     private readonly RequestQueue _pending = new();
-    private readonly List<ClientRecord> _deferredClients = new();
+    private readonly RequestIntake _intake;
     private readonly SignedCheckpoints _cps;
     private readonly PanicFilter _panic = new();
-    private byte[] _batchDigests;
     private long _tick;
 
     private Mode _mode;
@@ -101,7 +100,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         _slots = new ActiveSlot[settings.Window];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new ActiveSlot(_n);
         _cps = new SignedCheckpoints(_n, settings.Window / settings.CheckpointInterval + 2, _id);
-        _batchDigests = new byte[settings.BatchSize * Digests.Size];
+        _intake = new RequestIntake(_clients, _pending, _exec.Replies, settings.BatchSize);
         _forwardedTick = new long[_n];
         Array.Fill(_forwardedTick, -1L);
         EnterGeneration(0, settings.FirstLeader);
@@ -271,24 +270,10 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         if (_mode != Mode.Normal) return;
         if (IsLeader)
         {
-            if (rid <= rec.HighestQueuedRid) { Stats.DuplicateRequests++; return; }
-            if (rec.Queued)
-            {
-                // R2 (as in PBFT): one queued request per client, a newer one waits in one per-client slot.
-                if (rid > rec.DeferredRid)
-                {
-                    if (rec.Deferred is null || rec.Deferred.Length < message.Length) rec.Deferred = new byte[Math.Max(message.Length, 256)];
-                    message.CopyTo(rec.Deferred);
-                    rec.DeferredLength = message.Length;
-                    rec.DeferredRid = rid;
-                    rec.DeferredDigest ??= new byte[Digests.Size];
-                    requestDigest.CopyTo(rec.DeferredDigest);
-                }
-                return;
-            }
-            rec.HighestQueuedRid = rid;
-            rec.Queued = true;
-            _pending.Enqueue(h.Sender, rid, message, requestDigest);
+            // R2 as in PBFT (RequestIntake).
+            var result = _intake.Offer(rec, rid, message, requestDigest);
+            if (result == IntakeResult.Duplicate) Stats.DuplicateRequests++;
+            else if (result == IntakeResult.Deferred) Stats.ThrottledRequests++;
             return;
         }
         if (rid <= rec.HighestForwardedRid) return;
@@ -310,33 +295,9 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
     private void CutBatch()
     {
         ulong seq = _lastAssigned + 1;
-        int count = 0, batchLength = Bodies.PrePrepareFixed;
-        int limit = Math.Min(_s.BatchSize, _pending.Count);
-        for (int i = 0; i < limit; i++)
-        {
-            var e = _pending.Peek(i);
-            var rec = _clients.Get(e.Client);
-            if (rec.InBatch == seq) break;
-            rec.InBatch = seq;
-            e.Digest.AsSpan().CopyTo(_batchDigests.AsSpan(count * Digests.Size, Digests.Size));
-            batchLength += Bodies.BatchEntryPrefix + e.Length;
-            count++;
-        }
+        int count = _intake.Select(seq, out int batchLength);
         var body = _builder.BeginVector(MessageType.EndorsedPrePrepare, _view, seq, batchLength + CommonRules.EndorsementSize);
-        Digests.Batch(_batchDigests.AsSpan(0, count * Digests.Size), body.Slice(0, Digests.Size));
-        BinaryPrimitives.WriteUInt16LittleEndian(body.Slice(32), (ushort)count);
-        body[34] = 0; body[35] = 0;
-        int off = Bodies.PrePrepareFixed;
-        for (int i = 0; i < count; i++)
-        {
-            var e = _pending.Dequeue();
-            var erec = _clients.Get(e.Client);
-            erec.Queued = false;
-            if (erec.DeferredRid != 0) _deferredClients.Add(erec);
-            BinaryPrimitives.WriteInt32LittleEndian(body.Slice(off), e.Length);
-            e.Message.AsSpan(0, e.Length).CopyTo(body.Slice(off + Bodies.BatchEntryPrefix));
-            off += Bodies.BatchEntryPrefix + e.Length;
-        }
+        _intake.Write(body.Slice(0, batchLength), count);
         Span<byte> digest = stackalloc byte[Digests.Size];
         body.Slice(0, Digests.Size).CopyTo(digest);
         var endorsement = body.Slice(batchLength, CommonRules.EndorsementSize);
@@ -348,7 +309,6 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         var slot = SlotOf(seq);
         slot.Reset(seq);
         slot.StorePrePrepare(msg, digest);
-        QueueDeferred();
         Stats.Batches++;
         Stats.BatchedRequests += count;
         SendToActive(msg);
@@ -363,20 +323,6 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         digest.CopyTo(signed.Slice(MessageHeader.Size));
         _signatures.Sign(_id, signed, endorsement);
         Stats.Endorsements++;
-    }
-
-    private void QueueDeferred()
-    {
-        foreach (var rec in _deferredClients)
-        {
-            ulong rid = rec.DeferredRid;
-            rec.DeferredRid = 0;
-            if (rid <= rec.HighestQueuedRid || rid <= _exec.Replies.LastExecutedRid(rec.ClientId)) continue;
-            rec.HighestQueuedRid = rid;
-            rec.Queued = true;
-            _pending.Enqueue(rec.ClientId, rid, rec.Deferred.AsSpan(0, rec.DeferredLength), rec.DeferredDigest);
-        }
-        _deferredClients.Clear();
     }
 
     // ---------------------------------------------------------------- agreement (Thesis §5.3.1.1)
