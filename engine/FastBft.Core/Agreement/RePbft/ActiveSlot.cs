@@ -60,35 +60,35 @@ internal sealed class ActiveSlot
         AnsweredTick = -1;
     }
 
+    /// <summary>Copies <paramref name="source"/> into <paramref name="buffer"/>, growing it (doubling) only when too small; returns the length.</summary>
+    private static int Keep(ref byte[] buffer, ReadOnlySpan<byte> source)
+    {
+        if (buffer.Length < source.Length) buffer = new byte[Math.Max(source.Length, buffer.Length * 2)];
+        source.CopyTo(buffer);
+        return source.Length;
+    }
+
     public void StorePrePrepare(ReadOnlySpan<byte> message, ReadOnlySpan<byte> digest)
     {
-        if (PrePrepare.Length < message.Length) PrePrepare = new byte[Math.Max(message.Length, PrePrepare.Length * 2)];
-        message.CopyTo(PrePrepare);
-        PrePrepareLength = message.Length;
+        PrePrepareLength = Keep(ref PrePrepare, message);
         digest.CopyTo(Digest);
         HasPrePrepare = true;
     }
 
     public void StorePrepare(uint sender, ReadOnlySpan<byte> message)
     {
-        if (PrepareMessages[sender].Length < message.Length) PrepareMessages[sender] = new byte[message.Length];
-        message.CopyTo(PrepareMessages[sender]);
-        PrepareLengths[sender] = message.Length;
+        PrepareLengths[sender] = Keep(ref PrepareMessages[sender], message);
     }
 
     public void StoreUpdate(ReadOnlySpan<byte> content)
     {
-        if (Update.Length < content.Length) Update = new byte[Math.Max(content.Length, Update.Length * 2)];
-        content.CopyTo(Update);
-        UpdateLength = content.Length;
+        UpdateLength = Keep(ref Update, content);
         HasUpdate = true;
     }
 
     public void StoreFullUpdate(ReadOnlySpan<byte> content, ReadOnlySpan<byte> digest)
     {
-        if (FullUpdate.Length < content.Length) FullUpdate = new byte[Math.Max(content.Length, FullUpdate.Length * 2)];
-        content.CopyTo(FullUpdate);
-        FullUpdateLength = content.Length;
+        FullUpdateLength = Keep(ref FullUpdate, content);
         digest.CopyTo(FullUpdateDigest);
         HasFullUpdate = true;
     }
