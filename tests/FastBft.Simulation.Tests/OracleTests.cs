@@ -98,10 +98,10 @@ public class OracleTests(ITestOutputHelper output)
             return _inner.CreateExecution(p, self, service);
         }
 
-        public IReplicaCore CreateReplica(ReplicaParameters p, Authenticator auth, FastBft.Execution.IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
+        public IReplicaCore CreateReplica(ReplicaParameters p, Authenticator auth, FastBft.Execution.IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null, FastBft.Auth.UsigCertificateScheme? usig = null)
         {
             if (bug == Planted.DropCommits) output = new DropCommitsOutput(output);
-            var core = _inner.CreateReplica(p, auth, execution, output, quorums);
+            var core = _inner.CreateReplica(p, auth, execution, output, quorums, usig);
             return auth.SelfId == 1 && bug is Planted.Rollback or Planted.Throw or Planted.Allocate or Planted.Retain or Planted.OversizedMessage
                 ? new FaultyCore(core, bug, output) : core;
         }

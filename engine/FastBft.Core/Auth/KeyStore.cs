@@ -113,6 +113,26 @@ public sealed class KeyStore
     /// <summary>The replicas' Ed25519 signing keys (VIEW-CHANGE, NEW-VIEW; docs/authentication.md).</summary>
     public ReplicaSignatures Signatures { get; }
 
+    /// <summary>HKDF-Expand info of the derived USIG trusted key.</summary>
+    internal static ReadOnlySpan<byte> UsigLabel => "FastBft-v1 usig trusted key"u8;
+
+    /// <summary>
+    /// Derived mode only: the 32-byte trusted key that every <see cref="FastBft.TrustedHw.SoftwareUsig"/> of this cell
+    /// shares (HKDF-Expand(PRK, "FastBft-v1 usig trusted key")), for tests, the simulator and single-operator cells whose
+    /// software USIGs have no key file. A real trusted key lives only inside the USIG instances (docs/trusted-counter.md);
+    /// every holder of the master secret can forge UIs with this one.
+    /// </summary>
+    /// <param name="key32">receives the key; at least 32 bytes.</param>
+    /// <returns>false for an explicit-key store (no master secret), leaving <paramref name="key32"/> untouched.</returns>
+    /// <exception cref="ArgumentException"><paramref name="key32"/> shorter than 32 bytes.</exception>
+    public bool TryDeriveUsigKey(Span<byte> key32)
+    {
+        if (key32.Length < KeySize) throw new ArgumentException($"the USIG key destination must be at least {KeySize} bytes", nameof(key32));
+        if (_prk is null) return false;
+        HKDF.Expand(HashAlgorithmName.SHA256, _prk, key32.Slice(0, KeySize), UsigLabel);
+        return true;
+    }
+
     /// <summary>
     /// Derives all keys from a master secret given as 64 hexadecimal digits (the cell configuration's form).
     /// </summary>

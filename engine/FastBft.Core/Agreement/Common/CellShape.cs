@@ -51,6 +51,10 @@ public sealed record CellShape(ProtocolKind Protocol, int F)
         _ => N,
     };
 
+    /// <summary>True if every replica needs a trusted counter (USIG; MinBFT and ReMinBFT, Thesis §5.4.1): its core and
+    /// its verifier get a <see cref="FastBft.Auth.UsigCertificateScheme"/>.</summary>
+    public bool UsesUsig => Protocol is ProtocolKind.MinBft or ProtocolKind.ReMinBft;
+
     /// <summary>Passive replicas (n − active).</summary>
     public int Passive => N - Active;
 

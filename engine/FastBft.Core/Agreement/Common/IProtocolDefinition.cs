@@ -62,8 +62,10 @@ public interface IProtocolDefinition
     /// <param name="execution">the execution stage (usually <see cref="CreateExecution"/>'s).</param>
     /// <param name="output">where its messages leave.</param>
     /// <param name="quorums">quorums to use; null = <see cref="Quorums"/>. Tests plant bugs here.</param>
-    /// <exception cref="ArgumentException">parameters inconsistent for the protocol.</exception>
-    IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null);
+    /// <param name="usig">the replica's trusted counter behind its certificate scheme (the same instance its verifier
+    /// checks UIs with); required when <see cref="CellShape.UsesUsig"/> (MinBFT, ReMinBFT), ignored otherwise.</param>
+    /// <exception cref="ArgumentException">parameters inconsistent for the protocol, or no <paramref name="usig"/> for a USIG protocol.</exception>
+    IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null, UsigCertificateScheme? usig = null);
 }
 
 /// <summary>The protocols this engine builds, by kind and by configuration name.</summary>

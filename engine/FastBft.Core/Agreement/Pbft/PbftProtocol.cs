@@ -32,7 +32,7 @@ public sealed class PbftProtocol : IProtocolDefinition
     }
 
     /// <inheritdoc/>
-    public IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
+    public IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null, UsigCertificateScheme? usig = null)
     {
         return new PbftReplica(parameters, auth, execution, output, quorums);
     }

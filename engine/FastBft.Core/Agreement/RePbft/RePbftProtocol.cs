@@ -41,6 +41,6 @@ public sealed class RePbftProtocol : IProtocolDefinition
     }
 
     /// <inheritdoc/>
-    public IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null)
+    public IReplicaCore CreateReplica(ReplicaParameters parameters, Authenticator auth, IExecutionStage execution, IReplicaOutput output, QuorumPolicy? quorums = null, UsigCertificateScheme? usig = null)
         => new RePbftReplica(parameters, auth, execution, output, _star, quorums);
 }
