@@ -34,6 +34,10 @@ internal sealed record RunOptions
     public int? CheckpointInterval { get; init; }
     /// <summary>Batches the leader keeps in flight (cell config max_inflight_batches); null = the config default.</summary>
     public int? MaxInflight { get; init; }
+    /// <summary>--usig: the trusted counter of a USIG protocol's replicas (minbft, reminbft): "software" (default; the key derived
+    /// from the cell's master secret) or "device-model" (each replica process hosts a UsigDeviceModel in a per-cell /dev/shm
+    /// directory and reaches it through the FpgaUsig driver). Ignored by protocols without a trusted counter.</summary>
+    public string Usig { get; init; } = "software";
     /// <summary>Logs and metrics of the harness and its replicas.</summary>
     public Output.ObservabilityOptions.Settings Observability { get; init; } = Output.ObservabilityOptions.Settings.Default;
 
@@ -69,6 +73,8 @@ internal sealed record RunResult
     /// <summary>Retransmissions that carried a PANIC to every replica (switching protocols only).</summary>
     public long ClientPanics { get; init; }
     public string Transport { get; init; } = "udp";
+    /// <summary>The replicas' trusted counter ("software", "device-model"), or "none" for a protocol without one.</summary>
+    public string Usig { get; init; } = "none";
     public bool InProcess { get; init; }
     public ulong LastExecuted { get; init; }
     public string[] StateDigests { get; init; } = [];
