@@ -2,6 +2,7 @@ using System.Text.Json;
 using FastBft.Auth;
 using FastBft.Config;
 using FastBft.Perf.Cell;
+using FastBft.Tests.Shared;
 using FastBft.TrustedHw;
 
 namespace FastBft.Integration.Tests;
@@ -87,6 +88,31 @@ public class UsigHarnessTests
             cellDir.Delete(recursive: true);
             if (modelDir is not null) Directory.Delete(modelDir, recursive: true);
         }
+    }
+
+    [Fact]
+    public void Usig_bench_reports_batched_verification_and_the_cells_need()
+    {
+        var json = Path.Combine(Path.GetTempPath(), $"fastbft-usig-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (exit, output) = HarnessProcess.Run(null, "usig-bench", "--impl", "software,device-model", "--op", "certify,verify", "--batch", "1,4",
+                "--duration", "0.05", "--trials", "1", "--cell-rps", "50000", "--cell-batch", "10", "--json", json);
+            Assert.True(exit == 0, $"exit {exit}: {output}");
+            Assert.Contains("MinBFT f=1 at 50,000 req/s, batches of 10: 5,000 instances/s; cell: 15,000 certifications/s + 30,000 verifications/s", output);
+            Assert.Contains("device-model, unbatched calls", output);
+            using var doc = JsonDocument.Parse(File.ReadAllText(json));
+            var rows = doc.RootElement.GetProperty("results").EnumerateArray().Select(r => (r.GetProperty("impl").GetString(), r.GetProperty("op").GetString(), r.GetProperty("batch").GetInt32())).ToList();
+            foreach (var impl in new[] { "software", "device-model" })
+                foreach (var op in new[] { "certify", "verify" })
+                    foreach (var batch in new[] { 1, 4 })
+                        Assert.Contains((impl, op, batch), rows);
+        }
+        finally { File.Delete(json); }
+
+        var (bad, text) = HarnessProcess.Run(null, "usig-bench", "--op", "sign");
+        Assert.Equal(2, bad);
+        Assert.Contains("--op", text);
     }
 
     /// <summary>Only the MinBFT shape (what <see cref="FastBft.Hosting.ProtocolRegistry.CreateUsigScheme"/> reads); no core.</summary>
