@@ -257,6 +257,19 @@ internal static class UsigBenchCommand
             double busy = instances * ((certify.NsPerUi + (2 * verify.NsPerUi)) / 1e9);
             Console.WriteLine(string.Create(ci,
                 $"  {i}, unbatched calls ({certify.NsPerUi / 1000:F1} µs per certify, {verify.NsPerUi / 1000:F1} µs per verify): one replica's USIG busy {busy * 100:F1}% of the time; headroom {1 / busy:F1}x"));
+            foreach (int b in results.Where(r => r.Impl == i && r.Batch > 1).Select(r => r.Batch).Distinct())
+            {
+                Result? cb = results.Find(r => r.Impl == i && r.Op == "certify" && r.Batch == b);
+                Result? vb = results.Find(r => r.Impl == i && r.Op == "verify" && r.Batch == b);
+                if (cb is null || vb is null)
+                {
+                    continue;
+                }
+
+                double busyB = instances * ((cb.NsPerUi + (2 * vb.NsPerUi)) / 1e9);
+                Console.WriteLine(string.Create(ci,
+                    $"  {i}, calls of {b} UIs ({cb.NsPerUi / 1000:F2} µs per certified UI, {vb.NsPerUi / 1000:F2} µs per verified UI): busy {busyB * 100:F1}%; headroom {1 / busyB:F1}x"));
+            }
         }
     }
 
