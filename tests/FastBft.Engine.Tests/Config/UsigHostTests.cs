@@ -163,6 +163,31 @@ public class UsigHostTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Theory]
+    [InlineData(UsigImpl.Software)]
+    [InlineData(UsigImpl.DeviceModel)]
+    public void ARestartedReplicaCertifiesInALargerEpochSoNoCounterIsReused(UsigImpl impl)
+    {
+        string dir = Directory.CreateTempSubdirectory("fastbft-usig-restart-").FullName;
+        try
+        {
+            var c = MinBftCell(new UsigOptions { Impl = impl, DevicePath = impl == UsigImpl.DeviceModel ? dir : null, TimeoutMs = 30_000 });
+            UniqueIdentifier Certify()
+            {
+                using var host = new ReplicaHost(c, 2, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0")), null, new StubUsigProtocol());
+                var trailer = new byte[UsigCertificateScheme.Length];
+                host.UsigScheme!.Seal(new byte[Authenticator.HeaderSize], new byte[32], 0, trailer);
+                return UniqueIdentifier.ReadFrom(trailer.AsSpan(2));
+            }
+            var first = Certify();
+            var second = Certify();   // the same replica started again
+            Assert.Equal(1ul, first.Counter);
+            Assert.Equal(1ul, second.Counter);
+            Assert.True(second.Epoch > first.Epoch, $"restart must start a larger epoch ({first.Epoch} → {second.Epoch})");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Fact]
     public void AUsigThatCannotStartIsAConfigErrorNamingTheKey()
     {
