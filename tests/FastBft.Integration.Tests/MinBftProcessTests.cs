@@ -48,6 +48,10 @@ public class MinBftProcessTests
         Assert.All(digests, d => Assert.Equal(digests[0], d));
         Assert.All(r.GetProperty("replicas").EnumerateArray(), s => Assert.Equal(protocol, s.GetProperty("protocol").GetString()));
         Assert.True(r.GetProperty("cpu_us_per_request").GetDouble() > 0, "CPU of the replica processes is measured");
+        // Every request is ordered by certified messages: the replicas spent time in their USIGs and certified/verified UIs.
+        Assert.True(r.GetProperty("usig_us_per_request").GetDouble() > 0);
+        Assert.True(r.GetProperty("usig_uis_per_request").GetDouble() > 0);
+        Assert.True(r.GetProperty("usig_share").GetDouble() > 0);
     }
 
     [Fact]

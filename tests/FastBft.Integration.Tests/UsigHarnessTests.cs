@@ -115,7 +115,7 @@ public class UsigHarnessTests
         Assert.Contains("--op", text);
     }
 
-    /// <summary>Only the MinBFT shape (what <see cref="FastBft.Hosting.ProtocolRegistry.CreateUsigScheme"/> reads); no core.</summary>
+    /// <summary>Only the MinBFT shape (what ProtocolRegistry.CreateUsigScheme reads); no core.</summary>
     private sealed class MinBftShapeOnly : IProtocolDefinition
     {
         public ProtocolKind Kind => ProtocolKind.MinBft;

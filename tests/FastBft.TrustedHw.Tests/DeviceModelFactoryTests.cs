@@ -74,3 +74,29 @@ public class DeviceModelFactoryTests
         Assert.Contains("\"device-model\"", JsonSerializer.Serialize(o));
     }
 }
+
+/// <summary><see cref="MeteredUsig"/> forwards unchanged and counts.</summary>
+public class MeteredUsigTests
+{
+    [Fact]
+    public void Forwards_every_call_and_counts_uis_calls_and_time()
+    {
+        using var inner = new SoftwareUsig(1, ModelFixture.Key, epoch: 5);
+        var metered = new MeteredUsig(inner);
+        Assert.Equal((1u, 5ul), (metered.Id, metered.Epoch));
+        byte[] digests = Digests.Make(4);
+        var uis = new UniqueIdentifier[4];
+        Assert.Equal(1ul, metered.CreateUI(digests.AsSpan(0, 32)).Counter);
+        Assert.Equal(4, metered.CreateUIs(digests, uis));
+        Assert.Equal(2ul, uis[0].Counter);                      // the inner sequence continues
+        Assert.True(metered.VerifyUI(1, digests.AsSpan(0, 32), uis[0]));
+        var results = new bool[4];
+        Assert.Equal(4, metered.VerifyUIs([1, 1, 1, 1], digests, uis, results));
+        Assert.Throws<ArgumentException>(() => metered.CreateUI(new byte[5]));
+        Assert.Equal(5, metered.Certified);
+        Assert.Equal(5, metered.Verified);
+        Assert.Equal(5, metered.Calls);                         // the failed call is timed and counted as a call
+        Assert.True(metered.Busy > TimeSpan.Zero);
+        Assert.Same(inner, metered.Inner);
+    }
+}

@@ -72,7 +72,8 @@ public static class ProtocolRegistry
     /// <c>usig.key_file</c> the software USIG and the device model use the trusted key derived from keys.master
     /// (<see cref="KeyStore.TryDeriveUsigKey"/>: test and single-operator cells — every holder of the master secret can forge
     /// UIs with it). A software USIG starts a fresh epoch (<see cref="SoftwareUsig.DefaultEpoch"/>, µs since 1970) at every
-    /// start, so a restarted replica never reuses a counter. The scheme owns the USIG: disposing it disposes the USIG.
+    /// start, so a restarted replica never reuses a counter. The USIG is wrapped in a <see cref="MeteredUsig"/> (time and UIs
+    /// spent in it, for the harness's USIG share) and the scheme owns it: disposing the scheme disposes the USIG.
     /// </summary>
     /// <param name="definition">the cell's protocol.</param>
     /// <param name="config">the validated cell config.</param>
@@ -81,7 +82,14 @@ public static class ProtocolRegistry
     /// <param name="logger">for the software-fallback warning and device driver messages; may be null.</param>
     /// <exception cref="ConfigException">the USIG cannot be created; the message names the <c>usig.*</c> key or the device error.</exception>
     public static UsigCertificateScheme? CreateUsigScheme(IProtocolDefinition definition, CellConfig config, uint replicaId, KeyStore keys, ILogger? logger = null)
+        => CreateUsigScheme(definition, config, replicaId, keys, logger, out _);
+
+    /// <summary><see cref="CreateUsigScheme(IProtocolDefinition, CellConfig, uint, KeyStore, ILogger?)"/>, also returning the
+    /// meter around the USIG (null when no USIG is created).</summary>
+    /// <exception cref="ConfigException">the USIG cannot be created; the message names the <c>usig.*</c> key or the device error.</exception>
+    public static UsigCertificateScheme? CreateUsigScheme(IProtocolDefinition definition, CellConfig config, uint replicaId, KeyStore keys, ILogger? logger, out MeteredUsig? meter)
     {
+        meter = null;
         if (!definition.Shape(config.F).UsesUsig) return null;
         var options = config.Usig ?? new UsigOptions();
         Span<byte> derived = stackalloc byte[32];
@@ -103,6 +111,7 @@ public static class ProtocolRegistry
         {
             System.Security.Cryptography.CryptographicOperations.ZeroMemory(derived);
         }
-        return new UsigCertificateScheme(usig, ownsUsig: true);
+        meter = new MeteredUsig(usig);
+        return new UsigCertificateScheme(meter, ownsUsig: true);
     }
 }

@@ -26,6 +26,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     private readonly MessageVerifier _verifier;
     private readonly IReplicaCore _core;
     private readonly UsigCertificateScheme? _usig;
+    private readonly FastBft.TrustedHw.MeteredUsig? _usigMeter;
     private readonly ILogger _log;
     private readonly ConcurrentQueue<TaskCompletionSource<ReplicaStatus>> _statusRequests = new();
     private long _misaddressed;
@@ -39,7 +40,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     /// <summary>
     /// Creates the host with an explicit protocol <paramref name="definition"/> (null: the config's, through
     /// <see cref="ProtocolRegistry.Definition"/>). When the definition's shape <see cref="CellShape.UsesUsig"/>, the host
-    /// creates the replica's USIG from the config's <c>usig</c> section (<see cref="ProtocolRegistry.CreateUsigScheme"/>), wraps
+    /// creates the replica's USIG from the config's <c>usig</c> section (<see cref="ProtocolRegistry.CreateUsigScheme(IProtocolDefinition, CellConfig, uint, KeyStore, ILogger?)"/>), wraps
     /// it in ONE <see cref="UsigCertificateScheme"/>, hands that instance to both the verifier and the core, and disposes it in
     /// <see cref="Dispose"/>; otherwise no USIG is created. Tests inject a definition here.
     /// </summary>
@@ -55,7 +56,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
         var def = definition ?? ProtocolRegistry.Definition(config);
         var keys = config.CreateKeyStore();
         var auth = new Authenticator(id, keys);
-        _usig = ProtocolRegistry.CreateUsigScheme(def, config, id, keys, _log);
+        _usig = ProtocolRegistry.CreateUsigScheme(def, config, id, keys, _log, out _usigMeter);
         try
         {
             _verifier = ProtocolRegistry.CreateReplicaVerifier(def, config, new Authenticator(id, keys), _usig);
@@ -178,6 +179,9 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
             StateTransfers = s.StateTransfers,
             InViewChange = _core.InViewChange,
             Protocol = _core.Shape.Name,
+            UsigBusyUs = _usigMeter is null ? 0 : (long)_usigMeter.Busy.TotalMicroseconds,
+            UsigCertified = _usigMeter?.Certified ?? 0,
+            UsigVerified = _usigMeter?.Verified ?? 0,
         };
     }
 
@@ -250,4 +254,11 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     public bool InViewChange { get; init; }
     /// <summary>The protocol the replica runs ("pbft", …).</summary>
     public string Protocol { get; init; } = "pbft";
+    /// <summary>USIG protocols: wall-clock µs the replica's threads spent inside its USIG (certify and verify calls) since it
+    /// started (<see cref="FastBft.TrustedHw.MeteredUsig.Busy"/>); 0 without a USIG.</summary>
+    public long UsigBusyUs { get; init; }
+    /// <summary>UIs the replica's USIG certified since it started; 0 without a USIG.</summary>
+    public long UsigCertified { get; init; }
+    /// <summary>UIs the replica's USIG verified since it started; 0 without a USIG.</summary>
+    public long UsigVerified { get; init; }
 }

@@ -166,13 +166,15 @@ internal sealed class CellRunner
             var (consistent, finalStatus) = await ConvergeAsync(alive, TimeSpan.FromSeconds(20));
 
             double cpuSeconds = _o.InProcess ? double.NaN : (cpu1 - cpu0).TotalSeconds;
-            long replicaBytes = 0, replicaDatagrams = 0, batches = 0, batchedRequests = 0;
+            long replicaBytes = 0, replicaDatagrams = 0, batches = 0, batchedRequests = 0, usigUs = 0, usigUis = 0;
             foreach (var a in after)
             {
                 // A replica started during the run counts from zero; one killed during it is missing from `after`.
                 var b = before.FirstOrDefault(x => x.Id == a.Id && x.BytesSent <= a.BytesSent);
                 replicaBytes += a.BytesSent - (b?.BytesSent ?? 0);
                 replicaDatagrams += a.DatagramsSent - (b?.DatagramsSent ?? 0);
+                usigUs += a.UsigBusyUs - (b?.UsigBusyUs ?? 0);
+                usigUis += a.UsigCertified + a.UsigVerified - (b is null ? 0 : b.UsigCertified + b.UsigVerified);
                 // Average batch: executed requests / executed batches of the replica that executed most in the window.
                 if (b is not null && a.ExecutedBatches - b.ExecutedBatches > batches)
                 {
@@ -208,6 +210,9 @@ internal sealed class CellRunner
                 ClientPanics = load.Panics,
                 Transport = _o.Transport, InProcess = _o.InProcess,
                 Usig = config.Shape.UsesUsig ? _o.Usig : "none",
+                UsigUsPerRequest = measured == 0 ? 0 : Math.Round((double)usigUs / measured, 3),
+                UsigShare = !config.Shape.UsesUsig ? 0 : double.IsNaN(cpuSeconds) || cpuSeconds <= 0 ? -1 : Math.Round(usigUs / 1e6 / cpuSeconds, 4),
+                UsigUisPerRequest = measured == 0 ? 0 : Math.Round((double)usigUis / measured, 3),
                 LastExecuted = finalStatus.Length > 0 ? finalStatus[0].LastExecuted : 0,
                 StateDigests = finalStatus.Select(s => s.StateDigest[..16]).ToArray(),
                 ReplicasAlive = finalStatus.Select(s => s.Id).ToArray(),
@@ -306,6 +311,9 @@ internal sealed class CellRunner
         Tables.Row(t, "cpu per request", r.InProcess ? "—" : string.Create(ci, $"{r.CpuUsPerRequest:0.0} µs"), r.InProcess ? "not measured in-process (replicas and clients share one process)" : "all replica processes");
         Tables.Row(t, "bytes per request", string.Create(ci, $"{r.BytesPerRequest:N0} B"), "replicas + client, UDP payload");
         Tables.Row(t, "datagrams per request", string.Create(ci, $"{r.DatagramsPerRequest:0.000}"), string.Create(ci, $"average batch {r.AvgBatchSize:0.0} requests"));
+        if (r.Usig != "none")
+            Tables.Row(t, "time in the USIG", string.Create(ci, $"{r.UsigUsPerRequest:0.00} µs/req"),
+                string.Create(ci, $"{(r.UsigShare >= 0 ? $"{r.UsigShare * 100:0.0}% of replica CPU time" : "CPU not measured in-process")}; {r.UsigUisPerRequest:0.00} UIs certified+verified per request ({r.Usig})"));
         Tables.Row(t, "views", string.Create(ci, $"{r.ViewChanges} change(s)"), string.Create(ci, $"view {r.ViewStart} → {r.ViewEnd}; {r.StateTransfers} state transfer(s)"));
         bool sameSequence = r.Replicas.Length == 0 || Array.TrueForAll(r.Replicas, x => x.LastExecuted == r.Replicas[0].LastExecuted);
         string where = sameSequence

@@ -75,6 +75,13 @@ internal sealed record RunResult
     public string Transport { get; init; } = "udp";
     /// <summary>The replicas' trusted counter ("software", "device-model"), or "none" for a protocol without one.</summary>
     public string Usig { get; init; } = "none";
+    /// <summary>USIG protocols: µs the replicas spent inside their USIGs in the measured window ÷ requests completed (all replicas together); 0 otherwise.</summary>
+    public double UsigUsPerRequest { get; init; }
+    /// <summary>USIG protocols: that time ÷ the replica processes' CPU time in the window (time in the USIG includes waiting
+    /// for the device, so it is a share of the replicas' work, not of a CPU); -1 when CPU is not measured (--in-process); 0 otherwise.</summary>
+    public double UsigShare { get; init; }
+    /// <summary>USIG protocols: UIs certified and verified by all replicas in the window, per request.</summary>
+    public double UsigUisPerRequest { get; init; }
     public bool InProcess { get; init; }
     public ulong LastExecuted { get; init; }
     public string[] StateDigests { get; init; } = [];

@@ -107,6 +107,8 @@ public class UsigHostTests
         var c = CellConfig.Parse(PbftJson());
         using var host = new ReplicaHost(c, 1, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0")));
         Assert.Null(host.UsigScheme);
+        var status = host.SnapshotStatus();
+        Assert.Equal((0L, 0L, 0L), (status.UsigBusyUs, status.UsigCertified, status.UsigVerified));
         Assert.Null(FastBft.Hosting.ProtocolRegistry.CreateUsigScheme(Protocols.Get(ProtocolKind.Pbft), c, 1, c.CreateKeyStore()));
         Assert.Equal(ProtocolKind.Pbft, host.Core.Shape.Protocol);
     }
@@ -154,6 +156,11 @@ public class UsigHostTests
             host.OnMessage(1, 0, commit);
             Assert.Equal(1, core.Received);
             Assert.Equal(1, host.Verifier.DroppedFor(ParseStatus.BadAuthenticator));
+
+            var status = host.SnapshotStatus();                       // the harness's "time in the USIG" comes from here
+            Assert.Equal(2, status.UsigVerified);                      // both COMMITs went to the USIG, the tampered one too
+            Assert.Equal(0, status.UsigCertified);
+            Assert.True(status.UsigBusyUs >= 0);
 
             if (impl == UsigImpl.DeviceModel) Assert.True(File.Exists(Path.Combine(dir, DeviceModelUsig.WindowFileName(0))));
             host.Dispose();
