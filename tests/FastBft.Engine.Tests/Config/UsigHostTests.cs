@@ -195,13 +195,17 @@ public class UsigHostTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
-    [Fact]
-    public void AUsigThatCannotStartIsAConfigErrorNamingTheKey()
+    [Theory]
+    [InlineData(UsigImpl.Device, false, "usig.device_path")]        // the device is not there
+    [InlineData(UsigImpl.Auto, true, "usig.require_hardware")]      // no device and no software fallback allowed
+    public void AUsigThatCannotStartIsAConfigErrorNamingTheKey(UsigImpl impl, bool requireHardware, string key)
     {
-        var c = MinBftCell(new UsigOptions { Impl = UsigImpl.Device, DevicePath = "/nonexistent/bar0" });
+        var c = MinBftCell(new UsigOptions { Impl = impl, DevicePath = "/nonexistent/bar0", RequireHardware = requireHardware });
+        CellConfig.ValidateUsig(c.Usig, c.Shape);   // consistent on paper; only the replica's machine can tell
         var e = Assert.Throws<ConfigException>(() => new ReplicaHost(c, 0, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0")), null, new StubUsigProtocol()));
-        Assert.Contains("usig", e.Message);
+        Assert.Contains(key, e.Message);
         Assert.Contains("/nonexistent/bar0", e.Message);
+        Assert.Contains("replica 0", e.Message);
     }
 
     /// <summary>A protocol definition with the MinBFT shape whose schema accepts a USIG-certified COMMIT and whose core records what it gets.</summary>
