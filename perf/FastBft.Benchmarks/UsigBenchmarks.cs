@@ -17,6 +17,9 @@ public class UsigBenchmarks
     private byte[] _digests = null!;
     private UniqueIdentifier[] _output = null!;
     private UniqueIdentifier _sample;
+    private UniqueIdentifier[] _signed = null!;
+    private uint[] _ids = null!;
+    private bool[] _results = null!;
 
     /// <summary>Implementation under test: <c>software</c> or <c>device-model</c>.</summary>
     [Params("software", "device-model")]
@@ -47,6 +50,14 @@ public class UsigBenchmarks
         new Random(42).NextBytes(_digests);
         _output = new UniqueIdentifier[64];
         _sample = _usig.CreateUI(_digests.AsSpan(0, 32));
+        _signed = new UniqueIdentifier[64];
+        using (var peer = new SoftwareUsig(1, key, epoch: 7))
+        {
+            peer.CreateUIs(_digests, _signed);
+        }
+
+        _ids = Enumerable.Repeat(1u, 64).ToArray();
+        _results = new bool[64];
     }
 
     [GlobalCleanup]
@@ -75,4 +86,12 @@ public class UsigBenchmarks
     /// <summary>Verification of one UI (in software, or on the device through OP_VERIFY).</summary>
     [Benchmark]
     public bool Verify() => _usig.VerifyUI(0, _digests.AsSpan(0, 32), _sample);
+
+    /// <summary>16 UIs verified per call (VerifyUIs: one OP_VERIFY_RING doorbell on the device); time per UI.</summary>
+    [Benchmark(OperationsPerInvoke = 16)]
+    public int VerifyBatch16() => _usig.VerifyUIs(_ids.AsSpan(0, 16), _digests.AsSpan(0, 16 * 32), _signed.AsSpan(0, 16), _results);
+
+    /// <summary>64 UIs verified per call (one doorbell); time per UI.</summary>
+    [Benchmark(OperationsPerInvoke = 64)]
+    public int VerifyBatch64() => _usig.VerifyUIs(_ids, _digests, _signed, _results);
 }

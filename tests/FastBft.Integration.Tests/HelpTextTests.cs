@@ -19,4 +19,12 @@ public class HelpTextTests
         Assert.DoesNotContain("spin 50", help);
         Assert.Equal(RunOptions.DefaultSpinUs, new RunOptions().SpinUs);
     }
+
+    [Fact]
+    public void Usig_help_names_the_actual_default()
+    {
+        Assert.Equal("software", new RunOptions().Usig);
+        Assert.Contains("software (the default", RunCommand.Usig.Description!);
+        Assert.Contains("device-model", RunCommand.Usig.Description!);
+    }
 }

@@ -54,4 +54,48 @@ public interface IUsig : IDisposable
     /// <exception cref="ArgumentException">The digest is not 32 bytes.</exception>
     /// <exception cref="UsigException">The instance failed (device).</exception>
     bool VerifyUI(uint replicaId, ReadOnlySpan<byte> digest, in UniqueIdentifier ui);
+
+    /// <summary>
+    /// Checks k UIs in one call (issue 12 item 5: a receiver verifies a whole batch's certified messages at once):
+    /// <c>results[i]</c> = <see cref="VerifyUI"/>(<paramref name="replicaIds"/>[i], digest i, <paramref name="uis"/>[i]).
+    /// Proofs only; counter order stays the job of <see cref="CounterOrderBuffer{TMessage}"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>The device driver issues one OP_VERIFY_RING command per up to ring-size (256) UIs when the device
+    /// advertises CAPS.VERIFY_RING (docs/trusted-counter-registers.md §4.2), one OP_VERIFY per UI otherwise; the
+    /// software instance computes k HMACs with one rented context and no allocation. This default implementation
+    /// (for other implementations) calls <see cref="VerifyUI"/> k times.</para>
+    /// <para>A UI with counter 0 is invalid without being sent anywhere. The entries are independent: a forged UI
+    /// in the middle of a batch makes only its own entry false.</para>
+    /// </remarks>
+    /// <param name="replicaIds">k ids: the instance each UI claims to come from (the sender of message i).</param>
+    /// <param name="digests">k×32 bytes, digest i at offset 32·i.</param>
+    /// <param name="uis">The k UIs received.</param>
+    /// <param name="results">At least k entries; entries [0, k) receive the verdicts. On an exception the first k
+    /// entries are cleared to false, never left holding an unchecked verdict.</param>
+    /// <returns>The number of valid UIs (entries set to true).</returns>
+    /// <exception cref="ArgumentException"><paramref name="digests"/> is not k×32 bytes, <paramref name="replicaIds"/>
+    /// does not hold k ids, or <paramref name="results"/> is shorter than k.</exception>
+    /// <exception cref="UsigException">The instance failed (device timeout, power-cycle, fault).</exception>
+    int VerifyUIs(ReadOnlySpan<uint> replicaIds, ReadOnlySpan<byte> digests, ReadOnlySpan<UniqueIdentifier> uis, Span<bool> results)
+    {
+        int k = UsigBatch.CountVerify(replicaIds.Length, digests, uis.Length, results.Length);
+        int valid = 0;
+        try
+        {
+            for (int i = 0; i < k; i++)
+            {
+                bool ok = VerifyUI(replicaIds[i], digests.Slice(i * UsigProofLayout.DigestSize, UsigProofLayout.DigestSize), uis[i]);
+                results[i] = ok;
+                valid += ok ? 1 : 0;
+            }
+        }
+        catch
+        {
+            results[..k].Clear();
+            throw;
+        }
+
+        return valid;
+    }
 }

@@ -114,6 +114,48 @@ public sealed class SoftwareUsig : IUsig
         return ui.Counter != 0 && _mac.Verify(replicaId, ui.Epoch, ui.Counter, digest, ui.Proof);
     }
 
+    /// <inheritdoc />
+    /// <remarks>k HMAC-SHA256 computations with one rented context, constant-time compares, no allocation.</remarks>
+    public int VerifyUIs(ReadOnlySpan<uint> replicaIds, ReadOnlySpan<byte> digests, ReadOnlySpan<UniqueIdentifier> uis, Span<bool> results)
+    {
+        int k = UsigBatch.CountVerify(replicaIds.Length, digests, uis.Length, results.Length);
+        if (k == 0)
+        {
+            return 0;
+        }
+
+        Span<byte> expected = stackalloc byte[UniqueIdentifier.ProofSize];
+        System.Security.Cryptography.IncrementalHash h = _mac.Rent();
+        int valid = 0;
+        try
+        {
+            for (int i = 0; i < k; i++)
+            {
+                ref readonly UniqueIdentifier ui = ref uis[i];
+                bool ok = false;
+                if (ui.Counter != 0)
+                {
+                    UsigMac.Compute(h, replicaIds[i], ui.Epoch, ui.Counter, digests.Slice(i * UsigProofLayout.DigestSize, UsigProofLayout.DigestSize), expected);
+                    ok = CryptographicOperations.FixedTimeEquals(expected, ui.Proof);
+                }
+
+                results[i] = ok;
+                valid += ok ? 1 : 0;
+            }
+        }
+        catch
+        {
+            results[..k].Clear();
+            throw;
+        }
+        finally
+        {
+            _mac.Return(h);
+        }
+
+        return valid;
+    }
+
     /// <summary>Zeroes the key copy and releases the HMAC contexts.</summary>
     public void Dispose() => _mac.Dispose();
 }
@@ -135,6 +177,27 @@ internal static class UsigBatch
         }
 
         return n;
+    }
+
+    /// <summary>Argument checks of <see cref="IUsig.VerifyUIs"/>: returns k.</summary>
+    public static int CountVerify(int ids, ReadOnlySpan<byte> digests, int uis, int resultsLength)
+    {
+        if (digests.Length != uis * UsigProofLayout.DigestSize)
+        {
+            throw new ArgumentException($"Batched digests must be k×{UsigProofLayout.DigestSize} bytes for k = {uis} UIs; got {digests.Length}.", nameof(digests));
+        }
+
+        if (ids != uis)
+        {
+            throw new ArgumentException($"{uis} UIs need {uis} replica ids; got {ids}.", "replicaIds");
+        }
+
+        if (resultsLength < uis)
+        {
+            throw new ArgumentException($"Results hold {resultsLength} verdicts but {uis} UIs were given.", "results");
+        }
+
+        return uis;
     }
 }
 

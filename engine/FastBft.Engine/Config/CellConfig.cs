@@ -45,6 +45,14 @@ public sealed class CellConfig
     public ServiceConfig Service { get; set; } = new();
     /// <summary>Metrics export (docs/observability.md); optional.</summary>
     public TelemetryConfig Telemetry { get; set; } = new();
+    /// <summary>
+    /// The trusted counter of each replica (<c>usig</c> section, <see cref="FastBft.TrustedHw.UsigOptions"/>; docs/configuration.md,
+    /// docs/trusted-counter.md §4). Only for protocols whose <see cref="FastBft.Agreement.CellShape.UsesUsig"/> (minbft,
+    /// reminbft); a <c>usig</c> section on any other protocol is rejected (it would be silently unused). Null (absent) for a
+    /// USIG protocol means <c>impl: auto</c> with every other key at its default: the device when one is configured, else the
+    /// software USIG on the key derived from keys.master, with a logged warning.
+    /// </summary>
+    public FastBft.TrustedHw.UsigOptions? Usig { get; set; }
 
     /// <summary>Number of replicas n.</summary>
     [JsonIgnore] public int N => Replicas.Count;
@@ -133,6 +141,44 @@ public sealed class CellConfig
         (Switching ??= new SwitchingConfig()).Validate(n, Timeouts);
         Service.Validate();
         (Telemetry ??= new TelemetryConfig()).Validate();
+        ValidateUsig(Usig, shape);
+    }
+
+    /// <summary>
+    /// The <c>usig</c> rules of <see cref="Validate"/> (public so they can be checked for a protocol that is not built yet):
+    /// a section on a protocol without a trusted counter is rejected; for a USIG protocol the contradictions
+    /// <see cref="FastBft.TrustedHw.UsigFactory.Create"/> would only find at start are rejected here, naming the key.
+    /// What needs the replica's machine (key file permissions, the device answering) is checked at start.
+    /// </summary>
+    /// <param name="usig">the section, or null when absent.</param>
+    /// <param name="shape">the cell's shape.</param>
+    /// <exception cref="ConfigException">the message names the key (<c>usig</c>, <c>usig.impl</c>, <c>usig.device_path</c>, <c>usig.require_hardware</c>, <c>usig.timeout_ms</c>).</exception>
+    public static void ValidateUsig(FastBft.TrustedHw.UsigOptions? usig, FastBft.Agreement.CellShape shape)
+    {
+        if (usig is null) return;
+        if (!shape.UsesUsig)
+            Fail("usig", $"protocol '{shape.Name}' has no trusted counter and would ignore this section; remove it (only {string.Join(", ", FastBft.Agreement.CellShape.Names.Where(n => FastBft.Agreement.CellShape.TryParse(n, out var k) && new FastBft.Agreement.CellShape(k, 1).UsesUsig))} use it)");
+        if (!Enum.IsDefined(usig.Impl)) Fail("usig.impl", $"{(int)usig.Impl} must be auto, software, device or device-model");
+        if (usig.TimeoutMs < 1 || usig.TimeoutMs > 600_000) Fail("usig.timeout_ms", $"{usig.TimeoutMs} is out of range 1..600000");
+        bool hasPath = !string.IsNullOrWhiteSpace(usig.DevicePath);
+        switch (usig.Impl)
+        {
+            case FastBft.TrustedHw.UsigImpl.Device when !hasPath:
+                Fail("usig.device_path", "usig.impl is 'device' but no device_path is configured (a PCI address such as 0000:03:00.0 or a BAR0 region file)");
+                break;
+            case FastBft.TrustedHw.UsigImpl.Software when usig.RequireHardware:
+                Fail("usig.require_hardware", "is true but usig.impl is 'software'; set impl to 'device' or 'auto', or require_hardware to false");
+                break;
+            case FastBft.TrustedHw.UsigImpl.DeviceModel when usig.RequireHardware:
+                Fail("usig.require_hardware", "is true but usig.impl is 'device-model' (a software model of the device, tests and benchmarks only); set impl to 'device', or require_hardware to false");
+                break;
+            case FastBft.TrustedHw.UsigImpl.DeviceModel when !hasPath:
+                Fail("usig.device_path", "usig.impl is 'device-model' but no device_path is configured (the directory for the model's window and epoch files)");
+                break;
+            case FastBft.TrustedHw.UsigImpl.Auto when usig.RequireHardware && !hasPath:
+                Fail("usig.require_hardware", "is true but no usig.device_path is configured, so the replica could never find its device; set usig.device_path");
+                break;
+        }
     }
 
     /// <summary>The key store of this cell: session keys derived from keys.master (docs/authentication.md).</summary>

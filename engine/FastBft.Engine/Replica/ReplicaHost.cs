@@ -25,25 +25,53 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     private readonly ITransport _transport;
     private readonly MessageVerifier _verifier;
     private readonly IReplicaCore _core;
+    private readonly UsigCertificateScheme? _usig;
+    private readonly FastBft.TrustedHw.MeteredUsig? _usigMeter;
     private readonly ILogger _log;
     private readonly ConcurrentQueue<TaskCompletionSource<ReplicaStatus>> _statusRequests = new();
     private long _misaddressed;
 
     /// <summary>Creates the host of replica <paramref name="id"/> of <paramref name="config"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">id not in 0..n-1.</exception>
+    /// <exception cref="ConfigException">the protocol is not built, or (USIG protocols) the trusted counter cannot be started.</exception>
     public ReplicaHost(CellConfig config, uint id, ITransport transport, IReplicatedService service, ILogger? logger = null)
+        : this(config, id, transport, service, logger, null) { }
+
+    /// <summary>
+    /// Creates the host with an explicit protocol <paramref name="definition"/> (null: the config's, through
+    /// <see cref="ProtocolRegistry.Definition"/>). When the definition's shape <see cref="CellShape.UsesUsig"/>, the host
+    /// creates the replica's USIG from the config's <c>usig</c> section (<see cref="ProtocolRegistry.CreateUsigScheme(IProtocolDefinition, CellConfig, uint, KeyStore, ILogger?)"/>), wraps
+    /// it in ONE <see cref="UsigCertificateScheme"/>, hands that instance to both the verifier and the core, and disposes it in
+    /// <see cref="Dispose"/>; otherwise no USIG is created. Tests inject a definition here.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">id not in 0..n-1.</exception>
+    /// <exception cref="ConfigException">the protocol is not built, or the trusted counter cannot be started.</exception>
+    internal ReplicaHost(CellConfig config, uint id, ITransport transport, IReplicatedService service, ILogger? logger, IProtocolDefinition? definition)
     {
         if (id >= (uint)config.N) throw new ArgumentOutOfRangeException(nameof(id), $"replica id {id} is not in 0..{config.N - 1}");
         _config = config;
         _id = id;
         _transport = transport;
         _log = logger ?? NullLogger.Instance;
+        var def = definition ?? ProtocolRegistry.Definition(config);
         var keys = config.CreateKeyStore();
         var auth = new Authenticator(id, keys);
-        _verifier = ProtocolRegistry.CreateVerifier(config, new Authenticator(id, keys));
-        _core = ProtocolRegistry.CreateCore(config, auth, service, this);
+        _usig = ProtocolRegistry.CreateUsigScheme(def, config, id, keys, _log, out _usigMeter);
+        try
+        {
+            _verifier = ProtocolRegistry.CreateReplicaVerifier(def, config, new Authenticator(id, keys), _usig);
+            _core = ProtocolRegistry.CreateCore(def, config, auth, service, this, _usig);
+        }
+        catch
+        {
+            _usig?.Dispose();
+            throw;
+        }
         _metrics = new FastBft.Metrics.ReplicaMetrics(id, _core, _verifier, transport.Stats, transport as IsolatingTransport);
     }
+
+    /// <summary>The replica's USIG certificate scheme (the one instance its verifier and core share), or null for a protocol without a trusted counter.</summary>
+    public UsigCertificateScheme? UsigScheme => _usig;
 
     private readonly FastBft.Metrics.ReplicaMetrics _metrics;
 
@@ -151,6 +179,9 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
             StateTransfers = s.StateTransfers,
             InViewChange = _core.InViewChange,
             Protocol = _core.Shape.Name,
+            UsigBusyUs = _usigMeter is null ? 0 : (long)_usigMeter.Busy.TotalMicroseconds,
+            UsigCertified = _usigMeter?.Certified ?? 0,
+            UsigVerified = _usigMeter?.Verified ?? 0,
         };
     }
 
@@ -187,7 +218,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
     public void SendToClient(uint client, ReadOnlySpan<byte> message) => _transport.Send(client, _id, message);
 
     /// <inheritdoc/>
-    public void Dispose() { _metrics.Dispose(); _transport.Dispose(); }
+    /// <remarks>Also disposes the USIG certificate scheme and with it the replica's USIG (a device model stops; its epoch file stays).</remarks>
+    public void Dispose() { _metrics.Dispose(); _transport.Dispose(); _usig?.Dispose(); }
 }
 
 /// <summary>A replica's status as reported to the harness (JSON line on the control channel).</summary>
@@ -222,4 +254,11 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     public bool InViewChange { get; init; }
     /// <summary>The protocol the replica runs ("pbft", …).</summary>
     public string Protocol { get; init; } = "pbft";
+    /// <summary>USIG protocols: wall-clock µs the replica's threads spent inside its USIG (certify and verify calls) since it
+    /// started (<see cref="FastBft.TrustedHw.MeteredUsig.Busy"/>); 0 without a USIG.</summary>
+    public long UsigBusyUs { get; init; }
+    /// <summary>UIs the replica's USIG certified since it started; 0 without a USIG.</summary>
+    public long UsigCertified { get; init; }
+    /// <summary>UIs the replica's USIG verified since it started; 0 without a USIG.</summary>
+    public long UsigVerified { get; init; }
 }

@@ -45,6 +45,7 @@ internal sealed class CellRunner
             throw new ConfigException($"--protocol: '{_o.Protocol}' is not a protocol (known: {string.Join(", ", FastBft.Agreement.CellShape.Names)})");
         if (!FastBft.Agreement.Protocols.IsBuilt(kind))
             throw new ConfigException($"--protocol: '{_o.Protocol}' is not built yet (built: {string.Join(", ", FastBft.Agreement.Protocols.Built)})");
+        if (_o.Usig is not ("software" or "device-model")) throw new ConfigException($"--usig: '{_o.Usig}' must be software or device-model");
         if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
         _o.Observability.Validate();
         Workload.Parse(_o.Workload);
@@ -64,8 +65,9 @@ internal sealed class CellRunner
         }
         if (_o.CheckpointInterval is { } k) { config.CheckpointInterval = k; config.Window = 2 * k; }
         if (_o.MaxInflight is { } inflight) config.MaxInflightBatches = inflight;
-        config.Validate();
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
+        string? usigDir = ConfigureUsig(config, _o.Usig, dir.FullName);
+        config.Validate();
         var configPath = Path.Combine(dir.FullName, "cell.json");
         DpdkTopology? topology = null;
         if (_o.Transport != "udp") topology = DpdkTopology.Apply(config, _o.Transport, poll, dir.FullName, _o.SpinUs, _o.MaxSleepUs, _o.Doorbells);
@@ -98,7 +100,7 @@ internal sealed class CellRunner
                 "mixed" => $"replicas {string.Join(",", config.Replicas.Where(r => r.Transport == "dpdk").Select(r => r.Id))} on DPDK (memif + net_tap on a bridge, poll {poll.ToString().ToLowerInvariant()}), others and the client on kernel UDP",
                 _ => "udp loopback",
             };
-            Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workload}, {_o.Clients} clients, batch ≤ {config.BatchSize}");
+            Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workload}, {_o.Clients} clients, batch ≤ {config.BatchSize}{(config.Shape.UsesUsig ? $", usig {_o.Usig}" : "")}");
             foreach (var f in faults) Log($"fault planned: {f.Text}");
 
             endpoint = new ClientEndpoint(config, TransportFactory.ForClient(config, topology?.ClientDpdk, topology?.ClientBind));
@@ -164,13 +166,15 @@ internal sealed class CellRunner
             var (consistent, finalStatus) = await ConvergeAsync(alive, TimeSpan.FromSeconds(20));
 
             double cpuSeconds = _o.InProcess ? double.NaN : (cpu1 - cpu0).TotalSeconds;
-            long replicaBytes = 0, replicaDatagrams = 0, batches = 0, batchedRequests = 0;
+            long replicaBytes = 0, replicaDatagrams = 0, batches = 0, batchedRequests = 0, usigUs = 0, usigUis = 0;
             foreach (var a in after)
             {
                 // A replica started during the run counts from zero; one killed during it is missing from `after`.
                 var b = before.FirstOrDefault(x => x.Id == a.Id && x.BytesSent <= a.BytesSent);
                 replicaBytes += a.BytesSent - (b?.BytesSent ?? 0);
                 replicaDatagrams += a.DatagramsSent - (b?.DatagramsSent ?? 0);
+                usigUs += a.UsigBusyUs - (b?.UsigBusyUs ?? 0);
+                usigUis += a.UsigCertified + a.UsigVerified - (b is null ? 0 : b.UsigCertified + b.UsigVerified);
                 // Average batch: executed requests / executed batches of the replica that executed most in the window.
                 if (b is not null && a.ExecutedBatches - b.ExecutedBatches > batches)
                 {
@@ -205,6 +209,10 @@ internal sealed class CellRunner
                 ClientRetransmissions = load.Retransmissions,
                 ClientPanics = load.Panics,
                 Transport = _o.Transport, InProcess = _o.InProcess,
+                Usig = config.Shape.UsesUsig ? _o.Usig : "none",
+                UsigUsPerRequest = measured == 0 ? 0 : Math.Round((double)usigUs / measured, 3),
+                UsigShare = !config.Shape.UsesUsig ? 0 : double.IsNaN(cpuSeconds) || cpuSeconds <= 0 ? -1 : Math.Round(usigUs / 1e6 / cpuSeconds, 4),
+                UsigUisPerRequest = measured == 0 ? 0 : Math.Round((double)usigUis / measured, 3),
                 LastExecuted = finalStatus.Length > 0 ? finalStatus[0].LastExecuted : 0,
                 StateDigests = finalStatus.Select(s => s.StateDigest[..16]).ToArray(),
                 ReplicasAlive = finalStatus.Select(s => s.Id).ToArray(),
@@ -224,10 +232,34 @@ internal sealed class CellRunner
             foreach (var r in everything) r.Dispose();
             topology?.Dispose();
             try { dir.Delete(recursive: true); } catch (IOException) { }
+            if (usigDir is not null) try { Directory.Delete(usigDir, recursive: true); } catch (IOException) { }
         }
     }
 
     private void Log(string s) { if (!_o.Quiet) _out.WriteLine(s); }
+
+    /// <summary>
+    /// --usig for a protocol with a trusted counter: writes the cell config's <c>usig</c> section. "software": impl software,
+    /// no key file (each replica uses the key derived from the cell's fresh master secret and a fresh epoch per start).
+    /// "device-model": impl device-model with device_path = a per-cell directory (under /dev/shm when present, else next to
+    /// the cell file) where each replica process creates its model's window (usig-rI.bar) and keeps its epoch (usig-rI.nv), so a
+    /// replica restarted by --fault restart powers its model up in a larger epoch. Returns that directory (deleted after the
+    /// run) or null. Protocols without a trusted counter get no section.
+    /// </summary>
+    internal static string? ConfigureUsig(CellConfig config, string usig, string cellDir)
+    {
+        if (!config.Shape.UsesUsig) return null;
+        if (usig == "software")
+        {
+            config.Usig = new FastBft.TrustedHw.UsigOptions { Impl = FastBft.TrustedHw.UsigImpl.Software };
+            return null;
+        }
+        string dir = Directory.Exists("/dev/shm")
+            ? Directory.CreateDirectory(Path.Combine("/dev/shm", "fastbft-usig-" + Path.GetFileName(cellDir))).FullName
+            : Directory.CreateDirectory(Path.Combine(cellDir, "usig")).FullName;
+        config.Usig = new FastBft.TrustedHw.UsigOptions { Impl = FastBft.TrustedHw.UsigImpl.DeviceModel, DevicePath = dir };
+        return dir;
+    }
 
     private static TimeSpan CpuTime(List<IReplicaHandle> replicas)
     {
@@ -270,7 +302,7 @@ internal sealed class CellRunner
     {
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine();
-        w.WriteLine(string.Create(ci, $"protocol {r.Protocol}  f={r.F}  workload {r.Workload}  clients {r.Clients}  transport {r.Transport}{(r.InProcess ? " (in-process)" : "")}"));
+        w.WriteLine(string.Create(ci, $"protocol {r.Protocol}  f={r.F}  workload {r.Workload}  clients {r.Clients}  transport {r.Transport}{(r.InProcess ? " (in-process)" : "")}{(r.Usig != "none" ? $"  usig {r.Usig}" : "")}"));
         var t = Tables.Create("<measure", "value", "<detail");
         Tables.Row(t, "throughput", string.Create(ci, $"{r.ThroughputRps:N0} req/s"), string.Create(ci, $"{r.RequestsCompleted:N0} requests in {r.DurationS:0.0} s"));
         Tables.Row(t, "latency p50 / p90", string.Create(ci, $"{r.LatencyP50Ms:0.000} ms"), string.Create(ci, $"p90 {r.LatencyP90Ms:0.000} ms"));
@@ -279,6 +311,9 @@ internal sealed class CellRunner
         Tables.Row(t, "cpu per request", r.InProcess ? "—" : string.Create(ci, $"{r.CpuUsPerRequest:0.0} µs"), r.InProcess ? "not measured in-process (replicas and clients share one process)" : "all replica processes");
         Tables.Row(t, "bytes per request", string.Create(ci, $"{r.BytesPerRequest:N0} B"), "replicas + client, UDP payload");
         Tables.Row(t, "datagrams per request", string.Create(ci, $"{r.DatagramsPerRequest:0.000}"), string.Create(ci, $"average batch {r.AvgBatchSize:0.0} requests"));
+        if (r.Usig != "none")
+            Tables.Row(t, "time in the USIG", string.Create(ci, $"{r.UsigUsPerRequest:0.00} µs/req"),
+                string.Create(ci, $"{(r.UsigShare >= 0 ? $"{r.UsigShare * 100:0.0}% of replica CPU time" : "CPU not measured in-process")}; {r.UsigUisPerRequest:0.00} UIs certified+verified per request ({r.Usig})"));
         Tables.Row(t, "views", string.Create(ci, $"{r.ViewChanges} change(s)"), string.Create(ci, $"view {r.ViewStart} → {r.ViewEnd}; {r.StateTransfers} state transfer(s)"));
         bool sameSequence = r.Replicas.Length == 0 || Array.TrueForAll(r.Replicas, x => x.LastExecuted == r.Replicas[0].LastExecuted);
         string where = sameSequence

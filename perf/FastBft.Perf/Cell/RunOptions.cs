@@ -34,6 +34,10 @@ internal sealed record RunOptions
     public int? CheckpointInterval { get; init; }
     /// <summary>Batches the leader keeps in flight (cell config max_inflight_batches); null = the config default.</summary>
     public int? MaxInflight { get; init; }
+    /// <summary>--usig: the trusted counter of a USIG protocol's replicas (minbft, reminbft): "software" (default; the key derived
+    /// from the cell's master secret) or "device-model" (each replica process hosts a UsigDeviceModel in a per-cell /dev/shm
+    /// directory and reaches it through the FpgaUsig driver). Ignored by protocols without a trusted counter.</summary>
+    public string Usig { get; init; } = "software";
     /// <summary>Logs and metrics of the harness and its replicas.</summary>
     public Output.ObservabilityOptions.Settings Observability { get; init; } = Output.ObservabilityOptions.Settings.Default;
 
@@ -69,6 +73,15 @@ internal sealed record RunResult
     /// <summary>Retransmissions that carried a PANIC to every replica (switching protocols only).</summary>
     public long ClientPanics { get; init; }
     public string Transport { get; init; } = "udp";
+    /// <summary>The replicas' trusted counter ("software", "device-model"), or "none" for a protocol without one.</summary>
+    public string Usig { get; init; } = "none";
+    /// <summary>USIG protocols: µs the replicas spent inside their USIGs in the measured window ÷ requests completed (all replicas together); 0 otherwise.</summary>
+    public double UsigUsPerRequest { get; init; }
+    /// <summary>USIG protocols: that time ÷ the replica processes' CPU time in the window (time in the USIG includes waiting
+    /// for the device, so it is a share of the replicas' work, not of a CPU); -1 when CPU is not measured (--in-process); 0 otherwise.</summary>
+    public double UsigShare { get; init; }
+    /// <summary>USIG protocols: UIs certified and verified by all replicas in the window, per request.</summary>
+    public double UsigUisPerRequest { get; init; }
     public bool InProcess { get; init; }
     public ulong LastExecuted { get; init; }
     public string[] StateDigests { get; init; } = [];

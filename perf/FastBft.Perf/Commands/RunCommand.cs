@@ -26,12 +26,13 @@ internal static class RunCommand
     internal static readonly Option<string?> Plot = new("--plot") { Description = "write a PNG: requests/s per 100 ms with fault markers, and the latency percentile spectrum" };
     internal static readonly Option<int?> ClientRetransmitMs = new("--client-retransmit-ms") { Description = "cell timeouts.client_retransmit_ms (default 500); the view-change timeout is twice it" };
     internal static readonly Option<int?> MaxInflight = new("--max-inflight") { Description = "batches the leader keeps in flight before it lets the next one fill (cell config max_inflight_batches, default 4)" };
+    internal static readonly Option<string> Usig = new("--usig") { Description = "trusted counter of minbft/reminbft replicas: software (the default; HMAC in the replica process, key derived from the cell's master secret) or device-model (each replica process hosts the USIG device model and reaches it through the FPGA driver; docs/trusted-counter.md); ignored by protocols without one", DefaultValueFactory = _ => "software" };
     internal static readonly Option<int?> CheckpointInterval = new("--checkpoint-interval") { Description = "checkpoint interval K in sequence numbers (default 128; window 2K)" };
 
     public static Command Create()
     {
         var cmd = new Command("run", "Start a cell (n(protocol, f) replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
-        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Protocol, F, Workload, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight, Usig }) cmd.Options.Add(o);
         Output.ObservabilityOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
@@ -47,6 +48,7 @@ internal static class RunCommand
         DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
         Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
         Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval), MaxInflight = p.GetValue(MaxInflight),
+        Usig = p.GetValue(Usig)!,
         Observability = Output.ObservabilityOptions.Bind(p),
     };
 

@@ -55,6 +55,7 @@ public sealed class FpgaUsig : IUsig
     private readonly Lock _gate = new();
     private readonly ILogger _logger;
     private readonly int _ringEntries;
+    private readonly bool _verifyRing;
     private readonly long _timeoutTicks;
     private readonly int _timeoutMs;
     private readonly int _spin;
@@ -96,6 +97,7 @@ public sealed class FpgaUsig : IUsig
         }
 
         _ringEntries = 1 << ringLog2;
+        _verifyRing = (caps & UsigRegisters.CapsVerifyRing) != 0;
 
         uint status = WaitStatus(UsigRegisters.StatusReady, UsigRegisters.StatusReady, "waiting for STATUS.READY at open");
         if ((status & UsigRegisters.StatusKeyLoaded) == 0)
@@ -181,6 +183,10 @@ public sealed class FpgaUsig : IUsig
 
     /// <summary>Number of descriptors one doorbell can carry (from CAPS).</summary>
     public int RingEntries => _ringEntries;
+
+    /// <summary>True if the device advertises CAPS.VERIFY_RING (version 1.1): <see cref="VerifyUIs"/> then issues one
+    /// OP_VERIFY_RING per up to <see cref="RingEntries"/> UIs; otherwise one OP_VERIFY per UI.</summary>
+    public bool BatchVerify => _verifyRing;
 
     /// <summary>Path of the mapped window.</summary>
     public string DevicePath => _w.Path;
@@ -302,6 +308,109 @@ public sealed class FpgaUsig : IUsig
                 _ => throw DeviceError(result),
             };
         }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// <para>With CAPS.VERIFY_RING: one OP_VERIFY_RING doorbell per up to <see cref="RingEntries"/> UIs, all under one lock
+    /// hold (docs/trusted-counter-registers.md §4.2); runs on the device, the host never holds the key. Without it: one
+    /// OP_VERIFY per UI.</para>
+    /// <para>Before each doorbell the driver runs its usual pre-checks (resynchronise after a timeout, EPOCH); after each
+    /// completion it re-reads EPOCH, so a power-cycle during the batch throws <see cref="UsigEpochChangedException"/> once.
+    /// Every descriptor must come back with STATUS = DONE and RESULT 0 or 1, else the driver latches faulted. A UI with
+    /// counter 0 is always false. On any exception the first k verdicts are cleared to false.</para>
+    /// </remarks>
+    public int VerifyUIs(ReadOnlySpan<uint> replicaIds, ReadOnlySpan<byte> digests, ReadOnlySpan<UniqueIdentifier> uis, Span<bool> results)
+    {
+        int k = UsigBatch.CountVerify(replicaIds.Length, digests, uis.Length, results.Length);
+        if (k == 0)
+        {
+            return 0;
+        }
+
+        lock (_gate)
+        {
+            try
+            {
+                return _verifyRing ? VerifyRing(replicaIds, digests, uis, results, k) : VerifyEach(replicaIds, digests, uis, results, k);
+            }
+            catch
+            {
+                results[..k].Clear(); // never leave an unchecked verdict behind
+                throw;
+            }
+        }
+    }
+
+    private int VerifyEach(ReadOnlySpan<uint> replicaIds, ReadOnlySpan<byte> digests, ReadOnlySpan<UniqueIdentifier> uis, Span<bool> results, int k)
+    {
+        int valid = 0;
+        for (int i = 0; i < k; i++)
+        {
+            bool ok = VerifyUI(replicaIds[i], digests.Slice(i * UsigProofLayout.DigestSize, UsigProofLayout.DigestSize), uis[i]);
+            results[i] = ok;
+            valid += ok ? 1 : 0;
+        }
+
+        return valid;
+    }
+
+    private int VerifyRing(ReadOnlySpan<uint> replicaIds, ReadOnlySpan<byte> digests, ReadOnlySpan<UniqueIdentifier> uis, Span<bool> results, int k)
+    {
+        int valid = 0;
+        int done = 0;
+        while (done < k)
+        {
+            Prepare();
+            int m = Math.Min(k - done, _ringEntries);
+            for (int j = 0; j < m; j++)
+            {
+                int d = UsigRegisters.RingBase + (j * UsigRegisters.DescriptorSize);
+                ref readonly UniqueIdentifier ui = ref uis[done + j];
+                digests.Slice((done + j) * UsigProofLayout.DigestSize, UsigProofLayout.DigestSize)
+                    .CopyTo(_w.Block(d + UsigRegisters.DescDigest, UsigProofLayout.DigestSize));
+                _w.Write64(d + UsigRegisters.DescEpoch, ui.Epoch);
+                _w.Write64(d + UsigRegisters.DescCounter, ui.Counter);
+                ui.Proof.CopyTo(_w.Block(d + UsigRegisters.DescProof, UniqueIdentifier.ProofSize));
+                _w.Write32(d + UsigRegisters.DescVerifyId, replicaIds[done + j]);
+                _w.Write32(d + UsigRegisters.DescVerifyResult, 0xFFFFFFFFu); // not a verdict until the device writes one
+                _w.Write32(d + UsigRegisters.DescStatus, 0);
+            }
+
+            _w.Write32(UsigRegisters.RingStart, 0);
+            _w.Write32(UsigRegisters.RingCount, (uint)m);
+            uint result = Issue(UsigRegisters.OpVerifyRing, "VERIFY_RING");
+            if (result != UsigRegisters.ResultOk)
+            {
+                throw DeviceError(result);
+            }
+
+            ulong epoch = _w.Read64(UsigRegisters.Epoch);
+            if (epoch != _epoch)
+            {
+                AdoptEpoch(epoch); // throws: the device power-cycled during the batch
+            }
+
+            for (int j = 0; j < m; j++)
+            {
+                int d = UsigRegisters.RingBase + (j * UsigRegisters.DescriptorSize);
+                uint descStatus = _w.Read32(d + UsigRegisters.DescStatus);
+                uint verdict = _w.Read32(d + UsigRegisters.DescVerifyResult);
+                if (descStatus != UsigRegisters.DescDone || verdict > UsigRegisters.ResultVerifyFailed)
+                {
+                    throw Latch(new UsigDeviceException(
+                        $"USIG device completed VERIFY_RING (COMPLETION=0x{_w.Read32(UsigRegisters.Completion):X8}) but descriptor {j} has STATUS=0x{descStatus:X8} (expected 0x{UsigRegisters.DescDone:X8}) RESULT=0x{verdict:X8} (expected 0 or 1)."));
+                }
+
+                bool ok = verdict == UsigRegisters.ResultOk && uis[done + j].Counter != 0;
+                results[done + j] = ok;
+                valid += ok ? 1 : 0;
+            }
+
+            done += m;
+        }
+
+        return valid;
     }
 
     /// <summary>Unmaps the window. Does not touch the device.</summary>

@@ -28,6 +28,7 @@ public sealed class UsigDeviceFaults
     private volatile bool _corruptProof;
     private long _responseDelayTicks;
     private volatile bool _powerCycleBeforeNext;
+    private int _skipCommands;
 
     /// <summary>Stuck busy: the model sets STATUS.BUSY on the next command and does not finish it until this is cleared
     /// (then it completes normally). The driver reports <see cref="UsigStuckBusyException"/>.</summary>
@@ -53,6 +54,25 @@ public sealed class UsigDeviceFaults
     /// then run that command in the new epoch — the race in which a power-cycle lands between the driver's EPOCH check
     /// and its doorbell. The driver reports <see cref="UsigEpochChangedException"/> from the returned UI's epoch.</summary>
     public bool PowerCycleBeforeNextCommand { get => _powerCycleBeforeNext; set => _powerCycleBeforeNext = value; }
+
+    /// <summary>Delays the command-level hooks (<see cref="ResponseDelay"/>, <see cref="StuckBusy"/>,
+    /// <see cref="PowerCycleBeforeNextCommand"/>) until this many further commands have executed normally (default 0:
+    /// they apply to the next command). Lets a test hit the second doorbell of a batch larger than the ring
+    /// ("mid-batch"). <see cref="WrongCounter"/> and <see cref="CorruptProof"/> are not delayed.</summary>
+    public int SkipCommands { get => Volatile.Read(ref _skipCommands); set => Volatile.Write(ref _skipCommands, Math.Max(0, value)); }
+
+    /// <summary>Model thread: true if the command-level hooks apply to the command being picked up (counts one skipped command otherwise).</summary>
+    internal bool TakeArmed()
+    {
+        int skip = Volatile.Read(ref _skipCommands);
+        if (skip <= 0)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _skipCommands);
+        return false;
+    }
 
     internal bool TakePowerCycleRequest()
     {
@@ -81,6 +101,10 @@ public sealed class UsigDeviceModelOptions
     /// <summary>File emulating the device's non-volatile epoch storage (8 bytes, u64 LE). Null: window path + ".nv".
     /// Each power-up reads it, adds 1, and writes it back, so epochs grow across model restarts.</summary>
     public string? NonVolatilePath { get; init; }
+
+    /// <summary>Advertise and execute OP_VERIFY_RING (CAPS bit 10, VERSION 1.1; default true). False models a 1.0 device:
+    /// the driver then verifies a batch with one OP_VERIFY per UI.</summary>
+    public bool VerifyRing { get; init; } = true;
 
     /// <summary>Delete the window file (not the non-volatile file) on dispose (default true).</summary>
     public bool DeleteWindowOnDispose { get; init; } = true;
@@ -206,7 +230,8 @@ public sealed class UsigDeviceModel : IDisposable
         }
 
         w.Write32(UsigRegisters.Version, _options.Version);
-        w.Write32(UsigRegisters.Caps, (uint)UsigRegisters.RingLog2 | UsigRegisters.CapsVerify | UsigRegisters.CapsRing);
+        w.Write32(UsigRegisters.Caps, (uint)UsigRegisters.RingLog2 | UsigRegisters.CapsVerify | UsigRegisters.CapsRing |
+            (_options.VerifyRing ? UsigRegisters.CapsVerifyRing : 0));
         w.Write32(UsigRegisters.InstanceId, _instanceId);
         w.Write64(UsigRegisters.Epoch, _epoch);
         w.Write64(UsigRegisters.Counter, 0);
@@ -286,15 +311,16 @@ public sealed class UsigDeviceModel : IDisposable
         RegisterWindow w = _window;
         // Slow device: the command sits in the queue with BUSY clear. The hook is re-read every millisecond so that
         // clearing it releases a waiting command at once.
+        bool armed = Faults.TakeArmed();
         long queued = Stopwatch.GetTimestamp();
-        while (!_stop && Stopwatch.GetElapsedTime(queued) < Faults.ResponseDelay)
+        while (armed && !_stop && Stopwatch.GetElapsedTime(queued) < Faults.ResponseDelay)
         {
             WaitInterruptible(TimeSpan.FromMilliseconds(1));
         }
 
         long started = Stopwatch.GetTimestamp();
         w.Write32(UsigRegisters.Status, w.Read32(UsigRegisters.Status) | UsigRegisters.StatusBusy);
-        while (Faults.StuckBusy && !_stop)
+        while (armed && Faults.StuckBusy && !_stop)
         {
             WaitInterruptible(TimeSpan.FromMilliseconds(1));
         }
@@ -304,7 +330,7 @@ public sealed class UsigDeviceModel : IDisposable
             return;
         }
 
-        if (Faults.TakePowerCycleRequest())
+        if (armed && Faults.TakePowerCycleRequest())
         {
             // The race this hook models: the device rebooted after the driver's EPOCH check but before the driver
             // wrote its inputs and rang the doorbell, so the inputs and the doorbell reach the fresh device.
@@ -318,6 +344,7 @@ public sealed class UsigDeviceModel : IDisposable
             UsigRegisters.OpCertify => Certify(),
             UsigRegisters.OpVerify => Verify(),
             UsigRegisters.OpRing => Ring(),
+            UsigRegisters.OpVerifyRing when _options.VerifyRing => VerifyRing(),
             _ => UsigRegisters.ErrorBadOpcode,
         };
 
@@ -437,6 +464,37 @@ public sealed class UsigDeviceModel : IDisposable
                 w.Block(d + UsigRegisters.DescProof, 32),
                 w.Block(d + UsigRegisters.DescCheck, 4),
                 counter);
+            w.Write32(d + UsigRegisters.DescStatus, UsigRegisters.DescDone);
+        }
+
+        return UsigRegisters.ResultOk;
+    }
+
+    private uint VerifyRing()
+    {
+        RegisterWindow w = _window;
+        uint start = w.Read32(UsigRegisters.RingStart);
+        uint count = w.Read32(UsigRegisters.RingCount);
+        if (start >= (uint)_ringEntries || count == 0 || count > (uint)_ringEntries)
+        {
+            return UsigRegisters.ErrorBadRingRange;
+        }
+
+        int mask = _ringEntries - 1;
+        Span<byte> expected = stackalloc byte[UniqueIdentifier.ProofSize];
+        for (uint i = 0; i < count; i++)
+        {
+            int d = UsigRegisters.RingBase + (int)((start + i) & (uint)mask) * UsigRegisters.DescriptorSize;
+            ulong counter = w.Read64(d + UsigRegisters.DescCounter);
+            bool ok = false;
+            if (counter != 0)
+            {
+                UsigMac.Compute(_hmac, w.Read32(d + UsigRegisters.DescVerifyId), w.Read64(d + UsigRegisters.DescEpoch), counter,
+                    w.Block(d + UsigRegisters.DescDigest, 32), expected);
+                ok = System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, w.Block(d + UsigRegisters.DescProof, 32));
+            }
+
+            w.Write32(d + UsigRegisters.DescVerifyResult, ok ? UsigRegisters.ResultOk : UsigRegisters.ResultVerifyFailed);
             w.Write32(d + UsigRegisters.DescStatus, UsigRegisters.DescDone);
         }
 

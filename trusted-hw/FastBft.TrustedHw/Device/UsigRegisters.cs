@@ -17,7 +17,7 @@ public static class UsigRegisters
     /// <summary>VERSION, u32 RO: major [31:16], minor [15:0]; reset 0x00010000.</summary>
     public const int Version = 0x004;
 
-    /// <summary>CAPS, u32 RO: [7:0] log2(ring entries); bit 8 VERIFY supported; bit 9 RING supported.</summary>
+    /// <summary>CAPS, u32 RO: [7:0] log2(ring entries); bit 8 VERIFY supported; bit 9 RING supported; bit 10 VERIFY_RING supported (1.1).</summary>
     public const int Caps = 0x008;
 
     /// <summary>INSTANCE_ID, u32 RO: USIG instance id provisioned with the key (= replica id).</summary>
@@ -101,6 +101,15 @@ public static class UsigRegisters
     /// <summary>Descriptor field: STATUS, u32: host writes 0 (pending), device writes <see cref="DescDone"/> or an error code.</summary>
     public const int DescStatus = 0x54;
 
+    /// <summary>Verify descriptor field (OP_VERIFY_RING, version 1.1): VERIFY_ID, u32, host → device: the instance id the UI
+    /// claims. Same offset as <see cref="DescCheck"/> of a certify descriptor; a descriptor is read by one command at a time.</summary>
+    public const int DescVerifyId = 0x50;
+
+    /// <summary>Verify descriptor field (OP_VERIFY_RING): RESULT, u32, device → host: <see cref="ResultOk"/> (0) = proof valid,
+    /// <see cref="ResultVerifyFailed"/> (1) = invalid. Meaningful only once the descriptor's STATUS is <see cref="DescDone"/>.
+    /// The UI to check sits in the EPOCH, COUNTER and PROOF fields (host → device for this opcode).</summary>
+    public const int DescVerifyResult = 0x58;
+
     /// <summary>Descriptor STATUS value for a completed descriptor.</summary>
     public const uint DescDone = 1;
 
@@ -110,8 +119,8 @@ public static class UsigRegisters
     /// <summary>Major version this driver speaks.</summary>
     public const uint SupportedMajorVersion = 1;
 
-    /// <summary>VERSION value of the model (1.0).</summary>
-    public const uint VersionValue = SupportedMajorVersion << 16;
+    /// <summary>VERSION value of the model (1.1: 1.0 plus OP_VERIFY_RING).</summary>
+    public const uint VersionValue = (SupportedMajorVersion << 16) | 1;
 
     /// <summary>log2 of the ring size the model exposes (8 → 256 descriptors, 32 KiB).</summary>
     public const int RingLog2 = 8;
@@ -121,6 +130,9 @@ public static class UsigRegisters
 
     /// <summary>CAPS bit: OP_RING supported.</summary>
     public const uint CapsRing = 1u << 9;
+
+    /// <summary>CAPS bit (version 1.1): OP_VERIFY_RING supported. Without it the driver verifies a batch with one OP_VERIFY per UI.</summary>
+    public const uint CapsVerifyRing = 1u << 10;
 
     /// <summary>STATUS bit 0 READY: the device finished power-up and accepts commands.</summary>
     public const uint StatusReady = 1u << 0;
@@ -145,6 +157,10 @@ public static class UsigRegisters
 
     /// <summary>Opcode: certify descriptors RING_START .. RING_START+RING_COUNT−1 (mod entries).</summary>
     public const uint OpRing = 3;
+
+    /// <summary>Opcode (version 1.1): verify descriptors RING_START .. RING_START+RING_COUNT−1 (mod entries), each holding
+    /// DIGEST, EPOCH, COUNTER, PROOF and VERIFY_ID; the device writes RESULT and STATUS = DONE per descriptor. Consumes no counter.</summary>
+    public const uint OpVerifyRing = 4;
 
     /// <summary>Result byte: success (or VERIFY: proof valid).</summary>
     public const uint ResultOk = 0;

@@ -169,6 +169,89 @@ public sealed class UsigCertificateScheme : IAuthScheme
         }
     }
 
+    /// <summary>
+    /// <see cref="Verify"/> for k received messages with <b>one</b> <see cref="IUsig.VerifyUIs"/> call (one device command
+    /// per up to 256 UIs where the device supports OP_VERIFY_RING): <paramref name="verdicts"/>[i] equals
+    /// <c>Verify(senders[i], header i, authDigest i, trailer i)</c>. Issue 12 item 5: a receiver checks a whole batch's
+    /// certified messages (e.g. the COMMITs that arrived in one transport burst) at once.
+    /// </summary>
+    /// <param name="senders">k sender ids (message i's header sender).</param>
+    /// <param name="headers">k × 40 bytes (<see cref="Authenticator.HeaderSize"/>), header i at offset 40·i.</param>
+    /// <param name="authDigests">k × 32 bytes, the authDigest of message i at offset 32·i.</param>
+    /// <param name="trailers">k × 50 bytes (<see cref="Length"/>), trailer i at offset 50·i.</param>
+    /// <param name="verdicts">At least k entries; entries [0, k) receive the verdicts.</param>
+    /// <returns>The number of accepted certificates (verdicts with <see cref="AuthVerdict.IsOk"/>).</returns>
+    /// <remarks>A trailer of the wrong shape gives Malformed and a UI with counter 0 gives BadAuthenticator without reaching
+    /// the instance; the rest go to the instance together. Any exception from the instance (device timeout, power-cycle,
+    /// fault) makes every entry that went to it <see cref="AuthStatus.Unavailable"/>; a disposed scheme gives Unavailable
+    /// for all. Never throws for bad message contents. Scratch comes from <see cref="ArrayPool{T}.Shared"/>: no steady-state allocation.</remarks>
+    /// <exception cref="ArgumentException">The lengths do not describe the same k messages, or <paramref name="verdicts"/> is shorter than k.</exception>
+    public int VerifyBatch(ReadOnlySpan<uint> senders, ReadOnlySpan<byte> headers, ReadOnlySpan<byte> authDigests, ReadOnlySpan<byte> trailers, Span<AuthVerdict> verdicts)
+    {
+        int k = senders.Length;
+        if (headers.Length != k * Authenticator.HeaderSize) throw new ArgumentException($"headers must be k × {Authenticator.HeaderSize} bytes for k = {k} senders", nameof(headers));
+        if (authDigests.Length != k * Authenticator.DigestSize) throw new ArgumentException($"authDigests must be k × {Authenticator.DigestSize} bytes for k = {k} senders", nameof(authDigests));
+        if (trailers.Length != k * Length) throw new ArgumentException($"trailers must be k × {Length} bytes for k = {k} senders", nameof(trailers));
+        if (verdicts.Length < k) throw new ArgumentException($"verdicts hold {verdicts.Length} entries but {k} messages were given", nameof(verdicts));
+        if (k == 0) return 0;
+        if (_disposed)
+        {
+            verdicts.Slice(0, k).Fill(AuthVerdict.Unavailable);
+            return 0;
+        }
+
+        uint[] ids = ArrayPool<uint>.Shared.Rent(k);
+        int[] index = ArrayPool<int>.Shared.Rent(k);
+        byte[] digests = ArrayPool<byte>.Shared.Rent(k * DigestSize);
+        UniqueIdentifier[] uis = ArrayPool<UniqueIdentifier>.Shared.Rent(k);
+        bool[] ok = ArrayPool<bool>.Shared.Rent(k);
+        try
+        {
+            int m = 0; // messages that go to the instance
+            for (int i = 0; i < k; i++)
+            {
+                ReadOnlySpan<byte> trailer = trailers.Slice(i * Length, Length);
+                if (trailer[0] != (byte)AuthenticatorKind.UsigCertificate || trailer[1] != 1) { verdicts[i] = AuthVerdict.Malformed; continue; }
+                UniqueIdentifier ui = UniqueIdentifier.ReadFrom(trailer.Slice(Authenticator.TrailerHeaderSize));
+                if (ui.Counter == 0) { verdicts[i] = AuthVerdict.BadAuthenticator; continue; }
+                CertifiedDigest(headers.Slice(i * Authenticator.HeaderSize, Authenticator.HeaderSize),
+                    authDigests.Slice(i * Authenticator.DigestSize, Authenticator.DigestSize), digests.AsSpan(m * DigestSize, DigestSize));
+                ids[m] = senders[i];
+                uis[m] = ui;
+                index[m] = i;
+                m++;
+            }
+
+            if (m == 0) return 0;
+            try
+            {
+                _usig.VerifyUIs(ids.AsSpan(0, m), digests.AsSpan(0, m * DigestSize), uis.AsSpan(0, m), ok.AsSpan(0, m));
+            }
+            catch (Exception)
+            {
+                for (int j = 0; j < m; j++) verdicts[index[j]] = AuthVerdict.Unavailable;
+                return 0;
+            }
+
+            int accepted = 0;
+            for (int j = 0; j < m; j++)
+            {
+                verdicts[index[j]] = ok[j] ? AuthVerdict.Certified(uis[j]) : AuthVerdict.BadAuthenticator;
+                accepted += ok[j] ? 1 : 0;
+            }
+
+            return accepted;
+        }
+        finally
+        {
+            ArrayPool<uint>.Shared.Return(ids);
+            ArrayPool<int>.Shared.Return(index);
+            ArrayPool<byte>.Shared.Return(digests);
+            ArrayPool<UniqueIdentifier>.Shared.Return(uis);
+            ArrayPool<bool>.Shared.Return(ok);
+        }
+    }
+
     /// <summary>Disposes the USIG instance if this scheme owns it. Later: Seal throws, Verify returns Unavailable.</summary>
     public void Dispose()
     {
