@@ -230,7 +230,7 @@ public sealed class TimeoutsConfig
     public int ClientRetransmitMs { get; set; } = 500;
     /// <summary>Switching protocols (repbft, repbft-star, reminbft) only: a client whose outstanding request has hit its
     /// retransmission timeout this many times sends a PANIC to every replica with that retransmission and with every later
-    /// one (Thesis §5.3.2.1; docs/configuration.md). 1..16, default 1 (PANIC with the first retransmission).</summary>
+    /// one (Thesis §5.3.2.1; docs/configuration.md). 1..16, default 2 (PANIC with the second retransmission: with the first, cells whose processes were still starting switched).</summary>
     public int ClientPanicRetransmissions { get; set; } = 2;
 
     internal void Validate()
