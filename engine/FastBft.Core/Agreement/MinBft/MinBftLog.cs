@@ -21,7 +21,7 @@ internal sealed class MinBftSlot
     public int PrepareLength;
     public bool PrepareAuthenticated;                 // every client MAC for us verified (we may vouch for it)
     public readonly MatchingVotes Votes;              // D(batch) per replica: the leader's PREPARE and the COMMITs
-    public bool CommitQueued, SentOwn, Committed, Executed, NullBatch;
+    public bool CommitQueued, SentOwn, Committed, Executed, NvFixed;
     public ulong OwnEpoch, OwnCounter;                // UI of our own PREPARE/COMMIT for this slot
     public int StalledTicks;
 
@@ -31,7 +31,8 @@ internal sealed class MinBftSlot
     {
         Seq = seq; View = view; HasPrepare = false; PrepareLength = 0; PrepareAuthenticated = false;
         Votes.Clear();
-        CommitQueued = SentOwn = Committed = Executed = NullBatch = false;
+        CommitQueued = SentOwn = Committed = Executed = NvFixed = false;
+        HasOriginal = false;
         OwnEpoch = OwnCounter = 0; StalledTicks = 0;
     }
 
@@ -39,6 +40,28 @@ internal sealed class MinBftSlot
 
     /// <summary>The batch body of the stored PREPARE.</summary>
     public ReadOnlySpan<byte> Batch => PrepareMessage.Slice(MessageHeader.Size, BinaryPrimitives.ReadInt32LittleEndian(Prepare.AsSpan(24)));
+
+    /// <summary>True if <see cref="Prepare"/> is a certified PREPARE (a VIEW-CHANGE may attach it); false for the empty batch a NEW-VIEW fixed.</summary>
+    public bool HasOriginal;
+
+    /// <summary>Stores a batch a NEW-VIEW fixed: its certified PREPARE (of any earlier view) if there is one, else a bare header ‖ batch (the empty batch).</summary>
+    public void StoreFixed(byte[]? prepare, ReadOnlySpan<byte> batch, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> newViewUi)
+    {
+        if (prepare is not null) { StorePrepare(prepare, digest, newViewUi); HasOriginal = true; }
+        else
+        {
+            int len = MessageHeader.Size + batch.Length;
+            if (Prepare.Length < len) Prepare = new byte[len];
+            new MessageHeader(MessageType.UiPrepare, 0, View, Seq, batch.Length, 0, ProtocolFamily.MinBft, 0).Write(Prepare);
+            batch.CopyTo(Prepare.AsSpan(MessageHeader.Size));
+            PrepareLength = len;
+            digest.CopyTo(Digest);
+            newViewUi.CopyTo(LeaderUi);
+            HasPrepare = true;
+        }
+        NvFixed = true;
+        PrepareAuthenticated = true;
+    }
 
     public void StorePrepare(ReadOnlySpan<byte> message, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> leaderUi)
     {
@@ -48,6 +71,7 @@ internal sealed class MinBftSlot
         digest.CopyTo(Digest);
         leaderUi.CopyTo(LeaderUi);
         HasPrepare = true;
+        HasOriginal = true;
     }
 }
 

@@ -19,8 +19,8 @@ public sealed class MinBftProtocol : IProtocolDefinition
     public ProtocolKind Kind => ProtocolKind.MinBft;
     /// <inheritdoc/>
     public IMessageSchema Schema => MinBftSchema.Instance;
-    /// <summary>False: the view change is not built yet (docs/minbft.md §5), so a faulty leader is not replaced.</summary>
-    public bool ReplacesFaultyLeader => false;
+    /// <summary>True: a view change replaces a faulty leader (docs/minbft.md §5).</summary>
+    public bool ReplacesFaultyLeader => true;
     /// <inheritdoc/>
     public CellShape Shape(int f) => new(ProtocolKind.MinBft, f);
     /// <inheritdoc/>

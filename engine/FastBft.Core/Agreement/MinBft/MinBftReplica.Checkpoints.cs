@@ -33,9 +33,96 @@ public sealed partial class MinBftReplica : IStateTransferOutput
 
     private void QueueCheckpoint(ulong seq, ReadOnlySpan<byte> digest)
     {
-        var body = _outbox.Begin(MessageType.UiCheckpoint, View, seq, MinBftBodies.CheckpointLength);
+        var body = _outbox.Begin(MessageType.UiCheckpoint, View, seq, MinBftBodies.CheckpointLength(_n));
         digest.CopyTo(body);
+        for (uint j = 0; j < _n; j++)
+        {
+            RunStart(j, seq, out ulong epoch, out ulong counter);
+            BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(Digests.Size + 16 * (int)j), epoch);
+            BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(Digests.Size + 16 * (int)j + 8), counter);
+        }
         _outbox.End();
+        if (seq > _ownCpQueued) _ownCpQueued = seq;
+    }
+
+    /// <summary>Highest sequence number of a CHECKPOINT of ours queued (our PREPAREs/COMMITs stay within a window of it).</summary>
+    private ulong _ownCpQueued;
+
+    /// <summary>Per sender (self included) the first counter of its PREPAREs/COMMITs this replica handled, by sequence number (a ring of 2L).</summary>
+    private ulong[][] _takenSeq = [], _takenEpoch = [], _takenCounter = [];
+
+    /// <summary>Highest CHECKPOINT sequence number each sender certified, in its counter order.</summary>
+    private ulong[] _peerCheckpoint = [];
+
+    private void InitTaken()
+    {
+        int ring = 2 * _s.Window;
+        _takenSeq = new ulong[_n][]; _takenEpoch = new ulong[_n][]; _takenCounter = new ulong[_n][];
+        for (int j = 0; j < _n; j++) { _takenSeq[j] = new ulong[ring]; _takenEpoch[j] = new ulong[ring]; _takenCounter[j] = new ulong[ring]; }
+        _peerCheckpoint = new ulong[_n];
+    }
+
+    /// <summary>Sender <paramref name="j"/>'s PREPARE/COMMIT for <paramref name="seq"/> with UI (epoch, counter) was handled (taken in counter order).</summary>
+    private void NoteTaken(uint j, ulong seq, ulong epoch, ulong counter)
+    {
+        int i = (int)(seq % (ulong)_takenSeq[j].Length);
+        var seqs = _takenSeq[j];
+        if (seqs[i] == seq && _takenEpoch[j][i] == epoch && _takenCounter[j][i] <= counter) return;
+        seqs[i] = seq; _takenEpoch[j][i] = epoch; _takenCounter[j][i] = counter;
+    }
+
+    /// <summary>
+    /// Where sender <paramref name="j"/>'s VIEW-CHANGE log must start for a checkpoint at <paramref name="seq"/>: the first
+    /// counter of its PREPAREs/COMMITs for an instance above seq this replica handled, or the next counter it expects
+    /// (epoch 0: never heard from j). Written into our CHECKPOINT (docs/minbft.md §4–§5).
+    /// </summary>
+    private void RunStart(uint j, ulong seq, out ulong epoch, out ulong counter)
+    {
+        if (j == _id) { epoch = _sent.LastEpoch; counter = _sent.LastCounter + 1; }
+        else if (_order[j] is { } b) { var st = b.GetState(j); epoch = st.Epoch; counter = st.ExpectedCounter; }
+        else { epoch = 0; counter = 0; return; }
+        var seqs = _takenSeq[j];
+        for (int i = 0; i < seqs.Length; i++)
+            if (seqs[i] > seq && _takenEpoch[j][i] == epoch && _takenCounter[j][i] < counter) counter = _takenCounter[j][i];
+        if (j == _id && epoch == 0) counter = 0;
+    }
+
+    /// <summary>Certified CHECKPOINT messages by sequence number and sender (the certificate a VIEW-CHANGE carries): a ring
+    /// of 2L/K + 2 checkpoints × n preallocated buffers, so steady state allocates nothing.</summary>
+    private ulong[] _cpSeq = [];
+    private byte[][][] _cpMsg = [];
+    private bool[][] _cpHas = [];
+
+    private void InitCheckpointMessages()
+    {
+        int ring = 2 * _s.Window / _s.CheckpointInterval + 2;
+        int len = MinBftBodies.CertifiedLength(MinBftBodies.CheckpointLength(_n));
+        _cpSeq = new ulong[ring];
+        _cpMsg = new byte[ring][][];
+        _cpHas = new bool[ring][];
+        for (int i = 0; i < ring; i++)
+        {
+            _cpMsg[i] = new byte[_n][];
+            for (int j = 0; j < _n; j++) _cpMsg[i][j] = new byte[len];
+            _cpHas[i] = new bool[_n];
+        }
+    }
+
+    private void StoreCheckpointMessage(ulong seq, uint sender, ReadOnlySpan<byte> message)
+    {
+        int i = (int)(seq / (ulong)_s.CheckpointInterval % (ulong)_cpSeq.Length);
+        if (_cpSeq[i] != seq) { _cpSeq[i] = seq; Array.Clear(_cpHas[i]); }
+        if (_cpHas[i][sender] || message.Length != _cpMsg[i][sender].Length) return;
+        message.CopyTo(_cpMsg[i][sender]);
+        _cpHas[i][sender] = true;
+    }
+
+    /// <summary>The CHECKPOINT(seq) message of <paramref name="sender"/>, if held.</summary>
+    private bool TryGetCheckpointMessage(ulong seq, uint sender, out byte[] message)
+    {
+        int i = (int)(seq / (ulong)_s.CheckpointInterval % (ulong)_cpSeq.Length);
+        message = _cpMsg[i][sender];
+        return _cpSeq[i] == seq && _cpHas[i][sender];
     }
 
     /// <summary>A verified CHECKPOINT (counted on receipt, in or out of counter order): a vote and a state-transfer hint.</summary>
@@ -43,7 +130,8 @@ public sealed partial class MinBftReplica : IStateTransferOutput
     {
         ulong seq = h.Sequence;
         if (seq == 0 || seq % (ulong)_s.CheckpointInterval != 0 || seq <= LowWatermark) return;
-        var digest = MessageHeader.Body(message, h);
+        var digest = MessageHeader.Body(message, h).Slice(0, Digests.Size);
+        if (seq <= HighWatermark + (ulong)_s.Window) StoreCheckpointMessage(seq, h.Sender, message);
         _stateTransfer.NoteCheckpoint(h.Sender, seq, digest, LastExecuted);
         if (seq > HighWatermark)
         {
@@ -54,8 +142,18 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         TryStabilize(seq);
     }
 
-    /// <summary>A CHECKPOINT in its sender's counter order: already counted on receipt.</summary>
-    private void OnCheckpointInOrder(in MessageHeader h, ReadOnlySpan<byte> message) { }
+    /// <summary>
+    /// A CHECKPOINT in its sender's counter order (its vote was counted on receipt): it raises the sender's checkpoint,
+    /// which bounds the instances its later PREPAREs/COMMITs may name (s ≤ checkpoint + L). A sender's checkpoints must
+    /// increase in its counter order; one that does not parks the sender's queue for good (a correct replica never sends
+    /// one) — so its VIEW-CHANGE log, which starts after the checkpoint a certificate names, covers every instance above it.
+    /// </summary>
+    private Handled OnCheckpointInOrder(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (h.Sequence <= _peerCheckpoint[h.Sender]) { Stats.CheckpointOrderViolations++; return Handled.Park; }
+        _peerCheckpoint[h.Sender] = h.Sequence;
+        return Handled.Done;
+    }
 
     private void TryStabilize(ulong seq)
     {

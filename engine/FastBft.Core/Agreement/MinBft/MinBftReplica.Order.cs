@@ -69,11 +69,13 @@ public sealed partial class MinBftReplica
                 if (_parked[j] is not null) { buffer.Offer(j, ui, Rent(message, requestsAuthenticated)); return; }   // the queue waits behind a parked message
                 buffer.Offer(j, ui, null);
                 buffer.TryTakeNext(j, out _, out _);
+                if (h.Type is MessageType.UiPrepare or MessageType.UiCommit) NoteTaken(j, h.Sequence, epoch, counter);
                 if (HandleInOrder(h, message, requestsAuthenticated) == Handled.Park) Park(j, Rent(message, requestsAuthenticated));
                 else Drain(j);
                 return;
             case CounterOrderStatus.BufferedAfterGap:
                 buffer.Offer(j, ui, Rent(message, requestsAuthenticated));
+                if (_parked[j] is not null) return;          // behind a parked message, not a gap
                 Stats.CounterGaps++;
                 RequestMissing(j, r.ExpectedEpoch, r.ExpectedCounter);
                 return;
@@ -115,6 +117,11 @@ public sealed partial class MinBftReplica
         {
             if (held is null) continue;
             MessageHeader.TryParse(held.Span, int.MaxValue, out var h);
+            if (h.Type is MessageType.UiPrepare or MessageType.UiCommit)
+            {
+                CertifiedOutbox.ReadUi(held.Span, out ulong e, out ulong c);
+                NoteTaken(j, h.Sequence, e, c);
+            }
             if (HandleInOrder(h, held.Span, held.RequestsAuthenticated) == Handled.Park) Park(j, held);
             else Return(held);
         }

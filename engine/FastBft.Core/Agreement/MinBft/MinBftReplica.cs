@@ -38,7 +38,7 @@ namespace FastBft.Agreement.MinBft;
 /// replicas; then the window advances and the log below is garbage [Thesis §5.4.2 "Checkpoints"; docs/minbft.md §4].
 /// State transfer is <see cref="StateTransfer"/>, as in PBFT [PBFT-PR §4.6.2].</item>
 /// </list>
-/// <para>Not built: the view change (docs/minbft.md §5 gives the design); a crashed leader stops progress.</para>
+/// <para>View change (<c>MinBftReplica.ViewChange.cs</c>, docs/minbft.md §5; Veronese et al. via PROTOCOLS.md §4 [X], G17).</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing per request.</para>
 /// </remarks>
 public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
@@ -113,6 +113,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         // Own certified messages of two windows: one PREPARE/COMMIT per sequence number and one CHECKPOINT per K.
         _sent = new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
         InitOrder();
+        InitTaken();
+        InitCheckpointMessages();
+        InitViewChange();
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
     }
 
@@ -124,8 +127,6 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     public uint Leader => (uint)(View % (ulong)_n);
     /// <inheritdoc/>
     public ulong Generation => 0;
-    /// <inheritdoc/>
-    public bool InViewChange => false;
     /// <summary>True if this replica leads the current view.</summary>
     public bool IsLeader => Leader == _id;
     /// <summary>Number of requests waiting at the leader for a batch.</summary>
@@ -153,6 +154,14 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
                 OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);
                 break;
+            case MessageType.UiViewChange:
+            case MessageType.UiNewView:
+                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
+                OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // its place in the sender's counter order
+                if (h.Type == MessageType.UiViewChange) OnViewChange(h, m.Message);
+                else OnNewView(h, m.Message, m.UiEpoch, m.UiCounter);
+                break;
+            case MessageType.ReqViewChange: OnReqViewChange(h); break;
             case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
             case MessageType.Fetch: OnFetch(h, m.Message); break;
             case MessageType.StateData: OnStateData(h, m.Message); break;
@@ -167,7 +176,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     public void EndOfBurst()
     {
         ResumeParked();
-        if (IsLeader)
+        if (IsLeader && !InViewChange)
         {
             while (_pending.Count > 0
                    && LastPrepared - LastExecuted < (ulong)_s.MaxInflightBatches
@@ -203,6 +212,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 Broadcast(cpMsg);
         }
         _stateTransfer.Tick(LastExecuted);
+        ViewChangeTick();
         EndOfBurst();
     }
 
@@ -220,7 +230,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             SendReply(entry, full: true);                  // a retransmission gets the cached reply, never a re-execution [Thesis §2.1.2.2]
             return;
         }
-        if (IsLeader)
+        if (IsLeader && !InViewChange)
         {
             var result = _intake.Offer(rec, rid, message, requestDigest);
             if (result == IntakeResult.Duplicate) Stats.DuplicateRequests++;
@@ -228,7 +238,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         }
         else
         {
-            if (rid <= rec.HighestForwardedRid) return;
+            AwaitRequest(h.Sender, rid, message);          // the view-change timer runs until it executes
+            if (rid <= rec.HighestForwardedRid || InViewChange) return;
             rec.HighestForwardedRid = rid;                 // a client that timed out multicasts; a follower relays it once [PBFT-PR §4.2]
             Stats.ForwardedRequests++;
             _out.SendToReplica(Leader, message);
@@ -260,7 +271,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         {
             case MessageType.UiPrepare: return OnPrepare(h, message, requestsAuthenticated);
             case MessageType.UiCommit: return OnCommit(h, message);
-            case MessageType.UiCheckpoint: OnCheckpointInOrder(h, message); return Handled.Done;
+            case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
+            case MessageType.UiViewChange:
+            case MessageType.UiNewView: return Handled.Done;     // handled on receipt (self-contained); their place in the order matters for the sender's run only
             default: Stats.Ignored++; return Handled.Done;
         }
     }
@@ -268,9 +281,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private Handled OnPrepare(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
-        if (h.View > View) return Handled.Park;                        // a later view: wait until we are in it
+        if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed                        // a later view: wait until we are in it
         if (h.Sender != Leader) { Stats.Ignored++; return Handled.Done; }
         ulong seq = h.Sequence;
+        if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }   // beyond the sender's own window: never from a correct leader
         if (seq <= LastPrepared)
         {
             // A second PREPARE for a bound s (a distinct counter: the USIG makes the attempt visible) — or an old one a state transfer covered.
@@ -299,11 +313,13 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Queues our COMMITs for bound slots in s order (Thesis §5.4.2 sender rule: one for every preceding instance first).</summary>
     private void QueueCommits()
     {
-        if (IsLeader) return;
+        if (InViewChange) return;
         while (_lastCommitQueued < LastPrepared)
         {
             ulong seq = _lastCommitQueued + 1;
+            if (seq > _ownCpQueued + (ulong)_s.Window) return;   // our own CHECKPOINT first (after a state transfer)
             var slot = SlotOf(seq);
+            if (IsLeader && !(slot.Seq == seq && slot.NvFixed)) { _lastCommitQueued = seq; continue; }   // the leader's vote is its PREPARE
             _lastCommitQueued = seq;
             if (slot.Seq != seq || !slot.HasPrepare || !slot.PrepareAuthenticated || slot.CommitQueued) continue;
             slot.CommitQueued = true;
@@ -317,9 +333,11 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
-        if (h.View > View) return Handled.Park;
-        if (h.Sender == Leader) { Stats.Ignored++; return Handled.Done; }   // the leader's vote is its PREPARE
+        if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;
+        if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }
+        var fixedSlot = SlotOf(seq);
+        if (h.Sender == Leader && !(fixedSlot.Seq == seq && fixedSlot.NvFixed)) { Stats.Ignored++; return Handled.Done; }   // the leader's vote is its PREPARE, except on slots a NEW-VIEW fixed
         if (seq <= LowWatermark || seq <= LastExecuted) { Stats.OldMessages++; return Handled.Done; }
         if (seq > HighWatermark) return Handled.Park;
         var body = MessageHeader.Body(message, h);
@@ -398,6 +416,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 slot.StorePrepare(msg, Bodies.BatchDigest(body), msg.Slice(msg.Length - MinBftBodies.UiSize));
                 slot.PrepareAuthenticated = true;
                 MarkOwn(slot, epoch, counter);
+                NoteTaken(_id, h.Sequence, epoch, counter);
                 slot.Votes.Record(_id, slot.Digest);
                 Advance(slot);
                 break;
@@ -407,12 +426,20 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 var slot = SlotOf(h.Sequence);
                 if (slot.Seq != h.Sequence || h.View != View) return;
                 MarkOwn(slot, epoch, counter);
+                NoteTaken(_id, h.Sequence, epoch, counter);
                 slot.Votes.Record(_id, body.Slice(0, Digests.Size));   // only a certified, sent COMMIT counts as ours
                 Advance(slot);
                 break;
             }
             case MessageType.UiCheckpoint:
                 _ownCheckpoint[h.Sequence] = (epoch, counter);
+                StoreCheckpointMessage(h.Sequence, _id, msg);
+                break;
+            case MessageType.UiViewChange:
+                OwnViewChangeSent(h, msg);
+                break;
+            case MessageType.UiNewView:
+                OnNewView(h, msg, epoch, counter);           // the new leader installs its own NEW-VIEW
                 break;
         }
     }
@@ -451,6 +478,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <inheritdoc/>
     void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)
     {
+        Executed(entry.ClientId, entry.LastExecutedRid);
         if (entry.CoreState is not ClientRecord rec || rec.Owner != _clients) { rec = _clients.Get(entry.ClientId); rec.Reply = null; ReplyOf(rec); }
         if (rec.HighestQueuedRid < entry.LastExecutedRid) rec.HighestQueuedRid = entry.LastExecutedRid;
         Stats.Executed++;
@@ -529,4 +557,8 @@ public sealed class MinBftStats : ReplicaCounters
     public long UsigSeals, CertifiedSent, UsigFailures;
     /// <summary>Our checkpoint differs from f+1 matching others (state transfer follows).</summary>
     public long CheckpointDivergence;
+    /// <summary>Certified messages that break the sender rules (a CHECKPOINT not above the sender's last; a PREPARE/COMMIT beyond its checkpoint + L): the sender's queue parks.</summary>
+    public long CheckpointOrderViolations;
+    /// <summary>REQ-VIEW-CHANGEs sent; VIEW-CHANGEs that could not be built (own log no longer held); new epochs accepted through a NEW-VIEW.</summary>
+    public long ReqViewChangesSent, ViewChangeLogMissing, EpochsAccepted;
 }

@@ -35,7 +35,7 @@ public sealed class MinBftMalformedInputTests
         var body = MessageHeader.Body(template, h).ToArray();
         if (body.Length > 0) for (int k = 0; k < 1 + rng.Next(3); k++) body[rng.Next(body.Length)] = (byte)rng.Next(256);
         var type = rng.Next(4) switch { 0 => MessageType.UiCheckpoint, 1 => MessageType.UiCommit, _ => h.Type };
-        if (type == MessageType.UiCheckpoint && body.Length != MinBftBodies.CheckpointLength) body = body.AsSpan(0, Math.Min(body.Length, 32)).ToArray();
+        if (type == MessageType.UiCheckpoint && body.Length != MinBftBodies.CheckpointLength(3)) Array.Resize(ref body, MinBftBodies.CheckpointLength(3));
         if (type == MessageType.UiCommit && body.Length != MinBftBodies.CommitLength) Array.Resize(ref body, MinBftBodies.CommitLength);
         ulong view = rng.Next(8) == 0 ? (ulong)rng.Next(1, 4) : 0;               // now and then a later view: parked, never a crash
         ulong seq = (ulong)rng.Next(0, 40);
@@ -139,7 +139,7 @@ public sealed class MinBftMalformedInputTests
         b.BeginVector(MessageType.UiFetch, 0, 0, MinBftBodies.UiFetchLength).Clear();
         Assert.Equal(ParseStatus.BadField, v.Verify(b.SealVector().ToArray(), out _));
         // A certified type sealed with a MAC vector instead of a UI.
-        b.BeginVector(MessageType.UiCheckpoint, 0, 4, MinBftBodies.CheckpointLength).Clear();
+        b.BeginVector(MessageType.UiCheckpoint, 0, 4, MinBftBodies.CheckpointLength(3)).Clear();
         Assert.NotEqual(ParseStatus.Ok, v.Verify(b.SealVector().ToArray(), out _));
         // Nothing reached the core: the cell still works.
         cell.Submit(0, cell.BuildRequest(1000, 1, 1)); cell.Run();
