@@ -135,7 +135,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     /// <inheritdoc/>
     public string DescribeState()
-        => $"v{View} leader {Leader} last {LastExecuted} prepared {LastPrepared} h {LowWatermark} pending {_pending.Count} outbox {_outbox.Count} parked {ParkedCount()} gaps {Stats.CounterGaps} equivocations {Stats.Equivocations}";
+        => $"v{View}{(_inViewChange ? " waiting-NV" : "")} leader {Leader} last {LastExecuted} prepared {LastPrepared} h {LowWatermark} pending {_pending.Count} outbox {_outbox.Count} parked {ParkedCount()} gaps {Stats.CounterGaps} equivocations {Stats.Equivocations}";
 
     /// <summary>
     /// Handles one message the <see cref="MessageVerifier"/> accepted with <see cref="MinBftSchema"/>. Certified
@@ -207,7 +207,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         }
         if (_tick % _s.RetransmitTicks == 0)
         {
-            if (stalled || ParkedCount() > 0 || BufferedAnything()) RequestMissingFromAll();
+            if (stalled || BufferedAnything()) RequestMissingFromAll();   // a parked sender is not helped by fetching
             if (_checkpoints.OwnUnstable(LowWatermark, out ulong cpSeq, out _) && _ownCheckpoint.TryGetValue(cpSeq, out var cp) && _sent.TryGet(cp.Epoch, cp.Counter, out var cpMsg))
                 Broadcast(cpMsg);
         }
@@ -371,6 +371,16 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// A USIG failure leaves everything queued for the next flush (counted in <see cref="MinBftStats.UsigFailures"/>).
     /// </summary>
     private void Flush()
+    {
+        if (_flushing) return;                           // an effect (a NEW-VIEW to send) queued more: the running loop takes it
+        _flushing = true;
+        try { FlushLoop(); }
+        finally { _flushing = false; }
+    }
+
+    private bool _flushing;
+
+    private void FlushLoop()
     {
         while (_outbox.Count > 0)
         {
