@@ -71,4 +71,67 @@ public sealed class MinBftViewChangeTests
         Assert.Equal(new ulong[] { 2 }, cell.ExecutedAt(2, c + 1, 1));   // follower 2 executed the committed batch at the same s
         cell.AssertAgreement(1, 2);
     }
+
+    [Fact]
+    public void AnEquivocatingLeaderWhosePreparesWentToDifferentFollowersIsReplacedAndTheCommittedOneIsKept()
+    {
+        // The Byzantine leader certifies PREPARE(1, A) (counter 1) for follower 1 and PREPARE(1, B) (counter 2) for
+        // follower 2. Follower 1 binds A and commits it with the leader's PREPARE (f+1 = 2) and executes it. Follower 2
+        // waits at the gap (counter 1 never comes). The new view must fix A at 1.
+        var cell = MinBftTestKit.Cell(k: 4, window: 8, settings: s => s with { ViewChangeTicks = 10 });
+        cell.Crashed.Add(0);
+        using var usig = cell.UsigFor(0);
+        const uint c = LoopbackCell.FirstClient;
+        var a = MinBftTestKit.Prepare(usig, 0, 1, MinBftTestKit.Batch(cell.BuildRequest(c, 1, 10)));
+        var b = MinBftTestKit.Prepare(usig, 0, 1, MinBftTestKit.Batch(cell.BuildRequest(c + 1, 1, 20)));
+        cell.Inject(0, 1, a);
+        cell.Inject(0, 2, b);
+        cell.Run();
+        Assert.Equal(new ulong[] { 1 }, cell.ExecutedAt(1, c, 1));
+        Assert.Equal(0UL, cell.Replicas[2].LastExecuted);
+        var next = cell.BuildRequest(c + 2, 1, 30);
+        bool ok = false;
+        for (int t = 0; t < 400 && !ok; t++)
+        {
+            if (t % 20 == 0) { cell.Submit(1, next); cell.Submit(2, next); cell.Run(); }
+            cell.Tick();
+            ok = Done(cell, c + 2, 1);
+        }
+        Assert.True(ok, string.Join(" | ", cell.Replicas.Select(r => r.DescribeState())));
+        Assert.Equal(new ulong[] { 1 }, cell.ExecutedAt(2, c, 1));        // A at 1 on follower 2 too
+        Assert.Empty(cell.ExecutedAt(1, c + 1, 1));                        // B never
+        Assert.Empty(cell.ExecutedAt(2, c + 1, 1));
+        cell.AssertAgreement(1, 2);
+    }
+
+    [Fact]
+    public void TwoLeadersInARowCrashAndTheThirdViewServesEveryRequest()
+    {
+        // f = 2, n = 5: leader 0 crashes, view 1's leader 1 crashes after ordering some requests; view 2's VIEW-CHANGEs
+        // carry logs that contain the previous VIEW-CHANGE / NEW-VIEW (as stubs) and the COMMITs of fixed slots.
+        var cell = MinBftTestKit.Cell(f: 2, k: 4, window: 8, settings: s => s with { ViewChangeTicks = 10 });
+        const uint c = LoopbackCell.FirstClient;
+        ulong rid = 0;
+        for (int i = 0; i < 5; i++) { cell.Submit(0, cell.BuildRequest(c, ++rid, i)); cell.Run(); }
+        void Serve(uint[] to)
+        {
+            var req = cell.BuildRequest(c, ++rid, (long)rid);
+            bool ok = false;
+            for (int t = 0; t < 600 && !ok; t++)
+            {
+                if (t % 20 == 0) { foreach (var r in to) cell.Submit(r, req); cell.Run(); }
+                cell.Tick();
+                ok = Done(cell, c, rid);
+            }
+            Assert.True(ok, $"request {rid}: " + string.Join(" | ", cell.Replicas.Select(r => r.DescribeState())));
+        }
+        cell.Crashed.Add(0);
+        for (int i = 0; i < 3; i++) Serve([1, 2, 3, 4]);
+        Assert.All(new uint[] { 1, 2, 3, 4 }, r => Assert.Equal(1UL, cell.Replicas[r].View));
+        cell.Crashed.Add(1);
+        for (int i = 0; i < 3; i++) Serve([2, 3, 4]);
+        Assert.All(new uint[] { 2, 3, 4 }, r => Assert.Equal(2UL, cell.Replicas[r].View));
+        cell.AssertAgreement(2, 3, 4);
+        Assert.Single(new uint[] { 2, 3, 4 }.Select(cell.StateDigest).Distinct());
+    }
 }
