@@ -74,7 +74,7 @@ public sealed class MinBftNewView
             nv.ViewChangeMessages.Add(m.ToArray());
         }
         if (rest.Length != 0) return null;
-        var decision = MinBftDecision.Decide(nv.ViewChanges, limits.MaxMessageBody);
+        var decision = MinBftDecision.Decide(nv.ViewChanges, slots);   // a decision longer than the carried one fails before anything is allocated for it
         if (decision is null || decision.CheckpointSeq != x || decision.MaxSeq != maxS) return null;
         for (int i = 0; i < slots; i++)
             if (!digests.Slice(i * Digests.Size, Digests.Size).SequenceEqual(decision.BatchDigests[i])) return null;   // any difference: reject
@@ -122,7 +122,8 @@ public sealed class MinBftDecision
     /// <summary>The certified PREPARE carrying each batch, or null for the empty batch.</summary>
     public List<byte[]?> Prepares { get; } = new();
 
-    /// <summary>Computes the decision of <paramref name="vcs"/>; null if a chosen value's batch is in none of them, or the range exceeds <paramref name="maxSlots"/>.</summary>
+    /// <summary>Computes the decision of <paramref name="vcs"/>; null if a chosen value's batch is in none of them, or if maxS − X exceeds
+    /// <paramref name="maxSlots"/> (checked before the per-slot lists are built: a receiver passes the length the NEW-VIEW carries).</summary>
     public static MinBftDecision? Decide(IReadOnlyList<MinBftViewChange> vcs, int maxSlots)
     {
         MinBftViewChange? best = null;

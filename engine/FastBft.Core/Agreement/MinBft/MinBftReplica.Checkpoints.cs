@@ -215,6 +215,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
             if (rec.HighestQueuedRid < executed) rec.HighestQueuedRid = executed;
         }
         LastExecuted = seq;
+        ForgetExecutedAwaited();                           // the installed reply cache shows what executed: no view change for those
         if (LastPrepared < seq) LastPrepared = seq;        // PREPAREs up to seq are covered: the next one to bind is seq+1
         if (_lastCommitQueued < seq) _lastCommitQueued = seq;
         for (ulong s = seq; s > seq - Math.Min(seq, (ulong)_slots.Length); s--)

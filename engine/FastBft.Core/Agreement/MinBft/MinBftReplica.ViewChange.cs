@@ -61,6 +61,17 @@ public sealed partial class MinBftReplica
         }
     }
 
+    /// <summary>After a state transfer: requests the installed reply cache shows executed are no longer awaited.</summary>
+    private void ForgetExecutedAwaited()
+    {
+        if (_awaiting.Count == 0) return;
+        List<uint>? done = null;
+        foreach (var (client, rid) in _awaiting)
+            if (_exec.Replies.LastExecutedRid(client) >= rid) (done ??= new()).Add(client);
+        if (done is null) return;
+        foreach (var c in done) { _awaiting.Remove(c); _awaitingMessages.Remove(c); _awaitedExecuted++; }
+    }
+
     private void ViewChangeTick()
     {
         if (_awaitedExecuted != _vcProgressMark)
@@ -206,26 +217,35 @@ public sealed partial class MinBftReplica
         if (IsLeader) TrySendNewView();
     }
 
-    /// <summary>The new leader: with f+1 VIEW-CHANGEs for this view (its own among them) it sends the NEW-VIEW.</summary>
+    /// <summary>
+    /// The new leader: with f+1 VIEW-CHANGEs for this view (its own among them) whose decision it can compute, it sends
+    /// the NEW-VIEW. VIEW-CHANGEs are added one by one and kept only if the decision still exists within the window
+    /// (a faulty one naming an instance far above its checkpoint, or a value whose batch nobody carries, is skipped).
+    /// </summary>
     private void TrySendNewView()
     {
         if (!_inViewChange || !IsLeader || _newViewSentFor == View || _vcs[_id] is not { } own || own.View != View) return;
-        var messages = new List<byte[]> { own.Message };
-        for (int r = 0; r < _n && messages.Count < _q.ViewChange; r++)
-            if (r != _id && _vcs[r] is { } e && e.View == View) messages.Add(e.Message);
-        if (messages.Count < _q.ViewChange) return;
         var limits = CoreLimits;
+        var messages = new List<byte[]>();
         var parsed = new List<MinBftViewChange>();
-        foreach (var m in messages)
+        MinBftDecision? decision = null;
+        for (int r = -1; r < _n && parsed.Count < _q.ViewChange; r++)
         {
+            byte[] m;
+            if (r < 0) m = own.Message;
+            else if (r != _id && _vcs[r] is { } e && e.View == View) m = e.Message;
+            else continue;
             MessageHeader.TryParse(m, int.MaxValue, out var vh);
-            CertifiedOutbox.ReadUi(m, out ulong e, out ulong c);
-            var vc = MinBftViewChange.TryParse(vh, MessageHeader.Body(m, vh), e, c, _n, limits, _usig);
-            if (vc is null) { Stats.BadNewViews++; return; }
+            CertifiedOutbox.ReadUi(m, out ulong ep, out ulong c);
+            var vc = MinBftViewChange.TryParse(vh, MessageHeader.Body(m, vh), ep, c, _n, limits, _usig);
+            if (vc is null) continue;
             parsed.Add(vc);
+            var d = MinBftDecision.Decide(parsed, _s.Window);
+            if (d is null) { parsed.RemoveAt(parsed.Count - 1); if (r < 0) { Stats.BadNewViews++; return; } continue; }
+            messages.Add(m);
+            decision = d;
         }
-        var decision = MinBftDecision.Decide(parsed, limits.MaxMessageBody);
-        if (decision is null) { Stats.BadNewViews++; return; }
+        if (parsed.Count < _q.ViewChange || decision is null) return;
         var body = MinBftNewView.Body(decision, messages);
         body.CopyTo(_outbox.Begin(MessageType.UiNewView, View, decision.MaxSeq, body.Length));
         _outbox.End();
