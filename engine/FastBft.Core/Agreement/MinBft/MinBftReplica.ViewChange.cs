@@ -29,6 +29,8 @@ public sealed partial class MinBftReplica
     private (ulong View, byte[] Message)?[] _vcs = [];
     private byte[]? _ownVc;
     private ulong _installedView, _newViewSentFor = ulong.MaxValue;
+    private byte[]? _newViewMessage;
+    private long[] _nvForwardedTick = [];
 
     /// <inheritdoc/>
     public bool InViewChange => _inViewChange;
@@ -42,6 +44,8 @@ public sealed partial class MinBftReplica
     {
         _reqViewChange = new ulong[_n];
         _vcs = new (ulong, byte[])?[_n];
+        _nvForwardedTick = new long[_n];
+        Array.Fill(_nvForwardedTick, long.MinValue / 2);
     }
 
     /// <summary>A follower saw client request (client, rid) it has not executed: the view-change timer runs until it executes.</summary>
@@ -204,6 +208,13 @@ public sealed partial class MinBftReplica
     /// <summary>A VIEW-CHANGE the verifier accepted (its log is gap-free and certified): kept per sender; f+1 for a later view make us join.</summary>
     private void OnViewChange(in MessageHeader h, ReadOnlySpan<byte> message)
     {
+        // A replica asking for a view we are past (or for the next one while we run the view it missed the NEW-VIEW of):
+        // forward the NEW-VIEW we installed — it is certified, so any replica can check it. Once per retransmission period.
+        if (_newViewMessage is not null && !_inViewChange && h.View <= _installedView + 1 && _tick - _nvForwardedTick[h.Sender] >= _s.RetransmitTicks)
+        {
+            _nvForwardedTick[h.Sender] = _tick;
+            _out.SendToReplica(h.Sender, _newViewMessage);
+        }
         if (h.View < View || h.View <= _installedView) return;
         if (_vcs[h.Sender] is { } old && old.View >= h.View) return;
         _vcs[h.Sender] = (h.View, message.ToArray());
@@ -256,7 +267,9 @@ public sealed partial class MinBftReplica
     /// <summary>A NEW-VIEW (received, or our own once certified): recompute and check the decision, then install the view.</summary>
     private void OnNewView(in MessageHeader h, ReadOnlySpan<byte> message, ulong epoch, ulong counter)
     {
-        if (h.View < View || h.View <= _installedView || (h.View == View && !_inViewChange && View != 0)) return;
+        // Any valid NEW-VIEW above the installed view is taken, also one below the view we are changing to: a replica
+        // that missed it and moved on alone is brought back (forwarded NEW-VIEW).
+        if (h.View <= _installedView || (h.View < View && !_inViewChange)) return;
         var nv = MinBftNewView.TryParse(h, MessageHeader.Body(message, h), _n, CoreLimits, _usig);
         if (nv is null) { Stats.BadNewViews++; return; }
         Install(h, message, nv, epoch, counter);
@@ -268,6 +281,7 @@ public sealed partial class MinBftReplica
         View = view;
         _inViewChange = false;
         _installedView = view;
+        _newViewMessage = message.ToArray();
         _vcStallTicks = 0;
         _reqSent = false;
         Stats.NewViewsInstalled++;

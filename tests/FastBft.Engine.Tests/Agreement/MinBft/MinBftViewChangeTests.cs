@@ -134,4 +134,28 @@ public sealed class MinBftViewChangeTests
         cell.AssertAgreement(2, 3, 4);
         Assert.Single(new uint[] { 2, 3, 4 }.Select(cell.StateDigest).Distinct());
     }
+
+    [Fact]
+    public void AReplicaThatMissedTheNewViewGetsItForwardedAndRejoins()
+    {
+        var cell = MinBftTestKit.Cell(k: 4, window: 8, settings: s => s with { ViewChangeTicks = 10 });
+        const uint c = LoopbackCell.FirstClient;
+        for (ulong rid = 1; rid <= 3; rid++) { cell.Submit(0, cell.BuildRequest(c, rid, (long)rid)); cell.Run(); }
+        cell.Crashed.Add(0);
+        int dropped = 0;
+        cell.Intercept = (from, to, msg) => to == 2 && LoopbackCell.Is(msg, MessageType.UiNewView) && dropped++ == 0;   // the first NEW-VIEW to 2 is lost
+        var req = cell.BuildRequest(c, 4, 4);
+        bool ok = false;
+        for (int t = 0; t < 600 && !ok; t++)
+        {
+            if (t % 20 == 0) { cell.Submit(1, req); cell.Submit(2, req); cell.Run(); }
+            cell.Tick();
+            ok = Done(cell, c, 4);
+        }
+        Assert.True(ok, string.Join(" | ", cell.Replicas.Select(r => r.DescribeState())));
+        Assert.True(dropped >= 2, "the NEW-VIEW reached replica 2 a second time (forwarded)");
+        Assert.Equal(cell.Replicas[1].View, cell.Replicas[2].View);
+        Assert.False(cell.Replicas[2].InViewChange);
+        cell.AssertAgreement(1, 2);
+    }
 }
