@@ -52,13 +52,31 @@ public enum MessageType : byte
     /// <summary>FORWARD(m): a replica relays a signed message m (SWITCH, signed CHECKPOINT) under its own MAC vector, so a
     /// faulty signer that authenticated m for some receivers only cannot keep it from the others (docs/repbft.md §5.4).</summary>
     Forward = 22,
+    /// <summary>MinBFT PREPARE(v,s,batch) with the leader's USIG UI: leader → all (Thesis §5.4.2, §2.2.1; PROTOCOLS.md §4 [X]).
+    /// Body: the batch (PRE-PREPARE layout, docs/minbft.md §2); the UI certifies SHA-256(header ‖ D(batch)).</summary>
+    UiPrepare = 23,
+    /// <summary>MinBFT COMMIT(v,s,D(batch),UI_L) with the follower's UI: follower → all (Thesis §5.4.2). Body: D(batch)[32] ‖ leader UI[48].</summary>
+    UiCommit = 24,
+    /// <summary>MinBFT CHECKPOINT(s,D(state)) with the sender's UI: every replica → all; f+1 matching are a transferable
+    /// checkpoint certificate (docs/minbft.md §4). Body: D(state)[32] ‖ n × (epoch[8] ‖ counter[8]): per replica j the
+    /// first counter of j's certified messages for instances above s that the sender handled (or the next it expects) — where j's VIEW-CHANGE log must start.</summary>
+    UiCheckpoint = 25,
+    /// <summary>MinBFT UI-FETCH(epoch, counter): asks a replica to re-send its certified messages from that counter on
+    /// (a counter gap at the receiver, PROTOCOLS.md §2.5). MAC vector. Body: epoch[8] ‖ counter[8].</summary>
+    UiFetch = 26,
+    /// <summary>MinBFT REQ-VIEW-CHANGE(v'): a replica suspects the leader of view v'−1 (Veronese et al., PROTOCOLS.md §4 [X]). MAC vector, empty body.</summary>
+    ReqViewChange = 27,
+    /// <summary>MinBFT VIEW-CHANGE(v', X, checkpoint certificate, gap-free log of the sender's certified messages) with the sender's UI (docs/minbft.md §5).</summary>
+    UiViewChange = 28,
+    /// <summary>MinBFT NEW-VIEW(v', decision, f+1 VIEW-CHANGEs) with the new leader's UI (docs/minbft.md §5).</summary>
+    UiNewView = 29,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
 public static class MessageTypes
 {
     /// <summary>Highest type value this version of the engine parses.</summary>
-    public const MessageType Highest = MessageType.Forward;
+    public const MessageType Highest = MessageType.UiNewView;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
     public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;

@@ -73,7 +73,6 @@ public class CellConfigTests
     }
 
     [Theory]
-    [InlineData("minbft")]
     [InlineData("reminbft")]
     public void AProtocolNotBuiltYetIsRejectedByName(string protocol)
     {

@@ -35,6 +35,10 @@ internal sealed class LoopbackCell
     /// <summary>Called for every dequeued message before drops and crash checks.</summary>
     public Action<uint, uint, byte[]>? Observe;
     public readonly HashSet<uint> Crashed = new();
+    /// <summary>Per replica its USIG certificate scheme (a <see cref="FastBft.TrustedHw.SoftwareUsig"/> over the key store's derived USIG key, epoch 1) when the protocol uses one (<see cref="CellShape.UsesUsig"/>); null otherwise.</summary>
+    public readonly UsigCertificateScheme?[] Usigs;
+    /// <summary>The shared trusted USIG key (tests forge certified messages with <see cref="UsigFor"/>); empty when the protocol uses none.</summary>
+    public readonly byte[] UsigKey = [];
     private readonly HashSet<byte[]> _forged = new(ReferenceEqualityComparer.Instance);
     public const uint FirstClient = 1000;
 
@@ -45,6 +49,12 @@ internal sealed class LoopbackCell
         F = f; N = Protocol.Shape(f).N;
         var master = new byte[32]; for (int i = 0; i < 32; i++) master[i] = (byte)(i * 7 + 1);
         Keys = new KeyStore(master, N, FirstClient);
+        Usigs = new UsigCertificateScheme?[N];
+        if (Protocol.Shape(f).UsesUsig)
+        {
+            UsigKey = new byte[32];
+            if (!Keys.TryDeriveUsigKey(UsigKey)) throw new InvalidOperationException("the key store derives no USIG key");
+        }
         Replicas = new IReplicaCore[N]; Verifiers = new MessageVerifier[N]; Services = new CounterService[N]; Executions = new List<RequestInfo>[N];
         Settings = new ReplicaParameters { F = f, BatchSize = batch, CheckpointInterval = k, Window = window, MaxInflightBatches = 2, RetransmitTicks = 2, ViewChangeTicks = viewChangeTicks };
         if (settings is not null) Settings = settings(Settings);
@@ -54,10 +64,16 @@ internal sealed class LoopbackCell
             Services[i] = new CounterService();
             Executions[i] = new List<RequestInfo>();
             var execution = Protocol.CreateExecution(Settings, i, new RecordingService(Services[i], Executions[i]));
-            Replicas[i] = Protocol.CreateReplica(Settings, new Authenticator(i, Keys), execution, new Output(this, i), quorums);
-            Verifiers[i] = new MessageVerifier(Protocol.Schema, new Authenticator(i, Keys), new VerifierLimits(N, FirstClient, 1 << 22, maxRequestBody, batch));
+            if (UsigKey.Length > 0) Usigs[i] = new UsigCertificateScheme(UsigFor(i), ownsUsig: true);
+            Replicas[i] = Protocol.CreateReplica(Settings, new Authenticator(i, Keys), execution, new Output(this, i), quorums, Usigs[i]);
+            Verifiers[i] = Usigs[i] is { } usig
+                ? new MessageVerifier(Protocol.Schema, new Authenticator(i, Keys), new VerifierLimits(N, FirstClient, 1 << 22, maxRequestBody, batch), usig)
+                : new MessageVerifier(Protocol.Schema, new Authenticator(i, Keys), new VerifierLimits(N, FirstClient, 1 << 22, maxRequestBody, batch));
         }
     }
+
+    /// <summary>A fresh software USIG instance of replica <paramref name="id"/> over the cell's trusted key (a test playing a Byzantine replica certifies with it; <paramref name="lastCounter"/> = counters already used).</summary>
+    public FastBft.TrustedHw.SoftwareUsig UsigFor(uint id, ulong epoch = 1, ulong lastCounter = 0) => new(id, UsigKey, epoch, lastCounter);
 
     private sealed class Output(LoopbackCell cell, uint self) : IReplicaOutput
     {

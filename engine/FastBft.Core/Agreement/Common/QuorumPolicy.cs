@@ -22,6 +22,14 @@ public sealed record QuorumPolicy(int Prepare, int Commit, int Checkpoint, int V
     /// </summary>
     public static QuorumPolicy RePbft(int f) => new(2 * f, 2 * f + 1, 3 * f + 1, 2 * f + 1, f + 1);
 
+    /// <summary>
+    /// MinBFT's quorums for f (n = 2f+1; Thesis §5.4.2 "a PREPARE and f matching COMMITs", PROTOCOLS.md §4 [X]): the
+    /// leader's certified PREPARE alone prepares (1), f+1 matching certified messages from distinct replicas — the
+    /// leader's PREPARE counting as one — commit, f+1 matching CHECKPOINTs make a checkpoint stable (docs/minbft.md §4),
+    /// the new leader needs f+1 VIEW-CHANGEs, and f+1 is the weak quorum.
+    /// </summary>
+    public static QuorumPolicy MinBft(int f) => new(1, f + 1, f + 1, f + 1, f + 1);
+
     /// <summary>Genuine endorsements a prepare proof in an abort history needs (RePBFT: f+1 = <see cref="Weak"/>; docs/repbft.md §5.3). 0 = <see cref="Weak"/>.</summary>
     public int ProofEndorsements { get; init; }
 
@@ -34,6 +42,7 @@ public sealed record QuorumPolicy(int Prepare, int Commit, int Checkpoint, int V
     {
         ProtocolKind.Pbft => Pbft(shape.F),
         ProtocolKind.RePbft or ProtocolKind.RePbftStar => RePbft(shape.F),
+        ProtocolKind.MinBft => MinBft(shape.F),
         _ => throw new NotSupportedException($"protocol '{shape.Name}' is not built yet"),
     };
 

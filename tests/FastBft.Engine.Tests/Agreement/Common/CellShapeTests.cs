@@ -47,8 +47,9 @@ public class CellShapeTests
     public void OnlyBuiltProtocolsHaveDefinitions()
     {
         Assert.Equal(ProtocolKind.Pbft, Protocols.Get("pbft").Kind);
-        var e = Assert.Throws<NotSupportedException>(() => Protocols.Get("minbft"));
-        Assert.Contains("minbft", e.Message);
+        Assert.Equal(ProtocolKind.MinBft, Protocols.Get("minbft").Kind);
+        var e = Assert.Throws<NotSupportedException>(() => Protocols.Get("reminbft"));
+        Assert.Contains("reminbft", e.Message);
         Assert.Throws<NotSupportedException>(() => Protocols.Get("raft"));
     }
 }

@@ -1,0 +1,238 @@
+using System.Buffers.Binary;
+using FastBft.Wire;
+
+namespace FastBft.Agreement.MinBft;
+
+/// <summary>
+/// Checkpoints, garbage collection and state transfer (docs/minbft.md §4). Every K sequence numbers a replica takes a
+/// checkpoint (SHA-256 of service snapshot ‖ reply cache) and sends a USIG-certified CHECKPOINT(s, D(state)); f+1
+/// matching from distinct replicas, its own among them, make it stable (at least one correct replica vouches for the
+/// state; Thesis §5.4.2 uses "all replicas" for ReMinBFT's passive replicas, MinBFT needs f+1 — PROTOCOLS.md §4 [X]);
+/// the low watermark moves there and the log below is garbage. CHECKPOINT is certified (unlike ReMinBFT's, Thesis
+/// §5.4.2) so that f+1 of them are a transferable certificate a future VIEW-CHANGE can carry, and so that it has a
+/// place in its sender's counter order. A replica that is behind fetches the state with the shared
+/// <see cref="StateTransfer"/> (PBFT-PR §4.6.2) once f+1 replicas announced the same checkpoint.
+/// </summary>
+public sealed partial class MinBftReplica : IStateTransferOutput
+{
+    private readonly StateTransfer _stateTransfer;
+    private readonly Dictionary<ulong, (ulong Epoch, ulong Counter)> _ownCheckpoint = new();   // seq → UI of our certified CHECKPOINT
+
+    /// <summary>The certificate of the last stable checkpoint: its sequence number and state digest (32 bytes).</summary>
+    public (ulong Sequence, ReadOnlyMemory<byte> Digest) StableCheckpointProof => (LowWatermark, _checkpoints.StableDigest);
+
+    private void TakeCheckpoint(ulong seq, MinBftSlot slot)
+    {
+        Span<byte> digest = stackalloc byte[Digests.Size];
+        _exec.TakeCheckpoint(seq, digest);
+        _checkpoints.RecordOwn(seq, digest, _id);
+        Stats.Checkpoints++;
+        QueueCheckpoint(seq, digest);
+        TryStabilize(seq);
+    }
+
+    private void QueueCheckpoint(ulong seq, ReadOnlySpan<byte> digest)
+    {
+        var body = _outbox.Begin(MessageType.UiCheckpoint, View, seq, MinBftBodies.CheckpointLength(_n));
+        digest.CopyTo(body);
+        for (uint j = 0; j < _n; j++)
+        {
+            RunStart(j, seq, out ulong epoch, out ulong counter);
+            BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(Digests.Size + 16 * (int)j), epoch);
+            BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(Digests.Size + 16 * (int)j + 8), counter);
+        }
+        _outbox.End();
+        if (seq > _ownCpQueued) _ownCpQueued = seq;
+    }
+
+    /// <summary>Highest sequence number of a CHECKPOINT of ours queued (our PREPAREs/COMMITs stay within a window of it).</summary>
+    private ulong _ownCpQueued;
+
+    /// <summary>Per sender (self included) the first counter of its PREPAREs/COMMITs this replica handled, by sequence number (a ring of 2L).</summary>
+    private ulong[][] _takenSeq = [], _takenEpoch = [], _takenCounter = [];
+
+    /// <summary>Highest CHECKPOINT sequence number each sender certified, in its counter order.</summary>
+    private ulong[] _peerCheckpoint = [];
+
+    private void InitTaken()
+    {
+        int ring = 2 * _s.Window;
+        _takenSeq = new ulong[_n][]; _takenEpoch = new ulong[_n][]; _takenCounter = new ulong[_n][];
+        for (int j = 0; j < _n; j++) { _takenSeq[j] = new ulong[ring]; _takenEpoch[j] = new ulong[ring]; _takenCounter[j] = new ulong[ring]; }
+        _peerCheckpoint = new ulong[_n];
+    }
+
+    /// <summary>Sender <paramref name="j"/>'s PREPARE/COMMIT for <paramref name="seq"/> with UI (epoch, counter) was handled (taken in counter order).</summary>
+    private void NoteTaken(uint j, ulong seq, ulong epoch, ulong counter)
+    {
+        int i = (int)(seq % (ulong)_takenSeq[j].Length);
+        var seqs = _takenSeq[j];
+        if (seqs[i] == seq && _takenEpoch[j][i] == epoch && _takenCounter[j][i] <= counter) return;
+        seqs[i] = seq; _takenEpoch[j][i] = epoch; _takenCounter[j][i] = counter;
+    }
+
+    /// <summary>
+    /// Where sender <paramref name="j"/>'s VIEW-CHANGE log must start for a checkpoint at <paramref name="seq"/>: the first
+    /// counter of its PREPAREs/COMMITs for an instance above seq this replica handled, or the next counter it expects
+    /// (epoch 0: never heard from j). Written into our CHECKPOINT (docs/minbft.md §4–§5).
+    /// </summary>
+    private void RunStart(uint j, ulong seq, out ulong epoch, out ulong counter)
+    {
+        if (j == _id) { epoch = _sent.LastEpoch; counter = _sent.LastCounter + 1; }
+        else if (_order[j] is { } b) { var st = b.GetState(j); epoch = st.Epoch; counter = st.ExpectedCounter; }
+        else { epoch = 0; counter = 0; return; }
+        var seqs = _takenSeq[j];
+        for (int i = 0; i < seqs.Length; i++)
+            if (seqs[i] > seq && _takenEpoch[j][i] == epoch && _takenCounter[j][i] < counter) counter = _takenCounter[j][i];
+        if (j == _id && epoch == 0) counter = 0;
+    }
+
+    /// <summary>Certified CHECKPOINT messages by sequence number and sender (the certificate a VIEW-CHANGE carries): a ring
+    /// of 2L/K + 2 checkpoints × n preallocated buffers, so steady state allocates nothing.</summary>
+    private ulong[] _cpSeq = [];
+    private byte[][][] _cpMsg = [];
+    private bool[][] _cpHas = [];
+
+    private void InitCheckpointMessages()
+    {
+        int ring = 2 * _s.Window / _s.CheckpointInterval + 2;
+        int len = MinBftBodies.CertifiedLength(MinBftBodies.CheckpointLength(_n));
+        _cpSeq = new ulong[ring];
+        _cpMsg = new byte[ring][][];
+        _cpHas = new bool[ring][];
+        for (int i = 0; i < ring; i++)
+        {
+            _cpMsg[i] = new byte[_n][];
+            for (int j = 0; j < _n; j++) _cpMsg[i][j] = new byte[len];
+            _cpHas[i] = new bool[_n];
+        }
+    }
+
+    private void StoreCheckpointMessage(ulong seq, uint sender, ReadOnlySpan<byte> message)
+    {
+        int i = (int)(seq / (ulong)_s.CheckpointInterval % (ulong)_cpSeq.Length);
+        if (_cpSeq[i] != seq) { _cpSeq[i] = seq; Array.Clear(_cpHas[i]); }
+        if (_cpHas[i][sender] || message.Length != _cpMsg[i][sender].Length) return;
+        message.CopyTo(_cpMsg[i][sender]);
+        _cpHas[i][sender] = true;
+    }
+
+    /// <summary>The CHECKPOINT(seq) message of <paramref name="sender"/>, if held.</summary>
+    private bool TryGetCheckpointMessage(ulong seq, uint sender, out byte[] message)
+    {
+        int i = (int)(seq / (ulong)_s.CheckpointInterval % (ulong)_cpSeq.Length);
+        message = _cpMsg[i][sender];
+        return _cpSeq[i] == seq && _cpHas[i][sender];
+    }
+
+    /// <summary>A verified CHECKPOINT (counted on receipt, in or out of counter order): a vote and a state-transfer hint.</summary>
+    private void NoteCheckpointVote(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        ulong seq = h.Sequence;
+        if (seq == 0 || seq % (ulong)_s.CheckpointInterval != 0 || seq <= LowWatermark) return;
+        var digest = MessageHeader.Body(message, h).Slice(0, Digests.Size);
+        if (seq <= HighWatermark + (ulong)_s.Window) StoreCheckpointMessage(seq, h.Sender, message);
+        _stateTransfer.NoteCheckpoint(h.Sender, seq, digest, LastExecuted);
+        if (seq > HighWatermark)
+        {
+            if (seq > Stats.HighestCheckpointSeen) Stats.HighestCheckpointSeen = seq;
+            return;                                       // beyond our window: f+1 of these start a state transfer
+        }
+        _checkpoints.Record(seq, h.Sender, digest);
+        TryStabilize(seq);
+    }
+
+    /// <summary>
+    /// A CHECKPOINT in its sender's counter order (its vote was counted on receipt): it raises the sender's checkpoint,
+    /// which bounds the instances its later PREPAREs/COMMITs may name (s ≤ checkpoint + L). A sender's checkpoints must
+    /// increase in its counter order; one that does not parks the sender's queue for good (a correct replica never sends
+    /// one) — so its VIEW-CHANGE log, which starts after the checkpoint a certificate names, covers every instance above it.
+    /// </summary>
+    private Handled OnCheckpointInOrder(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (h.Sequence <= _peerCheckpoint[h.Sender]) { Stats.CheckpointOrderViolations++; return Handled.Park; }
+        _peerCheckpoint[h.Sender] = h.Sequence;
+        return Handled.Done;
+    }
+
+    private void TryStabilize(ulong seq)
+    {
+        if (seq <= LowWatermark || seq > LastExecuted) return;
+        int matching = _checkpoints.CountMatchingOwn(seq);
+        if (matching < 0) return;
+        if (matching >= _q.Checkpoint)
+        {
+            LowWatermark = seq;                           // stable: the log below is garbage (slots are reused by index)
+            _checkpoints.MakeStable(seq);
+            Stats.StableCheckpoints++;
+            ForgetOwnCheckpointsBelow(seq);
+        }
+        else if (_checkpoints.HasConflictingQuorum(seq, _q.Checkpoint))
+        {
+            Stats.CheckpointDivergence++;
+        }
+    }
+
+    private void ForgetOwnCheckpointsBelow(ulong seq)
+    {
+        if (_ownCheckpoint.Count <= 2) return;
+        ulong k = (ulong)_s.CheckpointInterval;
+        for (ulong s = seq - Math.Min(seq, (ulong)_s.Window); s < seq; s += k) _ownCheckpoint.Remove(s);
+    }
+
+    /// <inheritdoc/>
+    void IStateTransferOutput.SendFetch(uint replica, ulong sequence, long offset)
+    {
+        var body = _builder.BeginVector(MessageType.Fetch, View, sequence, 8);
+        BinaryPrimitives.WriteInt64LittleEndian(body, offset);
+        _out.SendToReplica(replica, _builder.SealVector());
+    }
+
+    /// <inheritdoc/>
+    void IStateTransferOutput.SendStateData(uint replica, ulong sequence, int total, int offset, ReadOnlySpan<byte> chunk)
+    {
+        var body = _builder.BeginVector(MessageType.StateData, View, sequence, 8 + chunk.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(body, total);
+        BinaryPrimitives.WriteInt32LittleEndian(body.Slice(4), offset);
+        chunk.CopyTo(body.Slice(8));
+        _out.SendToReplica(replica, _builder.SealVector());
+    }
+
+    private void OnFetch(in MessageHeader h, ReadOnlySpan<byte> message)
+        => _stateTransfer.OnFetch(h.Sender, h.Sequence, BinaryPrimitives.ReadInt64LittleEndian(MessageHeader.Body(message, h)));
+
+    private void OnStateData(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (_stateTransfer.OnStateData(h.Sender, h.Sequence, MessageHeader.Body(message, h), LastExecuted)) Installed(_stateTransfer.Target, _stateTransfer.TargetDigest);
+    }
+
+    /// <summary>The execution stage installed the checkpoint at <paramref name="seq"/>: move the core's state there.</summary>
+    private void Installed(ulong seq, ReadOnlySpan<byte> digest)
+    {
+        foreach (var rec in _clients.All)
+        {
+            ulong executed = _exec.Replies.LastExecutedRid(rec.ClientId);
+            if (rec.HighestQueuedRid < executed) rec.HighestQueuedRid = executed;
+        }
+        LastExecuted = seq;
+        ForgetExecutedAwaited();                           // the installed reply cache shows what executed: no view change for those
+        if (LastPrepared < seq) LastPrepared = seq;        // PREPAREs up to seq are covered: the next one to bind is seq+1
+        if (_lastCommitQueued < seq) _lastCommitQueued = seq;
+        for (ulong s = seq; s > seq - Math.Min(seq, (ulong)_slots.Length); s--)
+        {
+            var slot = SlotOf(s);
+            if (slot.Seq <= seq) slot.Reset(0, View);
+        }
+        Span<byte> d = stackalloc byte[Digests.Size];
+        digest.CopyTo(d);
+        _checkpoints.RecordOwn(seq, d, _id);
+        if (seq > LowWatermark) LowWatermark = seq;
+        _checkpoints.MakeStable(seq);
+        Stats.StateTransfers++;
+        _stateTransfer.Finish();
+        QueueCheckpoint(seq, d);                           // our own certified CHECKPOINT for the installed state
+        ExecuteReady();
+        ResumeParked();
+        EndOfBurst();
+    }
+}

@@ -1,0 +1,215 @@
+using System.Buffers.Binary;
+using FastBft.Auth;
+using FastBft.TrustedHw;
+using FastBft.Wire;
+
+namespace FastBft.Agreement.MinBft;
+
+/// <summary>
+/// Counter order (Thesis §2.2.1, §5.4.1; PROTOCOLS.md §2.5): each sender's certified messages are handled strictly in
+/// the order of their UI counters. One <see cref="CounterOrderBuffer{TMessage}"/> per sender holds what arrived after a
+/// gap (bounded: <see cref="OrderCapacity"/> counters ahead); a gap asks the sender for the missing counters with a
+/// UI-FETCH, answered from its <see cref="SentLog"/>. A message the core cannot use yet (later view, later s, beyond
+/// the window) is parked and the sender's queue waits behind it. A sender is registered at the epoch of the first
+/// verified UI seen from it, expecting counter 1 (the start-up distribution of initial counters, CloudFIT §2.3, is
+/// "whatever a replica certified first"); a later epoch is reported and counted, never accepted silently.
+/// </summary>
+public sealed partial class MinBftReplica
+{
+    private CounterOrderBuffer<HeldMessage?>?[] _order = [];
+    private HeldMessage?[] _parked = [];
+    private long[] _fetchSentTick = [], _fetchAnsweredTick = [];
+    private readonly Stack<HeldMessage> _pool = new();
+    private bool _resuming;
+
+    /// <summary>How far ahead of the expected counter a sender's message may be and still wait (two windows of messages).</summary>
+    private int OrderCapacity => 2 * (_s.Window + _s.Window / _s.CheckpointInterval) + 64;
+
+    /// <summary>Certified messages re-sent per UI-FETCH.</summary>
+    private int FetchBurst => Math.Max(16, 4 * _s.MaxInflightBatches);
+
+    private void InitOrder()
+    {
+        _order = new CounterOrderBuffer<HeldMessage?>?[_n];
+        _parked = new HeldMessage?[_n];
+        _fetchSentTick = new long[_n];
+        _fetchAnsweredTick = new long[_n];
+        Array.Fill(_fetchSentTick, -1L);
+        Array.Fill(_fetchAnsweredTick, -1L);
+    }
+
+    private HeldMessage Rent(ReadOnlySpan<byte> message, bool requestsAuthenticated)
+    {
+        var held = _pool.Count > 0 ? _pool.Pop() : new HeldMessage();
+        held.Set(message, requestsAuthenticated);
+        return held;
+    }
+
+    private void Return(HeldMessage held) => _pool.Push(held);
+
+    /// <summary>A certified message whose UI verified: into its sender's counter order.</summary>
+    private void OnCertified(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated, ulong epoch, ulong counter)
+    {
+        uint j = h.Sender;
+        // CHECKPOINT votes count whatever their order: f+1 matching certified statements are a certificate on their own
+        // (stability, state-transfer target); their place in the counter order matters only for what follows them.
+        if (h.Type == MessageType.UiCheckpoint) NoteCheckpointVote(h, message);
+        var ui = new UniqueIdentifier(epoch, counter, MessageHeader.Authenticator(message, h).Slice(Authenticator.TrailerHeaderSize + 16, UniqueIdentifier.ProofSize));
+        var buffer = _order[j];
+        if (buffer is null)
+        {
+            buffer = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);
+            buffer.Register(j, epoch, 1);
+            _order[j] = buffer;
+        }
+        var r = buffer.Classify(j, ui);
+        switch (r.Status)
+        {
+            case CounterOrderStatus.InOrder:
+                if (_parked[j] is not null) { buffer.Offer(j, ui, Rent(message, requestsAuthenticated)); return; }   // the queue waits behind a parked message
+                buffer.Offer(j, ui, null);
+                buffer.TryTakeNext(j, out _, out _);
+                if (h.Type is MessageType.UiPrepare or MessageType.UiCommit) NoteTaken(j, h.Sequence, epoch, counter);
+                if (HandleInOrder(h, message, requestsAuthenticated) == Handled.Park) Park(j, Rent(message, requestsAuthenticated));
+                else Drain(j);
+                return;
+            case CounterOrderStatus.BufferedAfterGap:
+                buffer.Offer(j, ui, Rent(message, requestsAuthenticated));
+                if (_parked[j] is not null) return;          // behind a parked message, not a gap
+                Stats.CounterGaps++;
+                RequestMissing(j, r.ExpectedEpoch, r.ExpectedCounter);
+                return;
+            case CounterOrderStatus.Duplicate:
+                buffer.Offer(j, ui, null);
+                Stats.ReplayedUis++;
+                return;
+            case CounterOrderStatus.StaleEpoch:
+                buffer.Offer(j, ui, null);
+                Stats.StaleEpochUis++;
+                return;
+            case CounterOrderStatus.NewEpoch:
+                buffer.Offer(j, ui, null);                   // remembered as observed; accepted only by the protocol (docs/minbft.md §3)
+                Stats.NewEpochUis++;
+                return;
+            case CounterOrderStatus.Overflow:
+                buffer.Offer(j, ui, null);
+                Stats.CounterOverflows++;
+                RequestMissing(j, r.ExpectedEpoch, r.ExpectedCounter);
+                return;
+            default:
+                Stats.Ignored++;
+                return;
+        }
+    }
+
+    private void Park(uint j, HeldMessage held)
+    {
+        _parked[j] = held;
+        Stats.Parked++;
+    }
+
+    /// <summary>Handles every message of sender <paramref name="j"/> that became contiguous, until one parks.</summary>
+    private void Drain(uint j)
+    {
+        var buffer = _order[j];
+        if (buffer is null) return;
+        while (_parked[j] is null && buffer.TryTakeNext(j, out var held, out _))
+        {
+            if (held is null) continue;
+            MessageHeader.TryParse(held.Span, int.MaxValue, out var h);
+            if (h.Type is MessageType.UiPrepare or MessageType.UiCommit)
+            {
+                CertifiedOutbox.ReadUi(held.Span, out ulong e, out ulong c);
+                NoteTaken(j, h.Sequence, e, c);
+            }
+            if (HandleInOrder(h, held.Span, held.RequestsAuthenticated) == Handled.Park) Park(j, held);
+            else Return(held);
+        }
+    }
+
+    /// <summary>Retries parked messages (the view, the window or the bound sequence number moved) and drains behind them.</summary>
+    private void ResumeParked()
+    {
+        if (_resuming) return;
+        _resuming = true;
+        try
+        {
+            bool progress = true;
+            while (progress)
+            {
+                progress = false;
+                for (uint j = 0; j < _n; j++)
+                {
+                    var held = _parked[j];
+                    if (held is null) continue;
+                    MessageHeader.TryParse(held.Span, int.MaxValue, out var h);
+                    if (HandleInOrder(h, held.Span, held.RequestsAuthenticated) == Handled.Park) continue;
+                    _parked[j] = null;
+                    Return(held);
+                    Drain(j);
+                    progress = true;
+                }
+            }
+        }
+        finally { _resuming = false; }
+    }
+
+    private int ParkedCount()
+    {
+        int c = 0;
+        foreach (var p in _parked) if (p is not null) c++;
+        return c;
+    }
+
+    private bool BufferedAnything()
+    {
+        for (uint j = 0; j < _n; j++)
+            if (_order[j] is { } b && b.GetState(j).Buffered > 0) return true;
+        return false;
+    }
+
+    /// <summary>Asks <paramref name="j"/> to re-send its certified messages from (epoch, counter) on; at most once per tick per sender.</summary>
+    private void RequestMissing(uint j, ulong epoch, ulong counter)
+    {
+        if (_fetchSentTick[j] == _tick) return;
+        _fetchSentTick[j] = _tick;
+        var body = _builder.BeginVector(MessageType.UiFetch, View, 0, MinBftBodies.UiFetchLength);
+        BinaryPrimitives.WriteUInt64LittleEndian(body, epoch);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), counter);
+        _out.SendToReplica(j, _builder.SealVector());
+        Stats.UiFetchesSent++;
+    }
+
+    /// <summary>A stalled replica asks every peer for what follows the last counter it handled (a lost last message leaves no gap to see).</summary>
+    private void RequestMissingFromAll()
+    {
+        for (uint j = 0; j < _n; j++)
+        {
+            if (j == _id) continue;
+            if (_order[j] is { } b) { var st = b.GetState(j); RequestMissing(j, st.Epoch, st.ExpectedCounter); }
+            else RequestMissing(j, 0, 1);                 // never heard from j: its current epoch, from counter 1
+        }
+    }
+
+    /// <summary>UI-FETCH(epoch, counter): re-send our certified messages from that counter on (same bytes, same UIs), at most <see cref="FetchBurst"/>, once per tick per asker.</summary>
+    private void OnUiFetch(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (h.Sender >= (uint)_n || _fetchAnsweredTick[h.Sender] == _tick) return;
+        _fetchAnsweredTick[h.Sender] = _tick;
+        var body = MessageHeader.Body(message, h);
+        ulong epoch = BinaryPrimitives.ReadUInt64LittleEndian(body);
+        ulong counter = BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(8));
+        if (epoch == 0) epoch = _sent.LastEpoch;
+        if (counter > _sent.LastCounter) return;          // nothing sent there yet
+        for (int i = 0; i < FetchBurst; i++)
+        {
+            if (!_sent.TryGet(epoch, counter + (ulong)i, out var msg))
+            {
+                if (i == 0) Stats.UiFetchMisses++;        // garbage: the asker catches up by state transfer (docs/minbft.md §4)
+                return;
+            }
+            _out.SendToReplica(h.Sender, msg);
+            Stats.UiFetchAnswers++;
+        }
+    }
+}

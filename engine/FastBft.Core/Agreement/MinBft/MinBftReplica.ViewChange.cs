@@ -1,0 +1,372 @@
+using System.Buffers.Binary;
+using FastBft.Auth;
+using FastBft.TrustedHw;
+using FastBft.Verification;
+using FastBft.Wire;
+
+namespace FastBft.Agreement.MinBft;
+
+/// <summary>
+/// MinBFT view change (PROTOCOLS.md §4 [X], G17, after Veronese et al.; docs/minbft.md §5). A follower that waits too
+/// long for a request it saw (<see cref="ReplicaParameters.ViewChangeTicks"/>, doubling per attempt) sends
+/// REQ-VIEW-CHANGE(v+1); with f+1 of them (its own included) it moves to v+1 and multicasts a certified
+/// VIEW-CHANGE(v+1, X, its stable checkpoint certificate, every certified message it sent from where the certificate
+/// says its run starts up to the VIEW-CHANGE's own UI); f+1 VIEW-CHANGEs for a later view make a replica join. The new
+/// leader sends a certified NEW-VIEW with f+1 VIEW-CHANGEs and the decision (<see cref="MinBftDecision"/>); every
+/// replica recomputes it, rejects any difference, moves each VIEW-CHANGE sender's (and the new leader's) counter order
+/// past the message — accepting a new USIG epoch only here — and every replica, the leader included, COMMITs the fixed
+/// batches in s order; they commit with f+1 matching COMMITs and execute as usual.
+/// </summary>
+public sealed partial class MinBftReplica
+{
+    private bool _inViewChange;
+    private int _vcAttempts;
+    private long _vcStallTicks, _awaitedExecuted, _vcProgressMark;
+    private readonly Dictionary<uint, ulong> _awaiting = new();
+    private readonly Dictionary<uint, byte[]> _awaitingMessages = new();
+    private ulong[] _reqViewChange = [];
+    private bool _reqSent;
+    private (ulong View, byte[] Message)?[] _vcs = [];
+    private byte[]? _ownVc;
+    private ulong _installedView, _newViewSentFor = ulong.MaxValue;
+    private byte[]? _newViewMessage;
+    private long[] _nvForwardedTick = [];
+
+    /// <inheritdoc/>
+    public bool InViewChange => _inViewChange;
+
+    /// <summary>Limits for re-parsing view-change messages that a verifier (or this core) already accepted.</summary>
+    private VerifierLimits CoreLimits => new(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue);
+
+    private int ViewChangeTimeout => _s.ViewChangeTicks << Math.Min(_vcAttempts, 4);
+
+    private void InitViewChange()
+    {
+        _reqViewChange = new ulong[_n];
+        _vcs = new (ulong, byte[])?[_n];
+        _nvForwardedTick = new long[_n];
+        Array.Fill(_nvForwardedTick, long.MinValue / 2);
+    }
+
+    /// <summary>A follower saw client request (client, rid) it has not executed: the view-change timer runs until it executes.</summary>
+    private void AwaitRequest(uint client, ulong rid, ReadOnlySpan<byte> message)
+    {
+        if (_awaiting.TryGetValue(client, out var r) && r >= rid) return;
+        _awaiting[client] = rid;
+        _awaitingMessages[client] = message.ToArray();   // requests clients multicast only: first ones and retransmissions
+    }
+
+    private void Executed(uint client, ulong rid)
+    {
+        if (_awaiting.Count != 0 && _awaiting.TryGetValue(client, out var r) && r <= rid)
+        {
+            _awaiting.Remove(client); _awaitingMessages.Remove(client);
+            _awaitedExecuted++;
+        }
+    }
+
+    /// <summary>After a state transfer: requests the installed reply cache shows executed are no longer awaited.</summary>
+    private void ForgetExecutedAwaited()
+    {
+        if (_awaiting.Count == 0) return;
+        List<uint>? done = null;
+        foreach (var (client, rid) in _awaiting)
+            if (_exec.Replies.LastExecutedRid(client) >= rid) (done ??= new()).Add(client);
+        if (done is null) return;
+        foreach (var c in done) { _awaiting.Remove(c); _awaitingMessages.Remove(c); _awaitedExecuted++; }
+    }
+
+    private void ViewChangeTick()
+    {
+        if (_awaitedExecuted != _vcProgressMark)
+        {
+            _vcProgressMark = _awaitedExecuted;
+            _vcStallTicks = 0;
+            if (!_inViewChange) _vcAttempts = 0;
+        }
+        if (_inViewChange)
+        {
+            if (_tick % _s.RetransmitTicks == 0 && _ownVc is not null) Broadcast(_ownVc);
+            if (IsLeader) TrySendNewView();
+            if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
+            return;
+        }
+        if (_awaiting.Count == 0 || IsLeader) { _vcStallTicks = 0; return; }
+        if (++_vcStallTicks < ViewChangeTimeout) return;
+        if (!_reqSent || _tick % _s.RetransmitTicks == 0)
+        {
+            _reqSent = true;
+            if (_reqViewChange[_id] < View + 1) _reqViewChange[_id] = View + 1;
+            _builder.BeginVector(MessageType.ReqViewChange, View + 1, 0, 0);
+            Broadcast(_builder.SealVector());
+            Stats.ReqViewChangesSent++;
+        }
+        CheckRequestQuorum();
+    }
+
+    private void OnReqViewChange(in MessageHeader h)
+    {
+        if (h.Sender >= (uint)_n || h.View <= View) return;
+        if (h.View > _reqViewChange[h.Sender]) _reqViewChange[h.Sender] = h.View;
+        CheckRequestQuorum();
+    }
+
+    /// <summary>f+1 replicas (our own request included) suspect the leader: move to the next view.</summary>
+    private void CheckRequestQuorum()
+    {
+        if (_inViewChange || !_reqSent) return;
+        int c = 0;
+        for (int r = 0; r < _n; r++) if (_reqViewChange[r] >= View + 1) c++;
+        if (c >= _q.ViewChange) StartViewChange(View + 1);
+    }
+
+    private void StartViewChange(ulong view)
+    {
+        if (view <= View && (_inViewChange || view <= _installedView)) return;
+        Flush();                                            // every queued certified message gets its UI first: the run is complete
+        View = view;
+        _inViewChange = true;
+        _vcStallTicks = 0;
+        _vcAttempts++;
+        _reqSent = false;
+        _newViewSentFor = ulong.MaxValue;
+        Stats.ViewChangesStarted++;
+        var body = BuildViewChangeBody();
+        if (body is null) { Stats.ViewChangeLogMissing++; return; }
+        body.CopyTo(_outbox.Begin(MessageType.UiViewChange, view, LowWatermark, body.Length));
+        _outbox.End();
+        Flush();
+    }
+
+    /// <summary>The VIEW-CHANGE body (<see cref="MinBftViewChange"/> layout) for our stable checkpoint and sent log; null if part of the run is no longer held.</summary>
+    private byte[]? BuildViewChangeBody()
+    {
+        ulong x = LowWatermark;
+        ulong epoch = _sent.LastEpoch;
+        var cps = new List<(ulong Start, byte[] Message)>();
+        ulong start = 1;
+        if (x > 0)
+        {
+            var stable = _checkpoints.StableDigest.Span;
+            for (uint r = 0; r < _n; r++)
+            {
+                if (!TryGetCheckpointMessage(x, r, out var m)) continue;
+                var b = m.AsSpan(MessageHeader.Size, MinBftBodies.CheckpointLength(_n));
+                if (!b.Slice(0, Digests.Size).SequenceEqual(stable)) continue;
+                ulong re = BinaryPrimitives.ReadUInt64LittleEndian(b.Slice(Digests.Size + 16 * (int)_id));
+                ulong rc = BinaryPrimitives.ReadUInt64LittleEndian(b.Slice(Digests.Size + 16 * (int)_id + 8));
+                if (re != 0 && re != epoch) continue;
+                cps.Add((re == 0 || rc == 0 ? 1 : rc, m.ToArray()));
+            }
+            if (cps.Count < _q.Weak) return null;
+            cps.Sort((a, b) => b.Start.CompareTo(a.Start));  // the latest starts: the shortest run that f+1 certify
+            cps.RemoveRange(_q.Weak, cps.Count - _q.Weak);
+            start = cps.Min(c => c.Start);
+        }
+        var entries = new List<(byte Kind, byte[] Bytes)>();
+        Span<byte> auth = stackalloc byte[Digests.Size];
+        for (ulong c = start; c <= _sent.LastCounter && epoch != 0; c++)
+        {
+            if (!_sent.TryGet(epoch, c, out var m)) return null;
+            MessageHeader.TryParse(m, int.MaxValue, out var h);
+            if (h.Type is MessageType.UiViewChange or MessageType.UiNewView)
+            {
+                var stub = new byte[MinBftViewChange.StubLength];
+                m.Slice(0, MessageHeader.Size).CopyTo(stub);
+                Digests.AuthBody(MessageHeader.Body(m, h), auth);
+                auth.CopyTo(stub.AsSpan(MessageHeader.Size));
+                MessageHeader.Authenticator(m, h).CopyTo(stub.AsSpan(MessageHeader.Size + Digests.Size));
+                entries.Add((2, stub));
+                continue;
+            }
+            entries.Add((0, m.ToArray()));
+            if (h.Type == MessageType.UiCommit && h.Sequence > x)
+            {
+                var slot = SlotOf(h.Sequence);
+                if (slot.Seq == h.Sequence && slot.HasOriginal && MessageHeader.Body(m, h).Slice(0, Digests.Size).SequenceEqual(slot.Digest))
+                    entries.Add((1, slot.PrepareMessage.ToArray()));
+            }
+        }
+        if (entries.Count > ushort.MaxValue) return null;
+        var body = new byte[MinBftViewChange.Fixed + cps.Sum(c => 4 + c.Message.Length) + entries.Sum(e => 5 + e.Bytes.Length)];
+        if (x > 0) _checkpoints.StableDigest.Span.CopyTo(body);
+        BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(32), (ushort)cps.Count);
+        BinaryPrimitives.WriteUInt16LittleEndian(body.AsSpan(34), (ushort)entries.Count);
+        int off = MinBftViewChange.Fixed;
+        foreach (var (_, m) in cps) { BinaryPrimitives.WriteInt32LittleEndian(body.AsSpan(off), m.Length); m.CopyTo(body, off + 4); off += 4 + m.Length; }
+        foreach (var (kind, e) in entries) { body[off] = kind; BinaryPrimitives.WriteInt32LittleEndian(body.AsSpan(off + 1), e.Length); e.CopyTo(body, off + 5); off += 5 + e.Length; }
+        return body;
+    }
+
+    private void OwnViewChangeSent(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        _ownVc = message.ToArray();
+        _vcs[_id] = (h.View, _ownVc);
+        if (IsLeader) TrySendNewView();
+    }
+
+    /// <summary>A VIEW-CHANGE the verifier accepted (its log is gap-free and certified): kept per sender; f+1 for a later view make us join.</summary>
+    private void OnViewChange(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        // A replica asking for a view we are past (or for the next one while we run the view it missed the NEW-VIEW of):
+        // forward the NEW-VIEW we installed — it is certified, so any replica can check it. Once per retransmission period.
+        if (_newViewMessage is not null && !_inViewChange && h.View <= _installedView + 1 && _tick - _nvForwardedTick[h.Sender] >= _s.RetransmitTicks)
+        {
+            _nvForwardedTick[h.Sender] = _tick;
+            _out.SendToReplica(h.Sender, _newViewMessage);
+        }
+        if (h.View < View || h.View <= _installedView) return;
+        if (_vcs[h.Sender] is { } old && old.View >= h.View) return;
+        _vcs[h.Sender] = (h.View, message.ToArray());
+        if (h.View > View || !_inViewChange)
+        {
+            int c = 0;
+            for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View >= h.View) c++;
+            if (c >= _q.Weak) StartViewChange(h.View);      // f+1 asked for it: at least one correct replica suspects the leader
+            return;
+        }
+        if (IsLeader) TrySendNewView();
+    }
+
+    /// <summary>
+    /// The new leader: with f+1 VIEW-CHANGEs for this view (its own among them) whose decision it can compute, it sends
+    /// the NEW-VIEW. VIEW-CHANGEs are added one by one and kept only if the decision still exists within the window
+    /// (a faulty one naming an instance far above its checkpoint, or a value whose batch nobody carries, is skipped).
+    /// </summary>
+    private void TrySendNewView()
+    {
+        if (!_inViewChange || !IsLeader || _newViewSentFor == View || _vcs[_id] is not { } own || own.View != View) return;
+        var limits = CoreLimits;
+        var messages = new List<byte[]>();
+        var parsed = new List<MinBftViewChange>();
+        MinBftDecision? decision = null;
+        for (int r = -1; r < _n && parsed.Count < _q.ViewChange; r++)
+        {
+            byte[] m;
+            if (r < 0) m = own.Message;
+            else if (r != _id && _vcs[r] is { } e && e.View == View) m = e.Message;
+            else continue;
+            MessageHeader.TryParse(m, int.MaxValue, out var vh);
+            CertifiedOutbox.ReadUi(m, out ulong ep, out ulong c);
+            var vc = MinBftViewChange.TryParse(vh, MessageHeader.Body(m, vh), ep, c, _n, limits, _usig);
+            if (vc is null) continue;
+            parsed.Add(vc);
+            var d = MinBftDecision.Decide(parsed, _s.Window);
+            if (d is null) { parsed.RemoveAt(parsed.Count - 1); if (r < 0) { Stats.BadNewViews++; return; } continue; }
+            messages.Add(m);
+            decision = d;
+        }
+        if (parsed.Count < _q.ViewChange || decision is null) return;
+        var body = MinBftNewView.Body(decision, messages);
+        body.CopyTo(_outbox.Begin(MessageType.UiNewView, View, decision.MaxSeq, body.Length));
+        _outbox.End();
+        _newViewSentFor = View;
+        Flush();                                            // AfterSend installs it here too
+    }
+
+    /// <summary>A NEW-VIEW (received, or our own once certified): recompute and check the decision, then install the view.</summary>
+    private void OnNewView(in MessageHeader h, ReadOnlySpan<byte> message, ulong epoch, ulong counter)
+    {
+        // Any valid NEW-VIEW above the installed view is taken, also one below the view we are changing to: a replica
+        // that missed it and moved on alone is brought back (forwarded NEW-VIEW).
+        if (h.View <= _installedView || (h.View < View && !_inViewChange)) return;
+        var nv = MinBftNewView.TryParse(h, MessageHeader.Body(message, h), _n, CoreLimits, _usig);
+        if (nv is null) { Stats.BadNewViews++; return; }
+        Install(h, message, nv, epoch, counter);
+    }
+
+    private void Install(in MessageHeader h, ReadOnlySpan<byte> message, MinBftNewView nv, ulong nvEpoch, ulong nvCounter)
+    {
+        ulong view = h.View;
+        View = view;
+        _inViewChange = false;
+        _installedView = view;
+        _newViewMessage = message.ToArray();
+        _vcStallTicks = 0;
+        _reqSent = false;
+        Stats.NewViewsInstalled++;
+        // Counter order moves past each VIEW-CHANGE and the NEW-VIEW: what came before is in the logs or below X. A new
+        // epoch of a sender is accepted here and only here.
+        foreach (var vc in nv.ViewChanges) Jump(vc.Sender, vc.Epoch, vc.Counter);
+        Jump(h.Sender, nvEpoch, nvCounter);
+        var d = nv.Decision;
+        ulong x = d.CheckpointSeq;
+        if (x > LowWatermark)
+        {
+            foreach (var (sender, m) in d.Certificate) StoreCheckpointMessage(x, sender, m);
+            Span<byte> own = stackalloc byte[Digests.Size];
+            if (x <= LastExecuted && _checkpoints.TryGetOwn(x, own) && own.SequenceEqual(d.CheckpointDigest))
+            {
+                _checkpoints.MakeStable(x);
+            }
+            else
+            {
+                _checkpoints.SetStable(d.CheckpointDigest);
+                if (x > LastExecuted) _stateTransfer.FetchCertified(x, d.CheckpointDigest, d.CheckpointHolders);
+            }
+            LowWatermark = x;
+            Stats.StableCheckpoints++;
+        }
+        var nvUi = message.Slice(message.Length - MinBftBodies.UiSize);
+        for (ulong s = x + 1; s <= x + (ulong)_s.Window; s++)
+        {
+            var slot = SlotOf(s);
+            bool executed = s <= LastExecuted;
+            slot.Reset(s, view);
+            if (s <= d.MaxSeq)
+            {
+                int i = (int)(s - x - 1);
+                slot.StoreFixed(d.Prepares[i], d.Batches[i], d.BatchDigests[i], nvUi);
+            }
+            if (executed) { slot.Committed = true; slot.Executed = true; }
+        }
+        LastPrepared = Math.Max(d.MaxSeq, Math.Max(x, LastExecuted));
+        _lastCommitQueued = x;                            // every replica, the leader included, COMMITs the fixed slots in s order
+        if (d.MaxSeq > _highestVoteSeen) _highestVoteSeen = d.MaxSeq;
+        for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View <= view) _vcs[r] = null;
+        _ownVc = null;
+        // Requests the old leader did not order go to the new one (or into its own queue).
+        Span<byte> bd = stackalloc byte[Digests.Size];
+        Span<byte> rd = stackalloc byte[Digests.Size];
+        foreach (var (client, msg) in _awaitingMessages)
+        {
+            if (!IsLeader) { _out.SendToReplica(Leader, msg); continue; }
+            MessageHeader.TryParse(msg, int.MaxValue, out var rh);
+            Digests.AuthBody(MessageHeader.Body(msg, rh), bd);
+            Digests.Request(msg.AsSpan(0, MessageHeader.Size), bd, rd);
+            var rec = _clients.Get(client);
+            if (rh.Sequence > ReplyOf(rec).LastExecutedRid) _intake.Offer(rec, rh.Sequence, msg, rd);
+        }
+        QueueCommits();
+        ExecuteReady();
+        ResumeParked();
+    }
+
+    /// <summary>Moves sender <paramref name="j"/>'s counter order past (epoch, counter) if it is not there yet; a newer epoch is accepted (<see cref="CounterOrderBuffer{TMessage}.AcceptEpoch"/>).</summary>
+    private void Jump(uint j, ulong epoch, ulong counter)
+    {
+        if (j == _id || j >= (uint)_n) return;
+        var b = _order[j];
+        if (b is null)
+        {
+            b = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);
+            b.Register(j, epoch, counter + 1);
+            _order[j] = b;
+            return;
+        }
+        var st = b.GetState(j);
+        if (epoch > st.Epoch)
+        {
+            b.AcceptEpoch(j, epoch, counter + 1);
+            Stats.EpochsAccepted++;
+        }
+        else if (epoch == st.Epoch && st.ExpectedCounter <= counter)
+        {
+            b = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);   // messages buffered beyond are fetched again
+            b.Register(j, epoch, counter + 1);
+            _order[j] = b;
+        }
+        else return;
+        if (_parked[j] is { } p) { _parked[j] = null; Return(p); }
+    }
+}

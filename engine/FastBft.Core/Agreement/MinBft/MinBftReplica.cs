@@ -1,0 +1,574 @@
+using System.Buffers.Binary;
+using FastBft.Agreement.Pbft;
+using FastBft.Auth;
+using FastBft.Execution;
+using FastBft.TrustedHw;
+using FastBft.Verification;
+using FastBft.Wire;
+
+namespace FastBft.Agreement.MinBft;
+
+/// <summary>
+/// The MinBFT protocol core of one replica (n = 2f+1, every replica active; Thesis §2.2.1, §5.4.1–§5.4.2;
+/// PROTOCOLS.md §2.4–§2.5, §4 [X]; docs/minbft.md) as a sans-I/O state machine: it consumes verified messages
+/// (<see cref="OnMessage"/>), ticks (<see cref="OnTick"/>) and end-of-burst notifications (<see cref="EndOfBurst"/>) and
+/// emits complete messages through <see cref="IReplicaOutput"/>. No sockets, threads, clocks or randomness.
+/// </summary>
+/// <remarks>
+/// <para>Rules (seed sections in brackets):</para>
+/// <list type="bullet">
+/// <item>Leader of view v is v mod n [PBFT-PR §4 via CellShape]. It cuts batches with the shared
+/// <see cref="RequestIntake"/> at the end of every input burst while fewer than
+/// <see cref="ReplicaParameters.MaxInflightBatches"/> are in flight and sends PREPARE(v, s, batch) certified with its
+/// USIG UI to all [Thesis §5.4.2].</item>
+/// <item>Every certified message of a sender is handled strictly in that sender's counter order; a gap waits in a
+/// bounded <see cref="CounterOrderBuffer{TMessage}"/> and triggers a UI-FETCH to the sender [Thesis §2.2.1, §5.4.1;
+/// PROTOCOLS.md §2.5 SUGGESTION]. A replayed UI (counter already handled) is dropped and counted.</item>
+/// <item>A follower binds a PREPARE of its view from the leader if s = (last bound) + 1; a second PREPARE for a bound
+/// s is an equivocation attempt: dropped and counted (its distinct counter makes it visible). A PREPARE with a larger
+/// s, a later view, or beyond the window is parked: the sender's queue waits (docs/minbft.md §3: a parked message keeps
+/// every correct replica's binding a function of the leader's counter sequence).</item>
+/// <item>Having bound a PREPARE whose client MACs all verified, a follower multicasts COMMIT(v, s, D(batch), UI_L)
+/// certified with its own UI, in s order [Thesis §5.4.2 sender rule]. s commits with f+1 matching certified messages
+/// from distinct replicas, the leader's PREPARE counting as one [Thesis §5.4.2 "a PREPARE and f matching COMMITs";
+/// PROTOCOLS.md §4]; execution is in s order through the execution stage; replies as PBFT [Thesis §2.1.1.4].</item>
+/// <item>All certified messages of one burst are certified with one <see cref="UsigCertificateScheme.SealBatch"/> call
+/// (one device round trip per burst) and sent in counter order [PROTOCOLS.md §2.4 SUGGESTION].</item>
+/// <item>CHECKPOINT(s, D(state), own counter for s) every K, USIG-certified; stable at f+1 matching from distinct
+/// replicas; then the window advances and the log below is garbage [Thesis §5.4.2 "Checkpoints"; docs/minbft.md §4].
+/// State transfer is <see cref="StateTransfer"/>, as in PBFT [PBFT-PR §4.6.2].</item>
+/// </list>
+/// <para>View change (<c>MinBftReplica.ViewChange.cs</c>, docs/minbft.md §5; Veronese et al. via PROTOCOLS.md §4 [X], G17).</para>
+/// <para>Single-threaded; not thread-safe. Steady state allocates nothing per request.</para>
+/// </remarks>
+public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
+{
+    private readonly ReplicaParameters _s;
+    private readonly uint _id;
+    private readonly int _n;
+    private readonly IExecutionStage _exec;
+    private readonly QuorumPolicy _q;
+    private readonly IReplicaOutput _out;
+    private readonly MessageBuilder _builder;
+    private readonly UsigCertificateScheme _usig;
+    private readonly MinBftSlot[] _slots;
+    private readonly CheckpointTracker _checkpoints;
+    private readonly ClientTable _clients = new();
+    private readonly RequestQueue _pending = new();
+    private readonly RequestIntake _intake;
+    private readonly CertifiedOutbox _outbox;
+    private readonly SentLog _sent;
+    private long _tick;
+    private ulong _lastCommitQueued;          // highest s this replica queued its own COMMIT for in this view (sender rule)
+
+    /// <summary>Current view v.</summary>
+    public ulong View { get; private set; }
+    /// <summary>Low watermark h: sequence number of the last stable checkpoint.</summary>
+    public ulong LowWatermark { get; private set; }
+    /// <summary>Last sequence number executed.</summary>
+    public ulong LastExecuted { get; private set; }
+    /// <summary>Last sequence number bound in this view: proposed (leader) or whose PREPARE was accepted (follower).</summary>
+    public ulong LastPrepared { get; private set; }
+    /// <summary>Counters (written by the core's thread; read from others through <see cref="ReplicaCounters.Read(ref long)"/>).</summary>
+    public MinBftStats Stats { get; } = new();
+
+    /// <inheritdoc/>
+    public ReplicaCounters Counters => Stats;
+    /// <inheritdoc/>
+    public IExecutionStage Execution => _exec;
+    /// <summary>The quorum sizes this core uses.</summary>
+    public QuorumPolicy Quorums => _q;
+
+    /// <summary>Creates the core of replica <paramref name="auth"/>.SelfId.</summary>
+    /// <param name="settings">protocol parameters (window a multiple of K).</param>
+    /// <param name="auth">this replica's MAC authenticator (requests, replies, UI-FETCH, state transfer).</param>
+    /// <param name="execution">the execution stage committed batches go to.</param>
+    /// <param name="output">where messages leave.</param>
+    /// <param name="usig">this replica's USIG certificate scheme — the same instance its verifier checks UIs with; its id must be the replica id.</param>
+    /// <param name="quorums">quorum sizes; null = <see cref="QuorumPolicy.MinBft"/>(f). Tests inject planted bugs here.</param>
+    /// <exception cref="ArgumentException">f &lt; 1, n = 2f+1 &gt; 64, window not a multiple of K, id out of range, or the USIG belongs to another replica.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="usig"/> is null.</exception>
+    public MinBftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, UsigCertificateScheme usig, QuorumPolicy? quorums = null)
+    {
+        ArgumentNullException.ThrowIfNull(usig);
+        _s = settings;
+        if (settings.F < 1) throw new ArgumentException($"f must be at least 1 (f={settings.F})", nameof(settings));
+        Shape = new CellShape(ProtocolKind.MinBft, settings.F);
+        _n = Shape.N;
+        if (_n > 64) throw new ArgumentException("at most 64 replicas (vote bitmasks are 64-bit)", nameof(settings));
+        if (settings.Window % settings.CheckpointInterval != 0) throw new ArgumentException("window must be a multiple of the checkpoint interval", nameof(settings));
+        _id = auth.SelfId;
+        if (_id >= _n) throw new ArgumentException($"replica id {_id} is not in 0..{_n - 1}", nameof(auth));
+        if (usig.SelfId != _id) throw new ArgumentException($"USIG instance {usig.SelfId} given to replica {_id}", nameof(usig));
+        _usig = usig;
+        _exec = execution;
+        _q = quorums ?? QuorumPolicy.MinBft(settings.F);
+        _out = output;
+        _builder = new MessageBuilder(auth, _n) { Family = ProtocolFamily.MinBft };
+        _slots = new MinBftSlot[settings.Window];
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new MinBftSlot(_n);
+        _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
+        _intake = new RequestIntake(_clients, _pending, execution.Replies, settings.BatchSize);
+        _outbox = new CertifiedOutbox(_id);
+        // Own certified messages of two windows: one PREPARE/COMMIT per sequence number and one CHECKPOINT per K.
+        _sent = new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
+        InitOrder();
+        InitTaken();
+        InitCheckpointMessages();
+        InitViewChange();
+        _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
+    }
+
+    /// <inheritdoc/>
+    public uint Id => _id;
+    /// <inheritdoc/>
+    public CellShape Shape { get; }
+    /// <inheritdoc/>
+    public uint Leader => (uint)(View % (ulong)_n);
+    /// <inheritdoc/>
+    public ulong Generation => 0;
+    /// <summary>True if this replica leads the current view.</summary>
+    public bool IsLeader => Leader == _id;
+    /// <summary>Number of requests waiting at the leader for a batch.</summary>
+    public int PendingRequests => _pending.Count;
+    private ulong HighWatermark => LowWatermark + (ulong)_s.Window;
+
+    /// <inheritdoc/>
+    public string DescribeState()
+        => $"v{View}{(_inViewChange ? " waiting-NV" : "")} leader {Leader} last {LastExecuted} prepared {LastPrepared} h {LowWatermark} pending {_pending.Count} outbox {_outbox.Count} parked {ParkedCount()} gaps {Stats.CounterGaps} equivocations {Stats.Equivocations}";
+
+    /// <summary>
+    /// Handles one message the <see cref="MessageVerifier"/> accepted with <see cref="MinBftSchema"/>. Certified
+    /// messages (<see cref="VerifiedMessage.HasUi"/>) go through the sender's counter order first.
+    /// </summary>
+    public void OnMessage(in VerifiedMessage m)
+    {
+        ref readonly var h = ref m.Header;
+        if (h.Generation != 0 && h.Type != MessageType.Request) { Stats.Ignored++; return; }
+        switch (h.Type)
+        {
+            case MessageType.Request: OnRequest(h, m.Message, m.RequestDigest); break;
+            case MessageType.UiPrepare:
+            case MessageType.UiCommit:
+            case MessageType.UiCheckpoint:
+                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
+                OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);
+                break;
+            case MessageType.UiViewChange:
+            case MessageType.UiNewView:
+                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
+                OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // its place in the sender's counter order
+                if (h.Type == MessageType.UiViewChange) OnViewChange(h, m.Message);
+                else OnNewView(h, m.Message, m.UiEpoch, m.UiCounter);
+                break;
+            case MessageType.ReqViewChange: OnReqViewChange(h); break;
+            case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
+            case MessageType.Fetch: OnFetch(h, m.Message); break;
+            case MessageType.StateData: OnStateData(h, m.Message); break;
+            default: Stats.Ignored++; break;
+        }
+    }
+
+    /// <summary>
+    /// End of an input burst: the leader cuts batches, then every certified message the burst produced is certified with
+    /// one USIG call and sent (<see cref="Flush"/>).
+    /// </summary>
+    public void EndOfBurst()
+    {
+        ResumeParked();
+        if (IsLeader && !InViewChange)
+        {
+            while (_pending.Count > 0
+                   && LastPrepared - LastExecuted < (ulong)_s.MaxInflightBatches
+                   && LastPrepared + 1 <= HighWatermark)
+            {
+                CutBatch();
+            }
+        }
+        Flush();
+    }
+
+    /// <summary>Periodic timer: re-sends own messages of stalled slots, asks peers for missing counters, retransmits unstable checkpoints, drives state transfer.</summary>
+    public void OnTick()
+    {
+        _tick++;
+        bool stalled = false;
+        ulong hi = Math.Min(Math.Max(LastPrepared, _highestVoteSeen), HighWatermark);
+        for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
+        {
+            var slot = SlotOf(seq);
+            if (slot.Seq == seq && slot.Executed) continue;
+            if (slot.Seq != seq) { stalled = true; continue; }
+            if (++slot.StalledTicks < _s.RetransmitTicks) continue;
+            slot.StalledTicks = 0;
+            stalled = true;
+            Stats.Retransmissions++;
+            if (slot.SentOwn && _sent.TryGet(slot.OwnEpoch, slot.OwnCounter, out var own)) Broadcast(own);   // same bytes, same UI
+        }
+        if (_tick % _s.RetransmitTicks == 0)
+        {
+            if (stalled || BufferedAnything()) RequestMissingFromAll();   // a parked sender is not helped by fetching
+            if (_checkpoints.OwnUnstable(LowWatermark, out ulong cpSeq, out _) && _ownCheckpoint.TryGetValue(cpSeq, out var cp) && _sent.TryGet(cp.Epoch, cp.Counter, out var cpMsg))
+                Broadcast(cpMsg);
+        }
+        _stateTransfer.Tick(LastExecuted);
+        ViewChangeTick();
+        EndOfBurst();
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    private void OnRequest(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> requestDigest)
+    {
+        ulong rid = h.Sequence;
+        var rec = _clients.Get(h.Sender);
+        var entry = ReplyOf(rec);
+        if (rid < entry.LastExecutedRid) { Stats.OldRequests++; return; }
+        if (rid == entry.LastExecutedRid)
+        {
+            Stats.CachedReplies++;
+            SendReply(entry, full: true);                  // a retransmission gets the cached reply, never a re-execution [Thesis §2.1.2.2]
+            return;
+        }
+        if (IsLeader && !InViewChange)
+        {
+            var result = _intake.Offer(rec, rid, message, requestDigest);
+            if (result == IntakeResult.Duplicate) Stats.DuplicateRequests++;
+            else if (result == IntakeResult.Deferred) Stats.ThrottledRequests++;
+        }
+        else
+        {
+            AwaitRequest(h.Sender, rid, message);          // the view-change timer runs until it executes
+            if (rid <= rec.HighestForwardedRid || InViewChange) return;
+            rec.HighestForwardedRid = rid;                 // a client that timed out multicasts; a follower relays it once [PBFT-PR §4.2]
+            Stats.ForwardedRequests++;
+            _out.SendToReplica(Leader, message);
+        }
+    }
+
+    private void CutBatch()
+    {
+        ulong seq = LastPrepared + 1;
+        int count = _intake.Select(seq, out int bodyLength);
+        var body = _outbox.Begin(MessageType.UiPrepare, View, seq, bodyLength);
+        _intake.Write(body, count);
+        _outbox.End(body.Slice(0, Digests.Size));           // the UI certifies SHA-256(header ‖ D(batch))
+        LastPrepared = seq;
+        SlotFor(seq);
+        Stats.Batches++;
+        Stats.BatchedRequests += count;
+    }
+
+    // ---------------------------------------------------------------- agreement
+
+    /// <summary>What handling a certified message did: it may be parked (the sender's queue waits) instead of consumed.</summary>
+    private enum Handled : byte { Done, Park }
+
+    /// <summary>A certified message, in its sender's counter order.</summary>
+    private Handled HandleInOrder(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
+    {
+        switch (h.Type)
+        {
+            case MessageType.UiPrepare: return OnPrepare(h, message, requestsAuthenticated);
+            case MessageType.UiCommit: return OnCommit(h, message);
+            case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
+            case MessageType.UiViewChange:
+            case MessageType.UiNewView: return Handled.Done;     // handled on receipt (self-contained); their place in the order matters for the sender's run only
+            default: Stats.Ignored++; return Handled.Done;
+        }
+    }
+
+    private Handled OnPrepare(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
+    {
+        if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
+        if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed                        // a later view: wait until we are in it
+        if (h.Sender != Leader) { Stats.Ignored++; return Handled.Done; }
+        ulong seq = h.Sequence;
+        if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }   // beyond the sender's own window: never from a correct leader
+        if (seq <= LastPrepared)
+        {
+            // A second PREPARE for a bound s (a distinct counter: the USIG makes the attempt visible) — or an old one a state transfer covered.
+            if (seq > LowWatermark && seq > LastExecuted) Stats.Equivocations++;
+            else Stats.OldMessages++;
+            return Handled.Done;
+        }
+        if (seq != LastPrepared + 1 || seq > HighWatermark) return Handled.Park;   // not next, or beyond our window: wait (state transfer moves us)
+        var body = MessageHeader.Body(message, h);
+        var digest = Bodies.BatchDigest(body);
+        var slot = SlotFor(seq);
+        var ui = MessageHeader.Authenticator(message, h).Slice(Authenticator.TrailerHeaderSize, MinBftBodies.UiSize);
+        slot.StorePrepare(message, digest, ui);
+        LastPrepared = seq;
+        slot.Votes.Record(h.Sender, digest);                            // the leader's PREPARE counts as its vote
+        // We vouch (COMMIT) only for a batch whose client MACs all verified for us and that orders something (L3: an
+        // empty batch outside a new view would let a censoring leader look busy); it is bound either way.
+        if (Bodies.BatchCount(body) == 0) Stats.EmptyBatchesRejected++;
+        else if (!requestsAuthenticated) Stats.UnauthenticatedBatches++;
+        else slot.PrepareAuthenticated = true;
+        QueueCommits();
+        Advance(slot);
+        return Handled.Done;
+    }
+
+    /// <summary>Queues our COMMITs for bound slots in s order (Thesis §5.4.2 sender rule: one for every preceding instance first).</summary>
+    private void QueueCommits()
+    {
+        if (InViewChange) return;
+        while (_lastCommitQueued < LastPrepared)
+        {
+            ulong seq = _lastCommitQueued + 1;
+            if (seq > _ownCpQueued + (ulong)_s.Window) return;   // our own CHECKPOINT first (after a state transfer)
+            var slot = SlotOf(seq);
+            if (IsLeader && !(slot.Seq == seq && slot.NvFixed)) { _lastCommitQueued = seq; continue; }   // the leader's vote is its PREPARE
+            _lastCommitQueued = seq;
+            if (slot.Seq != seq || !slot.HasPrepare || !slot.PrepareAuthenticated || slot.CommitQueued) continue;
+            slot.CommitQueued = true;
+            var body = _outbox.Begin(MessageType.UiCommit, View, seq, MinBftBodies.CommitLength);
+            slot.Digest.CopyTo(body);
+            slot.LeaderUi.CopyTo(body.Slice(Digests.Size));
+            _outbox.End();
+        }
+    }
+
+    private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
+        if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
+        ulong seq = h.Sequence;
+        if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }
+        var fixedSlot = SlotOf(seq);
+        if (h.Sender == Leader && !(fixedSlot.Seq == seq && fixedSlot.NvFixed)) { Stats.Ignored++; return Handled.Done; }   // the leader's vote is its PREPARE, except on slots a NEW-VIEW fixed
+        if (seq <= LowWatermark || seq <= LastExecuted) { Stats.OldMessages++; return Handled.Done; }
+        if (seq > HighWatermark) return Handled.Park;
+        var body = MessageHeader.Body(message, h);
+        var slot = SlotFor(seq);
+        // The COMMIT names the leader's PREPARE by its UI: if we hold that PREPARE, the UI must be its UI.
+        if (slot.HasPrepare && !body.Slice(Digests.Size, MinBftBodies.UiSize).SequenceEqual(slot.LeaderUi)) { Stats.BadCommits++; return Handled.Done; }
+        if (!slot.Votes.Record(h.Sender, body.Slice(0, Digests.Size))) { Stats.OldMessages++; return Handled.Done; }
+        if (seq > _highestVoteSeen) _highestVoteSeen = seq;
+        Advance(slot);
+        return Handled.Done;
+    }
+
+    private ulong _highestVoteSeen;
+
+    /// <summary>Commits a slot with f+1 matching certified messages (the leader's PREPARE among them) and executes what is ready.</summary>
+    private void Advance(MinBftSlot slot)
+    {
+        if (!slot.HasPrepare || slot.Committed) return;
+        slot.StalledTicks = 0;
+        if (slot.Votes.CountMatching(slot.Digest) < _q.Commit) return;
+        slot.Committed = true;
+        ExecuteReady();
+    }
+
+    // ---------------------------------------------------------------- sealing and sending
+
+    /// <summary>
+    /// Certifies every queued certified message with one <see cref="UsigCertificateScheme.SealBatch"/> (one
+    /// <see cref="IUsig.CreateUIs"/> round trip), sends them in counter order, records them in the sent log, and applies
+    /// what sending means locally (own votes). Effects may queue more messages (a checkpoint): those go in the next round.
+    /// A USIG failure leaves everything queued for the next flush (counted in <see cref="MinBftStats.UsigFailures"/>).
+    /// </summary>
+    private void Flush()
+    {
+        if (_flushing) return;                           // an effect (a NEW-VIEW to send) queued more: the running loop takes it
+        _flushing = true;
+        try { FlushLoop(); }
+        finally { _flushing = false; }
+    }
+
+    private bool _flushing;
+
+    private void FlushLoop()
+    {
+        while (_outbox.Count > 0)
+        {
+            try
+            {
+                _outbox.Seal(_usig);
+            }
+            catch (UsigException)
+            {
+                Stats.UsigFailures++;          // a lost counter is a gap receivers wait on; a new epoch is not accepted silently
+                return;
+            }
+            Stats.UsigSeals++;
+            int k = _outbox.Count;
+            if (_sealed.Length < k) Array.Resize(ref _sealed, Math.Max(k, 2 * _sealed.Length));
+            for (int i = 0; i < k; i++)
+            {
+                var msg = _outbox.Message(i);
+                CertifiedOutbox.ReadUi(msg, out ulong epoch, out ulong counter);
+                _sent.Add(epoch, counter, msg);
+                Broadcast(msg);
+                Stats.CertifiedSent++;
+                _sealed[i] = (epoch, counter);
+            }
+            _outbox.Clear();
+            for (int i = 0; i < k; i++) AfterSend(_sealed[i].Epoch, _sealed[i].Counter);
+        }
+    }
+
+    private (ulong Epoch, ulong Counter)[] _sealed = new (ulong, ulong)[64];
+
+    private void AfterSend(ulong epoch, ulong counter)
+    {
+        if (!_sent.TryGet(epoch, counter, out var msg)) return;
+        MessageHeader.TryParse(msg, int.MaxValue, out var h);
+        var body = MessageHeader.Body(msg, h);
+        switch (h.Type)
+        {
+            case MessageType.UiPrepare:
+            {
+                var slot = SlotOf(h.Sequence);
+                if (slot.Seq != h.Sequence || h.View != View) return;
+                slot.StorePrepare(msg, Bodies.BatchDigest(body), msg.Slice(msg.Length - MinBftBodies.UiSize));
+                slot.PrepareAuthenticated = true;
+                MarkOwn(slot, epoch, counter);
+                NoteTaken(_id, h.Sequence, epoch, counter);
+                slot.Votes.Record(_id, slot.Digest);
+                Advance(slot);
+                break;
+            }
+            case MessageType.UiCommit:
+            {
+                var slot = SlotOf(h.Sequence);
+                if (slot.Seq != h.Sequence || h.View != View) return;
+                MarkOwn(slot, epoch, counter);
+                NoteTaken(_id, h.Sequence, epoch, counter);
+                slot.Votes.Record(_id, body.Slice(0, Digests.Size));   // only a certified, sent COMMIT counts as ours
+                Advance(slot);
+                break;
+            }
+            case MessageType.UiCheckpoint:
+                _ownCheckpoint[h.Sequence] = (epoch, counter);
+                StoreCheckpointMessage(h.Sequence, _id, msg);
+                break;
+            case MessageType.UiViewChange:
+                OwnViewChangeSent(h, msg);
+                break;
+            case MessageType.UiNewView:
+                OnNewView(h, msg, epoch, counter);           // the new leader installs its own NEW-VIEW
+                break;
+        }
+    }
+
+    private static void MarkOwn(MinBftSlot slot, ulong epoch, ulong counter)
+    {
+        slot.SentOwn = true; slot.OwnEpoch = epoch; slot.OwnCounter = counter;
+    }
+
+    // ---------------------------------------------------------------- execution
+
+    private void ExecuteReady()
+    {
+        while (true)
+        {
+            ulong next = LastExecuted + 1;
+            var slot = SlotOf(next);
+            if (slot.Seq != next || !slot.Committed || slot.Executed) return;
+            _exec.Committed(next, slot.Batch, this);
+            Stats.ExecutedBatches++;
+            slot.Executed = true;
+            LastExecuted = next;
+            if (next % (ulong)_s.CheckpointInterval == 0) TakeCheckpoint(next, slot);
+        }
+    }
+
+    private ReplyEntry ReplyOf(ClientRecord rec)
+    {
+        if (rec.Reply is { } e) return e;
+        e = _exec.Replies.Get(rec.ClientId);
+        rec.Reply = e;
+        e.CoreState = rec;
+        return e;
+    }
+
+    /// <inheritdoc/>
+    void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)
+    {
+        Executed(entry.ClientId, entry.LastExecutedRid);
+        if (entry.CoreState is not ClientRecord rec || rec.Owner != _clients) { rec = _clients.Get(entry.ClientId); rec.Reply = null; ReplyOf(rec); }
+        if (rec.HighestQueuedRid < entry.LastExecutedRid) rec.HighestQueuedRid = entry.LastExecutedRid;
+        Stats.Executed++;
+        SendReply(entry, designated);
+    }
+
+    private void SendReply(ReplyEntry entry, bool full)
+    {
+        ReplyMessages.Send(_builder, _out, View, entry, full);
+        Stats.Replies++;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private MinBftSlot SlotOf(ulong seq) => _slots[(int)(seq % (ulong)_slots.Length)];
+
+    private MinBftSlot SlotFor(ulong seq)
+    {
+        var slot = SlotOf(seq);
+        if (slot.Seq != seq) slot.Reset(seq, View);
+        return slot;
+    }
+
+    private void Broadcast(ReadOnlySpan<byte> message)
+    {
+        for (uint r = 0; r < _n; r++) if (r != _id) _out.SendToReplica(r, message);
+    }
+
+    /// <inheritdoc/>
+    public void GetStateDigest(Span<byte> digest32) => _exec.GetStateDigest(digest32);
+
+    /// <inheritdoc/>
+    public bool TryGetLoggedDigest(ulong seq, Span<byte> digest32)
+    {
+        var slot = SlotOf(seq);
+        if (slot.Seq != seq || !slot.HasPrepare) return false;
+        slot.Digest.CopyTo(digest32);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool IsPreparedOrDone(ulong seq, ReadOnlySpan<byte> digest32)
+    {
+        if (seq <= LowWatermark || seq <= LastExecuted) return true;
+        var slot = SlotOf(seq);
+        return slot.Seq == seq && slot.HasPrepare && slot.Digest.AsSpan().SequenceEqual(digest32);
+    }
+}
+
+/// <summary>Counters of a MinBFT core: the common <see cref="ReplicaCounters"/> plus MinBFT's own.</summary>
+public sealed class MinBftStats : ReplicaCounters
+{
+    /// <summary>Messages of no use here (wrong sender for the type, wrong generation).</summary>
+    public long Ignored;
+    /// <summary>Requests already queued; newer requests deferred behind a queued one (R2).</summary>
+    public long DuplicateRequests, ThrottledRequests;
+    /// <summary>Certified messages of an older view, or for instances already executed / below the window, or duplicate votes.</summary>
+    public long OldMessages;
+    /// <summary>A second PREPARE for a bound sequence number in one view (an equivocation attempt; Thesis §5.4.1).</summary>
+    public long Equivocations;
+    /// <summary>COMMITs whose leader UI is not the UI of the PREPARE we bound.</summary>
+    public long BadCommits;
+    /// <summary>Empty batches outside a new view (L3) and batches whose client MACs did not all verify: bound, not vouched for.</summary>
+    public long EmptyBatchesRejected, UnauthenticatedBatches;
+    /// <summary>Certified messages that arrived after a counter gap and wait; messages ≥ the buffer bound ahead (dropped).</summary>
+    public long CounterGaps, CounterOverflows;
+    /// <summary>Certified messages whose UI was already handled (a replay or a retransmission we did not need).</summary>
+    public long ReplayedUis;
+    /// <summary>UIs of an older epoch than the sender's accepted one; UIs of a newer epoch (not accepted: docs/minbft.md §3).</summary>
+    public long StaleEpochUis, NewEpochUis;
+    /// <summary>Certified messages parked because they were for a later view, a later s than the next, or beyond the window.</summary>
+    public long Parked;
+    /// <summary>UI-FETCH requests sent; certified messages re-sent in answer; requests for counters no longer in the sent log.</summary>
+    public long UiFetchesSent, UiFetchAnswers, UiFetchMisses;
+    /// <summary>SealBatch calls (USIG round trips); certified messages sent; USIG failures (messages stay queued).</summary>
+    public long UsigSeals, CertifiedSent, UsigFailures;
+    /// <summary>Our checkpoint differs from f+1 matching others (state transfer follows).</summary>
+    public long CheckpointDivergence;
+    /// <summary>Certified messages that break the sender rules (a CHECKPOINT not above the sender's last; a PREPARE/COMMIT beyond its checkpoint + L): the sender's queue parks.</summary>
+    public long CheckpointOrderViolations;
+    /// <summary>REQ-VIEW-CHANGEs sent; VIEW-CHANGEs that could not be built (own log no longer held); new epochs accepted through a NEW-VIEW.</summary>
+    public long ReqViewChangesSent, ViewChangeLogMissing, EpochsAccepted;
+}
