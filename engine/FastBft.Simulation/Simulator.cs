@@ -84,6 +84,7 @@ public sealed partial class Simulator
         public RecordingService[] Services = [];
         public Authenticator Auth = null!;
         public MessageBuilder Builder = null!;
+        public UsigCertificateScheme? Usig;                       // USIG protocols: the node's one trusted counter, shared by its twins
         public ulong LastSeen;
         public int Restores;
         public bool Dead;                                        // a Byzantine core that threw: treated as crashed
@@ -239,13 +240,16 @@ public sealed partial class Simulator
             var node = new Node { Id = i, Cores = new IReplicaCore[instances], Verifiers = new MessageVerifier[instances], Services = new RecordingService[instances] };
             node.Auth = new Authenticator(i, _keys);
             node.Builder = new MessageBuilder(node.Auth, _n, 4096) { Family = protocol.Definition.Shape(_f).Family };
+            node.Usig = CreateUsig(protocol.Definition.Shape(_f), i);
             for (int k = 0; k < instances; k++)
             {
                 node.Services[k] = new RecordingService(serviceFactory());
                 var auth = new Authenticator(i, _keys);
                 var def = protocol.Definition;
-                node.Cores[k] = def.CreateReplica(_replicaParameters, auth, def.CreateExecution(_replicaParameters, i, node.Services[k]), new Output(this, i, k), _quorums);
-                node.Verifiers[k] = new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits);
+                node.Cores[k] = def.CreateReplica(_replicaParameters, auth, def.CreateExecution(_replicaParameters, i, node.Services[k]), new Output(this, i, k), _quorums, node.Usig);
+                node.Verifiers[k] = node.Usig is null
+                    ? new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits)
+                    : new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits, node.Usig);
             }
             _nodes[i] = node;
         }
@@ -263,6 +267,20 @@ public sealed partial class Simulator
                 Voter = new ReplyVoter(_n, _f),
             };
         }
+    }
+
+    /// <summary>
+    /// USIG protocols (<see cref="CellShape.UsesUsig"/>): replica <paramref name="id"/>'s trusted counter, a software USIG
+    /// under the cell's derived trusted key in epoch 1. A node has exactly one, shared by its twins and equivocating
+    /// instances: the trusted counter is what a Byzantine replica cannot duplicate (Thesis §5.4.1), so its instances
+    /// draw distinct counters from one sequence. Null for other protocols.
+    /// </summary>
+    private UsigCertificateScheme? CreateUsig(CellShape shape, uint id)
+    {
+        if (!shape.UsesUsig) return null;
+        Span<byte> key = stackalloc byte[KeyStore.KeySize];
+        if (!_keys.TryDeriveUsigKey(key)) throw new InvalidOperationException("the simulator's key store is derived, so it has a USIG key");
+        return new UsigCertificateScheme(new FastBft.TrustedHw.SoftwareUsig(id, key, epoch: 1), ownsUsig: true);
     }
 
     private bool IsCorrect(uint replica) => replica != _faulty;
