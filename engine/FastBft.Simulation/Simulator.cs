@@ -425,7 +425,7 @@ public sealed partial class Simulator
         catch (Exception e)
         {
             if (IsCorrect(node.Id)) Fail("exception", $"replica {node.Id} threw {e.GetType().Name} at {_now} ms in {What(what, type, from)}: {e.Message}");
-            else node.Dead = true;
+            else { node.Dead = true; if (Trace) Console.Error.WriteLine($"{_now,6} r{node.Id} (Byzantine) threw {e.GetType().Name} in {What(what, type, from)}: {e.Message}"); }
             return;
         }
         if (IsCorrect(node.Id))
@@ -519,6 +519,8 @@ public sealed partial class Simulator
                     if (Trace) Console.Error.WriteLine($"{_now,6} r{to} <- {from} {(msg.Length > 3 ? (MessageType)msg[3] : MessageType.None)} REJECTED {status}");
                     continue;
                 }
+                if (Trace && node.Usig is not null && verified.Header.Type is not MessageType.Request)
+                    Console.Error.WriteLine($"{_now,6} r{to}{(node.Cores.Length > 1 ? $"/{k}" : "")} <- {from} {verified.Header.Type} v{verified.Header.View} s{verified.Header.Sequence}{(verified.HasUi ? $" ui {verified.UiEpoch}:{verified.UiCounter}" : "")}");
                 if (verified.Header.Type is MessageType.PrePrepare or MessageType.UiPrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
                 if (_sc.IgnoreCounterOrder && verified.HasUi && IsCorrect(to) && node.Cores[k] is FastBft.Agreement.MinBft.MinBftReplica)
                 {
