@@ -20,6 +20,7 @@ public sealed partial class Simulator
     private readonly HashSet<SlotDigest> _faultyCertified = new();              // (s, D(batch)) the faulty node certified in a PREPARE or COMMIT
     private readonly Dictionary<(uint To, uint From), (ulong Epoch, ulong Counter)> _handledUi = new();
     private int _withheldCount, _certifiedAfterActivation;
+    private readonly HashSet<(uint To, ulong Seq)> _checkpointBeyondWindow = new();   // correct replica got a CHECKPOINT for Seq while Seq was above its window
 
     /// <summary>Certified messages (by UI) the faulty replica withheld from some receivers (counter gaps it opened).</summary>
     public int WithheldCounters => _withheld.Count;
@@ -133,6 +134,41 @@ public sealed partial class Simulator
             if (_withheld.TryGetValue(c, out ulong mask) && (mask >> (int)from & 1) != 0) return;
             Net(_faulty, from, m, 0);
         }
+    }
+
+    /// <summary>
+    /// MinBFT liveness failures: why the cell stands still, per replica behind the most advanced correct one (a faulty
+    /// replica is marked *): "bound … and never committed them" (slots it holds a PREPARE for that a correct replica
+    /// executed, so the COMMITs it lacks were lost and never fetched again), "idle behind" (nothing bound, nothing parked:
+    /// it lost the last certified messages of its peers and has no gap to notice). Null for other protocols or no stall.
+    /// </summary>
+    private string? MinBftStall()
+    {
+        if (_nodes.Length == 0 || _nodes[0].Usig is null) return null;
+        var correct = _nodes.Where(nd => IsCorrect(nd.Id)).ToList();
+        var top = correct.MaxBy(nd => nd.Cores[0].LastExecuted)!;
+        ulong t = top.Cores[0].LastExecuted;
+        var parts = new List<string>();
+        foreach (var nd in _nodes)
+        {
+            if (nd.Dead || Crashed(nd.Id) || nd.Cores[0] is not MinBftReplica mb) continue;
+            string who = $"replica {nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}";
+            if (mb.LastPrepared > mb.LastExecuted && t > mb.LastExecuted)
+                parts.Add($"{who} bound {mb.LastExecuted + 1}..{mb.LastPrepared} and never committed them while replica {top.Id} executed up to {t} ({mb.DescribeState()})");
+            else if (IsCorrect(nd.Id) && mb.LastExecuted < t && mb.LastPrepared == mb.LastExecuted && mb.DescribeState().Contains(" parked 0 ", StringComparison.Ordinal))
+                parts.Add($"{who} idle behind: executed {mb.LastExecuted}, nothing bound, nothing parked, while replica {top.Id} executed {t} ({mb.DescribeState()})");
+            else if (IsCorrect(nd.Id) && SettledTarget() is var target && target > mb.LowWatermark && mb.LastExecuted >= target)
+                parts.Add(_checkpointBeyondWindow.Contains((nd.Id, target))
+                    ? $"{who} executed checkpoint {target} but it never became stable there: the CHECKPOINTs for {target} it received while {target} was beyond its window were not counted ({mb.DescribeState()})"
+                    : $"{who} executed checkpoint {target} but it never became stable there: the peers' CHECKPOINTs it lacks were lost and never fetched again ({mb.DescribeState()})");
+        }
+        return parts.Count == 0 ? null : "minbft stall: " + string.Join("; ", parts);
+    }
+
+    /// <summary>Diagnosis only: a correct replica receives a CHECKPOINT above its window (used for <see cref="MinBftStall"/>).</summary>
+    private void ObserveCertifiedDelivery(uint to, Agreement.IReplicaCore core, in MessageHeader h)
+    {
+        if (h.Type == MessageType.UiCheckpoint && IsCorrect(to) && h.Sequence > core.LowWatermark + (ulong)_p.Window) _checkpointBeyondWindow.Add((to, h.Sequence));
     }
 
     /// <summary>Invalid UI: the proof of a certified message to a target replica is corrupted (the verifier must reject it).</summary>

@@ -392,7 +392,8 @@ public sealed partial class Simulator
     {
         if (_violation is not null) return;
         _violation = invariant;
-        _detail = invariant == "liveness" && _proto.Switches && SwitchStall() is { } stall ? detail + "; " + stall : detail;
+        _detail = invariant == "liveness" && _proto.Switches && SwitchStall() is { } stall ? detail + "; " + stall
+            : invariant == "liveness" && MinBftStall() is { } mstall ? detail + "; " + mstall : detail;
     }
 
     private void Activate()
@@ -522,6 +523,7 @@ public sealed partial class Simulator
                 if (Trace && node.Usig is not null && verified.Header.Type is not MessageType.Request)
                     Console.Error.WriteLine($"{_now,6} r{to}{(node.Cores.Length > 1 ? $"/{k}" : "")} <- {from} {verified.Header.Type} v{verified.Header.View} s{verified.Header.Sequence}{(verified.HasUi ? $" ui {verified.UiEpoch}:{verified.UiCounter}" : "")}");
                 if (verified.Header.Type is MessageType.PrePrepare or MessageType.UiPrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
+                if (verified.HasUi) ObserveCertifiedDelivery(to, node.Cores[k], verified.Header);
                 if (_sc.IgnoreCounterOrder && verified.HasUi && IsCorrect(to) && node.Cores[k] is FastBft.Agreement.MinBft.MinBftReplica)
                 {
                     // Planted bug (tests only): the core acts on certified messages as they arrive, ignoring counter order.
