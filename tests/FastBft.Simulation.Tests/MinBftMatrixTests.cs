@@ -171,3 +171,89 @@ public class MinBftClientFaultMatrix
         => MinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
             MinBftMatrix.Filter(nameof(MinBftClientFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
 }
+
+/// <summary>
+/// The MinBFT theories generate exactly its CI matrix (<see cref="FaultMatrix.CiScenarios"/>("minbft"), what
+/// <c>fastbft simulate --protocol minbft --ci</c> runs): at least 2,000 scenarios, each once; the pairwise cases are
+/// matrix points covering every (behaviour, network), (behaviour, timing) and (f, behaviour) pair; and nothing of
+/// PBFT's view-change attacks or of the switching protocols is a MinBFT point.
+/// </summary>
+public class MinBftMatrixShapeTests
+{
+    private static readonly Type[] Classes = [typeof(MinBftNoFaultMatrix), typeof(MinBftLeaderFaultMatrix), typeof(MinBftFollowerFaultMatrix), typeof(MinBftClientFaultMatrix)];
+
+    private static async Task<List<Scenario>> Cases(System.Reflection.MethodInfo method)
+    {
+        var attribute = System.Reflection.CustomAttributeExtensions.GetCustomAttributes(method).OfType<Xunit.v3.IDataAttribute>().Single();
+        var rows = await attribute.GetData(method, new Xunit.Sdk.DisposalTracker());
+        var names = method.GetParameters().Select(p => p.Name!).ToArray();
+        var list = new List<Scenario>();
+        foreach (var row in rows)
+        {
+            var args = row.GetData();
+            object? Arg(string name) => Array.IndexOf(names, name) is >= 0 and int i ? args[i] : null;
+            var run = Arg("run") as MatrixRun;
+            int f = run?.F ?? (int)Arg("f")!;
+            var (protocol, role, behaviour, timing, network) = ((string)Arg("protocol")!, (FaultyRole)Arg("role")!, (Behaviour)Arg("behaviour")!, (FaultTiming)Arg("timing")!, (NetworkCondition)Arg("network")!);
+            Assert.True(FaultMatrix.IsPoint(protocol, f, role, behaviour, timing, network), $"{method.DeclaringType!.Name}.{method.Name}: f{f}/{role}/{behaviour}/{timing}/{network} is not a matrix point");
+            list.Add(FaultMatrix.ScenarioOf(protocol, f, role, behaviour, timing, network,
+                run is null ? FaultMatrix.PairwiseBaseSeed : FaultMatrix.CiBaseSeed, run?.SeedIndex ?? (int)Arg("seedIndex")!));
+        }
+        return list;
+    }
+
+    [Fact]
+    public async Task CombinatorialCasesAreExactlyTheCiMatrix()
+    {
+        var cases = new List<Scenario>();
+        foreach (var type in Classes)
+        {
+            var mine = await Cases(type.GetMethod(nameof(MinBftLeaderFaultMatrix.InvariantsHold))!);
+            Assert.Single(mine.Select(s => s.Role).Distinct());
+            cases.AddRange(mine);
+        }
+        var expected = FaultMatrix.CiScenarios("minbft").ToList();
+        Assert.Equal(2 * 2 * 574, expected.Count);
+        Assert.Equal(cases.Count, cases.Distinct().Count());
+        Assert.Equal(expected.ToHashSet(), cases.ToHashSet());
+        Assert.True(cases.Count >= 2_000);
+        Assert.Equal([1, 2], cases.Select(s => s.F).Distinct().Order());
+    }
+
+    [Fact]
+    public async Task PairwiseCasesAreMatrixPointsAndCoverEveryPair()
+    {
+        int total = 0;
+        foreach (var type in Classes)
+        {
+            var cases = await Cases(type.GetMethod(nameof(MinBftLeaderFaultMatrix.PairwiseSweep))!);
+            total += cases.Count;
+            var role = cases[0].Role;
+            foreach (var b in FaultMatrix.MinBftBehavioursFor(role))
+            {
+                foreach (var n in FaultMatrix.Networks) Assert.Contains(cases, s => s.Behaviour == b && s.Network == n);
+                foreach (var t in FaultMatrix.MinBftTimingsFor(role)) Assert.Contains(cases, s => s.Behaviour == b && s.Timing == t);
+                foreach (int f in FaultMatrix.Fs) Assert.Contains(cases, s => s.Behaviour == b && s.F == f);
+            }
+        }
+        Assert.InRange(total, 100, 600);
+    }
+
+    [Fact]
+    public void HarnessMatrixIsTheSameDefinition()
+    {
+        var points = ScenarioMatrix.Points("minbft", FaultMatrix.Fs).ToList();
+        Assert.Equal(3 * 574, points.Count);
+        Assert.All(points, p => Assert.True(FaultMatrix.IsPoint(p), p.Name));
+        Assert.DoesNotContain(points, p => p.Role is FaultyRole.NextPrimary or FaultyRole.Passive or FaultyRole.Coordinator
+            || p.Behaviour is Behaviour.FarViewChange or Behaviour.TargetedMac or Behaviour.EmptyBatches or Behaviour.EagerCommit or Behaviour.WrongUpdate
+                or Behaviour.BadHistory or Behaviour.ForgedProof or Behaviour.BadSwitch or Behaviour.SpuriousPanic or Behaviour.PanicStorm
+            || p.Timing is FaultTiming.ViewChange or FaultTiming.PreCheckpoint or FaultTiming.SwitchBack);
+        Assert.Contains(points, p => p.Role == FaultyRole.Leader && p.Behaviour == Behaviour.Equivocate);
+        Assert.Contains(points, p => p.Role == FaultyRole.Follower && p.Behaviour == Behaviour.WithholdCertified);
+        var harness = points.Where(p => p.F <= 2).SelectMany(p => ScenarioMatrix.Generate("minbft", [p.F], FaultMatrix.MinBftCiSeedsPerPoint(p.F), FaultMatrix.CiBaseSeed, q => q.Name == p.Name));
+        Assert.Equal(FaultMatrix.CiScenarios("minbft"), harness);
+        // PBFT's matrix has none of MinBFT's certified-message behaviours.
+        Assert.DoesNotContain(ScenarioMatrix.Points("pbft", FaultMatrix.Fs), p => p.Behaviour == Behaviour.WithholdCertified);
+    }
+}
