@@ -150,7 +150,8 @@ public sealed partial class Simulator
                 }
                 break;
             case Behaviour.InvalidMac:
-                if (h.AuthLength == UsigCertificateScheme.Length) { if (to < _n && _targets.Contains(to)) CorruptUi(msg); }   // invalid UI proof
+                // Invalid UI proof on certified messages (by type and trailer kind: at n = 3 a MAC vector is 50 bytes too).
+                if (IsCertified(msg)) { if (to < _n && _targets.Contains(to)) CorruptUi(msg); }
                 else if (to >= _n) msg[MessageHeader.Size + h.BodyLength + 2] ^= 1;
                 else if (_targets.Contains(to)) msg[MessageHeader.Size + h.BodyLength + 2 + Authenticator.TagSize * (int)to] ^= 1;
                 break;

@@ -30,6 +30,7 @@ public sealed partial class Simulator
     private static bool IsCertified(byte[] msg)
         => msg.Length >= MessageHeader.Size + UsigCertificateScheme.Length
            && BinaryPrimitives.ReadUInt16LittleEndian(msg.AsSpan(28)) == UsigCertificateScheme.Length
+           && msg[msg.Length - UsigCertificateScheme.Length] == (byte)AuthenticatorKind.UsigCertificate
            && (MessageType)msg[3] is MessageType.UiPrepare or MessageType.UiCommit or MessageType.UiCheckpoint;
 
     private static ulong CounterOf(byte[] msg) => BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(msg.Length - UsigCertificateScheme.Length + Authenticator.TrailerHeaderSize + 8));
