@@ -175,6 +175,7 @@ public class MinBftCoreBugReplays
     /// <summary>M3: replica 2 received the CHECKPOINTs for 12 while 12 was above its window, later executed up to 15 itself, and checkpoint 12 never became stable there.</summary>
     [Theory]
     [InlineData("f1/follower/wrongcheckpoint/checkpointboundary/partitionheal", 192810321UL)]
+    [InlineData("f1/leader/oversized/early/lagacrossviewchange", 954211393UL)]
     public void M3_CheckpointsReceivedAboveTheWindowCount(string scenario, ulong seed) => AssertSafeOrKnownStall(Replay(scenario, seed), "M3");
 
     private static void AssertSafeOrKnownStall(SimulationResult r, string bug)
