@@ -22,8 +22,15 @@ public static class FaultMatrix
     /// <summary>Switching protocols the RePBFT matrix theories run (their own roles, behaviours and timings: <see cref="RePbftRoles"/>, <see cref="RePbftBehavioursFor"/>, <see cref="RePbftTimingsFor"/>).</summary>
     public static IReadOnlyList<string> SwitchingProtocols { get; } = ["repbft", "repbft-star"];
 
+    /// <summary>
+    /// USIG protocols the MinBFT matrix theories run (their own roles, behaviours, timings and CI seeds: <see cref="MinBftRoles"/>,
+    /// <see cref="MinBftBehavioursFor"/>, <see cref="MinBftTimingsFor"/>, <see cref="MinBftCiSeedsPerPoint"/>). Not in
+    /// <see cref="Protocols"/>: the PBFT theories draw PBFT's behaviour lists, which are not MinBFT points.
+    /// </summary>
+    public static IReadOnlyList<string> MinBftProtocols { get; } = ["minbft"];
+
     /// <summary>Every protocol the matrix knows.</summary>
-    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols];
+    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols, .. MinBftProtocols];
 
     /// <summary>Fault tolerances f (n = 3f+1) of the matrix.</summary>
     public static IReadOnlyList<int> Fs { get; } = [1, 2, 3];
@@ -33,6 +40,9 @@ public static class FaultMatrix
 
     /// <summary>Faulty roles of RePBFT and RePBFT*, in matrix order: none, the leader of generation 0, an active follower (not the first transition coordinator), a passive replica, the first transition coordinator (replica 1), a client.</summary>
     public static IReadOnlyList<FaultyRole> RePbftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Passive, FaultyRole.Coordinator, FaultyRole.Client];
+
+    /// <summary>Faulty roles of MinBFT, in matrix order: none, the leader of view 0, a follower, a client (n = 2f+1, every replica active: no passive replicas, and no next primary while the core has no view change).</summary>
+    public static IReadOnlyList<FaultyRole> MinBftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Client];
 
     /// <summary>The faulty roles of <paramref name="protocol"/> (<see cref="ISimProtocol.Roles"/>).</summary>
     public static IReadOnlyList<FaultyRole> RolesFor(string protocol) => SimProtocols.Get(protocol).Roles;
@@ -96,6 +106,56 @@ public static class FaultMatrix
         FaultyRole.Coordinator => RePbftCoordinatorBehaviours,
         _ => throw new ArgumentOutOfRangeException(nameof(role)),
     };
+
+    /// <summary>
+    /// Behaviours of a faulty MinBFT leader. Certified (USIG) messages: the equivocation attempt is <see cref="Behaviour.Equivocate"/>
+    /// (two instances of the leader share its one USIG, so their two PREPAREs for one s carry distinct counters; the
+    /// adversary answers UI-FETCHes from every counter it certified, so every receiver meets both, in counter order, and
+    /// must reject the second), <see cref="Behaviour.WithholdCertified"/> (counter gap), <see cref="Behaviour.Replay"/>
+    /// (replayed UIs: old certified messages re-sent as they were and with a modified body under the old UI),
+    /// <see cref="Behaviour.InvalidMac"/> (invalid UI proofs for f+1 receivers), <see cref="Behaviour.WrongCheckpoint"/>
+    /// (a second, wrong CHECKPOINT certified with its own counter), <see cref="Behaviour.WithholdCheckpoint"/>; and the
+    /// generic crash, mute, slow, wrong reply, Twins, censor, oversized.
+    /// <para>Excluded, with the reason: <see cref="Behaviour.FarViewChange"/> and <see cref="Behaviour.TargetedMac"/>
+    /// (PBFT VIEW-CHANGE attacks; MinBFT has no view change yet, and its agreement messages carry no MAC vector);
+    /// <see cref="Behaviour.EmptyBatches"/> (forges PBFT PRE-PREPAREs; an empty MinBFT PREPARE is bound but never vouched
+    /// for, which only stops progress — a leader fault that needs the view change to matter);
+    /// <see cref="Behaviour.EagerCommit"/> (MinBFT has no prepared phase: a follower's COMMIT is its acceptance of the
+    /// PREPARE); <see cref="Behaviour.WrongUpdate"/> (no UPDATEs: MinBFT has no passive replicas); the switching
+    /// behaviours (BadHistory, ForgedProof, BadSwitch, PANICs: MinBFT does not switch).</para>
+    /// </summary>
+    private static readonly IReadOnlyList<Behaviour> MinBftLeaderBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate, Behaviour.Twins, Behaviour.Censor, Behaviour.Oversized, Behaviour.WithholdCertified, Behaviour.WithholdCheckpoint];
+
+    /// <summary>Behaviours of a faulty MinBFT follower: the leader's without equivocate (a follower's COMMIT copies the leader's batch) and censor (a follower orders nothing).</summary>
+    private static readonly IReadOnlyList<Behaviour> MinBftFollowerBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Twins, Behaviour.Oversized, Behaviour.WithholdCertified, Behaviour.WithholdCheckpoint];
+
+    /// <summary>Behaviours of a faulty MinBFT role (<see cref="MinBftLeaderBehaviours"/>, <see cref="MinBftFollowerBehaviours"/>; client: PBFT's client behaviours; none: none).</summary>
+    public static IReadOnlyList<Behaviour> MinBftBehavioursFor(FaultyRole role) => role switch
+    {
+        FaultyRole.None => NoneBehaviours,
+        FaultyRole.Client => ClientBehaviours,
+        FaultyRole.Leader => MinBftLeaderBehaviours,
+        FaultyRole.Follower => MinBftFollowerBehaviours,
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>Timings of a MinBFT scenario with a faulty node: early, mid-batch, checkpoint boundary (no view-change timing: the core has no view change yet).</summary>
+    public static IReadOnlyList<FaultTiming> MinBftFaultTimings { get; } = [FaultTiming.Early, FaultTiming.MidBatch, FaultTiming.CheckpointBoundary];
+
+    /// <summary>Timings of a faulty MinBFT role: <see cref="MinBftFaultTimings"/>, early only without a fault.</summary>
+    public static IReadOnlyList<FaultTiming> MinBftTimingsFor(FaultyRole role) => role == FaultyRole.None ? EarlyOnly : MinBftFaultTimings;
+
+    /// <summary>CI seeds per MinBFT matrix point: 2 at f = 1, 2 at f = 2, none at f = 3 (2 × 2 × 574 = 2,296 scenarios).</summary>
+    public static int MinBftCiSeedsPerPoint(int f) => f switch { 1 => 2, 2 => 2, _ => 0 };
+
+    /// <summary>The CI seed dimension of the MinBFT theories (<see cref="CiRuns"/> with <see cref="MinBftCiSeedsPerPoint"/>).</summary>
+    public static IEnumerable<(int F, int SeedIndex)> MinBftCiRuns()
+    {
+        foreach (int f in Fs)
+            for (int i = 0; i < MinBftCiSeedsPerPoint(f); i++) yield return (f, i);
+    }
 
     /// <summary>Timings of a faulty role of RePBFT / RePBFT*: <see cref="RePbftFaultTimings"/>, early only without a fault.</summary>
     public static IReadOnlyList<FaultTiming> RePbftTimingsFor(FaultyRole role) => role == FaultyRole.None ? EarlyOnly : RePbftFaultTimings;

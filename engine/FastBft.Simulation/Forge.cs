@@ -67,6 +67,28 @@ public static class Forge
     }
 
     /// <summary>
+    /// Re-certifies a USIG-certified message (trailer kind 4) that a strategy changed, in place, through the forging node's
+    /// own USIG <paramref name="usig"/>: the authenticated digest is recomputed as the core's outbox does (PREPARE: the
+    /// batch digest field; otherwise SHA-256 of the body) and sealed with the <em>next</em> counter — a Byzantine replica
+    /// can certify anything, but never two messages under one counter (Thesis §5.4.1). Returns false if the message has no
+    /// USIG trailer or the USIG failed.
+    /// </summary>
+    public static bool Recertify(UsigCertificateScheme usig, byte[] message)
+    {
+        if (message.Length < MessageHeader.Size) return false;
+        int bodyLength = BinaryPrimitives.ReadInt32LittleEndian(message.AsSpan(24));
+        int authLength = BinaryPrimitives.ReadUInt16LittleEndian(message.AsSpan(28));
+        if (authLength != UsigCertificateScheme.Length || bodyLength < 0 || MessageHeader.Size + (long)bodyLength + authLength != message.Length) return false;
+        var body = message.AsSpan(MessageHeader.Size, bodyLength);
+        Span<byte> d = stackalloc byte[Digests.Size];
+        if ((MessageType)message[3] == MessageType.UiPrepare && bodyLength >= Bodies.PrePrepareFixed) Bodies.BatchDigest(body).CopyTo(d);
+        else Digests.AuthBody(body, d);
+        try { usig.Seal(message.AsSpan(0, MessageHeader.Size), d, 0, message.AsSpan(MessageHeader.Size + bodyLength, authLength)); }
+        catch (FastBft.TrustedHw.UsigException) { return false; }
+        return true;
+    }
+
+    /// <summary>
     /// A copy of <paramref name="message"/> (a replica-vector message) with its body replaced by <paramref name="body"/>
     /// (whose last 64 bytes are space for the signature of a signed type) and its header's sequence number by
     /// <paramref name="sequence"/> if given, resealed (signed and MACed) by <paramref name="auth"/>.

@@ -80,6 +80,8 @@ public enum Behaviour
     SpuriousPanic,
     /// <summary>RePBFT: a client that sends a PANIC storm (ten PANICs every 5 ms, about answered, never-sent, in-flight and edge-case request ids) to every replica.</summary>
     PanicStorm,
+    /// <summary>USIG protocols (MinBFT): a withheld certified message — one certified message of the faulty replica (the first after activation, then every 16th) reaches only some receivers, never the others, not even through UI-FETCH: a permanent counter gap at those receivers, which must wait on it and never skip it.</summary>
+    WithholdCertified,
 }
 
 /// <summary>When the behaviour starts.</summary>
@@ -136,6 +138,9 @@ public sealed record Scenario(string Protocol, int F, FaultyRole Role, Behaviour
 
     /// <summary>Planted-bug knob (switching protocols): genuine endorsements a prepare proof in an abort history needs (0 = correct f+1; 1 breaks rule H1).</summary>
     public int ProofEndorsements { get; init; }
+
+    /// <summary>Planted-bug knob (USIG protocols): correct replicas act on certified messages as they arrive, bypassing each sender's counter order (MinBftReplica.HandleIgnoringCounterOrderForTest); the counter-order oracle must report it.</summary>
+    public bool IgnoreCounterOrder { get; init; }
 
     /// <summary>"f1/leader/crash/early/clean".</summary>
     public string Name => string.Create(CultureInfo.InvariantCulture,

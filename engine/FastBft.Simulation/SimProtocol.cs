@@ -1,4 +1,5 @@
 using FastBft.Agreement;
+using FastBft.Agreement.MinBft;
 using FastBft.Agreement.Pbft;
 using FastBft.Agreement.RePbft;
 
@@ -61,6 +62,21 @@ public interface ISimProtocol
     /// load until then, since a stall in the normal case is only resolved by clients that notice it).
     /// </summary>
     bool Switches => false;
+    /// <summary>
+    /// True if the commit certificate is the protocol's commit quorum of <em>certified</em> messages (USIG protocols:
+    /// MinBFT's f+1 — the leader's PREPARE and f COMMITs — of which a Byzantine replica's certified message may be one,
+    /// since its counter keeps it from vouching for two batches at one s). The commit-certificate oracle then counts the
+    /// faulty replica too when it certified the batch, and requires <see cref="QuorumPolicy.Commit"/> distinct
+    /// replicas; otherwise (PBFT) f+1 correct replicas must have prepared it.
+    /// </summary>
+    bool CertifiedCommitCertificate => false;
+    /// <summary>
+    /// True if liveness is asserted in <paramref name="s"/>. Default: always with a view change; without one
+    /// (<see cref="SupportsViewChange"/> false), not for leader faults that stop progress (only a slow leader, wrong
+    /// replies, wrong checkpoints and replays leave the cell live).
+    /// </summary>
+    bool LivenessExpected(Scenario s) => SupportsViewChange
+        || !(s.Role is FaultyRole.Leader or FaultyRole.NextPrimary && s.Behaviour is not (Behaviour.Slow or Behaviour.WrongReply or Behaviour.WrongCheckpoint or Behaviour.Replay));
     /// <summary>The faulty roles of the matrix for this protocol.</summary>
     IReadOnlyList<FaultyRole> Roles => FaultMatrix.Roles;
     /// <summary>The fault timings of the matrix for a faulty <paramref name="role"/>.</summary>
@@ -76,6 +92,36 @@ public sealed class PbftSimProtocol : ISimProtocol
     public string Name => "pbft";
     /// <inheritdoc/>
     public IProtocolDefinition Definition => PbftProtocol.Instance;
+}
+
+/// <summary>
+/// MinBFT in the simulator (docs/simulation.md, "MinBFT"): n = 2f+1 on one software USIG per node (shared by a
+/// Byzantine node's instances), roles leader, follower and client, its own behaviours (<see cref="FaultMatrix.MinBftBehavioursFor"/>),
+/// the commit-certificate oracle on f+1 certified messages and the counter-order oracle.
+/// </summary>
+public sealed class MinBftSimProtocol : ISimProtocol
+{
+    /// <inheritdoc/>
+    public string Name => "minbft";
+    /// <inheritdoc/>
+    public IProtocolDefinition Definition => MinBftProtocol.Instance;
+    /// <inheritdoc/>
+    public IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => FaultMatrix.MinBftBehavioursFor(role);
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultyRole> Roles => FaultMatrix.MinBftRoles;
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.MinBftTimingsFor(role);
+    /// <inheritdoc/>
+    public int CiSeedsPerPoint(int f) => FaultMatrix.MinBftCiSeedsPerPoint(f);
+    /// <inheritdoc/>
+    public bool CertifiedCommitCertificate => true;
+    /// <summary>
+    /// As the default, from <see cref="IProtocolDefinition.ReplacesFaultyLeader"/> (false until MinBFT's view change lands: then
+    /// every scenario asserts liveness); without a view change a leader fault stops progress unless the leader is only slow,
+    /// answers wrongly, certifies a second wrong CHECKPOINT, replays old certified messages or adds oversized copies.
+    /// </summary>
+    public bool LivenessExpected(Scenario s) => Definition.ReplacesFaultyLeader
+        || !(s.Role == FaultyRole.Leader && s.Behaviour is not (Behaviour.Slow or Behaviour.WrongReply or Behaviour.WrongCheckpoint or Behaviour.Replay or Behaviour.Oversized));
 }
 
 /// <summary>RePBFT (<paramref name="star"/> = false) or RePBFT* in the simulator: a switching protocol with its own roles, behaviours and timings (docs/simulation.md, "RePBFT").</summary>
@@ -127,6 +173,7 @@ public static class SimProtocols
         "pbft" => new PbftSimProtocol(),
         "repbft" => new RePbftSimProtocol(),
         "repbft-star" or "repbft*" => new RePbftStarSimProtocol(),
+        "minbft" => new MinBftSimProtocol(),
         _ => throw new ArgumentException(CellShape.TryParse(name, out _)
             ? $"protocol '{name}' is not built yet (built: {string.Join(", ", Protocols.Built)})"
             : $"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})"),

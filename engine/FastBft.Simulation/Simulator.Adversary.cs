@@ -57,6 +57,8 @@ public sealed partial class Simulator
     /// <summary>Input filter of the faulty node's instance <paramref name="k"/>.</summary>
     private bool ByzantineAccepts(int k, uint from, byte[] msg)
     {
+        // USIG protocols: the second instance shares the node's USIG, so it must not act (and draw counters) before the fault starts.
+        if (k == 1 && !_active && _nodes[_faulty].Usig is not null) return false;
         bool isRequest = msg.Length >= MessageHeader.Size && (MessageType)msg[3] == MessageType.Request;
         uint client = isRequest ? BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(4)) : 0;
         switch (_sc.Behaviour)
@@ -101,6 +103,7 @@ public sealed partial class Simulator
         if (node != _faulty) { var m = message.ToArray(); ObserveCorrect(node, m); Net(node, to, m, 0); return; }
         var msg = message.ToArray();
         var src = _nodes[node];
+        if (src.Usig is not null && IsCertified(msg) && !EmitCertified(src, to, msg)) return;   // withheld from this receiver for good
         if (instance == 0 && msg.Length > MessageHeader.Size && (MessageType)msg[3] == MessageType.ViewChange) src.LastViewChange = msg;
         if (Is(Behaviour.Equivocate))
         {
@@ -139,6 +142,7 @@ public sealed partial class Simulator
                 }
                 break;
             case Behaviour.WrongCheckpoint:
+                // MinBFT's certified CHECKPOINT: a second, wrong one is certified with its own counter (Simulator.Usig.cs, OnFirstCertified).
                 if (h.Type is MessageType.Checkpoint or MessageType.SignedCheckpoint)   // RePBFT's is signed: Reseal re-signs it
                 {
                     msg[MessageHeader.Size] ^= 0x5A;
@@ -146,7 +150,9 @@ public sealed partial class Simulator
                 }
                 break;
             case Behaviour.InvalidMac:
-                if (to >= _n) msg[MessageHeader.Size + h.BodyLength + 2] ^= 1;
+                // Invalid UI proof on certified messages (by type and trailer kind: at n = 3 a MAC vector is 50 bytes too).
+                if (IsCertified(msg)) { if (to < _n && _targets.Contains(to)) CorruptUi(msg); }
+                else if (to >= _n) msg[MessageHeader.Size + h.BodyLength + 2] ^= 1;
                 else if (_targets.Contains(to)) msg[MessageHeader.Size + h.BodyLength + 2 + Authenticator.TagSize * (int)to] ^= 1;
                 break;
             case Behaviour.Replay:
@@ -156,7 +162,9 @@ public sealed partial class Simulator
                 {
                     var old = _history[_rng.Int(_history.Count)];
                     uint target = (uint)_rng.Int(_n);
-                    if (target != node) Net(node, target, old.Msg, 0);
+                    // USIG protocols: a replayed UI, as it was or (half the time) with a modified body under the old UI.
+                    var again = src.Usig is not null && IsCertified(old.Msg) && _rng.Chance(0.5) ? ModifiedUnderOldUi(old.Msg) : old.Msg;
+                    if (target != node) Net(node, target, again, 0);
                 }
                 break;
             case Behaviour.EagerCommit:
@@ -189,7 +197,7 @@ public sealed partial class Simulator
                 if (h.Type == MessageType.Update) { CorruptUpdate(msg, h); Forge.Reseal(src.Auth, msg); }
                 break;
             case Behaviour.WithholdCheckpoint:
-                if (h.Type == MessageType.SignedCheckpoint) return;
+                if (h.Type == MessageType.SignedCheckpoint) return;   // MinBFT's certified CHECKPOINT: withheld by counter (Simulator.Usig.cs)
                 break;
             case Behaviour.BadHistory or Behaviour.ForgedProof or Behaviour.BadSwitch:
                 // Stops committing in the normal case (so the cell switches), then lies in the switch.

@@ -30,8 +30,8 @@ public sealed partial class Simulator
     {
         if (msg.Length > MessageHeader.Size + MaxMessageBody + Auth.Authenticator.VectorLength(_n))
             Fail("message-size", $"replica {node} emitted a {(MessageType)msg[3]} of {msg.Length} bytes at {_now} ms (limit: body {MaxMessageBody} bytes)");
-        if (msg.Length >= MessageHeader.Size + Digests.Size && (MessageType)msg[3] == MessageType.Commit
-            && BinaryPrimitives.ReadInt32LittleEndian(msg.AsSpan(24)) == Digests.Size)
+        if (msg.Length >= MessageHeader.Size + Digests.Size && ((MessageType)msg[3] == MessageType.Commit
+            && BinaryPrimitives.ReadInt32LittleEndian(msg.AsSpan(24)) == Digests.Size || IsCertified(msg) && (MessageType)msg[3] is MessageType.UiPrepare or MessageType.UiCommit))
             _nodes[node].PreparedEver.Add(SlotDigest.Of(BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(16)), msg.AsSpan(MessageHeader.Size, Digests.Size)));
     }
 
@@ -78,7 +78,14 @@ public sealed partial class Simulator
                 var key = SlotDigest.Of(s, d);
                 int prepared = 0;
                 foreach (var other in _nodes) if (IsCorrect(other.Id) && other.PreparedEver.Contains(key)) prepared++;
-                if (prepared < _f + 1)
+                if (_proto.CertifiedCommitCertificate)
+                {
+                    // USIG protocols: f+1 distinct replicas certified (s, D(batch)) — the leader's PREPARE, the followers' COMMITs — the faulty one among them if it did.
+                    int certified = prepared + (_faultyCertified.Contains(key) ? 1 : 0), need = _proto.Definition.Quorums(_f).Commit;
+                    if (certified < need)
+                        Fail("commit-certificate", $"replica {node.Id} executed seq {s} (digest {Convert.ToHexString(d[..4])}…) at {_now} ms while only {certified} replicas ({prepared} correct) had certified it in a PREPARE or COMMIT (need {need})");
+                }
+                else if (prepared < _f + 1)
                     Fail("commit-certificate", $"replica {node.Id} executed seq {s} (digest {Convert.ToHexString(d[..4])}…) at {_now} ms while only {prepared} correct replicas had prepared it (need f+1 = {_f + 1})");
             }
             // Switching protocols: only numbers up to the installed checkpoint were transferred; a null request executed

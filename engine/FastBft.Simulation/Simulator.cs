@@ -247,6 +247,7 @@ public sealed partial class Simulator
                 var auth = new Authenticator(i, _keys);
                 var def = protocol.Definition;
                 node.Cores[k] = def.CreateReplica(_replicaParameters, auth, def.CreateExecution(_replicaParameters, i, node.Services[k]), new Output(this, i, k), _quorums, node.Usig);
+                AttachCounterOrderOracle(i, node.Cores[k]);
                 node.Verifiers[k] = node.Usig is null
                     ? new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits)
                     : new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits, node.Usig);
@@ -367,11 +368,11 @@ public sealed partial class Simulator
         return _nodes.Where(nd => IsCorrect(nd.Id)).All(nd => nd.Cores[0].LastExecuted >= stable);
     }
 
-    /// <summary>The highest checkpoint sequence number that 2f+1 correct replicas executed (0: none).</summary>
+    /// <summary>The highest checkpoint sequence number that n−f correct replicas executed (0: none).</summary>
     private ulong SettledTarget()
     {
         var executed = _nodes.Where(nd => IsCorrect(nd.Id)).Select(nd => nd.Cores[0].LastExecuted).OrderByDescending(x => x).ToList();
-        ulong q = executed[2 * _f];                                 // the (2f+1)-th highest
+        ulong q = executed[_n - _f - 1];                            // the (n−f)-th highest: 2f+1 (PBFT), f+1 (MinBFT)
         return q - q % (ulong)_p.CheckpointInterval;
     }
 
@@ -385,17 +386,14 @@ public sealed partial class Simulator
         return _nodes.Count(nd => IsCorrect(nd.Id) && nd.Cores[0].LowWatermark >= target) >= _f + 1;
     }
 
-    private bool LivenessExpected()
-    {
-        if (_proto.SupportsViewChange) return true;
-        return !(_sc.Role is FaultyRole.Leader or FaultyRole.NextPrimary && _sc.Behaviour is not (Behaviour.Slow or Behaviour.WrongReply or Behaviour.WrongCheckpoint or Behaviour.Replay));
-    }
+    private bool LivenessExpected() => _proto.LivenessExpected(_sc);
 
     private void Fail(string invariant, string detail)
     {
         if (_violation is not null) return;
         _violation = invariant;
-        _detail = invariant == "liveness" && _proto.Switches && SwitchStall() is { } stall ? detail + "; " + stall : detail;
+        _detail = invariant == "liveness" && _proto.Switches && SwitchStall() is { } stall ? detail + "; " + stall
+            : invariant == "liveness" && MinBftStall() is { } mstall ? detail + "; " + mstall : detail;
     }
 
     private void Activate()
@@ -428,7 +426,7 @@ public sealed partial class Simulator
         catch (Exception e)
         {
             if (IsCorrect(node.Id)) Fail("exception", $"replica {node.Id} threw {e.GetType().Name} at {_now} ms in {What(what, type, from)}: {e.Message}");
-            else node.Dead = true;
+            else { node.Dead = true; if (Trace) Console.Error.WriteLine($"{_now,6} r{node.Id} (Byzantine) threw {e.GetType().Name} in {What(what, type, from)}: {e.Message}"); }
             return;
         }
         if (IsCorrect(node.Id))
@@ -507,10 +505,11 @@ public sealed partial class Simulator
         if (to < _n)
         {
             if (Crashed(to)) return;
-            if (!_active && _sc.Timing == FaultTiming.MidBatch && msg.Length > 24 && (MessageType)msg[3] is MessageType.PrePrepare or MessageType.EndorsedPrePrepare
+            if (!_active && _sc.Timing == FaultTiming.MidBatch && msg.Length > 24 && (MessageType)msg[3] is MessageType.PrePrepare or MessageType.EndorsedPrePrepare or MessageType.UiPrepare
                 && BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(16)) >= 3)
                 Activate();
             var node = _nodes[to];
+            if (to == _faulty && node.Usig is not null && msg.Length > MessageHeader.Size && (MessageType)msg[3] == MessageType.UiFetch) AnswerUiFetch(from, msg);
             for (int k = 0; k < node.Cores.Length; k++)
             {
                 if (instance >= 0 && k != instance) continue;
@@ -521,7 +520,16 @@ public sealed partial class Simulator
                     if (Trace) Console.Error.WriteLine($"{_now,6} r{to} <- {from} {(msg.Length > 3 ? (MessageType)msg[3] : MessageType.None)} REJECTED {status}");
                     continue;
                 }
-                if (verified.Header.Type == MessageType.PrePrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
+                if (Trace && node.Usig is not null && verified.Header.Type is not MessageType.Request)
+                    Console.Error.WriteLine($"{_now,6} r{to}{(node.Cores.Length > 1 ? $"/{k}" : "")} <- {from} {verified.Header.Type} v{verified.Header.View} s{verified.Header.Sequence}{(verified.HasUi ? $" ui {verified.UiEpoch}:{verified.UiCounter}" : "")}");
+                if (verified.Header.Type is MessageType.PrePrepare or MessageType.UiPrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
+                if (verified.HasUi) ObserveCertifiedDelivery(to, node.Cores[k], verified.Header);
+                if (_sc.IgnoreCounterOrder && verified.HasUi && IsCorrect(to) && node.Cores[k] is FastBft.Agreement.MinBft.MinBftReplica)
+                {
+                    // Planted bug (tests only): the core acts on certified messages as they arrive, ignoring counter order.
+                    Call(node, k, verified, static (c, m) => ((FastBft.Agreement.MinBft.MinBftReplica)c).HandleIgnoringCounterOrderForTest(m), "OnMessage", verified.Header.Type, from);
+                    continue;
+                }
                 if (Trace && verified.Header.Type is MessageType.History or MessageType.Switch or MessageType.Panic or MessageType.ViewChange or MessageType.NewView)
                     Console.Error.WriteLine($"{_now,6} r{to} <- {from} {verified.Header.Type} gen {verified.Header.Generation} v{verified.Header.View} s{verified.Header.Sequence} ({msg.Length} B)");
                 Call(node, k, verified, static (c, m) => c.OnMessage(m), "OnMessage", verified.Header.Type, from);

@@ -267,6 +267,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>A certified message, in its sender's counter order.</summary>
     private Handled HandleInOrder(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
+        ObserveCertifiedHandled(h, message);
         switch (h.Type)
         {
             case MessageType.UiPrepare: return OnPrepare(h, message, requestsAuthenticated);
