@@ -26,10 +26,6 @@ public static class Matrix
     /// <summary>Single matrix points that fail with the CI seeds on today's core, with the open bug (docs/simulation.md, RePBFT "Core bugs found").</summary>
     public static readonly Dictionary<string, string> KnownFailingPoints = new()
     {
-        // B7 (open, liveness, RePBFT switch back under loss with spurious PANICs): a replica that sent a COMMIT in the
-        // RePBFT generation it switched back to is left out when the others go on in PBFT; it may not return (it took
-        // part there), so it stays behind until the next switch. The cell keeps serving clients with the other replicas.
-        ["f1/client/spuriouspanic/early/lossy"] = "B7 (switch back: a replica that committed in the generation it switched back to is left behind when the others go on in PBFT)",
     };
 
     /// <summary>The CI run dimension: (f, seed index) for every f of the matrix and its CI seeds.</summary>

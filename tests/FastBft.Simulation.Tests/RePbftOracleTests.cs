@@ -176,6 +176,21 @@ public class RePbftCoreBugReplays
         Assert.True(r.Passed, r.ToString());
     }
 
+    /// <summary>
+    /// B7 (fixed, liveness): a RePBFT CHECKPOINT of the aborted generation that became stable (all n, the last one late,
+    /// under loss) only after a replica had entered the PBFT generation made it "switch back" to a new RePBFT generation
+    /// alone, although the PBFT generation had no switch-back point (switch back off); a spurious PANIC then switched it
+    /// (and a peer) on to another PBFT generation, and having sent a COMMIT in the RePBFT generation it never returned.
+    /// The switch back now happens only at the running generation's own switch-back point, while it still stops there.
+    /// </summary>
+    [Theory]
+    [InlineData("repbft", "f1/client/spuriouspanic/early/lossy", 745631721UL)]
+    public void B7_AStaleCheckpointDoesNotSwitchBack(string protocol, string scenario, ulong seed)
+    {
+        var r = Replay(protocol, scenario, seed);
+        Assert.True(r.Passed, r.ToString());
+    }
+
     /// <summary>B6 (open, liveness, possibly safety): the twins of a Byzantine coordinator send two valid SWITCHes for generation 3 (checkpoint 8 with no slots / with slots 9–10, switch back at 12 / 16); replicas 0 and 3 execute a fresh batch at 9, replica 1 holds another value fixed there, and no view change decides 9 ("undetermined at 9 with 4 VIEW-CHANGEs").</summary>
     [Theory]
     [InlineData("repbft-star", "f1/follower/twins/switchback/partitionheal", 382177520UL)]

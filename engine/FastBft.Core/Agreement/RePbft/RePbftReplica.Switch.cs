@@ -445,7 +445,11 @@ public sealed partial class RePbftReplica
     {
         // Switch back only from exactly a certified point, and only if this core accepted nothing above it (it may have
         // extended the generation on a timeout: then it must not have prepared beyond, or it would take part in both).
-        if (_mode != Mode.Pbft || _pbft!.LastExecuted != seq || _pbft.LastAssigned > seq || seq % (ulong)_s.CheckpointInterval != 0) return;
+        // Only at this generation's switch-back point, and only while it still stops there (B7: a RePBFT checkpoint of the
+        // aborted generation that became stable only after the switch — all n CHECKPOINTs, the last one late — made a
+        // replica "switch back" from a generation with no switch-back point, or after it had lifted the stop, alone).
+        if (_mode != Mode.Pbft || _switchBackAt == 0 || seq != _switchBackAt) return;
+        if (_pbft!.LastExecuted != seq || _pbft.LastAssigned > seq || seq % (ulong)_s.CheckpointInterval != 0) return;
         _retired = _pbft;
         _baseCertificate = _cps.StableCertificate;
         // Every replica computes the same view and leader (not its PBFT core's current view, which differs at a replica
