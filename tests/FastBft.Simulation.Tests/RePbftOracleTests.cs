@@ -191,6 +191,21 @@ public class RePbftCoreBugReplays
         Assert.True(r.Passed, r.ToString());
     }
 
+    /// <summary>
+    /// B7 (fixed, liveness), the certificate starved: a replica that lacked signed CHECKPOINTs of the switch-back point
+    /// stayed in PBFT generation 2 while the others switched back and on to generation 4. Their forwarding of their
+    /// SWITCH (useless to it: it aborts generation 3) used the same per-peer slot as the switch-back certificate and
+    /// always came first, so the certificate never reached it. Also: having lifted the stop, it could no longer switch
+    /// back at its own point even with nothing accepted beyond it.
+    /// </summary>
+    [Theory]
+    [InlineData("repbft", "f1/follower/withholdcheckpoint/precheckpoint/isolateone", 16953256UL)]
+    public void B7_AReplicaBehindAtTheSwitchBackPointGetsTheCertificate(string protocol, string scenario, ulong seed)
+    {
+        var r = Replay(protocol, scenario, seed);
+        Assert.True(r.Passed, r.ToString());
+    }
+
     /// <summary>B6 (open, liveness, possibly safety): the twins of a Byzantine coordinator send two valid SWITCHes for generation 3 (checkpoint 8 with no slots / with slots 9–10, switch back at 12 / 16); replicas 0 and 3 execute a fresh batch at 9, replica 1 holds another value fixed there, and no view change decides 9 ("undetermined at 9 with 4 VIEW-CHANGEs").</summary>
     [Theory]
     [InlineData("repbft-star", "f1/follower/twins/switchback/partitionheal", 382177520UL)]

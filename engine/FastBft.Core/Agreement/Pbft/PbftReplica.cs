@@ -558,6 +558,12 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         EndOfBurst();
     }
 
+    /// <summary>Lowers the highest sequence number this core orders (a switching protocol retires the core at its switch-back point: it still answers its generation's messages but accepts nothing beyond, docs/repbft.md §6).</summary>
+    internal void LimitMaxSequence(ulong max)
+    {
+        if (max < _maxSequence) _maxSequence = max;
+    }
+
     /// <summary>True if some slot of the log is prepared (a switching protocol moves a replica to another generation only if not).</summary>
     internal bool PreparedAny()
     {

@@ -32,10 +32,12 @@ public sealed partial class RePbftReplica
     private ulong _abortedGen, _abortedView, _attempt;
     private long _switchTimer;
     private byte[]? _switchMessage;                          // the SWITCH our PBFT generation started from (forwarded to peers still switching)
-    private readonly long[] _forwardedTick;
+    private readonly long[] _forwardedTick;                  // per peer: when we last forwarded it our SWITCH
+    private readonly long[] _helpedTick;                     // per peer: when we last sent it the switch-back certificate
     private readonly Dictionary<ulong, Dictionary<uint, AbortHistory>> _histories = new();   // coordinator: target generation → sender → history
     private readonly Dictionary<string, byte[]> _fetchedBatches = new();                       // coordinator: hex digest → batch body
-    private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never)
+    private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never, or the stop was lifted)
+    private ulong _switchBackPoint;                          // the running PBFT generation's switch-back point c (0 = none); kept when the stop is lifted
     private ulong _switchView;
     private List<byte[]> _baseCertificate = new();            // the signed CHECKPOINTs of the point the current RePBFT generation started at (after a switch back)                               // the view the running PBFT generation started in (its primary was the coordinator)
 
@@ -335,6 +337,7 @@ public sealed partial class RePbftReplica
         _exec.SetExecutors(all);                             // former passive replicas execute from now on (Thesis §5.3.2.4)
         ulong k = (ulong)_s.CheckpointInterval;
         _switchBackAt = _s.SwitchBackAfter > 0 ? (sw.CheckpointSeq + (ulong)sw.Slots.Count + (ulong)_s.SwitchBackAfter + k - 1) / k * k : 0;
+        _switchBackPoint = _switchBackAt;
         _pbft = new PbftReplica(_s, _auth, _exec, _out, QuorumPolicy.Pbft(_f), ProtocolFamily.RePbft, sw.Generation, _switchBackAt == 0 ? ulong.MaxValue : _switchBackAt, Stats);
         var holders = new List<uint>();
         for (uint r = 0; r < _n; r++) if (r != _id) holders.Add(r);
@@ -369,7 +372,10 @@ public sealed partial class RePbftReplica
     /// <summary>A peer's message of an older generation: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
     private void NotePeerGeneration(in MessageHeader h)
     {
-        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation > _abortedGen) return;
+        // Only to a peer still in the aborted generation: our SWITCH is useless to one in an older generation (it aborts
+        // another generation), which needs the switch-back certificate instead (HelpRetiredPeer). Forwarding it there
+        // also used to use up the same per-peer slot and starved the certificate: the peer stayed behind for good.
+        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation != _abortedGen) return;
         if (_forwardedTick[h.Sender] >= 0 && _tick - _forwardedTick[h.Sender] < _s.RetransmitTicks) return;
         _forwardedTick[h.Sender] = _tick;
         Forward(h.Sender, _switchMessage);
@@ -422,6 +428,7 @@ public sealed partial class RePbftReplica
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);
         _switchBackAt = 0;                                   // as the replicas that went on: PBFT for the rest of the generation
+        _switchBackPoint = 0;
         _switchBackWait = 0;
         Stats.SwitchBackReturns++;
         _pbft.ExtendMaxSequence(ulong.MaxValue);
@@ -434,8 +441,8 @@ public sealed partial class RePbftReplica
     /// </summary>
     private void HelpRetiredPeer(uint peer)
     {
-        if (peer >= (uint)_n || (_forwardedTick[peer] >= 0 && _tick - _forwardedTick[peer] < _s.RetransmitTicks)) return;
-        _forwardedTick[peer] = _tick;
+        if (peer >= (uint)_n || (_helpedTick[peer] >= 0 && _tick - _helpedTick[peer] < _s.RetransmitTicks)) return;
+        _helpedTick[peer] = _tick;
         // The whole certificate, not only ours: a faulty replica may have sent its signature to some replicas only,
         // and the certificate is transferable (each message is signed), so every correct replica can complete it.
         foreach (var m in _baseCertificate) Forward(peer, m);
@@ -445,12 +452,14 @@ public sealed partial class RePbftReplica
     {
         // Switch back only from exactly a certified point, and only if this core accepted nothing above it (it may have
         // extended the generation on a timeout: then it must not have prepared beyond, or it would take part in both).
-        // Only at this generation's switch-back point, and only while it still stops there (B7: a RePBFT checkpoint of the
-        // aborted generation that became stable only after the switch — all n CHECKPOINTs, the last one late — made a
-        // replica "switch back" from a generation with no switch-back point, or after it had lifted the stop, alone).
-        if (_mode != Mode.Pbft || _switchBackAt == 0 || seq != _switchBackAt) return;
+        // Only at this generation's own switch-back point (B7: a RePBFT checkpoint of the aborted generation that became
+        // stable only after the switch — all n CHECKPOINTs, the last one late — made a replica "switch back" alone from a
+        // generation that had no switch-back point). A replica that lifted the stop may still switch back there if it
+        // accepted nothing above it: it then took part in nothing beyond the point.
+        if (_mode != Mode.Pbft || _switchBackPoint == 0 || seq != _switchBackPoint) return;
         if (_pbft!.LastExecuted != seq || _pbft.LastAssigned > seq || seq % (ulong)_s.CheckpointInterval != 0) return;
         _retired = _pbft;
+        _retired.LimitMaxSequence(seq);                      // the retired core still answers its generation, but never accepts anything beyond the point (it may have lifted the stop)
         _baseCertificate = _cps.StableCertificate;
         // Every replica computes the same view and leader (not its PBFT core's current view, which differs at a replica
         // that is in a view change — simulator bug B3): the coordinator that started the PBFT generation leads, in the
@@ -463,6 +472,7 @@ public sealed partial class RePbftReplica
         _lastAssigned = seq;
         _switchMessage = null;
         _switchBackAt = 0;
+        _switchBackPoint = 0;
         Stats.SwitchBacks++;
         EnterGeneration(_retired.Generation + 1, leader);
     }

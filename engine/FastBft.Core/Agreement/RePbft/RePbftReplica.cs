@@ -103,6 +103,8 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         _intake = new RequestIntake(_clients, _pending, _exec.Replies, settings.BatchSize);
         _forwardedTick = new long[_n];
         Array.Fill(_forwardedTick, -1L);
+        _helpedTick = new long[_n];
+        Array.Fill(_helpedTick, -1L);
         EnterGeneration(0, settings.FirstLeader);
     }
 
