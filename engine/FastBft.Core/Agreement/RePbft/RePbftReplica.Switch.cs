@@ -369,13 +369,15 @@ public sealed partial class RePbftReplica
         _pbft.EndOfBurst();
     }
 
-    /// <summary>A peer's message of an older generation: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
+    /// <summary>A peer's message of the aborted generation or of a lower PBFT generation of the same abort: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
     private void NotePeerGeneration(in MessageHeader h)
     {
         // Only to a peer still in the aborted generation: our SWITCH is useless to one in an older generation (it aborts
         // another generation), which needs the switch-back certificate instead (HelpRetiredPeer). Forwarding it there
         // also used to use up the same per-peer slot and starved the certificate: the peer stayed behind for good.
-        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation != _abortedGen) return;
+        // Also to a peer in a lower PBFT generation of the same abort (B5): it moves to ours if it prepared nothing there;
+        // without this, replicas whose copy of the higher generation's SWITCH was lost stayed in the lower one for good.
+        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation < _abortedGen || h.Generation >= _pbft!.Generation) return;
         if (_forwardedTick[h.Sender] >= 0 && _tick - _forwardedTick[h.Sender] < _s.RetransmitTicks) return;
         _forwardedTick[h.Sender] = _tick;
         Forward(h.Sender, _switchMessage);
