@@ -52,13 +52,16 @@ public enum MessageType : byte
     /// <summary>FORWARD(m): a replica relays a signed message m (SWITCH, signed CHECKPOINT) under its own MAC vector, so a
     /// faulty signer that authenticated m for some receivers only cannot keep it from the others (docs/repbft.md §5.4).</summary>
     Forward = 22,
+    /// <summary>SWITCH-VOTE(p, phase, D(SWITCH)): ECHO or READY of Bracha's reliable broadcast of the SWITCH of generation p,
+    /// replica → all, so correct replicas start a generation only from one SWITCH even if its coordinator equivocates (docs/repbft.md §5.5).</summary>
+    SwitchVote = 23,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
 public static class MessageTypes
 {
     /// <summary>Highest type value this version of the engine parses.</summary>
-    public const MessageType Highest = MessageType.Forward;
+    public const MessageType Highest = MessageType.SwitchVote;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
     public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;

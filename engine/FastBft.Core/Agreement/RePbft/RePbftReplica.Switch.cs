@@ -155,7 +155,11 @@ public sealed partial class RePbftReplica
                 else TryCoordinate(_abortedGen + _attempt);                                                 // re-asks for missing batches
             }
         }
-        if (_tick % _s.RetransmitTicks == 0) BroadcastStatus();
+        if (_tick % _s.RetransmitTicks == 0)
+        {
+            BroadcastStatus();
+            if (_bcAbortedGen == _abortedGen) foreach (var target in _broadcasts.Keys.ToList()) ResendSwitchVotes(uint.MaxValue, target);   // lost ECHOs and READYs
+        }
     }
 
     private int SwitchTicks => _s.SwitchTicks > 0 ? _s.SwitchTicks : _s.ViewChangeTicks;
@@ -308,7 +312,16 @@ public sealed partial class RePbftReplica
         ulong attempt = sw.Generation - aborted;
         if (attempt > (ulong)(4 * Shape.Active) || h.Sender != CoordinatorRotation.Coordinator(Shape, abortedView, attempt)
             || sw.View != CoordinatorRotation.StartView(Shape, abortedView, attempt)) { Stats.BadSwitches++; return; }
-        if (_mode == Mode.Pbft && (sw.Generation <= _pbft!.Generation || _pbft.PreparedAny())) { Stats.Ignored++; return; }
+        // A replica running generation p still takes part in the broadcast of a higher generation's SWITCH (others may need
+        // its ECHO and READY); whether it moves there is decided when that SWITCH is delivered (TryDeliverSwitch).
+        if (_mode == Mode.Pbft && sw.Generation <= _pbft!.Generation) { Stats.Ignored++; return; }
+        {
+            // A copy of a SWITCH we already checked and hold (forwarded again): no second H1/H2.
+            var known = BroadcastOf(aborted, abortedView, sw.Generation);
+            if (known.Delivered) return;
+            var digest = SwitchDigest(message);
+            if (known.Held.Exists(x => x.Digest.AsSpan().SequenceEqual(digest))) { HoldSwitch(sw, message, batches); return; }
+        }
         // Re-check the f+1 histories (signatures were checked by the verifier) and recompute H1/H2 (§5.3.2.4).
         if (sw.Histories.Count < _q.Weak) { Stats.BadSwitches++; return; }
         ulong senders = 0;
@@ -320,7 +333,180 @@ public sealed partial class RePbftReplica
         var decision = GlobalHistory.Decide(sw.Histories, Shape, _q.Proof, _s.Window, _signatures);
         if (!decision.SameAs(sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots)) { Stats.BadSwitches++; return; }
         Stats.ConflictingProofSlots += decision.ConflictingSlots;
-        StartPbft(sw, message, batches);
+        HoldSwitch(sw, message, batches);
+    }
+
+    // ---------------------------------------------------------------- one SWITCH per generation (B6; docs/repbft.md §5.5)
+    //
+    // A valid SWITCH is not started at once: the replicas run Bracha's reliable broadcast on its digest (ECHO, READY), so
+    // a coordinator that sends two valid SWITCHes for one generation cannot split the correct replicas between them.
+    // - ECHO(p, D): the first valid SWITCH of generation p this replica holds (one ECHO per generation).
+    // - READY(p, D): after 2f+1 ECHOs or f+1 READYs for D (one READY per generation).
+    // - Deliver (start, or move to, generation p from the SWITCH with digest D): 2f+1 READYs for D and the SWITCH itself.
+    // Two digests cannot both get 2f+1 ECHOs (2f+1 + 2f+1 − n = f+1 senders echoed both, one of them correct), so every
+    // correct READY is for one digest, and a delivery needs f+1 correct READYs: every correct replica that delivers
+    // generation p delivers the same SWITCH. If one correct replica delivers, f+1 correct replicas sent READY, so every
+    // correct replica sends READY and delivers once it holds the SWITCH (forwarded by those that started). If no digest
+    // gets a quorum, nobody starts generation p, and the coordinator timeout moves on to the next attempt.
+
+    private sealed class SwitchBroadcast(int n)
+    {
+        public readonly byte[]?[] Echo = new byte[n][];            // per sender: the digest of its ECHO (the first one counts)
+        public readonly byte[]?[] Ready = new byte[n][];           // per sender: the digest of its READY
+        public readonly List<(byte[] Digest, SwitchMessage Sw, byte[] Message, List<byte[]?>? Batches)> Held = new();
+        public byte[]? MyEcho, MyReady;
+        public bool Delivered;
+    }
+
+    private readonly Dictionary<ulong, SwitchBroadcast> _broadcasts = new();   // target generation → its broadcast (of the current abort)
+    private ulong _bcAbortedGen = ulong.MaxValue, _bcAbortedView;
+    private long[] _votesAnsweredTick = [];
+
+    private const int MaxHeldSwitches = 3;
+
+    /// <summary>The broadcast state of <paramref name="target"/> in the abort of (<paramref name="aborted"/>, <paramref name="abortedView"/>); state of an earlier abort is dropped.</summary>
+    private SwitchBroadcast BroadcastOf(ulong aborted, ulong abortedView, ulong target)
+    {
+        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
+        if (!_broadcasts.TryGetValue(target, out var b))
+        {
+            if (_broadcasts.Count >= 8) _broadcasts.Remove(_broadcasts.Keys.Min());
+            _broadcasts[target] = b = new SwitchBroadcast(_n);
+        }
+        return b;
+    }
+
+    private ulong CurrentAborted => _mode == Mode.Normal ? _gen : _abortedGen;
+    private ulong CurrentAbortedView => _mode == Mode.Normal ? _view : _abortedView;
+
+    /// <summary>SHA-256 of a SWITCH's header and body (its signature included, its MAC vector not): what the broadcast agrees on.</summary>
+    private static byte[] SwitchDigest(ReadOnlySpan<byte> message)
+    {
+        MessageHeader.TryParse(message, int.MaxValue, out var h);
+        var d = new byte[Digests.Size];
+        Digests.Sha256(message.Slice(0, MessageHeader.Size + (int)h.BodyLength), d);
+        return d;
+    }
+
+    private void HoldSwitch(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
+    {
+        if (_mode == Mode.Normal) BeginSwitch();              // a valid SWITCH proves the generation was aborted: join the switch (and its retransmissions)
+        var b = BroadcastOf(sw.AbortedGeneration, sw.AbortedView, sw.Generation);
+        if (b.Delivered) return;
+        var d = SwitchDigest(message);
+        int i = b.Held.FindIndex(x => x.Digest.AsSpan().SequenceEqual(d));
+        if (i >= 0) { if (batches is not null && b.Held[i].Batches is null) b.Held[i] = (d, sw, message, batches); }
+        else
+        {
+            // Bounded: a faulty coordinator may sign many valid SWITCHes; keep the ones that may still be delivered.
+            if (b.Held.Count >= MaxHeldSwitches)
+            {
+                int victim = -1;
+                for (int k = 0; k < b.Held.Count; k++)
+                {
+                    var hd = b.Held[k].Digest;
+                    if ((b.MyEcho is not null && hd.AsSpan().SequenceEqual(b.MyEcho)) || (b.MyReady is not null && hd.AsSpan().SequenceEqual(b.MyReady))) continue;
+                    if (victim < 0 || Count(b.Ready, hd) < Count(b.Ready, b.Held[victim].Digest)) victim = k;
+                }
+                if (victim < 0 || Count(b.Ready, d) <= Count(b.Ready, b.Held[victim].Digest)) return;
+                b.Held.RemoveAt(victim);
+            }
+            b.Held.Add((d, sw, message, batches));
+        }
+        if (b.MyEcho is null)
+        {
+            b.MyEcho = d;
+            b.Echo[_id] = d;
+            SendSwitchVote(uint.MaxValue, sw.Generation, RePbftSchema.SwitchEcho, d);
+        }
+        AdvanceBroadcast(sw.Generation, b);
+    }
+
+    private static int Count(byte[]?[] votes, ReadOnlySpan<byte> digest)
+    {
+        int c = 0;
+        foreach (var v in votes) if (v is not null && digest.SequenceEqual(v)) c++;
+        return c;
+    }
+
+    private void SendSwitchVote(uint to, ulong target, byte phase, byte[] digest)
+    {
+        ulong aborted = _bcAbortedGen, abortedView = _bcAbortedView;
+        _builder.Generation = target;
+        var body = _builder.BeginVector(MessageType.SwitchVote, CoordinatorRotation.StartView(Shape, abortedView, target - aborted), 0, RePbftSchema.SwitchVoteLength);
+        body[0] = phase; body[1] = 0; body[2] = 0; body[3] = 0;
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(4), aborted);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(12), abortedView);
+        digest.CopyTo(body.Slice(20));
+        var msg = _builder.SealVector();
+        if (to == uint.MaxValue) Broadcast(msg); else _out.SendToReplica(to, msg);
+        _builder.Generation = _gen;
+        Stats.SwitchVotesSent++;
+    }
+
+    /// <summary>Sends our ECHO and READY of <paramref name="target"/> (if any) to one replica or to all.</summary>
+    private void ResendSwitchVotes(uint to, ulong target)
+    {
+        if (_bcAbortedGen != CurrentAborted || !_broadcasts.TryGetValue(target, out var b)) return;
+        if (b.MyEcho is not null) SendSwitchVote(to, target, RePbftSchema.SwitchEcho, b.MyEcho);
+        if (b.MyReady is not null) SendSwitchVote(to, target, RePbftSchema.SwitchReady, b.MyReady);
+    }
+
+    private void OnSwitchVote(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        var body = MessageHeader.Body(message, h);
+        ulong aborted = CurrentAborted, abortedView = CurrentAbortedView;
+        if (BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(4)) != aborted || BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(12)) != abortedView
+            || h.Generation <= aborted || h.Generation - aborted > (ulong)(4 * Shape.Active) || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
+        if (_mode == Mode.Pbft && h.Generation < _pbft!.Generation) { Stats.Ignored++; return; }
+        var b = BroadcastOf(aborted, abortedView, h.Generation);
+        var votes = body[0] == RePbftSchema.SwitchEcho ? b.Echo : b.Ready;
+        if (votes[h.Sender] is not null)
+        {
+            // A repeated vote: the sender may lack ours (lost) — answer once per retransmission period.
+            if (_votesAnsweredTick.Length == 0) { _votesAnsweredTick = new long[_n]; Array.Fill(_votesAnsweredTick, -1L); }
+            if (_votesAnsweredTick[h.Sender] < 0 || _tick - _votesAnsweredTick[h.Sender] >= _s.RetransmitTicks)
+            {
+                _votesAnsweredTick[h.Sender] = _tick;
+                ResendSwitchVotes(h.Sender, h.Generation);
+            }
+            return;
+        }
+        votes[h.Sender] = body.Slice(20, Digests.Size).ToArray();
+        AdvanceBroadcast(h.Generation, b);
+    }
+
+    /// <summary>READY after 2f+1 ECHOs or f+1 READYs for one digest; delivery after 2f+1 READYs and the SWITCH itself.</summary>
+    private void AdvanceBroadcast(ulong target, SwitchBroadcast b)
+    {
+        if (b.MyReady is null)
+        {
+            byte[]? pick = null;
+            foreach (var d in b.Echo) if (d is not null && Count(b.Echo, d) >= 2 * _f + 1) { pick = d; break; }
+            if (pick is null) foreach (var d in b.Ready) if (d is not null && Count(b.Ready, d) >= _f + 1) { pick = d; break; }
+            if (pick is not null)
+            {
+                b.MyReady = pick;
+                b.Ready[_id] = pick;
+                SendSwitchVote(uint.MaxValue, target, RePbftSchema.SwitchReady, pick);
+            }
+        }
+        TryDeliverSwitch(target, b);
+    }
+
+    private void TryDeliverSwitch(ulong target, SwitchBroadcast b)
+    {
+        if (b.Delivered) return;
+        foreach (var (d, sw, message, batches) in b.Held)
+        {
+            if (Count(b.Ready, d) < 2 * _f + 1) continue;
+            // Delivered. A replica still switching (or still in the normal case) starts it; one running a lower PBFT
+            // generation of this abort moves only while its core prepared nothing there (docs/repbft.md §5.5).
+            if (_mode == Mode.Pbft && (sw.Generation <= _pbft!.Generation || _pbft.PreparedAny())) return;
+            b.Delivered = true;
+            StartPbft(sw, message, batches);
+            return;
+        }
     }
 
     private void StartPbft(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
@@ -381,6 +567,7 @@ public sealed partial class RePbftReplica
         if (_forwardedTick[h.Sender] >= 0 && _tick - _forwardedTick[h.Sender] < _s.RetransmitTicks) return;
         _forwardedTick[h.Sender] = _tick;
         Forward(h.Sender, _switchMessage);
+        ResendSwitchVotes(h.Sender, _pbft.Generation);          // it needs 2f+1 READYs to start from the SWITCH (B6)
     }
 
     // ---------------------------------------------------------------- running PBFT and switching back (§5.3.3, G13)

@@ -180,6 +180,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
             case MessageType.Switch: OnSwitch(h, message); return;
             case MessageType.SignedCheckpoint: OnSignedCheckpoint(h, message); return;
             case MessageType.Forward: OnForward(message); return;
+            case MessageType.SwitchVote: OnSwitchVote(h, message); return;
         }
         if (h.Sender < (uint)_n && h.Type != MessageType.Request) NotePeerGeneration(h);
         if (_mode == Mode.Pbft)
@@ -682,5 +683,5 @@ public sealed class RePbftStats : PbftStats
 {
     public long Endorsements, UpdatesSent, AppliedUpdates, BadUpdates;
     public long PanicsJustified, PanicsFiltered, HistoriesSent, HistoriesAccepted, BadHistories, SwitchesSent, BadSwitches, ConflictingProofSlots;
-    public long CoordinatorTimeouts, SwitchBacks, SwitchBackExtensions, SwitchBackReturns;
+    public long CoordinatorTimeouts, SwitchBacks, SwitchBackExtensions, SwitchBackReturns, SwitchVotesSent;
 }
