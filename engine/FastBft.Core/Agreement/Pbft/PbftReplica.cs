@@ -575,6 +575,13 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         return false;
     }
 
+    /// <summary>True if this core holds a PRE-PREPARE (proposed or accepted) or sent a PREPARE or COMMIT for a slot it still holds, or <see cref="PreparedAny"/> (a switching protocol keeps a replica in a generation where it helped others prepare).</summary>
+    internal bool VotedAny()
+    {
+        foreach (var slot in _slots) if (slot.Seq > LowWatermark && (slot.HasPrePrepare || slot.SentPrepare || slot.SentCommit)) return true;
+        return PreparedAny();
+    }
+
     /// <summary>This replica's own checkpoint digest at <paramref name="seq"/>, if it took it and still holds it.</summary>
     internal bool TryGetOwnCheckpoint(ulong seq, out byte[] digest)
     {

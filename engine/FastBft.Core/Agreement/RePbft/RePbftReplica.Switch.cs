@@ -494,19 +494,86 @@ public sealed partial class RePbftReplica
         TryDeliverSwitch(target, b);
     }
 
-    private void TryDeliverSwitch(ulong target, SwitchBroadcast b)
+    private void TryDeliverSwitch(ulong target, SwitchBroadcast b, bool pulled = false)
     {
-        if (b.Delivered) return;
+        if (b.Delivered && !pulled) return;
         foreach (var (d, sw, message, batches) in b.Held)
         {
             if (Count(b.Ready, d) < 2 * _f + 1) continue;
-            // Delivered. A replica still switching (or still in the normal case) starts it; one running a lower PBFT
-            // generation of this abort moves only while its core prepared nothing there (docs/repbft.md §5.5).
-            if (_mode == Mode.Pbft && (sw.Generation <= _pbft!.Generation || _pbft.PreparedAny())) return;
+            // Delivered. A replica still switching (or still in the normal case) starts it. One running another PBFT
+            // generation of this abort moves (docs/repbft.md §5.5) only while its core prepared nothing there (safety), and
+            // - up, to a higher generation, only if it took no part at all in its own (no PRE-PREPARE, PREPARE, COMMIT):
+            //   a replica whose PREPAREs may complete others' certificates stays with them (B5);
+            // - in either direction when pulled there (NoteOtherGeneration: f+1 replicas sent COMMITs there, or more
+            //   replicas run it than ours), so the correct replicas gather in one generation (B5).
+            if (_mode == Mode.Pbft)
+            {
+                if (sw.Generation == _pbft!.Generation || _pbft.PreparedAny()) return;
+                if (!pulled && (sw.Generation < _pbft.Generation || _pbft.VotedAny())) return;
+            }
             b.Delivered = true;
             StartPbft(sw, message, batches);
             return;
         }
+    }
+
+    private readonly Dictionary<ulong, ulong> _otherCommits = new();   // PBFT generation of this abort (not ours) → senders of COMMITs in it
+    private readonly Dictionary<ulong, ulong> _presence = new(), _presencePrev = new();   // PBFT generation of this abort → replicas heard in it (this and the previous period)
+    private long _presenceTick;
+
+    /// <summary>Records that <paramref name="h"/>'s sender runs h's generation (periods of 4 retransmission intervals, so moves are seen).</summary>
+    private void NotePresence(in MessageHeader h)
+    {
+        if (h.Sender >= (uint)_n || h.Generation <= _abortedGen || h.Generation - _abortedGen > (ulong)(4 * Shape.Active)) return;
+        if (_tick - _presenceTick >= 4L * _s.RetransmitTicks)
+        {
+            _presencePrev.Clear();
+            foreach (var (g, m) in _presence) _presencePrev[g] = m;
+            _presence.Clear();
+            _presenceTick = _tick;
+        }
+        if (_presence.Count > 8) _presence.Clear();
+        _presence.TryGetValue(h.Generation, out var senders);
+        _presence[h.Generation] = senders | (1UL << (int)h.Sender);
+    }
+
+    private int PresenceOf(ulong gen)
+    {
+        _presence.TryGetValue(gen, out var a);
+        _presencePrev.TryGetValue(gen, out var b);
+        return System.Numerics.BitOperations.PopCount(a | b);
+    }
+
+    /// <summary>
+    /// A PBFT message of another generation of the current abort (B5). While our core prepared nothing, we move to that
+    /// generation (if the broadcast delivered its SWITCH to us) when f+1 replicas sent COMMITs there — one of them is a
+    /// correct replica that prepared there and never leaves — or when more replicas run it than ours (at least f+1;
+    /// the higher generation on a tie), so replicas that prepared nothing gather in one generation.
+    /// </summary>
+    private void NoteOtherGeneration(in MessageHeader h)
+    {
+        if (_mode != Mode.Pbft || h.Generation <= _abortedGen || h.Generation == _pbft!.Generation || h.Sender >= (uint)_n
+            || _bcAbortedGen != _abortedGen || !_broadcasts.TryGetValue(h.Generation, out var b)) return;
+        NotePresence(h);
+        bool pull = h.Type == MessageType.Commit && Note(_otherCommits, h.Generation, h.Sender);
+        if (!pull)
+        {
+            int there = PresenceOf(h.Generation), here = PresenceOf(_pbft.Generation) + 1;   // ourselves
+            pull = there >= _f + 1 && (there > here || (there == here && h.Generation > _pbft.Generation));
+        }
+        if (!pull || _pbft.PreparedAny()) return;
+        _otherCommits.Remove(h.Generation);
+        TryDeliverSwitch(h.Generation, b, pulled: true);
+    }
+
+    /// <summary>Adds a sender for a generation; true once f+1 distinct replicas are recorded.</summary>
+    private bool Note(Dictionary<ulong, ulong> table, ulong gen, uint sender)
+    {
+        if (table.Count > 8) table.Clear();
+        table.TryGetValue(gen, out var senders);
+        senders |= 1UL << (int)sender;
+        table[gen] = senders;
+        return System.Numerics.BitOperations.PopCount(senders) >= _f + 1;
     }
 
     private void StartPbft(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
@@ -515,6 +582,9 @@ public sealed partial class RePbftReplica
         ulong lastExecuted = LastExecuted;
         _mode = Mode.Pbft;
         _switchMessage = message;
+        _otherCommits.Clear();
+        _presence.Clear();
+        _presencePrev.Clear();
         _histories.Clear();
         _fetchedBatches.Clear();
         _exec.RecordUpdates = false;
@@ -561,9 +631,9 @@ public sealed partial class RePbftReplica
         // Only to a peer still in the aborted generation: our SWITCH is useless to one in an older generation (it aborts
         // another generation), which needs the switch-back certificate instead (HelpRetiredPeer). Forwarding it there
         // also used to use up the same per-peer slot and starved the certificate: the peer stayed behind for good.
-        // Also to a peer in a lower PBFT generation of the same abort (B5): it moves to ours if it prepared nothing there;
-        // without this, replicas whose copy of the higher generation's SWITCH was lost stayed in the lower one for good.
-        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation < _abortedGen || h.Generation >= _pbft!.Generation) return;
+        // Also to a peer in another PBFT generation of the same abort (B5): it moves to ours if it may (TryDeliverSwitch,
+        // NoteOtherGenerationCommit); without this, replicas whose copy of the SWITCH was lost stayed in the other one for good.
+        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation < _abortedGen || h.Generation == _pbft!.Generation) return;
         if (_forwardedTick[h.Sender] >= 0 && _tick - _forwardedTick[h.Sender] < _s.RetransmitTicks) return;
         _forwardedTick[h.Sender] = _tick;
         Forward(h.Sender, _switchMessage);

@@ -185,7 +185,8 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         if (h.Sender < (uint)_n && h.Type != MessageType.Request) NotePeerGeneration(h);
         if (_mode == Mode.Pbft)
         {
-            if (h.Type == MessageType.Request || h.Generation == _pbft!.Generation) { _pbft!.OnMessage(m); return; }
+            if (h.Type == MessageType.Request) { _pbft!.OnMessage(m); return; }
+            if (h.Generation == _pbft!.Generation) { NotePresence(h); _pbft.OnMessage(m); return; }
             if (_retired is not null && h.Generation == _retired.Generation)
             {
                 if (TryReturnToPbft(h)) { _pbft!.OnMessage(m); return; }
@@ -194,6 +195,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
                 return;
             }
             if (h.Type == MessageType.BatchFetch) { OnBatchFetch(h, message); return; }
+            if (h.Type is MessageType.Commit or MessageType.PrePrepare or MessageType.Prepare or MessageType.ViewChange or MessageType.NewView or MessageType.Status) NoteOtherGeneration(h);
             Stats.Ignored++;
             return;
         }
