@@ -238,7 +238,16 @@ public class RePbftCoreBugReplays
     [InlineData("repbft-star", "f1/leader/targetedmac/midbatch/lagacrossviewchange", 500222270UL)]
     [InlineData("repbft", "f3/leader/twins/viewchange/lossy", 215592391UL)]
     [InlineData("repbft-star", "f2/leader/twins/viewchange/lossy", 532600129UL)]
-    public void B5_ReplicasInALowerGenerationLearnTheHigherSwitch(string protocol, string scenario, ulong seed)
+    // Found with the SWITCH's reliable broadcast (B6), which made successive attempts overlap more often: replicas whose
+    // PREPAREs completed another's certificate moved up and left it alone (now: up only without any part taken), and
+    // replicas that took part in a generation nobody else ran stayed there (now: pulled, while nothing is prepared, to
+    // a generation with f+1 COMMIT senders or more replicas).
+    [InlineData("repbft", "f1/leader/crash/early/partitionheal", 91353636UL)]
+    [InlineData("repbft", "f1/leader/mute/early/lagacrossviewchange", 925981549UL)]
+    [InlineData("repbft", "f1/coordinator/crash/early/isolateone", 238342559UL)]
+    [InlineData("repbft", "f2/leader/crash/early/partitionheal", 316838425UL)]
+    [InlineData("repbft", "f1/leader/twins/switchback/lagacrossviewchange", 812840673UL)]
+    public void B5_CorrectReplicasGatherInOneGenerationOfAnAbort(string protocol, string scenario, ulong seed)
     {
         var r = Replay(protocol, scenario, seed);
         Assert.True(r.Passed, r.ToString());

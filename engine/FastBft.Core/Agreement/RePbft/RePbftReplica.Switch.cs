@@ -312,9 +312,9 @@ public sealed partial class RePbftReplica
         ulong attempt = sw.Generation - aborted;
         if (attempt > (ulong)(4 * Shape.Active) || h.Sender != CoordinatorRotation.Coordinator(Shape, abortedView, attempt)
             || sw.View != CoordinatorRotation.StartView(Shape, abortedView, attempt)) { Stats.BadSwitches++; return; }
-        // A replica running generation p still takes part in the broadcast of a higher generation's SWITCH (others may need
-        // its ECHO and READY); whether it moves there is decided when that SWITCH is delivered (TryDeliverSwitch).
-        if (_mode == Mode.Pbft && sw.Generation <= _pbft!.Generation) { Stats.Ignored++; return; }
+        // A replica running generation p still takes part in the broadcast of another generation's SWITCH (others may need
+        // its ECHO and READY, and it may be pulled there); whether it moves is decided on delivery (TryDeliverSwitch).
+        if (_mode == Mode.Pbft && sw.Generation == _pbft!.Generation) { Stats.Ignored++; return; }
         {
             // A copy of a SWITCH we already checked and hold (forwarded again): no second H1/H2.
             var known = BroadcastOf(aborted, abortedView, sw.Generation);
@@ -458,7 +458,6 @@ public sealed partial class RePbftReplica
         ulong aborted = CurrentAborted, abortedView = CurrentAbortedView;
         if (BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(4)) != aborted || BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(12)) != abortedView
             || h.Generation <= aborted || h.Generation - aborted > (ulong)(4 * Shape.Active) || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
-        if (_mode == Mode.Pbft && h.Generation < _pbft!.Generation) { Stats.Ignored++; return; }
         var b = BroadcastOf(aborted, abortedView, h.Generation);
         var votes = body[0] == RePbftSchema.SwitchEcho ? b.Echo : b.Ready;
         if (votes[h.Sender] is not null)
