@@ -547,7 +547,8 @@ public sealed partial class RePbftReplica
     /// A PBFT message of another generation of the current abort (B5). While our core prepared nothing, we move to that
     /// generation (if the broadcast delivered its SWITCH to us) when f+1 replicas sent COMMITs there — one of them is a
     /// correct replica that prepared there and never leaves — or when more replicas run it than ours (at least f+1;
-    /// the higher generation on a tie), so replicas that prepared nothing gather in one generation.
+    /// the lower generation on a tie: a faulty replica that shows itself in both can force ties), so replicas that
+    /// prepared nothing gather in one generation.
     /// </summary>
     private void NoteOtherGeneration(in MessageHeader h)
     {
@@ -558,7 +559,7 @@ public sealed partial class RePbftReplica
         if (!pull)
         {
             int there = PresenceOf(h.Generation), here = PresenceOf(_pbft.Generation) + 1;   // ourselves
-            pull = there >= _f + 1 && (there > here || (there == here && h.Generation > _pbft.Generation));
+            pull = there >= _f + 1 && (there > here || (there == here && h.Generation < _pbft.Generation));
         }
         if (!pull || _pbft.PreparedAny()) return;
         _otherCommits.Remove(h.Generation);
