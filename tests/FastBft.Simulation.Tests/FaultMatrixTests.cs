@@ -26,10 +26,6 @@ public static class Matrix
     /// <summary>Single matrix points that fail with the CI seeds on today's core, with the open bug (docs/simulation.md, RePBFT "Core bugs found").</summary>
     public static readonly Dictionary<string, string> KnownFailingPoints = new()
     {
-        // B7 (open, liveness, RePBFT switch back under loss with spurious PANICs): a replica that sent a COMMIT in the
-        // RePBFT generation it switched back to is left out when the others go on in PBFT; it may not return (it took
-        // part there), so it stays behind until the next switch. The cell keeps serving clients with the other replicas.
-        ["f1/client/spuriouspanic/early/lossy"] = "B7 (switch back: a replica that committed in the generation it switched back to is left behind when the others go on in PBFT)",
     };
 
     /// <summary>The CI run dimension: (f, seed index) for every f of the matrix and its CI seeds.</summary>
@@ -64,20 +60,14 @@ public static class Matrix
     /// <item>B5 (liveness): a replica whose PBFT generation prepared something never moves to a higher generation of the
     /// same abort, while one whose core prepared nothing (yet) does; the correct replicas can end split across two
     /// generations (e.g. 1 and 3), neither with 2f+1 replicas, for good.</item>
-    /// <item>B6 (liveness, possibly safety): a Byzantine coordinator sends different valid SWITCHes for one generation
-    /// (each twin decides from a different f+1 of the histories: other slots, another switch-back point); correct
-    /// replicas start the PBFT generation from different decisions and its view changes can never decide the slots
-    /// where they differ.</item>
     /// </list>
-    /// B1–B4 are fixed in the core; their replays are regression tests, and their failures fail the matrix again.
+    /// B1–B4 and B6–B8 are fixed in the core; their replays are regression tests, and their failures fail the matrix again.
     /// </summary>
     public static string? KnownRePbftCoreBug(SimulationResult r)
     {
         if (!SimProtocols.Get(r.Scenario.Protocol).Switches || r.Detail is null) return null;
         string d = r.Detail;
         if (r.Invariant != "liveness" || !d.Contains("switch stall:", StringComparison.Ordinal)) return null;
-        if (d.Contains("accepted different SWITCHes for generation", StringComparison.Ordinal))
-            return "B6 (a Byzantine coordinator's two valid SWITCHes for one generation split the correct replicas)";
         bool switchBack = Simulator.SwitchBackFor(r.Scenario, new SimCellParameters()) > 0;
         if (!switchBack && d.Contains("left behind in generation", StringComparison.Ordinal))
             return "B5 (correct replicas split across two PBFT generations of one abort, neither with a quorum)";

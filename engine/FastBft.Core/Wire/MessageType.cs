@@ -70,13 +70,16 @@ public enum MessageType : byte
     UiViewChange = 28,
     /// <summary>MinBFT NEW-VIEW(v', decision, f+1 VIEW-CHANGEs) with the new leader's UI (docs/minbft.md §5).</summary>
     UiNewView = 29,
+    /// <summary>SWITCH-VOTE(p, phase, D(SWITCH)): ECHO or READY of Bracha's reliable broadcast of the SWITCH of generation p,
+    /// replica → all, so correct replicas start a generation only from one SWITCH even if its coordinator equivocates (docs/repbft.md §5.5).</summary>
+    SwitchVote = 30,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
 public static class MessageTypes
 {
     /// <summary>Highest type value this version of the engine parses.</summary>
-    public const MessageType Highest = MessageType.UiNewView;
+    public const MessageType Highest = MessageType.SwitchVote;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
     public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;

@@ -558,6 +558,12 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         EndOfBurst();
     }
 
+    /// <summary>Lowers the highest sequence number this core orders (a switching protocol retires the core at its switch-back point: it still answers its generation's messages but accepts nothing beyond, docs/repbft.md §6).</summary>
+    internal void LimitMaxSequence(ulong max)
+    {
+        if (max < _maxSequence) _maxSequence = max;
+    }
+
     /// <summary>True if some slot of the log is prepared (a switching protocol moves a replica to another generation only if not).</summary>
     internal bool PreparedAny()
     {
@@ -567,6 +573,13 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (LastExecuted > _startExecuted) return true;
         foreach (var (_, e) in _pset) if (e.View > _startView) return true;
         return false;
+    }
+
+    /// <summary>True if this core holds a PRE-PREPARE (proposed or accepted) or sent a PREPARE or COMMIT for a slot it still holds, or <see cref="PreparedAny"/> (a switching protocol keeps a replica in a generation where it helped others prepare).</summary>
+    internal bool VotedAny()
+    {
+        foreach (var slot in _slots) if (slot.Seq > LowWatermark && (slot.HasPrePrepare || slot.SentPrepare || slot.SentCommit)) return true;
+        return PreparedAny();
     }
 
     /// <summary>This replica's own checkpoint digest at <paramref name="seq"/>, if it took it and still holds it.</summary>

@@ -32,10 +32,12 @@ public sealed partial class RePbftReplica
     private ulong _abortedGen, _abortedView, _attempt;
     private long _switchTimer;
     private byte[]? _switchMessage;                          // the SWITCH our PBFT generation started from (forwarded to peers still switching)
-    private readonly long[] _forwardedTick;
+    private readonly long[] _forwardedTick;                  // per peer: when we last forwarded it our SWITCH
+    private readonly long[] _helpedTick;                     // per peer: when we last sent it the switch-back certificate
     private readonly Dictionary<ulong, Dictionary<uint, AbortHistory>> _histories = new();   // coordinator: target generation → sender → history
     private readonly Dictionary<string, byte[]> _fetchedBatches = new();                       // coordinator: hex digest → batch body
-    private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never)
+    private ulong _switchBackAt;                             // the checkpoint the running PBFT generation stops at (0 = never, or the stop was lifted)
+    private ulong _switchBackPoint;                          // the running PBFT generation's switch-back point c (0 = none); kept when the stop is lifted
     private ulong _switchView;
     private List<byte[]> _baseCertificate = new();            // the signed CHECKPOINTs of the point the current RePBFT generation started at (after a switch back)                               // the view the running PBFT generation started in (its primary was the coordinator)
 
@@ -153,7 +155,11 @@ public sealed partial class RePbftReplica
                 else TryCoordinate(_abortedGen + _attempt);                                                 // re-asks for missing batches
             }
         }
-        if (_tick % _s.RetransmitTicks == 0) BroadcastStatus();
+        if (_tick % _s.RetransmitTicks == 0)
+        {
+            BroadcastStatus();
+            if (_bcAbortedGen == _abortedGen) foreach (var target in _broadcasts.Keys.ToList()) ResendSwitchVotes(uint.MaxValue, target);   // lost ECHOs and READYs
+        }
     }
 
     private int SwitchTicks => _s.SwitchTicks > 0 ? _s.SwitchTicks : _s.ViewChangeTicks;
@@ -306,7 +312,16 @@ public sealed partial class RePbftReplica
         ulong attempt = sw.Generation - aborted;
         if (attempt > (ulong)(4 * Shape.Active) || h.Sender != CoordinatorRotation.Coordinator(Shape, abortedView, attempt)
             || sw.View != CoordinatorRotation.StartView(Shape, abortedView, attempt)) { Stats.BadSwitches++; return; }
-        if (_mode == Mode.Pbft && (sw.Generation <= _pbft!.Generation || _pbft.PreparedAny())) { Stats.Ignored++; return; }
+        // A replica running generation p still takes part in the broadcast of another generation's SWITCH (others may need
+        // its ECHO and READY, and it may be pulled there); whether it moves is decided on delivery (TryDeliverSwitch).
+        if (_mode == Mode.Pbft && sw.Generation == _pbft!.Generation) { Stats.Ignored++; return; }
+        {
+            // A copy of a SWITCH we already checked and hold (forwarded again): no second H1/H2.
+            var known = BroadcastOf(aborted, abortedView, sw.Generation);
+            if (known.Delivered) return;
+            var digest = SwitchDigest(message);
+            if (known.Held.Exists(x => x.Digest.AsSpan().SequenceEqual(digest))) { HoldSwitch(sw, message, batches); return; }
+        }
         // Re-check the f+1 histories (signatures were checked by the verifier) and recompute H1/H2 (§5.3.2.4).
         if (sw.Histories.Count < _q.Weak) { Stats.BadSwitches++; return; }
         ulong senders = 0;
@@ -318,7 +333,247 @@ public sealed partial class RePbftReplica
         var decision = GlobalHistory.Decide(sw.Histories, Shape, _q.Proof, _s.Window, _signatures);
         if (!decision.SameAs(sw.CheckpointSeq, sw.CheckpointDigest, sw.Slots)) { Stats.BadSwitches++; return; }
         Stats.ConflictingProofSlots += decision.ConflictingSlots;
-        StartPbft(sw, message, batches);
+        HoldSwitch(sw, message, batches);
+    }
+
+    // ---------------------------------------------------------------- one SWITCH per generation (B6; docs/repbft.md §5.5)
+    //
+    // A valid SWITCH is not started at once: the replicas run Bracha's reliable broadcast on its digest (ECHO, READY), so
+    // a coordinator that sends two valid SWITCHes for one generation cannot split the correct replicas between them.
+    // - ECHO(p, D): the first valid SWITCH of generation p this replica holds (one ECHO per generation).
+    // - READY(p, D): after 2f+1 ECHOs or f+1 READYs for D (one READY per generation).
+    // - Deliver (start, or move to, generation p from the SWITCH with digest D): 2f+1 READYs for D and the SWITCH itself.
+    // Two digests cannot both get 2f+1 ECHOs (2f+1 + 2f+1 − n = f+1 senders echoed both, one of them correct), so every
+    // correct READY is for one digest, and a delivery needs f+1 correct READYs: every correct replica that delivers
+    // generation p delivers the same SWITCH. If one correct replica delivers, f+1 correct replicas sent READY, so every
+    // correct replica sends READY and delivers once it holds the SWITCH (forwarded by those that started). If no digest
+    // gets a quorum, nobody starts generation p, and the coordinator timeout moves on to the next attempt.
+
+    private sealed class SwitchBroadcast(int n)
+    {
+        public readonly byte[]?[] Echo = new byte[n][];            // per sender: the digest of its ECHO (the first one counts)
+        public readonly byte[]?[] Ready = new byte[n][];           // per sender: the digest of its READY
+        public readonly List<(byte[] Digest, SwitchMessage Sw, byte[] Message, List<byte[]?>? Batches)> Held = new();
+        public byte[]? MyEcho, MyReady;
+        public bool Delivered;
+    }
+
+    private readonly Dictionary<ulong, SwitchBroadcast> _broadcasts = new();   // target generation → its broadcast (of the current abort)
+    private ulong _bcAbortedGen = ulong.MaxValue, _bcAbortedView;
+    private long[] _votesAnsweredTick = [];
+
+    private const int MaxHeldSwitches = 3;
+
+    /// <summary>The broadcast state of <paramref name="target"/> in the abort of (<paramref name="aborted"/>, <paramref name="abortedView"/>); state of an earlier abort is dropped.</summary>
+    private SwitchBroadcast BroadcastOf(ulong aborted, ulong abortedView, ulong target)
+    {
+        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
+        if (!_broadcasts.TryGetValue(target, out var b))
+        {
+            if (_broadcasts.Count >= 8) _broadcasts.Remove(_broadcasts.Keys.Min());
+            _broadcasts[target] = b = new SwitchBroadcast(_n);
+        }
+        return b;
+    }
+
+    private ulong CurrentAborted => _mode == Mode.Normal ? _gen : _abortedGen;
+    private ulong CurrentAbortedView => _mode == Mode.Normal ? _view : _abortedView;
+
+    /// <summary>SHA-256 of a SWITCH's header and body (its signature included, its MAC vector not): what the broadcast agrees on.</summary>
+    private static byte[] SwitchDigest(ReadOnlySpan<byte> message)
+    {
+        MessageHeader.TryParse(message, int.MaxValue, out var h);
+        var d = new byte[Digests.Size];
+        Digests.Sha256(message.Slice(0, MessageHeader.Size + (int)h.BodyLength), d);
+        return d;
+    }
+
+    private void HoldSwitch(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
+    {
+        if (_mode == Mode.Normal) BeginSwitch();              // a valid SWITCH proves the generation was aborted: join the switch (and its retransmissions)
+        var b = BroadcastOf(sw.AbortedGeneration, sw.AbortedView, sw.Generation);
+        if (b.Delivered) return;
+        var d = SwitchDigest(message);
+        int i = b.Held.FindIndex(x => x.Digest.AsSpan().SequenceEqual(d));
+        if (i >= 0) { if (batches is not null && b.Held[i].Batches is null) b.Held[i] = (d, sw, message, batches); }
+        else
+        {
+            // Bounded: a faulty coordinator may sign many valid SWITCHes; keep the ones that may still be delivered.
+            if (b.Held.Count >= MaxHeldSwitches)
+            {
+                int victim = -1;
+                for (int k = 0; k < b.Held.Count; k++)
+                {
+                    var hd = b.Held[k].Digest;
+                    if ((b.MyEcho is not null && hd.AsSpan().SequenceEqual(b.MyEcho)) || (b.MyReady is not null && hd.AsSpan().SequenceEqual(b.MyReady))) continue;
+                    if (victim < 0 || Count(b.Ready, hd) < Count(b.Ready, b.Held[victim].Digest)) victim = k;
+                }
+                if (victim < 0 || Count(b.Ready, d) <= Count(b.Ready, b.Held[victim].Digest)) return;
+                b.Held.RemoveAt(victim);
+            }
+            b.Held.Add((d, sw, message, batches));
+        }
+        if (b.MyEcho is null)
+        {
+            b.MyEcho = d;
+            b.Echo[_id] = d;
+            SendSwitchVote(uint.MaxValue, sw.Generation, RePbftSchema.SwitchEcho, d);
+        }
+        AdvanceBroadcast(sw.Generation, b);
+    }
+
+    private static int Count(byte[]?[] votes, ReadOnlySpan<byte> digest)
+    {
+        int c = 0;
+        foreach (var v in votes) if (v is not null && digest.SequenceEqual(v)) c++;
+        return c;
+    }
+
+    private void SendSwitchVote(uint to, ulong target, byte phase, byte[] digest)
+    {
+        ulong aborted = _bcAbortedGen, abortedView = _bcAbortedView;
+        _builder.Generation = target;
+        var body = _builder.BeginVector(MessageType.SwitchVote, CoordinatorRotation.StartView(Shape, abortedView, target - aborted), 0, RePbftSchema.SwitchVoteLength);
+        body[0] = phase; body[1] = 0; body[2] = 0; body[3] = 0;
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(4), aborted);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(12), abortedView);
+        digest.CopyTo(body.Slice(20));
+        var msg = _builder.SealVector();
+        if (to == uint.MaxValue) Broadcast(msg); else _out.SendToReplica(to, msg);
+        _builder.Generation = _gen;
+        Stats.SwitchVotesSent++;
+    }
+
+    /// <summary>Sends our ECHO and READY of <paramref name="target"/> (if any) to one replica or to all.</summary>
+    private void ResendSwitchVotes(uint to, ulong target)
+    {
+        if (_bcAbortedGen != CurrentAborted || !_broadcasts.TryGetValue(target, out var b)) return;
+        if (b.MyEcho is not null) SendSwitchVote(to, target, RePbftSchema.SwitchEcho, b.MyEcho);
+        if (b.MyReady is not null) SendSwitchVote(to, target, RePbftSchema.SwitchReady, b.MyReady);
+    }
+
+    private void OnSwitchVote(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        var body = MessageHeader.Body(message, h);
+        ulong aborted = CurrentAborted, abortedView = CurrentAbortedView;
+        if (BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(4)) != aborted || BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(12)) != abortedView
+            || h.Generation <= aborted || h.Generation - aborted > (ulong)(4 * Shape.Active) || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
+        var b = BroadcastOf(aborted, abortedView, h.Generation);
+        var votes = body[0] == RePbftSchema.SwitchEcho ? b.Echo : b.Ready;
+        if (votes[h.Sender] is not null)
+        {
+            // A repeated vote: the sender may lack ours (lost) — answer once per retransmission period.
+            if (_votesAnsweredTick.Length == 0) { _votesAnsweredTick = new long[_n]; Array.Fill(_votesAnsweredTick, -1L); }
+            if (_votesAnsweredTick[h.Sender] < 0 || _tick - _votesAnsweredTick[h.Sender] >= _s.RetransmitTicks)
+            {
+                _votesAnsweredTick[h.Sender] = _tick;
+                ResendSwitchVotes(h.Sender, h.Generation);
+            }
+            return;
+        }
+        votes[h.Sender] = body.Slice(20, Digests.Size).ToArray();
+        AdvanceBroadcast(h.Generation, b);
+    }
+
+    /// <summary>READY after 2f+1 ECHOs or f+1 READYs for one digest; delivery after 2f+1 READYs and the SWITCH itself.</summary>
+    private void AdvanceBroadcast(ulong target, SwitchBroadcast b)
+    {
+        if (b.MyReady is null)
+        {
+            byte[]? pick = null;
+            foreach (var d in b.Echo) if (d is not null && Count(b.Echo, d) >= 2 * _f + 1) { pick = d; break; }
+            if (pick is null) foreach (var d in b.Ready) if (d is not null && Count(b.Ready, d) >= _f + 1) { pick = d; break; }
+            if (pick is not null)
+            {
+                b.MyReady = pick;
+                b.Ready[_id] = pick;
+                SendSwitchVote(uint.MaxValue, target, RePbftSchema.SwitchReady, pick);
+            }
+        }
+        TryDeliverSwitch(target, b);
+    }
+
+    private void TryDeliverSwitch(ulong target, SwitchBroadcast b, bool pulled = false)
+    {
+        if (b.Delivered && !pulled) return;
+        foreach (var (d, sw, message, batches) in b.Held)
+        {
+            if (Count(b.Ready, d) < 2 * _f + 1) continue;
+            // Delivered. A replica still switching (or still in the normal case) starts it. One running another PBFT
+            // generation of this abort moves (docs/repbft.md §5.5) only while its core prepared nothing there (safety), and
+            // - up, to a higher generation, only if it took no part at all in its own (no PRE-PREPARE, PREPARE, COMMIT):
+            //   a replica whose PREPAREs may complete others' certificates stays with them (B5);
+            // - in either direction when pulled there (NoteOtherGeneration: f+1 replicas sent COMMITs there, or more
+            //   replicas run it than ours), so the correct replicas gather in one generation (B5).
+            if (_mode == Mode.Pbft)
+            {
+                if (sw.Generation == _pbft!.Generation || _pbft.PreparedAny()) return;
+                if (!pulled && (sw.Generation < _pbft.Generation || _pbft.VotedAny())) return;
+            }
+            b.Delivered = true;
+            StartPbft(sw, message, batches);
+            return;
+        }
+    }
+
+    private readonly Dictionary<ulong, ulong> _otherCommits = new();   // PBFT generation of this abort (not ours) → senders of COMMITs in it
+    private readonly Dictionary<ulong, ulong> _presence = new(), _presencePrev = new();   // PBFT generation of this abort → replicas heard in it (this and the previous period)
+    private long _presenceTick;
+
+    /// <summary>Records that <paramref name="h"/>'s sender runs h's generation (periods of 4 retransmission intervals, so moves are seen).</summary>
+    private void NotePresence(in MessageHeader h)
+    {
+        if (h.Sender >= (uint)_n || h.Generation <= _abortedGen || h.Generation - _abortedGen > (ulong)(4 * Shape.Active)) return;
+        if (_tick - _presenceTick >= 4L * _s.RetransmitTicks)
+        {
+            _presencePrev.Clear();
+            foreach (var (g, m) in _presence) _presencePrev[g] = m;
+            _presence.Clear();
+            _presenceTick = _tick;
+        }
+        if (_presence.Count > 8) _presence.Clear();
+        _presence.TryGetValue(h.Generation, out var senders);
+        _presence[h.Generation] = senders | (1UL << (int)h.Sender);
+    }
+
+    private int PresenceOf(ulong gen)
+    {
+        _presence.TryGetValue(gen, out var a);
+        _presencePrev.TryGetValue(gen, out var b);
+        return System.Numerics.BitOperations.PopCount(a | b);
+    }
+
+    /// <summary>
+    /// A PBFT message of another generation of the current abort (B5). While our core prepared nothing, we move to that
+    /// generation (if the broadcast delivered its SWITCH to us) when f+1 replicas sent COMMITs there — one of them is a
+    /// correct replica that prepared there and never leaves — or when more replicas run it than ours (at least f+1;
+    /// the lower generation on a tie: a faulty replica that shows itself in both can force ties), so replicas that
+    /// prepared nothing gather in one generation.
+    /// </summary>
+    private void NoteOtherGeneration(in MessageHeader h)
+    {
+        if (_mode != Mode.Pbft || h.Generation <= _abortedGen || h.Generation == _pbft!.Generation || h.Sender >= (uint)_n
+            || _bcAbortedGen != _abortedGen || !_broadcasts.TryGetValue(h.Generation, out var b)) return;
+        NotePresence(h);
+        bool pull = h.Type == MessageType.Commit && Note(_otherCommits, h.Generation, h.Sender);
+        if (!pull)
+        {
+            int there = PresenceOf(h.Generation), here = PresenceOf(_pbft.Generation) + 1;   // ourselves
+            pull = there >= _f + 1 && (there > here || (there == here && h.Generation < _pbft.Generation));
+        }
+        if (!pull || _pbft.PreparedAny()) return;
+        _otherCommits.Remove(h.Generation);
+        TryDeliverSwitch(h.Generation, b, pulled: true);
+    }
+
+    /// <summary>Adds a sender for a generation; true once f+1 distinct replicas are recorded.</summary>
+    private bool Note(Dictionary<ulong, ulong> table, ulong gen, uint sender)
+    {
+        if (table.Count > 8) table.Clear();
+        table.TryGetValue(gen, out var senders);
+        senders |= 1UL << (int)sender;
+        table[gen] = senders;
+        return System.Numerics.BitOperations.PopCount(senders) >= _f + 1;
     }
 
     private void StartPbft(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
@@ -327,6 +582,9 @@ public sealed partial class RePbftReplica
         ulong lastExecuted = LastExecuted;
         _mode = Mode.Pbft;
         _switchMessage = message;
+        _otherCommits.Clear();
+        _presence.Clear();
+        _presencePrev.Clear();
         _histories.Clear();
         _fetchedBatches.Clear();
         _exec.RecordUpdates = false;
@@ -335,6 +593,7 @@ public sealed partial class RePbftReplica
         _exec.SetExecutors(all);                             // former passive replicas execute from now on (Thesis §5.3.2.4)
         ulong k = (ulong)_s.CheckpointInterval;
         _switchBackAt = _s.SwitchBackAfter > 0 ? (sw.CheckpointSeq + (ulong)sw.Slots.Count + (ulong)_s.SwitchBackAfter + k - 1) / k * k : 0;
+        _switchBackPoint = _switchBackAt;
         _pbft = new PbftReplica(_s, _auth, _exec, _out, QuorumPolicy.Pbft(_f), ProtocolFamily.RePbft, sw.Generation, _switchBackAt == 0 ? ulong.MaxValue : _switchBackAt, Stats);
         var holders = new List<uint>();
         for (uint r = 0; r < _n; r++) if (r != _id) holders.Add(r);
@@ -366,13 +625,19 @@ public sealed partial class RePbftReplica
         _pbft.EndOfBurst();
     }
 
-    /// <summary>A peer's message of an older generation: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
+    /// <summary>A peer's message of the aborted generation or of a lower PBFT generation of the same abort: it missed our SWITCH — forward it (once per peer per retransmission period).</summary>
     private void NotePeerGeneration(in MessageHeader h)
     {
-        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation > _abortedGen) return;
+        // Only to a peer still in the aborted generation: our SWITCH is useless to one in an older generation (it aborts
+        // another generation), which needs the switch-back certificate instead (HelpRetiredPeer). Forwarding it there
+        // also used to use up the same per-peer slot and starved the certificate: the peer stayed behind for good.
+        // Also to a peer in another PBFT generation of the same abort (B5): it moves to ours if it may (TryDeliverSwitch,
+        // NoteOtherGenerationCommit); without this, replicas whose copy of the SWITCH was lost stayed in the other one for good.
+        if (_mode != Mode.Pbft || _switchMessage is null || h.Generation < _abortedGen || h.Generation == _pbft!.Generation) return;
         if (_forwardedTick[h.Sender] >= 0 && _tick - _forwardedTick[h.Sender] < _s.RetransmitTicks) return;
         _forwardedTick[h.Sender] = _tick;
         Forward(h.Sender, _switchMessage);
+        ResendSwitchVotes(h.Sender, _pbft.Generation);          // it needs 2f+1 READYs to start from the SWITCH (B6)
     }
 
     // ---------------------------------------------------------------- running PBFT and switching back (§5.3.3, G13)
@@ -422,6 +687,7 @@ public sealed partial class RePbftReplica
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);
         _switchBackAt = 0;                                   // as the replicas that went on: PBFT for the rest of the generation
+        _switchBackPoint = 0;
         _switchBackWait = 0;
         Stats.SwitchBackReturns++;
         _pbft.ExtendMaxSequence(ulong.MaxValue);
@@ -434,8 +700,8 @@ public sealed partial class RePbftReplica
     /// </summary>
     private void HelpRetiredPeer(uint peer)
     {
-        if (peer >= (uint)_n || (_forwardedTick[peer] >= 0 && _tick - _forwardedTick[peer] < _s.RetransmitTicks)) return;
-        _forwardedTick[peer] = _tick;
+        if (peer >= (uint)_n || (_helpedTick[peer] >= 0 && _tick - _helpedTick[peer] < _s.RetransmitTicks)) return;
+        _helpedTick[peer] = _tick;
         // The whole certificate, not only ours: a faulty replica may have sent its signature to some replicas only,
         // and the certificate is transferable (each message is signed), so every correct replica can complete it.
         foreach (var m in _baseCertificate) Forward(peer, m);
@@ -445,8 +711,14 @@ public sealed partial class RePbftReplica
     {
         // Switch back only from exactly a certified point, and only if this core accepted nothing above it (it may have
         // extended the generation on a timeout: then it must not have prepared beyond, or it would take part in both).
-        if (_mode != Mode.Pbft || _pbft!.LastExecuted != seq || _pbft.LastAssigned > seq || seq % (ulong)_s.CheckpointInterval != 0) return;
+        // Only at this generation's own switch-back point (B7: a RePBFT checkpoint of the aborted generation that became
+        // stable only after the switch — all n CHECKPOINTs, the last one late — made a replica "switch back" alone from a
+        // generation that had no switch-back point). A replica that lifted the stop may still switch back there if it
+        // accepted nothing above it: it then took part in nothing beyond the point.
+        if (_mode != Mode.Pbft || _switchBackPoint == 0 || seq != _switchBackPoint) return;
+        if (_pbft!.LastExecuted != seq || _pbft.LastAssigned > seq || seq % (ulong)_s.CheckpointInterval != 0) return;
         _retired = _pbft;
+        _retired.LimitMaxSequence(seq);                      // the retired core still answers its generation, but never accepts anything beyond the point (it may have lifted the stop)
         _baseCertificate = _cps.StableCertificate;
         // Every replica computes the same view and leader (not its PBFT core's current view, which differs at a replica
         // that is in a view change — simulator bug B3): the coordinator that started the PBFT generation leads, in the
@@ -459,6 +731,7 @@ public sealed partial class RePbftReplica
         _lastAssigned = seq;
         _switchMessage = null;
         _switchBackAt = 0;
+        _switchBackPoint = 0;
         Stats.SwitchBacks++;
         EnterGeneration(_retired.Generation + 1, leader);
     }

@@ -103,6 +103,8 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
         _intake = new RequestIntake(_clients, _pending, _exec.Replies, settings.BatchSize);
         _forwardedTick = new long[_n];
         Array.Fill(_forwardedTick, -1L);
+        _helpedTick = new long[_n];
+        Array.Fill(_helpedTick, -1L);
         EnterGeneration(0, settings.FirstLeader);
     }
 
@@ -178,11 +180,13 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
             case MessageType.Switch: OnSwitch(h, message); return;
             case MessageType.SignedCheckpoint: OnSignedCheckpoint(h, message); return;
             case MessageType.Forward: OnForward(message); return;
+            case MessageType.SwitchVote: OnSwitchVote(h, message); return;
         }
         if (h.Sender < (uint)_n && h.Type != MessageType.Request) NotePeerGeneration(h);
         if (_mode == Mode.Pbft)
         {
-            if (h.Type == MessageType.Request || h.Generation == _pbft!.Generation) { _pbft!.OnMessage(m); return; }
+            if (h.Type == MessageType.Request) { _pbft!.OnMessage(m); return; }
+            if (h.Generation == _pbft!.Generation) { NotePresence(h); _pbft.OnMessage(m); return; }
             if (_retired is not null && h.Generation == _retired.Generation)
             {
                 if (TryReturnToPbft(h)) { _pbft!.OnMessage(m); return; }
@@ -191,6 +195,7 @@ public sealed partial class RePbftReplica : IReplicaCore, IExecutionSink
                 return;
             }
             if (h.Type == MessageType.BatchFetch) { OnBatchFetch(h, message); return; }
+            if (h.Type is MessageType.Commit or MessageType.PrePrepare or MessageType.Prepare or MessageType.ViewChange or MessageType.NewView or MessageType.Status) NoteOtherGeneration(h);
             Stats.Ignored++;
             return;
         }
@@ -680,5 +685,5 @@ public sealed class RePbftStats : PbftStats
 {
     public long Endorsements, UpdatesSent, AppliedUpdates, BadUpdates;
     public long PanicsJustified, PanicsFiltered, HistoriesSent, HistoriesAccepted, BadHistories, SwitchesSent, BadSwitches, ConflictingProofSlots;
-    public long CoordinatorTimeouts, SwitchBacks, SwitchBackExtensions, SwitchBackReturns;
+    public long CoordinatorTimeouts, SwitchBacks, SwitchBackExtensions, SwitchBackReturns, SwitchVotesSent;
 }

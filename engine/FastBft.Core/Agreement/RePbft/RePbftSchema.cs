@@ -36,6 +36,21 @@ public static class RePbftSchema
         yield return new(MessageType.History, SenderRole.Replica, AuthenticatorKind.ReplicaVector, AbortHistory.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, Signed);
         yield return new(MessageType.Switch, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, GlobalHistory.SwitchFixed + ReplicaSignatures.SignatureSize, int.MaxValue, Switch);
         yield return new(MessageType.Forward, SenderRole.Replica, AuthenticatorKind.ReplicaVector, MessageHeader.Size, int.MaxValue, new ForwardRule());
+        yield return MessageRule.Fixed(MessageType.SwitchVote, SenderRole.Replica, SwitchVoteLength, new SwitchVoteRule());
+    }
+
+    /// <summary>SWITCH-VOTE body: phase[1] (<see cref="SwitchEcho"/> or <see cref="SwitchReady"/>) ‖ 0[3] ‖ abortedGeneration[8] ‖ abortedView[8] ‖ D(SWITCH)[32].</summary>
+    public const int SwitchVoteLength = 4 + 8 + 8 + Digests.Size;
+    /// <summary>SWITCH-VOTE phase: ECHO (the sender holds this valid SWITCH, the first of its generation it saw).</summary>
+    public const byte SwitchEcho = 0;
+    /// <summary>SWITCH-VOTE phase: READY (2f+1 ECHOs or f+1 READYs for this digest).</summary>
+    public const byte SwitchReady = 1;
+
+    /// <summary>SWITCH-VOTE: a known phase and zero padding.</summary>
+    private sealed class SwitchVoteRule : BodyRule
+    {
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+            => body[0] > SwitchReady || body[1] != 0 || body[2] != 0 || body[3] != 0 ? ParseStatus.BadField : ParseStatus.Ok;
     }
 
     private static readonly BodyRule Switch = new SwitchRule();

@@ -91,7 +91,13 @@ internal sealed class SignedCheckpoints
     {
         if (sender >= (uint)_n || seq <= StableSeq) return;
         var e = Find(seq) ?? Claim(seq);
-        if (!e.Has(sender)) Store(e, sender, message);
+        if (!e.Has(sender)) { Store(e, sender, message); return; }
+        // A faulty replica may sign two digests for one sequence number (to different peers or at different times). Keep
+        // the one that matches ours: keeping the first one it sent us made stability (all n matching) impossible here
+        // while the others completed the certificate, and this replica stayed behind at a switch-back point.
+        if (sender != _self && e.Has(_self) && !DigestOf(e.Message(sender)).SequenceEqual(DigestOf(e.Message(_self)))
+            && DigestOf(message).SequenceEqual(DigestOf(e.Message(_self))))
+            Store(e, sender, message);
     }
 
     private static ReadOnlySpan<byte> DigestOf(ReadOnlySpan<byte> m) => m.Slice(MessageHeader.Size, Digests.Size);

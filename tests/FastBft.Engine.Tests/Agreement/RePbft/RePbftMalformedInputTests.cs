@@ -52,6 +52,7 @@ public sealed class RePbftMalformedInputTests
         var types = captured.Select(m => (MessageType)m.Msg[3]).Distinct().ToHashSet();
         Assert.Contains(MessageType.History, types);
         Assert.Contains(MessageType.Switch, types);
+        Assert.Contains(MessageType.SwitchVote, types);                                    // the SWITCH's reliable broadcast (ECHO, READY)
         Assert.Contains(MessageType.Update, types);
         Assert.Contains(MessageType.EndorsedPrePrepare, types);
         cell.Observe = null;
