@@ -30,10 +30,10 @@ public class UsigHostTests
     }
     """;
 
-    /// <summary>A MinBFT-shaped cell (3 replicas) that is not run through <see cref="CellConfig.Validate"/> (minbft is not built yet).</summary>
-    private static CellConfig MinBftCell(UsigOptions? usig)
+    /// <summary>A 3-replica cell of a USIG protocol (default MinBFT) that is not run through <see cref="CellConfig.Validate"/>.</summary>
+    private static CellConfig MinBftCell(UsigOptions? usig, string protocol = "minbft")
     {
-        var c = new CellConfig { Protocol = "minbft", F = 1, Keys = new KeysConfig { Master = Master }, Usig = usig };
+        var c = new CellConfig { Protocol = protocol, F = 1, Keys = new KeysConfig { Master = Master }, Usig = usig };
         for (int i = 0; i < 3; i++) c.Replicas.Add(new ReplicaConfig { Id = i, Address = $"127.0.0.1:{7100 + i}" });
         return c;
     }
@@ -116,8 +116,17 @@ public class UsigHostTests
     [Fact]
     public void AnUnbuiltUsigProtocolIsRejectedByTheRegistryNamingIt()
     {
-        var e = Assert.Throws<ConfigException>(() => new ReplicaHost(MinBftCell(null), 0, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0"))));
-        Assert.Contains("minbft", e.Message);
+        var e = Assert.Throws<ConfigException>(() => new ReplicaHost(MinBftCell(null, "reminbft"), 0, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0"))));
+        Assert.Contains("reminbft", e.Message);
+    }
+
+    [Fact]
+    public void AMinBftHostGivesItsCoreAUsigSchemeAndPbftsDoesNot()
+    {
+        using var host = new ReplicaHost(MinBftCell(new UsigOptions { Impl = UsigImpl.Software }), 0, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0")));
+        Assert.NotNull(host.UsigScheme);
+        Assert.Equal(ProtocolKind.MinBft, host.Core.Shape.Protocol);
+        Assert.Equal(3, host.Core.Shape.N);
     }
 
     [Theory]
