@@ -9,7 +9,6 @@ namespace FastBft.Integration.Tests;
 /// agree. Needs the MinBFT/ReMinBFT core (issue 12), which is not on the branch that wrote these tests: until it is merged
 /// `Protocols.Get` rejects the protocols and these tests fail with exit 2. Filter them with <c>Needs!=MinBftCore</c> until then.
 /// </summary>
-[Trait("Needs", "MinBftCore")]
 public class MinBftProcessTests
 {
     private static JsonElement Run(string protocol, string usig, params string[] extra)
@@ -30,8 +29,6 @@ public class MinBftProcessTests
     [Theory]
     [InlineData("minbft", "software")]
     [InlineData("minbft", "device-model")]
-    [InlineData("reminbft", "software")]
-    [InlineData("reminbft", "device-model")]
     public void A_usig_cell_of_replica_processes_completes_every_request_and_agrees(string protocol, string usig)
     {
         var r = Run(protocol, usig);
