@@ -127,9 +127,9 @@ public static class FaultMatrix
     private static readonly IReadOnlyList<Behaviour> MinBftLeaderBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
         Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate, Behaviour.Twins, Behaviour.Censor, Behaviour.Oversized, Behaviour.WithholdCertified, Behaviour.WithholdCheckpoint];
 
-    /// <summary>Behaviours of a faulty MinBFT follower: the leader's without equivocate (a follower's COMMIT copies the leader's batch) and censor (a follower orders nothing).</summary>
+    /// <summary>Behaviours of a faulty MinBFT follower: the leader's without equivocate (its twins would copy the leader's batches) and censor (a follower orders nothing), plus its own equivocation attempt, <see cref="Behaviour.ConflictingCommit"/> (two certified COMMITs with different digests for one s).</summary>
     private static readonly IReadOnlyList<Behaviour> MinBftFollowerBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
-        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Twins, Behaviour.Oversized, Behaviour.WithholdCertified, Behaviour.WithholdCheckpoint];
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Twins, Behaviour.Oversized, Behaviour.WithholdCertified, Behaviour.WithholdCheckpoint, Behaviour.ConflictingCommit];
 
     /// <summary>Behaviours of a faulty MinBFT role (<see cref="MinBftLeaderBehaviours"/>, <see cref="MinBftFollowerBehaviours"/>; client: PBFT's client behaviours; none: none).</summary>
     public static IReadOnlyList<Behaviour> MinBftBehavioursFor(FaultyRole role) => role switch
@@ -147,7 +147,7 @@ public static class FaultMatrix
     /// <summary>Timings of a faulty MinBFT role: <see cref="MinBftFaultTimings"/>, early only without a fault.</summary>
     public static IReadOnlyList<FaultTiming> MinBftTimingsFor(FaultyRole role) => role == FaultyRole.None ? EarlyOnly : MinBftFaultTimings;
 
-    /// <summary>CI seeds per MinBFT matrix point: 2 at f = 1, 2 at f = 2, none at f = 3 (2 × 2 × 574 = 2,296 scenarios).</summary>
+    /// <summary>CI seeds per MinBFT matrix point: 2 at f = 1, 2 at f = 2, none at f = 3 (2 × 2 × 595 = 2,380 scenarios).</summary>
     public static int MinBftCiSeedsPerPoint(int f) => f switch { 1 => 2, 2 => 2, _ => 0 };
 
     /// <summary>The CI seed dimension of the MinBFT theories (<see cref="CiRuns"/> with <see cref="MinBftCiSeedsPerPoint"/>).</summary>

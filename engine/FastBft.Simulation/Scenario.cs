@@ -82,6 +82,8 @@ public enum Behaviour
     PanicStorm,
     /// <summary>USIG protocols (MinBFT): a withheld certified message — one certified message of the faulty replica (the first after activation, then every 16th) reaches only some receivers, never the others, not even through UI-FETCH: a permanent counter gap at those receivers, which must wait on it and never skip it.</summary>
     WithholdCertified,
+    /// <summary>USIG protocols (MinBFT): a follower's equivocation attempt — after each of its COMMIT(v, s, d) it certifies a second COMMIT(v, s, d′) with another digest under its next counter, to everybody; receivers must not count a second vote of one sender for one s.</summary>
+    ConflictingCommit,
 }
 
 /// <summary>When the behaviour starts.</summary>

@@ -24,6 +24,8 @@ public sealed partial class Simulator
 
     /// <summary>Certified messages (by UI) the faulty replica withheld from some receivers (counter gaps it opened).</summary>
     public int WithheldCounters => _withheld.Count;
+    /// <summary>Messages the faulty replica changed and re-certified under a new counter (a second, wrong CHECKPOINT; a conflicting COMMIT).</summary>
+    public int ForgedCertified { get; private set; }
     /// <summary>Certified messages acted on by correct replicas (counter-order oracle checks), over the run so far.</summary>
     public long CounterOrderChecks { get; private set; }
 
@@ -107,6 +109,18 @@ public sealed partial class Simulator
             _withheld[counter] = (1UL << _n) - 1;
             _withheldCount++;
         }
+        else if (Is(Behaviour.ConflictingCommit) && type == MessageType.UiCommit && src.Usig is { } cusig)
+        {
+            // A second COMMIT for the same (v, s) naming the same leader UI with another digest, certified with the next counter, to everybody.
+            var other = (byte[])msg.Clone();
+            other[MessageHeader.Size] ^= 0x5A;
+            if (Forge.Recertify(cusig, other))
+            {
+                RecordCertified(other, CounterOf(other));
+                ForgedCertified++;
+                Broadcast(_faulty, other);
+            }
+        }
         else if (Is(Behaviour.WrongCheckpoint) && type == MessageType.UiCheckpoint && src.Usig is { } usig)
         {
             // A second CHECKPOINT for the same s with a wrong state digest, certified with the next counter, to everybody.
@@ -115,6 +129,7 @@ public sealed partial class Simulator
             if (Forge.Recertify(usig, wrong))
             {
                 RecordCertified(wrong, CounterOf(wrong));
+                ForgedCertified++;
                 Broadcast(_faulty, wrong);
             }
         }
@@ -127,7 +142,7 @@ public sealed partial class Simulator
     private void AnswerUiFetch(uint from, byte[] msg)
     {
         if (from >= _n || msg.Length < MessageHeader.Size + 16 || _wireLog.Count == 0) return;
-        if (!(Is(Behaviour.Equivocate) || Is(Behaviour.Twins) || Is(Behaviour.WrongCheckpoint))) return;   // the others' counters are all in the core's sent log
+        if (!(Is(Behaviour.Equivocate) || Is(Behaviour.Twins) || Is(Behaviour.WrongCheckpoint) || Is(Behaviour.ConflictingCommit))) return;   // the others' counters are all in the core's sent log
         ulong counter = BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(MessageHeader.Size + 8));
         for (ulong c = Math.Max(counter, 1); c < Math.Max(counter, 1) + 16; c++)
         {

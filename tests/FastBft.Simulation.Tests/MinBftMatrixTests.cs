@@ -6,7 +6,7 @@ namespace FastBft.Simulation.Tests;
 /// <summary>
 /// The MinBFT fault matrix in the tests (docs/simulation.md, "MinBFT"): one class per faulty role whose
 /// <c>[Theory, CombinatorialData]</c> method takes every dimension from <see cref="FaultMatrix"/>'s MinBFT lists with the
-/// CI runs of <see cref="FaultMatrix.MinBftCiRuns"/> (f = 1 and 2, two seeds each: 2,296 scenarios, exactly
+/// CI runs of <see cref="FaultMatrix.MinBftCiRuns"/> (f = 1 and 2, two seeds each: 2,380 scenarios, exactly
 /// <c>fastbft simulate --protocol minbft --ci</c>), and a <c>[Theory, PairwiseData]</c> sweep with fresh seeds over
 /// every f (f = 3 too).
 /// </summary>
@@ -213,7 +213,7 @@ public class MinBftMatrixShapeTests
             cases.AddRange(mine);
         }
         var expected = FaultMatrix.CiScenarios("minbft").ToList();
-        Assert.Equal(2 * 2 * 574, expected.Count);
+        Assert.Equal(2 * 2 * 595, expected.Count);
         Assert.Equal(cases.Count, cases.Distinct().Count());
         Assert.Equal(expected.ToHashSet(), cases.ToHashSet());
         Assert.True(cases.Count >= 2_000);
@@ -243,7 +243,7 @@ public class MinBftMatrixShapeTests
     public void HarnessMatrixIsTheSameDefinition()
     {
         var points = ScenarioMatrix.Points("minbft", FaultMatrix.Fs).ToList();
-        Assert.Equal(3 * 574, points.Count);
+        Assert.Equal(3 * 595, points.Count);
         Assert.All(points, p => Assert.True(FaultMatrix.IsPoint(p), p.Name));
         Assert.DoesNotContain(points, p => p.Role is FaultyRole.NextPrimary or FaultyRole.Passive or FaultyRole.Coordinator
             || p.Behaviour is Behaviour.FarViewChange or Behaviour.TargetedMac or Behaviour.EmptyBatches or Behaviour.EagerCommit or Behaviour.WrongUpdate

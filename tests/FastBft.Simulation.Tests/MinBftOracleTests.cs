@@ -104,6 +104,26 @@ public class MinBftOracleTests(ITestOutputHelper output)
         Assert.True(rejected >= delivered, $"correct replicas dropped a second PREPARE in only {rejected} runs");
     }
 
+    /// <summary>
+    /// A follower's equivocation attempt: after each COMMIT(s, d) it certifies COMMIT(s, d′) under its next counter, to
+    /// everybody. Receivers count one vote per sender and s: safety holds and the cell stays live; a wrong CHECKPOINT
+    /// certified beside the correct one likewise.
+    /// </summary>
+    [Theory]
+    [InlineData(Behaviour.ConflictingCommit)]
+    [InlineData(Behaviour.WrongCheckpoint)]
+    public void AFollowersSecondCertifiedVoteForOneInstanceIsNotCounted(Behaviour behaviour)
+    {
+        foreach (ulong seed in Seeds)
+        {
+            var sim = Sim(new Scenario("minbft", 1, FaultyRole.Follower, behaviour, FaultTiming.Early, NetworkCondition.Clean, seed));
+            var r = sim.Run();
+            Assert.True(r.Passed || MinBftMatrix.KnownMinBftCoreBug(r) is not null, r.ToString());
+            Assert.True(r.LivenessChecked);
+            Assert.True(sim.ForgedCertified > 0, "nothing forged");
+        }
+    }
+
     /// <summary>A follower's withheld certified messages open counter gaps that the correct replicas wait on (they never skip them), and the cell stays live.</summary>
     [Fact]
     public void WithheldCertifiedMessagesOpenGapsThatAreNeverSkipped()

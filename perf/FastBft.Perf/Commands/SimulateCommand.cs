@@ -28,7 +28,7 @@ internal static class SimulateCommand
         var json = new Option<string?>("--json") { Description = "write the result as JSON to this file" };
         var parallel = new Option<int>("--parallel") { Description = "worker threads (default: processor count); results do not depend on it", DefaultValueFactory = _ => Environment.ProcessorCount };
         var only = new Option<string?>("--only") { Description = "run only matrix points whose name contains this text (e.g. /twins/ or f2/leader/)" };
-        var ci = new Option<bool>("--ci") { Description = "run exactly the scenarios of the CI matrix tests (the matrix's CI seeds per f from base seed 1; pbft: 10,430 for f = 1..3; minbft: 2,296 for f = 1, 2; ignores --scenarios and --seed)" };
+        var ci = new Option<bool>("--ci") { Description = "run exactly the scenarios of the CI matrix tests (the matrix's CI seeds per f from base seed 1; pbft: 10,430 for f = 1..3; minbft: 2,380 for f = 1, 2; ignores --scenarios and --seed)" };
         var cmd = new Command("simulate", "Run the deterministic fault-matrix simulator and check agreement, validity, convergence and liveness.");
         foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only, ci }) cmd.Options.Add(o);
         cmd.SetAction(parse => Execute(parse.GetValue(protocol)!, parse.GetValue(f), parse.GetValue(scenarios), parse.GetValue(seed),
