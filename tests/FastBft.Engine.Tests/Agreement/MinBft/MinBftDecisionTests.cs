@@ -21,6 +21,13 @@ public sealed class MinBftDecisionTests
     /// <summary>A VIEW-CHANGE(view, X = 0) with the given log entries (kind, bytes).</summary>
     private static MinBftViewChange VcOf(IUsig usig, ulong view, params (byte Kind, byte[] Bytes)[] log)
     {
+        var vc = TryVcOf(usig, view, log);
+        Assert.NotNull(vc);
+        return vc;
+    }
+
+    private static MinBftViewChange? TryVcOf(IUsig usig, ulong view, params (byte Kind, byte[] Bytes)[] log)
+    {
         var entries = new List<byte[]>();
         foreach (var (kind, bytes) in log) entries.Add([kind, .. BitConverter.GetBytes(bytes.Length), .. bytes]);
         var body = new byte[MinBftViewChange.Fixed + entries.Sum(e => e.Length)];
@@ -30,9 +37,35 @@ public sealed class MinBftDecisionTests
         var msg = MinBftTestKit.Certified(usig, MessageType.UiViewChange, view, 0, body);
         MessageHeader.TryParse(msg, int.MaxValue, out var h);
         using var scheme = new UsigCertificateScheme(usig);
-        var vc = MinBftViewChange.TryParse(h, MessageHeader.Body(msg, h), 1, MinBftTestKit.CounterOf(msg), 3, Limits, scheme);
-        Assert.NotNull(vc);
-        return vc;
+        return MinBftViewChange.TryParse(h, MessageHeader.Body(msg, h), 1, MinBftTestKit.CounterOf(msg), 3, Limits, scheme);
+    }
+
+    [Fact]
+    public void ALoggedCommitCountsOnlyWithTheCertifiedPrepareItNames()
+    {
+        var cell = MinBftTestKit.Cell();
+        using var l0 = cell.UsigFor(0);
+        var real = MinBftTestKit.Prepare(l0, 0, 1, MinBftTestKit.Batch(cell.BuildRequest(1000, 1, 1)));
+        var other = MinBftTestKit.Prepare(l0, 0, 2, MinBftTestKit.Batch(cell.BuildRequest(1001, 1, 2)));
+        // A faulty follower names a made-up leader UI (counter 1 with a wrong proof) for the real batch, attaching the real PREPARE.
+        using (var f1 = cell.UsigFor(1))
+        {
+            var forged = MinBftTestKit.Commit(f1, real);
+            MessageHeader.TryParse(forged, int.MaxValue, out var fh);
+            var body = MessageHeader.Body(forged, fh).ToArray();
+            body[32 + 16] ^= 1;                                                           // the named UI's proof
+            using var f1b = cell.UsigFor(1);
+            var commit = MinBftTestKit.Certified(f1b, MessageType.UiCommit, 0, 1, body);
+            Assert.Null(TryVcOf(f1b, 1, ((byte)0, commit), ((byte)1, real)));
+        }
+        // The top entry for s without its PREPARE, or with the PREPARE of another s attached: invalid.
+        using (var f2 = cell.UsigFor(2))
+            Assert.Null(TryVcOf(f2, 1, ((byte)0, MinBftTestKit.Commit(f2, real))));
+        using (var f2 = cell.UsigFor(2))
+            Assert.Null(TryVcOf(f2, 1, ((byte)0, MinBftTestKit.Commit(f2, real)), ((byte)1, other)));
+        // With it: valid.
+        using (var f2 = cell.UsigFor(2))
+            Assert.NotNull(TryVcOf(f2, 1, ((byte)0, MinBftTestKit.Commit(f2, real)), ((byte)1, real)));
     }
 
     [Fact]
