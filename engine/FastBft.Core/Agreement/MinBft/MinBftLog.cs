@@ -7,8 +7,9 @@ namespace FastBft.Agreement.MinBft;
 
 /// <summary>
 /// One entry of the MinBFT log: the leader's certified PREPARE for sequence number s (with its batch), the matching
-/// certified messages counted for s (the PREPARE as the leader's, COMMITs as the followers'), and this replica's own
-/// certified message for s. Slots are reused round-robin (index s mod L); buffers grow once and are reused.
+/// certified messages counted for s (the PREPARE as the leader's, COMMITs as the followers'), this replica's own
+/// certified message for s, and — after a new view — the batch the NEW-VIEW fixed (<see cref="NvFixed"/>) and the PREPARE
+/// our last COMMIT named (<see cref="Saved"/>). Slots are reused round-robin (index s mod L); buffers grow once and are reused.
 /// </summary>
 internal sealed class MinBftSlot
 {

@@ -13,9 +13,10 @@ namespace FastBft.Agreement.MinBft;
 /// VIEW-CHANGE(v+1, X, its stable checkpoint certificate, every certified message it sent from where the certificate
 /// says its run starts up to the VIEW-CHANGE's own UI); f+1 VIEW-CHANGEs for a later view make a replica join. The new
 /// leader sends a certified NEW-VIEW with f+1 VIEW-CHANGEs and the decision (<see cref="MinBftDecision"/>); every
-/// replica recomputes it, rejects any difference, moves each VIEW-CHANGE sender's (and the new leader's) counter order
-/// past the message — accepting a new USIG epoch only here — and every replica, the leader included, COMMITs the fixed
-/// batches in s order; they commit with f+1 matching COMMITs and execute as usual.
+/// replica installs it in the new leader's counter order (the first valid one for a view wins everywhere), recomputes
+/// the decision, rejects any difference, and moves each VIEW-CHANGE sender's counter order past its VIEW-CHANGE —
+/// accepting a new USIG epoch only here. The new leader then re-proposes the fixed batches as PREPAREs of the new view
+/// (followers bind only the fixed digest) and continues with new batches.
 /// </summary>
 public sealed partial class MinBftReplica
 {

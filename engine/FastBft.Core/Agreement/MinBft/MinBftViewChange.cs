@@ -21,7 +21,8 @@ public sealed record MinBftLogEntry(ulong View, ulong Seq, byte[] Digest, ulong 
 /// cpCount × (len[4] ‖ certified CHECKPOINT(X) message)                  the checkpoint certificate (none when X = 0)
 /// entryCount × (kind[1] ‖ len[4] ‖ bytes)                               the log
 ///   kind 0: a certified message of the sender (PREPARE, COMMIT, CHECKPOINT), whole
-///   kind 1: the batch a preceding COMMIT names: a PREPARE message (whole; its digest binds it, its UI is not needed)
+///   kind 1: the PREPARE the preceding COMMIT names: certified by the leader of the COMMIT's view, same s and D(batch),
+///           its UI equal to the UI the COMMIT names (the decision orders by genuine leader UIs only)
 ///   kind 2: a stub of a certified VIEW-CHANGE / NEW-VIEW of the sender: header[40] ‖ authDigest[32] ‖ trailer[50]
 /// </code>
 /// Kinds 0 and 2 form the sender's counter run: counters r, r+1, …, c−1 in the VIEW-CHANGE's epoch, where c is the
