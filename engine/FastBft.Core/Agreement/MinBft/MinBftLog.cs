@@ -7,8 +7,9 @@ namespace FastBft.Agreement.MinBft;
 
 /// <summary>
 /// One entry of the MinBFT log: the leader's certified PREPARE for sequence number s (with its batch), the matching
-/// certified messages counted for s (the PREPARE as the leader's, COMMITs as the followers'), and this replica's own
-/// certified message for s. Slots are reused round-robin (index s mod L); buffers grow once and are reused.
+/// certified messages counted for s (the PREPARE as the leader's, COMMITs as the followers'), this replica's own
+/// certified message for s, and — after a new view — the batch the NEW-VIEW fixed (<see cref="NvFixed"/>) and the PREPARE
+/// our last COMMIT named (<see cref="Saved"/>). Slots are reused round-robin (index s mod L); buffers grow once and are reused.
 /// </summary>
 internal sealed class MinBftSlot
 {
@@ -41,26 +42,35 @@ internal sealed class MinBftSlot
     /// <summary>The batch body of the stored PREPARE.</summary>
     public ReadOnlySpan<byte> Batch => PrepareMessage.Slice(MessageHeader.Size, BinaryPrimitives.ReadInt32LittleEndian(Prepare.AsSpan(24)));
 
-    /// <summary>True if <see cref="Prepare"/> is a certified PREPARE (a VIEW-CHANGE may attach it); false for the empty batch a NEW-VIEW fixed.</summary>
+    /// <summary>True if <see cref="Prepare"/> is a certified PREPARE (a VIEW-CHANGE may attach it); false for a batch a NEW-VIEW fixed and not yet re-proposed.</summary>
     public bool HasOriginal;
 
-    /// <summary>Stores a batch a NEW-VIEW fixed: its certified PREPARE (of any earlier view) if there is one, else a bare header ‖ batch (the empty batch).</summary>
-    public void StoreFixed(byte[]? prepare, ReadOnlySpan<byte> batch, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> newViewUi)
+    /// <summary>The certified PREPARE our last COMMIT for this slot named, kept across a new view (the VIEW-CHANGE log attaches it).</summary>
+    public byte[] Saved = new byte[256];
+    public int SavedLength;
+    public ulong SavedSeq;
+
+    /// <summary>Before a new view resets the slot: keep the PREPARE our COMMIT named (swaps buffers, no copy).</summary>
+    public void SaveCommitted()
     {
-        if (prepare is not null) { StorePrepare(prepare, digest, newViewUi); HasOriginal = true; }
-        else
-        {
-            int len = MessageHeader.Size + batch.Length;
-            if (Prepare.Length < len) Prepare = new byte[len];
-            new MessageHeader(MessageType.UiPrepare, 0, View, Seq, batch.Length, 0, ProtocolFamily.MinBft, 0).Write(Prepare);
-            batch.CopyTo(Prepare.AsSpan(MessageHeader.Size));
-            PrepareLength = len;
-            digest.CopyTo(Digest);
-            newViewUi.CopyTo(LeaderUi);
-            HasPrepare = true;
-        }
+        if (!SentOwn || !HasOriginal) return;
+        (Saved, Prepare) = (Prepare, Saved);
+        SavedLength = PrepareLength;
+        SavedSeq = Seq;
+    }
+
+    public ReadOnlySpan<byte> SavedMessage => Saved.AsSpan(0, SavedLength);
+
+    /// <summary>A batch a NEW-VIEW fixed at this slot (docs/minbft.md §5.5): the new leader re-proposes it, followers bind only a PREPARE with this digest.</summary>
+    public void StoreFixed(ReadOnlySpan<byte> batch, ReadOnlySpan<byte> digest)
+    {
+        int len = MessageHeader.Size + batch.Length;
+        if (Prepare.Length < len) Prepare = new byte[len];
+        new MessageHeader(MessageType.UiPrepare, 0, View, Seq, batch.Length, 0, ProtocolFamily.MinBft, 0).Write(Prepare);
+        batch.CopyTo(Prepare.AsSpan(MessageHeader.Size));
+        PrepareLength = len;
+        digest.CopyTo(Digest);
         NvFixed = true;
-        PrepareAuthenticated = true;
     }
 
     public void StorePrepare(ReadOnlySpan<byte> message, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> leaderUi)

@@ -13,9 +13,10 @@ namespace FastBft.Agreement.MinBft;
 /// VIEW-CHANGE(v+1, X, its stable checkpoint certificate, every certified message it sent from where the certificate
 /// says its run starts up to the VIEW-CHANGE's own UI); f+1 VIEW-CHANGEs for a later view make a replica join. The new
 /// leader sends a certified NEW-VIEW with f+1 VIEW-CHANGEs and the decision (<see cref="MinBftDecision"/>); every
-/// replica recomputes it, rejects any difference, moves each VIEW-CHANGE sender's (and the new leader's) counter order
-/// past the message — accepting a new USIG epoch only here — and every replica, the leader included, COMMITs the fixed
-/// batches in s order; they commit with f+1 matching COMMITs and execute as usual.
+/// replica installs it in the new leader's counter order (the first valid one for a view wins everywhere), recomputes
+/// the decision, rejects any difference, and moves each VIEW-CHANGE sender's counter order past its VIEW-CHANGE —
+/// accepting a new USIG epoch only here. The new leader then re-proposes the fixed batches as PREPAREs of the new view
+/// (followers bind only the fixed digest) and continues with new batches.
 /// </summary>
 public sealed partial class MinBftReplica
 {
@@ -182,9 +183,13 @@ public sealed partial class MinBftReplica
             entries.Add((0, m.ToArray()));
             if (h.Type == MessageType.UiCommit && h.Sequence > x)
             {
+                // Attach the certified PREPARE the COMMIT names (its UI is the COMMIT's leader UI): the current one, or the one kept across a new view.
+                var named = MessageHeader.Body(m, h).Slice(Digests.Size, MinBftBodies.UiSize);
                 var slot = SlotOf(h.Sequence);
-                if (slot.Seq == h.Sequence && slot.HasOriginal && MessageHeader.Body(m, h).Slice(0, Digests.Size).SequenceEqual(slot.Digest))
+                if (slot.Seq == h.Sequence && slot.HasOriginal && slot.PrepareLength > MinBftBodies.UiSize && slot.PrepareMessage.Slice(slot.PrepareLength - MinBftBodies.UiSize).SequenceEqual(named))
                     entries.Add((1, slot.PrepareMessage.ToArray()));
+                else if (slot.SavedSeq == h.Sequence && slot.SavedLength > MinBftBodies.UiSize && slot.SavedMessage.Slice(slot.SavedLength - MinBftBodies.UiSize).SequenceEqual(named))
+                    entries.Add((1, slot.SavedMessage.ToArray()));
             }
         }
         if (entries.Count > ushort.MaxValue) return null;
@@ -307,21 +312,24 @@ public sealed partial class MinBftReplica
             LowWatermark = x;
             Stats.StableCheckpoints++;
         }
-        var nvUi = message.Slice(message.Length - MinBftBodies.UiSize);
         for (ulong s = x + 1; s <= x + (ulong)_s.Window; s++)
         {
             var slot = SlotOf(s);
             bool executed = s <= LastExecuted;
+            if (slot.Seq == s) slot.SaveCommitted();      // the PREPARE our COMMIT named stays attachable to a later VIEW-CHANGE
             slot.Reset(s, view);
             if (s <= d.MaxSeq)
             {
                 int i = (int)(s - x - 1);
-                slot.StoreFixed(d.Prepares[i], d.Batches[i], d.BatchDigests[i], nvUi);
+                slot.StoreFixed(d.Batches[i], d.BatchDigests[i]);
             }
             if (executed) { slot.Committed = true; slot.Executed = true; }
         }
-        LastPrepared = Math.Max(d.MaxSeq, Math.Max(x, LastExecuted));
-        _lastCommitQueued = x;                            // every replica, the leader included, COMMITs the fixed slots in s order
+        // The new leader re-proposes the fixed batches from X+1 on, and everybody binds them in order as usual (only
+        // with the fixed digest), so that every COMMIT names a certified PREPARE of its own view.
+        LastPrepared = x;
+        _fixedUpTo = d.MaxSeq;
+        _lastCommitQueued = x;
         if (d.MaxSeq > _highestVoteSeen) _highestVoteSeen = d.MaxSeq;
         for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View <= view) _vcs[r] = null;
         _ownVc = null;

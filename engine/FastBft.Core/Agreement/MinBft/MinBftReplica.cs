@@ -157,9 +157,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiViewChange:
             case MessageType.UiNewView:
                 if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
-                OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // its place in the sender's counter order
+                OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // a NEW-VIEW is installed there, in order
                 if (h.Type == MessageType.UiViewChange) OnViewChange(h, m.Message);
-                else OnNewView(h, m.Message, m.UiEpoch, m.UiCounter);
                 break;
             case MessageType.ReqViewChange: OnReqViewChange(h); break;
             case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
@@ -178,7 +177,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         ResumeParked();
         if (IsLeader && !InViewChange)
         {
-            while (_pending.Count > 0
+            // First the batches the NEW-VIEW fixed, in s order (docs/minbft.md §5.5), then new ones.
+            while (LastPrepared < _fixedUpTo && LastPrepared + 1 <= _ownCpQueued + (ulong)_s.Window) ReProposeFixed(LastPrepared + 1);
+            while (LastPrepared >= _fixedUpTo && _pending.Count > 0
                    && LastPrepared - LastExecuted < (ulong)_s.MaxInflightBatches
                    && LastPrepared + 1 <= HighWatermark)
             {
@@ -246,6 +247,20 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         }
     }
 
+    /// <summary>Highest sequence number the last NEW-VIEW fixed (the new leader re-proposes up to it).</summary>
+    private ulong _fixedUpTo;
+
+    private void ReProposeFixed(ulong seq)
+    {
+        var slot = SlotOf(seq);
+        var batch = slot.Batch;
+        var body = _outbox.Begin(MessageType.UiPrepare, View, seq, batch.Length);
+        batch.CopyTo(body);
+        _outbox.End(slot.Digest);
+        LastPrepared = seq;
+        Stats.Batches++;
+    }
+
     private void CutBatch()
     {
         ulong seq = LastPrepared + 1;
@@ -273,8 +288,14 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiPrepare: return OnPrepare(h, message, requestsAuthenticated);
             case MessageType.UiCommit: return OnCommit(h, message);
             case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
-            case MessageType.UiViewChange:
-            case MessageType.UiNewView: return Handled.Done;     // handled on receipt (self-contained); their place in the order matters for the sender's run only
+            case MessageType.UiViewChange: return Handled.Done;  // handled on receipt (self-contained); its place in the order matters for the sender's run only
+            case MessageType.UiNewView:
+            {
+                // In the new leader's counter order: its first valid NEW-VIEW for a view is the one every correct replica installs.
+                CertifiedOutbox.ReadUi(message, out ulong e, out ulong c);
+                OnNewView(h, message, e, c);
+                return Handled.Done;
+            }
             default: Stats.Ignored++; return Handled.Done;
         }
     }
@@ -297,13 +318,22 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         var body = MessageHeader.Body(message, h);
         var digest = Bodies.BatchDigest(body);
         var slot = SlotFor(seq);
+        bool vouched = false;
+        if (slot.NvFixed)
+        {
+            // A NEW-VIEW fixed this batch: the new leader must re-propose exactly it. Anything else parks its queue for
+            // good (dropping it would let a later PREPARE for s be bound here and not elsewhere).
+            if (!digest.SequenceEqual(slot.Digest)) { Stats.BadFixedPrepares++; return Handled.Park; }
+            vouched = true;
+        }
         var ui = MessageHeader.Authenticator(message, h).Slice(Authenticator.TrailerHeaderSize, MinBftBodies.UiSize);
         slot.StorePrepare(message, digest, ui);
         LastPrepared = seq;
         slot.Votes.Record(h.Sender, digest);                            // the leader's PREPARE counts as its vote
         // We vouch (COMMIT) only for a batch whose client MACs all verified for us and that orders something (L3: an
         // empty batch outside a new view would let a censoring leader look busy); it is bound either way.
-        if (Bodies.BatchCount(body) == 0) Stats.EmptyBatchesRejected++;
+        if (vouched) slot.PrepareAuthenticated = true;       // fixed by a NEW-VIEW from f+1 logs (the null request included)
+        else if (Bodies.BatchCount(body) == 0) Stats.EmptyBatchesRejected++;
         else if (!requestsAuthenticated) Stats.UnauthenticatedBatches++;
         else slot.PrepareAuthenticated = true;
         QueueCommits();
@@ -320,7 +350,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             ulong seq = _lastCommitQueued + 1;
             if (seq > _ownCpQueued + (ulong)_s.Window) return;   // our own CHECKPOINT first (after a state transfer)
             var slot = SlotOf(seq);
-            if (IsLeader && !(slot.Seq == seq && slot.NvFixed)) { _lastCommitQueued = seq; continue; }   // the leader's vote is its PREPARE
+            if (IsLeader) { _lastCommitQueued = seq; continue; }   // the leader's vote is its PREPARE
             _lastCommitQueued = seq;
             if (slot.Seq != seq || !slot.HasPrepare || !slot.PrepareAuthenticated || slot.CommitQueued) continue;
             slot.CommitQueued = true;
@@ -337,8 +367,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;
         if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }
-        var fixedSlot = SlotOf(seq);
-        if (h.Sender == Leader && !(fixedSlot.Seq == seq && fixedSlot.NvFixed)) { Stats.Ignored++; return Handled.Done; }   // the leader's vote is its PREPARE, except on slots a NEW-VIEW fixed
+        if (h.Sender == Leader) { Stats.Ignored++; return Handled.Done; }   // the leader's vote is its PREPARE
         if (seq <= LowWatermark || seq <= LastExecuted) { Stats.OldMessages++; return Handled.Done; }
         if (seq > HighWatermark) return Handled.Park;
         var body = MessageHeader.Body(message, h);
@@ -435,7 +464,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiCommit:
             {
                 var slot = SlotOf(h.Sequence);
-                if (slot.Seq != h.Sequence || h.View != View) return;
+                if (slot.Seq != h.Sequence || h.View != slot.View) return;
                 MarkOwn(slot, epoch, counter);
                 NoteTaken(_id, h.Sequence, epoch, counter);
                 slot.Votes.Record(_id, body.Slice(0, Digests.Size));   // only a certified, sent COMMIT counts as ours
@@ -570,6 +599,8 @@ public sealed class MinBftStats : ReplicaCounters
     public long CheckpointDivergence;
     /// <summary>Certified messages that break the sender rules (a CHECKPOINT not above the sender's last; a PREPARE/COMMIT beyond its checkpoint + L): the sender's queue parks.</summary>
     public long CheckpointOrderViolations;
+    /// <summary>PREPAREs of a new leader for a fixed slot with another batch than the NEW-VIEW fixed (its queue parks).</summary>
+    public long BadFixedPrepares;
     /// <summary>REQ-VIEW-CHANGEs sent; VIEW-CHANGEs that could not be built (own log no longer held); new epochs accepted through a NEW-VIEW.</summary>
     public long ReqViewChangesSent, ViewChangeLogMissing, EpochsAccepted;
 }

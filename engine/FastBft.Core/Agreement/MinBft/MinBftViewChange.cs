@@ -21,7 +21,8 @@ public sealed record MinBftLogEntry(ulong View, ulong Seq, byte[] Digest, ulong 
 /// cpCount × (len[4] ‖ certified CHECKPOINT(X) message)                  the checkpoint certificate (none when X = 0)
 /// entryCount × (kind[1] ‖ len[4] ‖ bytes)                               the log
 ///   kind 0: a certified message of the sender (PREPARE, COMMIT, CHECKPOINT), whole
-///   kind 1: the batch a preceding COMMIT names: a PREPARE message (whole; its digest binds it, its UI is not needed)
+///   kind 1: the PREPARE the preceding COMMIT names: certified by the leader of the COMMIT's view, same s and D(batch),
+///           its UI equal to the UI the COMMIT names (the decision orders by genuine leader UIs only)
 ///   kind 2: a stub of a certified VIEW-CHANGE / NEW-VIEW of the sender: header[40] ‖ authDigest[32] ‖ trailer[50]
 /// </code>
 /// Kinds 0 and 2 form the sender's counter run: counters r, r+1, …, c−1 in the VIEW-CHANGE's epoch, where c is the
@@ -111,7 +112,8 @@ public sealed class MinBftViewChange
         if ((ulong)entryCount < counter - start) return null;      // the run alone needs counter − start entries
         ulong next = start;
         MinBftLogEntry? lastCommit = null;
-        Span<byte> d = stackalloc byte[Digests.Size];
+        byte[]? lastNamedUi = null;
+        var logged = new List<(MinBftLogEntry Entry, bool Verified)>();
         for (int i = 0; i < entryCount; i++)
         {
             if (rest.Length < 1) return null;
@@ -129,7 +131,7 @@ public sealed class MinBftViewChange
                     if (eh.Type == MessageType.UiPrepare)
                     {
                         var pd = eb.Slice(0, Digests.Size).ToArray();
-                        vc.Entries.Add(new MinBftLogEntry(eh.View, eh.Sequence, pd, ee, ec));
+                        logged.Add((new MinBftLogEntry(eh.View, eh.Sequence, pd, ee, ec), true));   // the sender led that view: its own UI
                         vc.AddBatch(pd, eb, e);
                     }
                     else if (eh.Type == MessageType.UiCommit)
@@ -137,18 +139,22 @@ public sealed class MinBftViewChange
                         if (eb.Length != MinBftBodies.CommitLength) return null;
                         var ui = eb.Slice(Digests.Size);
                         lastCommit = new MinBftLogEntry(eh.View, eh.Sequence, eb.Slice(0, Digests.Size).ToArray(), BinaryPrimitives.ReadUInt64LittleEndian(ui), BinaryPrimitives.ReadUInt64LittleEndian(ui.Slice(8)));
-                        vc.Entries.Add(lastCommit);
+                        lastNamedUi = ui.ToArray();
+                        logged.Add((lastCommit, false));            // verified only by the PREPARE attached to it
                     }
                     else if (eh.Type != MessageType.UiCheckpoint) return null;
                     break;
                 }
                 case 1:
                 {
-                    // The batch of the COMMIT just before: a PREPARE whose recomputed D(batch) is the COMMIT's digest.
-                    if (lastCommit is null || MessageHeader.TryParse(e, limits.MaxMessageBody, out var ph) != ParseStatus.Ok || ph.Type != MessageType.UiPrepare || ph.Sequence != lastCommit.Seq) return null;
+                    // The PREPARE the COMMIT just before names: certified by the leader of the COMMIT's view, same s and
+                    // batch, and its UI is the UI the COMMIT names — so the leader UI the decision orders by is genuine.
+                    if (lastCommit is null || lastNamedUi is null || !TryCertified(e, n, limits, usig, out var ph, out _, out _) || ph.Type != MessageType.UiPrepare
+                        || ph.View != lastCommit.View || ph.Sequence != lastCommit.Seq || !e.Slice(e.Length - MinBftBodies.UiSize).SequenceEqual(lastNamedUi)) return null;
                     var pb = MessageHeader.Body(e, ph);
-                    if (!MinBftBatches.TryDigest(pb, ph.Family, limits, d) || !d.SequenceEqual(lastCommit.Digest)) return null;
+                    if (!pb.Slice(0, Digests.Size).SequenceEqual(lastCommit.Digest)) return null;
                     vc.AddBatch(lastCommit.Digest, pb, e);
+                    logged[^1] = (lastCommit, true);
                     lastCommit = null;
                     break;
                 }
@@ -168,6 +174,16 @@ public sealed class MinBftViewChange
             }
         }
         if (rest.Length != 0 || next != counter) return null;     // gap-free up to the VIEW-CHANGE itself
+        // Per s above X the sender's entry of the highest view must be verified (a PREPARE it led, or a COMMIT with the
+        // PREPARE it names attached); an unverified COMMIT of an older view is superseded and left out.
+        var top = new Dictionary<ulong, ulong>();
+        foreach (var (e, _) in logged) if (e.Seq > x && (!top.TryGetValue(e.Seq, out var v) || e.View > v)) top[e.Seq] = e.View;
+        foreach (var (e, verified) in logged)
+        {
+            if (e.Seq <= x) continue;
+            if (verified) vc.Entries.Add(e);
+            else if (e.View >= top[e.Seq]) return null;
+        }
         return vc;
     }
 
