@@ -504,7 +504,7 @@ public sealed partial class RePbftReplica
             // - up, to a higher generation, only if it took no part at all in its own (no PRE-PREPARE, PREPARE, COMMIT):
             //   a replica whose PREPAREs may complete others' certificates stays with them (B5);
             // - in either direction when pulled there (NoteOtherGeneration: f+1 replicas sent COMMITs there, or more
-            //   replicas run it than ours), so the correct replicas gather in one generation (B5).
+            //   or as many replicas run it as ours), so the correct replicas gather in one generation (B5).
             if (_mode == Mode.Pbft)
             {
                 if (sw.Generation == _pbft!.Generation || _pbft.PreparedAny()) return;
@@ -546,9 +546,9 @@ public sealed partial class RePbftReplica
     /// <summary>
     /// A PBFT message of another generation of the current abort (B5). While our core prepared nothing, we move to that
     /// generation (if the broadcast delivered its SWITCH to us) when f+1 replicas sent COMMITs there — one of them is a
-    /// correct replica that prepared there and never leaves — or when more replicas run it than ours (at least f+1;
-    /// the lower generation on a tie: a faulty replica that shows itself in both can force ties), so replicas that
-    /// prepared nothing gather in one generation.
+    /// correct replica that prepared there and never leaves — or when at least f+1 replicas run it and no fewer than
+    /// ours (ourselves counted in ours; a tie moves, because replicas may hear different members of a generation and a
+    /// faulty replica that shows itself in both can force ties), so replicas that prepared nothing gather in one generation.
     /// </summary>
     private void NoteOtherGeneration(in MessageHeader h)
     {
@@ -559,7 +559,7 @@ public sealed partial class RePbftReplica
         if (!pull)
         {
             int there = PresenceOf(h.Generation), here = PresenceOf(_pbft.Generation) + 1;   // ourselves
-            pull = there >= _f + 1 && (there > here || (there == here && h.Generation < _pbft.Generation));
+            pull = there >= _f + 1 && there >= here;
         }
         if (!pull || _pbft.PreparedAny()) return;
         _otherCommits.Remove(h.Generation);
