@@ -359,6 +359,7 @@ public sealed partial class RePbftReplica
     }
 
     private readonly Dictionary<ulong, SwitchBroadcast> _broadcasts = new();   // target generation → its broadcast (of the current abort)
+    private readonly HashSet<ulong> _votedIn = new();                          // generations of the current abort this replica left after voting there
     private ulong _bcAbortedGen = ulong.MaxValue, _bcAbortedView;
     private long[] _votesAnsweredTick = [];
 
@@ -367,7 +368,7 @@ public sealed partial class RePbftReplica
     /// <summary>The broadcast state of <paramref name="target"/> in the abort of (<paramref name="aborted"/>, <paramref name="abortedView"/>); state of an earlier abort is dropped.</summary>
     private SwitchBroadcast BroadcastOf(ulong aborted, ulong abortedView, ulong target)
     {
-        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
+        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _votedIn.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
         if (!_broadcasts.TryGetValue(target, out var b))
         {
             if (_broadcasts.Count >= 8) _broadcasts.Remove(_broadcasts.Keys.Min());
@@ -509,6 +510,10 @@ public sealed partial class RePbftReplica
             {
                 if (sw.Generation == _pbft!.Generation || _pbft.PreparedAny()) return;
                 if (!pulled && (sw.Generation < _pbft.Generation || _pbft.VotedAny())) return;
+                // Never back into a generation where we voted: a fresh core there could PREPARE another value at a
+                // (view, sequence number) where the old one did, and PBFT's quorum intersection needs one vote per replica.
+                if (_votedIn.Contains(sw.Generation)) return;
+                if (_pbft.VotedAny()) _votedIn.Add(_pbft.Generation);
             }
             b.Delivered = true;
             StartPbft(sw, message, batches);
