@@ -359,7 +359,34 @@ public sealed partial class RePbftReplica
     }
 
     private readonly Dictionary<ulong, SwitchBroadcast> _broadcasts = new();   // target generation → its broadcast (of the current abort)
-    private readonly HashSet<ulong> _votedIn = new();                          // generations of the current abort this replica left after voting there
+    private readonly Dictionary<ulong, LeftCore> _leftCores = new();           // generations of the current abort this replica left → the core it ran there
+
+    private sealed record LeftCore(PbftReplica Core, byte[] Switch, ulong SwitchBackAt, ulong SwitchBackPoint, ulong SwitchView);
+
+    /// <summary>Parks the running PBFT core when the replica moves to another generation of the same abort.</summary>
+    private void ParkCore()
+    {
+        if (_mode != Mode.Pbft || _pbft is null || _switchMessage is null) return;
+        if (_leftCores.Count >= 8) _leftCores.Remove(_leftCores.Keys.Min());
+        _leftCores[_pbft.Generation] = new LeftCore(_pbft, _switchMessage, _switchBackAt, _switchBackPoint, _switchView);
+    }
+
+    /// <summary>Resumes a parked core (pulled back into a generation this replica left).</summary>
+    private void ResumePbft(LeftCore left)
+    {
+        ParkCore();
+        _pbft = left.Core;
+        _switchMessage = left.Switch;
+        _switchBackAt = left.SwitchBackAt;
+        _switchBackPoint = left.SwitchBackPoint;
+        _switchView = left.SwitchView;
+        _switchBackWait = 0;
+        _otherCommits.Clear();
+        _presence.Clear();
+        _presencePrev.Clear();
+        Stats.ProtocolSwitches++;
+        _pbft.EndOfBurst();
+    }
     private ulong _bcAbortedGen = ulong.MaxValue, _bcAbortedView;
     private long[] _votesAnsweredTick = [];
 
@@ -368,7 +395,7 @@ public sealed partial class RePbftReplica
     /// <summary>The broadcast state of <paramref name="target"/> in the abort of (<paramref name="aborted"/>, <paramref name="abortedView"/>); state of an earlier abort is dropped.</summary>
     private SwitchBroadcast BroadcastOf(ulong aborted, ulong abortedView, ulong target)
     {
-        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _votedIn.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
+        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _leftCores.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
         if (!_broadcasts.TryGetValue(target, out var b))
         {
             if (_broadcasts.Count >= 8) _broadcasts.Remove(_broadcasts.Keys.Min());
@@ -510,12 +537,12 @@ public sealed partial class RePbftReplica
             {
                 if (sw.Generation == _pbft!.Generation || _pbft.PreparedAny()) return;
                 if (!pulled && (sw.Generation < _pbft.Generation || _pbft.VotedAny())) return;
-                // Never back into a generation where we voted: a fresh core there could PREPARE another value at a
-                // (view, sequence number) where the old one did, and PBFT's quorum intersection needs one vote per replica.
-                if (_votedIn.Contains(sw.Generation)) return;
-                if (_pbft.VotedAny()) _votedIn.Add(_pbft.Generation);
             }
             b.Delivered = true;
+            // Back into a generation we left: resume the core we ran there, never a fresh one — a fresh core could PREPARE
+            // another value at a (view, sequence number) where the old one did, and PBFT's quorum intersection needs one
+            // vote per replica. (We executed nothing in either generation, so the execution stage is where it was.)
+            if (_mode == Mode.Pbft && _leftCores.Remove(sw.Generation, out var left)) { ResumePbft(left); return; }
             StartPbft(sw, message, batches);
             return;
         }
@@ -584,6 +611,7 @@ public sealed partial class RePbftReplica
     private void StartPbft(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
     {
         if (_mode == Mode.Normal) { _abortedGen = _gen; _abortedView = _view; }
+        ParkCore();                                          // moving between generations of one abort: keep the old core (ResumePbft)
         ulong lastExecuted = LastExecuted;
         _mode = Mode.Pbft;
         _switchMessage = message;
