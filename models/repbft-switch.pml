@@ -61,9 +61,12 @@
  *      below that checkpoint are "covered".
  *   A8 A correct replica accepts a SWITCH that verifies, if its generation is >= the replica's own
  *      (a passive replica accepts any generation). It then leaves RePBFT: it stops agreement, and
- *      it stops sending histories. Later it may still move to a verified SWITCH of a HIGHER
- *      generation. The engine moves only while its PBFT core has prepared nothing; the model
- *      over-approximates that condition as "always". -DNO_MOVE keeps the first accepted SWITCH.
+ *      it stops sending histories. Later it may still move to a verified SWITCH of ANY OTHER
+ *      generation (the engine: up on delivery, or pulled in either direction, docs/repbft.md §5.5).
+ *      The engine moves only while its PBFT core has prepared nothing; the model over-approximates
+ *      that condition as "always". -DNO_MOVE keeps the first accepted SWITCH. (The engine's reliable
+ *      broadcast of the SWITCH only removes behaviours: the model lets a faulty TC's two SWITCHes of
+ *      one generation both be accepted.)
  *      The model does not model running PBFT after the switch.
  *      Stopping (PANIC) and the switch timer (p := p+1) can happen at any moment.
  *   A9 Value symmetry is NOT exploited: the correct leader may propose either value.
@@ -163,12 +166,12 @@ bit h1conflict;
 
 #define CORRECT(r)   (faulty != (r))
 
-/* replica X may accept a SWITCH of generation P: it accepted none yet or, unless -DNO_MOVE, only one of
- * a lower generation (A8) */
+/* replica X may accept a SWITCH of generation P: it accepted none yet or, unless -DNO_MOVE, one of any
+ * other generation (A8: the engine moves up or, pulled, down, only while its PBFT core prepared nothing) */
 #ifdef NO_MOVE
 #define MAY_ACCEPT(X,P) (acp[X] == 0)
 #else
-#define MAY_ACCEPT(X,P) (acp[X] < (P) + 1)
+#define MAY_ACCEPT(X,P) (acp[X] != (P) + 1)
 #endif
 #define RUNNING(r)   (CORRECT(r) && !stp[r] && acp[r] == 0)
 

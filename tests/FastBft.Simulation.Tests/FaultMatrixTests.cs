@@ -55,22 +55,13 @@ public static class Matrix
     /// <summary>
     /// The open RePBFT core bug a failed run of a switching protocol shows, by its signature, or null (docs/simulation.md,
     /// "RePBFT", "Core bugs found"). Such a case is reported as skipped, never as passed, and only when it fails with
-    /// exactly that signature; any other failure fails the test. Remove an entry when the core fixes the bug.
-    /// <list type="bullet">
-    /// <item>B5 (liveness): a replica whose PBFT generation prepared something never moves to a higher generation of the
-    /// same abort, while one whose core prepared nothing (yet) does; the correct replicas can end split across two
-    /// generations (e.g. 1 and 3), neither with 2f+1 replicas, for good.</item>
-    /// </list>
-    /// B1–B4 and B6–B8 are fixed in the core; their replays are regression tests, and their failures fail the matrix again.
+    /// exactly that signature; any other failure fails the test. Add an entry only with an open bug; remove it when the
+    /// core fixes the bug. None is open: B1–B8 are fixed, their replays are regression tests (RePbftCoreBugReplays),
+    /// and any failure of theirs fails the matrix.
     /// </summary>
     public static string? KnownRePbftCoreBug(SimulationResult r)
     {
         if (!SimProtocols.Get(r.Scenario.Protocol).Switches || r.Detail is null) return null;
-        string d = r.Detail;
-        if (r.Invariant != "liveness" || !d.Contains("switch stall:", StringComparison.Ordinal)) return null;
-        bool switchBack = Simulator.SwitchBackFor(r.Scenario, new SimCellParameters()) > 0;
-        if (!switchBack && d.Contains("left behind in generation", StringComparison.Ordinal))
-            return "B5 (correct replicas split across two PBFT generations of one abort, neither with a quorum)";
         return null;
     }
 

@@ -359,6 +359,34 @@ public sealed partial class RePbftReplica
     }
 
     private readonly Dictionary<ulong, SwitchBroadcast> _broadcasts = new();   // target generation → its broadcast (of the current abort)
+    private readonly Dictionary<ulong, LeftCore> _leftCores = new();           // generations of the current abort this replica left → the core it ran there
+
+    private sealed record LeftCore(PbftReplica Core, byte[] Switch, ulong SwitchBackAt, ulong SwitchBackPoint, ulong SwitchView);
+
+    /// <summary>Parks the running PBFT core when the replica moves to another generation of the same abort.</summary>
+    private void ParkCore()
+    {
+        if (_mode != Mode.Pbft || _pbft is null || _switchMessage is null) return;
+        if (_leftCores.Count >= 8) _leftCores.Remove(_leftCores.Keys.Min());
+        _leftCores[_pbft.Generation] = new LeftCore(_pbft, _switchMessage, _switchBackAt, _switchBackPoint, _switchView);
+    }
+
+    /// <summary>Resumes a parked core (pulled back into a generation this replica left).</summary>
+    private void ResumePbft(LeftCore left)
+    {
+        ParkCore();
+        _pbft = left.Core;
+        _switchMessage = left.Switch;
+        _switchBackAt = left.SwitchBackAt;
+        _switchBackPoint = left.SwitchBackPoint;
+        _switchView = left.SwitchView;
+        _switchBackWait = 0;
+        _otherCommits.Clear();
+        _presence.Clear();
+        _presencePrev.Clear();
+        Stats.ProtocolSwitches++;
+        _pbft.EndOfBurst();
+    }
     private ulong _bcAbortedGen = ulong.MaxValue, _bcAbortedView;
     private long[] _votesAnsweredTick = [];
 
@@ -367,7 +395,7 @@ public sealed partial class RePbftReplica
     /// <summary>The broadcast state of <paramref name="target"/> in the abort of (<paramref name="aborted"/>, <paramref name="abortedView"/>); state of an earlier abort is dropped.</summary>
     private SwitchBroadcast BroadcastOf(ulong aborted, ulong abortedView, ulong target)
     {
-        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
+        if (_bcAbortedGen != aborted || _bcAbortedView != abortedView) { _broadcasts.Clear(); _leftCores.Clear(); _bcAbortedGen = aborted; _bcAbortedView = abortedView; }
         if (!_broadcasts.TryGetValue(target, out var b))
         {
             if (_broadcasts.Count >= 8) _broadcasts.Remove(_broadcasts.Keys.Min());
@@ -504,13 +532,17 @@ public sealed partial class RePbftReplica
             // - up, to a higher generation, only if it took no part at all in its own (no PRE-PREPARE, PREPARE, COMMIT):
             //   a replica whose PREPAREs may complete others' certificates stays with them (B5);
             // - in either direction when pulled there (NoteOtherGeneration: f+1 replicas sent COMMITs there, or more
-            //   replicas run it than ours), so the correct replicas gather in one generation (B5).
+            //   or as many replicas run it as ours), so the correct replicas gather in one generation (B5).
             if (_mode == Mode.Pbft)
             {
                 if (sw.Generation == _pbft!.Generation || _pbft.PreparedAny()) return;
                 if (!pulled && (sw.Generation < _pbft.Generation || _pbft.VotedAny())) return;
             }
             b.Delivered = true;
+            // Back into a generation we left: resume the core we ran there, never a fresh one — a fresh core could PREPARE
+            // another value at a (view, sequence number) where the old one did, and PBFT's quorum intersection needs one
+            // vote per replica. (We executed nothing in either generation, so the execution stage is where it was.)
+            if (_mode == Mode.Pbft && _leftCores.Remove(sw.Generation, out var left)) { ResumePbft(left); return; }
             StartPbft(sw, message, batches);
             return;
         }
@@ -546,9 +578,9 @@ public sealed partial class RePbftReplica
     /// <summary>
     /// A PBFT message of another generation of the current abort (B5). While our core prepared nothing, we move to that
     /// generation (if the broadcast delivered its SWITCH to us) when f+1 replicas sent COMMITs there — one of them is a
-    /// correct replica that prepared there and never leaves — or when more replicas run it than ours (at least f+1;
-    /// the lower generation on a tie: a faulty replica that shows itself in both can force ties), so replicas that
-    /// prepared nothing gather in one generation.
+    /// correct replica that prepared there and never leaves — or when at least f+1 replicas run it and no fewer than
+    /// ours (ourselves counted in ours; a tie moves, because replicas may hear different members of a generation and a
+    /// faulty replica that shows itself in both can force ties), so replicas that prepared nothing gather in one generation.
     /// </summary>
     private void NoteOtherGeneration(in MessageHeader h)
     {
@@ -559,7 +591,7 @@ public sealed partial class RePbftReplica
         if (!pull)
         {
             int there = PresenceOf(h.Generation), here = PresenceOf(_pbft.Generation) + 1;   // ourselves
-            pull = there >= _f + 1 && (there > here || (there == here && h.Generation < _pbft.Generation));
+            pull = there >= _f + 1 && there >= here;
         }
         if (!pull || _pbft.PreparedAny()) return;
         _otherCommits.Remove(h.Generation);
@@ -579,6 +611,7 @@ public sealed partial class RePbftReplica
     private void StartPbft(SwitchMessage sw, byte[] message, List<byte[]?>? batches)
     {
         if (_mode == Mode.Normal) { _abortedGen = _gen; _abortedView = _view; }
+        ParkCore();                                          // moving between generations of one abort: keep the old core (ResumePbft)
         ulong lastExecuted = LastExecuted;
         _mode = Mode.Pbft;
         _switchMessage = message;

@@ -20,6 +20,50 @@ public sealed class RePbftMalformedInputTests
         Assert.Equal(PanicVerdict.Ignore, filter.Check(1000, 1, null, 0));   // a storm about one request starts one switch
     }
 
+    /// <summary>A SWITCH-VOTE from replica <paramref name="sender"/> with the given body (header generation 1, view 4).</summary>
+    private static byte[] SwitchVote(LoopbackCell cell, uint sender, byte[] body)
+    {
+        var b = new MessageBuilder(new FastBft.Auth.Authenticator(sender, cell.Keys), cell.N) { Family = ProtocolFamily.RePbft, Generation = 1 };
+        body.CopyTo(b.BeginVector(MessageType.SwitchVote, 4, 0, body.Length));
+        return b.SealVector().ToArray();
+    }
+
+    [Fact]
+    public void SwitchVotesOutsideTheSchemaAreRejectedAndForeignOnesIgnored()
+    {
+        var cell = new LoopbackCell(k: 4, window: 8, protocol: ProtocolKind.RePbft);
+        var good = new byte[RePbftSchema.SwitchVoteLength];
+        good[0] = RePbftSchema.SwitchReady;
+        Assert.Equal(ParseStatus.Ok, cell.Verifiers[0].Verify(SwitchVote(cell, 1, good), out _));
+        var badPhase = (byte[])good.Clone(); badPhase[0] = 2;
+        Assert.NotEqual(ParseStatus.Ok, cell.Verifiers[0].Verify(SwitchVote(cell, 1, badPhase), out _));
+        var badPadding = (byte[])good.Clone(); badPadding[2] = 1;
+        Assert.NotEqual(ParseStatus.Ok, cell.Verifiers[0].Verify(SwitchVote(cell, 1, badPadding), out _));
+        Assert.NotEqual(ParseStatus.Ok, cell.Verifiers[0].Verify(SwitchVote(cell, 1, good.AsSpan(0, good.Length - 1).ToArray()), out _));
+        Assert.NotEqual(ParseStatus.Ok, cell.Verifiers[0].Verify(SwitchVote(cell, 1, [.. good, 0]), out _));
+
+        // Well-formed votes about an abort that did not happen (and 2f+1 of them for a digest nobody holds) change
+        // nothing: the replica stays in the normal case and keeps serving.
+        var foreign = (byte[])good.Clone();
+        foreign[4] = 7;                                                      // abortedGeneration 7
+        foreach (uint r in new uint[] { 1, 2, 3 })
+        {
+            Assert.Equal(ParseStatus.Ok, cell.Verifiers[0].Verify(SwitchVote(cell, r, foreign), out var v));
+            cell.Replicas[0].OnMessage(v);
+            Assert.Equal(ParseStatus.Ok, cell.Verifiers[0].Verify(SwitchVote(cell, r, good), out var w));
+            cell.Replicas[0].OnMessage(w);
+        }
+        var rp = (RePbftReplica)cell.Replicas[0];
+        Assert.False(rp.RunsPbft);
+        Assert.Equal(0UL, rp.SwitchTarget);
+        const uint c = LoopbackCell.FirstClient;
+        var req = cell.BuildRequest(c, 1, 1);
+        cell.Submit(0, req);
+        cell.Run();
+        for (int t = 0; t < 50 && cell.RepliesFor(c).Count(x => x.Rid == 1) < cell.F + 1; t++) cell.Tick();
+        Assert.True(cell.RepliesFor(c).Count(x => x.Rid == 1) >= cell.F + 1);
+    }
+
     /// <summary>The message with body bytes changed and authenticated again as its (replica) sender would: MAC vector, and the Ed25519 signature for signed types.</summary>
     private static byte[] Reseal(LoopbackCell cell, byte[] msg, Random rng)
     {
