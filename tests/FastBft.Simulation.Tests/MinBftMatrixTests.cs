@@ -31,33 +31,13 @@ public static class MinBftMatrix
     /// <summary>
     /// The open MinBFT core bug a failed run shows, by the simulator's stall diagnosis ("minbft stall: …", appended to
     /// liveness failures of USIG protocols), or null (docs/simulation.md, "MinBFT", "Core bugs found"). Only liveness
-    /// failures are ever excused; remove an entry when the core fixes the bug (its replays in
-    /// <see cref="MinBftCoreBugReplays"/> then pass and stay as regression tests).
-    /// <list type="bullet">
-    /// <item>M1: a replica holding a bound PREPARE whose COMMITs were lost never asks for them: in <c>MinBftReplica.OnTick</c>
-    /// a bound slot sets <c>stalled</c> only on the tick its StalledTicks reaches RetransmitTicks, and UI-FETCHes go out
-    /// only when <c>_tick % RetransmitTicks == 0</c> — same period, and in the wrong phase the two never coincide; the
-    /// peers answer the re-sent PREPARE (a duplicate UI) with nothing.</item>
-    /// <item>M2: a replica that lost the last certified messages of its peers (a cut-off, a lossy tail) never asks for them:
-    /// it asks (UI-FETCH) only when stalled, parked or holding a gap, and with nothing after the loss there is no gap to
-    /// see; client retransmissions do not help (a follower forwards a request id once).</item>
-    /// <item>M3: CHECKPOINT votes received for a sequence number above the window serve only as state-transfer hints and
-    /// are forgotten; a replica that then catches up by executing (not by state transfer) never counts them, their
-    /// re-sends are dropped as duplicate UIs, and the checkpoint never becomes stable there.</item>
-    /// </list>
+    /// failures may ever be excused; add an entry (with replays in <see cref="MinBftCoreBugReplays"/>) for an open core
+    /// bug, remove it when the core fixes the bug. None is open: M1–M3 are fixed and their replays are regression tests.
     /// </summary>
     public static string? KnownMinBftCoreBug(SimulationResult r)
     {
-        if (r.Scenario.Protocol != "minbft" || r.Invariant != "liveness" || r.Detail is not { } d) return null;
-        int at = d.IndexOf("minbft stall:", StringComparison.Ordinal);
-        if (at < 0) return null;
-        d = d[at..];
-        if (d.Contains("and never committed them", StringComparison.Ordinal)) return "M1 (lost COMMITs of a bound slot are never fetched: OnTick's stalled flag and its fetch tick are out of phase)";
-        if (d.Contains("idle behind:", StringComparison.Ordinal) || d.Contains("were lost and never fetched again", StringComparison.Ordinal))
-            return "M2 (a replica that lost its peers' last certified messages never asks for them: no gap to notice)";
-        if (d.Contains("while", StringComparison.Ordinal) && d.Contains("was beyond its window were not counted", StringComparison.Ordinal))
-            return "M3 (CHECKPOINTs received above the window are never counted once the replica executes up to them)";
-        return null;
+        if (r.Scenario.Protocol != "minbft" || r.Invariant != "liveness" || r.Detail is null) return null;
+        return null;                                      // no open bug: every liveness failure fails
     }
 
     /// <summary>The <c>dotnet test --filter</c> expression that selects exactly one test case of a MinBFT matrix class.</summary>

@@ -158,6 +158,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
     private void TryStabilize(ulong seq)
     {
         if (seq <= LowWatermark || seq > LastExecuted) return;
+        CountStoredCheckpointVotes(seq);
         int matching = _checkpoints.CountMatchingOwn(seq);
         if (matching < 0) return;
         if (matching >= _q.Checkpoint)
@@ -170,6 +171,21 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         else if (_checkpoints.HasConflictingQuorum(seq, _q.Checkpoint))
         {
             Stats.CheckpointDivergence++;
+        }
+    }
+
+    /// <summary>
+    /// Counts the stored CHECKPOINT(seq) messages of every peer as votes (M3): a CHECKPOINT that arrived while seq was above
+    /// our window (but within h + 2L) was stored, not counted, and its re-sends are dropped as duplicate UIs. Votes are
+    /// first-wins per sender, as the stored messages are, so counting again is a no-op. Bounded by n per checkpoint; no allocation.
+    /// </summary>
+    private void CountStoredCheckpointVotes(ulong seq)
+    {
+        for (uint j = 0; j < _n; j++)
+        {
+            if (j == _id || !TryGetCheckpointMessage(seq, j, out var msg)) continue;
+            if (MessageHeader.TryParse(msg, int.MaxValue, out var h) != ParseStatus.Ok || h.Sequence != seq) continue;
+            _checkpoints.Record(seq, j, MessageHeader.Body(msg, h).Slice(0, Digests.Size));
         }
     }
 

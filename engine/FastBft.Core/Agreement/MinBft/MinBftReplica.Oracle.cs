@@ -31,6 +31,15 @@ public sealed partial class MinBftReplica
     }
 
     /// <summary>
+    /// Installing a NEW-VIEW moves sender <paramref name="j"/>'s counter order past its VIEW-CHANGE (docs/minbft.md §5.5):
+    /// when that VIEW-CHANGE is exactly the next counter expected, the core has acted on it — in the NEW-VIEW, in order —
+    /// and reports it like a handled message. (A jump over counters never received is a gap the NEW-VIEW closes, and is
+    /// not reported as in order.)
+    /// </summary>
+    private void ObserveInstalledViewChange(uint j, ulong epoch, ulong counter)
+        => CertifiedHandled?.Invoke(j, MessageType.UiViewChange, epoch, counter);
+
+    /// <summary>
     /// PLANTED BUG, tests only: acts on a verified certified message at once, bypassing the sender's counter order (what a
     /// core without its per-sender counter-order buffer would do). The simulator's counter-order oracle must report it.
     /// </summary>

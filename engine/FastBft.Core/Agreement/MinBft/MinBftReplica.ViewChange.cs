@@ -360,6 +360,7 @@ public sealed partial class MinBftReplica
             b = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);
             b.Register(j, epoch, counter + 1);
             _order[j] = b;
+            if (counter == 1) ObserveInstalledViewChange(j, epoch, counter);
             return;
         }
         var st = b.GetState(j);
@@ -370,6 +371,7 @@ public sealed partial class MinBftReplica
         }
         else if (epoch == st.Epoch && st.ExpectedCounter <= counter)
         {
+            if (st.ExpectedCounter == counter) ObserveInstalledViewChange(j, epoch, counter);   // the next counter: acted on in order
             b = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);   // messages buffered beyond are fetched again
             b.Register(j, epoch, counter + 1);
             _order[j] = b;

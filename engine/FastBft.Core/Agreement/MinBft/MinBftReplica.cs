@@ -132,6 +132,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Number of requests waiting at the leader for a batch.</summary>
     public int PendingRequests => _pending.Count;
     private ulong HighWatermark => LowWatermark + (ulong)_s.Window;
+    /// <summary>Period of the tail probe (an unconditional UI-FETCH to every peer): 4 × RetransmitTicks.</summary>
+    private long TailProbeTicks => 4L * _s.RetransmitTicks;
 
     /// <inheritdoc/>
     public string DescribeState()
@@ -200,15 +202,21 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             var slot = SlotOf(seq);
             if (slot.Seq == seq && slot.Executed) continue;
             if (slot.Seq != seq) { stalled = true; continue; }
-            if (++slot.StalledTicks < _s.RetransmitTicks) continue;
-            slot.StalledTicks = 0;
-            stalled = true;
+            // Bound, unexecuted and without a new vote since the last tick: its votes may be lost, so it counts as
+            // stalled on every tick (not only on the retransmission tick, which could be out of phase with the fetch
+            // tick below and never meet it: M1, docs/minbft.md §3 "Retransmission").
+            if (slot.StalledTicks > 0) stalled = true;
+            if (++slot.StalledTicks % _s.RetransmitTicks != 0) continue;
             Stats.Retransmissions++;
             if (slot.SentOwn && _sent.TryGet(slot.OwnEpoch, slot.OwnCounter, out var own)) Broadcast(own);   // same bytes, same UI
         }
         if (_tick % _s.RetransmitTicks == 0)
         {
-            if (stalled || BufferedAnything()) RequestMissingFromAll();   // a parked sender is not helped by fetching
+            // Stalled or holding a gap: ask every peer for what follows its expected counter. Otherwise a tail probe every
+            // TailProbeTicks: a replica that lost its peers' last certified messages sees no gap (M2). Both go from our
+            // own timer only (nothing a peer sends triggers one), one 16-byte UI-FETCH per peer, and each answer is
+            // bounded by FetchBurst and by once per tick per asker.
+            if (stalled || BufferedAnything() || _tick % TailProbeTicks == 0) RequestMissingFromAll();   // a parked sender is not helped by fetching
             if (_checkpoints.OwnUnstable(LowWatermark, out ulong cpSeq, out _) && _ownCheckpoint.TryGetValue(cpSeq, out var cp) && _sent.TryGet(cp.Epoch, cp.Counter, out var cpMsg))
                 Broadcast(cpMsg);
         }
