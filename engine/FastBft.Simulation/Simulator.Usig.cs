@@ -42,6 +42,7 @@ public sealed partial class Simulator
     {
         if (core is not MinBftReplica mb || !IsCorrect(id)) return;
         mb.CertifiedHandled = (sender, type, epoch, counter) => CheckCounterOrder(id, sender, type, epoch, counter);
+        mb.CounterOrderJumped = (sender, epoch, counter) => NoteCounterJump(id, sender, epoch, counter);
     }
 
     /// <summary>
@@ -61,6 +62,22 @@ public sealed partial class Simulator
         if (counter != 1)
         {
             Fail("counter-order", $"replica {to} acted on {type} of replica {from} with UI (epoch {epoch}, counter {counter}) at {_now} ms as its first message of that sender (expected counter 1)");
+            return;
+        }
+        _handledUi[(to, from)] = (epoch, counter);
+    }
+
+    /// <summary>
+    /// Installing a NEW-VIEW moved <paramref name="to"/>'s counter order of <paramref name="from"/> past that sender's
+    /// VIEW-CHANGE UI (epoch, counter) carried in the NEW-VIEW (docs/minbft.md §5.5): counters before it that the replica
+    /// never handled are summarised by the view change, so the oracle expects counter + 1 next. A jump backwards (an older
+    /// epoch, or a counter below one already handled in the same epoch) is a violation.
+    /// </summary>
+    private void NoteCounterJump(uint to, uint from, ulong epoch, ulong counter)
+    {
+        if (_handledUi.TryGetValue((to, from), out var last) && (epoch < last.Epoch || epoch == last.Epoch && counter < last.Counter))
+        {
+            Fail("counter-order", $"replica {to} moved its counter order of replica {from} back to (epoch {epoch}, counter {counter}) at {_now} ms after counter {last.Counter} of epoch {last.Epoch}");
             return;
         }
         _handledUi[(to, from)] = (epoch, counter);

@@ -40,6 +40,13 @@ public sealed partial class MinBftReplica
         => CertifiedHandled?.Invoke(j, MessageType.UiViewChange, epoch, counter);
 
     /// <summary>
+    /// Test hook (null in production): called when installing a NEW-VIEW moves sender j's counter order to just past
+    /// (epoch, counter), the UI of j's VIEW-CHANGE that the NEW-VIEW carries (docs/minbft.md §5.5) — the only way the core
+    /// skips counters it never handled. The oracle then expects counter + 1 of that epoch next.
+    /// </summary>
+    public Action<uint, ulong, ulong>? CounterOrderJumped { get; set; }
+
+    /// <summary>
     /// PLANTED BUG, tests only: acts on a verified certified message at once, bypassing the sender's counter order (what a
     /// core without its per-sender counter-order buffer would do). The simulator's counter-order oracle must report it.
     /// </summary>

@@ -112,10 +112,15 @@ public sealed partial class MinBftReplica
         CheckRequestQuorum();
     }
 
-    /// <summary>f+1 replicas (our own request included) suspect the leader: move to the next view.</summary>
+    /// <summary>
+    /// f+1 replicas suspect the leader: move to the next view, whether or not this replica's own timer expired (Veronese
+    /// et al.'s REQ-VIEW-CHANGE rule). f+1 include a correct replica's suspicion, so f faulty replicas alone cannot force a
+    /// view change; requiring our own request too let a correct replica that suspected with a faulty one's help move alone
+    /// while the leader and the others never joined (V1, a liveness split the simulator found).
+    /// </summary>
     private void CheckRequestQuorum()
     {
-        if (_inViewChange || !_reqSent) return;
+        if (_inViewChange) return;
         int c = 0;
         for (int r = 0; r < _n; r++) if (_reqViewChange[r] >= View + 1) c++;
         if (c >= _q.ViewChange) StartViewChange(View + 1);
@@ -361,6 +366,7 @@ public sealed partial class MinBftReplica
             b.Register(j, epoch, counter + 1);
             _order[j] = b;
             if (counter == 1) ObserveInstalledViewChange(j, epoch, counter);
+            CounterOrderJumped?.Invoke(j, epoch, counter);
             return;
         }
         var st = b.GetState(j);
@@ -377,6 +383,7 @@ public sealed partial class MinBftReplica
             _order[j] = b;
         }
         else return;
+        CounterOrderJumped?.Invoke(j, epoch, counter);
         if (_parked[j] is { } p) { _parked[j] = null; Return(p); }
     }
 }
