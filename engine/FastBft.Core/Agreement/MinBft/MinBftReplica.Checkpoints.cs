@@ -198,24 +198,14 @@ public sealed partial class MinBftReplica : IStateTransferOutput
 
     /// <inheritdoc/>
     void IStateTransferOutput.SendFetch(uint replica, ulong sequence, long offset)
-    {
-        var body = _builder.BeginVector(MessageType.Fetch, View, sequence, 8);
-        BinaryPrimitives.WriteInt64LittleEndian(body, offset);
-        _out.SendToReplica(replica, _builder.SealVector());
-    }
+        => StateTransferMessages.SendFetch(_builder, _out, View, replica, sequence, offset);
 
     /// <inheritdoc/>
     void IStateTransferOutput.SendStateData(uint replica, ulong sequence, int total, int offset, ReadOnlySpan<byte> chunk)
-    {
-        var body = _builder.BeginVector(MessageType.StateData, View, sequence, 8 + chunk.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(body, total);
-        BinaryPrimitives.WriteInt32LittleEndian(body.Slice(4), offset);
-        chunk.CopyTo(body.Slice(8));
-        _out.SendToReplica(replica, _builder.SealVector());
-    }
+        => StateTransferMessages.SendStateData(_builder, _out, View, replica, sequence, total, offset, chunk);
 
     private void OnFetch(in MessageHeader h, ReadOnlySpan<byte> message)
-        => _stateTransfer.OnFetch(h.Sender, h.Sequence, BinaryPrimitives.ReadInt64LittleEndian(MessageHeader.Body(message, h)));
+        => _stateTransfer.OnFetch(h.Sender, h.Sequence, StateTransferMessages.FetchOffset(h, message));
 
     private void OnStateData(in MessageHeader h, ReadOnlySpan<byte> message)
     {

@@ -514,14 +514,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         }
     }
 
-    private ReplyEntry ReplyOf(ClientRecord rec)
-    {
-        if (rec.Reply is { } e) return e;
-        e = _exec.Replies.Get(rec.ClientId);
-        rec.Reply = e;
-        e.CoreState = rec;
-        return e;
-    }
+    private ReplyEntry ReplyOf(ClientRecord rec) => rec.ReplyIn(_exec.Replies);
 
     /// <inheritdoc/>
     void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)

@@ -34,6 +34,17 @@ internal sealed class ClientRecord
 
     /// <summary>Creates an empty record of <paramref name="owner"/>.</summary>
     public ClientRecord(uint clientId, ClientTable owner) { ClientId = clientId; Owner = owner; }
+
+    /// <summary>This client's reply-cache entry in <paramref name="replies"/>, linked to the record both ways on first use so
+    /// each is found from the other without a lookup (PBFT and MinBFT cores).</summary>
+    public FastBft.Execution.ReplyEntry ReplyIn(FastBft.Execution.ReplyCache replies)
+    {
+        if (Reply is { } e) return e;
+        e = replies.Get(ClientId);
+        Reply = e;
+        e.CoreState = this;
+        return e;
+    }
 }
 
 /// <summary>Client records by id. Allocates once per new client; lookups are allocation-free.</summary>

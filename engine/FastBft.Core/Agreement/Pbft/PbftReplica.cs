@@ -449,14 +449,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     }
 
     /// <summary>The client's reply-cache entry, linked to its record so each is found from the other without a lookup.</summary>
-    private ReplyEntry ReplyOf(ClientRecord rec)
-    {
-        if (rec.Reply is { } e) return e;
-        e = _exec.Replies.Get(rec.ClientId);
-        rec.Reply = e;
-        e.CoreState = rec;
-        return e;
-    }
+    private ReplyEntry ReplyOf(ClientRecord rec) => rec.ReplyIn(_exec.Replies);
 
     /// <inheritdoc/>
     void IExecutionSink.OnExecuted(ReplyEntry entry, bool designated)
