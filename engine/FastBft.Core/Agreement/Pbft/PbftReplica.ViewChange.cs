@@ -15,11 +15,10 @@ public sealed partial class PbftReplica
     private bool _inViewChange;
     private int _vcAttempts;
     private long _vcStallTicks;
-    private long _awaitedExecuted, _vcProgressMark;
+    private long _vcProgressMark;
     private ulong _primaryProgressMark;
     private long _primaryStallTicks;                              // L3: progress = an awaited request executed
-    private readonly Dictionary<uint, ulong> _awaiting = new();                  // backup: client → request id seen and not executed
-    private readonly Dictionary<uint, byte[]> _awaitingMessages = new();         // client → that REQUEST (re-sent to a new primary)
+    private readonly AwaitedRequests _awaited = new();                        // follower: requests seen and not executed (view-change timer)
     private readonly Dictionary<ulong, (byte[] Digest, ulong View)> _pset = new();
     private readonly Dictionary<ulong, List<(byte[] Digest, ulong View)>> _qset = new();   // seq → up to f+2 digests, latest view each
     private readonly Dictionary<ulong, byte[]> _pBatches = new();                // seq → PRE-PREPARE body of the P entry
@@ -62,37 +61,20 @@ public sealed partial class PbftReplica
         var sb = new System.Text.StringBuilder();
         sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"v{View}{(_inViewChange ? " waiting-NV" : "")} vcs[");
         for (int r = 0; r < _n; r++) sb.Append(string.Join("/", _vcs[r].Select(e => e.View))).Append(r + 1 < _n ? "," : "");
-        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"] awaiting {_awaiting.Count} stall {_vcStallTicks}/{ViewChangeTimeout} nv {_newViewView} badNV {Stats.BadNewViews} last {LastExecuted} h {LowWatermark} assigned {LastAssigned} pending {_pending.Count} decision: {_lastDecision}");
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"] awaiting {_awaited.Count} stall {_vcStallTicks}/{ViewChangeTimeout} nv {_newViewView} badNV {Stats.BadNewViews} last {LastExecuted} h {LowWatermark} assigned {LastAssigned} pending {_pending.Count} decision: {_lastDecision}");
         return sb.ToString();
     }
 
     /// <summary>A backup saw client request (client, rid) it has not executed: the view-change timer runs until it executes (PBFT-PR §4.5.2).</summary>
     private void AwaitRequest(uint client, ulong rid, ReadOnlySpan<byte> message)
-    {
-        if (_awaiting.TryGetValue(client, out var r) && r >= rid) return;
-        _awaiting[client] = rid;
-        _awaitingMessages[client] = message.ToArray();   // only requests clients multicast: first ones and retransmissions
-    }
+        => _awaited.Await(client, rid, message);
 
     private void Executed(uint client, ulong rid)
-    {
-        if (_awaiting.Count != 0 && _awaiting.TryGetValue(client, out var r) && r <= rid)
-        {
-            _awaiting.Remove(client); _awaitingMessages.Remove(client);
-            _awaitedExecuted++;
-        }
-    }
+        => _awaited.Executed(client, rid);
 
     /// <summary>L7: after a state transfer, requests the installed reply cache shows executed are no longer awaited.</summary>
     private void ForgetExecutedAwaited()
-    {
-        if (_awaiting.Count == 0) return;
-        List<uint>? done = null;
-        foreach (var (client, rid) in _awaiting)
-            if (_exec.Replies.LastExecutedRid(client) >= rid) (done ??= new()).Add(client);
-        if (done is null) return;
-        foreach (var c in done) { _awaiting.Remove(c); _awaitingMessages.Remove(c); _awaitedExecuted++; }
-    }
+        => _awaited.ForgetExecuted(_exec.Replies);
 
     private int ViewChangeTimeout => _s.ViewChangeTicks << Math.Min(_vcAttempts, 4);   // doubles per consecutive attempt (capped at 16×)
 
@@ -114,9 +96,9 @@ public sealed partial class PbftReplica
     private void ViewChangeTick()
     {
         // PBFT-PR §4.5.2: the timer restarts when an awaited request executes, not on any execution (L3).
-        if (_awaitedExecuted != _vcProgressMark)
+        if (_awaited.ExecutedCount != _vcProgressMark)
         {
-            _vcProgressMark = _awaitedExecuted;
+            _vcProgressMark = _awaited.ExecutedCount;
             _vcStallTicks = 0;
             if (!_inViewChange) _vcAttempts = 0;
         }
@@ -153,7 +135,7 @@ public sealed partial class PbftReplica
         // A backup that is fetching a stable checkpoint (f+1 vouch that the cell is ahead of it) waits for its own
         // state, not for the primary: a restarted or cut-off replica must not start a view change alone (it
         // could not leave it again until the others move).
-        if (_awaiting.Count == 0 || _stateTransfer.Fetching) { _vcStallTicks = 0; return; }
+        if (_awaited.Count == 0 || _stateTransfer.Fetching) { _vcStallTicks = 0; return; }
         // A backup that has heard from fewer than f other replicas lately (every replica sends STATUS each
         // RetransmitTicks) is cut off itself: its VIEW-CHANGE could not even make f+1 others join, and it could
         // not leave the view change again once reconnected. The timer pauses until it hears from them again.
@@ -548,7 +530,7 @@ public sealed partial class PbftReplica
         if (Primary != _id)
         {
             // Hand the requests we are waiting for to the new primary (its clients may be backing off).
-            foreach (var (_, msg) in _awaitingMessages) _out.SendToReplica(Primary, msg);
+            foreach (var (_, msg) in _awaited.Messages) _out.SendToReplica(Primary, msg);
             return;
         }
         // New primary: re-propose what the NEW-VIEW fixed, then queue the awaited requests it did not fix
@@ -572,11 +554,11 @@ public sealed partial class PbftReplica
             if (_clients.TryGet(client, out var rec3) && rec3.HighestQueuedRid < rid) rec3.HighestQueuedRid = rid;
         Span<byte> reqDigest = stackalloc byte[Digests.Size];
         Span<byte> bodyDigest = stackalloc byte[Digests.Size];
-        var clients = new List<uint>(_awaitingMessages.Keys);
+        var clients = new List<uint>(_awaited.Messages.Keys);
         clients.Sort();
         foreach (var client in clients)
         {
-            var msg = _awaitingMessages[client];
+            var msg = _awaited.Messages[client];
             MessageHeader.TryParse(msg, int.MaxValue, out var rh);
             var rec = _clients.Get(client);
             if (rh.Sequence <= rec.HighestQueuedRid || fixedRequests.Contains((client, rh.Sequence))) continue;
@@ -586,7 +568,7 @@ public sealed partial class PbftReplica
             rec.Queued = true;
             _pending.Enqueue(client, rh.Sequence, msg, reqDigest);
         }
-        _awaiting.Clear(); _awaitingMessages.Clear();
+        _awaited.Clear();
         EndOfBurst();
     }
 
