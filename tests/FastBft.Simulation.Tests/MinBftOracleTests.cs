@@ -179,6 +179,17 @@ public class MinBftCoreBugReplays
     private static SimulationResult Replay(string scenario, ulong seed)
         => new Simulator(Scenario.Parse("minbft", scenario, seed), SimProtocols.Get("minbft"), () => new CounterService()).Run();
 
+    /// <summary>V3 (open safety report, docs/minbft.md §7): with a trigger that moved replicas to the next view on f+1
+    /// REQ-VIEW-CHANGEs without their own timer, replicas 0 and 3 executed different batches at 11. The committed trigger
+    /// must keep this run safe; the view change itself still needs the fix.</summary>
+    [Fact]
+    public void V3_TheReportedAgreementViolationDoesNotRecur()
+    {
+        var r = Replay("f2/follower/withholdcheckpoint/early/lagacrossviewchange", 398085368UL);
+        Assert.NotEqual("agreement", r.Invariant);
+        Assert.True(r.Passed, r.ToString());
+    }
+
     /// <summary>M1: the leader (only slow, isolated 10–150 ms) bound 1..2 whose COMMITs were lost; it re-sends the PREPAREs forever, never asks for the COMMITs (OnTick phase), and the followers answer a duplicate PREPARE with nothing: clients stop at 1 of 5.</summary>
     [Theory]
     [InlineData("f1/leader/slow/early/isolateleader", 2686225UL)]
