@@ -71,7 +71,13 @@ public sealed partial class MinBftReplica
         {
             if (_tick % _s.RetransmitTicks == 0 && _ownVc is not null) Broadcast(_ownVc);
             if (IsLeader) TrySendNewView();
-            if (++_vcStallTicks >= ViewChangeTimeout) StartViewChange(View + 1);
+            if (++_vcStallTicks >= ViewChangeTimeout)
+            {
+                // PBFT's rule (PBFT-PR §4.5.2 liveness): the NEW-VIEW timer runs only once f+1 replicas asked for this view.
+                // A replica that moved alone keeps asking for this view instead of climbing views nobody else joins (V1).
+                if (ViewChangesFor(View) >= _q.Weak) StartViewChange(View + 1);
+                else _vcStallTicks = 0;
+            }
             return;
         }
         if (_awaited.Count == 0 || IsLeader) { _vcStallTicks = 0; return; }
@@ -85,6 +91,14 @@ public sealed partial class MinBftReplica
             Stats.ReqViewChangesSent++;
         }
         CheckRequestQuorum();
+    }
+
+    /// <summary>How many replicas (ourselves included) sent a VIEW-CHANGE for <paramref name="view"/> or a later view.</summary>
+    private int ViewChangesFor(ulong view)
+    {
+        int c = 0;
+        for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View >= view) c++;
+        return c;
     }
 
     private void OnReqViewChange(in MessageHeader h)
@@ -102,7 +116,7 @@ public sealed partial class MinBftReplica
     /// </summary>
     private void CheckRequestQuorum()
     {
-        if (_inViewChange || !_reqSent) return;
+        if (_inViewChange) return;
         int c = 0;
         for (int r = 0; r < _n; r++) if (_reqViewChange[r] >= View + 1) c++;
         if (c >= _q.ViewChange) StartViewChange(View + 1);
@@ -210,11 +224,13 @@ public sealed partial class MinBftReplica
         if (h.View < View || h.View <= _installedView) return;
         if (_vcs[h.Sender] is { } old && old.View >= h.View) return;
         _vcs[h.Sender] = (h.View, message.ToArray());
+        // A VIEW-CHANGE for v' is also its sender's request for v' (it suspects the leader): REQ-VIEW-CHANGEs and VIEW-CHANGEs
+        // of distinct replicas add up to the f+1 that move us (a replica already changing views sends no more REQs).
+        if (h.View > _reqViewChange[h.Sender]) _reqViewChange[h.Sender] = h.View;
         if (h.View > View || !_inViewChange)
         {
-            int c = 0;
-            for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View >= h.View) c++;
-            if (c >= _q.Weak) StartViewChange(h.View);      // f+1 asked for it: at least one correct replica suspects the leader
+            if (ViewChangesFor(h.View) >= _q.Weak) StartViewChange(h.View);      // f+1 asked for it: at least one correct replica suspects the leader
+            else CheckRequestQuorum();
             return;
         }
         if (IsLeader) TrySendNewView();
@@ -259,9 +275,12 @@ public sealed partial class MinBftReplica
     /// <summary>A NEW-VIEW (received, or our own once certified): recompute and check the decision, then install the view.</summary>
     private void OnNewView(in MessageHeader h, ReadOnlySpan<byte> message, ulong epoch, ulong counter)
     {
-        // Any valid NEW-VIEW above the installed view is taken, also one below the view we are changing to: a replica
-        // that missed it and moved on alone is brought back (forwarded NEW-VIEW).
-        if (h.View <= _installedView || (h.View < View && !_inViewChange)) return;
+        // Only a NEW-VIEW for the view we are changing to, or a later one. Never one below a view we sent a VIEW-CHANGE for
+        // (V3): that VIEW-CHANGE may be one of the f+1 that the later view's NEW-VIEW was decided from, and whatever we
+        // certified in the lower view after it (a COMMIT that completes a commit certificate) is missing from that
+        // decision, so a later view change could pick the later view's different batch for the same s. This is PBFT's
+        // rule too: after VIEW-CHANGE(v+1), accept nothing of views below v+1 (PBFT-PR §4.5.2).
+        if (h.View <= _installedView || h.View < View) return;
         var nv = MinBftNewView.TryParse(h, MessageHeader.Body(message, h), _n, CoreLimits, _usig);
         if (nv is null) { Stats.BadNewViews++; return; }
         Install(h, message, nv, epoch, counter);

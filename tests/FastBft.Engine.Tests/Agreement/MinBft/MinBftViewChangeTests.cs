@@ -158,4 +158,45 @@ public sealed class MinBftViewChangeTests
         Assert.False(cell.Replicas[2].InViewChange);
         cell.AssertAgreement(1, 2);
     }
+
+    [Fact]
+    public void AReplicaThatSentAViewChangeForALaterViewNeverInstallsAnEarlierNewView()
+    {
+        // V3 (docs/minbft.md §5.5): replica 3 misses view 1's NEW-VIEW and moves on to view 2 alone (its VIEW-CHANGE(2) may
+        // be one of the f+1 a NEW-VIEW(2) is decided from). The NEW-VIEW(1) then arrives, valid. Installing it would let 3
+        // certify view-1 COMMITs after its VIEW-CHANGE(2) — messages a view-2 decision never saw — so it must stay in view 2.
+        var cell = MinBftTestKit.Cell(f: 2, k: 4, window: 8, settings: s => s with { ViewChangeTicks = 10 });
+        const uint c = LoopbackCell.FirstClient;
+        for (ulong rid = 1; rid <= 3; rid++) { cell.Submit(0, cell.BuildRequest(c, rid, (long)rid)); cell.Run(); }
+        cell.Crashed.Add(0);
+        var held = new List<byte[]>();
+        cell.Intercept = (from, to, msg) =>
+        {
+            if (to != 3 || !LoopbackCell.Is(msg, MessageType.UiNewView)) return false;
+            held.Add(msg);
+            return true;
+        };
+        var req = cell.BuildRequest(c, 4, 4);
+        for (int t = 0; t < 2000 && !(cell.Replicas[3].View >= 2 && held.Count > 0); t++)
+        {
+            if (t % 20 == 0) { foreach (uint r in new uint[] { 1, 2, 3, 4 }) cell.Submit(r, req); cell.Run(); }
+            cell.Tick();
+        }
+        Assert.True(held.Count > 0 && cell.Replicas[3].View >= 2, string.Join(" | ", cell.Replicas.Select(r => r.DescribeState())));
+        ulong view3 = cell.Replicas[3].View;
+        long installed = cell.MStats(3).NewViewsInstalled;
+        int oldViewCommits = 0;
+        cell.Intercept = (from, to, msg) =>
+        {
+            if (from == 3 && LoopbackCell.Is(msg, MessageType.UiCommit) && MessageHeader.TryParse(msg, int.MaxValue, out var h) == ParseStatus.Ok && h.View < view3) oldViewCommits++;
+            return false;                                                                         // the held NEW-VIEWs and any forwarded one reach 3
+        };
+        foreach (var m in held) cell.Inject(1, 3, m);
+        cell.Run();
+        for (int t = 0; t < 5; t++) cell.Tick();
+        Assert.Equal(view3, cell.Replicas[3].View);
+        Assert.True(cell.Replicas[3].InViewChange);
+        Assert.Equal(installed, cell.MStats(3).NewViewsInstalled);
+        Assert.Equal(0, oldViewCommits);
+    }
 }
