@@ -103,7 +103,8 @@ public sealed partial class Simulator
         if (node != _faulty) { var m = message.ToArray(); ObserveCorrect(node, m); Net(node, to, m, 0); return; }
         var msg = message.ToArray();
         var src = _nodes[node];
-        if (src.Usig is not null && IsCertified(msg) && !EmitCertified(src, to, msg)) return;   // withheld from this receiver for good
+        // Certified messages of its own (not another replica's it relays in answer to a UI-FETCH): recorded, maybe withheld for good.
+        if (src.Usig is not null && IsCertified(msg) && BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(4)) == _faulty && !EmitCertified(src, to, msg)) return;
         if (instance == 0 && msg.Length > MessageHeader.Size && (MessageType)msg[3] == MessageType.ViewChange) src.LastViewChange = msg;
         if (Is(Behaviour.Equivocate))
         {

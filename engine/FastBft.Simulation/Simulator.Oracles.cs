@@ -31,7 +31,8 @@ public sealed partial class Simulator
         if (msg.Length > MessageHeader.Size + MaxMessageBody + Auth.Authenticator.VectorLength(_n))
             Fail("message-size", $"replica {node} emitted a {(MessageType)msg[3]} of {msg.Length} bytes at {_now} ms (limit: body {MaxMessageBody} bytes)");
         if (msg.Length >= MessageHeader.Size + Digests.Size && ((MessageType)msg[3] == MessageType.Commit
-            && BinaryPrimitives.ReadInt32LittleEndian(msg.AsSpan(24)) == Digests.Size || IsCertified(msg) && (MessageType)msg[3] is MessageType.UiPrepare or MessageType.UiCommit))
+            && BinaryPrimitives.ReadInt32LittleEndian(msg.AsSpan(24)) == Digests.Size || IsCertified(msg) && (MessageType)msg[3] is MessageType.UiPrepare or MessageType.UiCommit
+            && BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(4)) == node))   // its own, not another replica's certified message it relays (UI-FETCH)
             _nodes[node].PreparedEver.Add(SlotDigest.Of(BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(16)), msg.AsSpan(MessageHeader.Size, Digests.Size)));
     }
 

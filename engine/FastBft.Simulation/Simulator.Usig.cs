@@ -161,6 +161,7 @@ public sealed partial class Simulator
         if (from >= _n || msg.Length < MessageHeader.Size + 16 || _wireLog.Count == 0) return;
         if (!(Is(Behaviour.Equivocate) || Is(Behaviour.Twins) || Is(Behaviour.WrongCheckpoint) || Is(Behaviour.ConflictingCommit))) return;   // the others' counters are all in the core's sent log
         ulong counter = BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(MessageHeader.Size + 8));
+        if (msg.Length >= MessageHeader.Size + 20 && BinaryPrimitives.ReadUInt32LittleEndian(msg.AsSpan(MessageHeader.Size + 16)) != _faulty) return;   // asks for a third replica's messages
         for (ulong c = Math.Max(counter, 1); c < Math.Max(counter, 1) + 16; c++)
         {
             if (!_wireLog.TryGetValue(c, out var m)) return;

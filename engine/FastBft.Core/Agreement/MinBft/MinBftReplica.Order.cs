@@ -74,6 +74,7 @@ public sealed partial class MinBftReplica
                 else Drain(j);
                 return;
             case CounterOrderStatus.BufferedAfterGap:
+                if (h.Type == MessageType.UiNewView && TryNewViewAcrossGap(h, message, epoch, counter, r.ExpectedEpoch, r.ExpectedCounter)) return;
                 buffer.Offer(j, ui, Rent(message, requestsAuthenticated));
                 if (_parked[j] is not null) return;          // behind a parked message, not a gap
                 Stats.CounterGaps++;
@@ -92,6 +93,7 @@ public sealed partial class MinBftReplica
                 Stats.NewEpochUis++;
                 return;
             case CounterOrderStatus.Overflow:
+                if (h.Type == MessageType.UiNewView && TryNewViewAcrossGap(h, message, epoch, counter, r.ExpectedEpoch, r.ExpectedCounter)) return;
                 buffer.Offer(j, ui, null);
                 Stats.CounterOverflows++;
                 RequestMissing(j, r.ExpectedEpoch, r.ExpectedCounter);
@@ -168,15 +170,34 @@ public sealed partial class MinBftReplica
         return false;
     }
 
-    /// <summary>Asks <paramref name="j"/> to re-send its certified messages from (epoch, counter) on; at most once per tick per sender.</summary>
+    /// <summary>
+    /// Asks <paramref name="j"/> to re-send its certified messages from (epoch, counter) on, and one other replica (a
+    /// different one each time) for the same messages of j that it holds — j may have crashed, and a certified message is
+    /// transferable (its UI authenticates j to everyone). At most once per tick per sender.
+    /// </summary>
     private void RequestMissing(uint j, ulong epoch, ulong counter)
     {
         if (_fetchSentTick[j] == _tick) return;
         _fetchSentTick[j] = _tick;
+        SendUiFetch(j, j, epoch, counter);
+        if (_n > 2)
+        {
+            uint k = (uint)((ulong)(j + 1) + (ulong)_tick % (ulong)(_n - 1)) % (uint)_n;
+            if (k == j) k = (k + 1) % (uint)_n;
+            if (k == _id) k = (k + 1) % (uint)_n;
+            if (k == j) k = (k + 1) % (uint)_n;
+            if (k != _id && k != j) SendUiFetch(k, j, epoch, counter);
+        }
+    }
+
+    private void SendUiFetch(uint to, uint of, ulong epoch, ulong counter)
+    {
         var body = _builder.BeginVector(MessageType.UiFetch, View, 0, MinBftBodies.UiFetchLength);
         BinaryPrimitives.WriteUInt64LittleEndian(body, epoch);
         BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), counter);
-        _out.SendToReplica(j, _builder.SealVector());
+        BinaryPrimitives.WriteUInt32LittleEndian(body.Slice(16), of);
+        BinaryPrimitives.WriteUInt32LittleEndian(body.Slice(20), 0);
+        _out.SendToReplica(to, _builder.SealVector());
         Stats.UiFetchesSent++;
     }
 
@@ -199,6 +220,12 @@ public sealed partial class MinBftReplica
         var body = MessageHeader.Body(message, h);
         ulong epoch = BinaryPrimitives.ReadUInt64LittleEndian(body);
         ulong counter = BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(8));
+        uint of = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(16));
+        if (of != _id)
+        {
+            if (of < (uint)_n && epoch != 0) RelayHeld(h.Sender, of, epoch, counter);
+            return;
+        }
         if (epoch == 0) epoch = _sent.LastEpoch;
         if (counter > _sent.LastCounter) return;          // nothing sent there yet
         for (int i = 0; i < FetchBurst; i++)
@@ -211,5 +238,41 @@ public sealed partial class MinBftReplica
             _out.SendToReplica(h.Sender, msg);
             Stats.UiFetchAnswers++;
         }
+    }
+
+    /// <summary>
+    /// UI-FETCH for another replica's messages: re-sends what we hold of <paramref name="of"/>'s certified messages from
+    /// (epoch, counter) on, as long as they are consecutive — the PREPAREs of the window's slots (a follower that lost a
+    /// crashed leader's PREPARE gets it from a replica that bound it) and the NEW-VIEW we installed. The recipient checks
+    /// the UI like any certified message; relaying cannot forge or reorder anything.
+    /// </summary>
+    private void RelayHeld(uint asker, uint of, ulong epoch, ulong counter)
+    {
+        for (int i = 0; i < FetchBurst; i++)
+        {
+            if (!TryFindHeld(of, epoch, counter + (ulong)i, out var msg)) return;
+            _out.SendToReplica(asker, msg);
+            Stats.UiFetchRelays++;
+        }
+    }
+
+    private bool TryFindHeld(uint of, ulong epoch, ulong counter, out ReadOnlySpan<byte> message)
+    {
+        foreach (var slot in _slots)
+        {
+            if (!slot.HasPrepare || slot.PrepareLength <= MinBftBodies.UiSize) continue;
+            var m = slot.PrepareMessage;
+            if (IsCertifiedBy(m, of, epoch, counter)) { message = m; return true; }
+        }
+        if (_newViewMessage is not null && IsCertifiedBy(_newViewMessage, of, epoch, counter)) { message = _newViewMessage; return true; }
+        message = default;
+        return false;
+    }
+
+    private static bool IsCertifiedBy(ReadOnlySpan<byte> m, uint of, ulong epoch, ulong counter)
+    {
+        if (MessageHeader.TryParse(m, int.MaxValue, out var h) != ParseStatus.Ok || h.Sender != of || h.AuthLength != UsigCertificateScheme.Length) return false;
+        CertifiedOutbox.ReadUi(m, out ulong e, out ulong c);
+        return e == epoch && c == counter;
     }
 }

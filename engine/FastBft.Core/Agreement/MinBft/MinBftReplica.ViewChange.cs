@@ -80,7 +80,7 @@ public sealed partial class MinBftReplica
             }
             return;
         }
-        if (_awaited.Count == 0 || IsLeader) { _vcStallTicks = 0; return; }
+        if (_awaited.Count == 0) { _vcStallTicks = 0; return; }
         if (++_vcStallTicks < ViewChangeTimeout) return;
         if (!_reqSent || _tick % _s.RetransmitTicks == 0)
         {
@@ -284,6 +284,29 @@ public sealed partial class MinBftReplica
         var nv = MinBftNewView.TryParse(h, MessageHeader.Body(message, h), _n, CoreLimits, _usig);
         if (nv is null) { Stats.BadNewViews++; return; }
         Install(h, message, nv, epoch, counter);
+    }
+
+    /// <summary>
+    /// A NEW-VIEW that arrived after a gap in its leader's counter order (we missed some of the leader's messages, and
+    /// the leader may have crashed since, so UI-FETCH cannot close the gap). It is taken at once if the leader's own
+    /// VIEW-CHANGE inside it is the message just before it (counter − 1) and that VIEW-CHANGE's gap-free run starts at or
+    /// before the counter we expect: then the run shows everything the leader certified between what we handled and the
+    /// NEW-VIEW, and we take it only if none of it is another NEW-VIEW for this view or a later one — exactly what
+    /// handling the leader's messages in order would have let us install (the first NEW-VIEW for the view in its order,
+    /// docs/minbft.md §5.3). The older-view PREPAREs/COMMITs skipped are superseded by the new view. Without this, a
+    /// replica that missed a crashed leader's messages could never install its NEW-VIEW (V1).
+    /// </summary>
+    private bool TryNewViewAcrossGap(in MessageHeader h, ReadOnlySpan<byte> message, ulong epoch, ulong counter, ulong expectedEpoch, ulong expectedCounter)
+    {
+        if (h.View <= _installedView || h.View < View || epoch != expectedEpoch || counter <= expectedCounter) return false;
+        var nv = MinBftNewView.TryParse(h, MessageHeader.Body(message, h), _n, CoreLimits, _usig);
+        if (nv is null) return false;
+        MinBftViewChange? own = null;
+        foreach (var vc in nv.ViewChanges) if (vc.Sender == h.Sender) own = vc;
+        if (own is null || own.Epoch != epoch || own.Counter + 1 != counter || own.RunStart > expectedCounter || own.HighestNewViewInRun >= h.View) return false;
+        Stats.NewViewsAcrossGap++;
+        Install(h, message, nv, epoch, counter);
+        return true;
     }
 
     private void Install(in MessageHeader h, ReadOnlySpan<byte> message, MinBftNewView nv, ulong nvEpoch, ulong nvCounter)

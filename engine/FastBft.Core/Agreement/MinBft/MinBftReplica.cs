@@ -242,7 +242,14 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         if (IsLeader && !InViewChange)
         {
             var result = _intake.Offer(rec, rid, message, requestDigest);
-            if (result == IntakeResult.Duplicate) Stats.DuplicateRequests++;
+            if (result == IntakeResult.Duplicate)
+            {
+                // A client timed out and multicast it (or a follower relayed that): the leader's own view-change timer runs
+                // too. With n = 2f+1 and f replicas crashed, the f correct followers alone are not the f+1 a view change
+                // needs; a correct leader that cannot get its requests committed must add its suspicion (V1).
+                Stats.DuplicateRequests++;
+                AwaitRequest(h.Sender, rid, message);
+            }
             else if (result == IntakeResult.Deferred) Stats.ThrottledRequests++;
         }
         else
@@ -590,10 +597,14 @@ public sealed class MinBftStats : ReplicaCounters
     public long ReplayedUis;
     /// <summary>UIs of an older epoch than the sender's accepted one; UIs of a newer epoch (not accepted: docs/minbft.md §3).</summary>
     public long StaleEpochUis, NewEpochUis;
+    /// <summary>NEW-VIEWs installed across a gap in their leader's counter order (the run of its VIEW-CHANGE inside showed the gap, docs/minbft.md §5.5).</summary>
+    public long NewViewsAcrossGap;
     /// <summary>Certified messages parked because they were for a later view, a later s than the next, or beyond the window.</summary>
     public long Parked;
     /// <summary>UI-FETCH requests sent; certified messages re-sent in answer; requests for counters no longer in the sent log.</summary>
     public long UiFetchesSent, UiFetchAnswers, UiFetchMisses;
+    /// <summary>Certified messages of a third replica re-sent in answer to a UI-FETCH for them (a crashed leader's PREPARE).</summary>
+    public long UiFetchRelays;
     /// <summary>SealBatch calls (USIG round trips); certified messages sent; USIG failures (messages stay queued).</summary>
     public long UsigSeals, CertifiedSent, UsigFailures;
     /// <summary>Our checkpoint differs from f+1 matching others (state transfer follows).</summary>

@@ -69,13 +69,14 @@ public static class MinBftSchema
             => MinBftNewView.TryParse(h, body, context.N, context.Limits, context.Scheme(AuthenticatorKind.UsigCertificate)) is null ? ParseStatus.BadField : ParseStatus.Ok;
     }
 
-    /// <summary>UI-FETCH: counter ≥ 1.</summary>
+    /// <summary>UI-FETCH: counter ≥ 1, of &lt; n, zero padding.</summary>
     private sealed class UiFetchRule : BodyRule
     {
         public static readonly UiFetchRule Instance = new();
         public override bool RunsBeforeAuthentication => true;
         public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
-            => BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(8)) == 0 ? ParseStatus.BadField : ParseStatus.Ok;
+            => BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(8)) == 0 || BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(16)) >= (uint)context.N
+               || BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(20)) != 0 ? ParseStatus.BadField : ParseStatus.Ok;
     }
 
     /// <summary>STATE-DATA: total[4] ‖ offset[4] ‖ chunk; bounded by the body here and by MaxStateBytes in the core.</summary>
@@ -102,8 +103,9 @@ public static class MinBftBodies
     /// <summary>CHECKPOINT body for n replicas: D(state)[32] ‖ n × (epoch[8] ‖ counter[8]) — D(state) = SHA-256 of the checkpoint
     /// snapshot (service state ‖ reply cache); entry j is where replica j's VIEW-CHANGE log must start (docs/minbft.md §4).</summary>
     public static int CheckpointLength(int n) => Digests.Size + 16 * n;
-    /// <summary>UI-FETCH body: epoch[8] ‖ first counter wanted[8] = 16 bytes.</summary>
-    public const int UiFetchLength = 16;
+    /// <summary>UI-FETCH body: epoch[8] ‖ first counter wanted[8] ‖ of[4] ‖ 0[4] = 24 bytes — the certified messages of replica
+    /// <c>of</c> (the recipient's own, or another replica's that the recipient holds: a crashed leader's PREPARE, docs/minbft.md §3).</summary>
+    public const int UiFetchLength = 24;
     /// <summary>Total length of a certified message with a body of <paramref name="bodyLength"/> bytes: 40 + body + 50.</summary>
     public static int CertifiedLength(int bodyLength) => MessageHeader.Size + bodyLength + UsigCertificateScheme.Length;
 }

@@ -53,6 +53,10 @@ public sealed class MinBftViewChange
     public ulong Epoch { get; private init; }
     /// <summary>The VIEW-CHANGE's own counter.</summary>
     public ulong Counter { get; private init; }
+    /// <summary>The first counter of the sender's run (the log holds every certified message of the sender from it to <see cref="Counter"/> − 1).</summary>
+    public ulong RunStart { get; private set; }
+    /// <summary>The highest view of a NEW-VIEW the sender certified within the run (a stub; 0 = none).</summary>
+    public ulong HighestNewViewInRun { get; private set; }
     /// <summary>PREPAREs and COMMITs of the log.</summary>
     public List<MinBftLogEntry> Entries { get; } = new();
     /// <summary>Batches carried (PREPARE bodies of the sender's PREPAREs and of attachments), by hex D(batch).</summary>
@@ -109,6 +113,7 @@ public sealed class MinBftViewChange
             vc.Certificate.Add((ch.Sender, cp.ToArray()));
         }
         if (start > counter) return null;
+        vc.RunStart = start;
         if ((ulong)entryCount < counter - start) return null;      // the run alone needs counter − start entries
         ulong next = start;
         MinBftLogEntry? lastCommit = null;
@@ -166,6 +171,7 @@ public sealed class MinBftViewChange
                     var trailer = e.Slice(MessageHeader.Size + Digests.Size);
                     var verdict = usig.Verify(sh.Sender, e.Slice(0, MessageHeader.Size), e.Slice(MessageHeader.Size, Digests.Size), trailer);
                     if (!verdict.IsOk || !verdict.HasUi || verdict.Epoch != epoch || verdict.Counter != next) return null;
+                    if (sh.Type == MessageType.UiNewView && sh.View > vc.HighestNewViewInRun) vc.HighestNewViewInRun = sh.View;
                     next++;
                     lastCommit = null;
                     break;

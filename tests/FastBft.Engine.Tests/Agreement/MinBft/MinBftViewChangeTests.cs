@@ -88,7 +88,11 @@ public sealed class MinBftViewChangeTests
         cell.Inject(0, 2, b);
         cell.Run();
         Assert.Equal(new ulong[] { 1 }, cell.ExecutedAt(1, c, 1));
-        Assert.Equal(0UL, cell.Replicas[2].LastExecuted);
+        // Follower 2 fetched counter 1 (A) from follower 1, which holds it (UI-FETCH relay), and rejected B as the
+        // equivocation it is: the counter order makes it detectable.
+        Assert.Equal(new ulong[] { 1 }, cell.ExecutedAt(2, c, 1));
+        Assert.True(cell.MStats(2).UiFetchRelays == 0 && cell.MStats(1).UiFetchRelays >= 1);
+        Assert.True(cell.MStats(2).Equivocations >= 1);
         var next = cell.BuildRequest(c + 2, 1, 30);
         bool ok = false;
         for (int t = 0; t < 400 && !ok; t++)
