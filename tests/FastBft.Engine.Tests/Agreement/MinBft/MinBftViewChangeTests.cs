@@ -203,4 +203,32 @@ public sealed class MinBftViewChangeTests
         Assert.Equal(installed, cell.MStats(3).NewViewsInstalled);
         Assert.Equal(0, oldViewCommits);
     }
+
+    [Fact]
+    public void ANewViewIsInstalledAcrossAGapInItsLeadersCounterOrderThatNoFetchCanClose()
+    {
+        // Replica 2 never gets replica 1's COMMITs of view 0 (a gap in 1's counter order) and cannot fetch them. Leader 0
+        // crashes; replica 1 leads view 1. Its NEW-VIEW reaches 2 after the gap: 1's own VIEW-CHANGE inside it shows its
+        // whole run (no other NEW-VIEW in it), so 2 installs it at once instead of waiting behind the gap for good.
+        var cell = MinBftTestKit.Cell(k: 4, window: 8, settings: s => s with { ViewChangeTicks = 10 });
+        const uint c = LoopbackCell.FirstClient;
+        bool cut = true;
+        cell.Intercept = (from, to, msg) => cut && to == 2 && from == 1 && LoopbackCell.Is(msg, MessageType.UiCommit)
+                                         || from == 2 && LoopbackCell.Is(msg, MessageType.UiFetch);
+        for (ulong rid = 1; rid <= 2; rid++) { cell.Submit(0, cell.BuildRequest(c, rid, (long)rid)); cell.Run(); }
+        Assert.Equal(2UL, cell.Replicas[2].LastExecuted);            // 0's PREPARE and 2's own COMMIT are f+1 = 2
+        cell.Crashed.Add(0);
+        var req = cell.BuildRequest(c, 3, 3);
+        bool ok = false;
+        for (int t = 0; t < 600 && !ok; t++)
+        {
+            if (t % 20 == 0) { cell.Submit(1, req); cell.Submit(2, req); cell.Run(); }
+            cell.Tick();
+            ok = Done(cell, c, 3);
+        }
+        Assert.True(ok, string.Join(" | ", cell.Replicas.Select(r => r.DescribeState())));
+        Assert.Equal(1UL, cell.Replicas[2].View);
+        Assert.True(cell.MStats(2).NewViewsAcrossGap >= 1);
+        cell.AssertAgreement(1, 2);
+    }
 }
