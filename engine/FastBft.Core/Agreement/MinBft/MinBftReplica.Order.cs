@@ -232,7 +232,14 @@ public sealed partial class MinBftReplica
         {
             if (!_sent.TryGet(epoch, counter + (ulong)i, out var msg))
             {
-                if (i == 0) Stats.UiFetchMisses++;        // garbage: the asker catches up by state transfer (docs/minbft.md §4)
+                if (i == 0)
+                {
+                    // Garbage: what it asks for is below our stable checkpoint. Send it the checkpoint's certificate (the
+                    // f+1 certified CHECKPOINTs we hold) so that it catches up by state transfer (docs/minbft.md §4) even
+                    // when no further checkpoint is coming (V2).
+                    Stats.UiFetchMisses++;
+                    SendStableCheckpointCertificate(h.Sender);
+                }
                 return;
             }
             _out.SendToReplica(h.Sender, msg);
@@ -274,5 +281,13 @@ public sealed partial class MinBftReplica
         if (MessageHeader.TryParse(m, int.MaxValue, out var h) != ParseStatus.Ok || h.Sender != of || h.AuthLength != UsigCertificateScheme.Length) return false;
         CertifiedOutbox.ReadUi(m, out ulong e, out ulong c);
         return e == epoch && c == counter;
+    }
+
+    private void SendStableCheckpointCertificate(uint to)
+    {
+        ulong x = LowWatermark;
+        if (x == 0) return;
+        for (uint r = 0; r < _n; r++)
+            if (TryGetCheckpointMessage(x, r, out var m)) _out.SendToReplica(to, m);
     }
 }

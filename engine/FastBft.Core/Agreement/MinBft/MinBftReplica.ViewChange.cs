@@ -321,7 +321,14 @@ public sealed partial class MinBftReplica
         Stats.NewViewsInstalled++;
         // Counter order moves past each VIEW-CHANGE and the NEW-VIEW: what came before is in the logs or below X. A new
         // epoch of a sender is accepted here and only here.
-        foreach (var vc in nv.ViewChanges) Jump(vc.Sender, vc.Epoch, vc.Counter);
+        foreach (var vc in nv.ViewChanges)
+        {
+            Jump(vc.Sender, vc.Epoch, vc.Counter);
+            // The jump skips the sender's CHECKPOINTs before its VIEW-CHANGE; its stable checkpoint X (certified by f+1)
+            // is where its checkpoint bound stands now, or its new view's COMMITs above X + L would park here for good (V2).
+            // A correct replica never certifies a CHECKPOINT at or below its stable checkpoint, so this cannot park it.
+            if (vc.Sender < (uint)_n && vc.Sender != _id && vc.CheckpointSeq > _peerCheckpoint[vc.Sender]) _peerCheckpoint[vc.Sender] = vc.CheckpointSeq;
+        }
         Jump(h.Sender, nvEpoch, nvCounter);
         var d = nv.Decision;
         ulong x = d.CheckpointSeq;

@@ -137,7 +137,20 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     /// <inheritdoc/>
     public string DescribeState()
-        => $"v{View}{(_inViewChange ? " waiting-NV" : "")} leader {Leader} last {LastExecuted} prepared {LastPrepared} h {LowWatermark} pending {_pending.Count} outbox {_outbox.Count} parked {ParkedCount()} gaps {Stats.CounterGaps} equivocations {Stats.Equivocations}";
+        => $"v{View}{(_inViewChange ? " waiting-NV" : "")} leader {Leader} last {LastExecuted} prepared {LastPrepared} h {LowWatermark} pending {_pending.Count} outbox {_outbox.Count} parked {ParkedCount()}{DescribeParked()} gaps {Stats.CounterGaps} equivocations {Stats.Equivocations}";
+
+    private string DescribeParked()
+    {
+        var sb = new System.Text.StringBuilder();
+        for (uint j = 0; j < _n; j++)
+        {
+            if (_parked[j] is not { } p) continue;
+            MessageHeader.TryParse(p.Span, int.MaxValue, out var h);
+            CertifiedOutbox.ReadUi(p.Span, out ulong e, out ulong c);
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $" [{j}: {h.Type} v{h.View} s{h.Sequence} ui {e}:{c}, peer checkpoint {_peerCheckpoint[j]}]");
+        }
+        return sb.ToString();
+    }
 
     /// <summary>
     /// Handles one message the <see cref="MessageVerifier"/> accepted with <see cref="MinBftSchema"/>. Certified
