@@ -53,6 +53,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
 
     /// <summary>Highest CHECKPOINT sequence number each sender certified, in its counter order.</summary>
     private ulong[] _peerCheckpoint = [];
+    private bool[] _peerCheckpointFromNewView = [];
 
     private void InitTaken()
     {
@@ -60,6 +61,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         _takenSeq = new ulong[_n][]; _takenEpoch = new ulong[_n][]; _takenCounter = new ulong[_n][];
         for (int j = 0; j < _n; j++) { _takenSeq[j] = new ulong[ring]; _takenEpoch[j] = new ulong[ring]; _takenCounter[j] = new ulong[ring]; }
         _peerCheckpoint = new ulong[_n];
+        _peerCheckpointFromNewView = new bool[_n];
     }
 
     /// <summary>Sender <paramref name="j"/>'s PREPARE/COMMIT for <paramref name="seq"/> with UI (epoch, counter) was handled (taken in counter order).</summary>
@@ -131,7 +133,11 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         ulong seq = h.Sequence;
         if (seq == 0 || seq % (ulong)_s.CheckpointInterval != 0 || seq <= LowWatermark) return;
         var digest = MessageHeader.Body(message, h).Slice(0, Digests.Size);
-        if (seq <= HighWatermark + (ulong)_s.Window) StoreCheckpointMessage(seq, h.Sender, message);
+        if (seq <= HighWatermark + (ulong)_s.Window)
+        {
+            StoreCheckpointMessage(seq, h.Sender, message);
+            TransferIfCertified(seq, digest);
+        }
         _stateTransfer.NoteCheckpoint(h.Sender, seq, digest, LastExecuted);
         if (seq > HighWatermark)
         {
@@ -143,6 +149,26 @@ public sealed partial class MinBftReplica : IStateTransferOutput
     }
 
     /// <summary>
+    /// f+1 stored certified CHECKPOINT(seq) messages with one digest, above what we executed: a certificate (at least one
+    /// correct replica took it), so we fetch that state. The shared trigger (<see cref="StateTransfer.NoteCheckpoint"/>)
+    /// looks only at each sender's latest announcement; a replica that lagged gets its peers' CHECKPOINTs in fetch-answer
+    /// bursts that end at different checkpoints, and their latest ones never match (V2, found by the simulator).
+    /// </summary>
+    private void TransferIfCertified(ulong seq, ReadOnlySpan<byte> digest)
+    {
+        if (seq <= LastExecuted || seq <= _stateTransfer.Target) return;
+        int matching = 0;
+        for (uint r = 0; r < _n; r++)
+            if (r != _id && TryGetCheckpointMessage(seq, r, out var m) && m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) matching++;
+        if (matching < _q.Weak) return;
+        var holders = new List<uint>(matching);
+        for (uint r = 0; r < _n; r++)
+            if (r != _id && TryGetCheckpointMessage(seq, r, out var m) && m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) holders.Add(r);
+        Stats.CertifiedCheckpointTransfers++;
+        _stateTransfer.FetchCertified(seq, digest, holders);
+    }
+
+    /// <summary>
     /// A CHECKPOINT in its sender's counter order (its vote was counted on receipt): it raises the sender's checkpoint,
     /// which bounds the instances its later PREPAREs/COMMITs may name (s ≤ checkpoint + L). A sender's checkpoints must
     /// increase in its counter order; one that does not parks the sender's queue for good (a correct replica never sends
@@ -150,7 +176,13 @@ public sealed partial class MinBftReplica : IStateTransferOutput
     /// </summary>
     private Handled OnCheckpointInOrder(in MessageHeader h, ReadOnlySpan<byte> message)
     {
+        if (h.Sequence == _peerCheckpoint[h.Sender] && _peerCheckpointFromNewView[h.Sender])
+        {
+            _peerCheckpointFromNewView[h.Sender] = false;  // its own CHECKPOINT of the stable checkpoint a NEW-VIEW set as its bound
+            return Handled.Done;
+        }
         if (h.Sequence <= _peerCheckpoint[h.Sender]) { Stats.CheckpointOrderViolations++; return Handled.Park; }
+        _peerCheckpointFromNewView[h.Sender] = false;
         _peerCheckpoint[h.Sender] = h.Sequence;
         return Handled.Done;
     }

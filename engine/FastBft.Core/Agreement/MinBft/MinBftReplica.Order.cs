@@ -242,6 +242,9 @@ public sealed partial class MinBftReplica
                 }
                 return;
             }
+            if (i == 0 && MessageHeader.TryParse(msg, int.MaxValue, out var mh) == ParseStatus.Ok && mh.Type is MessageType.UiPrepare or MessageType.UiCommit
+                && mh.Sequence + (ulong)_s.Window <= LowWatermark)
+                SendStableCheckpointCertificate(h.Sender);  // it asks for instances a window below our stable checkpoint: catch up by state transfer (V2)
             _out.SendToReplica(h.Sender, msg);
             Stats.UiFetchAnswers++;
         }

@@ -326,8 +326,13 @@ public sealed partial class MinBftReplica
             Jump(vc.Sender, vc.Epoch, vc.Counter);
             // The jump skips the sender's CHECKPOINTs before its VIEW-CHANGE; its stable checkpoint X (certified by f+1)
             // is where its checkpoint bound stands now, or its new view's COMMITs above X + L would park here for good (V2).
-            // A correct replica never certifies a CHECKPOINT at or below its stable checkpoint, so this cannot park it.
-            if (vc.Sender < (uint)_n && vc.Sender != _id && vc.CheckpointSeq > _peerCheckpoint[vc.Sender]) _peerCheckpoint[vc.Sender] = vc.CheckpointSeq;
+            // Its own CHECKPOINT(X) may still follow (a replica certifies its stable checkpoint's CHECKPOINT first after a
+            // state transfer or a new view, §3): accepted once at that bound (OnCheckpointInOrder).
+            if (vc.Sender < (uint)_n && vc.Sender != _id && vc.CheckpointSeq > _peerCheckpoint[vc.Sender])
+            {
+                _peerCheckpoint[vc.Sender] = vc.CheckpointSeq;
+                _peerCheckpointFromNewView[vc.Sender] = true;
+            }
         }
         Jump(h.Sender, nvEpoch, nvCounter);
         var d = nv.Decision;

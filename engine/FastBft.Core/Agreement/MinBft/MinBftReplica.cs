@@ -620,6 +620,8 @@ public sealed class MinBftStats : ReplicaCounters
     public long UiFetchRelays;
     /// <summary>SealBatch calls (USIG round trips); certified messages sent; USIG failures (messages stay queued).</summary>
     public long UsigSeals, CertifiedSent, UsigFailures;
+    /// <summary>State transfers started because f+1 stored certified CHECKPOINTs of one checkpoint above what we executed matched.</summary>
+    public long CertifiedCheckpointTransfers;
     /// <summary>Our checkpoint differs from f+1 matching others (state transfer follows).</summary>
     public long CheckpointDivergence;
     /// <summary>Certified messages that break the sender rules (a CHECKPOINT not above the sender's last; a PREPARE/COMMIT beyond its checkpoint + L): the sender's queue parks.</summary>
