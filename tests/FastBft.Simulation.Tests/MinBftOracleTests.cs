@@ -179,9 +179,10 @@ public class MinBftCoreBugReplays
     private static SimulationResult Replay(string scenario, ulong seed)
         => new Simulator(Scenario.Parse("minbft", scenario, seed), SimProtocols.Get("minbft"), () => new CounterService()).Run();
 
-    /// <summary>V3 (open safety report, docs/minbft.md §7): with a trigger that moved replicas to the next view on f+1
-    /// REQ-VIEW-CHANGEs without their own timer, replicas 0 and 3 executed different batches at 11. The committed trigger
-    /// must keep this run safe; the view change itself still needs the fix.</summary>
+    /// <summary>V3 (fixed, docs/minbft.md §5.5): a replica that had sent VIEW-CHANGE(2) installed the NEW-VIEW(1) it missed
+    /// and committed in view 1 what view 2's decision never saw; replicas 0 and 3 executed different batches at 11. The
+    /// trigger that reached it (f+1 suspicions without our own) is the committed one now; the fix is that a NEW-VIEW below
+    /// a view we sent a VIEW-CHANGE for is never installed.</summary>
     [Fact]
     public void V3_TheReportedAgreementViolationDoesNotRecur()
     {
