@@ -328,6 +328,12 @@ public sealed partial class MinBftReplica
             // is where its checkpoint bound stands now, or its new view's COMMITs above X + L would park here for good (V2).
             // Its own CHECKPOINT(X) may still follow (a replica certifies its stable checkpoint's CHECKPOINT first after a
             // state transfer or a new view, §3): accepted once at that bound (OnCheckpointInOrder).
+            // The highest CHECKPOINT it certified within its run is its bound too (a CHECKPOINT the jump skipped).
+            if (vc.Sender < (uint)_n && vc.Sender != _id && vc.HighestCheckpointInRun > _peerCheckpoint[vc.Sender])
+            {
+                _peerCheckpoint[vc.Sender] = vc.HighestCheckpointInRun;
+                _peerCheckpointFromNewView[vc.Sender] = false;
+            }
             if (vc.Sender < (uint)_n && vc.Sender != _id && vc.CheckpointSeq > _peerCheckpoint[vc.Sender])
             {
                 _peerCheckpoint[vc.Sender] = vc.CheckpointSeq;

@@ -57,6 +57,8 @@ public sealed class MinBftViewChange
     public ulong RunStart { get; private set; }
     /// <summary>The highest view of a NEW-VIEW the sender certified within the run (a stub; 0 = none).</summary>
     public ulong HighestNewViewInRun { get; private set; }
+    /// <summary>The highest sequence number of a CHECKPOINT the sender certified within the run (0 = none): its checkpoint bound for the sender rule.</summary>
+    public ulong HighestCheckpointInRun { get; private set; }
     /// <summary>PREPAREs and COMMITs of the log.</summary>
     public List<MinBftLogEntry> Entries { get; } = new();
     /// <summary>Batches carried (PREPARE bodies of the sender's PREPAREs and of attachments), by hex D(batch).</summary>
@@ -147,7 +149,8 @@ public sealed class MinBftViewChange
                         lastNamedUi = ui.ToArray();
                         logged.Add((lastCommit, false));            // verified only by the PREPARE attached to it
                     }
-                    else if (eh.Type != MessageType.UiCheckpoint) return null;
+                    else if (eh.Type == MessageType.UiCheckpoint) { if (eh.Sequence > vc.HighestCheckpointInRun) vc.HighestCheckpointInRun = eh.Sequence; }
+                    else return null;
                     break;
                 }
                 case 1:
