@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using FastBft.TrustedHw;
 using FastBft.Wire;
 
 namespace FastBft.Agreement.MinBft;
@@ -269,8 +270,53 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         Stats.StateTransfers++;
         _stateTransfer.Finish();
         QueueCheckpoint(seq, d);                           // our own certified CHECKPOINT for the installed state
+        RebaseCounterOrder(seq, d);
         ExecuteReady();
         ResumeParked();
         EndOfBurst();
+    }
+
+    /// <summary>
+    /// After a state transfer to the certified checkpoint <paramref name="seq"/>: a peer's queue that waits for a counter
+    /// no one can re-send any more (garbage below the peers' stable checkpoints, or withheld from us alone) would block
+    /// that peer for good (V2). The f+1 certified CHECKPOINT(seq) messages report, for each replica j, where j's messages
+    /// about instances above seq start (<see cref="RunStart"/>); at least one reporter is correct, so everything of j
+    /// before the smallest report is about instances the installed state covers, or is a CHECKPOINT, VIEW-CHANGE or
+    /// NEW-VIEW. We skip to it only when every certificate CHECKPOINT was certified in our current view and we are not
+    /// changing views — then no NEW-VIEW we still need can be among the skipped. j's checkpoint bound becomes seq.
+    /// </summary>
+    private void RebaseCounterOrder(ulong seq, ReadOnlySpan<byte> digest)
+    {
+        if (_inViewChange) return;
+        int certificate = 0;
+        for (uint r = 0; r < _n; r++)
+        {
+            if (r == _id || !TryGetCheckpointMessage(seq, r, out var m) || !m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) continue;
+            if (MessageHeader.TryParse(m, int.MaxValue, out var mh) != ParseStatus.Ok || mh.View != View) return;
+            certificate++;
+        }
+        if (certificate < _q.Weak) return;
+        for (uint j = 0; j < _n; j++)
+        {
+            if (j == _id || _order[j] is not { } b) continue;
+            var st = b.GetState(j);
+            ulong start = ulong.MaxValue;
+            for (uint r = 0; r < _n && start != 0; r++)
+            {
+                if (r == _id || !TryGetCheckpointMessage(seq, r, out var m) || !m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) continue;
+                var report = m.AsSpan(MessageHeader.Size + Digests.Size + 16 * (int)j, 16);
+                ulong re = BinaryPrimitives.ReadUInt64LittleEndian(report), rc = BinaryPrimitives.ReadUInt64LittleEndian(report.Slice(8));
+                if (re != st.Epoch || rc == 0) start = 0;   // a reporter that knew j in another epoch (or not at all): leave j alone
+                else if (rc < start) start = rc;
+            }
+            if (start == 0 || start == ulong.MaxValue || start <= st.ExpectedCounter) continue;
+            var nb = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);   // what was buffered beyond is fetched again
+            nb.Register(j, st.Epoch, start);
+            _order[j] = nb;
+            Stats.CounterOrderRebases++;
+            CounterOrderJumped?.Invoke(j, st.Epoch, start - 1);
+            if (_parked[j] is { } p) { _parked[j] = null; Return(p); }
+            if (seq > _peerCheckpoint[j]) { _peerCheckpoint[j] = seq; _peerCheckpointFromNewView[j] = true; }
+        }
     }
 }

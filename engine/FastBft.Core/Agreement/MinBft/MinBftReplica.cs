@@ -141,7 +141,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private string DescribeParked()
     {
-        var sb = new System.Text.StringBuilder();
+        var sb = new System.Text.StringBuilder(" expect");
+        for (uint j = 0; j < _n; j++)
+            if (_order[j] is { } b) { var st = b.GetState(j); sb.Append(System.Globalization.CultureInfo.InvariantCulture, $" {j}:{st.Epoch}:{st.ExpectedCounter}+{st.Buffered}"); }
         for (uint j = 0; j < _n; j++)
         {
             if (_parked[j] is not { } p) continue;
@@ -622,6 +624,8 @@ public sealed class MinBftStats : ReplicaCounters
     public long UsigSeals, CertifiedSent, UsigFailures;
     /// <summary>State transfers started because f+1 stored certified CHECKPOINTs of one checkpoint above what we executed matched.</summary>
     public long CertifiedCheckpointTransfers;
+    /// <summary>Peers' counter orders moved to the run start a state transfer's checkpoint certificate reports (V2).</summary>
+    public long CounterOrderRebases;
     /// <summary>Our checkpoint differs from f+1 matching others (state transfer follows).</summary>
     public long CheckpointDivergence;
     /// <summary>Certified messages that break the sender rules (a CHECKPOINT not above the sender's last; a PREPARE/COMMIT beyond its checkpoint + L): the sender's queue parks.</summary>
