@@ -50,7 +50,16 @@ public class MinBftProcessTests
         Assert.True(r.GetProperty("usig_share").GetDouble() > 0);
     }
 
-    // A killed and restarted MinBFT replica (new USIG epoch) keeps up only by state transfer at checkpoints until the
-    // next view change (docs/minbft.md §7), so a run ending between checkpoints leaves it behind and the harness reports
-    // the cell inconsistent; the test of that case comes with the counter-order rebase at checkpoints (issue 12 follow-up).
+    [Theory]
+    [InlineData("software")]
+    [InlineData("device-model")]
+    public void A_killed_and_restarted_minbft_replica_catches_up_and_the_cell_agrees(string usig)
+    {
+        // The restarted replica has a new USIG epoch and fresh counter orders: it catches up by state transfer and moves
+        // its peers' counter orders to the run starts the checkpoint certificate reports (docs/minbft.md §4, V2).
+        var r = Run("minbft", usig, "--checkpoint-interval", "32", "--fault", "kill:2@0.5", "--fault", "restart:2@1");
+        Assert.True(r.GetProperty("replicas_consistent").GetBoolean());
+        Assert.Equal(3, r.GetProperty("replicas_alive").GetArrayLength());
+        Assert.Equal(0, r.GetProperty("requests_unfinished").GetInt32());
+    }
 }

@@ -109,6 +109,29 @@ public sealed partial class MinBftReplica : IStateTransferOutput
             for (int j = 0; j < _n; j++) _cpMsg[i][j] = new byte[len];
             _cpHas[i] = new bool[_n];
         }
+        _farCpSeq = new ulong[_n];
+        _farCp = new byte[_n][];
+        for (int j = 0; j < _n; j++) _farCp[j] = new byte[len];
+    }
+
+    /// <summary>Each sender's latest CHECKPOINT beyond the store's range (s &gt; h + 2L): kept so that a state transfer to it
+    /// still has its certificate (the VIEW-CHANGE needs it, and <see cref="RebaseCounterOrder"/> its run starts).</summary>
+    private ulong[] _farCpSeq = [];
+    private byte[][] _farCp = [];
+
+    private void StoreFarCheckpointMessage(ulong seq, uint sender, ReadOnlySpan<byte> message)
+    {
+        if (seq <= _farCpSeq[sender] || message.Length != _farCp[sender].Length) return;
+        message.CopyTo(_farCp[sender]);
+        _farCpSeq[sender] = seq;
+    }
+
+    /// <summary>CHECKPOINT(seq) of <paramref name="sender"/> from the store or the far store.</summary>
+    private bool TryGetAnyCheckpointMessage(ulong seq, uint sender, out byte[] message)
+    {
+        if (TryGetCheckpointMessage(seq, sender, out message)) return true;
+        message = _farCp[sender];
+        return _farCpSeq[sender] == seq;
     }
 
     private void StoreCheckpointMessage(ulong seq, uint sender, ReadOnlySpan<byte> message)
@@ -139,6 +162,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
             StoreCheckpointMessage(seq, h.Sender, message);
             TransferIfCertified(seq, digest);
         }
+        else StoreFarCheckpointMessage(seq, h.Sender, message);
         _stateTransfer.NoteCheckpoint(h.Sender, seq, digest, LastExecuted);
         if (seq > HighWatermark)
         {
@@ -270,6 +294,8 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         Stats.StateTransfers++;
         _stateTransfer.Finish();
         QueueCheckpoint(seq, d);                           // our own certified CHECKPOINT for the installed state
+        for (uint r = 0; r < _n; r++)                      // the certificate of a checkpoint announced from far ahead: into the store (VIEW-CHANGE)
+            if (r != _id && _farCpSeq[r] == seq && _farCp[r].AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(d)) StoreCheckpointMessage(seq, r, _farCp[r]);
         RebaseCounterOrder(seq, d);
         ExecuteReady();
         ResumeParked();
@@ -291,7 +317,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         int certificate = 0;
         for (uint r = 0; r < _n; r++)
         {
-            if (r == _id || !TryGetCheckpointMessage(seq, r, out var m) || !m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) continue;
+            if (r == _id || !TryGetAnyCheckpointMessage(seq, r, out var m) || !m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) continue;
             if (MessageHeader.TryParse(m, int.MaxValue, out var mh) != ParseStatus.Ok || mh.View != View) return;
             certificate++;
         }
@@ -303,7 +329,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
             ulong start = ulong.MaxValue;
             for (uint r = 0; r < _n && start != 0; r++)
             {
-                if (r == _id || !TryGetCheckpointMessage(seq, r, out var m) || !m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) continue;
+                if (r == _id || !TryGetAnyCheckpointMessage(seq, r, out var m) || !m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) continue;
                 var report = m.AsSpan(MessageHeader.Size + Digests.Size + 16 * (int)j, 16);
                 ulong re = BinaryPrimitives.ReadUInt64LittleEndian(report), rc = BinaryPrimitives.ReadUInt64LittleEndian(report.Slice(8));
                 if (re != st.Epoch || rc == 0) start = 0;   // a reporter that knew j in another epoch (or not at all): leave j alone
