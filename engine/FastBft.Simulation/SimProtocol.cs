@@ -163,6 +163,39 @@ public sealed class RePbftStarSimProtocol : ISimProtocol
     public int CiSeedsPerPoint(int f) => FaultMatrix.RePbftCiSeedsPerPoint(f);
 }
 
+/// <summary>
+/// ReMinBFT in the simulator (docs/reminbft.md §6): n = 2f+1 on one software USIG per node, f+1 active and f passive, roles
+/// leader, active follower, passive and client, its own behaviours (<see cref="FaultMatrix.ReMinBftBehavioursFor"/>), the
+/// commit-certificate oracle on the f+1 active replicas' certified messages and the counter-order oracle on every active
+/// replica's MinBFT core. The switch is not built yet, so liveness is asserted only where no switch is needed.
+/// </summary>
+public sealed class ReMinBftSimProtocol : ISimProtocol
+{
+    /// <inheritdoc/>
+    public string Name => "reminbft";
+    /// <inheritdoc/>
+    public IProtocolDefinition Definition => FastBft.Agreement.ReMinBft.ReMinBftProtocol.Instance;
+    /// <inheritdoc/>
+    public IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => FaultMatrix.ReMinBftBehavioursFor(role);
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultyRole> Roles => FaultMatrix.ReMinBftRoles;
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.MinBftTimingsFor(role);
+    /// <inheritdoc/>
+    public int CiSeedsPerPoint(int f) => FaultMatrix.ReMinBftCiSeedsPerPoint(f);
+    /// <inheritdoc/>
+    public bool CertifiedCommitCertificate => true;
+    /// <summary>
+    /// Without the switch (Thesis §5.4.3, not built yet) ReMinBFT makes progress only while every active replica takes part
+    /// correctly and every replica's CHECKPOINT arrives (Thesis §5.4.2: any fault stops it, and the switch then takes over).
+    /// Liveness is asserted without a faulty replica, for faulty clients, and for replica faults that do not stop progress
+    /// (slow, replay; a passive replica's wrong replies).
+    /// </summary>
+    public bool LivenessExpected(Scenario s) => s.Role is FaultyRole.None or FaultyRole.Client
+        || s.Behaviour is Behaviour.Slow or Behaviour.Replay
+        || s.Role == FaultyRole.Passive && s.Behaviour == Behaviour.WrongReply;
+}
+
 /// <summary>Protocols the simulator knows, by name.</summary>
 public static class SimProtocols
 {
@@ -174,6 +207,7 @@ public static class SimProtocols
         "repbft" => new RePbftSimProtocol(),
         "repbft-star" or "repbft*" => new RePbftStarSimProtocol(),
         "minbft" => new MinBftSimProtocol(),
+        "reminbft" => new ReMinBftSimProtocol(),
         _ => throw new ArgumentException(CellShape.TryParse(name, out _)
             ? $"protocol '{name}' is not built yet (built: {string.Join(", ", Protocols.Built)})"
             : $"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})"),
