@@ -16,9 +16,9 @@ internal sealed class CounterCheckpoints
     private readonly ulong[] _seq;
     private readonly byte[][][] _body;
     private readonly bool[][] _has;
-    private byte[] _ownMsg = new byte[256];
-    private int _ownLength;
-    private ulong _ownSeq;
+    private readonly byte[][] _ownMsg;
+    private readonly int[] _ownLength;
+    private readonly ulong[] _ownSeq;
 
     public CounterCheckpoints(int n, uint[] active, int ring, int checkpointInterval)
     {
@@ -26,12 +26,14 @@ internal sealed class CounterCheckpoints
         _seq = new ulong[ring];
         _body = new byte[ring][][];
         _has = new bool[ring][];
+        _ownMsg = new byte[ring][]; _ownLength = new int[ring]; _ownSeq = new ulong[ring];
         int len = ReMinBftBodies.CheckpointLength(active.Length);
         for (int i = 0; i < ring; i++)
         {
             _body[i] = new byte[n][];
             for (int j = 0; j < n; j++) _body[i][j] = new byte[len];
             _has[i] = new bool[n];
+            _ownMsg[i] = new byte[256];
         }
     }
 
@@ -47,21 +49,23 @@ internal sealed class CounterCheckpoints
         if (_seq[i] != seq) { _seq[i] = seq; Array.Clear(_has[i]); }
         if (!ownMessage.IsEmpty)
         {
-            if (_ownMsg.Length < ownMessage.Length) _ownMsg = new byte[ownMessage.Length];
-            ownMessage.CopyTo(_ownMsg);
-            _ownLength = ownMessage.Length;
-            _ownSeq = seq;
+            if (_ownMsg[i].Length < ownMessage.Length) _ownMsg[i] = new byte[ownMessage.Length];
+            ownMessage.CopyTo(_ownMsg[i]);
+            _ownLength[i] = ownMessage.Length;
+            _ownSeq[i] = seq;
         }
         if (_has[i][sender] || body.Length > _body[i][sender].Length) return;
         body.CopyTo(_body[i][sender]);
         _has[i][sender] = true;
     }
 
-    /// <summary>Our own CHECKPOINT(seq) message, if it is the last one we sent.</summary>
+    /// <summary>Our own CHECKPOINT(seq) message, if still in the ring (the last L/K + 2 checkpoints).</summary>
     public bool TryGetOwnMessage(ulong seq, out ReadOnlySpan<byte> message)
     {
-        message = _ownSeq == seq ? _ownMsg.AsSpan(0, _ownLength) : default;
-        return _ownSeq == seq && _ownLength > 0;
+        int i = Index(seq);
+        bool has = seq != 0 && _ownSeq[i] == seq && _ownLength[i] > 0;
+        message = has ? _ownMsg[i].AsSpan(0, _ownLength[i]) : default;
+        return has;
     }
 
     /// <summary>

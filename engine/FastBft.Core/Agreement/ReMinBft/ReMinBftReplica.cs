@@ -62,6 +62,7 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     // Active: per passive replica, the highest CHECKPOINT it sent and where our re-sends to it continue.
     private readonly ulong[] _peerCp;
     private readonly ulong[] _resendNext;
+    private readonly long[] _cpAnsweredTick;
 
     /// <summary>ReMinBFT's own counters (the MinBFT core's are in <see cref="Counters"/> for an active replica).</summary>
     public ReMinBftStats Stats { get; } = new();
@@ -105,6 +106,8 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
         for (int i = 0; i < _updates.Length; i++) _updates[i] = new UpdateSlot(_n);
         _peerCp = new ulong[_n];
         _resendNext = new ulong[_n];
+        _cpAnsweredTick = new long[_n];
+        Array.Fill(_cpAnsweredTick, -1);
         if (_isActive)
         {
             var composition = new MinBftComposition
@@ -356,7 +359,20 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     private void OnCheckpoint(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         ulong seq = h.Sequence;
-        if (seq == 0 || seq % (ulong)_s.CheckpointInterval != 0 || seq <= _cps.Stable) { Stats.OldMessages++; return; }
+        if (seq == 0 || seq % (ulong)_s.CheckpointInterval != 0) { Stats.OldMessages++; return; }
+        if (seq <= _cps.Stable)
+        {
+            // The sender re-sends a checkpoint that is stable here: it lacks some CHECKPOINT of it (a lost one is re-sent only by
+            // a replica for which it is unstable). Answer with ours, at most once per tick per sender.
+            Stats.OldMessages++;
+            if (_cpAnsweredTick[h.Sender] != _tick && _cps.TryGetOwnMessage(seq, out var mine))
+            {
+                _cpAnsweredTick[h.Sender] = _tick;
+                _out.SendToReplica(h.Sender, mine);
+                Stats.CheckpointAnswers++;
+            }
+            return;
+        }
         if (seq > _cps.Stable + 2 * (ulong)_s.Window) { Stats.OldMessages++; return; }
         var body = MessageHeader.Body(message, h);
         bool senderActive = (_activeMask & (1UL << (int)h.Sender)) != 0;
@@ -406,6 +422,8 @@ public sealed class ReMinBftStats : ReplicaCounters
     public long AppliedUpdates, BadUpdates, MismatchedUpdates;
     /// <summary>CHECKPOINTs with the wrong number of counters for their sender's role.</summary>
     public long BadCheckpoints;
+    /// <summary>Own CHECKPOINTs sent back to a peer that re-sent one for a checkpoint stable here.</summary>
+    public long CheckpointAnswers;
     /// <summary>Requests a passive replica received and does not order.</summary>
     public long PassiveRequests;
     /// <summary>Justified PANICs (Fig. 5.3): each would start the switch to MinBFT (Thesis §5.4.3, not built yet).</summary>
