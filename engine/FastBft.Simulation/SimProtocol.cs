@@ -189,10 +189,13 @@ public sealed class ReMinBftSimProtocol : ISimProtocol
     /// Without the switch (Thesis §5.4.3, not built yet) ReMinBFT makes progress only while every active replica takes part
     /// correctly and every replica's CHECKPOINT arrives (Thesis §5.4.2: any fault stops it, and the switch then takes over).
     /// Liveness is asserted without a faulty replica, for faulty clients, and for replica faults that do not stop progress
-    /// (slow, replay; a passive replica's wrong replies).
+    /// (slow; a replaying follower or passive replica; a passive replica's wrong replies). A replaying leader is excluded: its
+    /// batches may carry replayed requests whose client MACs do not verify at a follower, which then does not vouch (COMMIT)
+    /// for the batch and, in ReMinBFT, stops progress until the switch.
     /// </summary>
     public bool LivenessExpected(Scenario s) => s.Role is FaultyRole.None or FaultyRole.Client
-        || s.Behaviour is Behaviour.Slow or Behaviour.Replay
+        || s.Behaviour == Behaviour.Slow
+        || s.Behaviour == Behaviour.Replay && s.Role != FaultyRole.Leader
         || s.Role == FaultyRole.Passive && s.Behaviour == Behaviour.WrongReply;
 }
 

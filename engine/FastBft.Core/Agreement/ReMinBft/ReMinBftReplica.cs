@@ -63,6 +63,7 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     private readonly ulong[] _peerCp;
     private readonly ulong[] _resendNext;
     private readonly long[] _cpAnsweredTick;
+    private readonly ulong[] _peerCpSeen;
 
     /// <summary>ReMinBFT's own counters (the MinBFT core's are in <see cref="Counters"/> for an active replica).</summary>
     public ReMinBftStats Stats { get; } = new();
@@ -107,6 +108,7 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
         _peerCp = new ulong[_n];
         _resendNext = new ulong[_n];
         _cpAnsweredTick = new long[_n];
+        _peerCpSeen = new ulong[_n];
         Array.Fill(_cpAnsweredTick, -1);
         if (_isActive)
         {
@@ -159,7 +161,8 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
 
     /// <inheritdoc/>
     public string DescribeState()
-        => $"remin {(_isActive ? "active" : "passive")} cp {_cps.Stable} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}" : _core.DescribeState());
+        => $"remin {(_isActive ? "active" : "passive")} cp {_cps.Stable} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}"
+            : _core.DescribeState() + $" unvouched {_core.Stats.UnauthenticatedBatches}+{_core.Stats.EmptyBatchesRejected}");
 
     /// <summary>Handles one message the verifier accepted with <see cref="ReMinBftSchema"/>.</summary>
     public void OnMessage(in VerifiedMessage m)
@@ -245,18 +248,22 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     }
 
     /// <summary>
-    /// Re-sends UPDATEs in full to a passive replica that is a checkpoint interval or more behind us (its last CHECKPOINT):
-    /// at most 16 per retransmission period per passive replica, from the first s it may lack. Bounded by our own timer only.
+    /// Re-sends UPDATEs in full to a passive replica that has not reported (CHECKPOINT) the last checkpoint we executed and
+    /// whose reported checkpoint did not move during a whole retransmission period (it stalls on a lost UPDATE): at most 16
+    /// per period per passive replica, from the first s it may lack. Driven by our own timer only.
     /// </summary>
     private void ResendUpdates()
     {
         ulong k = (ulong)_s.CheckpointInterval;
         ulong last = LastExecuted;
+        ulong lastCp = last - last % k;
         Span<uint> one = stackalloc uint[1];
         foreach (var p in _passive)
         {
             ulong from = _peerCp[p] + 1;
-            if (last < from + k && _cps.Stable >= _peerCp[p]) continue;   // not behind by a whole interval
+            bool moved = _peerCpSeen[p] != _peerCp[p];
+            _peerCpSeen[p] = _peerCp[p];
+            if (_peerCp[p] >= lastCp || moved) continue;                // caught up with our last checkpoint, or progressing
             if (_resendNext[p] < from) _resendNext[p] = from;
             if (_resendNext[p] > last) _resendNext[p] = from;             // wrap: start again from what it reported
             one[0] = p;
