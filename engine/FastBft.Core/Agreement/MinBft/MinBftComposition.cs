@@ -33,4 +33,7 @@ public interface IMinBftObserver
     /// <summary>True if the checkpoint at <paramref name="seq"/>, which the core's own quorum made stable, may move the window
     /// now; false: it waits until <see cref="MinBftReplica.RetryStabilize"/> is called.</summary>
     bool MayStabilize(ulong seq);
+    /// <summary>A certified message of the composing protocol's own type (<see cref="MessageType.UiSwitch"/>) from
+    /// <paramref name="h"/>.Sender, in that sender's counter order (UI (<paramref name="epoch"/>, <paramref name="counter"/>)).</summary>
+    void CertifiedInOrder(in MessageHeader h, ReadOnlySpan<byte> message, ulong epoch, ulong counter);
 }

@@ -60,7 +60,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private readonly SentLog _sent;
     private readonly MinBftComposition _composition;
     private readonly IMinBftObserver? _observer;
-    private readonly ulong _members;
+    private ulong _members;
+    private bool _viewChanges;
     private long _tick;
     private ulong _lastCommitQueued;          // highest s this replica queued its own COMMIT for in this view (sender rule)
 
@@ -97,6 +98,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         _composition = composition ?? new MinBftComposition();
         _observer = _composition.Observer;
         _members = _composition.Members;
+        _viewChanges = _composition.ViewChanges;
         ArgumentNullException.ThrowIfNull(usig);
         _s = settings;
         if (settings.F < 1) throw new ArgumentException($"f must be at least 1 (f={settings.F})", nameof(settings));
@@ -161,16 +163,17 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiPrepare:
             case MessageType.UiCommit:
             case MessageType.UiCheckpoint:
+            case MessageType.UiSwitch:
                 if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id || !IsMember(h.Sender)) { Stats.Ignored++; return; }
                 OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);
                 break;
             case MessageType.UiViewChange:
             case MessageType.UiNewView:
-                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id || !IsMember(h.Sender) || !_composition.ViewChanges) { Stats.Ignored++; return; }
+                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id || !IsMember(h.Sender) || !_viewChanges) { Stats.Ignored++; return; }
                 OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // a NEW-VIEW is installed there, in order
                 if (h.Type == MessageType.UiViewChange) OnViewChange(h, m.Message);
                 break;
-            case MessageType.ReqViewChange: if (_composition.ViewChanges) OnReqViewChange(h); else Stats.Ignored++; break;
+            case MessageType.ReqViewChange: if (_viewChanges) OnReqViewChange(h); else Stats.Ignored++; break;
             case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
             case MessageType.Fetch: OnFetch(h, m.Message); break;
             case MessageType.StateData: OnStateData(h, m.Message); break;
@@ -185,7 +188,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     public void EndOfBurst()
     {
         ResumeParked();
-        if (IsLeader && !InViewChange)
+        if (IsLeader && !InViewChange && !_halted)
         {
             // First the batches the NEW-VIEW fixed, in s order (docs/minbft.md §5.5), then new ones.
             while (LastPrepared < _fixedUpTo && LastPrepared + 1 <= _ownCpQueued + (ulong)_s.Window) ReProposeFixed(LastPrepared + 1);
@@ -229,7 +232,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 Broadcast(cpMsg);
         }
         _stateTransfer.Tick(LastExecuted);
-        if (_composition.ViewChanges) ViewChangeTick();
+        if (_viewChanges) ViewChangeTick();
         EndOfBurst();
     }
 
@@ -304,6 +307,12 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiPrepare: return OnPrepare(h, message, requestsAuthenticated);
             case MessageType.UiCommit: return OnCommit(h, message);
             case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
+            case MessageType.UiSwitch:
+            {
+                CertifiedOutbox.ReadUi(message, out ulong se, out ulong sc);
+                _observer?.CertifiedInOrder(h, message, se, sc);   // a composing protocol's certified message, in its sender's counter order
+                return Handled.Done;
+            }
             case MessageType.UiViewChange: return Handled.Done;  // handled on receipt (self-contained); its place in the order matters for the sender's run only
             case MessageType.UiNewView:
             {
@@ -318,6 +327,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private Handled OnPrepare(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
+        if (_halted) { Stats.OldMessages++; return Handled.Done; }   // agreement stopped (a switch, docs/reminbft.md §5): consumed in counter order, no effect
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed                        // a later view: wait until we are in it
         if (h.Sender != Leader) { Stats.Ignored++; return Handled.Done; }
@@ -360,7 +370,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Queues our COMMITs for bound slots in s order (Thesis §5.4.2 sender rule: one for every preceding instance first).</summary>
     private void QueueCommits()
     {
-        if (InViewChange) return;
+        if (InViewChange || _halted) return;
         while (_lastCommitQueued < LastPrepared)
         {
             ulong seq = _lastCommitQueued + 1;
@@ -379,6 +389,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
     {
+        if (_halted) { Stats.OldMessages++; return Handled.Done; }
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;

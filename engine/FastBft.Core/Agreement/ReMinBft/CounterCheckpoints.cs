@@ -98,6 +98,32 @@ internal sealed class CounterCheckpoints
         return true;
     }
 
+    /// <summary>
+    /// The UI (epoch, counter) of active replica number <paramref name="activeIndex"/> (active-set order) in checkpoint
+    /// <paramref name="seq"/> — only for the stable checkpoint or an older one still in the ring whose active senders' counter
+    /// lists all match (so every correct replica that holds it reads the same values); and the state digest there.
+    /// </summary>
+    public bool TryGetCounter(ulong seq, int activeIndex, out ulong epoch, out ulong counter, Span<byte> digest32)
+    {
+        epoch = 0; counter = 0;
+        if (seq == 0 || seq > Stable) return false;
+        int i = Index(seq);
+        if (_seq[i] != seq) return false;
+        int len = 16 * _active.Length;
+        int first = -1;
+        foreach (var a in _active)
+        {
+            if (!_has[i][a]) return false;
+            if (first < 0) first = (int)a;
+            else if (!_body[i][a].AsSpan(ReMinBftBodies.CheckpointFixed, len).SequenceEqual(_body[i][first].AsSpan(ReMinBftBodies.CheckpointFixed, len))) return false;
+        }
+        var entry = _body[i][first].AsSpan(ReMinBftBodies.CheckpointFixed + 16 * activeIndex, 16);
+        epoch = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(entry);
+        counter = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(entry.Slice(8));
+        _body[i][first].AsSpan(0, Digests.Size).CopyTo(digest32);
+        return true;
+    }
+
     /// <summary>The active replicas' counters (epoch, counter per active replica, active-set order) of the stable checkpoint, from
     /// the first active sender's CHECKPOINT; false if none is held (switch: passive replicas' expected counters, Thesis §5.4.3).</summary>
     public bool TryGetStableCounters(Span<byte> counters)

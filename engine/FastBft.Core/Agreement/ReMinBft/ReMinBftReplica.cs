@@ -36,7 +36,7 @@ namespace FastBft.Agreement.ReMinBft;
 /// (<see cref="ReMinBftStats.SwitchesWanted"/>) and answered from the reply cache where possible (Fig. 5.3).</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing per request (update buffers grow once and are reused).</para>
 /// </remarks>
-public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
+public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
 {
     private readonly ReplicaParameters _s;
     private readonly uint _id;
@@ -50,7 +50,10 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     private readonly ulong _activeMask;
     private readonly bool _isActive;
     private readonly ulong _view;                // the generation-0 view: its leader is view mod n
-    private readonly MinBftReplica? _core;       // active replicas only
+    private MinBftReplica? _core;                // active replicas; a passive replica gets one when the switch installs
+    private readonly Authenticator _auth;
+    private readonly UsigCertificateScheme _usig;
+    private readonly IReplicaOutput _output;
     private readonly CounterCheckpoints _cps;
     private readonly PanicFilter _panics = new();
     private long _tick;
@@ -91,6 +94,9 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
         if (_id >= (uint)_n) throw new ArgumentException($"replica id {_id} is not in 0..{_n - 1}", nameof(auth));
         _q = quorums ?? QuorumPolicy.ReMinBft(settings.F);
         _out = output;
+        _output = output;
+        _auth = auth;
+        _usig = usig;
         _exec = execution;
         _builder = new MessageBuilder(auth, _n) { Family = ProtocolFamily.ReMinBft };
         _view = settings.FirstLeader;
@@ -117,10 +123,13 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
                 Family = ProtocolFamily.ReMinBft, InitialView = _view, Members = _activeMask, ViewChanges = false, Observer = this,
             };
             // The core's own certified CHECKPOINT among the active replicas needs all of them (f+1); ReMinBFT's all-n rule gates it (MayStabilize).
-            var inner = QuorumPolicy.MinBft(settings.F) with { Commit = _q.Commit, Checkpoint = _active.Length };
-            _core = new MinBftReplica(settings, auth, execution, output, usig, inner, composition);
+            _core = new MinBftReplica(settings, auth, execution, output, usig, InnerQuorums, composition);
         }
     }
+
+    /// <summary>The MinBFT core's quorums: MinBFT's, with ReMinBFT's commit quorum (all f+1 active replicas; a planted bug's)
+    /// and, for the core's own certified CHECKPOINT, f+1 (before a switch that is all active replicas; ReMinBFT's all-n rule gates it).</summary>
+    private QuorumPolicy InnerQuorums => QuorumPolicy.MinBft(_s.F) with { Commit = _q.Commit, Checkpoint = _active.Length };
 
     /// <summary>The active set of a generation led by <paramref name="leader"/>: the leader and the next f replicas (mod n), leader first (Thesis §5.4.2; <see cref="CellShape.RoleOf"/>).</summary>
     public static uint[] ActiveSet(CellShape shape, uint leader)
@@ -135,13 +144,13 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     /// <inheritdoc/>
     public CellShape Shape { get; }
     /// <inheritdoc/>
-    public ulong View => _core?.View ?? _view;
+    public ulong View => _core?.View ?? (_switched ? _switchView : _view);
     /// <inheritdoc/>
     public uint Leader => (uint)(View % (ulong)_n);
     /// <inheritdoc/>
-    public ulong Generation => 0;
+    public ulong Generation => _switched ? 1UL : 0UL;
     /// <inheritdoc/>
-    public bool InViewChange => false;
+    public bool InViewChange => (_switching && !_switched) || (_core?.InViewChange ?? false);
     /// <inheritdoc/>
     public ulong LastExecuted => _core?.LastExecuted ?? _applied;
     /// <inheritdoc/>
@@ -170,9 +179,14 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
         ref readonly var h = ref m.Header;
         switch (h.Type)
         {
-            case MessageType.Update: OnUpdate(h, m.Message); return;
-            case MessageType.CounterCheckpoint: OnCheckpoint(h, m.Message); return;
+            case MessageType.Update: if (_switched) Stats.Ignored++; else OnUpdate(h, m.Message); return;
+            case MessageType.CounterCheckpoint: if (_switched) Stats.Ignored++; else OnCheckpoint(h, m.Message); return;
             case MessageType.Panic: OnPanic(h, m.Message); return;
+            case MessageType.UiSwitch when _core is null:
+                // A passive replica has no counter order for the coordinator yet: the history is the coordinator's gap-free run
+                // from its checkpoint counter (Thesis §5.4.3 "passive replicas rely on the ... counter-value information").
+                if (m.HasUi) OnSwitch(h, m.Message, m.UiEpoch, m.UiCounter);
+                return;
         }
         if (_core is not null) { _core.OnMessage(m); return; }
         if (h.Type == MessageType.Request) OnPassiveRequest(h);
@@ -180,13 +194,19 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     }
 
     /// <inheritdoc/>
-    public void EndOfBurst() => _core?.EndOfBurst();
+    public void EndOfBurst()
+    {
+        if (_switchPending) { _switchPending = false; SendSwitch(); }
+        _core?.EndOfBurst();
+    }
 
     /// <summary>Periodic timer: the MinBFT core's retransmissions, own CHECKPOINT re-sends until stable, UPDATE re-sends to lagging passive replicas.</summary>
     public void OnTick()
     {
         _tick++;
-        if (_tick % _s.RetransmitTicks == 0)
+        if (_switching && !_switched) SwitchTick();
+        if (_switched && _ownSwitch is not null && _tick % _s.RetransmitTicks == 0 && _switchResends-- > 0) Broadcast(_ownSwitch);
+        if (_tick % _s.RetransmitTicks == 0 && !_switched)
         {
             ulong own = LastExecuted - LastExecuted % (ulong)_s.CheckpointInterval;
             if (own > _cps.Stable && _cps.TryGetOwnMessage(own, out var msg)) Broadcast(msg);
@@ -217,7 +237,10 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
         var verdict = _panics.Check(h.Sender, h.Sequence, entry, LowWatermark);
         if (verdict is PanicVerdict.ReplyOnly or PanicVerdict.ReplyAndSwitch && entry is not null)
             ReplyMessages.Send(_builder, _out, View, entry, full: _exec.IsDesignated(h.Sender, h.Sequence));
-        if (verdict is PanicVerdict.Switch or PanicVerdict.ReplyAndSwitch) Stats.SwitchesWanted++;
+        if (verdict is not (PanicVerdict.Switch or PanicVerdict.ReplyAndSwitch) || _switched) return;
+        Stats.SwitchesWanted++;
+        Broadcast(message);                          // forwarded unchanged: the client's MAC vector covers every replica (G9)
+        StartSwitch();
     }
 
     // ---------------------------------------------------------------- UPDATEs (Thesis §5.4.2 "Execution Stage")
@@ -225,7 +248,7 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     /// <inheritdoc/>
     void IMinBftObserver.BatchExecuted(ulong seq)
     {
-        if (_passive.Length == 0) return;
+        if (_passive.Length == 0 || _switched) return;
         var slot = SlotFor(seq);
         slot.StoreContent(_exec.BatchUpdate);
         SendUpdate(slot, DesignatedUpdater(seq) == _id, _passive);
@@ -334,10 +357,16 @@ public sealed class ReMinBftReplica : IReplicaCore, IMinBftObserver
     // ---------------------------------------------------------------- CHECKPOINTs (Thesis §5.4.2 "Checkpoints and Garbage Collection")
 
     /// <inheritdoc/>
-    void IMinBftObserver.CheckpointTaken(ulong seq, ReadOnlySpan<byte> digest32) => SendCheckpoint(seq, digest32);
+    void IMinBftObserver.CheckpointTaken(ulong seq, ReadOnlySpan<byte> digest32) { if (!_switched) SendCheckpoint(seq, digest32); }
 
     /// <inheritdoc/>
-    bool IMinBftObserver.MayStabilize(ulong seq) => _cps.Stable >= seq;
+    bool IMinBftObserver.MayStabilize(ulong seq) => _switched || _cps.Stable >= seq;
+
+    /// <inheritdoc/>
+    void IMinBftObserver.CertifiedInOrder(in MessageHeader h, ReadOnlySpan<byte> message, ulong epoch, ulong counter)
+    {
+        if (h.Type == MessageType.UiSwitch && !_switched) OnSwitch(h, message, epoch, counter);
+    }
 
     private void SendCheckpoint(ulong seq, ReadOnlySpan<byte> digest)
     {
@@ -433,6 +462,8 @@ public sealed class ReMinBftStats : ReplicaCounters
     public long CheckpointAnswers;
     /// <summary>Requests a passive replica received and does not order.</summary>
     public long PassiveRequests;
-    /// <summary>Justified PANICs (Fig. 5.3): each would start the switch to MinBFT (Thesis §5.4.3, not built yet).</summary>
-    public long SwitchesWanted;
+    /// <summary>Justified PANICs (Fig. 5.3) this replica forwarded; switches it started (halted the normal case).</summary>
+    public long SwitchesWanted, SwitchesStarted;
+    /// <summary>SWITCHes rejected (invalid history, wrong coordinator or view); SWITCHes held until their checkpoint became stable here; abort histories the coordinator could not build (sent log or checkpoint counters missing).</summary>
+    public long BadSwitches, SwitchesHeld, SwitchBuildFailures;
 }

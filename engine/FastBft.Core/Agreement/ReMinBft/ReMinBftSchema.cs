@@ -25,6 +25,16 @@ public static class ReMinBftSchema
         yield return RePbftSchema.UpdateMessage();
         yield return RePbftSchema.PanicMessage();
         yield return new(MessageType.CounterCheckpoint, SenderRole.Replica, AuthenticatorKind.ReplicaVector, ReMinBftBodies.CheckpointFixed, ReMinBftBodies.CheckpointLength(64), CounterCheckpointRule.Instance);
+        // SWITCH: from the leader of its start view (the coordinator); every embedded certified message's UI is verified here, once.
+        yield return new(MessageType.UiSwitch, SenderRole.ViewLeader, AuthenticatorKind.UsigCertificate, SwitchHistory.Fixed, int.MaxValue, SwitchRule.Instance);
+    }
+
+    /// <summary>SWITCH: structure and every embedded certified message (after the coordinator's own UI verified).</summary>
+    private sealed class SwitchRule : BodyRule
+    {
+        public static readonly SwitchRule Instance = new();
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+            => SwitchHistory.TryParse(body, context.N, context.Limits, context.Scheme(AuthenticatorKind.UsigCertificate)) is null ? ParseStatus.BadField : ParseStatus.Ok;
     }
 
     /// <summary>CHECKPOINT: count ≤ n and the body exactly 36 + 16·count bytes.</summary>
