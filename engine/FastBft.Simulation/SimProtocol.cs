@@ -167,7 +167,8 @@ public sealed class RePbftStarSimProtocol : ISimProtocol
 /// ReMinBFT in the simulator (docs/reminbft.md §6): n = 2f+1 on one software USIG per node, f+1 active and f passive, roles
 /// leader, active follower, passive and client, its own behaviours (<see cref="FaultMatrix.ReMinBftBehavioursFor"/>), the
 /// commit-certificate oracle on the f+1 active replicas' certified messages and the counter-order oracle on every active
-/// replica's MinBFT core. The switch is not built yet, so liveness is asserted only where no switch is needed.
+/// replica's MinBFT core. A switching protocol: clients PANIC, and the switch to MinBFT recovers from leader and passive faults
+/// (its first coordinator is the first follower; without coordinator rotation a faulty coordinator stops it).
 /// </summary>
 public sealed class ReMinBftSimProtocol : ISimProtocol
 {
@@ -185,18 +186,16 @@ public sealed class ReMinBftSimProtocol : ISimProtocol
     public int CiSeedsPerPoint(int f) => FaultMatrix.ReMinBftCiSeedsPerPoint(f);
     /// <inheritdoc/>
     public bool CertifiedCommitCertificate => true;
+    /// <inheritdoc/>
+    public bool Switches => true;
     /// <summary>
-    /// Without the switch (Thesis §5.4.3, not built yet) ReMinBFT makes progress only while every active replica takes part
-    /// correctly and every replica's CHECKPOINT arrives (Thesis §5.4.2: any fault stops it, and the switch then takes over).
-    /// Liveness is asserted without a faulty replica, for faulty clients, and for replica faults that do not stop progress
-    /// (slow; a replaying follower or passive replica; a passive replica's wrong replies). A replaying leader is excluded: its
-    /// batches may carry replayed requests whose client MACs do not verify at a follower, which then does not vouch (COMMIT)
-    /// for the batch and, in ReMinBFT, stops progress until the switch.
+    /// ReMinBFT's normal case stops on any fault of an active replica or a missing CHECKPOINT (Thesis §5.4.2); the switch then
+    /// takes over with the first follower as coordinator. Liveness is asserted without a faulty replica, for faulty clients,
+    /// for faulty leaders and passive replicas (the coordinator is correct), and for follower faults that do not stop
+    /// progress (slow, replay). A faulty follower may be the coordinator, and coordinator rotation is not built yet.
     /// </summary>
-    public bool LivenessExpected(Scenario s) => s.Role is FaultyRole.None or FaultyRole.Client
-        || s.Behaviour == Behaviour.Slow
-        || s.Behaviour == Behaviour.Replay && s.Role != FaultyRole.Leader
-        || s.Role == FaultyRole.Passive && s.Behaviour == Behaviour.WrongReply;
+    public bool LivenessExpected(Scenario s) => s.Role is FaultyRole.None or FaultyRole.Client or FaultyRole.Leader or FaultyRole.Passive
+        || s.Behaviour is Behaviour.Slow or Behaviour.Replay;
 }
 
 /// <summary>Protocols the simulator knows, by name.</summary>

@@ -31,6 +31,9 @@ public sealed partial class MinBftReplica
         return !prepare.IsEmpty;
     }
 
+    /// <summary>Certifies and sends everything queued now (so that the sent log is complete up to the last counter used).</summary>
+    public void FlushCertified() => Flush();
+
     /// <summary>Lets every replica take part in agreement (a switch to MinBFT: the passive replicas join) and turns the view change on.</summary>
     public void WidenToAllReplicas()
     {
@@ -59,10 +62,12 @@ public sealed partial class MinBftReplica
     /// bind only them), agreement resumes, and each sender's counter order moves past the UI given in <paramref name="seen"/>
     /// (the coordinator's SWITCH; for a replica that was passive, the active replicas' counters of the checkpoint).
     /// <paramref name="executedHere"/>: the last sequence number this replica executed or applied (a core created at the switch).
+    /// <paramref name="coordinatorCheckpoint"/>: the highest CHECKPOINT the coordinator certified within the history (its later
+    /// PREPAREs may name s up to it + L: the sender rule of docs/minbft.md §3, whose CHECKPOINT this replica skipped with the history).
     /// </summary>
     /// <exception cref="ArgumentException">more fixed batches than the window holds, or lists of different lengths.</exception>
     public void InstallSwitch(ulong view, ulong cpSeq, ReadOnlySpan<byte> cpDigest, IReadOnlyList<byte[]> batches, IReadOnlyList<byte[]> digests,
-        ReadOnlySpan<(uint Sender, ulong Epoch, ulong Counter)> seen, ulong executedHere)
+        ReadOnlySpan<(uint Sender, ulong Epoch, ulong Counter)> seen, ulong executedHere, (uint Sender, ulong Seq) coordinatorCheckpoint = default)
     {
         if (batches.Count != digests.Count || batches.Count > _s.Window) throw new ArgumentException("fixed batches: lists differ or exceed the window", nameof(batches));
         WidenToAllReplicas();
@@ -101,7 +106,20 @@ public sealed partial class MinBftReplica
         if (_ownCpQueued < x) _ownCpQueued = x;
         if (maxSeq > _highestVoteSeen) _highestVoteSeen = maxSeq;
         for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) _peerCheckpoint[j] = x;
+        if (coordinatorCheckpoint.Sender < (uint)_n && _peerCheckpoint[coordinatorCheckpoint.Sender] < coordinatorCheckpoint.Seq) _peerCheckpoint[coordinatorCheckpoint.Sender] = coordinatorCheckpoint.Seq;
         Stats.ProtocolSwitches++;
+        // Requests the old leader did not order go to the new one (or into its own queue), as after a NEW-VIEW.
+        Span<byte> bd = stackalloc byte[Digests.Size];
+        Span<byte> rd = stackalloc byte[Digests.Size];
+        foreach (var (client, msg) in _awaited.Messages)
+        {
+            if (!IsLeader) { _out.SendToReplica(Leader, msg); continue; }
+            MessageHeader.TryParse(msg, int.MaxValue, out var rh);
+            Digests.AuthBody(MessageHeader.Body(msg, rh), bd);
+            Digests.Request(msg.AsSpan(0, MessageHeader.Size), bd, rd);
+            var rec = _clients.Get(client);
+            if (rh.Sequence > ReplyOf(rec).LastExecutedRid) _intake.Offer(rec, rh.Sequence, msg, rd);
+        }
         QueueCommits();
         ExecuteReady();
         ResumeParked();

@@ -19,8 +19,9 @@ public sealed class ReMinBftProtocol : IProtocolDefinition
     public ProtocolKind Kind => ProtocolKind.ReMinBft;
     /// <inheritdoc/>
     public IMessageSchema Schema => ReMinBftSchema.Instance;
-    /// <summary>False: the switch to MinBFT (Thesis §5.4.3) is not built yet (docs/reminbft.md §5), so a faulty leader stops progress.</summary>
-    public bool ReplacesFaultyLeader => false;
+    /// <summary>True: the switch to MinBFT (Thesis §5.4.3) replaces a faulty leader (its first coordinator is the first follower;
+    /// coordinator rotation is not built yet, docs/reminbft.md §7).</summary>
+    public bool ReplacesFaultyLeader => true;
     /// <inheritdoc/>
     public CellShape Shape(int f) => new(ProtocolKind.ReMinBft, f);
     /// <inheritdoc/>

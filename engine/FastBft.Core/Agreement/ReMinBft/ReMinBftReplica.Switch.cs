@@ -61,6 +61,7 @@ public sealed partial class ReMinBftReplica
     private void SendSwitch()
     {
         var core = _core!;
+        core.FlushCertified();                        // what is queued (a COMMIT of this burst) is sent before the history is cut
         ulong cp = _cps.Stable;
         Span<byte> digest = stackalloc byte[Digests.Size];
         ulong c0Epoch, c0Counter;
@@ -106,7 +107,7 @@ public sealed partial class ReMinBftReplica
         var body = MessageHeader.Body(message, h);
         var history = SwitchHistory.TryParse(body, _n, new VerifierLimits(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue), null);
         if (history is null || history.Attempt != 1 || history.AbortedView != _view || h.Sender != Coordinator
-            || h.View != CoordinatorRotation.StartView(Shape, _view, 1)) { Stats.BadSwitches++; _heldSwitch = null; return; }
+            || h.View != CoordinatorRotation.StartView(Shape, _view, 1)) { Stats.BadSwitches++; LastSwitchRejection = "malformed, or wrong coordinator or view"; _heldSwitch = null; return; }
         // c0: the coordinator's counter in the checkpoint, from this replica's own stable checkpoint certificate.
         ulong c0Epoch = epoch, c0Counter = 0;
         Span<byte> digest = stackalloc byte[Digests.Size];
@@ -120,9 +121,9 @@ public sealed partial class ReMinBftReplica
                 return;
             }
             if (!_cps.TryGetCounter(history.CheckpointSeq, Array.IndexOf(_active, h.Sender), out c0Epoch, out c0Counter, digest)
-                || !digest.SequenceEqual(history.CheckpointDigest)) { Stats.BadSwitches++; _heldSwitch = null; return; }
+                || !digest.SequenceEqual(history.CheckpointDigest)) { Stats.BadSwitches++; LastSwitchRejection = "checkpoint"; _heldSwitch = null; return; }
         }
-        if (history.C0Counter != c0Counter || (history.CheckpointSeq > 0 && history.C0Epoch != c0Epoch)) { Stats.BadSwitches++; _heldSwitch = null; return; }
+        if (history.C0Counter != c0Counter || (history.CheckpointSeq > 0 && history.C0Epoch != c0Epoch)) { Stats.BadSwitches++; LastSwitchRejection = "c0"; _heldSwitch = null; return; }
         var decision = history.TryDecide(h.Sender, c0Epoch, c0Counter, epoch, counter, _s.Window, out string? reason);
         _heldSwitch = null;
         if (decision is null) { Stats.BadSwitches++; LastSwitchRejection = reason; return; }
@@ -143,10 +144,11 @@ public sealed partial class ReMinBftReplica
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);                      // MinBFT: every replica executes; the designated replier among all
         _exec.RecordUpdates = false;
-        var seen = new List<(uint, ulong, ulong)> { (h.Sender, epoch, counter) };
+        var seen = new List<(uint, ulong, ulong)>();   // an active replica met the SWITCH in the coordinator's counter order: nothing to move
         ulong executedHere = LastExecuted;
         if (_core is null)
         {
+            seen.Add((h.Sender, epoch, counter));
             // A passive replica joins: counter order for every other active replica from the stable checkpoint's counters.
             Span<byte> d = stackalloc byte[Digests.Size];
             for (int i = 0; i < _active.Length; i++)
@@ -155,6 +157,8 @@ public sealed partial class ReMinBftReplica
             _core = new MinBftReplica(_s, _auth, _exec, _output, _usig, InnerQuorums with { Checkpoint = _s.F + 1 }, composition);
         }
         Stats.ProtocolSwitches++;
-        _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere);
+        ulong tcCheckpoint = 0;
+        foreach (var (kind, eh, _) in history.Entries) if (kind == 0 && eh.Type == MessageType.UiCheckpoint && eh.Sequence > tcCheckpoint) tcCheckpoint = eh.Sequence;
+        _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint));
     }
 }

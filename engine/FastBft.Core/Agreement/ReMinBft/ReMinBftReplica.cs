@@ -170,7 +170,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
 
     /// <inheritdoc/>
     public string DescribeState()
-        => $"remin {(_isActive ? "active" : "passive")} cp {_cps.Stable} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}"
+        => $"remin {(_isActive ? "active" : "passive")} cp {_cps.Stable}{(_switched ? " switched" : _switching ? $" switching held={_heldSwitch is not null} bad={Stats.BadSwitches}({LastSwitchRejection}) buildfail={Stats.SwitchBuildFailures}" : "")} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}"
             : _core.DescribeState() + $" unvouched {_core.Stats.UnauthenticatedBatches}+{_core.Stats.EmptyBatchesRejected}");
 
     /// <summary>Handles one message the verifier accepted with <see cref="ReMinBftSchema"/>.</summary>
