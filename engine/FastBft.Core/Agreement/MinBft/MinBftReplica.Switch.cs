@@ -62,12 +62,17 @@ public sealed partial class MinBftReplica
     /// bind only them), agreement resumes, and each sender's counter order moves past the UI given in <paramref name="seen"/>
     /// (the coordinator's SWITCH; for a replica that was passive, the active replicas' counters of the checkpoint).
     /// <paramref name="executedHere"/>: the last sequence number this replica executed or applied (a core created at the switch).
+    /// <paramref name="certifiedCheckpoints"/>: certified CHECKPOINT messages the history carries (the coordinator's), counted as
+    /// votes here — a replica that skipped them with the history would otherwise never see them.
+    /// <paramref name="ownCheckpoints"/>: checkpoints above cpSeq this replica took outside this core (a passive replica applying
+    /// updates): recorded as its own and announced with a certified CHECKPOINT, so MinBFT's checkpoints can become stable.
     /// <paramref name="coordinatorCheckpoint"/>: the highest CHECKPOINT the coordinator certified within the history (its later
     /// PREPAREs may name s up to it + L: the sender rule of docs/minbft.md §3, whose CHECKPOINT this replica skipped with the history).
     /// </summary>
     /// <exception cref="ArgumentException">more fixed batches than the window holds, or lists of different lengths.</exception>
     public void InstallSwitch(ulong view, ulong cpSeq, ReadOnlySpan<byte> cpDigest, IReadOnlyList<byte[]> batches, IReadOnlyList<byte[]> digests,
-        ReadOnlySpan<(uint Sender, ulong Epoch, ulong Counter)> seen, ulong executedHere, (uint Sender, ulong Seq) coordinatorCheckpoint = default)
+        ReadOnlySpan<(uint Sender, ulong Epoch, ulong Counter)> seen, ulong executedHere, (uint Sender, ulong Seq) coordinatorCheckpoint = default,
+        IReadOnlyList<byte[]>? certifiedCheckpoints = null, IReadOnlyList<(ulong Seq, byte[] Digest)>? ownCheckpoints = null)
     {
         if (batches.Count != digests.Count || batches.Count > _s.Window) throw new ArgumentException("fixed batches: lists differ or exceed the window", nameof(batches));
         WidenToAllReplicas();
@@ -108,6 +113,24 @@ public sealed partial class MinBftReplica
         for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) _peerCheckpoint[j] = x;
         if (coordinatorCheckpoint.Sender < (uint)_n && _peerCheckpoint[coordinatorCheckpoint.Sender] < coordinatorCheckpoint.Seq) _peerCheckpoint[coordinatorCheckpoint.Sender] = coordinatorCheckpoint.Seq;
         Stats.ProtocolSwitches++;
+        if (certifiedCheckpoints is not null)
+            foreach (var m in certifiedCheckpoints)
+            {
+                if (MessageHeader.TryParse(m, int.MaxValue, out var ch) != ParseStatus.Ok || ch.Type != MessageType.UiCheckpoint || ch.Sender >= (uint)_n) continue;
+                if (ch.Sequence <= LowWatermark || ch.Sequence > HighWatermark || ch.Sequence % (ulong)_s.CheckpointInterval != 0) continue;
+                StoreCheckpointMessage(ch.Sequence, ch.Sender, m);
+                _checkpoints.Record(ch.Sequence, ch.Sender, MessageHeader.Body(m, ch).Slice(0, Digests.Size));
+            }
+        Span<byte> held = stackalloc byte[Digests.Size];
+        if (ownCheckpoints is not null)
+            foreach (var (cs, cd) in ownCheckpoints)
+            {
+                if (cs <= LowWatermark || cs > LastExecuted || cs > HighWatermark || _checkpoints.TryGetOwn(cs, held)) continue;
+                _checkpoints.RecordOwn(cs, cd, _id);
+                QueueCheckpoint(cs, cd);
+            }
+        // Checkpoints executed before the switch that waited for the composing protocol's stability (MayStabilize) may be stable now.
+        for (ulong s = x - x % (ulong)_s.CheckpointInterval + (ulong)_s.CheckpointInterval; s <= LastExecuted; s += (ulong)_s.CheckpointInterval) TryStabilize(s);
         // Requests the old leader did not order go to the new one (or into its own queue), as after a NEW-VIEW.
         Span<byte> bd = stackalloc byte[Digests.Size];
         Span<byte> rd = stackalloc byte[Digests.Size];

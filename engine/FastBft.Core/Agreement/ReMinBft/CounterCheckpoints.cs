@@ -124,6 +124,15 @@ internal sealed class CounterCheckpoints
         return true;
     }
 
+    /// <summary>Our own CHECKPOINT(seq)'s state digest, if still held.</summary>
+    public bool TryGetOwnDigest(ulong seq, uint self, Span<byte> digest32)
+    {
+        int i = Index(seq);
+        if (seq == 0 || _seq[i] != seq || !_has[i][self]) return false;
+        _body[i][self].AsSpan(0, Digests.Size).CopyTo(digest32);
+        return true;
+    }
+
     /// <summary>The active replicas' counters (epoch, counter per active replica, active-set order) of the stable checkpoint, from
     /// the first active sender's CHECKPOINT; false if none is held (switch: passive replicas' expected counters, Thesis §5.4.3).</summary>
     public bool TryGetStableCounters(Span<byte> counters)

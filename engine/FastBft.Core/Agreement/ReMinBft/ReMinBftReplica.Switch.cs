@@ -158,7 +158,13 @@ public sealed partial class ReMinBftReplica
         }
         Stats.ProtocolSwitches++;
         ulong tcCheckpoint = 0;
-        foreach (var (kind, eh, _) in history.Entries) if (kind == 0 && eh.Type == MessageType.UiCheckpoint && eh.Sequence > tcCheckpoint) tcCheckpoint = eh.Sequence;
-        _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint));
+        var checkpoints = new List<byte[]>();
+        foreach (var (kind, eh, em) in history.Entries)
+            if (kind == 0 && eh.Type == MessageType.UiCheckpoint) { checkpoints.Add(em); if (eh.Sequence > tcCheckpoint) tcCheckpoint = eh.Sequence; }
+        var own = new List<(ulong, byte[])>();
+        var od = new byte[Digests.Size];
+        for (ulong s = history.CheckpointSeq + (ulong)_s.CheckpointInterval; s <= executedHere; s += (ulong)_s.CheckpointInterval)
+            if (_cps.TryGetOwnDigest(s, _id, od)) own.Add((s, od.ToArray()));
+        _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint), checkpoints, own);
     }
 }
