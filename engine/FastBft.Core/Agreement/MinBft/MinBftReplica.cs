@@ -327,7 +327,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private Handled OnPrepare(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
-        if (_halted) { Stats.OldMessages++; return Handled.Done; }   // agreement stopped (a switch, docs/reminbft.md §5): consumed in counter order, no effect
+        if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }   // agreement stopped (a switch, docs/reminbft.md §5): consumed in counter order, no effect; a later view's parks below
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed                        // a later view: wait until we are in it
         if (h.Sender != Leader) { Stats.Ignored++; return Handled.Done; }
@@ -389,7 +389,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        if (_halted) { Stats.OldMessages++; return Handled.Done; }
+        if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;
