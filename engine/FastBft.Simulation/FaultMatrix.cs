@@ -49,8 +49,8 @@ public static class FaultMatrix
     public static IReadOnlyList<FaultyRole> MinBftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Client];
 
     /// <summary>Faulty roles of ReMinBFT, in matrix order: none, the leader of generation 0 (replica 0), an active follower (1..f), a
-    /// passive replica (f+1..2f), a client. The transition coordinator joins when the switch is built (docs/reminbft.md §5).</summary>
-    public static IReadOnlyList<FaultyRole> ReMinBftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Passive, FaultyRole.Client];
+    /// passive replica (f+1..2f), the transition coordinator of the first switch attempt (replica 1, the first follower), a client.</summary>
+    public static IReadOnlyList<FaultyRole> ReMinBftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Passive, FaultyRole.Coordinator, FaultyRole.Client];
 
     /// <summary>The faulty roles of <paramref name="protocol"/> (<see cref="ISimProtocol.Roles"/>).</summary>
     public static IReadOnlyList<FaultyRole> RolesFor(string protocol) => SimProtocols.Get(protocol).Roles;
@@ -162,6 +162,11 @@ public static class FaultMatrix
     private static readonly IReadOnlyList<Behaviour> ReMinBftPassiveBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
         Behaviour.InvalidMac, Behaviour.Replay, Behaviour.WithholdCheckpoint];
 
+    /// <summary>Behaviours of a faulty ReMinBFT transition coordinator (the first follower): crash, mute, a withheld certified message
+    /// (a gap in its run — an abort history over it is invalid), a conflicting certified COMMIT (its history then binds an
+    /// instance twice), a wrong UPDATE, a withheld CHECKPOINT (so the cell switches with it as coordinator).</summary>
+    private static readonly IReadOnlyList<Behaviour> ReMinBftCoordinatorBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.WithholdCertified, Behaviour.ConflictingCommit, Behaviour.WrongUpdate, Behaviour.WithholdCheckpoint];
+
     /// <summary>Behaviours of a faulty ReMinBFT client: PBFT's plus spurious PANICs and PANIC storms.</summary>
     private static readonly IReadOnlyList<Behaviour> ReMinBftClientBehaviours = [Behaviour.ConflictingClient, Behaviour.EdgeIds, Behaviour.Flood, Behaviour.SpuriousPanic, Behaviour.PanicStorm];
 
@@ -173,6 +178,7 @@ public static class FaultMatrix
         FaultyRole.Leader => ReMinBftLeaderBehaviours,
         FaultyRole.Follower => ReMinBftFollowerBehaviours,
         FaultyRole.Passive => ReMinBftPassiveBehaviours,
+        FaultyRole.Coordinator => ReMinBftCoordinatorBehaviours,
         _ => throw new ArgumentOutOfRangeException(nameof(role)),
     };
 

@@ -192,10 +192,11 @@ public sealed class ReMinBftSimProtocol : ISimProtocol
     /// ReMinBFT's normal case stops on any fault of an active replica or a missing CHECKPOINT (Thesis §5.4.2); the switch then
     /// takes over with the first follower as coordinator. Liveness is asserted without a faulty replica, for faulty clients,
     /// for faulty leaders and passive replicas (the coordinator is correct), and for follower faults that do not stop
-    /// progress (slow, replay). A faulty follower may be the coordinator, and coordinator rotation is not built yet.
+    /// progress (slow, replay). A faulty follower may be the coordinator, and coordinator rotation is not built yet, so a
+    /// faulty coordinator's runs assert safety only.
     /// </summary>
     public bool LivenessExpected(Scenario s) => s.Role is FaultyRole.None or FaultyRole.Client or FaultyRole.Leader or FaultyRole.Passive
-        || s.Behaviour is Behaviour.Slow or Behaviour.Replay;
+        || s.Role == FaultyRole.Follower && s.Behaviour is Behaviour.Slow or Behaviour.Replay;
 }
 
 /// <summary>Protocols the simulator knows, by name.</summary>

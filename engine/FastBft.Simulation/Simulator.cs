@@ -207,7 +207,9 @@ public sealed partial class Simulator
         if (scenario.Role == FaultyRole.Leader) _faulty = 0;
         else if (scenario.Role == FaultyRole.NextPrimary) _faulty = 1;
         else if (scenario.Role == FaultyRole.Follower)
-            _faulty = protocol.Switches ? (uint)(2 + _rng.Int(2 * _f - 1)) : (uint)(1 + _rng.Int(protocol.Definition.Shape(_f).Active - 1));   // RePBFT: an active follower other than the first coordinator; otherwise an active follower (every replica but the leader for PBFT/MinBFT)
+            _faulty = protocol.Switches && protocol.Definition.Kind != FastBft.Agreement.ProtocolKind.ReMinBft
+                ? (uint)(2 + _rng.Int(2 * _f - 1))                                         // RePBFT: an active follower other than the first coordinator
+                : (uint)(1 + _rng.Int(protocol.Definition.Shape(_f).Active - 1));         // an active follower (PBFT/MinBFT: any replica but the leader; ReMinBFT: 1..f, the coordinator included)
         else if (scenario.Role == FaultyRole.Passive) _faulty = (uint)(protocol.Definition.Shape(_f).Active + _rng.Int(_f));   // the last f replicas (generation 0 led by replica 0)
         else if (scenario.Role == FaultyRole.Coordinator) _faulty = FastBft.Agreement.Switch.CoordinatorRotation.Coordinator(protocol.Definition.Shape(_f), 0, 1);
         if (_faulty != uint.MaxValue)

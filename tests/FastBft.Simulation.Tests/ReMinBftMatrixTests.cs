@@ -159,6 +159,33 @@ public class ReMinBftPassiveFaultMatrix
             Matrix.Filter(nameof(ReMinBftPassiveFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
 }
 
+/// <summary>ReMinBFT with a faulty transition coordinator (the first follower; safety only: coordinator rotation is not built).</summary>
+public class ReMinBftCoordinatorFaultMatrix
+{
+    [Theory, CombinatorialData]
+    public void InvariantsHold(
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Coordinator)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialMemberData(nameof(ReMinBftMatrix.CiRuns), MemberType = typeof(ReMinBftMatrix))] MatrixRun run)
+        => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
+            Matrix.Filter(nameof(ReMinBftCoordinatorFaultMatrix), nameof(InvariantsHold), $"role: {role}, behaviour: {behaviour}, timing: {timing}, network: {network}, run: {run})"));
+
+    [Theory, PairwiseData]
+    public void PairwiseSweep(
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
+        [CombinatorialValues(FaultyRole.Coordinator)] FaultyRole role,
+        [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
+        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
+        [CombinatorialRange(0, ReMinBftMatrix.PairwiseSeeds)] int seedIndex)
+        => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
+            Matrix.Filter(nameof(ReMinBftCoordinatorFaultMatrix), nameof(PairwiseSweep), $"role: {role}, f: {f}, behaviour: {behaviour}, timing: {timing}, network: {network}, seedIndex: {seedIndex})"));
+}
+
 /// <summary>ReMinBFT with a faulty client.</summary>
 public class ReMinBftClientFaultMatrix
 {
