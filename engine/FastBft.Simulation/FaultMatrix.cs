@@ -29,8 +29,12 @@ public static class FaultMatrix
     /// </summary>
     public static IReadOnlyList<string> MinBftProtocols { get; } = ["minbft"];
 
+    /// <summary>ReMinBFT in the matrix (its own roles, behaviours, timings and CI seeds: <see cref="ReMinBftRoles"/>, <see cref="ReMinBftBehavioursFor"/>,
+    /// <see cref="MinBftTimingsFor"/>, <see cref="ReMinBftCiSeedsPerPoint"/>).</summary>
+    public static IReadOnlyList<string> ReMinBftProtocols { get; } = ["reminbft"];
+
     /// <summary>Every protocol the matrix knows.</summary>
-    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols, .. MinBftProtocols];
+    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols, .. MinBftProtocols, .. ReMinBftProtocols];
 
     /// <summary>Fault tolerances f (n = 3f+1) of the matrix.</summary>
     public static IReadOnlyList<int> Fs { get; } = [1, 2, 3];
@@ -43,6 +47,10 @@ public static class FaultMatrix
 
     /// <summary>Faulty roles of MinBFT, in matrix order: none, the leader of view 0, a follower, a client (n = 2f+1, every replica active: no passive replicas, and no next primary while the core has no view change).</summary>
     public static IReadOnlyList<FaultyRole> MinBftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Client];
+
+    /// <summary>Faulty roles of ReMinBFT, in matrix order: none, the leader of generation 0 (replica 0), an active follower (1..f), a
+    /// passive replica (f+1..2f), the transition coordinator of the first switch attempt (replica 1, the first follower), a client.</summary>
+    public static IReadOnlyList<FaultyRole> ReMinBftRoles { get; } = [FaultyRole.None, FaultyRole.Leader, FaultyRole.Follower, FaultyRole.Passive, FaultyRole.Coordinator, FaultyRole.Client];
 
     /// <summary>The faulty roles of <paramref name="protocol"/> (<see cref="ISimProtocol.Roles"/>).</summary>
     public static IReadOnlyList<FaultyRole> RolesFor(string protocol) => SimProtocols.Get(protocol).Roles;
@@ -140,6 +148,49 @@ public static class FaultMatrix
         FaultyRole.Follower => MinBftFollowerBehaviours,
         _ => throw new ArgumentOutOfRangeException(nameof(role)),
     };
+
+    /// <summary>Behaviours of a faulty ReMinBFT leader (Thesis §5.4.2 attacks, docs/reminbft.md §6): MinBFT's leader behaviours (the equivocation
+    /// attempt, a withheld certified message = counter gap, replayed UIs, …) plus a wrong UPDATE and a withheld (uncertified) CHECKPOINT.</summary>
+    private static readonly IReadOnlyList<Behaviour> ReMinBftLeaderBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.Equivocate, Behaviour.Censor, Behaviour.WithholdCertified, Behaviour.WithholdCheckpoint, Behaviour.WrongUpdate];
+
+    /// <summary>Behaviours of a faulty ReMinBFT active follower: MinBFT's follower behaviours (its conflicting certified COMMIT is its equivocation attempt) plus a wrong UPDATE.</summary>
+    private static readonly IReadOnlyList<Behaviour> ReMinBftFollowerBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.WithholdCertified, Behaviour.WithholdCheckpoint, Behaviour.ConflictingCommit, Behaviour.WrongUpdate];
+
+    /// <summary>Behaviours of a faulty ReMinBFT passive replica (it sends only CHECKPOINTs and, on a retransmitted request, a cached reply).</summary>
+    private static readonly IReadOnlyList<Behaviour> ReMinBftPassiveBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.Slow, Behaviour.WrongReply, Behaviour.WrongCheckpoint,
+        Behaviour.InvalidMac, Behaviour.Replay, Behaviour.WithholdCheckpoint];
+
+    /// <summary>Behaviours of a faulty ReMinBFT transition coordinator (the first follower): crash, mute, a withheld certified message
+    /// (a gap in its run — an abort history over it is invalid), a conflicting certified COMMIT (its history then binds an
+    /// instance twice), a wrong UPDATE, a withheld CHECKPOINT (so the cell switches with it as coordinator).</summary>
+    private static readonly IReadOnlyList<Behaviour> ReMinBftCoordinatorBehaviours = [Behaviour.Crash, Behaviour.Mute, Behaviour.WithholdCertified, Behaviour.ConflictingCommit, Behaviour.WrongUpdate, Behaviour.WithholdCheckpoint];
+
+    /// <summary>Behaviours of a faulty ReMinBFT client: PBFT's plus spurious PANICs and PANIC storms.</summary>
+    private static readonly IReadOnlyList<Behaviour> ReMinBftClientBehaviours = [Behaviour.ConflictingClient, Behaviour.EdgeIds, Behaviour.Flood, Behaviour.SpuriousPanic, Behaviour.PanicStorm];
+
+    /// <summary>Behaviours of a faulty ReMinBFT role.</summary>
+    public static IReadOnlyList<Behaviour> ReMinBftBehavioursFor(FaultyRole role) => role switch
+    {
+        FaultyRole.None => NoneBehaviours,
+        FaultyRole.Client => ReMinBftClientBehaviours,
+        FaultyRole.Leader => ReMinBftLeaderBehaviours,
+        FaultyRole.Follower => ReMinBftFollowerBehaviours,
+        FaultyRole.Passive => ReMinBftPassiveBehaviours,
+        FaultyRole.Coordinator => ReMinBftCoordinatorBehaviours,
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>CI seeds per ReMinBFT matrix point: 1 at f = 1, none at f = 2 and 3 (the pairwise sweep covers them).</summary>
+    public static int ReMinBftCiSeedsPerPoint(int f) => f switch { 1 => 1, _ => 0 };
+
+    /// <summary>The CI seed dimension of the ReMinBFT theories.</summary>
+    public static IEnumerable<(int F, int SeedIndex)> ReMinBftCiRuns()
+    {
+        foreach (int f in Fs)
+            for (int i = 0; i < ReMinBftCiSeedsPerPoint(f); i++) yield return (f, i);
+    }
 
     /// <summary>Timings of a MinBFT scenario with a faulty node: early, mid-batch, checkpoint boundary (no view-change timing: the core has no view change yet).</summary>
     public static IReadOnlyList<FaultTiming> MinBftFaultTimings { get; } = [FaultTiming.Early, FaultTiming.MidBatch, FaultTiming.CheckpointBoundary];

@@ -163,6 +163,42 @@ public sealed class RePbftStarSimProtocol : ISimProtocol
     public int CiSeedsPerPoint(int f) => FaultMatrix.RePbftCiSeedsPerPoint(f);
 }
 
+/// <summary>
+/// ReMinBFT in the simulator (docs/reminbft.md §6): n = 2f+1 on one software USIG per node, f+1 active and f passive, roles
+/// leader, active follower, passive and client, its own behaviours (<see cref="FaultMatrix.ReMinBftBehavioursFor"/>), the
+/// commit-certificate oracle on the f+1 active replicas' certified messages and the counter-order oracle on every active
+/// replica's MinBFT core. A switching protocol: clients PANIC, and the switch to MinBFT recovers from leader and passive faults
+/// (its first coordinator is the first follower; without coordinator rotation a faulty coordinator stops it).
+/// </summary>
+public sealed class ReMinBftSimProtocol : ISimProtocol
+{
+    /// <inheritdoc/>
+    public string Name => "reminbft";
+    /// <inheritdoc/>
+    public IProtocolDefinition Definition => FastBft.Agreement.ReMinBft.ReMinBftProtocol.Instance;
+    /// <inheritdoc/>
+    public IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => FaultMatrix.ReMinBftBehavioursFor(role);
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultyRole> Roles => FaultMatrix.ReMinBftRoles;
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.MinBftTimingsFor(role);
+    /// <inheritdoc/>
+    public int CiSeedsPerPoint(int f) => FaultMatrix.ReMinBftCiSeedsPerPoint(f);
+    /// <inheritdoc/>
+    public bool CertifiedCommitCertificate => true;
+    /// <inheritdoc/>
+    public bool Switches => true;
+    /// <summary>
+    /// ReMinBFT's normal case stops on any fault of an active replica or a missing CHECKPOINT (Thesis §5.4.2); the switch then
+    /// takes over with the first follower as coordinator. Liveness is asserted without a faulty replica, for faulty clients,
+    /// for faulty leaders and passive replicas (the coordinator is correct), and for follower faults that do not stop
+    /// progress (slow, replay). A faulty follower may be the coordinator, and coordinator rotation is not built yet, so a
+    /// faulty coordinator's runs assert safety only.
+    /// </summary>
+    public bool LivenessExpected(Scenario s) => s.Role is FaultyRole.None or FaultyRole.Client or FaultyRole.Leader or FaultyRole.Passive
+        || s.Role == FaultyRole.Follower && s.Behaviour is Behaviour.Slow or Behaviour.Replay;
+}
+
 /// <summary>Protocols the simulator knows, by name.</summary>
 public static class SimProtocols
 {
@@ -174,6 +210,7 @@ public static class SimProtocols
         "repbft" => new RePbftSimProtocol(),
         "repbft-star" or "repbft*" => new RePbftStarSimProtocol(),
         "minbft" => new MinBftSimProtocol(),
+        "reminbft" => new ReMinBftSimProtocol(),
         _ => throw new ArgumentException(CellShape.TryParse(name, out _)
             ? $"protocol '{name}' is not built yet (built: {string.Join(", ", Protocols.Built)})"
             : $"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})"),

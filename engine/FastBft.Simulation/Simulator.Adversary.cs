@@ -144,7 +144,7 @@ public sealed partial class Simulator
                 break;
             case Behaviour.WrongCheckpoint:
                 // MinBFT's certified CHECKPOINT: a second, wrong one is certified with its own counter (Simulator.Usig.cs, OnFirstCertified).
-                if (h.Type is MessageType.Checkpoint or MessageType.SignedCheckpoint)   // RePBFT's is signed: Reseal re-signs it
+                if (h.Type is MessageType.Checkpoint or MessageType.SignedCheckpoint or MessageType.CounterCheckpoint)   // RePBFT's is signed: Reseal re-signs it
                 {
                     msg[MessageHeader.Size] ^= 0x5A;
                     Forge.Reseal(src.Auth, msg);
@@ -198,7 +198,7 @@ public sealed partial class Simulator
                 if (h.Type == MessageType.Update) { CorruptUpdate(msg, h); Forge.Reseal(src.Auth, msg); }
                 break;
             case Behaviour.WithholdCheckpoint:
-                if (h.Type == MessageType.SignedCheckpoint) return;   // MinBFT's certified CHECKPOINT: withheld by counter (Simulator.Usig.cs)
+                if (h.Type is MessageType.SignedCheckpoint or MessageType.CounterCheckpoint) return;   // MinBFT's certified CHECKPOINT: withheld by counter (Simulator.Usig.cs)
                 break;
             case Behaviour.BadHistory or Behaviour.ForgedProof or Behaviour.BadSwitch:
                 // Stops committing in the normal case (so the cell switches), then lies in the switch.

@@ -35,12 +35,16 @@ public sealed partial class Simulator
            && msg[msg.Length - UsigCertificateScheme.Length] == (byte)AuthenticatorKind.UsigCertificate
            && (MessageType)msg[3] is MessageType.UiPrepare or MessageType.UiCommit or MessageType.UiCheckpoint;
 
+    /// <summary>The MinBFT core of a replica core: MinBFT's itself, an active ReMinBFT replica's composed one (null: none, e.g. a passive ReMinBFT replica).</summary>
+    internal static MinBftReplica? MinBftCoreOf(Agreement.IReplicaCore core)
+        => core as MinBftReplica ?? (core as Agreement.ReMinBft.ReMinBftReplica)?.Core;
+
     private static ulong CounterOf(byte[] msg) => BinaryPrimitives.ReadUInt64LittleEndian(msg.AsSpan(msg.Length - UsigCertificateScheme.Length + Authenticator.TrailerHeaderSize + 8));
 
     /// <summary>Hooks the counter-order oracle into a correct MinBFT core.</summary>
     private void AttachCounterOrderOracle(uint id, Agreement.IReplicaCore core)
     {
-        if (core is not MinBftReplica mb || !IsCorrect(id)) return;
+        if (MinBftCoreOf(core) is not { } mb || !IsCorrect(id)) return;
         mb.CertifiedHandled = (sender, type, epoch, counter) => CheckCounterOrder(id, sender, type, epoch, counter);
         mb.CounterOrderJumped = (sender, epoch, counter) => NoteCounterJump(id, sender, epoch, counter);
     }
@@ -185,7 +189,7 @@ public sealed partial class Simulator
         var parts = new List<string>();
         foreach (var nd in _nodes)
         {
-            if (nd.Dead || Crashed(nd.Id) || nd.Cores[0] is not MinBftReplica mb) continue;
+            if (nd.Dead || Crashed(nd.Id) || MinBftCoreOf(nd.Cores[0]) is not { } mb) continue;
             string who = $"replica {nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}";
             if (mb.LastPrepared > mb.LastExecuted && t > mb.LastExecuted)
                 parts.Add($"{who} bound {mb.LastExecuted + 1}..{mb.LastPrepared} and never committed them while replica {top.Id} executed up to {t} ({mb.DescribeState()})");

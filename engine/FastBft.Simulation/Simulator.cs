@@ -207,8 +207,10 @@ public sealed partial class Simulator
         if (scenario.Role == FaultyRole.Leader) _faulty = 0;
         else if (scenario.Role == FaultyRole.NextPrimary) _faulty = 1;
         else if (scenario.Role == FaultyRole.Follower)
-            _faulty = protocol.Switches ? (uint)(2 + _rng.Int(2 * _f - 1)) : (uint)(1 + _rng.Int(_n - 1));   // RePBFT: an active follower other than the first coordinator
-        else if (scenario.Role == FaultyRole.Passive) _faulty = (uint)(2 * _f + 1 + _rng.Int(_f));
+            _faulty = protocol.Switches && protocol.Definition.Kind != FastBft.Agreement.ProtocolKind.ReMinBft
+                ? (uint)(2 + _rng.Int(2 * _f - 1))                                         // RePBFT: an active follower other than the first coordinator
+                : (uint)(1 + _rng.Int(protocol.Definition.Shape(_f).Active - 1));         // an active follower (PBFT/MinBFT: any replica but the leader; ReMinBFT: 1..f, the coordinator included)
+        else if (scenario.Role == FaultyRole.Passive) _faulty = (uint)(protocol.Definition.Shape(_f).Active + _rng.Int(_f));   // the last f replicas (generation 0 led by replica 0)
         else if (scenario.Role == FaultyRole.Coordinator) _faulty = FastBft.Agreement.Switch.CoordinatorRotation.Coordinator(protocol.Definition.Shape(_f), 0, 1);
         if (_faulty != uint.MaxValue)
         {
@@ -524,10 +526,10 @@ public sealed partial class Simulator
                     Console.Error.WriteLine($"{_now,6} r{to}{(node.Cores.Length > 1 ? $"/{k}" : "")} <- {from} {verified.Header.Type} v{verified.Header.View} s{verified.Header.Sequence}{(verified.HasUi ? $" ui {verified.UiEpoch}:{verified.UiCounter}" : "")}");
                 if (verified.Header.Type is MessageType.PrePrepare or MessageType.UiPrepare && IsCorrect(to)) ObservePrePrepare(verified.Header, msg);
                 if (verified.HasUi) ObserveCertifiedDelivery(to, node.Cores[k], verified.Header);
-                if (_sc.IgnoreCounterOrder && verified.HasUi && IsCorrect(to) && node.Cores[k] is FastBft.Agreement.MinBft.MinBftReplica)
+                if (_sc.IgnoreCounterOrder && verified.HasUi && IsCorrect(to) && MinBftCoreOf(node.Cores[k]) is not null)
                 {
                     // Planted bug (tests only): the core acts on certified messages as they arrive, ignoring counter order.
-                    Call(node, k, verified, static (c, m) => ((FastBft.Agreement.MinBft.MinBftReplica)c).HandleIgnoringCounterOrderForTest(m), "OnMessage", verified.Header.Type, from);
+                    Call(node, k, verified, static (c, m) => MinBftCoreOf(c)!.HandleIgnoringCounterOrderForTest(m), "OnMessage", verified.Header.Type, from);
                     continue;
                 }
                 if (Trace && verified.Header.Type is MessageType.History or MessageType.Switch or MessageType.Panic or MessageType.ViewChange or MessageType.NewView)

@@ -73,13 +73,22 @@ public enum MessageType : byte
     /// <summary>SWITCH-VOTE(p, phase, D(SWITCH)): ECHO or READY of Bracha's reliable broadcast of the SWITCH of generation p,
     /// replica → all, so correct replicas start a generation only from one SWITCH even if its coordinator equivocates (docs/repbft.md §5.5).</summary>
     SwitchVote = 30,
+    /// <summary>ReMinBFT CHECKPOINT(s, D(state), counters): every replica → all, MAC vector, not certified (Thesis §5.4.2). Body:
+    /// D(state)[32] ‖ count[4] ‖ count × (epoch[8] ‖ counter[8]): an active replica lists, for every active replica in
+    /// active-set order (leader first), the UI of the PREPARE (leader) or COMMIT (follower) it sent for s; a passive replica
+    /// sends count 0. Stable with all n digests matching and all active replicas' counter lists equal (docs/reminbft.md §2).</summary>
+    CounterCheckpoint = 31,
+    /// <summary>ReMinBFT SWITCH(p, h) with the transition coordinator's UI: coordinator → all (Thesis §5.4.3). h = the stable
+    /// checkpoint and every certified message the coordinator sent after it, gap-free, plus, for each of its COMMITs, the
+    /// leader's PREPARE it endorsed (docs/reminbft.md §5). Header view = the MinBFT start view (led by the coordinator).</summary>
+    UiSwitch = 32,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
 public static class MessageTypes
 {
     /// <summary>Highest type value this version of the engine parses.</summary>
-    public const MessageType Highest = MessageType.SwitchVote;
+    public const MessageType Highest = MessageType.UiSwitch;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
     public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;

@@ -8,7 +8,7 @@ namespace FastBft.Perf.Commands;
 /// <summary>`fastbft run`: one measured cell. With no options: PBFT, f=1, workload 0/0, 32 clients, 10 s, replicas as processes.</summary>
 internal static class RunCommand
 {
-    internal static readonly Option<string> Protocol = new("--protocol") { Description = "agreement protocol: pbft, repbft or repbft-star (3f+1 replicas; docs/repbft.md), minbft (2f+1 replicas on a USIG trusted counter, see --usig; docs/minbft.md); a protocol that is not built yet (reminbft) is rejected with a message naming the built ones", DefaultValueFactory = _ => "pbft" };
+    internal static readonly Option<string> Protocol = new("--protocol") { Description = "agreement protocol: pbft, repbft or repbft-star (3f+1 replicas; docs/repbft.md), minbft (2f+1 replicas on a USIG trusted counter, see --usig; docs/minbft.md), reminbft (2f+1 replicas, f+1 active and f passive, on the USIG; docs/reminbft.md)", DefaultValueFactory = _ => "pbft" };
     internal static readonly Option<int> F = new("--f") { Description = "faults tolerated; the cell has 3f+1 replicas (PBFT, RePBFT) or 2f+1 (MinBFT, ReMinBFT)", DefaultValueFactory = _ => 1 };
     internal static readonly Option<string> Workload = new("--workload") { Description = "a/b[/z]: request KiB / reply KiB [/ update KiB], e.g. 0/0, 0/4, 4/0", DefaultValueFactory = _ => "0/0" };
     internal static readonly Option<int> Clients = new("--clients") { Description = "closed-loop clients (one outstanding request each)", DefaultValueFactory = _ => 32 };

@@ -19,7 +19,7 @@ internal static class SimulateCommand
 {
     public static Command Create()
     {
-        var protocol = new Option<string>("--protocol") { Description = "protocol core (pbft, repbft, repbft-star, minbft)", DefaultValueFactory = _ => "pbft" };
+        var protocol = new Option<string>("--protocol") { Description = "protocol core (pbft, repbft, repbft-star, minbft, reminbft)", DefaultValueFactory = _ => "pbft" };
         var f = new Option<int[]>("--f") { Description = "f values of the matrix (default: the matrix's, 1, 2 and 3)", AllowMultipleArgumentsPerToken = true };
         var scenarios = new Option<int>("--scenarios") { Description = "number of matrix scenarios to run (seeds per point grow to reach it)", DefaultValueFactory = _ => 2000 };
         var seed = new Option<ulong?>("--seed") { Description = "with --scenario: replay this seed; otherwise the base seed of the matrix" };

@@ -114,10 +114,12 @@ public class UsigHostTests
     }
 
     [Fact]
-    public void AnUnbuiltUsigProtocolIsRejectedByTheRegistryNamingIt()
+    public void AReMinBftHostGivesItsCoreAUsigScheme()
     {
-        var e = Assert.Throws<ConfigException>(() => new ReplicaHost(MinBftCell(null, "reminbft"), 0, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0"))));
-        Assert.Contains("reminbft", e.Message);
+        using var host = new ReplicaHost(MinBftCell(new UsigOptions { Impl = UsigImpl.Software }, "reminbft"), 2, new NullTransport(), new FastBft.Workloads.NoOpService(FastBft.Workloads.Workload.Parse("0/0")));
+        Assert.NotNull(host.UsigScheme);
+        Assert.Equal(ProtocolKind.ReMinBft, host.Core.Shape.Protocol);
+        Assert.Equal((3, 2), (host.Core.Shape.N, host.Core.Shape.Active));
     }
 
     [Fact]

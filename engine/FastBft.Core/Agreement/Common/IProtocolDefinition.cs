@@ -79,6 +79,7 @@ public static class Protocols
         ProtocolKind.RePbft => RePbft.RePbftProtocol.Instance,
         ProtocolKind.RePbftStar => RePbft.RePbftProtocol.Star,
         ProtocolKind.MinBft => MinBft.MinBftProtocol.Instance,
+        ProtocolKind.ReMinBft => ReMinBft.ReMinBftProtocol.Instance,
         _ => throw new NotSupportedException($"protocol '{new CellShape(kind, 1).Name}' is not built yet (built: {string.Join(", ", Built)})"),
     };
 
@@ -88,7 +89,7 @@ public static class Protocols
         => CellShape.TryParse(name, out var kind) ? Get(kind) : throw new NotSupportedException($"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})");
 
     /// <summary>True if <paramref name="kind"/> is built.</summary>
-    public static bool IsBuilt(ProtocolKind kind) => kind is ProtocolKind.Pbft or ProtocolKind.RePbft or ProtocolKind.RePbftStar or ProtocolKind.MinBft;
+    public static bool IsBuilt(ProtocolKind kind) => kind is ProtocolKind.Pbft or ProtocolKind.RePbft or ProtocolKind.RePbftStar or ProtocolKind.MinBft or ProtocolKind.ReMinBft;
 
     /// <summary>Names of the built protocols.</summary>
     public static IEnumerable<string> Built => CellShape.Names.Where((_, i) => IsBuilt((ProtocolKind)i));

@@ -30,6 +30,13 @@ public sealed record QuorumPolicy(int Prepare, int Commit, int Checkpoint, int V
     /// </summary>
     public static QuorumPolicy MinBft(int f) => new(1, f + 1, f + 1, f + 1, f + 1);
 
+    /// <summary>
+    /// ReMinBFT's quorums for f (n = 2f+1, f+1 active; Thesis §5.4.2, PROTOCOLS.md §6.2): the leader's certified PREPARE alone
+    /// binds (1), all f+1 active replicas' certified messages commit (the leader's PREPARE and f COMMITs), CHECKPOINTs from
+    /// all 2f+1 replicas make a checkpoint stable, f+1 is the weak quorum; UPDATEs need all f+1 active replicas (= Commit).
+    /// </summary>
+    public static QuorumPolicy ReMinBft(int f) => new(1, f + 1, 2 * f + 1, f + 1, f + 1);
+
     /// <summary>Genuine endorsements a prepare proof in an abort history needs (RePBFT: f+1 = <see cref="Weak"/>; docs/repbft.md §5.3). 0 = <see cref="Weak"/>.</summary>
     public int ProofEndorsements { get; init; }
 
@@ -43,6 +50,7 @@ public sealed record QuorumPolicy(int Prepare, int Commit, int Checkpoint, int V
         ProtocolKind.Pbft => Pbft(shape.F),
         ProtocolKind.RePbft or ProtocolKind.RePbftStar => RePbft(shape.F),
         ProtocolKind.MinBft => MinBft(shape.F),
+        ProtocolKind.ReMinBft => ReMinBft(shape.F),
         _ => throw new NotSupportedException($"protocol '{shape.Name}' is not built yet"),
     };
 

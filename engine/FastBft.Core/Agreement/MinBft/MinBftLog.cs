@@ -26,7 +26,10 @@ internal sealed class MinBftSlot
     public ulong OwnEpoch, OwnCounter;                // UI of our own PREPARE/COMMIT for this slot
     public int StalledTicks;
 
-    public MinBftSlot(int n) => Votes = new MatchingVotes(n);
+    public MinBftSlot(int n, ProtocolFamily family = ProtocolFamily.MinBft) { Votes = new MatchingVotes(n); Family = family; }
+
+    /// <summary>Family of the PREPARE headers this slot writes (<see cref="StoreFixed"/>).</summary>
+    public readonly ProtocolFamily Family;
 
     public void Reset(ulong seq, ulong view)
     {
@@ -66,7 +69,7 @@ internal sealed class MinBftSlot
     {
         int len = MessageHeader.Size + batch.Length;
         if (Prepare.Length < len) Prepare = new byte[len];
-        new MessageHeader(MessageType.UiPrepare, 0, View, Seq, batch.Length, 0, ProtocolFamily.MinBft, 0).Write(Prepare);
+        new MessageHeader(MessageType.UiPrepare, 0, View, Seq, batch.Length, 0, Family, 0).Write(Prepare);
         batch.CopyTo(Prepare.AsSpan(MessageHeader.Size));
         PrepareLength = len;
         digest.CopyTo(Digest);
@@ -161,8 +164,9 @@ internal sealed class CertifiedOutbox
     private byte[] _headers = new byte[64 * MessageHeader.Size], _digests = new byte[64 * Digests.Size], _trailers = new byte[64 * UsigCertificateScheme.Length];
     private int _count, _open = -1;
     private readonly uint _self;
+    private readonly ProtocolFamily _family;
 
-    public CertifiedOutbox(uint self) => _self = self;
+    public CertifiedOutbox(uint self, ProtocolFamily family = ProtocolFamily.MinBft) { _self = self; _family = family; }
 
     public int Count => _count;
 
@@ -177,7 +181,7 @@ internal sealed class CertifiedOutbox
             Array.Resize(ref _offset, k); Array.Resize(ref _length, k);
             Array.Resize(ref _headers, k * MessageHeader.Size); Array.Resize(ref _digests, k * Digests.Size); Array.Resize(ref _trailers, k * UsigCertificateScheme.Length);
         }
-        new MessageHeader(type, _self, view, seq, bodyLength, UsigCertificateScheme.Length, ProtocolFamily.MinBft, 0).Write(_buf.AsSpan(_used));
+        new MessageHeader(type, _self, view, seq, bodyLength, UsigCertificateScheme.Length, _family, 0).Write(_buf.AsSpan(_used));
         _offset[_count] = _used; _length[_count] = total;
         _open = _count;
         _used += total;

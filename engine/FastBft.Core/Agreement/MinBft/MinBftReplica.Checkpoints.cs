@@ -29,6 +29,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         _checkpoints.RecordOwn(seq, digest, _id);
         Stats.Checkpoints++;
         QueueCheckpoint(seq, digest);
+        _observer?.CheckpointTaken(seq, digest);
         TryStabilize(seq);
     }
 
@@ -218,7 +219,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         CountStoredCheckpointVotes(seq);
         int matching = _checkpoints.CountMatchingOwn(seq);
         if (matching < 0) return;
-        if (matching >= _q.Checkpoint)
+        if (matching >= _q.Checkpoint && (_observer is null || _observer.MayStabilize(seq)))
         {
             LowWatermark = seq;                           // stable: the log below is garbage (slots are reused by index)
             _checkpoints.MakeStable(seq);
@@ -244,6 +245,29 @@ public sealed partial class MinBftReplica : IStateTransferOutput
             if (MessageHeader.TryParse(msg, int.MaxValue, out var h) != ParseStatus.Ok || h.Sequence != seq) continue;
             _checkpoints.Record(seq, j, MessageHeader.Body(msg, h).Slice(0, Digests.Size));
         }
+    }
+
+    /// <summary>A composing protocol's own stability condition for <paramref name="seq"/> now holds
+    /// (<see cref="IMinBftObserver.MayStabilize"/>): stabilizes it if the core's quorum holds too, then resumes what waited for the window.</summary>
+    public void RetryStabilize(ulong seq)
+    {
+        TryStabilize(seq);
+        ResumeParked();
+        EndOfBurst();
+    }
+
+    /// <summary>
+    /// The UI (epoch, counter) of replica <paramref name="j"/>'s PREPARE/COMMIT for <paramref name="seq"/> that this core handled
+    /// (its own included), if still in the 2L ring (ReMinBFT's CHECKPOINT counters, Thesis §5.4.2). False: not handled.
+    /// </summary>
+    public bool TryGetAgreementCounter(uint j, ulong seq, out ulong epoch, out ulong counter)
+    {
+        epoch = 0; counter = 0;
+        if (j >= (uint)_n) return false;
+        int i = (int)(seq % (ulong)_takenSeq[j].Length);
+        if (_takenSeq[j][i] != seq || _takenCounter[j][i] == 0) return false;
+        epoch = _takenEpoch[j][i]; counter = _takenCounter[j][i];
+        return true;
     }
 
     private void ForgetOwnCheckpointsBelow(ulong seq)

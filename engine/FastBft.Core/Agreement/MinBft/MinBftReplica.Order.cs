@@ -206,7 +206,7 @@ public sealed partial class MinBftReplica
     {
         for (uint j = 0; j < _n; j++)
         {
-            if (j == _id) continue;
+            if (j == _id || !IsMember(j)) continue;
             if (_order[j] is { } b) { var st = b.GetState(j); RequestMissing(j, st.Epoch, st.ExpectedCounter); }
             else RequestMissing(j, 0, 1);                 // never heard from j: its current epoch, from counter 1
         }

@@ -58,6 +58,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private readonly RequestIntake _intake;
     private readonly CertifiedOutbox _outbox;
     private readonly SentLog _sent;
+    private readonly MinBftComposition _composition;
+    private readonly IMinBftObserver? _observer;
+    private ulong _members;
+    private bool _viewChanges;
     private long _tick;
     private ulong _lastCommitQueued;          // highest s this replica queued its own COMMIT for in this view (sender rule)
 
@@ -86,10 +90,15 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <param name="output">where messages leave.</param>
     /// <param name="usig">this replica's USIG certificate scheme — the same instance its verifier checks UIs with; its id must be the replica id.</param>
     /// <param name="quorums">quorum sizes; null = <see cref="QuorumPolicy.MinBft"/>(f). Tests inject planted bugs here.</param>
+    /// <param name="composition">what a composing protocol (ReMinBFT) changes; null = plain MinBFT.</param>
     /// <exception cref="ArgumentException">f &lt; 1, n = 2f+1 &gt; 64, window not a multiple of K, id out of range, or the USIG belongs to another replica.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="usig"/> is null.</exception>
-    public MinBftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, UsigCertificateScheme usig, QuorumPolicy? quorums = null)
+    public MinBftReplica(ReplicaParameters settings, Authenticator auth, IExecutionStage execution, IReplicaOutput output, UsigCertificateScheme usig, QuorumPolicy? quorums = null, MinBftComposition? composition = null)
     {
+        _composition = composition ?? new MinBftComposition();
+        _observer = _composition.Observer;
+        _members = _composition.Members;
+        _viewChanges = _composition.ViewChanges;
         ArgumentNullException.ThrowIfNull(usig);
         _s = settings;
         if (settings.F < 1) throw new ArgumentException($"f must be at least 1 (f={settings.F})", nameof(settings));
@@ -104,12 +113,13 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         _exec = execution;
         _q = quorums ?? QuorumPolicy.MinBft(settings.F);
         _out = output;
-        _builder = new MessageBuilder(auth, _n) { Family = ProtocolFamily.MinBft };
+        _builder = new MessageBuilder(auth, _n) { Family = _composition.Family };
+        View = _composition.InitialView;
         _slots = new MinBftSlot[settings.Window];
-        for (int i = 0; i < _slots.Length; i++) _slots[i] = new MinBftSlot(_n);
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new MinBftSlot(_n, _composition.Family);
         _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
         _intake = new RequestIntake(_clients, _pending, execution.Replies, settings.BatchSize);
-        _outbox = new CertifiedOutbox(_id);
+        _outbox = new CertifiedOutbox(_id, _composition.Family);
         // Own certified messages of two windows: one PREPARE/COMMIT per sequence number and one CHECKPOINT per K.
         _sent = new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
         InitOrder();
@@ -168,16 +178,17 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiPrepare:
             case MessageType.UiCommit:
             case MessageType.UiCheckpoint:
-                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
+            case MessageType.UiSwitch:
+                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id || !IsMember(h.Sender)) { Stats.Ignored++; return; }
                 OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);
                 break;
             case MessageType.UiViewChange:
             case MessageType.UiNewView:
-                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id) { Stats.Ignored++; return; }
+                if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id || !IsMember(h.Sender) || !_viewChanges) { Stats.Ignored++; return; }
                 OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // a NEW-VIEW is installed there, in order
                 if (h.Type == MessageType.UiViewChange) OnViewChange(h, m.Message);
                 break;
-            case MessageType.ReqViewChange: OnReqViewChange(h); break;
+            case MessageType.ReqViewChange: if (_viewChanges) OnReqViewChange(h); else Stats.Ignored++; break;
             case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
             case MessageType.Fetch: OnFetch(h, m.Message); break;
             case MessageType.StateData: OnStateData(h, m.Message); break;
@@ -192,7 +203,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     public void EndOfBurst()
     {
         ResumeParked();
-        if (IsLeader && !InViewChange)
+        if (IsLeader && !InViewChange && !_halted)
         {
             // First the batches the NEW-VIEW fixed, in s order (docs/minbft.md §5.5), then new ones.
             while (LastPrepared < _fixedUpTo && LastPrepared + 1 <= _ownCpQueued + (ulong)_s.Window) ReProposeFixed(LastPrepared + 1);
@@ -236,7 +247,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 Broadcast(cpMsg);
         }
         _stateTransfer.Tick(LastExecuted);
-        ViewChangeTick();
+        if (_viewChanges) ViewChangeTick();
         EndOfBurst();
     }
 
@@ -318,6 +329,12 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiPrepare: return OnPrepare(h, message, requestsAuthenticated);
             case MessageType.UiCommit: return OnCommit(h, message);
             case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
+            case MessageType.UiSwitch:
+            {
+                CertifiedOutbox.ReadUi(message, out ulong se, out ulong sc);
+                _observer?.CertifiedInOrder(h, message, se, sc);   // a composing protocol's certified message, in its sender's counter order
+                return Handled.Done;
+            }
             case MessageType.UiViewChange: return Handled.Done;  // handled on receipt (self-contained); its place in the order matters for the sender's run only
             case MessageType.UiNewView:
             {
@@ -332,6 +349,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private Handled OnPrepare(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
+        if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }   // agreement stopped (a switch, docs/reminbft.md §5): consumed in counter order, no effect; a later view's parks below
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed                        // a later view: wait until we are in it
         if (h.Sender != Leader) { Stats.Ignored++; return Handled.Done; }
@@ -374,7 +392,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Queues our COMMITs for bound slots in s order (Thesis §5.4.2 sender rule: one for every preceding instance first).</summary>
     private void QueueCommits()
     {
-        if (InViewChange) return;
+        if (InViewChange || _halted) return;
         while (_lastCommitQueued < LastPrepared)
         {
             ulong seq = _lastCommitQueued + 1;
@@ -393,6 +411,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
     {
+        if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;
@@ -532,6 +551,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             Stats.ExecutedBatches++;
             slot.Executed = true;
             LastExecuted = next;
+            _observer?.BatchExecuted(next);
             if (next % (ulong)_s.CheckpointInterval == 0) TakeCheckpoint(next, slot);
         }
     }
@@ -567,8 +587,11 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private void Broadcast(ReadOnlySpan<byte> message)
     {
-        for (uint r = 0; r < _n; r++) if (r != _id) _out.SendToReplica(r, message);
+        for (uint r = 0; r < _n; r++) if (r != _id && IsMember(r)) _out.SendToReplica(r, message);
     }
+
+    /// <summary>True if <paramref name="r"/> takes part in agreement (<see cref="MinBftComposition.Members"/>).</summary>
+    private bool IsMember(uint r) => r < 64 && (_members & (1UL << (int)r)) != 0;
 
     /// <inheritdoc/>
     public void GetStateDigest(Span<byte> digest32) => _exec.GetStateDigest(digest32);

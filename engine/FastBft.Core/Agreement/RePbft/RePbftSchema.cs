@@ -30,14 +30,20 @@ public static class RePbftSchema
         yield return MessageRule.Fixed(MessageType.EndorsedPrepare, SenderRole.Replica, Digests.Size + CommonRules.EndorsementSize);
         // The signature makes it usable in a stable checkpoint certificate inside an abort history: checked once, here.
         yield return MessageRule.Fixed(MessageType.SignedCheckpoint, SenderRole.Replica, Digests.Size + ReplicaSignatures.SignatureSize, Signed);
-        yield return new(MessageType.Update, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 4 + 4, int.MaxValue, new UpdateRule());
-        // PANIC: the client's MAC vector covers every replica, so any replica may forward it unchanged (G9).
-        yield return MessageRule.Fixed(MessageType.Panic, SenderRole.Client, Digests.Size);
+        yield return UpdateMessage();
+        yield return PanicMessage();
         yield return new(MessageType.History, SenderRole.Replica, AuthenticatorKind.ReplicaVector, AbortHistory.Fixed + ReplicaSignatures.SignatureSize, int.MaxValue, Signed);
         yield return new(MessageType.Switch, SenderRole.ViewLeader, AuthenticatorKind.ReplicaVector, GlobalHistory.SwitchFixed + ReplicaSignatures.SignatureSize, int.MaxValue, Switch);
         yield return new(MessageType.Forward, SenderRole.Replica, AuthenticatorKind.ReplicaVector, MessageHeader.Size, int.MaxValue, new ForwardRule());
         yield return MessageRule.Fixed(MessageType.SwitchVote, SenderRole.Replica, SwitchVoteLength, new SwitchVoteRule());
     }
+
+    /// <summary>UPDATE (Thesis §5.3.1.2, §5.4.2): form[1] ‖ 0[3] ‖ content or its SHA-256, MAC vector; shared with ReMinBFT's schema.</summary>
+    public static MessageRule UpdateMessage() => new(MessageType.Update, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 4 + 4, int.MaxValue, new UpdateRule());
+
+    /// <summary>PANIC (Thesis §5.3.2.1): D(req)[32] under the client's MAC vector for every replica, so any replica may forward it
+    /// unchanged (G9); shared with ReMinBFT's schema.</summary>
+    public static MessageRule PanicMessage() => MessageRule.Fixed(MessageType.Panic, SenderRole.Client, Digests.Size);
 
     /// <summary>SWITCH-VOTE body: phase[1] (<see cref="SwitchEcho"/> or <see cref="SwitchReady"/>) ‖ 0[3] ‖ abortedGeneration[8] ‖ abortedView[8] ‖ D(SWITCH)[32].</summary>
     public const int SwitchVoteLength = 4 + 8 + 8 + Digests.Size;

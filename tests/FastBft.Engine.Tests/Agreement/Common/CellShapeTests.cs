@@ -48,8 +48,9 @@ public class CellShapeTests
     {
         Assert.Equal(ProtocolKind.Pbft, Protocols.Get("pbft").Kind);
         Assert.Equal(ProtocolKind.MinBft, Protocols.Get("minbft").Kind);
-        var e = Assert.Throws<NotSupportedException>(() => Protocols.Get("reminbft"));
-        Assert.Contains("reminbft", e.Message);
-        Assert.Throws<NotSupportedException>(() => Protocols.Get("raft"));
+        Assert.Equal(ProtocolKind.ReMinBft, Protocols.Get("reminbft").Kind);
+        Assert.Equal(CellShape.Names, Protocols.Built);
+        var e = Assert.Throws<NotSupportedException>(() => Protocols.Get("raft"));
+        Assert.Contains("raft", e.Message);
     }
 }

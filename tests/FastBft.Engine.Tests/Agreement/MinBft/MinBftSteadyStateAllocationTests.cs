@@ -37,10 +37,13 @@ public sealed class MinBftSteadyStateAllocationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("0/0")]
-    [InlineData("4/0")]
-    [InlineData("0/4")]
-    public void RequestPathAllocatesNothingInSteadyState(string workload)
+    [InlineData("0/0", ProtocolKind.MinBft)]
+    [InlineData("4/0", ProtocolKind.MinBft)]
+    [InlineData("0/4", ProtocolKind.MinBft)]
+    [InlineData("0/0", ProtocolKind.ReMinBft)]
+    [InlineData("4/0/1", ProtocolKind.ReMinBft)]
+    [InlineData("0/4", ProtocolKind.ReMinBft)]
+    public void RequestPathAllocatesNothingInSteadyState(string workload, ProtocolKind kind)
     {
         const int n = 3;
         const uint firstClient = 1000;
@@ -50,7 +53,7 @@ public sealed class MinBftSteadyStateAllocationTests(ITestOutputHelper output)
         Assert.True(keys.TryDeriveUsigKey(usigKey));
         var w = Workload.Parse(workload);
         var ring = new Ring(1024);
-        var protocol = Protocols.Get(ProtocolKind.MinBft);
+        var protocol = Protocols.Get(kind);   // ReMinBFT: the passive replica's UPDATE and CHECKPOINT paths included
         var parameters = new ReplicaParameters { F = 1, BatchSize = 8, CheckpointInterval = 16, Window = 64, MaxInflightBatches = 2 };
         var replicas = new IReplicaCore[n];
         var verifiers = new MessageVerifier[n];
@@ -61,7 +64,7 @@ public sealed class MinBftSteadyStateAllocationTests(ITestOutputHelper output)
             verifiers[i] = new MessageVerifier(protocol.Schema, new Authenticator(i, keys), new VerifierLimits(n, firstClient, 1 << 22, 1 << 16, 8), usig);
         }
         const int clients = 8;
-        var builders = Enumerable.Range(0, clients).Select(c => new MessageBuilder(new Authenticator(firstClient + (uint)c, keys), n) { Family = ProtocolFamily.MinBft }).ToArray();
+        var builders = Enumerable.Range(0, clients).Select(c => new MessageBuilder(new Authenticator(firstClient + (uint)c, keys), n) { Family = protocol.Shape(1).Family }).ToArray();
         var op = new byte[w.RequestBytes];
         ulong rid = 0;
 
@@ -95,7 +98,7 @@ public sealed class MinBftSteadyStateAllocationTests(ITestOutputHelper output)
         for (int i = 0; i < rounds; i++) Round();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         long requests = rounds * clients;
-        output.WriteLine($"MinBFT {workload}: {allocated} bytes allocated for {requests} requests = {(double)allocated / requests:0.###} B/request; replies sent {ring.ToClients}");
+        output.WriteLine($"{kind} {workload}: {allocated} bytes allocated for {requests} requests = {(double)allocated / requests:0.###} B/request; replies sent {ring.ToClients}");
         Assert.All(replicas, r => Assert.Equal((ulong)((warmup + rounds) * clients / 8), r.LastExecuted));
         Assert.Equal(0, allocated);
     }

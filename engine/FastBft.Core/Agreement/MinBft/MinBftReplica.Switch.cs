@@ -1,0 +1,151 @@
+using FastBft.TrustedHw;
+using FastBft.Wire;
+
+namespace FastBft.Agreement.MinBft;
+
+/// <summary>
+/// Extension points for a protocol that switches <em>to</em> MinBFT (ReMinBFT, Thesis §5.4.3; docs/reminbft.md §5): stop
+/// agreement, send a certified message of the composing protocol, read the sent log, and start MinBFT in a view from a
+/// decision (the batches the abort history fixes), moving the senders' counter order past what the history covers.
+/// The installation mirrors a NEW-VIEW's (<c>MinBftReplica.ViewChange.cs</c>, <c>Install</c>) for the parts a switch needs.
+/// </summary>
+public sealed partial class MinBftReplica
+{
+    private bool _halted;
+
+    /// <summary>True while agreement is stopped (a switch is under way): no batches are cut, no COMMITs queued, and PREPAREs and
+    /// COMMITs taken in counter order have no effect. Certified messages keep being handled in counter order.</summary>
+    public bool Halted { get => _halted; set => _halted = value; }
+
+    /// <summary>The UI (epoch, counter) of the last certified message this replica sent (counter 0: none).</summary>
+    public (ulong Epoch, ulong Counter) LastSent => (_sent.LastEpoch, _sent.LastCounter);
+
+    /// <summary>Our certified message with UI (epoch, counter), if still in the sent log (2(L + L/K) + 64 counters).</summary>
+    public bool TryGetSent(ulong epoch, ulong counter, out ReadOnlySpan<byte> message) => _sent.TryGet(epoch, counter, out message);
+
+    /// <summary>The PREPARE this replica bound at <paramref name="seq"/> in the current view, if its slot still holds it.</summary>
+    public bool TryGetBoundPrepare(ulong seq, out ReadOnlySpan<byte> prepare)
+    {
+        var slot = SlotOf(seq);
+        prepare = slot.Seq == seq && slot.HasPrepare && !slot.NvFixed ? slot.PrepareMessage : default;
+        return !prepare.IsEmpty;
+    }
+
+    /// <summary>Certifies and sends everything queued now (so that the sent log is complete up to the last counter used).</summary>
+    public void FlushCertified() => Flush();
+
+    /// <summary>Lets every replica take part in agreement (a switch to MinBFT: the passive replicas join) and turns the view change on.</summary>
+    public void WidenToAllReplicas()
+    {
+        _members = ulong.MaxValue;
+        _viewChanges = true;
+    }
+
+    /// <summary>
+    /// Certifies <paramref name="body"/> as a message of <paramref name="type"/> with this replica's USIG, after everything
+    /// already queued (counter order), and sends it to every member. Returns false if the USIG failed (the message stays
+    /// queued and goes with the next flush).
+    /// </summary>
+    public bool SendCertified(MessageType type, ulong view, ulong seq, ReadOnlySpan<byte> body)
+    {
+        var b = _outbox.Begin(type, view, seq, body.Length);
+        body.CopyTo(b);
+        _outbox.End();
+        Flush();
+        return _outbox.Count == 0;
+    }
+
+    /// <summary>
+    /// Starts MinBFT in <paramref name="view"/> from a switch decision (Thesis §5.4.3 "Processing an Abort History"): the
+    /// checkpoint <paramref name="cpSeq"/> (state digest <paramref name="cpDigest"/>, 32 bytes) becomes the low watermark,
+    /// the slots cpSeq+1 .. cpSeq+batches.Count are fixed to the given batches (the new leader re-proposes them, followers
+    /// bind only them), agreement resumes, and each sender's counter order moves past the UI given in <paramref name="seen"/>
+    /// (the coordinator's SWITCH; for a replica that was passive, the active replicas' counters of the checkpoint).
+    /// <paramref name="executedHere"/>: the last sequence number this replica executed or applied (a core created at the switch).
+    /// <paramref name="certifiedCheckpoints"/>: certified CHECKPOINT messages the history carries (the coordinator's), counted as
+    /// votes here — a replica that skipped them with the history would otherwise never see them.
+    /// <paramref name="ownCheckpoints"/>: checkpoints above cpSeq this replica took outside this core (a passive replica applying
+    /// updates): recorded as its own and announced with a certified CHECKPOINT, so MinBFT's checkpoints can become stable.
+    /// <paramref name="coordinatorCheckpoint"/>: the highest CHECKPOINT the coordinator certified within the history (its later
+    /// PREPAREs may name s up to it + L: the sender rule of docs/minbft.md §3, whose CHECKPOINT this replica skipped with the history).
+    /// </summary>
+    /// <exception cref="ArgumentException">more fixed batches than the window holds, or lists of different lengths.</exception>
+    public void InstallSwitch(ulong view, ulong cpSeq, ReadOnlySpan<byte> cpDigest, IReadOnlyList<byte[]> batches, IReadOnlyList<byte[]> digests,
+        ReadOnlySpan<(uint Sender, ulong Epoch, ulong Counter)> seen, ulong executedHere, (uint Sender, ulong Seq) coordinatorCheckpoint = default,
+        IReadOnlyList<byte[]>? certifiedCheckpoints = null, IReadOnlyList<(ulong Seq, byte[] Digest)>? ownCheckpoints = null)
+    {
+        if (batches.Count != digests.Count || batches.Count > _s.Window) throw new ArgumentException("fixed batches: lists differ or exceed the window", nameof(batches));
+        WidenToAllReplicas();
+        _halted = false;
+        View = view;
+        _inViewChange = false;
+        _installedView = view;
+        foreach (var (j, e, c) in seen) if (c > 0) Jump(j, e, c);
+        if (executedHere > LastExecuted) LastExecuted = executedHere;
+        ulong x = cpSeq;
+        if (x > LowWatermark)
+        {
+            Span<byte> d = stackalloc byte[Digests.Size];
+            cpDigest.CopyTo(d);
+            _checkpoints.RecordOwn(x, d, _id);
+            _checkpoints.MakeStable(x);
+            LowWatermark = x;
+            Stats.StableCheckpoints++;
+        }
+        ulong maxSeq = x + (ulong)batches.Count;
+        for (ulong s = x + 1; s <= x + (ulong)_s.Window; s++)
+        {
+            var slot = SlotOf(s);
+            bool executed = s <= LastExecuted;
+            slot.Reset(s, view);
+            if (s <= maxSeq)
+            {
+                int i = (int)(s - x - 1);
+                slot.StoreFixed(batches[i], digests[i]);
+            }
+            if (executed) { slot.Committed = true; slot.Executed = true; }
+        }
+        LastPrepared = x;
+        _fixedUpTo = maxSeq;
+        _lastCommitQueued = x;
+        if (_ownCpQueued < x) _ownCpQueued = x;
+        if (maxSeq > _highestVoteSeen) _highestVoteSeen = maxSeq;
+        for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) _peerCheckpoint[j] = x;
+        if (coordinatorCheckpoint.Sender < (uint)_n && _peerCheckpoint[coordinatorCheckpoint.Sender] < coordinatorCheckpoint.Seq) _peerCheckpoint[coordinatorCheckpoint.Sender] = coordinatorCheckpoint.Seq;
+        Stats.ProtocolSwitches++;
+        if (certifiedCheckpoints is not null)
+            foreach (var m in certifiedCheckpoints)
+            {
+                if (MessageHeader.TryParse(m, int.MaxValue, out var ch) != ParseStatus.Ok || ch.Type != MessageType.UiCheckpoint || ch.Sender >= (uint)_n) continue;
+                if (ch.Sequence <= LowWatermark || ch.Sequence > HighWatermark || ch.Sequence % (ulong)_s.CheckpointInterval != 0) continue;
+                StoreCheckpointMessage(ch.Sequence, ch.Sender, m);
+                _checkpoints.Record(ch.Sequence, ch.Sender, MessageHeader.Body(m, ch).Slice(0, Digests.Size));
+            }
+        Span<byte> held = stackalloc byte[Digests.Size];
+        if (ownCheckpoints is not null)
+            foreach (var (cs, cd) in ownCheckpoints)
+            {
+                if (cs <= LowWatermark || cs > LastExecuted || cs > HighWatermark || _checkpoints.TryGetOwn(cs, held)) continue;
+                _checkpoints.RecordOwn(cs, cd, _id);
+                QueueCheckpoint(cs, cd);
+            }
+        // Checkpoints executed before the switch that waited for the composing protocol's stability (MayStabilize) may be stable now.
+        for (ulong s = x - x % (ulong)_s.CheckpointInterval + (ulong)_s.CheckpointInterval; s <= LastExecuted; s += (ulong)_s.CheckpointInterval) TryStabilize(s);
+        // Requests the old leader did not order go to the new one (or into its own queue), as after a NEW-VIEW.
+        Span<byte> bd = stackalloc byte[Digests.Size];
+        Span<byte> rd = stackalloc byte[Digests.Size];
+        foreach (var (client, msg) in _awaited.Messages)
+        {
+            if (!IsLeader) { _out.SendToReplica(Leader, msg); continue; }
+            MessageHeader.TryParse(msg, int.MaxValue, out var rh);
+            Digests.AuthBody(MessageHeader.Body(msg, rh), bd);
+            Digests.Request(msg.AsSpan(0, MessageHeader.Size), bd, rd);
+            var rec = _clients.Get(client);
+            if (rh.Sequence > ReplyOf(rec).LastExecutedRid) _intake.Offer(rec, rh.Sequence, msg, rd);
+        }
+        QueueCommits();
+        ExecuteReady();
+        ResumeParked();
+        EndOfBurst();
+    }
+}
