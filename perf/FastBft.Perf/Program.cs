@@ -12,6 +12,7 @@ foreach (var command in new[]
     PingCommand.Create(),
     UsigBenchCommand.Create(),
     SimulateCommand.Create(),
+    KvGatewayCommand.Create(),
 })
 {
     root.Subcommands.Add(command);
