@@ -13,6 +13,7 @@ foreach (var command in new[]
     UsigBenchCommand.Create(),
     SimulateCommand.Create(),
     KvGatewayCommand.Create(),
+    KvCompareCommand.Create(),
 })
 {
     root.Subcommands.Add(command);
