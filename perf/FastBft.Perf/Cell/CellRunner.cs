@@ -147,7 +147,7 @@ internal sealed class CellRunner
                 double zetan = FastBft.Workloads.Kv.ScrambledZipfian.Zeta(_o.Records, 0.99);
                 var streams = new FastBft.Workloads.Kv.YcsbClient[clients.Length];
                 for (int i = 0; i < streams.Length; i++) streams[i] = new FastBft.Workloads.Kv.YcsbClient(mix, _o.Records, _o.ValueBytes, i, zetan);
-                load = new LoadGenerator(clients, streams, stats);
+                load = LoadGenerator.Ycsb(clients, streams, stats);
             }
             else load = new LoadGenerator(clients, new byte[workload.RequestBytes], stats);
             using var clientMetrics = new ClientMetrics(load, endpoint);

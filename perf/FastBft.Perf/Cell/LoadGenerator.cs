@@ -130,7 +130,9 @@ internal sealed class LoadGenerator
     public LoadGenerator(BftClient[] clients, byte[] operation, CompletionStats stats) { _clients = clients; _operation = operation; _stats = stats; }
 
     /// <summary>Drives client i with the YCSB operation stream <paramref name="ycsb"/>[i] (KV service); completions go to <paramref name="stats"/> while measuring.</summary>
-    public LoadGenerator(BftClient[] clients, FastBft.Workloads.Kv.YcsbClient[] ycsb, CompletionStats stats) { _clients = clients; _operation = []; _ycsb = ycsb; _stats = stats; }
+    public static LoadGenerator Ycsb(BftClient[] clients, FastBft.Workloads.Kv.YcsbClient[] ycsb, CompletionStats stats) => new(clients, ycsb, stats);
+
+    private LoadGenerator(BftClient[] clients, FastBft.Workloads.Kv.YcsbClient[] ycsb, CompletionStats stats) { _clients = clients; _operation = []; _ycsb = ycsb; _stats = stats; }
 
     public CompletionStats Stats => _stats;
 
