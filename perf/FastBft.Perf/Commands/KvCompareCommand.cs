@@ -116,9 +116,12 @@ internal static class KvCompareCommand
                 Console.WriteLine($"fastbft: 4 replica processes (pbft, f=1, {storage}, durability {durability}), gateway on 127.0.0.1:{gwPort} with {slots} client ids");
                 foreach (int p in pipelines)
                 {
+                    // CPU per request of the gateway and of the four replicas together: where the time goes.
+                    var gw0 = CpuOf(gateway); var rep0 = replicas.Sum(x => x.CpuTime().TotalSeconds);
                     var r = await BenchAsync(bench!, gwPort, clients, p, requests, keyspace, ct);
+                    var gw1 = CpuOf(gateway); var rep1 = replicas.Sum(x => x.CpuTime().TotalSeconds);
                     runs.Add(new KvCompareRun("fastbft", durability, p, clients, r.Set, r.Get, r.Errors));
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastbft  -P {p,-3}: SET {r.Set,12:N0}/s  GET {r.Get,12:N0}/s  errors {r.Errors}"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastbft  -P {p,-3}: SET {r.Set,12:N0}/s  GET {r.Get,12:N0}/s  errors {r.Errors}  cpu/request: gateway {(gw1 - gw0) * 1e6 / (2.0 * requests):0.0} µs, 4 replicas {(rep1 - rep0) * 1e6 / (2.0 * requests):0.0} µs"));
                 }
                 bool consistent = await ConsistentAsync(replicas);
                 Console.WriteLine($"fastbft replicas consistent at the end: {(consistent ? "yes" : "NO")}");
@@ -154,6 +157,12 @@ internal static class KvCompareCommand
         if (jsonPath is not null)
             await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new KvCompareResult(runs, ratios), KvCompareJson.Default.KvCompareResult), ct);
         return runs.All(r => r.Errors == 0 && r.SetRps > 0 && r.GetRps > 0) ? 0 : 1;
+    }
+
+    private static double CpuOf(Process p)
+    {
+        try { p.Refresh(); return p.TotalProcessorTime.TotalSeconds; }
+        catch (InvalidOperationException) { return 0; }
     }
 
     internal static int FreeTcpPort()
