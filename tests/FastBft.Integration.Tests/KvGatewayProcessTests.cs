@@ -96,7 +96,7 @@ public sealed class KvGatewayProcessTests
         var json = Path.Combine(Path.GetTempPath(), $"fastbft-kvcmp-{Guid.NewGuid():N}.json");
         try
         {
-            var (exit, output) = HarnessProcess.Run(null, "kv-compare", "--clients", "8", "--pipeline", "1", "4", "--requests", "1000", "--json", json);
+            var (exit, output) = HarnessProcess.Run(null, "kv-compare", "--clients", "8", "--pipeline", "1", "4", "--requests", "1000", "--warmup-requests", "500", "--json", json);
             Assert.True(exit == 0, $"exit {exit}: {output}");
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var runs = doc.RootElement.GetProperty("runs").EnumerateArray().ToList();

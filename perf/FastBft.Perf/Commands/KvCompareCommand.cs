@@ -38,14 +38,15 @@ internal static class KvCompareCommand
     private static readonly Option<string> Storage = new("--storage") { Description = "FastBft KV storage: memory or rocksdb", DefaultValueFactory = _ => "memory" };
     private static readonly Option<int> Batch = new("--batch") { Description = "FastBft cell batch_size", DefaultValueFactory = _ => 64 };
     private static readonly Option<int> Slots = new("--slots") { Description = "gateway BFT client ids (requests in flight together); default: clients × the largest pipeline, at most 4096", DefaultValueFactory = _ => 0 };
+    private static readonly Option<int> WarmupRequests = new("--warmup-requests") { Description = "unmeasured redis-benchmark requests (SET and GET, -P 16) against the FastBft gateway first, so its .NET processes run tiered-up code like the native redis-server (0: none)", DefaultValueFactory = _ => 30_000 };
     private static readonly Option<string?> Json = new("--json") { Description = "write {runs, ratios} as JSON to this file" };
 
     public static Command Create()
     {
         var cmd = new Command("kv-compare", "redis-benchmark against an unreplicated redis-server and against a FastBft KV cell (f=1, PBFT, 4 replica processes) behind the Redis gateway, side by side.");
-        foreach (var o in new Option[] { Clients, Pipeline, Requests, Keyspace, Durability, Storage, Batch, Slots, Json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Clients, Pipeline, Requests, Keyspace, Durability, Storage, Batch, Slots, WarmupRequests, Json }) cmd.Options.Add(o);
         cmd.SetAction(async (p, ct) => await RunAsync(p.GetValue(Clients), p.GetValue(Pipeline) ?? [1, 16], p.GetValue(Requests), p.GetValue(Keyspace),
-            p.GetValue(Durability)!, p.GetValue(Storage)!, p.GetValue(Batch), p.GetValue(Slots), p.GetValue(Json), ct));
+            p.GetValue(Durability)!, p.GetValue(Storage)!, p.GetValue(Batch), p.GetValue(Slots), p.GetValue(WarmupRequests), p.GetValue(Json), ct));
         return cmd;
     }
 
@@ -61,7 +62,7 @@ internal static class KvCompareCommand
         return null;
     }
 
-    private static async Task<int> RunAsync(int clients, int[] pipelines, int requests, int keyspace, string durability, string storage, int batch, int slots, string? jsonPath, CancellationToken ct)
+    private static async Task<int> RunAsync(int clients, int[] pipelines, int requests, int keyspace, string durability, string storage, int batch, int slots, int warmup, string? jsonPath, CancellationToken ct)
     {
         string? server = FindOnPath("redis-server"), bench = FindOnPath("redis-benchmark");
         try
@@ -71,6 +72,7 @@ internal static class KvCompareCommand
             if (pipelines.Length == 0 || pipelines.Any(p => p < 1 || p > 1024)) throw new ConfigException("--pipeline: each depth must be in 1..1024");
             if (requests < 1) throw new ConfigException("--requests must be at least 1");
             if (keyspace < 0) throw new ConfigException("--keyspace must not be negative");
+            if (warmup < 0) throw new ConfigException("--warmup-requests must not be negative");
             if (storage is not ("memory" or "rocksdb")) throw new ConfigException($"--storage: '{storage}' must be memory or rocksdb");
             if (slots == 0) slots = Math.Min(4096, clients * pipelines.Max());
             // Checked before anything starts: service.durability (only "none" so far), batch size.
@@ -114,6 +116,11 @@ internal static class KvCompareCommand
                 foreach (var s in starts) replicas.Add(await s);
                 (gateway, int gwPort) = await StartGatewayAsync(configPath, slots, ct);
                 Console.WriteLine($"fastbft: 4 replica processes (pbft, f=1, {storage}, durability {durability}), gateway on 127.0.0.1:{gwPort} with {slots} client ids");
+                if (warmup > 0)
+                {
+                    var w = await BenchAsync(bench!, gwPort, clients, Math.Min(16, Math.Max(1, slots / clients)), warmup, keyspace, ct);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastbft warm-up ({warmup} SET + {warmup} GET, not measured): SET {w.Set:N0}/s  GET {w.Get:N0}/s  errors {w.Errors}"));
+                }
                 foreach (int p in pipelines)
                 {
                     // CPU per request of the gateway and of the four replicas together: where the time goes.
