@@ -12,6 +12,8 @@ foreach (var command in new[]
     PingCommand.Create(),
     UsigBenchCommand.Create(),
     SimulateCommand.Create(),
+    KvGatewayCommand.Create(),
+    KvCompareCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

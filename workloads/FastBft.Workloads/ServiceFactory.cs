@@ -1,14 +1,19 @@
 using FastBft.Config;
 using FastBft.Service;
+using FastBft.Workloads.Kv;
 
 namespace FastBft.Workloads;
 
 /// <summary>Creates the service a cell config names (<see cref="ServiceConfig"/>).</summary>
 public static class ServiceFactory
 {
-    /// <summary>A new service instance for one replica.</summary>
+    /// <summary>A new service instance for one replica (a RocksDB-backed KV service uses the directory of replica 0; prefer the overload with the replica id).</summary>
     /// <exception cref="ConfigException">unknown kind or bad workload.</exception>
-    public static IReplicatedService Create(ServiceConfig config)
+    public static IReplicatedService Create(ServiceConfig config) => Create(config, 0);
+
+    /// <summary>A new service instance for replica <paramref name="replicaId"/> (a RocksDB-backed KV service opens <c>service.path/replica-&lt;id&gt;</c>).</summary>
+    /// <exception cref="ConfigException">unknown kind, bad workload, or the RocksDB directory cannot be opened.</exception>
+    public static IReplicatedService Create(ServiceConfig config, uint replicaId)
     {
         switch (config.Kind)
         {
@@ -17,8 +22,25 @@ public static class ServiceFactory
                 catch (FormatException e) { throw new ConfigException($"invalid cell config: service.workload: {e.Message}"); }
             case "counter":
                 return new CounterService();
+            case "kv":
+                return new KvService(CreateStore(config, replicaId));
             default:
-                throw new ConfigException($"invalid cell config: service.kind: '{config.Kind}' must be \"noop\" or \"counter\"");
+                throw new ConfigException($"invalid cell config: service.kind: '{config.Kind}' must be \"noop\", \"counter\" or \"kv\"");
+        }
+    }
+
+    private static IKvStore CreateStore(ServiceConfig config, uint replicaId)
+    {
+        if (config.Durability != "none") throw new ConfigException($"invalid cell config: service.durability: '{config.Durability}' is not supported yet (only \"none\")");
+        switch (config.Storage)
+        {
+            case "memory": return new MemoryKvStore();
+            case "rocksdb":
+                if (string.IsNullOrWhiteSpace(config.Path)) throw new ConfigException("invalid cell config: service.path: storage \"rocksdb\" needs a directory");
+                try { return new RocksDbKvStore(Path.Combine(config.Path, $"replica-{replicaId}")); }
+                catch (IOException e) { throw new ConfigException($"invalid cell config: service.path: {e.Message}"); }
+            default:
+                throw new ConfigException($"invalid cell config: service.storage: '{config.Storage}' must be \"memory\" or \"rocksdb\"");
         }
     }
 }

@@ -296,14 +296,25 @@ public sealed class TelemetryConfig
 /// <summary>Which service the replicas run.</summary>
 public sealed class ServiceConfig
 {
-    /// <summary>"noop" (micro-benchmark) or "counter" (order-sensitive test service).</summary>
+    /// <summary>"noop" (micro-benchmark), "counter" (order-sensitive test service) or "kv" (the key-value store, docs/kv.md).</summary>
     public string Kind { get; set; } = "noop";
     /// <summary>For "noop": the workload "a/b" or "a/b/z" (request KiB / reply KiB / update KiB), e.g. "0/4".</summary>
     public string Workload { get; set; } = "0/0";
+    /// <summary>For "kv": where the state lives, "memory" (default) or "rocksdb" (needs <see cref="Path"/>).</summary>
+    public string Storage { get; set; } = "memory";
+    /// <summary>For "kv" with storage "rocksdb": the directory under which each replica keeps its database (replica-&lt;id&gt;/).</summary>
+    public string? Path { get; set; }
+    /// <summary>For "kv": what survives a restart; only "none" (state starts empty at every start, docs/kv.md §4) is built.</summary>
+    public string Durability { get; set; } = "none";
 
     internal void Validate()
     {
-        if (Kind is not ("noop" or "counter")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\" or \"counter\"");
+        if (Kind is not ("noop" or "counter" or "kv")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\", \"counter\" or \"kv\"");
+        if (Storage is not ("memory" or "rocksdb")) CellConfig.Fail("service.storage", $"'{Storage}' must be \"memory\" or \"rocksdb\"");
+        if (Durability is not "none") CellConfig.Fail("service.durability", $"'{Durability}' is not supported yet (only \"none\": the state starts empty at every start; \"process\" and \"fsync\" are planned, docs/kv.md)");
+        if (Kind != "kv" && (Storage != "memory" || Path is not null)) CellConfig.Fail(Path is not null ? "service.path" : "service.storage", $"only service kind \"kv\" has storage; remove it for kind '{Kind}'");
+        if (Kind == "kv" && Storage == "rocksdb" && string.IsNullOrWhiteSpace(Path)) CellConfig.Fail("service.path", "storage \"rocksdb\" needs a directory (each replica uses <path>/replica-<id>)");
+        if (Kind == "kv" && Storage == "memory" && Path is not null) CellConfig.Fail("service.path", "is only used with storage \"rocksdb\"; remove it or set storage to \"rocksdb\"");
     }
 }
 

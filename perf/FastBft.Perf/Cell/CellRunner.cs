@@ -48,16 +48,43 @@ internal sealed class CellRunner
         if (_o.Usig is not ("software" or "device-model")) throw new ConfigException($"--usig: '{_o.Usig}' must be software or device-model");
         if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
         _o.Observability.Validate();
-        Workload.Parse(_o.Workload);
+        if (_o.Service is not ("noop" or "kv")) throw new ConfigException($"--service: '{_o.Service}' must be noop or kv");
+        if (_o.Service == "kv")
+        {
+            try { FastBft.Workloads.Kv.YcsbMix.Parse(_o.Workload); }
+            catch (FormatException e) { throw new ConfigException($"--workload: {e.Message}"); }
+            if (_o.Records < 1 || _o.Records > 100_000_000) throw new ConfigException($"--records: {_o.Records} is out of range 1..100000000");
+            if (_o.ValueBytes < 8 || _o.ValueBytes > 60_000) throw new ConfigException($"--value-bytes: {_o.ValueBytes} is out of range 8..60000 (a record must fit one request)");
+            if (_o.Storage is not ("memory" or "rocksdb")) throw new ConfigException($"--storage: '{_o.Storage}' must be memory or rocksdb");
+        }
+        else Workload.Parse(_o.Workload);
         return FaultSpec.ParseAll(_o.Faults, new FastBft.Agreement.CellShape(kind, _o.F).N, _o.DurationSeconds, _o.InProcess);
+    }
+
+    /// <summary>The KV load phase: every record written (MSETs) through all clients in parallel before the warm-up.</summary>
+    private async Task LoadRecordsAsync(BftClient[] clients, int maxRequestBytes, CancellationToken ct)
+    {
+        var ops = new System.Collections.Concurrent.ConcurrentQueue<byte[]>(FastBft.Workloads.Kv.YcsbClient.LoadOperations(_o.Records, _o.ValueBytes, maxRequestBytes));
+        async Task Drive(BftClient c)
+        {
+            await Task.Yield();
+            while (!ct.IsCancellationRequested && ops.TryDequeue(out var op))
+            {
+                var reply = await c.InvokeAsync(op);
+                if (reply.Length == 0 || reply.Span[0] != (byte)'+') throw new InvalidOperationException($"load phase: MSET failed: {System.Text.Encoding.ASCII.GetString(reply.Span)}");
+            }
+        }
+        await Task.WhenAll(clients.Select(Drive));
     }
 
     public async Task<RunResult> RunAsync(CancellationToken cancellation)
     {
         var faults = Validate();
         Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out var poll);
-        var workload = Workload.Parse(_o.Workload);
-        var config = CellDefinition.Create(_o.F, _o.Workload, batchSize: _o.BatchSize, protocol: _o.Protocol);
+        bool kv = _o.Service == "kv";
+        var workload = kv ? default : Workload.Parse(_o.Workload);
+        string workloadLabel = kv ? $"{_o.Workload} ({_o.Records} records × {_o.ValueBytes} B, {_o.Storage})" : workload.ToString();
+        var config = CellDefinition.Create(_o.F, kv ? "0/0" : _o.Workload, serviceKind: _o.Service, batchSize: _o.BatchSize, protocol: _o.Protocol);
         if (_o.ClientRetransmitMs is { } crm)
         {
             config.Timeouts.ClientRetransmitMs = crm;
@@ -67,6 +94,7 @@ internal sealed class CellRunner
         if (_o.MaxInflight is { } inflight) config.MaxInflightBatches = inflight;
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         string? usigDir = ConfigureUsig(config, _o.Usig, dir.FullName);
+        if (kv && _o.Storage == "rocksdb") { config.Service.Storage = "rocksdb"; config.Service.Path = Path.Combine(dir.FullName, "kv"); }
         config.Validate();
         var configPath = Path.Combine(dir.FullName, "cell.json");
         DpdkTopology? topology = null;
@@ -100,7 +128,7 @@ internal sealed class CellRunner
                 "mixed" => $"replicas {string.Join(",", config.Replicas.Where(r => r.Transport == "dpdk").Select(r => r.Id))} on DPDK (memif + net_tap on a bridge, poll {poll.ToString().ToLowerInvariant()}), others and the client on kernel UDP",
                 _ => "udp loopback",
             };
-            Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workload}, {_o.Clients} clients, batch ≤ {config.BatchSize}{(config.Shape.UsesUsig ? $", usig {_o.Usig}" : "")}");
+            Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workloadLabel}, {_o.Clients} clients, batch ≤ {config.BatchSize}{(config.Shape.UsesUsig ? $", usig {_o.Usig}" : "")}");
             foreach (var f in faults) Log($"fault planned: {f.Text}");
 
             endpoint = new ClientEndpoint(config, TransportFactory.ForClient(config, topology?.ClientDpdk, topology?.ClientBind));
@@ -109,7 +137,19 @@ internal sealed class CellRunner
             endpoint.Start();
 
             var stats = new CompletionStats(_o.DurationSeconds + 1, faults.Count);
-            var load = new LoadGenerator(clients, new byte[workload.RequestBytes], stats);
+            LoadGenerator load;
+            if (kv)
+            {
+                var mix = FastBft.Workloads.Kv.YcsbMix.Parse(_o.Workload);
+                var loadWatch = Stopwatch.StartNew();
+                await LoadRecordsAsync(clients, config.MaxRequestBytes, cancellation);
+                Log($"load phase: {_o.Records} records of {_o.ValueBytes} B in {loadWatch.Elapsed.TotalSeconds:0.0} s");
+                double zetan = FastBft.Workloads.Kv.ScrambledZipfian.Zeta(_o.Records, 0.99);
+                var streams = new FastBft.Workloads.Kv.YcsbClient[clients.Length];
+                for (int i = 0; i < streams.Length; i++) streams[i] = new FastBft.Workloads.Kv.YcsbClient(mix, _o.Records, _o.ValueBytes, i, zetan);
+                load = LoadGenerator.Ycsb(clients, streams, stats);
+            }
+            else load = new LoadGenerator(clients, new byte[workload.RequestBytes], stats);
             using var clientMetrics = new ClientMetrics(load, endpoint);
             var loadTask = load.RunAsync();
 
@@ -195,7 +235,7 @@ internal sealed class CellRunner
             ulong viewEnd = finalStatus.Length == 0 ? viewStart : MostCommonView(finalStatus);
             var result = new RunResult
             {
-                Protocol = _o.Protocol, F = _o.F, Workload = workload.ToString(), Clients = _o.Clients,
+                Protocol = _o.Protocol, F = _o.F, Workload = workloadLabel, Clients = _o.Clients,
                 DurationS = Math.Round(elapsed, 3),
                 ThroughputRps = Math.Round(measured / elapsed, 1),
                 LatencyP50Ms = lat.P50, LatencyP90Ms = lat.P90, LatencyP99Ms = lat.P99, LatencyP999Ms = lat.P999, LatencyMaxMs = lat.Max, LatencyMeanMs = lat.Mean,

@@ -121,12 +121,18 @@ internal sealed class LoadGenerator
 {
     private readonly BftClient[] _clients;
     private readonly byte[] _operation;
+    private readonly FastBft.Workloads.Kv.YcsbClient[]? _ycsb;
     private readonly CompletionStats _stats;
     private volatile bool _stop, _measuring;
     private Task[] _tasks = [];
 
     /// <summary>Drives <paramref name="clients"/> with <paramref name="operation"/>; completions go to <paramref name="stats"/> while measuring.</summary>
     public LoadGenerator(BftClient[] clients, byte[] operation, CompletionStats stats) { _clients = clients; _operation = operation; _stats = stats; }
+
+    /// <summary>Drives client i with the YCSB operation stream <paramref name="ycsb"/>[i] (KV service); completions go to <paramref name="stats"/> while measuring.</summary>
+    public static LoadGenerator Ycsb(BftClient[] clients, FastBft.Workloads.Kv.YcsbClient[] ycsb, CompletionStats stats) => new(clients, ycsb, stats);
+
+    private LoadGenerator(BftClient[] clients, FastBft.Workloads.Kv.YcsbClient[] ycsb, CompletionStats stats) { _clients = clients; _operation = []; _ycsb = ycsb; _stats = stats; }
 
     public CompletionStats Stats => _stats;
 
@@ -144,7 +150,7 @@ internal sealed class LoadGenerator
     public Task RunAsync()
     {
         _tasks = new Task[_clients.Length];
-        for (int i = 0; i < _clients.Length; i++) _tasks[i] = DriveAsync(_clients[i]);
+        for (int i = 0; i < _clients.Length; i++) _tasks[i] = _ycsb is null ? DriveAsync(_clients[i]) : DriveYcsbAsync(_clients[i], _ycsb[i]);
         return Task.WhenAll(_tasks);
     }
 
@@ -157,6 +163,18 @@ internal sealed class LoadGenerator
         {
             long t0 = Stopwatch.GetTimestamp();
             await c.InvokeAsync(_operation);
+            if (_measuring) _stats.OnCompleted(t0, Stopwatch.GetTimestamp());
+        }
+    }
+
+    private async Task DriveYcsbAsync(BftClient c, FastBft.Workloads.Kv.YcsbClient ycsb)
+    {
+        await Task.Yield();
+        while (!_stop || ycsb.NeedsReply)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            var reply = await c.InvokeAsync(ycsb.Next());
+            if (ycsb.NeedsReply) ycsb.OnReply(reply.Span);
             if (_measuring) _stats.OnCompleted(t0, Stopwatch.GetTimestamp());
         }
     }

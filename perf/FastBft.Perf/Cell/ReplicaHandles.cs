@@ -22,6 +22,7 @@ internal interface IReplicaHandle : IDisposable
 internal sealed class ThreadReplica : IReplicaHandle
 {
     private readonly ReplicaHost _host;
+    private readonly FastBft.Service.IReplicatedService _service;
     private readonly CancellationTokenSource _cts = new();
     private readonly Thread _thread;
     private Exception? _failure;
@@ -29,7 +30,8 @@ internal sealed class ThreadReplica : IReplicaHandle
     public ThreadReplica(CellConfig config, uint id)
     {
         Id = id;
-        _host = new ReplicaHost(config, id, TransportFactory.ForReplica(config, id), ServiceFactory.Create(config.Service));
+        _service = ServiceFactory.Create(config.Service, id);
+        _host = new ReplicaHost(config, id, TransportFactory.ForReplica(config, id), _service);
         _thread = new Thread(() => { try { _host.Run(_cts.Token); } catch (Exception e) { _failure = e; } }) { IsBackground = true, Name = $"replica-{id}" };
         _thread.Start();
     }
@@ -43,7 +45,7 @@ internal sealed class ThreadReplica : IReplicaHandle
     }
     public TimeSpan CpuTime() => TimeSpan.Zero;
     public void Kill() { _cts.Cancel(); _thread.Join(TimeSpan.FromSeconds(5)); }
-    public void Dispose() { Kill(); _host.Dispose(); }
+    public void Dispose() { Kill(); _host.Dispose(); (_service as IDisposable)?.Dispose(); }
 }
 
 /// <summary>

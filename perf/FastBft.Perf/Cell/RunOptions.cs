@@ -6,6 +6,14 @@ internal sealed record RunOptions
     public string Protocol { get; init; } = "pbft";
     public int F { get; init; } = 1;
     public string Workload { get; init; } = "0/0";
+    /// <summary>--service: "noop" (micro-benchmark, --workload a/b[/z]) or "kv" (the KV store, --workload ycsb-a|b|c|f).</summary>
+    public string Service { get; init; } = "noop";
+    /// <summary>--records: KV records loaded before the measured window (keys user0…).</summary>
+    public long Records { get; init; } = 10_000;
+    /// <summary>--value-bytes: KV record value size, bytes.</summary>
+    public int ValueBytes { get; init; } = 100;
+    /// <summary>--storage: KV storage, "memory" or "rocksdb" (a directory in the cell's temporary directory).</summary>
+    public string Storage { get; init; } = "memory";
     public int Clients { get; init; } = 32;
     public double DurationSeconds { get; init; } = 10;
     public double WarmupSeconds { get; init; } = 1;

@@ -40,6 +40,7 @@ internal static class ReplicaCommand
         CellConfig cell;
         ReplicaHost host;
         IsolatingTransport transport;
+        FastBft.Service.IReplicatedService? service = null;
         try
         {
             cell = CellConfig.Load(configPath);
@@ -47,7 +48,8 @@ internal static class ReplicaCommand
             TransportFactory.Validate(cell);
             settings = settings.WithCellDefaults(cell.Telemetry);
             transport = new IsolatingTransport(TransportFactory.ForReplica(cell, id));
-            host = new ReplicaHost(cell, id, transport, ServiceFactory.Create(cell.Service), log);
+            service = ServiceFactory.Create(cell.Service, id);
+            host = new ReplicaHost(cell, id, transport, service, log);
         }
         catch (Exception e) when (e is ConfigException or System.Net.Sockets.SocketException or FastBft.Transport.Dpdk.DpdkException or FastBft.Transport.Dpdk.DpdkConfigException)
         {
@@ -95,6 +97,7 @@ internal static class ReplicaCommand
         cts.Cancel();
         loop.Join(TimeSpan.FromSeconds(5));
         host.Dispose();
+        if (!loop.IsAlive) (service as IDisposable)?.Dispose();   // e.g. closes a RocksDB store (never under a running loop)
         return 0;
     }
 }
