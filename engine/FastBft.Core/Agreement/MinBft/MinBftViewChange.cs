@@ -100,7 +100,7 @@ public sealed class MinBftViewChange
         for (int i = 0; i < cpCount; i++)
         {
             if (!Take(ref rest, limits, out var cp)) return null;
-            if (!TryCertified(cp, n, limits, usig, out var ch, out _, out _) || ch.Type != MessageType.UiCheckpoint || ch.Sequence != x) return null;
+            if (!TryCertified(cp, h.Family, n, limits, usig, out var ch, out _, out _) || ch.Type != MessageType.UiCheckpoint || ch.Sequence != x) return null;
             var cb = MessageHeader.Body(cp, ch);
             if (cb.Length != MinBftBodies.CheckpointLength(n) || !cb.Slice(0, Digests.Size).SequenceEqual(vc.CheckpointDigest)) return null;
             if ((seen & (1UL << (int)ch.Sender)) != 0) return null;
@@ -131,7 +131,7 @@ public sealed class MinBftViewChange
             {
                 case 0:
                 {
-                    if (!TryCertified(e, n, limits, usig, out var eh, out ulong ee, out ulong ec) || eh.Sender != h.Sender || ee != epoch || ec != next) return null;
+                    if (!TryCertified(e, h.Family, n, limits, usig, out var eh, out ulong ee, out ulong ec) || eh.Sender != h.Sender || ee != epoch || ec != next) return null;
                     next++;
                     lastCommit = null;
                     var eb = MessageHeader.Body(e, eh);
@@ -157,7 +157,7 @@ public sealed class MinBftViewChange
                 {
                     // The PREPARE the COMMIT just before names: certified by the leader of the COMMIT's view, same s and
                     // batch, and its UI is the UI the COMMIT names — so the leader UI the decision orders by is genuine.
-                    if (lastCommit is null || lastNamedUi is null || !TryCertified(e, n, limits, usig, out var ph, out _, out _) || ph.Type != MessageType.UiPrepare
+                    if (lastCommit is null || lastNamedUi is null || !TryCertified(e, h.Family, n, limits, usig, out var ph, out _, out _) || ph.Type != MessageType.UiPrepare
                         || ph.View != lastCommit.View || ph.Sequence != lastCommit.Seq || !e.Slice(e.Length - MinBftBodies.UiSize).SequenceEqual(lastNamedUi)) return null;
                     var pb = MessageHeader.Body(e, ph);
                     if (!pb.Slice(0, Digests.Size).SequenceEqual(lastCommit.Digest)) return null;
@@ -169,7 +169,7 @@ public sealed class MinBftViewChange
                 case 2:
                 {
                     if (e.Length != StubLength) return null;
-                    if (!MessageHeader.TryParseAlone(e.Slice(0, MessageHeader.Size), out var sh) || sh.Family != ProtocolFamily.MinBft || sh.Sender != h.Sender
+                    if (!MessageHeader.TryParseAlone(e.Slice(0, MessageHeader.Size), out var sh) || sh.Family != h.Family || sh.Sender != h.Sender
                         || sh.Type is not (MessageType.UiViewChange or MessageType.UiNewView) || sh.AuthLength != UsigCertificateScheme.Length) return null;
                     var trailer = e.Slice(MessageHeader.Size + Digests.Size);
                     var verdict = usig.Verify(sh.Sender, e.Slice(0, MessageHeader.Size), e.Slice(MessageHeader.Size, Digests.Size), trailer);
@@ -218,10 +218,10 @@ public sealed class MinBftViewChange
 
     /// <summary>Checks an embedded certified MinBFT message: header, trailer kind, and its UI for its sender (a PREPARE's
     /// authenticated digest is its recomputed D(batch), every other type's AuthBody(body)).</summary>
-    internal static bool TryCertified(ReadOnlySpan<byte> m, int n, VerifierLimits limits, IAuthScheme usig, out MessageHeader h, out ulong epoch, out ulong counter)
+    internal static bool TryCertified(ReadOnlySpan<byte> m, ProtocolFamily family, int n, VerifierLimits limits, IAuthScheme usig, out MessageHeader h, out ulong epoch, out ulong counter)
     {
         epoch = counter = 0;
-        if (MessageHeader.TryParse(m, limits.MaxMessageBody, out h) != ParseStatus.Ok || h.Family != ProtocolFamily.MinBft || h.Generation != 0
+        if (MessageHeader.TryParse(m, limits.MaxMessageBody, out h) != ParseStatus.Ok || h.Family != family || h.Generation != 0
             || h.Sender >= (uint)n || h.AuthLength != UsigCertificateScheme.Length) return false;
         var body = MessageHeader.Body(m, h);
         Span<byte> auth = stackalloc byte[Digests.Size];
