@@ -17,12 +17,12 @@ public static class ReMinBftMatrix
     public static IEnumerable<MatrixRun> CiRuns() => FaultMatrix.ReMinBftCiRuns().Select(r => new MatrixRun(r.F, r.SeedIndex));
 
     /// <summary>
-    /// The open blocker a failed run shows, or null (docs/reminbft.md §7). Only liveness failures after a switch in which the
-    /// correct replicas end in different views are excused: the MinBFT generation then needed a MinBFT view change, and in a
-    /// ReMinBFT cell every VIEW-CHANGE is rejected by <c>MinBftViewChange.TryParse</c> / <c>TryCertified</c> and
-    /// <c>MinBftNewView.TryParse</c>, which compare the header family with <c>ProtocolFamily.MinBft</c> instead of the
-    /// message's own family (files another engineer is changing; a one-line fix each). Safety is asserted in every run, and
-    /// a run without a faulty node must always finish.
+    /// The open liveness bug a failed run shows, or null (docs/reminbft.md §7). Only liveness failures after a switch in which
+    /// the correct replicas end in different views are excused. Known cause (R1): a replica continues from the SWITCH only if
+    /// the coordinator's checkpoint is stable at it, and ReMinBFT's uncertified CHECKPOINTs (stable with all 2f+1) are not a
+    /// transferable certificate — a faulty replica whose CHECKPOINT reached the coordinator only leaves the others unable to
+    /// check the abort history's start. (The family check that rejected every MinBFT VIEW-CHANGE after a switch is fixed.)
+    /// Safety is asserted in every run, and a run without a faulty node must always finish.
     /// </summary>
     public static string? KnownBlocker(SimulationResult r)
     {
@@ -33,7 +33,7 @@ public static class ReMinBftMatrix
         var views = new HashSet<string>();
         foreach (System.Text.RegularExpressions.Match e in System.Text.RegularExpressions.Regex.Matches(m.Groups[1].Value, @"(\d+)(\*?):\((\d+),"))
             if (e.Groups[2].Value != "*") views.Add(e.Groups[3].Value);
-        return views.Count > 1 ? "known blocker: MinBFT view change after the switch rejected in a ReMinBFT cell (family hardcoded in MinBftViewChange/MinBftNewView)" : null;
+        return views.Count > 1 ? "known ReMinBFT bug R1: after a switch the correct replicas end in different views (the coordinator's checkpoint is not stable at all of them)" : null;
     }
 
     /// <summary>Seed indices of the ReMinBFT pairwise sweep.</summary>
