@@ -31,8 +31,9 @@ public static class MinBftMatrix
     /// <summary>
     /// The open MinBFT core bug a failed run shows, or null (docs/simulation.md, "MinBFT", "Core bugs found"). Only
     /// liveness failures of runs with a faulty replica are ever excused — safety (agreement, validity, convergence, commit
-    /// certificate, counter order) is asserted in every run, and a fault-free run must always finish. M1–M3 are fixed; open
-    /// (issue 12 follow-up, replays in <see cref="MinBftCoreBugReplays"/>):
+    /// certificate, counter order) is asserted in every run, and a fault-free run must always finish. M1–M3 and V3 are fixed,
+    /// V1/V2 mostly (docs/minbft.md §4, §5, §7: about 5 in 30,000 swept scenarios still fail on liveness, 1 of the CI cases);
+    /// what is left has these signatures (replays in <see cref="MinBftCoreBugReplays"/>):
     /// <list type="bullet">
     /// <item>V1: after a fault the correct replicas end in different views (a view change some of them never join, or a
     /// NEW-VIEW some never install).</item>
