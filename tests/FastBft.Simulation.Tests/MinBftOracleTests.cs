@@ -191,6 +191,15 @@ public class MinBftCoreBugReplays
         Assert.True(r.Passed, r.ToString());
     }
 
+    /// <summary>V2 (fixed): a replica isolated from the start never heard from the leader, which crashed; its UI-FETCH for the
+    /// leader's messages carries epoch 0 ("whatever you hold"), and a replica that bound the leader's PREPAREs relays them.</summary>
+    [Fact]
+    public void V2_AReplicaThatNeverHeardFromACrashedLeaderGetsItsPreparesRelayed()
+    {
+        var r = Replay("f1/leader/crash/checkpointboundary/isolateone", 358782959UL);
+        Assert.True(r.Passed, r.ToString());
+    }
+
     /// <summary>M1: the leader (only slow, isolated 10–150 ms) bound 1..2 whose COMMITs were lost; it re-sends the PREPAREs forever, never asks for the COMMITs (OnTick phase), and the followers answer a duplicate PREPARE with nothing: clients stop at 1 of 5.</summary>
     [Theory]
     [InlineData("f1/leader/slow/early/isolateleader", 2686225UL)]

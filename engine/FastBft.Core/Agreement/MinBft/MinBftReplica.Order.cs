@@ -223,7 +223,7 @@ public sealed partial class MinBftReplica
         uint of = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(16));
         if (of != _id)
         {
-            if (of < (uint)_n && epoch != 0) RelayHeld(h.Sender, of, epoch, counter);
+            if (of < (uint)_n) RelayHeld(h.Sender, of, epoch, counter);   // epoch 0: the asker never heard from `of`, any epoch we hold
             return;
         }
         if (epoch == 0) epoch = _sent.LastEpoch;
@@ -283,7 +283,7 @@ public sealed partial class MinBftReplica
     {
         if (MessageHeader.TryParse(m, int.MaxValue, out var h) != ParseStatus.Ok || h.Sender != of || h.AuthLength != UsigCertificateScheme.Length) return false;
         CertifiedOutbox.ReadUi(m, out ulong e, out ulong c);
-        return e == epoch && c == counter;
+        return (epoch == 0 || e == epoch) && c == counter;
     }
 
     private void SendStableCheckpointCertificate(uint to)
