@@ -183,15 +183,17 @@ public sealed partial class MinBftReplica : IStateTransferOutput
     private void TransferIfCertified(ulong seq, ReadOnlySpan<byte> digest)
     {
         if (seq <= LastExecuted || seq <= _stateTransfer.Target) return;
-        int matching = 0;
+        ulong holders = 0;                                 // bit r: replica r's stored CHECKPOINT(seq) has this digest
         for (uint r = 0; r < _n; r++)
-            if (r != _id && TryGetCheckpointMessage(seq, r, out var m) && m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) matching++;
-        if (matching < _q.Weak) return;
-        var holders = new List<uint>(matching);
-        for (uint r = 0; r < _n; r++)
-            if (r != _id && TryGetCheckpointMessage(seq, r, out var m) && m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) holders.Add(r);
+            if (r != _id && TryGetCheckpointMessage(seq, r, out var m) && m.AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(digest)) holders |= 1UL << (int)r;
+        if (System.Numerics.BitOperations.PopCount(holders) < _q.Weak) return;
         Stats.CertifiedCheckpointTransfers++;
-        _stateTransfer.FetchCertified(seq, digest, holders);
+        _stateTransfer.FetchCertified(seq, digest, HoldersOf(holders));
+    }
+
+    private IEnumerable<uint> HoldersOf(ulong mask)
+    {
+        for (uint r = 0; r < _n; r++) if ((mask >> (int)r & 1) != 0) yield return r;
     }
 
     /// <summary>

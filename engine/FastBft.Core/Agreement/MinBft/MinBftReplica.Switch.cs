@@ -92,24 +92,8 @@ public sealed partial class MinBftReplica
             LowWatermark = x;
             Stats.StableCheckpoints++;
         }
-        ulong maxSeq = x + (ulong)batches.Count;
-        for (ulong s = x + 1; s <= x + (ulong)_s.Window; s++)
-        {
-            var slot = SlotOf(s);
-            bool executed = s <= LastExecuted;
-            slot.Reset(s, view);
-            if (s <= maxSeq)
-            {
-                int i = (int)(s - x - 1);
-                slot.StoreFixed(batches[i], digests[i]);
-            }
-            if (executed) { slot.Committed = true; slot.Executed = true; }
-        }
-        LastPrepared = x;
-        _fixedUpTo = maxSeq;
-        _lastCommitQueued = x;
+        FixSlots(view, x, batches, digests, saveCommitted: false);
         if (_ownCpQueued < x) _ownCpQueued = x;
-        if (maxSeq > _highestVoteSeen) _highestVoteSeen = maxSeq;
         for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) _peerCheckpoint[j] = x;
         if (coordinatorCheckpoint.Sender < (uint)_n && _peerCheckpoint[coordinatorCheckpoint.Sender] < coordinatorCheckpoint.Seq) _peerCheckpoint[coordinatorCheckpoint.Sender] = coordinatorCheckpoint.Seq;
         Stats.ProtocolSwitches++;
@@ -131,18 +115,7 @@ public sealed partial class MinBftReplica
             }
         // Checkpoints executed before the switch that waited for the composing protocol's stability (MayStabilize) may be stable now.
         for (ulong s = x - x % (ulong)_s.CheckpointInterval + (ulong)_s.CheckpointInterval; s <= LastExecuted; s += (ulong)_s.CheckpointInterval) TryStabilize(s);
-        // Requests the old leader did not order go to the new one (or into its own queue), as after a NEW-VIEW.
-        Span<byte> bd = stackalloc byte[Digests.Size];
-        Span<byte> rd = stackalloc byte[Digests.Size];
-        foreach (var (client, msg) in _awaited.Messages)
-        {
-            if (!IsLeader) { _out.SendToReplica(Leader, msg); continue; }
-            MessageHeader.TryParse(msg, int.MaxValue, out var rh);
-            Digests.AuthBody(MessageHeader.Body(msg, rh), bd);
-            Digests.Request(msg.AsSpan(0, MessageHeader.Size), bd, rd);
-            var rec = _clients.Get(client);
-            if (rh.Sequence > ReplyOf(rec).LastExecutedRid) _intake.Offer(rec, rh.Sequence, msg, rd);
-        }
+        ForwardAwaitedRequests();
         QueueCommits();
         ExecuteReady();
         ResumeParked();

@@ -359,28 +359,48 @@ public sealed partial class MinBftReplica
             LowWatermark = x;
             Stats.StableCheckpoints++;
         }
+        FixSlots(view, x, d.Batches, d.BatchDigests, saveCommitted: true);
+        for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View <= view) _vcs[r] = null;
+        _ownVc = null;
+        ForwardAwaitedRequests();
+        QueueCommits();
+        ExecuteReady();
+        ResumeParked();
+    }
+
+    /// <summary>
+    /// A new view (NEW-VIEW, §5.5) or a switch (<see cref="InstallSwitch"/>) starts from checkpoint <paramref name="x"/>: every slot
+    /// of the window is reset to <paramref name="view"/>, x+1 … x+count are fixed to the given batches (the new leader
+    /// re-proposes them and everybody binds them in order as usual, only with the fixed digest, so that every COMMIT names a
+    /// certified PREPARE of its own view), and what this replica executed stays executed. <paramref name="saveCommitted"/>:
+    /// keep the PREPARE our last COMMIT named for a later VIEW-CHANGE's attachment (§5.2). Returns the last fixed s.
+    /// </summary>
+    private ulong FixSlots(ulong view, ulong x, IReadOnlyList<byte[]> batches, IReadOnlyList<byte[]> digests, bool saveCommitted)
+    {
+        ulong maxSeq = x + (ulong)batches.Count;
         for (ulong s = x + 1; s <= x + (ulong)_s.Window; s++)
         {
             var slot = SlotOf(s);
             bool executed = s <= LastExecuted;
-            if (slot.Seq == s) slot.SaveCommitted();      // the PREPARE our COMMIT named stays attachable to a later VIEW-CHANGE
+            if (saveCommitted && slot.Seq == s) slot.SaveCommitted();
             slot.Reset(s, view);
-            if (s <= d.MaxSeq)
+            if (s <= maxSeq)
             {
                 int i = (int)(s - x - 1);
-                slot.StoreFixed(d.Batches[i], d.BatchDigests[i]);
+                slot.StoreFixed(batches[i], digests[i]);
             }
             if (executed) { slot.Committed = true; slot.Executed = true; }
         }
-        // The new leader re-proposes the fixed batches from X+1 on, and everybody binds them in order as usual (only
-        // with the fixed digest), so that every COMMIT names a certified PREPARE of its own view.
         LastPrepared = x;
-        _fixedUpTo = d.MaxSeq;
+        _fixedUpTo = maxSeq;
         _lastCommitQueued = x;
-        if (d.MaxSeq > _highestVoteSeen) _highestVoteSeen = d.MaxSeq;
-        for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View <= view) _vcs[r] = null;
-        _ownVc = null;
-        // Requests the old leader did not order go to the new one (or into its own queue).
+        if (maxSeq > _highestVoteSeen) _highestVoteSeen = maxSeq;
+        return maxSeq;
+    }
+
+    /// <summary>After a new view or a switch: the requests the old leader did not order go to the new one (or into our own queue).</summary>
+    private void ForwardAwaitedRequests()
+    {
         Span<byte> bd = stackalloc byte[Digests.Size];
         Span<byte> rd = stackalloc byte[Digests.Size];
         foreach (var (client, msg) in _awaited.Messages)
@@ -392,9 +412,6 @@ public sealed partial class MinBftReplica
             var rec = _clients.Get(client);
             if (rh.Sequence > ReplyOf(rec).LastExecutedRid) _intake.Offer(rec, rh.Sequence, msg, rd);
         }
-        QueueCommits();
-        ExecuteReady();
-        ResumeParked();
     }
 
     /// <summary>Moves sender <paramref name="j"/>'s counter order past (epoch, counter) if it is not there yet; a newer epoch is accepted (<see cref="CounterOrderBuffer{TMessage}.AcceptEpoch"/>).</summary>
