@@ -45,7 +45,7 @@ public static class Forge
         int authLength = BinaryPrimitives.ReadUInt16LittleEndian(message.AsSpan(28));
         if (bodyLength < 0 || MessageHeader.Size + (long)bodyLength + authLength != message.Length) return;   // a lying length field: leave the trailer
         if (SignatureHook is { } hook) hook(auth.SelfId, message);
-        else if (type is MessageType.ViewChange or MessageType.NewView or MessageType.SignedCheckpoint or MessageType.History or MessageType.Switch
+        else if (type is MessageType.ViewChange or MessageType.NewView or MessageType.SignedCheckpoint or MessageType.CounterCheckpoint or MessageType.History or MessageType.Switch
                  && bodyLength >= ReplicaSignatures.SignatureSize && auth.Signatures.CanSign(auth.SelfId))
         {
             // Ed25519 over header ‖ body-before-the-signature, into the body's last 64 bytes (docs/wire-format.md "Signed messages").

@@ -25,6 +25,25 @@ public static class CommonRules
     /// </summary>
     public static readonly BodyRule EndorsedBatch = new RequestBatchRule(authenticateByBatchDigest: true, trailer: EndorsementSize);
 
+    /// <summary>
+    /// A body whose last 64 bytes are the sender's Ed25519 signature of header[40] ‖ the rest of the body (docs/wire-format.md
+    /// "Signed messages"): what a third party must be able to check (RePBFT's CHECKPOINT, HISTORY; ReMinBFT's CHECKPOINT).
+    /// The rule's minimum body length must include the 64 bytes. Runs after the MAC check.
+    /// </summary>
+    public static readonly BodyRule SignedBody = new SignedBodyRule();
+
+    private sealed class SignedBodyRule : BodyRule
+    {
+        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
+        {
+            if (body.Length < ReplicaSignatures.SignatureSize) return ParseStatus.BadLength;
+            int signed = MessageHeader.Size + body.Length - ReplicaSignatures.SignatureSize;
+            if (!context.VerifySignature(h.Sender, message.Slice(0, signed), message.Slice(signed, ReplicaSignatures.SignatureSize))) return ParseStatus.BadSignature;
+            facts.SignatureVerified = true;
+            return ParseStatus.Ok;
+        }
+    }
+
     /// <summary>Bytes of an endorsement (an Ed25519 signature) that follows an endorsed body.</summary>
     public const int EndorsementSize = 64;
 

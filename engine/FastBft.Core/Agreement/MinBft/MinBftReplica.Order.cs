@@ -293,4 +293,28 @@ public sealed partial class MinBftReplica
         for (uint r = 0; r < _n; r++)
             if (TryGetCheckpointMessage(x, r, out var m)) _out.SendToReplica(to, m);
     }
+
+    // Per sender: view and sequence number of its last PREPARE/COMMIT taken in counter order (ReMinBFT's normal case).
+    private ulong[] _senderOrderView = [], _senderOrderSeq = [];
+
+    /// <summary>
+    /// The sender rule as a receiver checks it (Thesis §5.4.2: "a replica may only send a PREPARE/COMMIT message for an
+    /// instance if it has already sent a PREPARE/COMMIT message for all preceding instances"): in the sender's counter order,
+    /// each PREPARE/COMMIT of a view names a higher sequence number than the one before. Checked only while the composing
+    /// protocol has no view change (ReMinBFT before a switch): there the abort history anchors the transition coordinator's
+    /// run at its counter of the checkpoint instance (docs/reminbft.md §5.3), which is sound only if no message of the
+    /// coordinator about a later instance precedes it — a correct replica that commits never took such a message.
+    /// </summary>
+    private bool BreaksSenderOrder(in MessageHeader h)
+    {
+        if (_senderOrderView.Length == 0) { _senderOrderView = new ulong[_n]; _senderOrderSeq = new ulong[_n]; }
+        return h.Sender < (uint)_n && h.View == _senderOrderView[h.Sender] && h.Sequence <= _senderOrderSeq[h.Sender];
+    }
+
+    private void NoteSenderOrder(in MessageHeader h)
+    {
+        if (h.Sender >= (uint)_n || h.View < _senderOrderView[h.Sender]) return;
+        _senderOrderView[h.Sender] = h.View;
+        _senderOrderSeq[h.Sender] = h.Sequence;
+    }
 }

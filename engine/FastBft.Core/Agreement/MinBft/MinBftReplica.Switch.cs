@@ -68,11 +68,13 @@ public sealed partial class MinBftReplica
     /// updates): recorded as its own and announced with a certified CHECKPOINT, so MinBFT's checkpoints can become stable.
     /// <paramref name="coordinatorCheckpoint"/>: the highest CHECKPOINT the coordinator certified within the history (its later
     /// PREPAREs may name s up to it + L: the sender rule of docs/minbft.md §3, whose CHECKPOINT this replica skipped with the history).
+    /// <paramref name="checkpointHolders"/>: replicas that certified the checkpoint (the composing protocol checked their
+    /// certificate); a replica that has not executed up to cpSeq fetches that state from them, as after a NEW-VIEW.
     /// </summary>
     /// <exception cref="ArgumentException">more fixed batches than the window holds, or lists of different lengths.</exception>
     public void InstallSwitch(ulong view, ulong cpSeq, ReadOnlySpan<byte> cpDigest, IReadOnlyList<byte[]> batches, IReadOnlyList<byte[]> digests,
         ReadOnlySpan<(uint Sender, ulong Epoch, ulong Counter)> seen, ulong executedHere, (uint Sender, ulong Seq) coordinatorCheckpoint = default,
-        IReadOnlyList<byte[]>? certifiedCheckpoints = null, IReadOnlyList<(ulong Seq, byte[] Digest)>? ownCheckpoints = null)
+        IReadOnlyList<byte[]>? certifiedCheckpoints = null, IReadOnlyList<(ulong Seq, byte[] Digest)>? ownCheckpoints = null, IReadOnlyList<uint>? checkpointHolders = null)
     {
         if (batches.Count != digests.Count || batches.Count > _s.Window) throw new ArgumentException("fixed batches: lists differ or exceed the window", nameof(batches));
         WidenToAllReplicas();
@@ -87,14 +89,25 @@ public sealed partial class MinBftReplica
         {
             Span<byte> d = stackalloc byte[Digests.Size];
             cpDigest.CopyTo(d);
-            _checkpoints.RecordOwn(x, d, _id);
-            _checkpoints.MakeStable(x);
+            if (x <= LastExecuted)
+            {
+                _checkpoints.RecordOwn(x, d, _id);
+                _checkpoints.MakeStable(x);
+            }
+            else
+            {
+                // Behind the certified checkpoint (a lagging or passive replica, R1): its state comes by state transfer.
+                _checkpoints.SetStable(d);
+                _stateTransfer.FetchCertified(x, d, checkpointHolders ?? []);
+            }
             LowWatermark = x;
             Stats.StableCheckpoints++;
         }
         FixSlots(view, x, batches, digests, saveCommitted: false);
         if (_ownCpQueued < x) _ownCpQueued = x;
-        for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) _peerCheckpoint[j] = x;
+        // Each sender's checkpoint bound is x now; its own CHECKPOINT(x) may still follow in its counter order (a replica that
+        // fetched x's state announces it after the transfer): accepted once at that bound, as after a NEW-VIEW.
+        for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) { _peerCheckpoint[j] = x; _peerCheckpointFromNewView[j] = true; }
         if (coordinatorCheckpoint.Sender < (uint)_n && _peerCheckpoint[coordinatorCheckpoint.Sender] < coordinatorCheckpoint.Seq) _peerCheckpoint[coordinatorCheckpoint.Sender] = coordinatorCheckpoint.Seq;
         Stats.ProtocolSwitches++;
         if (certifiedCheckpoints is not null)

@@ -171,7 +171,7 @@ public sealed partial class MinBftReplica
         {
             if (!_sent.TryGet(epoch, c, out var m)) return null;
             MessageHeader.TryParse(m, int.MaxValue, out var h);
-            if (h.Type is MessageType.UiViewChange or MessageType.UiNewView)
+            if (h.Type is MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch)
             {
                 var stub = new byte[MinBftViewChange.StubLength];
                 m.Slice(0, MessageHeader.Size).CopyTo(stub);

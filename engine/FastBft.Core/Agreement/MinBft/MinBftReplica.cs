@@ -326,8 +326,13 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         ObserveCertifiedHandled(h, message);
         switch (h.Type)
         {
-            case MessageType.UiPrepare: return OnPrepare(h, message, requestsAuthenticated);
-            case MessageType.UiCommit: return OnCommit(h, message);
+            case MessageType.UiPrepare or MessageType.UiCommit:
+            {
+                if (!_viewChanges && BreaksSenderOrder(h)) { Stats.SenderOrderViolations++; return Handled.Park; }
+                var handled = h.Type == MessageType.UiPrepare ? OnPrepare(h, message, requestsAuthenticated) : OnCommit(h, message);
+                if (handled == Handled.Done && !_viewChanges) NoteSenderOrder(h);
+                return handled;
+            }
             case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
             case MessageType.UiSwitch:
             {
@@ -653,6 +658,9 @@ public sealed class MinBftStats : ReplicaCounters
     public long CheckpointDivergence;
     /// <summary>Certified messages that break the sender rules (a CHECKPOINT not above the sender's last; a PREPARE/COMMIT beyond its checkpoint + L): the sender's queue parks.</summary>
     public long CheckpointOrderViolations;
+    /// <summary>PREPAREs/COMMITs of a sender whose sequence number is not above the one of its previous PREPARE/COMMIT of the
+    /// view, in its counter order (ReMinBFT's normal case, Thesis §5.4.2 sender rule): the sender's queue parks for good.</summary>
+    public long SenderOrderViolations;
     /// <summary>PREPAREs of a new leader for a fixed slot with another batch than the NEW-VIEW fixed (its queue parks).</summary>
     public long BadFixedPrepares;
     /// <summary>REQ-VIEW-CHANGEs sent; VIEW-CHANGEs that could not be built (own log no longer held); new epochs accepted through a NEW-VIEW.</summary>

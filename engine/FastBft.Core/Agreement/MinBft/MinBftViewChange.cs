@@ -23,7 +23,8 @@ public sealed record MinBftLogEntry(ulong View, ulong Seq, byte[] Digest, ulong 
 ///   kind 0: a certified message of the sender (PREPARE, COMMIT, CHECKPOINT), whole
 ///   kind 1: the PREPARE the preceding COMMIT names: certified by the leader of the COMMIT's view, same s and D(batch),
 ///           its UI equal to the UI the COMMIT names (the decision orders by genuine leader UIs only)
-///   kind 2: a stub of a certified VIEW-CHANGE / NEW-VIEW of the sender: header[40] ‖ authDigest[32] ‖ trailer[50]
+///   kind 2: a stub of a certified VIEW-CHANGE / NEW-VIEW (or a ReMinBFT coordinator's SWITCH, which starts MinBFT in its
+///           view as a NEW-VIEW does) of the sender: header[40] ‖ authDigest[32] ‖ trailer[50]
 /// </code>
 /// Kinds 0 and 2 form the sender's counter run: counters r, r+1, …, c−1 in the VIEW-CHANGE's epoch, where c is the
 /// VIEW-CHANGE's own counter and r is the smallest start any CHECKPOINT of the certificate reports for the sender —
@@ -170,11 +171,12 @@ public sealed class MinBftViewChange
                 {
                     if (e.Length != StubLength) return null;
                     if (!MessageHeader.TryParseAlone(e.Slice(0, MessageHeader.Size), out var sh) || sh.Family != h.Family || sh.Sender != h.Sender
-                        || sh.Type is not (MessageType.UiViewChange or MessageType.UiNewView) || sh.AuthLength != UsigCertificateScheme.Length) return null;
+                        || sh.Type is not (MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch) || sh.AuthLength != UsigCertificateScheme.Length) return null;
                     var trailer = e.Slice(MessageHeader.Size + Digests.Size);
                     var verdict = usig.Verify(sh.Sender, e.Slice(0, MessageHeader.Size), e.Slice(MessageHeader.Size, Digests.Size), trailer);
                     if (!verdict.IsOk || !verdict.HasUi || verdict.Epoch != epoch || verdict.Counter != next) return null;
-                    if (sh.Type == MessageType.UiNewView && sh.View > vc.HighestNewViewInRun) vc.HighestNewViewInRun = sh.View;
+                    // A composing protocol's SWITCH (ReMinBFT, docs/reminbft.md §5) starts MinBFT in its view as a NEW-VIEW does.
+                    if (sh.Type is MessageType.UiNewView or MessageType.UiSwitch && sh.View > vc.HighestNewViewInRun) vc.HighestNewViewInRun = sh.View;
                     next++;
                     lastCommit = null;
                     break;

@@ -1,21 +1,24 @@
+using System.Buffers.Binary;
 using FastBft.Wire;
 
 namespace FastBft.Agreement.ReMinBft;
 
 /// <summary>
-/// ReMinBFT's CHECKPOINT votes (Thesis §5.4.2 "Checkpoints and Garbage Collection"; docs/reminbft.md §3.3): per checkpoint
-/// s and sender, the body (D(state)[32] ‖ count[4] ‖ count × (epoch[8] ‖ counter[8])), first one wins per sender. A
-/// checkpoint is stable when all n replicas (or, for a planted bug, the given quorum) sent our own digest and every active
-/// sender's counter list equals ours (a passive replica: equal among the active senders). A ring of L/K + 2 checkpoints ×
-/// n preallocated buffers; no allocation per checkpoint. Our own last message is kept for re-sends.
+/// ReMinBFT's signed CHECKPOINT votes (Thesis §5.4.2 "Checkpoints and Garbage Collection"; docs/reminbft.md §3.3): per
+/// checkpoint s and sender, the whole verified message (header ‖ D(state)[32] ‖ count[4] ‖ count × (epoch[8] ‖ counter[8])
+/// ‖ signature[64] ‖ MAC trailer), first one wins per sender — kept whole so that the active replicas' messages can travel
+/// in an abort history as a transferable checkpoint certificate (<see cref="TryGetCertificate"/>). A checkpoint is stable
+/// when all n replicas (or, for a planted bug, the given quorum) sent our own digest and every active sender's counter list
+/// equals ours (a passive replica: equal among the active senders). A ring of L/K + 2 checkpoints × n buffers, grown to the
+/// message size once and then reused: no allocation per checkpoint. Our own last message is kept for re-sends.
 /// </summary>
 internal sealed class CounterCheckpoints
 {
     private readonly int _n, _k;
     private readonly uint[] _active;
     private readonly ulong[] _seq;
-    private readonly byte[][][] _body;
-    private readonly bool[][] _has;
+    private readonly byte[][][] _msg;
+    private readonly int[][] _length;
     private readonly byte[][] _ownMsg;
     private readonly int[] _ownLength;
     private readonly ulong[] _ownSeq;
@@ -24,15 +27,14 @@ internal sealed class CounterCheckpoints
     {
         _n = n; _active = active; _k = checkpointInterval;
         _seq = new ulong[ring];
-        _body = new byte[ring][][];
-        _has = new bool[ring][];
+        _msg = new byte[ring][][];
+        _length = new int[ring][];
         _ownMsg = new byte[ring][]; _ownLength = new int[ring]; _ownSeq = new ulong[ring];
-        int len = ReMinBftBodies.CheckpointLength(active.Length);
         for (int i = 0; i < ring; i++)
         {
-            _body[i] = new byte[n][];
-            for (int j = 0; j < n; j++) _body[i][j] = new byte[len];
-            _has[i] = new bool[n];
+            _msg[i] = new byte[n][];
+            for (int j = 0; j < n; j++) _msg[i][j] = [];
+            _length[i] = new int[n];
             _ownMsg[i] = new byte[256];
         }
     }
@@ -42,21 +44,30 @@ internal sealed class CounterCheckpoints
 
     private int Index(ulong seq) => (int)(seq / (ulong)_k % (ulong)_seq.Length);
 
-    /// <summary>Records <paramref name="sender"/>'s CHECKPOINT(seq) body (validated length); <paramref name="ownMessage"/> non-empty: ours, kept for re-sends.</summary>
-    public void Record(uint sender, ulong seq, ReadOnlySpan<byte> body, ReadOnlySpan<byte> ownMessage)
+    private bool Has(int i, uint j) => _length[i][j] > 0;
+
+    /// <summary>Sender j's body in ring slot i (without the signature): D(state) ‖ count ‖ counters.</summary>
+    private ReadOnlySpan<byte> Body(int i, uint j) => _msg[i][j].AsSpan(MessageHeader.Size, _length[i][j] - MessageHeader.Size);
+
+    private ReadOnlySpan<byte> Counters(int i, uint j) => Body(i, j).Slice(ReMinBftBodies.CheckpointFixed, 16 * _active.Length);
+
+    /// <summary>Records <paramref name="sender"/>'s verified CHECKPOINT(seq) (whole message; its body length validated for the
+    /// sender's role); <paramref name="own"/>: ours, also kept for re-sends.</summary>
+    public void Record(uint sender, ulong seq, ReadOnlySpan<byte> message, bool own)
     {
         int i = Index(seq);
-        if (_seq[i] != seq) { _seq[i] = seq; Array.Clear(_has[i]); }
-        if (!ownMessage.IsEmpty)
+        if (_seq[i] != seq) { _seq[i] = seq; Array.Clear(_length[i]); }
+        if (own)
         {
-            if (_ownMsg[i].Length < ownMessage.Length) _ownMsg[i] = new byte[ownMessage.Length];
-            ownMessage.CopyTo(_ownMsg[i]);
-            _ownLength[i] = ownMessage.Length;
+            if (_ownMsg[i].Length < message.Length) _ownMsg[i] = new byte[message.Length];
+            message.CopyTo(_ownMsg[i]);
+            _ownLength[i] = message.Length;
             _ownSeq[i] = seq;
         }
-        if (_has[i][sender] || body.Length > _body[i][sender].Length) return;
-        body.CopyTo(_body[i][sender]);
-        _has[i][sender] = true;
+        if (Has(i, sender)) return;
+        if (_msg[i][sender].Length < message.Length) _msg[i][sender] = new byte[message.Length];
+        message.CopyTo(_msg[i][sender]);
+        _length[i][sender] = message.Length;
     }
 
     /// <summary>Our own CHECKPOINT(seq) message, if still in the ring (the last L/K + 2 checkpoints).</summary>
@@ -77,19 +88,17 @@ internal sealed class CounterCheckpoints
     {
         if (seq <= Stable) return false;
         int i = Index(seq);
-        if (_seq[i] != seq || !_has[i][self]) return false;
-        var own = _body[i][self].AsSpan(0, Digests.Size);
-        int countersLength = 16 * _active.Length;
+        if (_seq[i] != seq || !Has(i, self)) return false;
+        var own = Body(i, self).Slice(0, Digests.Size);
         int matching = 0;
         int firstActive = -1;
-        for (int j = 0; j < _n; j++)
+        for (uint j = 0; j < _n; j++)
         {
-            if (!_has[i][j] || !_body[i][j].AsSpan(0, Digests.Size).SequenceEqual(own)) continue;
-            if (Array.IndexOf(_active, (uint)j) >= 0)
+            if (!Has(i, j) || !Body(i, j).Slice(0, Digests.Size).SequenceEqual(own)) continue;
+            if (Array.IndexOf(_active, j) >= 0)
             {
-                var counters = _body[i][j].AsSpan(ReMinBftBodies.CheckpointFixed, countersLength);
-                if (firstActive < 0) firstActive = j;
-                else if (!counters.SequenceEqual(_body[i][firstActive].AsSpan(ReMinBftBodies.CheckpointFixed, countersLength))) return false;
+                if (firstActive < 0) firstActive = (int)j;
+                else if (!Counters(i, j).SequenceEqual(Counters(i, (uint)firstActive))) return false;
             }
             matching++;
         }
@@ -99,48 +108,55 @@ internal sealed class CounterCheckpoints
     }
 
     /// <summary>
-    /// The UI (epoch, counter) of active replica number <paramref name="activeIndex"/> (active-set order) in checkpoint
-    /// <paramref name="seq"/> — only for the stable checkpoint or an older one still in the ring whose active senders' counter
-    /// lists all match (so every correct replica that holds it reads the same values); and the state digest there.
+    /// True if every active replica's CHECKPOINT(<paramref name="seq"/>) is held, with one digest and one counter list: a
+    /// certificate a third party can check (each is signed, and at least one of the f+1 active replicas is correct).
     /// </summary>
-    public bool TryGetCounter(ulong seq, int activeIndex, out ulong epoch, out ulong counter, Span<byte> digest32)
+    public bool IsCertified(ulong seq)
     {
-        epoch = 0; counter = 0;
-        if (seq == 0 || seq > Stable) return false;
+        if (seq == 0) return false;
         int i = Index(seq);
         if (_seq[i] != seq) return false;
-        int len = 16 * _active.Length;
-        int first = -1;
+        uint first = _active[0];
         foreach (var a in _active)
         {
-            if (!_has[i][a]) return false;
-            if (first < 0) first = (int)a;
-            else if (!_body[i][a].AsSpan(ReMinBftBodies.CheckpointFixed, len).SequenceEqual(_body[i][first].AsSpan(ReMinBftBodies.CheckpointFixed, len))) return false;
+            if (!Has(i, a)) return false;
+            if (a != first && (!Body(i, a).Slice(0, Digests.Size).SequenceEqual(Body(i, first).Slice(0, Digests.Size))
+                               || !Counters(i, a).SequenceEqual(Counters(i, first)))) return false;
         }
-        var entry = _body[i][first].AsSpan(ReMinBftBodies.CheckpointFixed + 16 * activeIndex, 16);
-        epoch = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(entry);
-        counter = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(entry.Slice(8));
-        _body[i][first].AsSpan(0, Digests.Size).CopyTo(digest32);
         return true;
+    }
+
+    /// <summary>The highest checkpoint ≤ <paramref name="upTo"/> in the ring that <see cref="IsCertified"/> (at least the stable one, if still held), or 0.</summary>
+    public ulong HighestCertified(ulong upTo)
+    {
+        ulong best = 0;
+        foreach (var s in _seq) if (s > best && s <= upTo && IsCertified(s)) best = s;
+        return best;
+    }
+
+    /// <summary>Copies of the active replicas' CHECKPOINT(<paramref name="seq"/>) messages, in active-set order, if <see cref="IsCertified"/>.</summary>
+    public List<byte[]>? TryGetCertificate(ulong seq)
+    {
+        if (!IsCertified(seq)) return null;
+        int i = Index(seq);
+        var list = new List<byte[]>(_active.Length);
+        foreach (var a in _active) list.Add(_msg[i][a].AsSpan(0, _length[i][a]).ToArray());
+        return list;
     }
 
     /// <summary>Our own CHECKPOINT(seq)'s state digest, if still held.</summary>
     public bool TryGetOwnDigest(ulong seq, uint self, Span<byte> digest32)
     {
         int i = Index(seq);
-        if (seq == 0 || _seq[i] != seq || !_has[i][self]) return false;
-        _body[i][self].AsSpan(0, Digests.Size).CopyTo(digest32);
+        if (seq == 0 || _seq[i] != seq || !Has(i, self)) return false;
+        Body(i, self).Slice(0, Digests.Size).CopyTo(digest32);
         return true;
     }
 
-    /// <summary>The active replicas' counters (epoch, counter per active replica, active-set order) of the stable checkpoint, from
-    /// the first active sender's CHECKPOINT; false if none is held (switch: passive replicas' expected counters, Thesis §5.4.3).</summary>
-    public bool TryGetStableCounters(Span<byte> counters)
+    /// <summary>The UI (epoch, counter) at active-set position <paramref name="activeIndex"/> in a CHECKPOINT body (without the signature).</summary>
+    public static (ulong Epoch, ulong Counter) CounterIn(ReadOnlySpan<byte> body, int activeIndex)
     {
-        int i = Index(Stable);
-        if (Stable == 0 || _seq[i] != Stable) return false;
-        foreach (var a in _active)
-            if (_has[i][a]) { _body[i][a].AsSpan(ReMinBftBodies.CheckpointFixed, 16 * _active.Length).CopyTo(counters); return true; }
-        return false;
+        var entry = body.Slice(ReMinBftBodies.CheckpointFixed + 16 * activeIndex, 16);
+        return (BinaryPrimitives.ReadUInt64LittleEndian(entry), BinaryPrimitives.ReadUInt64LittleEndian(entry.Slice(8)));
     }
 }

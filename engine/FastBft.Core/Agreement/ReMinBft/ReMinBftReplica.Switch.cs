@@ -33,8 +33,6 @@ public sealed partial class ReMinBftReplica
     private byte[]? _ownSwitch;
     private int _switchResends;
     private ulong _switchView;
-    private byte[]? _heldSwitch;
-    private ulong _heldEpoch, _heldCounter;
 
     /// <summary>True once this replica runs MinBFT (the switch installed).</summary>
     public bool Switched => _switched;
@@ -52,25 +50,28 @@ public sealed partial class ReMinBftReplica
         if (_id == Coordinator && _core is not null) _switchPending = true;
     }
 
-    private void SwitchTick()
-    {
-        if (_heldSwitch is { } held) OnSwitch(HeaderOf(held), held, _heldEpoch, _heldCounter);   // waited for its checkpoint to become stable here
-    }
-
-    /// <summary>The coordinator: abort history = stable checkpoint + every certified message sent since (+ the PREPAREs its COMMITs name), then the certified SWITCH to all.</summary>
+    /// <summary>
+    /// The coordinator: abort history = its highest checkpoint with a certificate (every active replica's signed CHECKPOINT,
+    /// one digest and one counter list — at least its stable checkpoint) + every certified message it sent since (+ the
+    /// PREPAREs its COMMITs name), then the certified SWITCH to all. Its sent log holds everything after its stable checkpoint,
+    /// so the run from any later certified checkpoint is complete.
+    /// </summary>
     private void SendSwitch()
     {
         var core = _core!;
         core.FlushCertified();                        // what is queued (a COMMIT of this burst) is sent before the history is cut
-        ulong cp = _cps.Stable;
+        ulong cp = _cps.HighestCertified(LastExecuted);
+        var certificate = cp > 0 ? _cps.TryGetCertificate(cp) : null;
         Span<byte> digest = stackalloc byte[Digests.Size];
         ulong c0Epoch, c0Counter;
         int me = Array.IndexOf(_active, _id);
-        if (cp > 0)
+        if (certificate is not null)
         {
-            if (!_cps.TryGetCounter(cp, me, out c0Epoch, out c0Counter, digest)) { Stats.SwitchBuildFailures++; return; }
+            var body0 = MessageHeader.Body(certificate[0], HeaderOf(certificate[0]));
+            body0.Slice(0, Digests.Size).CopyTo(digest);
+            (c0Epoch, c0Counter) = CounterCheckpoints.CounterIn(body0, me);
         }
-        else { c0Epoch = core.LastSent.Epoch; c0Counter = 0; }
+        else { cp = 0; c0Epoch = core.LastSent.Epoch; c0Counter = 0; }
         var (lastEpoch, last) = core.LastSent;
         var entries = new List<(byte, byte[])>();
         if (last > 0 && lastEpoch != c0Epoch) { Stats.SwitchBuildFailures++; return; }   // a new USIG epoch since the checkpoint: no gap-free run
@@ -88,7 +89,7 @@ public sealed partial class ReMinBftReplica
         ulong top = cp;
         foreach (var (_, m) in entries) { var mh = HeaderOf(m); if (mh.View == _view && mh.Type is MessageType.UiPrepare or MessageType.UiCommit && mh.Sequence > top) top = mh.Sequence; }
         ulong view = CoordinatorRotation.StartView(Shape, _view, 1);
-        var body = SwitchHistory.Body(_view, 1, cp, digest, c0Epoch, c0Counter, entries);
+        var body = SwitchHistory.Body(_view, 1, cp, digest, c0Epoch, c0Counter, entries, certificate);
         core.WidenToAllReplicas();                    // the SWITCH goes to every replica, passive ones included
         if (!core.SendCertified(MessageType.UiSwitch, view, top, body)) { Stats.SwitchBuildFailures++; return; }
         var (se, sc) = core.LastSent;
@@ -100,59 +101,49 @@ public sealed partial class ReMinBftReplica
         }
     }
 
-    /// <summary>A SWITCH, in the coordinator's counter order (active replicas) or on receipt (passive replicas): validate, then install.</summary>
+    /// <summary>
+    /// A SWITCH, in the coordinator's counter order (active replicas) or on receipt (passive replicas): validate, then install.
+    /// c0 and the other active replicas' counters come from the history's own checkpoint certificate (checked by
+    /// <see cref="SwitchHistory.TryAnchor"/>), so no replica waits for the checkpoint to become stable locally (R1); one that
+    /// has not executed up to it fetches the state after installing (<see cref="MinBftReplica.InstallSwitch"/>).
+    /// </summary>
     private void OnSwitch(in MessageHeader h, ReadOnlySpan<byte> message, ulong epoch, ulong counter)
     {
         if (_switched) return;
         var body = MessageHeader.Body(message, h);
         var history = SwitchHistory.TryParse(body, _n, new VerifierLimits(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue), null);
         if (history is null || history.Attempt != 1 || history.AbortedView != _view || h.Sender != Coordinator
-            || h.View != CoordinatorRotation.StartView(Shape, _view, 1)) { Stats.BadSwitches++; LastSwitchRejection = "malformed, or wrong coordinator or view"; _heldSwitch = null; return; }
-        // c0: the coordinator's counter in the checkpoint, from this replica's own stable checkpoint certificate.
-        ulong c0Epoch = epoch, c0Counter = 0;
-        Span<byte> digest = stackalloc byte[Digests.Size];
-        if (history.CheckpointSeq > 0)
-        {
-            if (history.CheckpointSeq > _cps.Stable)
-            {
-                // Not stable here yet (a CHECKPOINT is missing): hold the SWITCH and retry; the CHECKPOINT re-send/answer rule brings it.
-                if (_heldSwitch is null) { _heldSwitch = message.ToArray(); _heldEpoch = epoch; _heldCounter = counter; Stats.SwitchesHeld++; }
-                StartSwitch();
-                return;
-            }
-            if (!_cps.TryGetCounter(history.CheckpointSeq, Array.IndexOf(_active, h.Sender), out c0Epoch, out c0Counter, digest)
-                || !digest.SequenceEqual(history.CheckpointDigest)) { Stats.BadSwitches++; LastSwitchRejection = "checkpoint"; _heldSwitch = null; return; }
-        }
-        if (history.C0Counter != c0Counter || (history.CheckpointSeq > 0 && history.C0Epoch != c0Epoch)) { Stats.BadSwitches++; LastSwitchRejection = "c0"; _heldSwitch = null; return; }
-        var decision = history.TryDecide(h.Sender, c0Epoch, c0Counter, epoch, counter, _s.Window, out string? reason);
-        _heldSwitch = null;
+            || h.View != CoordinatorRotation.StartView(Shape, _view, 1)) { Stats.BadSwitches++; LastSwitchRejection = "malformed, or wrong coordinator or view"; return; }
+        if (!history.TryAnchor(_active, h.Sender, out var counters, out string? reason)) { Stats.BadSwitches++; LastSwitchRejection = reason; return; }
+        ulong c0Epoch = history.CheckpointSeq > 0 ? history.C0Epoch : epoch, c0Counter = history.CheckpointSeq > 0 ? history.C0Counter : 0;
+        if (history.CheckpointSeq == 0 && history.C0Counter != 0) { Stats.BadSwitches++; LastSwitchRejection = "c0 without a checkpoint"; return; }
+        var decision = history.TryDecide(h.Sender, c0Epoch, c0Counter, epoch, counter, _s.Window, out reason);
         if (decision is null) { Stats.BadSwitches++; LastSwitchRejection = reason; return; }
-        Install(h, history, decision.Value.Batches, decision.Value.Digests, epoch, counter);
+        Install(h, history, counters, decision.Value.Batches, decision.Value.Digests, epoch, counter);
     }
 
     /// <summary>Why the last SWITCH was rejected (diagnostics and tests).</summary>
     public string? LastSwitchRejection { get; private set; }
 
-    private void Install(in MessageHeader h, SwitchHistory history, List<byte[]> batches, List<byte[]> digests, ulong epoch, ulong counter)
+    private void Install(in MessageHeader h, SwitchHistory history, (ulong Epoch, ulong Counter)[] counters, List<byte[]> batches, List<byte[]> digests, ulong epoch, ulong counter)
     {
         _switching = true;
         _switched = true;
         _switchView = h.View;
-        _heldSwitch = null;
         _panics.Reset();
         var all = new uint[_n];
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);                      // MinBFT: every replica executes; the designated replier among all
         _exec.RecordUpdates = false;
-        var seen = new List<(uint, ulong, ulong)>();   // an active replica met the SWITCH in the coordinator's counter order: nothing to move
+        // Counter order: past the coordinator's SWITCH, and for every other active replica past its counter in the certified
+        // checkpoint (what it certified before is about instances the checkpoint covers). A replica that met the SWITCH in
+        // counter order and kept up is past all of these already (Jump only moves forward).
+        var seen = new List<(uint, ulong, ulong)> { (h.Sender, epoch, counter) };
+        for (int i = 0; i < counters.Length; i++)
+            if (_active[i] != h.Sender) seen.Add((_active[i], counters[i].Epoch, counters[i].Counter));
         ulong executedHere = LastExecuted;
         if (_core is null)
         {
-            seen.Add((h.Sender, epoch, counter));
-            // A passive replica joins: counter order for every other active replica from the stable checkpoint's counters.
-            Span<byte> d = stackalloc byte[Digests.Size];
-            for (int i = 0; i < _active.Length; i++)
-                if (_active[i] != h.Sender && _cps.TryGetCounter(history.CheckpointSeq, i, out ulong e, out ulong c, d)) seen.Add((_active[i], e, c));
             var composition = new MinBftComposition { Family = ProtocolFamily.ReMinBft, InitialView = h.View, Members = ulong.MaxValue, ViewChanges = true, Observer = this };
             _core = new MinBftReplica(_s, _auth, _exec, _output, _usig, InnerQuorums with { Checkpoint = _s.F + 1 }, composition);
         }
@@ -165,6 +156,7 @@ public sealed partial class ReMinBftReplica
         var od = new byte[Digests.Size];
         for (ulong s = history.CheckpointSeq + (ulong)_s.CheckpointInterval; s <= executedHere; s += (ulong)_s.CheckpointInterval)
             if (_cps.TryGetOwnDigest(s, _id, od)) own.Add((s, od.ToArray()));
-        _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint), checkpoints, own);
+        _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint), checkpoints, own,
+            checkpointHolders: _active);
     }
 }

@@ -170,7 +170,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
 
     /// <inheritdoc/>
     public string DescribeState()
-        => $"remin {(_isActive ? "active" : "passive")} cp {_cps.Stable}{(_switched ? " switched" : _switching ? $" switching held={_heldSwitch is not null} bad={Stats.BadSwitches}({LastSwitchRejection}) buildfail={Stats.SwitchBuildFailures}" : "")} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}"
+        => $"remin {(_isActive ? "active" : "passive")} cp {_cps.Stable}{(_switched ? " switched" : _switching ? $" switching bad={Stats.BadSwitches}({LastSwitchRejection}) buildfail={Stats.SwitchBuildFailures}" : "")} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}"
             : _core.DescribeState() + $" unvouched {_core.Stats.UnauthenticatedBatches}+{_core.Stats.EmptyBatchesRejected}");
 
     /// <summary>Handles one message the verifier accepted with <see cref="ReMinBftSchema"/>.</summary>
@@ -182,11 +182,15 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
             case MessageType.Update: if (_switched) Stats.Ignored++; else OnUpdate(h, m.Message); return;
             case MessageType.CounterCheckpoint: if (_switched) Stats.Ignored++; else OnCheckpoint(h, m.Message); return;
             case MessageType.Panic: OnPanic(h, m.Message); return;
-            case MessageType.UiSwitch when _core is null:
-                // A passive replica has no counter order for the coordinator yet: the history is the coordinator's gap-free run
-                // from its checkpoint counter (Thesis §5.4.3 "passive replicas rely on the ... counter-value information").
+            case MessageType.UiSwitch when !_switched:
+                // Taken on receipt, by passive replicas (no counter order for the coordinator yet: the history is its gap-free
+                // run from its checkpoint counter, Thesis §5.4.3 "passive replicas rely on the ... counter-value information")
+                // and by active ones: a valid SWITCH is the coordinator's first (docs/reminbft.md §5.3), so an active replica
+                // that lags far behind in the coordinator's counter order need not fetch what the history already carries.
+                // An invalid one still takes its place in the counter order (the MinBFT core below).
                 if (m.HasUi) OnSwitch(h, m.Message, m.UiEpoch, m.UiCounter);
-                return;
+                if (_switched || _core is null) return;
+                break;
         }
         if (_core is not null) { _core.OnMessage(m); return; }
         if (h.Type == MessageType.Request) OnPassiveRequest(h);
@@ -204,7 +208,6 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     public void OnTick()
     {
         _tick++;
-        if (_switching && !_switched) SwitchTick();
         if (_switched && _ownSwitch is not null && _tick % _s.RetransmitTicks == 0 && _switchResends-- > 0) Broadcast(_ownSwitch);
         if (_tick % _s.RetransmitTicks == 0 && !_switched)
         {
@@ -371,7 +374,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     private void SendCheckpoint(ulong seq, ReadOnlySpan<byte> digest)
     {
         int count = _isActive ? _active.Length : 0;
-        var body = _builder.BeginVector(MessageType.CounterCheckpoint, View, seq, ReMinBftBodies.CheckpointLength(count));
+        var body = _builder.BeginVector(MessageType.CounterCheckpoint, View, seq, ReMinBftBodies.SignedCheckpointLength(count));
         digest.CopyTo(body);
         BinaryPrimitives.WriteUInt32LittleEndian(body.Slice(Digests.Size), (uint)count);
         for (int i = 0; i < count; i++)
@@ -380,9 +383,9 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
             BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(ReMinBftBodies.CheckpointFixed + 16 * i), epoch);
             BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(ReMinBftBodies.CheckpointFixed + 16 * i + 8), counter);
         }
-        var msg = _builder.SealVector();
+        var msg = _builder.SealSignedVector();       // signed: the active replicas' CHECKPOINTs are the abort history's checkpoint certificate (R1)
         Broadcast(msg);
-        _cps.Record(_id, seq, MessageHeader.Body(msg, HeaderOf(msg)), msg);
+        _cps.Record(_id, seq, msg, own: true);
         TryStable(seq);
     }
 
@@ -415,7 +418,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(Digests.Size));
         if (count != (senderActive ? (uint)_active.Length : 0u)) { Stats.BadCheckpoints++; return; }   // an active replica lists every active replica's counter; a passive one none
         if (!senderActive && seq > _peerCp[h.Sender]) { _peerCp[h.Sender] = seq; }
-        _cps.Record(h.Sender, seq, body, default);
+        _cps.Record(h.Sender, seq, message, own: false);
         TryStable(seq);
     }
 
@@ -464,6 +467,6 @@ public sealed class ReMinBftStats : ReplicaCounters
     public long PassiveRequests;
     /// <summary>Justified PANICs (Fig. 5.3) this replica forwarded; switches it started (halted the normal case).</summary>
     public long SwitchesWanted, SwitchesStarted;
-    /// <summary>SWITCHes rejected (invalid history, wrong coordinator or view); SWITCHes held until their checkpoint became stable here; abort histories the coordinator could not build (sent log or checkpoint counters missing).</summary>
-    public long BadSwitches, SwitchesHeld, SwitchBuildFailures;
+    /// <summary>SWITCHes rejected (invalid history or checkpoint certificate, wrong coordinator or view); abort histories the coordinator could not build (sent log missing, new USIG epoch).</summary>
+    public long BadSwitches, SwitchBuildFailures;
 }

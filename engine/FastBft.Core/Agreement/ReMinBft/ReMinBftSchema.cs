@@ -24,29 +24,29 @@ public static class ReMinBftSchema
         foreach (var r in MinBftSchema.Rules()) yield return r;
         yield return RePbftSchema.UpdateMessage();
         yield return RePbftSchema.PanicMessage();
-        yield return new(MessageType.CounterCheckpoint, SenderRole.Replica, AuthenticatorKind.ReplicaVector, ReMinBftBodies.CheckpointFixed, ReMinBftBodies.CheckpointLength(64), CounterCheckpointRule.Instance);
+        yield return new(MessageType.CounterCheckpoint, SenderRole.Replica, AuthenticatorKind.ReplicaVector, ReMinBftBodies.SignedCheckpointLength(0), ReMinBftBodies.SignedCheckpointLength(64), CounterCheckpointRule.Instance);
         // SWITCH: from the leader of its start view (the coordinator); every embedded certified message's UI is verified here, once.
         yield return new(MessageType.UiSwitch, SenderRole.ViewLeader, AuthenticatorKind.UsigCertificate, SwitchHistory.Fixed, int.MaxValue, SwitchRule.Instance);
     }
 
-    /// <summary>SWITCH: structure and every embedded certified message (after the coordinator's own UI verified).</summary>
+    /// <summary>SWITCH: structure, every embedded certified message's UI and every embedded signed CHECKPOINT's signature.</summary>
     private sealed class SwitchRule : BodyRule
     {
         public static readonly SwitchRule Instance = new();
         public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
-            => SwitchHistory.TryParse(body, context.N, context.Limits, context.Scheme(AuthenticatorKind.UsigCertificate)) is null ? ParseStatus.BadField : ParseStatus.Ok;
+            => SwitchHistory.TryParse(body, context.N, context.Limits, context.Scheme(AuthenticatorKind.UsigCertificate), context.SignatureChecker) is null ? ParseStatus.BadField : ParseStatus.Ok;
     }
 
-    /// <summary>CHECKPOINT: count ≤ n and the body exactly 36 + 16·count bytes.</summary>
+    /// <summary>CHECKPOINT: count ≤ n, the body exactly 100 + 16·count bytes, and the sender's Ed25519 signature (its last 64 bytes).</summary>
     private sealed class CounterCheckpointRule : BodyRule
     {
         public static readonly CounterCheckpointRule Instance = new();
-        public override bool RunsBeforeAuthentication => true;
         public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
         {
             uint count = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(Digests.Size));
             if (count > (uint)context.N) return ParseStatus.BadField;
-            return body.Length == ReMinBftBodies.CheckpointLength((int)count) ? ParseStatus.Ok : ParseStatus.BadLength;
+            if (body.Length != ReMinBftBodies.SignedCheckpointLength((int)count)) return ParseStatus.BadLength;
+            return CommonRules.SignedBody.Check(h, message, body, context, ref facts);
         }
     }
 }
@@ -56,6 +56,8 @@ public static class ReMinBftBodies
 {
     /// <summary>Fixed part of a CHECKPOINT body: D(state)[32] ‖ count[4].</summary>
     public const int CheckpointFixed = Digests.Size + 4;
-    /// <summary>CHECKPOINT body with <paramref name="count"/> counter entries (epoch[8] ‖ counter[8] each): 36 + 16·count bytes.</summary>
+    /// <summary>CHECKPOINT body before its signature, with <paramref name="count"/> counter entries (epoch[8] ‖ counter[8] each): 36 + 16·count bytes.</summary>
     public static int CheckpointLength(int count) => CheckpointFixed + 16 * count;
+    /// <summary>The whole CHECKPOINT body: <see cref="CheckpointLength"/> ‖ the sender's Ed25519 signature[64] of header ‖ the rest: 100 + 16·count bytes.</summary>
+    public static int SignedCheckpointLength(int count) => CheckpointLength(count) + ReplicaSignatures.SignatureSize;
 }

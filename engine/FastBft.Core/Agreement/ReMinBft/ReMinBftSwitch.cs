@@ -9,8 +9,11 @@ namespace FastBft.Agreement.ReMinBft;
 /// <summary>
 /// The transition coordinator's abort history in a SWITCH (Thesis §5.4.3 "Creating an Abort History"; PROTOCOLS.md §6.3;
 /// docs/reminbft.md §5.2). Body (little-endian):
-/// <c>abortedView[8] ‖ attempt[8] ‖ cpSeq[8] ‖ cpDigest[32] ‖ c0Epoch[8] ‖ c0Counter[8] ‖ count[4] ‖ 0[4] ‖ count × (kind[1] ‖ 0[3] ‖ len[4] ‖ message)</c>
-/// — 80 fixed bytes; kind 0 = one of the coordinator's own certified messages after the checkpoint (its UI included), in
+/// <c>abortedView[8] ‖ attempt[8] ‖ cpSeq[8] ‖ cpDigest[32] ‖ c0Epoch[8] ‖ c0Counter[8] ‖ count[4] ‖ certCount[4] ‖
+/// certCount × (len[4] ‖ signed CHECKPOINT(cpSeq)) ‖ count × (kind[1] ‖ 0[3] ‖ len[4] ‖ message)</c>
+/// — 80 fixed bytes; the certificate: every active replica's signed CHECKPOINT(cpSeq) (type 31, whole, MAC trailer
+/// included), one digest and one counter list, so that any replica can check the checkpoint and the coordinator's counter
+/// c0 in it without having seen it become stable (R1, docs/reminbft.md §5.2); kind 0 = one of the coordinator's own certified messages after the checkpoint (its UI included), in
 /// counter order c0+1, c0+2, …, up to the SWITCH's own counter − 1 (gap-free); kind 1 = the leader's certified PREPARE
 /// that the preceding kind-0 COMMIT endorsed (the COMMIT carries D(batch) and the leader's UI only; the batch must reach
 /// replicas that never saw the PREPARE, e.g. passive ones).
@@ -32,13 +35,18 @@ public sealed class SwitchHistory
     public ulong C0Epoch { get; private init; }
     /// <summary>See <see cref="C0Epoch"/>.</summary>
     public ulong C0Counter { get; private init; }
+    /// <summary>The checkpoint certificate: the signed CHECKPOINT(cpSeq) messages, with their senders, in body order.</summary>
+    public List<(uint Sender, byte[] Message)> Certificate { get; } = new();
     /// <summary>The entries: kind, header and whole message, in body order.</summary>
     public List<(byte Kind, MessageHeader Header, byte[] Message)> Entries { get; } = new();
 
     /// <summary>Builds the body.</summary>
-    public static byte[] Body(ulong abortedView, ulong attempt, ulong cpSeq, ReadOnlySpan<byte> cpDigest, ulong c0Epoch, ulong c0Counter, IReadOnlyList<(byte Kind, byte[] Message)> entries)
+    public static byte[] Body(ulong abortedView, ulong attempt, ulong cpSeq, ReadOnlySpan<byte> cpDigest, ulong c0Epoch, ulong c0Counter, IReadOnlyList<(byte Kind, byte[] Message)> entries,
+        IReadOnlyList<byte[]>? certificate = null)
     {
+        certificate ??= [];
         int len = Fixed;
+        foreach (var c in certificate) len += 4 + c.Length;
         foreach (var e in entries) len += 8 + e.Message.Length;
         var b = new byte[len];
         var s = b.AsSpan();
@@ -49,7 +57,14 @@ public sealed class SwitchHistory
         BinaryPrimitives.WriteUInt64LittleEndian(s.Slice(56), c0Epoch);
         BinaryPrimitives.WriteUInt64LittleEndian(s.Slice(64), c0Counter);
         BinaryPrimitives.WriteUInt32LittleEndian(s.Slice(72), (uint)entries.Count);
+        BinaryPrimitives.WriteUInt32LittleEndian(s.Slice(76), (uint)certificate.Count);
         int o = Fixed;
+        foreach (var c in certificate)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(s.Slice(o), c.Length);
+            c.CopyTo(s.Slice(o + 4));
+            o += 4 + c.Length;
+        }
         foreach (var e in entries)
         {
             s[o] = e.Kind;
@@ -61,15 +76,19 @@ public sealed class SwitchHistory
     }
 
     /// <summary>
-    /// Parses a SWITCH body; never throws. Every embedded message must be a certified message of this family; with
-    /// <paramref name="usig"/> its UI is verified too (the verifier's body rule; a core re-parsing a verified SWITCH passes null).
-    /// Returns null for anything malformed. Checks structure only — continuity and the decision are <see cref="TryDecide"/>'s.
+    /// Parses a SWITCH body; never throws. Every embedded entry must be a certified message of this family, every
+    /// certificate message a CHECKPOINT(cpSeq) of this family with cpDigest from a distinct replica; with
+    /// <paramref name="usig"/> each entry's UI is verified, with <paramref name="signatures"/> each CHECKPOINT's Ed25519
+    /// signature (the verifier's body rule; a core re-parsing a verified SWITCH passes null for both). Returns null for
+    /// anything malformed. Checks structure only — the certificate's roles and counters are <see cref="TryAnchor"/>'s,
+    /// continuity and the decision <see cref="TryDecide"/>'s.
     /// </summary>
-    public static SwitchHistory? TryParse(ReadOnlySpan<byte> body, int n, VerifierLimits limits, IAuthScheme? usig)
+    public static SwitchHistory? TryParse(ReadOnlySpan<byte> body, int n, VerifierLimits limits, IAuthScheme? usig, SignatureCheck? signatures = null)
     {
         if (body.Length < Fixed) return null;
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(72));
-        if (BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(76)) != 0 || count > (uint)(body.Length / (8 + MessageHeader.Size))) return null;
+        uint certCount = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(76));
+        if (certCount > (uint)n || count > (uint)(body.Length / (8 + MessageHeader.Size))) return null;
         var h = new SwitchHistory
         {
             AbortedView = BinaryPrimitives.ReadUInt64LittleEndian(body),
@@ -79,8 +98,30 @@ public sealed class SwitchHistory
             C0Epoch = BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(56)),
             C0Counter = BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(64)),
         };
-        if (h.Attempt == 0) return null;
+        if (h.Attempt == 0 || (h.CheckpointSeq == 0) != (certCount == 0)) return null;
         var rest = body.Slice(Fixed);
+        ulong senders = 0;
+        for (uint i = 0; i < certCount; i++)
+        {
+            if (rest.Length < 4) return null;
+            int len = BinaryPrimitives.ReadInt32LittleEndian(rest);
+            if (len < MessageHeader.Size || len > rest.Length - 4) return null;
+            var m = rest.Slice(4, len);
+            rest = rest.Slice(4 + len);
+            if (MessageHeader.TryParse(m, limits.MaxMessageBody, out var mh) != ParseStatus.Ok || mh.Family != ProtocolFamily.ReMinBft || mh.Generation != 0
+                || mh.Type != MessageType.CounterCheckpoint || mh.Sender >= (uint)n || mh.Sequence != h.CheckpointSeq || (senders >> (int)mh.Sender & 1) != 0) return null;
+            var mb = MessageHeader.Body(m, mh);
+            if (mb.Length < ReMinBftBodies.SignedCheckpointLength(0)) return null;
+            uint cc = BinaryPrimitives.ReadUInt32LittleEndian(mb.Slice(Digests.Size));
+            if (cc > (uint)n || mb.Length != ReMinBftBodies.SignedCheckpointLength((int)cc) || !mb.Slice(0, Digests.Size).SequenceEqual(h.CheckpointDigest)) return null;
+            if (signatures is not null)
+            {
+                int signed = MessageHeader.Size + mb.Length - ReplicaSignatures.SignatureSize;
+                if (!signatures(mh.Sender, m.Slice(0, signed), m.Slice(signed, ReplicaSignatures.SignatureSize))) return null;
+            }
+            senders |= 1UL << (int)mh.Sender;
+            h.Certificate.Add((mh.Sender, m.ToArray()));
+        }
         Span<byte> auth = stackalloc byte[Digests.Size];
         for (uint i = 0; i < count; i++)
         {
@@ -107,6 +148,38 @@ public sealed class SwitchHistory
             h.Entries.Add((kind, mh, m.ToArray()));
         }
         return rest.IsEmpty ? h : null;
+    }
+
+    /// <summary>
+    /// Checks the checkpoint certificate against the aborted generation's <paramref name="active"/> set (active-set order)
+    /// and reads from it the counters the switch starts from: valid iff cpSeq = 0 and no certificate, or the certificate
+    /// holds exactly one CHECKPOINT from every active replica, each listing f+1 = |active| counters, all lists identical,
+    /// and the coordinator's entry equal to the history's c0 (Thesis §5.4.2: the active replicas' counter values at the
+    /// checkpoint instance; at least one of the f+1 signers is correct, so the list is the one every correct active replica
+    /// recorded). <paramref name="counters"/>: (epoch, counter) per active replica, active-set order (empty when cpSeq = 0).
+    /// </summary>
+    public bool TryAnchor(uint[] active, uint coordinator, out (ulong Epoch, ulong Counter)[] counters, out string? reason)
+    {
+        counters = [];
+        reason = null;
+        if (CheckpointSeq == 0) return true;
+        if (Certificate.Count != active.Length) { reason = "checkpoint certificate: not every active replica"; return false; }
+        ReadOnlySpan<byte> first = default;
+        foreach (var (sender, m) in Certificate)
+        {
+            if (Array.IndexOf(active, sender) < 0) { reason = "checkpoint certificate: a passive signer"; return false; }
+            var body = m.AsSpan(MessageHeader.Size);
+            if (BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(Digests.Size)) != (uint)active.Length) { reason = "checkpoint certificate: counter count"; return false; }
+            var list = body.Slice(ReMinBftBodies.CheckpointFixed, 16 * active.Length);
+            if (first.IsEmpty) first = list;
+            else if (!list.SequenceEqual(first)) { reason = "checkpoint certificate: counter lists differ"; return false; }
+        }
+        counters = new (ulong, ulong)[active.Length];
+        var firstBody = Certificate[0].Message.AsSpan(MessageHeader.Size);
+        for (int i = 0; i < active.Length; i++) counters[i] = CounterCheckpoints.CounterIn(firstBody, i);
+        int ci = Array.IndexOf(active, coordinator);
+        if (ci < 0 || counters[ci] != (C0Epoch, C0Counter)) { reason = "c0 is not the coordinator's counter in the checkpoint"; return false; }
+        return true;
     }
 
     /// <summary>UI (epoch, counter) of a certified message (the trailer's).</summary>

@@ -60,7 +60,7 @@ public static class RePbftSchema
     }
 
     private static readonly BodyRule Switch = new SwitchRule();
-    private static readonly BodyRule Signed = new SignedBodyRule();
+    private static readonly BodyRule Signed = CommonRules.SignedBody;
 
     /// <summary>
     /// FORWARD: body = a whole SWITCH or signed CHECKPOINT of this family, checked by its signatures alone (its own MAC
@@ -86,18 +86,6 @@ public static class RePbftSchema
                 default:
                     return ParseStatus.BadField;
             }
-        }
-    }
-
-    /// <summary>The last 64 bytes of the body are the sender's Ed25519 signature of header ‖ the rest of the body.</summary>
-    private sealed class SignedBodyRule : BodyRule
-    {
-        public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
-        {
-            int signed = MessageHeader.Size + body.Length - ReplicaSignatures.SignatureSize;
-            if (!context.VerifySignature(h.Sender, message.Slice(0, signed), message.Slice(signed, ReplicaSignatures.SignatureSize))) return ParseStatus.BadSignature;
-            facts.SignatureVerified = true;
-            return ParseStatus.Ok;
         }
     }
 
