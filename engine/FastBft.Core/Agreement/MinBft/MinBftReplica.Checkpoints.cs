@@ -156,8 +156,15 @@ public sealed partial class MinBftReplica : IStateTransferOutput
     private void NoteCheckpointVote(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         ulong seq = h.Sequence;
-        if (seq == 0 || seq % (ulong)_s.CheckpointInterval != 0 || seq <= LowWatermark) return;
+        if (seq == 0 || seq % (ulong)_s.CheckpointInterval != 0 || seq < LowWatermark) return;
         var digest = MessageHeader.Body(message, h).Slice(0, Digests.Size);
+        if (seq == LowWatermark)
+        {
+            // Our stable checkpoint, announced again (after a switch every replica certifies the checkpoint it started from):
+            // kept as its certificate, which our VIEW-CHANGE carries.
+            if (digest.SequenceEqual(_checkpoints.StableDigest.Span)) StoreCheckpointMessage(seq, h.Sender, message);
+            return;
+        }
         if (seq <= HighWatermark + (ulong)_s.Window)
         {
             StoreCheckpointMessage(seq, h.Sender, message);

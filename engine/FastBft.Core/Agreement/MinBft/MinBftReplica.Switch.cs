@@ -103,11 +103,18 @@ public sealed partial class MinBftReplica
             LowWatermark = x;
             Stats.StableCheckpoints++;
         }
+        if (x > 0 && x == LowWatermark && x <= LastExecuted)
+        {
+            // The switch's certificate of x is ReMinBFT's (signed CHECKPOINTs); MinBFT's VIEW-CHANGE needs f+1 certified
+            // CHECKPOINT(x): every replica announces x in the new view (one that fetches x does so once installed).
+            QueueCheckpoint(x, _checkpoints.StableDigest.Span);
+        }
         FixSlots(view, x, batches, digests, saveCommitted: false);
         if (_ownCpQueued < x) _ownCpQueued = x;
         // Each sender's checkpoint bound is x now; its own CHECKPOINT(x) may still follow in its counter order (a replica that
         // fetched x's state announces it after the transfer): accepted once at that bound, as after a NEW-VIEW.
-        for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) { _peerCheckpoint[j] = x; _peerCheckpointFromNewView[j] = true; }
+        // Every replica certifies CHECKPOINT(x) once more in the new view (below), also one that did so before the switch.
+        for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] <= x) { _peerCheckpoint[j] = x; _peerCheckpointFromNewView[j] = true; }
         if (coordinatorCheckpoint.Sender < (uint)_n && _peerCheckpoint[coordinatorCheckpoint.Sender] < coordinatorCheckpoint.Seq) _peerCheckpoint[coordinatorCheckpoint.Sender] = coordinatorCheckpoint.Seq;
         Stats.ProtocolSwitches++;
         if (certifiedCheckpoints is not null)
@@ -118,14 +125,7 @@ public sealed partial class MinBftReplica
                 StoreCheckpointMessage(ch.Sequence, ch.Sender, m);
                 _checkpoints.Record(ch.Sequence, ch.Sender, MessageHeader.Body(m, ch).Slice(0, Digests.Size));
             }
-        Span<byte> held = stackalloc byte[Digests.Size];
-        if (ownCheckpoints is not null)
-            foreach (var (cs, cd) in ownCheckpoints)
-            {
-                if (cs <= LowWatermark || cs > LastExecuted || cs > HighWatermark || _checkpoints.TryGetOwn(cs, held)) continue;
-                _checkpoints.RecordOwn(cs, cd, _id);
-                QueueCheckpoint(cs, cd);
-            }
+        AdoptOwnCheckpoints(ownCheckpoints);
         // Checkpoints executed before the switch that waited for the composing protocol's stability (MayStabilize) may be stable now.
         for (ulong s = x - x % (ulong)_s.CheckpointInterval + (ulong)_s.CheckpointInterval; s <= LastExecuted; s += (ulong)_s.CheckpointInterval) TryStabilize(s);
         ForwardAwaitedRequests();
@@ -133,5 +133,39 @@ public sealed partial class MinBftReplica
         ExecuteReady();
         ResumeParked();
         EndOfBurst();
+    }
+
+    /// <summary>
+    /// A switch whose SWITCH did not come in time (a faulty or crashed transition coordinator) continues as MinBFT's view
+    /// change (docs/reminbft.md §5.5): every replica takes part, agreement resumes, <paramref name="executedHere"/> (a core
+    /// created now for a replica that was passive: what it applied) becomes the last executed sequence number, and a
+    /// VIEW-CHANGE for <paramref name="view"/> — above the view the SWITCH would have started — goes out with this replica's
+    /// stable checkpoint certificate and its certified messages since. From there MinBFT's own rules rotate the leader.
+    /// </summary>
+    /// <paramref name="ownCheckpoints"/>: as for <see cref="InstallSwitch"/> (a replica that was passive: the checkpoints it took
+    /// applying updates, announced with certified CHECKPOINTs so that MinBFT's checkpoints can become stable).
+    public void ViewChangeFromSwitch(ulong view, ulong executedHere, IReadOnlyList<(ulong Seq, byte[] Digest)>? ownCheckpoints = null)
+    {
+        WidenToAllReplicas();
+        _halted = false;
+        if (executedHere > LastExecuted) LastExecuted = executedHere;
+        if (LastPrepared < LastExecuted) LastPrepared = LastExecuted;
+        if (_lastCommitQueued < LastExecuted) _lastCommitQueued = LastExecuted;
+        AdoptOwnCheckpoints(ownCheckpoints);
+        StartViewChange(view);
+    }
+
+    /// <summary>Checkpoints this replica took outside this core (applying updates), in the window and not yet known here:
+    /// recorded as its own and announced with a certified CHECKPOINT.</summary>
+    private void AdoptOwnCheckpoints(IReadOnlyList<(ulong Seq, byte[] Digest)>? ownCheckpoints)
+    {
+        if (ownCheckpoints is null) return;
+        Span<byte> held = stackalloc byte[Digests.Size];
+        foreach (var (cs, cd) in ownCheckpoints)
+        {
+            if (cs <= LowWatermark || cs > LastExecuted || cs > HighWatermark || _checkpoints.TryGetOwn(cs, held)) continue;
+            _checkpoints.RecordOwn(cs, cd, _id);
+            QueueCheckpoint(cs, cd);
+        }
     }
 }

@@ -122,6 +122,25 @@ public sealed partial class MinBftReplica
         if (c >= _q.ViewChange) StartViewChange(View + 1);
     }
 
+    /// <summary>
+    /// A client reports (a justified PANIC, docs/reminbft.md §5.5) that it still lacks f+1 replies for a request this
+    /// replica executed, while another replica already asks for a later view (REQ-VIEW-CHANGE or VIEW-CHANGE): our reply
+    /// alone does not serve the client, so we join that request (REQ-VIEW-CHANGE(v+1)). Without another replica's request
+    /// nothing happens, so a faulty client alone cannot move a view; a correct replica that moved alone is joined.
+    /// </summary>
+    public void SupportNextViewChange()
+    {
+        if (_inViewChange || !_viewChanges) return;
+        bool asked = false;
+        for (int r = 0; r < _n; r++) if (r != (int)_id && _reqViewChange[r] > View) asked = true;
+        if (!asked) return;
+        if (_reqViewChange[_id] < View + 1) _reqViewChange[_id] = View + 1;
+        _builder.BeginVector(MessageType.ReqViewChange, View + 1, 0, 0);
+        Broadcast(_builder.SealVector());
+        Stats.ReqViewChangesSent++;
+        CheckRequestQuorum();
+    }
+
     private void StartViewChange(ulong view)
     {
         if (view <= View && (_inViewChange || view <= _installedView)) return;

@@ -29,7 +29,12 @@ namespace FastBft.Agreement.ReMinBft;
 /// </summary>
 public sealed partial class ReMinBftReplica
 {
-    private bool _switching, _switched, _switchPending;
+    private bool _switching, _switched, _switchPending, _escalated;
+    private long _switchWaitTicks;
+    private ulong[] _escalationSeen = [];         // per replica: the highest view of a REQ-VIEW-CHANGE/VIEW-CHANGE it sent above the switch's start view
+    private long _escalationAskedTick = -1;        // when this replica first asked to escalate
+    private byte[]? _installedSwitch;             // the SWITCH this replica installed (answers a replica that asks to escalate)
+    private long[] _switchAnsweredTick = [];
     private byte[]? _ownSwitch;
     private int _switchResends;
     private ulong _switchView;
@@ -49,6 +54,120 @@ public sealed partial class ReMinBftReplica
         if (_core is not null) _core.Halted = true;
         if (_id == Coordinator && _core is not null) _switchPending = true;
     }
+
+    /// <summary>The view MinBFT starts in after the first switch attempt (led by <see cref="Coordinator"/>).</summary>
+    private ulong SwitchStartView => CoordinatorRotation.StartView(Shape, _view, 1);
+
+    /// <summary>Ticks a switching replica waits for a valid SWITCH before the view change takes over: 2× the view-change timeout.</summary>
+    private long SwitchTimeout => 2L * _s.ViewChangeTicks;
+
+    /// <summary>
+    /// Per tick while switching: a SWITCH that does not come in time (the coordinator is faulty or crashed, or this replica
+    /// is cut off) makes this replica ask for the escalation with MinBFT's REQ-VIEW-CHANGE for the view after the switch's
+    /// start view (re-sent every retransmission period); it escalates once f+1 replicas asked (<see cref="NoteEscalation"/>).
+    /// </summary>
+    private void SwitchTick()
+    {
+        if (++_switchWaitTicks < SwitchTimeout) return;
+        if (_escalationSeen.Length == 0) _escalationSeen = new ulong[_n];
+        bool first = _escalationSeen[_id] <= SwitchStartView;
+        if (first) { _escalationSeen[_id] = SwitchStartView + 1; _escalationAskedTick = _tick; }
+        if (first || _tick % _s.RetransmitTicks == 0)
+        {
+            _builder.BeginVector(MessageType.ReqViewChange, SwitchStartView + 1, 0, 0);
+            Broadcast(_builder.SealVector());
+            Stats.EscalationRequests++;
+        }
+        CheckEscalation();
+    }
+
+    /// <summary>
+    /// A REQ-VIEW-CHANGE or VIEW-CHANGE above the switch's start view before this replica switched: another replica's
+    /// request to escalate (<see cref="Escalate"/>).
+    /// </summary>
+    private void NoteEscalation(in MessageHeader h)
+    {
+        if (_escalationSeen.Length == 0) _escalationSeen = new ulong[_n];
+        if (h.Sender >= (uint)_n || h.View <= SwitchStartView || h.View <= _escalationSeen[h.Sender]) return;
+        _escalationSeen[h.Sender] = h.View;
+        CheckEscalation();
+    }
+
+    /// <summary>
+    /// Escalates once f+1 replicas (this one's own timeout included; Veronese et al.'s REQ-VIEW-CHANGE rule, as MinBFT's
+    /// trigger) asked: at least one correct replica waited in vain for the SWITCH. A replica that is merely cut off alone
+    /// waits for the coordinator's SWITCH re-sends; a single faulty replica cannot stop the normal case this way.
+    /// </summary>
+    private void CheckEscalation()
+    {
+        // Our own request counts only after two retransmission periods: a replica that installed the SWITCH answers the
+        // request with it (OnEscalationRequest), and a merely cut-off replica should install that rather than escalate.
+        bool ownRipe = _escalationAskedTick >= 0 && _tick - _escalationAskedTick >= 2L * _s.RetransmitTicks;
+        int c = 0;
+        for (int r = 0; r < _escalationSeen.Length; r++) if (_escalationSeen[r] > SwitchStartView && (r != _id || ownRipe)) c++;
+        if (c < _s.F + 1) return;
+        StartSwitch();
+        Escalate();
+    }
+
+    /// <summary>
+    /// Coordinator timeout (Thesis §5.4.3 "Handling Faults during the Protocol Switch"; docs/reminbft.md §5.5): instead of a
+    /// second coordinator building a second abort history — two SWITCHes in two counter orders that replicas could install
+    /// differently — the switch continues as MinBFT's view change to the view after the first attempt's start view. Every
+    /// replica's VIEW-CHANGE is its own gap-free certified run since its stable checkpoint, so MinBFT's decision covers every
+    /// request committed in the aborted generation (commit there needed all f+1 active replicas, and f+1 VIEW-CHANGEs include
+    /// one of them), and MinBFT's timeouts (doubling) and leader rotation take over. A replica that escalated never installs
+    /// the first SWITCH (its view is below the one it asked for; the rule that fixed MinBFT's V3).
+    /// </summary>
+    private void Escalate()
+    {
+        if (_switched) return;
+        _escalated = true;
+        _switched = true;
+        _switching = true;
+        _switchView = SwitchStartView + 1;
+        Stats.SwitchEscalations++;
+        _panics.Reset();
+        var all = new uint[_n];
+        for (uint r = 0; r < _n; r++) all[r] = r;
+        _exec.SetExecutors(all);
+        _exec.RecordUpdates = false;
+        ulong executedHere = LastExecuted;
+        if (_core is null)
+        {
+            var composition = new MinBftComposition { Family = ProtocolFamily.ReMinBft, InitialView = SwitchStartView, Members = ulong.MaxValue, ViewChanges = true, Observer = this };
+            _core = new MinBftReplica(_s, _auth, _exec, _output, _usig, InnerQuorums with { Checkpoint = _s.F + 1 }, composition);
+        }
+        _core.ViewChangeFromSwitch(SwitchStartView + 1, executedHere, OwnCheckpointsAbove(0, executedHere));
+    }
+
+    /// <summary>The ReMinBFT checkpoints this replica took above <paramref name="above"/> up to <paramref name="executedHere"/> and still holds (sequence number, state digest).</summary>
+    private List<(ulong Seq, byte[] Digest)> OwnCheckpointsAbove(ulong above, ulong executedHere)
+    {
+        var own = new List<(ulong, byte[])>();
+        var od = new byte[Digests.Size];
+        for (ulong s = above + (ulong)_s.CheckpointInterval; s <= executedHere; s += (ulong)_s.CheckpointInterval)
+            if (_cps.TryGetOwnDigest(s, _id, od)) own.Add((s, od.ToArray()));
+        return own;
+    }
+
+    /// <summary>
+    /// A replica that installed the SWITCH gets a request to escalate past it (REQ-VIEW-CHANGE for the next view) from a
+    /// replica that has not switched: it sends that replica the SWITCH (certified by the coordinator: forwarded unchanged),
+    /// at most once per tick per asker, so a replica cut off during the switch installs it instead of escalating.
+    /// </summary>
+    private void OnEscalationRequest(in MessageHeader h)
+    {
+        if (_installedSwitch is null || _escalated || h.Sender >= (uint)_n || h.Sender == Coordinator || h.View != _switchView + 1) return;
+        if (_switchAnsweredTick.Length == 0) { _switchAnsweredTick = new long[_n]; Array.Fill(_switchAnsweredTick, -1); }
+        if (_switchAnsweredTick[h.Sender] == _tick) return;
+        _switchAnsweredTick[h.Sender] = _tick;
+        _out.SendToReplica(h.Sender, _installedSwitch);
+        Stats.SwitchesForwarded++;
+    }
+
+    /// <summary>True if this replica's switch continued as a view change (the SWITCH did not come in time).</summary>
+    public bool Escalated => _escalated;
 
     /// <summary>
     /// The coordinator: abort history = its highest checkpoint with a certificate (every active replica's signed CHECKPOINT,
@@ -119,17 +238,18 @@ public sealed partial class ReMinBftReplica
         if (history.CheckpointSeq == 0 && history.C0Counter != 0) { Stats.BadSwitches++; LastSwitchRejection = "c0 without a checkpoint"; return; }
         var decision = history.TryDecide(h.Sender, c0Epoch, c0Counter, epoch, counter, _s.Window, out reason);
         if (decision is null) { Stats.BadSwitches++; LastSwitchRejection = reason; return; }
-        Install(h, history, counters, decision.Value.Batches, decision.Value.Digests, epoch, counter);
+        Install(h, message, history, counters, decision.Value.Batches, decision.Value.Digests, epoch, counter);
     }
 
     /// <summary>Why the last SWITCH was rejected (diagnostics and tests).</summary>
     public string? LastSwitchRejection { get; private set; }
 
-    private void Install(in MessageHeader h, SwitchHistory history, (ulong Epoch, ulong Counter)[] counters, List<byte[]> batches, List<byte[]> digests, ulong epoch, ulong counter)
+    private void Install(in MessageHeader h, ReadOnlySpan<byte> message, SwitchHistory history, (ulong Epoch, ulong Counter)[] counters, List<byte[]> batches, List<byte[]> digests, ulong epoch, ulong counter)
     {
         _switching = true;
         _switched = true;
         _switchView = h.View;
+        _installedSwitch = message.ToArray();
         _panics.Reset();
         var all = new uint[_n];
         for (uint r = 0; r < _n; r++) all[r] = r;
@@ -152,10 +272,7 @@ public sealed partial class ReMinBftReplica
         var checkpoints = new List<byte[]>();
         foreach (var (kind, eh, em) in history.Entries)
             if (kind == 0 && eh.Type == MessageType.UiCheckpoint) { checkpoints.Add(em); if (eh.Sequence > tcCheckpoint) tcCheckpoint = eh.Sequence; }
-        var own = new List<(ulong, byte[])>();
-        var od = new byte[Digests.Size];
-        for (ulong s = history.CheckpointSeq + (ulong)_s.CheckpointInterval; s <= executedHere; s += (ulong)_s.CheckpointInterval)
-            if (_cps.TryGetOwnDigest(s, _id, od)) own.Add((s, od.ToArray()));
+        var own = OwnCheckpointsAbove(history.CheckpointSeq, executedHere);
         _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint), checkpoints, own,
             checkpointHolders: _active);
     }

@@ -182,6 +182,18 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
             case MessageType.Update: if (_switched) Stats.Ignored++; else OnUpdate(h, m.Message); return;
             case MessageType.CounterCheckpoint: if (_switched) Stats.Ignored++; else OnCheckpoint(h, m.Message); return;
             case MessageType.Panic: OnPanic(h, m.Message); return;
+            case MessageType.ReqViewChange when !_switched:
+                NoteEscalation(h);
+                if (_switched) break;                   // escalated just now: the core takes it
+                return;
+            case MessageType.ReqViewChange:
+                OnEscalationRequest(h);
+                break;
+            case MessageType.UiViewChange when !_switched:
+                if (m.HasUi) NoteEscalation(h);
+                if (_switched) break;                   // escalated just now: the core takes it
+                if (_core is not null) _core.OnMessage(m);   // its place in the sender's counter order
+                return;
             case MessageType.UiSwitch when !_switched:
                 // Taken on receipt, by passive replicas (no counter order for the coordinator yet: the history is its gap-free
                 // run from its checkpoint counter, Thesis §5.4.3 "passive replicas rely on the ... counter-value information")
@@ -208,6 +220,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     public void OnTick()
     {
         _tick++;
+        if (_switching && !_switched) SwitchTick();
         if (_switched && _ownSwitch is not null && _tick % _s.RetransmitTicks == 0 && _switchResends-- > 0) Broadcast(_ownSwitch);
         if (_tick % _s.RetransmitTicks == 0 && !_switched)
         {
@@ -240,6 +253,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         var verdict = _panics.Check(h.Sender, h.Sequence, entry, LowWatermark);
         if (verdict is PanicVerdict.ReplyOnly or PanicVerdict.ReplyAndSwitch && entry is not null)
             ReplyMessages.Send(_builder, _out, View, entry, full: _exec.IsDesignated(h.Sender, h.Sequence));
+        if (_switched && verdict is PanicVerdict.ReplyOnly or PanicVerdict.ReplyAndSwitch) _core?.SupportNextViewChange();   // after the switch: MinBFT's view change may need us
         if (verdict is not (PanicVerdict.Switch or PanicVerdict.ReplyAndSwitch) || _switched) return;
         Stats.SwitchesWanted++;
         Broadcast(message);                          // forwarded unchanged: the client's MAC vector covers every replica (G9)
@@ -469,4 +483,10 @@ public sealed class ReMinBftStats : ReplicaCounters
     public long SwitchesWanted, SwitchesStarted;
     /// <summary>SWITCHes rejected (invalid history or checkpoint certificate, wrong coordinator or view); abort histories the coordinator could not build (sent log missing, new USIG epoch).</summary>
     public long BadSwitches, SwitchBuildFailures;
+    /// <summary>Switches that continued as MinBFT's view change because no valid SWITCH came in time (docs/reminbft.md §5.5).</summary>
+    public long SwitchEscalations;
+    /// <summary>REQ-VIEW-CHANGEs this replica sent asking to escalate a switch whose SWITCH did not come in time.</summary>
+    public long EscalationRequests;
+    /// <summary>Installed SWITCHes sent to a replica that asked to escalate past them.</summary>
+    public long SwitchesForwarded;
 }
