@@ -16,36 +16,14 @@ public static class ReMinBftMatrix
     /// <summary>The CI run dimension of the ReMinBFT theories.</summary>
     public static IEnumerable<MatrixRun> CiRuns() => FaultMatrix.ReMinBftCiRuns().Select(r => new MatrixRun(r.F, r.SeedIndex));
 
-    /// <summary>
-    /// The open liveness bug a failed run shows, or null (docs/reminbft.md §7). Only liveness failures after a switch in which
-    /// the correct replicas end in different views are excused. Known cause (R1): a replica continues from the SWITCH only if
-    /// the coordinator's checkpoint is stable at it, and ReMinBFT's uncertified CHECKPOINTs (stable with all 2f+1) are not a
-    /// transferable certificate — a faulty replica whose CHECKPOINT reached the coordinator only leaves the others unable to
-    /// check the abort history's start. (The family check that rejected every MinBFT VIEW-CHANGE after a switch is fixed.)
-    /// Safety is asserted in every run, and a run without a faulty node must always finish.
-    /// </summary>
-    public static string? KnownBlocker(SimulationResult r)
-    {
-        if (r.Scenario.Protocol != "reminbft" || r.Invariant != "liveness" || r.Detail is null) return null;
-        if (r.Scenario.Role == FaultyRole.None) return null;
-        var m = System.Text.RegularExpressions.Regex.Match(r.Detail, @"replicas \(view, h, executed\): (.*?)(;|$)");
-        if (!m.Success) return null;
-        var views = new HashSet<string>();
-        foreach (System.Text.RegularExpressions.Match e in System.Text.RegularExpressions.Regex.Matches(m.Groups[1].Value, @"(\d+)(\*?):\((\d+),"))
-            if (e.Groups[2].Value != "*") views.Add(e.Groups[3].Value);
-        return views.Count > 1 ? "known ReMinBFT bug R1: after a switch the correct replicas end in different views (the coordinator's checkpoint is not stable at all of them)" : null;
-    }
-
     /// <summary>Seed indices of the ReMinBFT pairwise sweep.</summary>
     public const int PairwiseSeeds = 2;
 
-    /// <summary>Runs one ReMinBFT matrix scenario and asserts that it passed; a liveness failure with the signature of the open
-    /// blocker <see cref="KnownBlocker"/> is reported as skipped, anything else fails.</summary>
+    /// <summary>Runs one ReMinBFT matrix scenario and asserts that it passed (every invariant, liveness for every faulty role).</summary>
     public static void RunCase(string protocol, FaultyRole role, Behaviour behaviour, FaultTiming timing, NetworkCondition network, int f, ulong baseSeed, int seedIndex, string filter)
     {
         var s = FaultMatrix.ScenarioOf(protocol, f, role, behaviour, timing, network, baseSeed, seedIndex);
         var r = SimulationTests.Run(s);
-        if (!r.Passed && KnownBlocker(r) is { } bug) Assert.Skip($"seed {s.Seed}: {bug}: {r}");
         Assert.True(r.Passed, string.Create(CultureInfo.InvariantCulture,
             $"seed {s.Seed}: {r}\n  this case: dotnet test tests/FastBft.Simulation.Tests -c Release --filter \"{filter}\""));
     }

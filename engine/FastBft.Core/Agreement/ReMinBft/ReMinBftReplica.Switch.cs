@@ -93,6 +93,31 @@ public sealed partial class ReMinBftReplica
         CheckEscalation();
     }
 
+    private ulong[] _switchedPeers = [];           // per replica: the highest view of a certified message of it at or above the switch's start view
+
+    /// <summary>
+    /// A certified message of a view at or above the switch's start view while this replica has not switched (it was cut off
+    /// during the switch, or never saw a PANIC): from f+1 distinct replicas — one correct — the cell has switched. Halt and
+    /// wait for the SWITCH as every switching replica does (its timeout asks for it; a replica that installed it answers
+    /// with it, <see cref="OnEscalationRequest"/>); a view above the start view is also a request to escalate (its sender
+    /// escalated or installed a NEW-VIEW above it, which needed f+1 such requests).
+    /// </summary>
+    private void NoteSwitchedPeer(in MessageHeader h)
+    {
+        if (h.Sender >= (uint)_n || h.Sender == _id || h.View < SwitchStartView) return;
+        if (_switchedPeers.Length == 0) _switchedPeers = new ulong[_n];
+        if (h.View > SwitchStartView) NoteEscalation(h);
+        if (_switched || h.View <= _switchedPeers[h.Sender] && _switchedPeers[h.Sender] != 0) return;
+        _switchedPeers[h.Sender] = Math.Max(_switchedPeers[h.Sender], h.View);
+        int c = 0;
+        foreach (var v in _switchedPeers) if (v >= SwitchStartView) c++;
+        if (c >= _s.F + 1 && !_switching)
+        {
+            StartSwitch();
+            _switchWaitTicks = SwitchTimeout - 1;       // cut off during the switch: ask for the SWITCH at the next tick
+        }
+    }
+
     /// <summary>
     /// Escalates once f+1 replicas (this one's own timeout included; Veronese et al.'s REQ-VIEW-CHANGE rule, as MinBFT's
     /// trigger) asked: at least one correct replica waited in vain for the SWITCH. A replica that is merely cut off alone

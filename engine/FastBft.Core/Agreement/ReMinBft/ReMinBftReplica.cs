@@ -204,6 +204,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
                 if (_switched || _core is null) return;
                 break;
         }
+        if (!_switched && m.HasUi) NoteSwitchedPeer(h);
         if (_core is not null) { _core.OnMessage(m); return; }
         if (h.Type == MessageType.Request) OnPassiveRequest(h);
         else Stats.Ignored++;                        // passive replicas take no part in agreement
