@@ -76,6 +76,15 @@ internal sealed class MinBftSlot
         NvFixed = true;
     }
 
+    /// <summary>Only the digest a switch fixed at this slot (docs/reminbft.md §5.2): a follower binds only a PREPARE with it; the
+    /// new leader, which holds the batch, fixes it with <see cref="StoreFixed"/>.</summary>
+    public void StoreFixedDigest(ReadOnlySpan<byte> digest)
+    {
+        PrepareLength = 0;
+        digest.CopyTo(Digest);
+        NvFixed = true;
+    }
+
     public void StorePrepare(ReadOnlySpan<byte> message, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> leaderUi)
     {
         if (Prepare.Length < message.Length) Prepare = new byte[Math.Max(message.Length, Prepare.Length * 2)];

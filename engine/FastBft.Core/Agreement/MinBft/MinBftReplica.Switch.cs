@@ -72,7 +72,7 @@ public sealed partial class MinBftReplica
     /// certificate); a replica that has not executed up to cpSeq fetches that state from them, as after a NEW-VIEW.
     /// </summary>
     /// <exception cref="ArgumentException">more fixed batches than the window holds, or lists of different lengths.</exception>
-    public void InstallSwitch(ulong view, ulong cpSeq, ReadOnlySpan<byte> cpDigest, IReadOnlyList<byte[]> batches, IReadOnlyList<byte[]> digests,
+    public void InstallSwitch(ulong view, ulong cpSeq, ReadOnlySpan<byte> cpDigest, IReadOnlyList<byte[]?> batches, IReadOnlyList<byte[]> digests,
         ReadOnlySpan<(uint Sender, ulong Epoch, ulong Counter)> seen, ulong executedHere, (uint Sender, ulong Seq) coordinatorCheckpoint = default,
         IReadOnlyList<byte[]>? certifiedCheckpoints = null, IReadOnlyList<(ulong Seq, byte[] Digest)>? ownCheckpoints = null, IReadOnlyList<uint>? checkpointHolders = null)
     {

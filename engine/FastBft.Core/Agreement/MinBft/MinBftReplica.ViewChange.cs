@@ -394,7 +394,7 @@ public sealed partial class MinBftReplica
     /// certified PREPARE of its own view), and what this replica executed stays executed. <paramref name="saveCommitted"/>:
     /// keep the PREPARE our last COMMIT named for a later VIEW-CHANGE's attachment (§5.2). Returns the last fixed s.
     /// </summary>
-    private ulong FixSlots(ulong view, ulong x, IReadOnlyList<byte[]> batches, IReadOnlyList<byte[]> digests, bool saveCommitted)
+    private ulong FixSlots(ulong view, ulong x, IReadOnlyList<byte[]?> batches, IReadOnlyList<byte[]> digests, bool saveCommitted)
     {
         ulong maxSeq = x + (ulong)batches.Count;
         for (ulong s = x + 1; s <= x + (ulong)_s.Window; s++)
@@ -406,7 +406,8 @@ public sealed partial class MinBftReplica
             if (s <= maxSeq)
             {
                 int i = (int)(s - x - 1);
-                slot.StoreFixed(batches[i], digests[i]);
+                if (batches[i] is { } batch) slot.StoreFixed(batch, digests[i]);
+                else slot.StoreFixedDigest(digests[i]);   // a switch names only the digest; the new leader's PREPARE brings the batch
             }
             if (executed) { slot.Committed = true; slot.Executed = true; }
         }

@@ -206,7 +206,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         if (IsLeader && !InViewChange && !_halted)
         {
             // First the batches the NEW-VIEW fixed, in s order (docs/minbft.md §5.5), then new ones.
-            while (LastPrepared < _fixedUpTo && LastPrepared + 1 <= _ownCpQueued + (ulong)_s.Window) ReProposeFixed(LastPrepared + 1);
+            while (LastPrepared < _fixedUpTo && LastPrepared + 1 <= _ownCpQueued + (ulong)_s.Window && SlotOf(LastPrepared + 1).PrepareLength > 0) ReProposeFixed(LastPrepared + 1);
             while (LastPrepared >= _fixedUpTo && _pending.Count > 0
                    && LastPrepared - LastExecuted < (ulong)_s.MaxInflightBatches
                    && LastPrepared + 1 <= HighWatermark)

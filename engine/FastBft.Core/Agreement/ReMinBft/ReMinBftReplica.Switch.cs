@@ -223,12 +223,7 @@ public sealed partial class ReMinBftReplica
         {
             if (!core.TryGetSent(c0Epoch, c, out var m)) { Stats.SwitchBuildFailures++; return; }
             var mh = HeaderOf(m);
-            entries.Add((0, m.ToArray()));
-            if (mh.Type == MessageType.UiCommit && mh.View == _view && mh.Sequence > cp)
-            {
-                if (!core.TryGetBoundPrepare(mh.Sequence, out var p)) { Stats.SwitchBuildFailures++; return; }
-                entries.Add((1, p.ToArray()));
-            }
+            entries.Add((0, m.ToArray()));           // COMMITs without the PREPAREs they name: digests only (SwitchHistory)
         }
         ulong top = cp;
         foreach (var (_, m) in entries) { var mh = HeaderOf(m); if (mh.View == _view && mh.Type is MessageType.UiPrepare or MessageType.UiCommit && mh.Sequence > top) top = mh.Sequence; }
@@ -269,8 +264,15 @@ public sealed partial class ReMinBftReplica
     /// <summary>Why the last SWITCH was rejected (diagnostics and tests).</summary>
     public string? LastSwitchRejection { get; private set; }
 
-    private void Install(in MessageHeader h, ReadOnlySpan<byte> message, SwitchHistory history, (ulong Epoch, ulong Counter)[] counters, List<byte[]> batches, List<byte[]> digests, ulong epoch, ulong counter)
+    private void Install(in MessageHeader h, ReadOnlySpan<byte> message, SwitchHistory history, (ulong Epoch, ulong Counter)[] counters, List<byte[]?> batches, List<byte[]> digests, ulong epoch, ulong counter)
     {
+        if (h.Sender == _id && _core is not null)
+        {
+            // The new leader re-proposes the fixed batches: ours, from the PREPAREs our COMMITs endorsed (still bound).
+            for (int i = 0; i < batches.Count; i++)
+                if (batches[i] is null && _core.TryGetBoundPrepare(history.CheckpointSeq + 1 + (ulong)i, out var p))
+                    batches[i] = MessageHeader.Body(p, HeaderOf(p)).ToArray();
+        }
         _switching = true;
         _switched = true;
         _switchView = h.View;

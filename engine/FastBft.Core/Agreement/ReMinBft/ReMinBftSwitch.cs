@@ -14,9 +14,11 @@ namespace FastBft.Agreement.ReMinBft;
 /// — 80 fixed bytes; the certificate: every active replica's signed CHECKPOINT(cpSeq) (type 31, whole, MAC trailer
 /// included), one digest and one counter list, so that any replica can check the checkpoint and the coordinator's counter
 /// c0 in it without having seen it become stable (R1, docs/reminbft.md §5.2); kind 0 = one of the coordinator's own certified messages after the checkpoint (its UI included), in
-/// counter order c0+1, c0+2, …, up to the SWITCH's own counter − 1 (gap-free); kind 1 = the leader's certified PREPARE
-/// that the preceding kind-0 COMMIT endorsed (the COMMIT carries D(batch) and the leader's UI only; the batch must reach
-/// replicas that never saw the PREPARE, e.g. passive ones).
+/// counter order c0+1, c0+2, …, up to the SWITCH's own counter − 1 (gap-free); kind 1 (optional) = the leader's certified
+/// PREPARE that the preceding kind-0 COMMIT endorsed. The coordinator sends none: a COMMIT's D(batch) is what the decision
+/// fixes, and the new leader (the coordinator, which bound those PREPAREs) re-proposes the batches — so the SWITCH stays
+/// small however large the batches are (a history with every batch exceeded the transport's 4 MiB message limit with
+/// 4 KiB requests, and the passive replica never switched).
 /// </summary>
 public sealed class SwitchHistory
 {
@@ -200,10 +202,10 @@ public sealed class SwitchHistory
     /// for, that batch; instances in between without one (it vouched for nothing there, so nothing committed) get the
     /// empty batch. Returns null, with the reason, when invalid.
     /// </summary>
-    public (List<byte[]> Batches, List<byte[]> Digests)? TryDecide(uint coordinator, ulong c0Epoch, ulong c0Counter, ulong switchEpoch, ulong switchCounter, int window, out string? reason)
+    public (List<byte[]?> Batches, List<byte[]> Digests)? TryDecide(uint coordinator, ulong c0Epoch, ulong c0Counter, ulong switchEpoch, ulong switchCounter, int window, out string? reason)
     {
         reason = null;
-        var chosen = new SortedDictionary<ulong, byte[]>();
+        var chosen = new SortedDictionary<ulong, (byte[] Digest, byte[]? Batch)>();
         ulong expect = c0Counter + 1;
         if (c0Epoch != switchEpoch) { reason = "the coordinator's USIG epoch changed since the checkpoint"; return null; }
         for (int i = 0; i < Entries.Count; i++)
@@ -215,31 +217,45 @@ public sealed class SwitchHistory
             expect++;
             if (mh.Type == MessageType.UiSwitch) { reason = "an earlier SWITCH"; return null; }
             if (mh.View != AbortedView || mh.Sequence <= CheckpointSeq) continue;
-            byte[]? batch = null;
-            if (mh.Type == MessageType.UiPrepare) batch = MessageHeader.Body(m, mh).ToArray();
+            byte[]? batch = null, digest = null;
+            if (mh.Type == MessageType.UiPrepare)
+            {
+                batch = MessageHeader.Body(m, mh).ToArray();
+                digest = batch.AsSpan(0, Digests.Size).ToArray();
+            }
             else if (mh.Type == MessageType.UiCommit)
             {
-                if (i + 1 >= Entries.Count || Entries[i + 1].Kind != 1) { reason = $"COMMIT for {mh.Sequence} without the PREPARE"; return null; }
-                var (_, ph, pm) = Entries[++i];
                 var cb = MessageHeader.Body(m, mh);
-                var pb = MessageHeader.Body(pm, ph);
-                if (ph.Type != MessageType.UiPrepare || ph.View != AbortedView || ph.Sequence != mh.Sequence
-                    || !pm.AsSpan(pm.Length - MinBftBodies.UiSize).SequenceEqual(cb.Slice(Digests.Size, MinBftBodies.UiSize))
-                    || !pb.Slice(0, Digests.Size).SequenceEqual(cb.Slice(0, Digests.Size))) { reason = $"PREPARE for {mh.Sequence} not the one the COMMIT names"; return null; }
-                batch = pb.ToArray();
+                digest = cb.Slice(0, Digests.Size).ToArray();
+                if (i + 1 < Entries.Count && Entries[i + 1].Kind == 1)
+                {
+                    // Optional: the PREPARE the COMMIT names (its batch). Without it the decision fixes the digest only and the
+                    // new leader, which holds the batch, re-proposes it (docs/reminbft.md §5.2).
+                    var (_, ph, pm) = Entries[++i];
+                    var pb = MessageHeader.Body(pm, ph);
+                    if (ph.Type != MessageType.UiPrepare || ph.View != AbortedView || ph.Sequence != mh.Sequence
+                        || !pm.AsSpan(pm.Length - MinBftBodies.UiSize).SequenceEqual(cb.Slice(Digests.Size, MinBftBodies.UiSize))
+                        || !pb.Slice(0, Digests.Size).SequenceEqual(digest)) { reason = $"PREPARE for {mh.Sequence} not the one the COMMIT names"; return null; }
+                    batch = pb.ToArray();
+                }
             }
-            if (batch is null) continue;
-            if (chosen.TryGetValue(mh.Sequence, out var other) && !other.AsSpan().SequenceEqual(batch)) { reason = $"two batches at {mh.Sequence}"; return null; }
-            chosen[mh.Sequence] = batch;
+            if (digest is null) continue;
+            if (chosen.TryGetValue(mh.Sequence, out var other))
+            {
+                if (!other.Digest.AsSpan().SequenceEqual(digest)) { reason = $"two batches at {mh.Sequence}"; return null; }
+                batch ??= other.Batch;
+            }
+            chosen[mh.Sequence] = (digest, batch);
         }
         if (expect != switchCounter) { reason = $"history ends at counter {expect - 1}, the SWITCH has {switchCounter}"; return null; }
         ulong top = chosen.Count == 0 ? CheckpointSeq : chosen.Keys.Max();
         if (top - CheckpointSeq > (ulong)window) { reason = "beyond the window"; return null; }
-        var batches = new List<byte[]>();
+        var batches = new List<byte[]?>();
         var digests = new List<byte[]>();
         for (ulong s = CheckpointSeq + 1; s <= top; s++)
         {
-            var b = chosen.TryGetValue(s, out var x) ? x : MinBftBatches.Empty();
+            if (chosen.TryGetValue(s, out var x)) { batches.Add(x.Batch); digests.Add(x.Digest); continue; }
+            var b = MinBftBatches.Empty();
             batches.Add(b);
             digests.Add(b.AsSpan(0, Digests.Size).ToArray());
         }
