@@ -34,8 +34,12 @@ public sealed class WholeStatePartition(IReplicatedService service) : IPartition
     public IPartitionView Freeze()
     {
         Serialize();
-        return new View(_buffer.GetBuffer().AsSpan(0, (int)_buffer.Length).ToArray());
+        var view = _free.Count > 0 ? _free.Pop() : new View(this);
+        view.Set(_buffer.GetBuffer().AsSpan(0, (int)_buffer.Length));
+        return view;
     }
+
+    private readonly Stack<View> _free = new();     // views reused once their checkpoint leaves the window (no steady-state allocation)
 
     /// <inheritdoc/>
     public bool TryComputePartitionDigest(int partition, ReadOnlySpan<byte> content, Span<byte> digest32)
@@ -62,14 +66,31 @@ public sealed class WholeStatePartition(IReplicatedService service) : IPartition
         service.WriteSnapshot(_buffer);
     }
 
-    private sealed class View(byte[] content) : IPartitionView
+    private sealed class View(WholeStatePartition owner) : IPartitionView
     {
+        private byte[] _content = new byte[256];
+        private int _length;
+        private bool _free;
+
+        public void Set(ReadOnlySpan<byte> content)
+        {
+            if (_content.Length < content.Length) _content = new byte[Math.Max(content.Length, _content.Length * 2)];
+            content.CopyTo(_content);
+            _length = content.Length;
+            _free = false;
+        }
+
         public void WritePartition(int partition, IBufferWriter<byte> destination)
         {
             ArgumentOutOfRangeException.ThrowIfNotEqual(partition, 0);
-            destination.Write(content);
+            destination.Write(_content.AsSpan(0, _length));
         }
 
-        public void Dispose() { }
+        public void Dispose()
+        {
+            if (_free) return;
+            _free = true;
+            owner._free.Push(this);
+        }
     }
 }
