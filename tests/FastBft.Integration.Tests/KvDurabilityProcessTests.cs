@@ -88,7 +88,7 @@ public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
         return missing;
     }
 
-    private static (CellConfig Cell, string ConfigPath, DirectoryInfo Dir) Cell(string durability, int partitions = 4096)
+    private static (CellConfig Cell, string ConfigPath, DirectoryInfo Dir) Cell(string durability, int partitions = 4096, int checkpointInterval = 32)
     {
         var cell = CellDefinition.Create(1, "0/0", serviceKind: "kv");
         var dir = Directory.CreateTempSubdirectory("fastbft-durable-");
@@ -96,8 +96,8 @@ public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
         cell.Service.Path = Path.Combine(dir.FullName, "db");
         cell.Service.Durability = durability;
         cell.Service.Partitions = partitions;
-        cell.CheckpointInterval = 32;
-        cell.Window = 64;
+        cell.CheckpointInterval = checkpointInterval;
+        cell.Window = 2 * checkpointInterval;
         var configPath = Path.Combine(dir.FullName, "cell.json");
         File.WriteAllText(configPath, cell.ToJson());
         return (CellConfig.Load(configPath), configPath, dir);
@@ -149,24 +149,29 @@ public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
     [Fact]
     public void AKilledReplicaRestartsFromItsDiskAndFetchesOnlyWhatChanged()
     {
-        var (cell, configPath, dir) = Cell("process", partitions: 1024);   // leaf digests: 32 KiB, small beside a ~300 KB state
+        // Leaf digests: 32 KiB beside a ~300 KB state. The restarted replica's core starts at sequence 0 and catches up by
+        // fetching the stable checkpoint, which may be older than its own disk state: what it fetches is the partitions
+        // that differ from that checkpoint (written since it, or while the replica was down), so K is small here.
+        var (cell, configPath, dir) = Cell("process", partitions: 1024, checkpointInterval: 8);
         var replicas = new List<Replica>();
         try
         {
             for (int i = 0; i < 4; i++) replicas.Add(Start(configPath, i));
             Write(cell, 0, Keys, round: 1);
-            AwaitAgreement(replicas);
+            var agreed = AwaitAgreement(replicas);
             Kill(replicas[3]);
             int more = Math.Max(20, Keys / 100);               // 1 % more keys while it is down
             Write(cell, Keys, Keys + more, round: 1);
             replicas[3] = Start(configPath, 3);
+            Assert.Equal(agreed[3].StateDigest, replicas[3].Status().StateDigest);   // it restarted from its own disk
             Write(cell, 0, 50, round: 2);                      // traffic after the restart brings checkpoints
             var st = AwaitAgreement(replicas);
             long received = st[3].StateBytesReceived;
             long stateBytes = (long)(Keys + more) * (8 + Value(0, 1).Length);
-            output.WriteLine($"restarted replica: state transfers {st[3].StateTransfers}, {received} bytes received for a state of about {stateBytes} bytes ({100.0 * received / stateBytes:F1} %)");
+            output.WriteLine(string.Join("; ", st.Select(x => $"R{x.Id}: executed {x.LastExecuted} stable {x.StableCheckpoint} requests {x.RequestsExecuted} batches {x.ExecutedBatches}")) + $"; before kill: executed {agreed[0].LastExecuted}");
+            output.WriteLine($"restarted replica: state transfers {st[3].StateTransfers}, objects {st[3].StateObjectsReceived}, fetches {st[3].FetchesSent}, rejected {st[3].BadStateTransfers}, {received} bytes received for a state of about {stateBytes} bytes ({100.0 * received / stateBytes:F1} %)");
             Assert.True(st[3].StateTransfers >= 1);
-            Assert.True(received < stateBytes / 3, $"{received} bytes fetched for a state of {stateBytes}");
+            Assert.True(received < stateBytes / 2, $"{received} bytes fetched for a state of {stateBytes}");
             Assert.Equal(0, CountMissing(cell, 0, Keys + more, round: 1) - 50);
         }
         finally

@@ -96,7 +96,28 @@ public sealed class StateTransfer
         Key(seq, digest, key);
         _announced.Replace(sender, key);
         if (_announced.CountMatching(key) < _weak) return;     // f+1: at least one correct replica took this checkpoint
+        if (_session is not null)
+        {
+            // Objects of the current target are already verified: finish it (the next transfer is again only a difference)
+            // and remember the newer one, unless the current target's holders stop answering (Tick).
+            _pendingSeq = seq; digest.Slice(0, Digests.Size).CopyTo(_pendingDigest); _pendingFrom = sender;
+            return;
+        }
         Start(seq, digest, sender, immediately: false);
+    }
+
+    private ulong _pendingSeq;
+    private readonly byte[] _pendingDigest = new byte[Digests.Size];
+    private uint _pendingFrom;
+    private int _stalls;
+
+    private bool StartPending(ulong lastExecuted)
+    {
+        if (_pendingSeq <= lastExecuted || _pendingSeq <= Target && Target != 0) { _pendingSeq = 0; return false; }
+        ulong seq = _pendingSeq;
+        _pendingSeq = 0;
+        Start(seq, _pendingDigest, _pendingFrom, immediately: false);
+        return true;
     }
 
     /// <summary>A checkpoint certified otherwise (a NEW-VIEW's chosen checkpoint, S2): fetch it on the next tick from one of <paramref name="holders"/>.</summary>
@@ -119,7 +140,7 @@ public sealed class StateTransfer
     {
         Target = seq;
         digest.CopyTo(_fetchDigest);
-        _received = 0; _total = -1; _object = 0; _session = null;
+        _received = 0; _total = -1; _object = 0; _session = null; _stalls = 0;
         _stall = immediately ? _stallTicks : 0;
         _from = from;
     }
@@ -127,10 +148,12 @@ public sealed class StateTransfer
     /// <summary>Per tick: a target that normal execution does not reach soon is fetched, from another holder on every stall.</summary>
     public void Tick(ulong lastExecuted)
     {
-        if (Target == 0) return;
-        if (Target <= lastExecuted) { Target = 0; _session = null; return; }
+        if (Target == 0) { if (_pendingSeq != 0) StartPending(lastExecuted); return; }
+        if (Target <= lastExecuted) { Target = 0; _session = null; StartPending(lastExecuted); return; }
         if (++_stall < _stallTicks) return;
         _stall = 0;
+        // Every holder was asked without progress (they may have discarded this checkpoint): move to the newer one.
+        if (++_stalls > _n && _pendingSeq != 0 && StartPending(lastExecuted)) return;
         Rotate();
         _received = 0; _total = -1;                         // objects already verified stay; the current one restarts
         SendFetch();
@@ -198,7 +221,7 @@ public sealed class StateTransfer
         chunk.CopyTo(_buffer.AsSpan(offset));
         _received += chunk.Length;
         _counters.StateBytesReceived += chunk.Length;
-        _stall = 0;
+        _stall = 0; _stalls = 0;
         if (_received < total) { SendFetch(); return false; }
         var bytes = _buffer.AsSpan(0, total);
         if (_object == 0)
@@ -246,5 +269,5 @@ public sealed class StateTransfer
     public ReadOnlySpan<byte> TargetDigest => _fetchDigest;
 
     /// <summary>Ends the current transfer (after the caller moved its state, or to abandon it).</summary>
-    public void Finish() { Target = 0; _session = null; }
+    public void Finish() { Target = 0; _session = null; _stalls = 0; }
 }
