@@ -16,10 +16,13 @@ namespace FastBft.Integration.Tests;
 /// with durability process or fsync, SIGKILLed and started again. (a) Every write the client saw acknowledged reads
 /// back after all four were killed at once; (b) a replica killed alone and restarted catches up from its own disk,
 /// fetching only the partitions that changed. Key count: FASTBFT_DURABILITY_KEYS (default 3,000).
+/// Measured by hand with 100,000 keys: docs/durability.md §5.
 /// </summary>
 public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
 {
     private static int Keys => int.TryParse(Environment.GetEnvironmentVariable("FASTBFT_DURABILITY_KEYS"), out int n) && n > 0 ? n : 3000;
+    /// <summary>Partitions of test (b): FASTBFT_DURABILITY_PARTITIONS (default 1,024; a large state needs more, docs/durability.md).</summary>
+    private static int PartitionsB => int.TryParse(Environment.GetEnvironmentVariable("FASTBFT_DURABILITY_PARTITIONS"), out int n) && n > 0 ? n : 1024;
 
     private sealed class Replica(Process process)
     {
@@ -152,7 +155,7 @@ public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
         // Leaf digests: 32 KiB beside a ~300 KB state. The restarted replica's core starts at sequence 0 and catches up by
         // fetching the stable checkpoint, which may be older than its own disk state: what it fetches is the partitions
         // that differ from that checkpoint (written since it, or while the replica was down), so K is small here.
-        var (cell, configPath, dir) = Cell("process", partitions: 1024, checkpointInterval: 8);
+        var (cell, configPath, dir) = Cell("process", partitions: PartitionsB, checkpointInterval: 8);
         var replicas = new List<Replica>();
         try
         {
