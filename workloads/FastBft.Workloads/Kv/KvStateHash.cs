@@ -64,10 +64,20 @@ public sealed class KvStateHash
         h.Finalize(element.Slice(0, StateBytes));
     }
 
+    private Blake3.Hasher _hasher = Blake3.Hasher.New();     // reused (Reset): no allocation per write
+
     /// <summary>Adds (sign +1) or removes (−1) the pair from the partition's hash.</summary>
     public void Apply(int partition, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool add)
     {
-        Element(key, value, _element, _prefix);
+        int n = 0;
+        uint len = (uint)key.Length;
+        while (len >= 0x80) { _prefix[n++] = (byte)(len | 0x80); len >>= 7; }
+        _prefix[n++] = (byte)len;
+        _hasher.Reset();
+        _hasher.Update(_prefix.AsSpan(0, n));
+        _hasher.Update(key);
+        _hasher.Update(value);
+        _hasher.Finalize(_element.AsSpan());
         var acc = _lanes.AsSpan(partition * Lanes, Lanes);
         Combine(acc, MemoryMarshal.Cast<byte, ushort>(_element.AsSpan()), add);
         if (!_changed[partition]) { _changed[partition] = true; _changedList.Add(partition); }
@@ -89,12 +99,19 @@ public sealed class KvStateHash
     }
 
     /// <summary>Writes the digest of partition <paramref name="partition"/>.</summary>
-    public void Digest(int partition, Span<byte> digest32) => Digest(partition, _lanes.AsSpan(partition * Lanes, Lanes), digest32);
+    public void Digest(int partition, Span<byte> digest32) => Digest(_sha, partition, _lanes.AsSpan(partition * Lanes, Lanes), digest32);
+
+    private readonly System.Security.Cryptography.IncrementalHash _sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
 
     /// <summary>SHA-256("FBKP" ‖ p ‖ lanes).</summary>
     public static void Digest(int partition, ReadOnlySpan<ushort> lanes, Span<byte> digest32)
     {
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        Digest(sha, partition, lanes, digest32);
+    }
+
+    private static void Digest(System.Security.Cryptography.IncrementalHash sha, int partition, ReadOnlySpan<ushort> lanes, Span<byte> digest32)
+    {
         Span<byte> head = stackalloc byte[8];
         "FBKP"u8.CopyTo(head);
         BinaryPrimitives.WriteInt32LittleEndian(head.Slice(4), partition);

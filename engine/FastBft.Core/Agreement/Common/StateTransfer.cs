@@ -96,7 +96,7 @@ public sealed class StateTransfer
         Key(seq, digest, key);
         _announced.Replace(sender, key);
         if (_announced.CountMatching(key) < _weak) return;     // f+1: at least one correct replica took this checkpoint
-        if (_session is not null)
+        if (FinishBeforeNewerTarget && _session is not null)
         {
             // Objects of the current target are already verified: finish it (the next transfer is again only a difference)
             // and remember the newer one, unless the current target's holders stop answering (Tick).
@@ -105,6 +105,13 @@ public sealed class StateTransfer
         }
         Start(seq, digest, sender, immediately: false);
     }
+
+    /// <summary>
+    /// When true, a newer certified checkpoint that arrives while a fetch is past its meta object is fetched after the
+    /// current one (the verified objects are not thrown away); when false (default, as before issue 13) the fetch moves to
+    /// the newer checkpoint at once.
+    /// </summary>
+    public bool FinishBeforeNewerTarget { get; init; }
 
     private ulong _pendingSeq;
     private readonly byte[] _pendingDigest = new byte[Digests.Size];

@@ -71,7 +71,21 @@ public sealed class CheckpointFetch : ICheckpointFetch
         var replies = meta.Slice(ro, rl).ToArray();
         try { if (new ReplyCache().Read(replies) != replies.Length) return null; }
         catch (InvalidDataException) { return null; }
-        var f = new CheckpointFetch(store, replies, meta.Slice(go).ToArray(), maxBytes) { Sequence = sequence };
+        var groups = meta.Slice(go, store.Tree.Groups * Digests.Size);
+        var f = new CheckpointFetch(store, replies, groups.ToArray(), maxBytes) { Sequence = sequence };
+        if (store.Tree.Partitions == 1)
+        {
+            // One partition, carried in the meta: its digest must hash to the group digest.
+            var content = meta.Slice(go + Digests.Size);
+            Span<byte> leaf = stackalloc byte[Digests.Size];
+            Span<byte> group = stackalloc byte[Digests.Size];
+            if (!store.State.TryComputePartitionDigest(0, content, leaf)) return null;
+            Digests.Sha256(leaf, group);
+            if (!group.SequenceEqual(groups)) return null;
+            f._leaves[0] = leaf.ToArray();
+            store.Tree.Refresh();
+            if (!store.Tree.Leaves.SequenceEqual(leaf)) { f._parts[0] = content.ToArray(); f.PartitionBytes = content.Length; }
+        }
         f.Plan();
         return f;
     }

@@ -9,8 +9,9 @@ namespace FastBft.Execution.Checkpoints;
 /// The checkpoints of one replica over a partitioned state (docs/state-transfer.md §2): at each checkpoint it refreshes
 /// the <see cref="PartitionTree"/> (cost: the partitions changed since the previous checkpoint), freezes the state
 /// (<see cref="IPartitionedState.Freeze"/>: no copy), and writes the checkpoint's <b>meta</b> object
-/// <c>"FBCP" ‖ 01 ‖ P[4] ‖ replyLength[4] ‖ reply cache ‖ G group digests[32 each]</c> (little-endian); the
-/// checkpoint digest is SHA-256(meta). It serves the checkpoint's objects to state transfer: object 0 = meta,
+/// <c>"FBCP" ‖ 01 ‖ P[4] ‖ replyLength[4] ‖ reply cache ‖ G group digests[32 each]</c> (little-endian), followed, for a
+/// one-partition state (P = 1: the no-op and counter services), by that partition's content, so a small state travels
+/// in one object as before the tree; the checkpoint digest is SHA-256(meta). It serves the checkpoint's objects to state transfer: object 0 = meta,
 /// 1 + g = leaf digests of group g (32 × leaves), 1 + G + p = content of partition p. Single-threaded.
 /// </summary>
 public sealed class CheckpointStore
@@ -77,6 +78,13 @@ public sealed class CheckpointStore
         Tree.Leaves.CopyTo(r.Leaves);
         var ms = _metaStream;
         WriteMeta(ms, Tree.Partitions, Tree.GroupDigests);
+        if (Tree.Partitions == 1)
+        {
+            _served.ResetWrittenCount();
+            r.View.WritePartition(0, _served);
+            ms.Write(_served.WrittenSpan);
+            _servedObject = -1;
+        }
         int len = (int)ms.Length;
         if (r.Meta.Length < len) r.Meta = new byte[Math.Max(len, 256)];
         ms.GetBuffer().AsSpan(0, len).CopyTo(r.Meta);
@@ -97,14 +105,6 @@ public sealed class CheckpointStore
         int replyLen = (int)ms.Length - MetaFixed;
         BinaryPrimitives.WriteInt32LittleEndian(ms.GetBuffer().AsSpan(9), replyLen);
         ms.Write(groups);
-    }
-
-    /// <summary>SHA-256 of the meta object the live state would have now (refreshes the tree).</summary>
-    public void LiveDigest(Span<byte> digest32)
-    {
-        Tree.Refresh();
-        WriteMeta(_metaStream, Tree.Partitions, Tree.GroupDigests);
-        Digests.Sha256(_metaStream.GetBuffer().AsSpan(0, (int)_metaStream.Length), digest32);
     }
 
     /// <summary>True if the checkpoint at <paramref name="sequence"/> is kept.</summary>
@@ -150,6 +150,7 @@ public sealed class CheckpointStore
         replyLength = BinaryPrimitives.ReadInt32LittleEndian(meta.Slice(9));
         if (replyLength < 4 || replyLength > meta.Length - MetaFixed) return false;
         groupsOffset = MetaFixed + replyLength;
-        return meta.Length - groupsOffset == PartitionTree.GroupCount(partitions) * Digests.Size;
+        int groups = PartitionTree.GroupCount(partitions) * Digests.Size;
+        return partitions == 1 ? meta.Length - groupsOffset > groups : meta.Length - groupsOffset == groups;   // P = 1: the content follows
     }
 }
