@@ -44,7 +44,7 @@ public interface IExecutionStage
     /// <summary>Takes the checkpoint at <paramref name="sequence"/> (all batches up to it executed): writes its 32-byte digest and keeps the snapshot to serve state transfer.</summary>
     void TakeCheckpoint(ulong sequence, Span<byte> digest32);
 
-    /// <summary>The snapshot of the checkpoint at <paramref name="sequence"/>, if still kept (the window's checkpoints are).</summary>
+    /// <summary>Object 0 of the checkpoint at <paramref name="sequence"/> (its SHA-256 is the checkpoint digest: the whole snapshot, or the meta object of a partition tree), if still kept (the window's checkpoints are).</summary>
     bool TryGetCheckpoint(ulong sequence, out ReadOnlySpan<byte> snapshot);
 
     /// <summary>
