@@ -33,6 +33,7 @@ public sealed class RocksDbKvStore : IKvStore
     private readonly string _path;
     private RocksDb _db;
     private readonly WriteOptions _write;
+    private readonly WriteOptions _writeUnsynced = new WriteOptions().SetSync(false);
     private readonly int _partitions;
     private byte[] _keyBuf = new byte[256];
     private readonly WriteBatch _pending = new();
@@ -152,7 +153,14 @@ public sealed class RocksDbKvStore : IKvStore
     /// Persists the batch: its collected writes, the sequence number and the reply-cache entries (each
     /// <c>clientId[4, LE] ‖ …</c>, ReplyCache.WriteEntry) in one atomic RocksDB write (synced for fsync). No-op for none.
     /// </summary>
-    public void CommitBatch(ulong sequence, ReadOnlySpan<byte> replyEntries)
+    public void CommitBatch(ulong sequence, ReadOnlySpan<byte> replyEntries) => Commit(sequence, replyEntries, sync: _pendingWrites);
+
+    /// <summary>
+    /// The write. A batch that changed no key (only reads) is written without sync even for fsync: losing it in a
+    /// power loss loses only reply-cache entries of reads and the sequence number, and a read executed again changes
+    /// nothing (docs/durability.md §2).
+    /// </summary>
+    private void Commit(ulong sequence, ReadOnlySpan<byte> replyEntries, bool sync)
     {
         if (!Durable) return;
         Span<byte> seq = stackalloc byte[8];
@@ -167,7 +175,7 @@ public sealed class RocksDbKvStore : IKvStore
             _pending.Put(rk, replyEntries.Slice(0, len));
             replyEntries = replyEntries.Slice(len);
         }
-        _db.Write(_pending, _write);
+        _db.Write(_pending, sync || Durability != KvDurability.Fsync ? _write : _writeUnsynced);
         _pending.Clear();
         _overlay.Clear();
         _pendingWrites = false;
@@ -180,7 +188,7 @@ public sealed class RocksDbKvStore : IKvStore
         if (!Durable) return;
         _pending.DeleteRange(ReplyPrefix, (ulong)ReplyPrefix.Length, ReplyEnd, (ulong)ReplyEnd.Length);
         var entries = replyCache.Length >= 4 ? replyCache.Slice(4) : default;
-        CommitBatch(sequence, entries);
+        Commit(sequence, entries, sync: true);
     }
 
     /// <inheritdoc/>
