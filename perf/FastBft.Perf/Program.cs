@@ -14,6 +14,7 @@ foreach (var command in new[]
     SimulateCommand.Create(),
     KvGatewayCommand.Create(),
     KvCompareCommand.Create(),
+    KvCheckpointBenchCommand.Create(),
 })
 {
     root.Subcommands.Add(command);

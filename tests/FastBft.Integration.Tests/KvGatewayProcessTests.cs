@@ -118,7 +118,7 @@ public sealed class KvGatewayProcessTests
     }
 
     [Fact]
-    public void KvCompareRejectsAnUnbuiltDurability()
+    public void KvCompareRejectsADurabilityTheMemoryStoreCannotGive()
     {
         var (exit, output) = HarnessProcess.Run(null, "kv-compare", "--durability", "fsync");
         Assert.True(exit == 2, $"exit {exit}: {output}");

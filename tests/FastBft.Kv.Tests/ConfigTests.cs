@@ -10,7 +10,10 @@ public sealed class KvConfigTests
     [InlineData("kv", "disk", null, "none", "service.storage")]
     [InlineData("kv", "rocksdb", null, "none", "service.path")]
     [InlineData("kv", "memory", "/tmp/x", "none", "service.path")]
-    [InlineData("kv", "memory", null, "fsync", "service.durability")]
+    [InlineData("kv", "memory", null, "fsync", "service.durability")]            // the memory store cannot persist
+    [InlineData("kv", "memory", null, "process", "service.durability")]
+    [InlineData("kv", "rocksdb", "/tmp/x", "always", "service.durability")]
+    [InlineData("counter", "memory", null, "fsync", "service.durability")]
     [InlineData("noop", "rocksdb", "/tmp/x", "none", "service.path")]
     [InlineData("redis", "memory", null, "none", "service.kind")]
     public void BadServiceSectionsNameTheField(string kind, string storage, string? path, string durability, string field)
@@ -19,6 +22,22 @@ public sealed class KvConfigTests
         var e = Assert.Throws<ConfigException>(() => ServiceFactoryValidate(s));
         Assert.Contains(field, e.Message);
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1000)]
+    [InlineData(65536)]
+    public void PartitionsMustBeAPowerOfTwoUpTo32768(int partitions)
+    {
+        var e = Assert.Throws<ConfigException>(() => ServiceFactoryValidate(new ServiceConfig { Kind = "kv", Partitions = partitions }));
+        Assert.Contains("service.partitions", e.Message);
+    }
+
+    [Theory]
+    [InlineData("process")]
+    [InlineData("fsync")]
+    public void DurableRocksDbIsAccepted(string durability)
+        => ServiceFactoryValidate(new ServiceConfig { Kind = "kv", Storage = "rocksdb", Path = "/tmp/x", Durability = durability, Partitions = 1024 });
 
     private static void ServiceFactoryValidate(ServiceConfig s)
     {

@@ -9,12 +9,16 @@ namespace FastBft.Kv.Tests;
 public sealed class StoreFixture : IDisposable
 {
     private readonly List<string> _dirs = new();
-    public IKvStore Create(string kind)
+    public IKvStore Create(string kind, int partitions = KvService.DefaultPartitions, KvDurability durability = KvDurability.None)
     {
-        if (kind == "memory") return new MemoryKvStore();
+        if (kind == "memory") return new MemoryKvStore(partitions);
+        return new RocksDbKvStore(NewDirectory(), durability, partitions);
+    }
+    public string NewDirectory()
+    {
         var dir = Path.Combine(Path.GetTempPath(), "fastbft-kv-test-" + Guid.NewGuid().ToString("N"));
         _dirs.Add(dir);
-        return new RocksDbKvStore(dir);
+        return dir;
     }
     public void Dispose() { foreach (var d in _dirs) try { Directory.Delete(d, true); } catch (IOException) { } }
 }

@@ -31,13 +31,21 @@ public static class ServiceFactory
 
     private static IKvStore CreateStore(ServiceConfig config, uint replicaId)
     {
-        if (config.Durability != "none") throw new ConfigException($"invalid cell config: service.durability: '{config.Durability}' is not supported yet (only \"none\")");
+        var durability = config.Durability switch
+        {
+            "none" => KvDurability.None,
+            "process" => KvDurability.Process,
+            "fsync" => KvDurability.Fsync,
+            _ => throw new ConfigException($"invalid cell config: service.durability: '{config.Durability}' must be \"none\", \"process\" or \"fsync\""),
+        };
         switch (config.Storage)
         {
-            case "memory": return new MemoryKvStore();
+            case "memory":
+                if (durability != KvDurability.None) throw new ConfigException($"invalid cell config: service.durability: '{config.Durability}' needs storage \"rocksdb\"");
+                return new MemoryKvStore(config.Partitions);
             case "rocksdb":
                 if (string.IsNullOrWhiteSpace(config.Path)) throw new ConfigException("invalid cell config: service.path: storage \"rocksdb\" needs a directory");
-                try { return new RocksDbKvStore(Path.Combine(config.Path, $"replica-{replicaId}")); }
+                try { return new RocksDbKvStore(Path.Combine(config.Path, $"replica-{replicaId}"), durability, config.Partitions); }
                 catch (IOException e) { throw new ConfigException($"invalid cell config: service.path: {e.Message}"); }
             default:
                 throw new ConfigException($"invalid cell config: service.storage: '{config.Storage}' must be \"memory\" or \"rocksdb\"");

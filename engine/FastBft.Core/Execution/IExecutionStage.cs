@@ -1,3 +1,5 @@
+using FastBft.Execution.Checkpoints;
+
 namespace FastBft.Execution;
 
 /// <summary>
@@ -42,7 +44,7 @@ public interface IExecutionStage
     /// <summary>Takes the checkpoint at <paramref name="sequence"/> (all batches up to it executed): writes its 32-byte digest and keeps the snapshot to serve state transfer.</summary>
     void TakeCheckpoint(ulong sequence, Span<byte> digest32);
 
-    /// <summary>The snapshot of the checkpoint at <paramref name="sequence"/>, if still kept (the window's checkpoints are).</summary>
+    /// <summary>Object 0 of the checkpoint at <paramref name="sequence"/> (its SHA-256 is the checkpoint digest: the whole snapshot, or the meta object of a partition tree), if still kept (the window's checkpoints are).</summary>
     bool TryGetCheckpoint(ulong sequence, out ReadOnlySpan<byte> snapshot);
 
     /// <summary>
@@ -53,4 +55,26 @@ public interface IExecutionStage
 
     /// <summary>Digest of the service state now (32 bytes).</summary>
     void GetStateDigest(Span<byte> digest32);
+
+    /// <summary>
+    /// Object <paramref name="obj"/> of the kept checkpoint at <paramref name="sequence"/> (docs/state-transfer.md §2:
+    /// 0 = the object whose SHA-256 is the checkpoint digest). The default serves the whole snapshot as object 0.
+    /// The span is valid until the next call.
+    /// </summary>
+    bool TryReadCheckpointObject(ulong sequence, uint obj, out ReadOnlySpan<byte> bytes)
+    {
+        bytes = default;
+        return obj == 0 && TryGetCheckpoint(sequence, out bytes);
+    }
+
+    /// <summary>
+    /// Starts installing the checkpoint at <paramref name="sequence"/> whose object 0 (<paramref name="object0"/>) the
+    /// caller verified against the certified digest; null if it is malformed. The default installs the whole snapshot
+    /// through <see cref="TryInstallCheckpoint"/>.
+    /// </summary>
+    /// <param name="sequence">the checkpoint's sequence number.</param>
+    /// <param name="object0">object 0, verified.</param>
+    /// <param name="maxBytes">bound on the bytes the session may buffer.</param>
+    ICheckpointFetch? BeginCheckpointFetch(ulong sequence, ReadOnlySpan<byte> object0, long maxBytes)
+        => new WholeSnapshotFetch(this, sequence, object0.ToArray());
 }

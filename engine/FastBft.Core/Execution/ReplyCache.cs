@@ -157,5 +157,32 @@ public sealed class ReplyCache
         return source.Length - rest.Length;
     }
 
+    /// <summary>Bytes of one entry before its payload: clientId[4] ‖ rid[8] ‖ seq[8] ‖ form[1] ‖ length[4].</summary>
+    public const int EntryFixed = 25;
+
+    /// <summary>Appends one entry in the layout of <see cref="Write"/> (25 + reply or 32 bytes); used to persist a batch's entries (docs/durability.md).</summary>
+    public static void WriteEntry(ReplyEntry e, System.Buffers.IBufferWriter<byte> destination)
+    {
+        var payload = e.DigestOnly ? e.Digest : e.Reply;
+        var b = destination.GetSpan(EntryFixed + payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(b, e.ClientId);
+        BinaryPrimitives.WriteUInt64LittleEndian(b.Slice(4), e.LastExecutedRid);
+        BinaryPrimitives.WriteUInt64LittleEndian(b.Slice(12), e.LastExecutedSeq);
+        b[20] = e.DigestOnly ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteInt32LittleEndian(b.Slice(21), payload.Length);
+        payload.CopyTo(b.Slice(EntryFixed));
+        destination.Advance(EntryFixed + payload.Length);
+    }
+
+    /// <summary>Size of the entry at the start of <paramref name="entries"/> (written by <see cref="WriteEntry"/>).</summary>
+    /// <exception cref="InvalidDataException">truncated or negative length.</exception>
+    public static int EntrySize(ReadOnlySpan<byte> entries)
+    {
+        if (entries.Length < EntryFixed) throw new InvalidDataException("reply entry: truncated");
+        int len = BinaryPrimitives.ReadInt32LittleEndian(entries.Slice(21));
+        if (len < 0 || len > entries.Length - EntryFixed) throw new InvalidDataException("reply entry: bad length");
+        return EntryFixed + len;
+    }
+
     private static readonly Comparison<ReplyEntry> ById = static (x, y) => x.ClientId.CompareTo(y.ClientId);
 }

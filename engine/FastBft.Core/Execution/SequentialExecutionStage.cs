@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using FastBft.Execution.Checkpoints;
 using FastBft.Service;
 using FastBft.Wire;
 
@@ -7,12 +8,14 @@ namespace FastBft.Execution;
 
 /// <summary>
 /// The default execution stage: every request of every committed batch is executed here, in sequence
-/// order, on the <see cref="IReplicatedService"/> (PBFT-PR §4.2; Thesis §2.1.2.2). Checkpoint snapshot =
-/// serviceLength[4] ‖ service snapshot ‖ reply cache (<see cref="ReplyCache.Write"/>); its digest is
-/// SHA-256 of those bytes, so the reply cache travels with the state and is verified with it
-/// (docs/state-transfer.md). The designated full replier of request (c, t) is
-/// <c>executors[(c + t) mod executors.Length]</c> (Thesis §2.1.1.4, §5.5.2.1) — chosen among the
-/// replicas that actually execute. Single-threaded; steady state allocates nothing.
+/// order, on the <see cref="IReplicatedService"/> (PBFT-PR §4.2; Thesis §2.1.2.2). Checkpoints are taken over the
+/// service's partition tree (<see cref="CheckpointStore"/>, docs/state-transfer.md): the service's own
+/// <see cref="IPartitionedState"/> if it has one, else the whole state as one partition
+/// (<see cref="WholeStatePartition"/>); the reply cache travels in the checkpoint's meta object and is verified with
+/// it. A service that is also an <see cref="IDurableState"/> persisting batches gets one
+/// <see cref="IDurableState.CommitBatch"/> per batch, before the batch's replies leave (docs/durability.md). The
+/// designated full replier of request (c, t) is <c>executors[(c + t) mod executors.Length]</c> (Thesis §2.1.1.4,
+/// §5.5.2.1) — chosen among the replicas that actually execute. Single-threaded; steady state allocates nothing.
 /// </summary>
 public sealed class SequentialExecutionStage : IExecutionStage
 {
@@ -22,19 +25,19 @@ public sealed class SequentialExecutionStage : IExecutionStage
     private readonly ArrayBufferWriter<byte> _update = new(4096);
     private byte[] _batchUpdate = new byte[4096];
     private int _batchUpdateLength, _batchUpdateCount;
-    private readonly int _checkpointInterval;
     private readonly ArrayBufferWriter<byte> _reply = new(4096);
-    private readonly MemoryStream _snapStream = new();
-    private readonly ulong[] _snapSeq;
-    private readonly byte[]?[] _snapData;
-    private readonly int[] _snapLen;
+    private readonly CheckpointStore _checkpoints;
+    private readonly IDurableState? _durable;
+    private readonly List<ReplyEntry> _batchEntries = new();
+    private readonly List<bool> _batchDesignated = new();
+    private readonly ArrayBufferWriter<byte> _entryBytes = new(4096);
 
     /// <summary>Creates the stage of replica <paramref name="self"/>.</summary>
     /// <param name="service">the replicated service.</param>
     /// <param name="self">this replica's id.</param>
     /// <param name="executors">ids of the replicas that execute every request (PBFT: 0..n-1).</param>
     /// <param name="checkpointInterval">K.</param>
-    /// <param name="checkpointsKept">snapshots kept (L/K + 1 covers the window).</param>
+    /// <param name="checkpointsKept">checkpoints kept (L/K + 1 covers the window).</param>
     /// <exception cref="ArgumentException">no executors, or K or checkpointsKept below 1.</exception>
     public SequentialExecutionStage(IReplicatedService service, uint self, IReadOnlyList<uint> executors, int checkpointInterval, int checkpointsKept)
     {
@@ -43,18 +46,26 @@ public sealed class SequentialExecutionStage : IExecutionStage
         _service = service;
         _self = self;
         _executors = executors.ToArray();
-        _checkpointInterval = checkpointInterval;
-        _snapSeq = new ulong[checkpointsKept];
-        _snapData = new byte[checkpointsKept][];
-        _snapLen = new int[checkpointsKept];
+        _checkpoints = new CheckpointStore(service as IPartitionedState ?? new WholeStatePartition(service), Replies, checkpointInterval, checkpointsKept);
+        _durable = service as IDurableState;
+        if (_durable is { RecoveredSequence: > 0 })
+        {
+            Replies.Read(_durable.RecoveredReplies.Span);
+            RecoveredSequence = _durable.RecoveredSequence;
+        }
     }
 
     /// <inheritdoc/>
     public ReplyCache Replies { get; } = new();
 
+    /// <summary>The sequence number of the state the service recovered from its own disk (0 if none; docs/durability.md).</summary>
+    public ulong RecoveredSequence { get; }
+
+    /// <summary>The checkpoints (partition tree, kept views).</summary>
+    public CheckpointStore Checkpoints => _checkpoints;
+
     /// <inheritdoc/>
     public bool Executes => true;
-
     /// <summary>Requests executed.</summary>
     public long Executed { get; private set; }
     /// <summary>Requests skipped because the reply cache showed them executed (a batch repeated a client's request).</summary>
@@ -99,9 +110,21 @@ public sealed class SequentialExecutionStage : IExecutionStage
             try { _service.ApplyUpdate(new RequestInfo(client, rid, sequence, index++), update); }
             catch (InvalidDataException) { return false; }     // f+1 executors vouched for it: only a faulty majority gets here
             entry.StoreFull(rid, sequence, reply);
+            if (_durable is { PersistsBatches: true }) ReplyCache.WriteEntry(entry, _entryBytes);
             Applied++;
         }
+        Persist(sequence);
         return true;
+    }
+
+    private void Persist(ulong sequence)
+    {
+        if (_durable is not { PersistsBatches: true }) return;
+        int count = 0;
+        var bytes = _entryBytes.WrittenSpan;
+        for (int off = 0; off < bytes.Length; count++) off += ReplyCache.EntrySize(bytes.Slice(off));
+        _durable.CommitBatch(sequence, bytes, count);
+        _entryBytes.ResetWrittenCount();
     }
 
     /// <summary>Requests brought up to date by applying updates (passive replicas).</summary>
@@ -116,6 +139,7 @@ public sealed class SequentialExecutionStage : IExecutionStage
         var reader = new BatchReader(batchBody);
         int index = 0;
         bool record = RecordUpdates;
+        bool defer = _durable is { PersistsBatches: true };
         if (record) { _batchUpdateLength = 4; _batchUpdateCount = 0; }
         while (reader.Next(out var req))
         {
@@ -129,9 +153,21 @@ public sealed class SequentialExecutionStage : IExecutionStage
             entry.StoreFull(rh.Sequence, sequence, _reply.WrittenSpan);
             if (record) AppendUpdate(rh.Sender, rh.Sequence);
             Executed++;
-            sink.OnExecuted(entry, IsDesignated(rh.Sender, rh.Sequence));
+            if (!defer) { sink.OnExecuted(entry, IsDesignated(rh.Sender, rh.Sequence)); continue; }
+            int at = _batchEntries.IndexOf(entry);             // a client twice in one batch: its latest reply counts
+            if (at >= 0) { _batchEntries.RemoveAt(at); _batchDesignated.RemoveAt(at); }
+            _batchEntries.Add(entry);
+            _batchDesignated.Add(IsDesignated(rh.Sender, rh.Sequence));
         }
         if (record) BinaryPrimitives.WriteInt32LittleEndian(_batchUpdate, _batchUpdateCount);
+        if (!defer) return;
+        // Group commit (docs/durability.md): the batch's state, sequence number and reply-cache entries are persisted
+        // in one write before any of its replies leaves.
+        foreach (var e in _batchEntries) ReplyCache.WriteEntry(e, _entryBytes);
+        Persist(sequence);
+        for (int i = 0; i < _batchEntries.Count; i++) sink.OnExecuted(_batchEntries[i], _batchDesignated[i]);
+        _batchEntries.Clear();
+        _batchDesignated.Clear();
     }
 
     private void AppendUpdate(uint client, ulong rid)
@@ -152,53 +188,56 @@ public sealed class SequentialExecutionStage : IExecutionStage
     }
 
     /// <inheritdoc/>
-    public void TakeCheckpoint(ulong sequence, Span<byte> digest32)
-    {
-        var ms = _snapStream;
-        ms.SetLength(0);
-        Span<byte> b = stackalloc byte[4];
-        ms.Write(b);                                        // service snapshot length, patched below
-        _service.WriteSnapshot(ms);
-        int svcLen = (int)ms.Length - 4;
-        Replies.Write(ms);
-        var buf = ms.GetBuffer();
-        BinaryPrimitives.WriteInt32LittleEndian(buf, svcLen);
-        int len = (int)ms.Length;
-        int i = Index(sequence);
-        if (_snapData[i] is null || _snapData[i]!.Length < len) _snapData[i] = new byte[Math.Max(len, 256)];
-        buf.AsSpan(0, len).CopyTo(_snapData[i]);
-        _snapLen[i] = len;
-        _snapSeq[i] = sequence;
-        Digests.Sha256(buf.AsSpan(0, len), digest32);
-    }
+    public void TakeCheckpoint(ulong sequence, Span<byte> digest32) => _checkpoints.Take(sequence, digest32);
 
-    private int Index(ulong sequence) => (int)(sequence / (ulong)_checkpointInterval % (ulong)_snapSeq.Length);
+    /// <summary>The meta object of the kept checkpoint at <paramref name="sequence"/> (its SHA-256 is the checkpoint digest).</summary>
+    public bool TryGetCheckpoint(ulong sequence, out ReadOnlySpan<byte> snapshot) => _checkpoints.TryRead(sequence, 0, out snapshot);
 
     /// <inheritdoc/>
-    public bool TryGetCheckpoint(ulong sequence, out ReadOnlySpan<byte> snapshot)
-    {
-        int i = Index(sequence);
-        snapshot = default;
-        if (_snapSeq[i] != sequence || _snapData[i] is null) return false;
-        snapshot = _snapData[i].AsSpan(0, _snapLen[i]);
-        return true;
-    }
+    public bool TryReadCheckpointObject(ulong sequence, uint obj, out ReadOnlySpan<byte> bytes) => _checkpoints.TryRead(sequence, obj, out bytes);
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Installs the checkpoint whose meta object is <paramref name="snapshot"/> when every partition it names already
+    /// matches the live state (nothing to fetch); false, changing nothing, otherwise. State transfer uses
+    /// <see cref="BeginCheckpointFetch"/>.
+    /// </summary>
     public bool TryInstallCheckpoint(ulong sequence, ReadOnlySpan<byte> snapshot)
+        => BeginCheckpointFetch(sequence, snapshot, 0) is { } f && !f.TryNextObject(out _) && f.TryInstall() == CheckpointInstall.Installed;
+
+    /// <inheritdoc/>
+    public ICheckpointFetch? BeginCheckpointFetch(ulong sequence, ReadOnlySpan<byte> object0, long maxBytes)
+        => _checkpoints.BeginFetch(sequence, object0, maxBytes) is { } f ? new InstallingFetch(this, f) : null;
+
+    /// <summary>Takes the installed checkpoint (to serve others) and persists it (durable services).</summary>
+    private void Installed(ulong sequence)
     {
-        if (snapshot.Length < 4) return false;
-        int svcLen = BinaryPrimitives.ReadInt32LittleEndian(snapshot);
-        if (svcLen < 0 || svcLen > snapshot.Length - 4) return false;
-        try
+        if (_durable is { PersistsBatches: true })
         {
-            using (var s = new MemoryStream(snapshot.Slice(4, svcLen).ToArray(), writable: false)) _service.RestoreSnapshot(s);
-            Replies.Read(snapshot.Slice(4 + svcLen));
+            var ms = new MemoryStream();
+            Replies.Write(ms);
+            _durable.CommitInstall(sequence, ms.GetBuffer().AsSpan(0, (int)ms.Length));
         }
-        catch (InvalidDataException) { return false; }
         Span<byte> digest = stackalloc byte[Digests.Size];
-        TakeCheckpoint(sequence, digest);                   // keep it to serve others
-        return true;
+        _checkpoints.Take(sequence, digest);
+        LastInstall = _pendingInstall;
+    }
+
+    private CheckpointFetch? _pendingInstall;
+
+    /// <summary>The last completed incremental install (bytes and partitions fetched), for diagnostics and tests.</summary>
+    public CheckpointFetch? LastInstall { get; private set; }
+
+    private sealed class InstallingFetch(SequentialExecutionStage stage, CheckpointFetch inner) : ICheckpointFetch
+    {
+        public bool TryNextObject(out uint obj) => inner.TryNextObject(out obj);
+        public bool Offer(uint obj, ReadOnlySpan<byte> bytes) => inner.Offer(obj, bytes);
+        public long MaxObjectBytes(uint obj) => inner.MaxObjectBytes(obj);
+        public CheckpointInstall TryInstall()
+        {
+            var r = inner.TryInstall();
+            if (r == CheckpointInstall.Installed) { stage._pendingInstall = inner; stage.Installed(inner.Sequence); }
+            return r;
+        }
     }
 
     /// <inheritdoc/>

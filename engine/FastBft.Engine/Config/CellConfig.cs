@@ -304,14 +304,22 @@ public sealed class ServiceConfig
     public string Storage { get; set; } = "memory";
     /// <summary>For "kv" with storage "rocksdb": the directory under which each replica keeps its database (replica-&lt;id&gt;/).</summary>
     public string? Path { get; set; }
-    /// <summary>For "kv": what survives a restart; only "none" (state starts empty at every start, docs/kv.md §4) is built.</summary>
+    /// <summary>
+    /// For "kv": what survives a restart (docs/durability.md): "none" (the state starts empty at every start),
+    /// "process" (each batch is one RocksDB write with the WAL, unsynced: survives a process kill, not a power loss) or
+    /// "fsync" (the same, synced before the batch's replies leave). "process" and "fsync" need storage "rocksdb".
+    /// </summary>
     public string Durability { get; set; } = "none";
+    /// <summary>For "kv": partitions of the state for checkpoints and state transfer (docs/state-transfer.md §4), a power of two in 1..32768; default 4096 (2 KiB of digest state each). Every replica of a cell must use the same value; a durable database keeps it.</summary>
+    public int Partitions { get; set; } = 4096;
 
     internal void Validate()
     {
         if (Kind is not ("noop" or "counter" or "kv")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\", \"counter\" or \"kv\"");
         if (Storage is not ("memory" or "rocksdb")) CellConfig.Fail("service.storage", $"'{Storage}' must be \"memory\" or \"rocksdb\"");
-        if (Durability is not "none") CellConfig.Fail("service.durability", $"'{Durability}' is not supported yet (only \"none\": the state starts empty at every start; \"process\" and \"fsync\" are planned, docs/kv.md)");
+        if (Durability is not ("none" or "process" or "fsync")) CellConfig.Fail("service.durability", $"'{Durability}' must be \"none\", \"process\" or \"fsync\" (docs/durability.md)");
+        if (Durability is not "none" && (Kind != "kv" || Storage != "rocksdb")) CellConfig.Fail("service.durability", $"'{Durability}' needs service kind \"kv\" with storage \"rocksdb\" (the memory store cannot persist)");
+        if (Partitions < 1 || Partitions > 32768 || (Partitions & (Partitions - 1)) != 0) CellConfig.Fail("service.partitions", $"{Partitions} must be a power of two in 1..32768");
         if (Kind != "kv" && (Storage != "memory" || Path is not null)) CellConfig.Fail(Path is not null ? "service.path" : "service.storage", $"only service kind \"kv\" has storage; remove it for kind '{Kind}'");
         if (Kind == "kv" && Storage == "rocksdb" && string.IsNullOrWhiteSpace(Path)) CellConfig.Fail("service.path", "storage \"rocksdb\" needs a directory (each replica uses <path>/replica-<id>)");
         if (Kind == "kv" && Storage == "memory" && Path is not null) CellConfig.Fail("service.path", "is only used with storage \"rocksdb\"; remove it or set storage to \"rocksdb\"");

@@ -177,6 +177,10 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
             TransportSendErrors = _transport.Stats.SendErrors,
             TransportReceiveErrors = _transport.Stats.ReceiveErrors,
             StateTransfers = s.StateTransfers,
+            StateBytesReceived = s.StateBytesReceived,
+            StateObjectsReceived = s.StateObjectsReceived,
+            BadStateTransfers = s.BadStateTransfers,
+            FetchesSent = s.FetchesSent,
             InViewChange = _core.InViewChange,
             Protocol = _core.Shape.Name,
             UsigBusyUs = _usigMeter is null ? 0 : (long)_usigMeter.Busy.TotalMicroseconds,
@@ -250,6 +254,14 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     public long ViewChanges { get; init; }
     /// <summary>State transfers this replica completed since it started.</summary>
     public long StateTransfers { get; init; }
+    /// <summary>Bytes of checkpoint objects (meta, leaf digests, partitions) this replica received by state transfer since it started (docs/state-transfer.md).</summary>
+    public long StateBytesReceived { get; init; }
+    /// <summary>Checkpoint objects received and verified by state transfer since it started.</summary>
+    public long StateObjectsReceived { get; init; }
+    /// <summary>State-transfer data rejected (bounds, forged objects) since it started.</summary>
+    public long BadStateTransfers { get; init; }
+    /// <summary>FETCH messages sent since it started.</summary>
+    public long FetchesSent { get; init; }
     /// <summary>True while it waits for a NEW-VIEW.</summary>
     public bool InViewChange { get; init; }
     /// <summary>The protocol the replica runs ("pbft", …).</summary>

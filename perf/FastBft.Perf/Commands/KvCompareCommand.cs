@@ -34,7 +34,7 @@ internal static class KvCompareCommand
     private static readonly Option<int[]> Pipeline = new("--pipeline") { Description = "redis-benchmark -P depths, one run each", DefaultValueFactory = _ => [1, 16], AllowMultipleArgumentsPerToken = true };
     private static readonly Option<int> Requests = new("--requests") { Description = "redis-benchmark -n: requests per test (SET, GET)", DefaultValueFactory = _ => 100_000 };
     private static readonly Option<int> Keyspace = new("--keyspace") { Description = "redis-benchmark -r: random keys out of this many (0: redis-benchmark's default single key)", DefaultValueFactory = _ => 0 };
-    private static readonly Option<string> Durability = new("--durability") { Description = "FastBft cell service.durability; only none is built so far", DefaultValueFactory = _ => "none" };
+    private static readonly Option<string> Durability = new("--durability") { Description = "FastBft cell service.durability: none, process or fsync (process and fsync need --storage rocksdb; docs/durability.md)", DefaultValueFactory = _ => "none" };
     private static readonly Option<string> Storage = new("--storage") { Description = "FastBft KV storage: memory or rocksdb", DefaultValueFactory = _ => "memory" };
     private static readonly Option<int> Batch = new("--batch") { Description = "FastBft cell batch_size", DefaultValueFactory = _ => 64 };
     private static readonly Option<int> Slots = new("--slots") { Description = "gateway BFT client ids (requests in flight together); default: clients × the largest pipeline, at most 4096", DefaultValueFactory = _ => 0 };
@@ -75,9 +75,11 @@ internal static class KvCompareCommand
             if (warmup < 0) throw new ConfigException("--warmup-requests must not be negative");
             if (storage is not ("memory" or "rocksdb")) throw new ConfigException($"--storage: '{storage}' must be memory or rocksdb");
             if (slots == 0) slots = Math.Min(4096, clients * pipelines.Max());
-            // Checked before anything starts: service.durability (only "none" so far), batch size.
+            // Checked before anything starts: service.durability (process/fsync need rocksdb), batch size.
             var probe = CellDefinition.Create(1, "0/0", serviceKind: "kv", batchSize: batch, protocol: "pbft");
             probe.Service.Durability = durability;
+            probe.Service.Storage = storage;
+            if (storage == "rocksdb") probe.Service.Path = Path.GetTempPath();
             probe.Validate();
         }
         catch (ConfigException e) { Console.Error.WriteLine($"fastbft kv-compare: {e.Message}"); return 2; }

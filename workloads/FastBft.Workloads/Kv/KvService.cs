@@ -14,10 +14,17 @@ namespace FastBft.Workloads.Kv;
 /// RESP error reply and change nothing.
 /// State update for passive replicas (Thesis §5.2.2): empty for a request that wrote nothing, else
 /// count[4, LE] ‖ per write: 0x01 ‖ key ‖ value (put) or 0x00 ‖ key (delete), byte strings as in <see cref="KvCodec"/>.
-/// Digest and snapshot: <see cref="KvCheckpoint"/> (whole state for now).
+/// Checkpoints (docs/state-transfer.md §4): the state is split into <see cref="IKvStore.PartitionCount"/> partitions,
+/// each with an incremental LtHash digest (<see cref="KvStateHash"/>) updated on every write, so the execution stage's
+/// checkpoints and state transfer cost what changed (<see cref="IPartitionedState"/>). Durability
+/// (docs/durability.md): over a durable <see cref="RocksDbKvStore"/>, each batch is persisted with its sequence number and
+/// reply-cache entries (<see cref="IDurableState"/>).
 /// </summary>
-public sealed class KvService : IReplicatedService, IRequestAnalyzer, IDisposable
+public sealed class KvService : IReplicatedService, IRequestAnalyzer, IPartitionedState, IDurableState, IDisposable
 {
+    /// <summary>Default partitions P (4,096: 8 MiB of LtHash state per replica).</summary>
+    public const int DefaultPartitions = 4096;
+
     /// <summary>Default largest reply, bytes (1 MiB; well below the default 8 MiB message limit).</summary>
     public const int DefaultMaxReplyBytes = 1 << 20;
 
@@ -35,6 +42,41 @@ public sealed class KvService : IReplicatedService, IRequestAnalyzer, IDisposabl
         ArgumentOutOfRangeException.ThrowIfLessThan(maxReplyBytes, 64);
         _store = store;
         MaxReplyBytes = maxReplyBytes;
+        _hash = new KvStateHash(store.PartitionCount);
+        RebuildHashes();
+    }
+
+    private readonly KvStateHash _hash;
+    private readonly List<KeyValuePair<byte[], byte[]>> _scratchPairs = new();
+
+    /// <summary>Recomputes every partition's hash from the store (after an open of a durable store or a whole restore): O(state).</summary>
+    private void RebuildHashes()
+    {
+        _hash.ClearAll();
+        for (int p = 0; p < _store.PartitionCount; p++)
+        {
+            _scratchPairs.Clear();
+            _store.ReadPartition(p, _scratchPairs);
+            foreach (var (k, v) in _scratchPairs) _hash.Apply(p, k, v, add: true);
+        }
+        _scratchPairs.Clear();
+    }
+
+    private void StorePut(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        int p = _hash.PartitionOf(key);
+        var old = _store.Get(key);
+        if (old is not null) _hash.Apply(p, key, old, add: false);     // before the store may overwrite old in place
+        _hash.Apply(p, key, value, add: true);
+        _store.Put(key, value);
+    }
+
+    private bool StoreDelete(ReadOnlySpan<byte> key)
+    {
+        var old = _store.Get(key);
+        if (old is null) return false;
+        _hash.Apply(_hash.PartitionOf(key), key, old, add: false);
+        return _store.Delete(key);
     }
 
     /// <summary>The storage.</summary>
@@ -103,7 +145,7 @@ public sealed class KvService : IReplicatedService, IRequestAnalyzer, IDisposabl
             {
                 r.ReadCount(out n);
                 long deleted = 0;
-                for (int i = 0; i < n; i++) { r.ReadBytes(out k); if (_store.Delete(k)) { deleted++; RecordDelete(k); } }
+                for (int i = 0; i < n; i++) { r.ReadBytes(out k); if (StoreDelete(k)) { deleted++; RecordDelete(k); } }
                 RespWriter.Integer(reply, deleted);
                 return true;
             }
@@ -167,7 +209,7 @@ public sealed class KvService : IReplicatedService, IRequestAnalyzer, IDisposabl
                 if (match)
                 {
                     if (setNew) Put(k, newValue);
-                    else if (_store.Delete(k)) RecordDelete(k);
+                    else if (StoreDelete(k)) RecordDelete(k);
                 }
                 RespWriter.Integer(reply, match ? 1 : 0);
                 return true;
@@ -214,7 +256,7 @@ public sealed class KvService : IReplicatedService, IRequestAnalyzer, IDisposabl
 
     private void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
-        _store.Put(key, value);
+        StorePut(key, value);
         if (_update is null) return;
         _update.GetSpan(1)[0] = 1; _update.Advance(1);
         KvCodec.WriteBytes(_update, key);
@@ -247,20 +289,139 @@ public sealed class KvService : IReplicatedService, IRequestAnalyzer, IDisposabl
                 if (!r.ReadByte(out byte tag) || tag > 1 || !r.ReadBytes(out var k)) throw new InvalidDataException($"KV update: entry {i} malformed");
                 ReadOnlySpan<byte> v = default;
                 if (tag == 1 && !r.ReadBytes(out v)) throw new InvalidDataException($"KV update: entry {i} value malformed");
-                if (pass == 1) { if (tag == 1) _store.Put(k, v); else _store.Delete(k); }
+                if (pass == 1) { if (tag == 1) StorePut(k, v); else StoreDelete(k); }
             }
             if (!r.AtEnd) throw new InvalidDataException("KV update: bytes after the last entry");
         }
     }
 
-    /// <inheritdoc/>
-    public void GetStateDigest(Span<byte> digest32) => KvCheckpoint.Digest(_store, digest32);
+    /// <summary>Digest of the whole state: SHA-256 of the partition digests (O(P), not O(state)).</summary>
+    public void GetStateDigest(Span<byte> digest32) => _hash.StateDigest(digest32);
 
     /// <inheritdoc/>
     public void WriteSnapshot(Stream destination) => KvCheckpoint.Write(_store, destination);
 
     /// <inheritdoc/>
-    public void RestoreSnapshot(Stream source) => KvCheckpoint.Restore(_store, source);
+    public void RestoreSnapshot(Stream source)
+    {
+        KvCheckpoint.Restore(_store, source);
+        RebuildHashes();
+    }
+
+    // ------------------------------------------------------------------ partitions (docs/state-transfer.md §4)
+
+    /// <inheritdoc/>
+    public int PartitionCount => _store.PartitionCount;
+
+    /// <inheritdoc/>
+    public void GetPartitionDigest(int partition, Span<byte> digest32)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partition, PartitionCount);
+        _hash.Digest(partition, digest32);
+    }
+
+    /// <inheritdoc/>
+    public void TakeChangedPartitions(List<int> changed) => _hash.TakeChanged(changed);
+
+    /// <inheritdoc/>
+    public IPartitionView Freeze() => new PartitionView(_store.Freeze());
+
+    /// <summary>
+    /// Partition content: <c>count[4, LE] ‖ count × (key ‖ value)</c>, byte strings as in <see cref="KvCodec"/> (varint
+    /// length ‖ bytes), keys strictly increasing in bytewise order and all of this partition.
+    /// </summary>
+    public static void WritePartition(List<KeyValuePair<byte[], byte[]>> pairs, IBufferWriter<byte> destination)
+    {
+        var head = destination.GetSpan(4);
+        BinaryPrimitives.WriteInt32LittleEndian(head, pairs.Count);
+        destination.Advance(4);
+        foreach (var (k, v) in pairs) { KvCodec.WriteBytes(destination, k); KvCodec.WriteBytes(destination, v); }
+    }
+
+    private sealed class PartitionView(IKvStoreView view) : IPartitionView
+    {
+        private readonly List<KeyValuePair<byte[], byte[]>> _pairs = new();
+        public void WritePartition(int partition, IBufferWriter<byte> destination)
+        {
+            _pairs.Clear();
+            view.ReadPartition(partition, _pairs);
+            KvService.WritePartition(_pairs, destination);
+            _pairs.Clear();
+        }
+        public void Dispose() => view.Dispose();
+    }
+
+    /// <summary>Parses a partition content; false if malformed (bad lengths or count, trailing bytes, a key of another partition, keys not strictly increasing).</summary>
+    private bool TryParsePartition(int partition, ReadOnlySpan<byte> content, List<KeyValuePair<byte[], byte[]>>? into, Span<ushort> lanes)
+    {
+        if ((uint)partition >= (uint)PartitionCount || content.Length < 4) return false;
+        int count = BinaryPrimitives.ReadInt32LittleEndian(content);
+        if (count < 0 || count > (content.Length - 4) / 2) return false;      // each pair takes at least 2 bytes
+        var r = new KvCodec.Reader(content.Slice(4));
+        ReadOnlySpan<byte> previous = default;
+        Span<byte> element = stackalloc byte[KvStateHash.StateBytes];
+        Span<byte> prefix = stackalloc byte[5];
+        for (int i = 0; i < count; i++)
+        {
+            if (!r.ReadBytes(out var k) || !r.ReadBytes(out var v)) return false;
+            if (KvStateHash.PartitionOf(k, PartitionCount) != partition) return false;
+            if (i > 0 && previous.SequenceCompareTo(k) >= 0) return false;
+            previous = k;
+            KvStateHash.Element(k, v, element, prefix);
+            KvStateHash.Combine(lanes, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(element), add: true);
+            into?.Add(new KeyValuePair<byte[], byte[]>(k.ToArray(), v.ToArray()));
+        }
+        return r.AtEnd;
+    }
+
+    /// <inheritdoc/>
+    public bool TryComputePartitionDigest(int partition, ReadOnlySpan<byte> content, Span<byte> digest32)
+    {
+        var lanes = new ushort[KvStateHash.Lanes];
+        if (!TryParsePartition(partition, content, null, lanes)) return false;
+        KvStateHash.Digest(partition, lanes, digest32);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public void InstallPartitions(IReadOnlyList<KeyValuePair<int, byte[]>> partitions)
+    {
+        var parsed = new List<KeyValuePair<int, List<KeyValuePair<byte[], byte[]>>>>(partitions.Count);
+        var lanes = new ushort[KvStateHash.Lanes];
+        foreach (var (p, content) in partitions)
+        {
+            var pairs = new List<KeyValuePair<byte[], byte[]>>();
+            lanes.AsSpan().Clear();
+            if (!TryParsePartition(p, content, pairs, lanes)) throw new InvalidDataException($"KV partition {p}: malformed content");
+            parsed.Add(new(p, pairs));
+        }
+        _store.ReplacePartitions(parsed);
+        foreach (var (p, pairs) in parsed)
+        {
+            _hash.Clear(p);
+            foreach (var (k, v) in pairs) _hash.Apply(p, k, v, add: true);
+        }
+    }
+
+    // ------------------------------------------------------------------ durability (docs/durability.md)
+
+    private RocksDbKvStore? DurableStore => _store is RocksDbKvStore { Durability: not KvDurability.None } r ? r : null;
+
+    /// <inheritdoc/>
+    public bool PersistsBatches => DurableStore is not null;
+
+    /// <inheritdoc/>
+    public void CommitBatch(ulong sequence, ReadOnlySpan<byte> replyEntries, int entryCount) => DurableStore?.CommitBatch(sequence, replyEntries);
+
+    /// <inheritdoc/>
+    public ulong RecoveredSequence => DurableStore?.RecoveredSequence ?? 0;
+
+    /// <inheritdoc/>
+    public ReadOnlyMemory<byte> RecoveredReplies => DurableStore?.RecoveredReplies ?? new byte[4];
+
+    /// <inheritdoc/>
+    public void CommitInstall(ulong sequence, ReadOnlySpan<byte> replyCache) => DurableStore?.CommitInstall(sequence, replyCache);
 
     /// <summary>Closes the storage.</summary>
     public void Dispose() => _store.Dispose();

@@ -18,6 +18,8 @@ public class ReplicaCounters
     public long Checkpoints, StableCheckpoints;
     /// <summary>State transfers completed; FETCH messages sent; STATE-DATA chunks served; bad state-transfer data (claims out of bounds, snapshots failing verification); fetches abandoned because execution reached the target first.</summary>
     public long StateTransfers, FetchesSent, StateChunksSent, BadStateTransfers, StateTransfersAbandoned;
+    /// <summary>State transfer: bytes of checkpoint objects received in STATE-DATA (meta, leaf lists and partitions; docs/state-transfer.md), and objects verified.</summary>
+    public long StateBytesReceived, StateObjectsReceived;
     /// <summary>View changes started; new views installed; NEW-VIEW (or equivalent) messages rejected.</summary>
     public long ViewChangesStarted, NewViewsInstalled, BadNewViews;
     /// <summary>Protocol switches (RePBFT → PBFT, ReMinBFT → MinBFT, and back); 0 for PBFT.</summary>

@@ -7,16 +7,14 @@ namespace FastBft.Agreement.Pbft;
 /// <summary>
 /// State transfer (PROTOCOLS.md §3.7; PBFT-PR §4.6.2) of the PBFT core: the <see cref="StateTransfer"/>
 /// component fetches and verifies; this part builds its FETCH / STATE-DATA messages and moves the core's
-/// state once a snapshot is installed. The checkpoint digest is
-/// SHA-256 of the checkpoint snapshot the execution stage took (<see cref="IExecutionStage.TakeCheckpoint"/>:
-/// the service snapshot followed by the reply cache), so the reply cache travels with the state and
-/// is verified with it. The stage keeps the snapshot of each checkpoint inside the window. A replica that holds f+1 matching CHECKPOINTs for a
-/// sequence number above its last executed one, and makes no progress for 2 × RetransmitTicks ticks,
-/// fetches that snapshot in chunks (FETCH / STATE-DATA, docs/wire-format.md), rotating the replica it
-/// asks on every stall, verifies the assembled bytes against the digest, and installs it.
+/// state once a checkpoint is installed. The checkpoint digest is the one the execution stage computed
+/// (<see cref="IExecutionStage.TakeCheckpoint"/>: SHA-256 of the checkpoint's meta object over the partition tree
+/// and the reply cache, docs/state-transfer.md §2), so the reply cache travels with the state and is verified
+/// with it. A replica that holds f+1 matching CHECKPOINTs for a sequence number above its last executed one, and
+/// makes no progress for 2 × RetransmitTicks ticks, fetches the objects of that checkpoint that differ from its
+/// own state (FETCH / STATE-DATA, docs/wire-format.md), rotating the replica it asks on every stall, verifies each
+/// against the certified tree, and installs them.
 /// </summary>
-/// <remarks>Not yet the partition tree of PBFT-PR: the whole snapshot is hashed at every checkpoint
-/// (fine for small services; a large service needs an incremental tree) — see docs/state-transfer.md.</remarks>
 public sealed partial class PbftReplica : IStateTransferOutput
 {
     /// <summary>Bytes of snapshot per STATE-DATA message.</summary>

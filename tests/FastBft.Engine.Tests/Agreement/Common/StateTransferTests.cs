@@ -30,7 +30,7 @@ public class StateTransferTests
     {
         var service = new CounterService();
         var stage = Stage(1, service);
-        for (uint c = 0; c < 400; c++) stage.Replies.Get(1000 + c).StoreFull(1, 4, new byte[8]);   // ~13 KiB of reply cache
+        for (uint c = 0; c < 3000; c++) stage.Replies.Get(1000 + c).StoreFull(1, 4, new byte[8]);   // ~100 KiB of reply cache: several 16 KiB chunks
         var digest = new byte[32];
         stage.TakeCheckpoint(4, digest);
         return (stage, digest);
@@ -66,7 +66,7 @@ public class StateTransferTests
             done = st.OnStateData(to, seq, serverWire.Data[^1].Body, 0);
         }
         Assert.True(done);
-        Assert.True(wire.Fetches.Count > 5, "the snapshot came in chunks");
+        Assert.True(wire.Fetches.Count > 5, "the checkpoint came in chunks and objects");
         Assert.Equal(1UL, target.Replies.LastExecutedRid(1000));
         var installed = new byte[32];
         Assert.True(target.TryGetCheckpoint(4, out var snap));
