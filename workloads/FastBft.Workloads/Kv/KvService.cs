@@ -16,7 +16,7 @@ namespace FastBft.Workloads.Kv;
 /// count[4, LE] ‖ per write: 0x01 ‖ key ‖ value (put) or 0x00 ‖ key (delete), byte strings as in <see cref="KvCodec"/>.
 /// Digest and snapshot: <see cref="KvCheckpoint"/> (whole state for now).
 /// </summary>
-public sealed class KvService : IReplicatedService, IRequestAnalyzer, IDisposable
+public sealed partial class KvService : IReplicatedService, IRequestAnalyzer, IDisposable
 {
     /// <summary>Default largest reply, bytes (1 MiB; well below the default 8 MiB message limit).</summary>
     public const int DefaultMaxReplyBytes = 1 << 20;
