@@ -14,6 +14,11 @@ public sealed record SelectorOptions
     public int FetchRetryTicks { get; init; } = 4;
     /// <summary>Stable checkpoints kept per object (the newest; the one a stale copy waits for is kept too). ≥ 1.</summary>
     public int StableKept { get; init; } = 4;
+    /// <summary>
+    /// Object states of checkpoints are kept to serve OBJECT-FETCH for at least this many ordered requests after them (besides
+    /// the newest <see cref="StableKept"/>): a replica that lags further behind in using an object cannot fetch its old state. ≥ 0.
+    /// </summary>
+    public int StateRetentionOrdinals { get; init; } = 4096;
     /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
     public int MaxPendingVotesPerObject { get; init; } = 64;
 }
@@ -124,7 +129,7 @@ public sealed class Selector
     {
         _o = options ?? new SelectorOptions();
         if (self >= placement.ExecutionReplicas) throw new ArgumentException($"execution replica {self} is not in 0..{placement.ExecutionReplicas - 1}", nameof(self));
-        if (_o.CheckpointAccesses < 1 || _o.AlarmTicks < 1 || _o.FetchRetryTicks < 1 || _o.StableKept < 1 || _o.MaxPendingVotesPerObject < 1)
+        if (_o.CheckpointAccesses < 1 || _o.AlarmTicks < 1 || _o.FetchRetryTicks < 1 || _o.StableKept < 1 || _o.MaxPendingVotesPerObject < 1 || _o.StateRetentionOrdinals < 0)
             throw new ArgumentException("selector options must be ≥ 1", nameof(options));
         _self = self;
         _f = placement.F;
@@ -136,6 +141,8 @@ public sealed class Selector
 
     /// <summary>Counters.</summary>
     public SelectorStats Stats { get; } = new();
+    /// <summary>Optional trace of selector decisions (tests and the simulator's replay; null = off).</summary>
+    public Action<string>? Trace { get; set; }
     /// <summary>This execution replica's id.</summary>
     public uint Self => _self;
     /// <summary>The placement.</summary>
@@ -167,6 +174,22 @@ public sealed class Selector
     {
         var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
         return lookup.TryGetValue(objectId, out var x) && x.NewestStable is { } s ? s.Ordinal : 0;
+    }
+
+    /// <summary>Objects whose copy waits for a checkpoint state, as "id@ordinal" (diagnostics; allocates).</summary>
+    public string DescribeStale()
+    {
+        var parts = new List<string>();
+        foreach (var x in _objects.Values) if (x.NeedsState != 0) parts.Add($"{System.Text.Encoding.UTF8.GetString(x.Id)}@{x.NeedsState}");
+        return string.Join(" ", parts);
+    }
+
+    /// <summary>Ordinals of the object states this replica holds for <paramref name="objectId"/> (diagnostics; allocates).</summary>
+    public string DescribeHeld(ReadOnlySpan<byte> objectId)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (!lookup.TryGetValue(objectId, out var x)) return "-";
+        return $"held [{string.Join(",", x.States.Select(h => h.Ordinal))}] stable [{string.Join(",", x.Stable.Select(h => h.Ordinal))}] applied {x.Applied}";
     }
 
     /// <summary>Every object id known (tests and oracles; allocates).</summary>
@@ -220,6 +243,8 @@ public sealed class Selector
                 }
             }
             x.Log.Add(r);
+            // a checkpoint of x at r that became stable before r arrived here: x may now skip up to it (G18)
+            if (!x.Maintained && x.NewestStable is { } st && st.Ordinal == r.Ordinal && !_jumpPending.Contains(x)) _jumpPending.Add(x);
         }
         r.Executors = executors;
         r.CrossBorder = cross;
@@ -238,6 +263,7 @@ public sealed class Selector
             _stored.Add(r);
             Stats.Stored++;
         }
+        RunPendingJumps();
         return r;
     }
 
@@ -317,6 +343,7 @@ public sealed class Selector
         {
             if (x.NeedsState == 0) continue;
             _service.SetObjectState(x.Id, x.FetchedState);            // verified against the stable checkpoint hash
+            Trace?.Invoke($"install {System.Text.Encoding.UTF8.GetString(x.Id)} at {x.NeedsState}");
             var s = x.StableAt(x.NeedsState)!;
             if (!HoldsState(x, x.NeedsState)) x.States.Add((x.NeedsState, x.FetchedState!, s.StateHash));
             x.NeedsState = 0;
@@ -381,6 +408,7 @@ public sealed class Selector
         var hash = new byte[32];
         FastBft.Wire.Digests.Sha256(reply, hash);
         r.State = OdrcRequestState.Executed;
+        Trace?.Invoke($"exec {r.Ordinal} {r.Run} objs {string.Join(",", r.Objects.Select(o => System.Text.Encoding.UTF8.GetString(o.Id) + "@" + o.Applied))}");
         Stats.Executed++;
         if (r.Run == OdrcRun.Forced) Stats.Forced++;
         for (int i = 0; i < r.Objects.Length; i++)
@@ -474,7 +502,9 @@ public sealed class Selector
             x.Stable.RemoveAt(drop);
         }
         ulong oldest = x.Stable[0].Ordinal;
-        x.States.RemoveAll(h => h.Ordinal < oldest && h.Ordinal != x.NeedsState);
+        ulong horizon = _ordinal > (ulong)_o.StateRetentionOrdinals ? _ordinal - (ulong)_o.StateRetentionOrdinals : 0;
+        if (x.States.Count > 0 && x.States[0].Ordinal < oldest && x.States[0].Ordinal < horizon)
+            x.States.RemoveAll(h => h.Ordinal < oldest && h.Ordinal < horizon && h.Ordinal != x.NeedsState);
         var stale = new List<ulong>();
         foreach (var k in x.Votes.Keys) if (k <= cp.Ordinal) stale.Add(k);
         foreach (var k in stale) x.Votes.Remove(k);
@@ -532,6 +562,7 @@ public sealed class Selector
         {
             if (y.JumpTarget <= y.Applied) continue;
             var s = y.StableAt(y.JumpTarget)!;
+            Trace?.Invoke($"jump {System.Text.Encoding.UTF8.GetString(y.Id)} {y.Applied} -> {s.Ordinal}");
             y.Applied = s.Ordinal;
             y.NeedsState = s.Ordinal;
             y.FetchedState = null;
@@ -557,7 +588,7 @@ public sealed class Selector
     private void AddToJump(ObjectRecord x, int epoch)
     {
         x.Mark = epoch;
-        var s = x.NewestStable;
+        var s = x.NewestStableBelow(_ordinal + 1);                   // never past what this replica has inserted
         x.JumpTarget = !x.Maintained && s is not null && s.Ordinal > x.Applied ? s.Ordinal : x.Applied;
         _jumpSet.Add(x);
     }
