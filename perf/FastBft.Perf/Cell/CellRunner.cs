@@ -92,6 +92,7 @@ internal sealed class CellRunner
         }
         if (_o.CheckpointInterval is { } k) { config.CheckpointInterval = k; config.Window = 2 * k; }
         if (_o.MaxInflight is { } inflight) config.MaxInflightBatches = inflight;
+        ConfigureExecution(config);
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         string? usigDir = ConfigureUsig(config, _o.Usig, dir.FullName);
         if (kv && _o.Storage == "rocksdb") { config.Service.Storage = "rocksdb"; config.Service.Path = Path.Combine(dir.FullName, "kv"); }
@@ -262,6 +263,10 @@ internal sealed class CellRunner
                 ClientAllocatedBytesPerRequest = double.IsNaN(stats.AllocatedBytesPerRequest) ? -1 : Math.Round(stats.AllocatedBytesPerRequest, 2),
                 Faults = injector.Results(rps),
                 Replicas = finalStatus,
+                Execution = _o.Execution,
+                OdrcCrossBorderShare = OdrcShare(finalStatus, static o => o.CrossBorder, perReplica: false),
+                OdrcForcedPerRequest = OdrcShare(finalStatus, static o => o.Forced, perReplica: true),
+                OdrcExecutionsPerRequest = OdrcShare(finalStatus, static o => o.Executed, perReplica: true),
             };
             return result;
         }
@@ -338,6 +343,28 @@ internal sealed class CellRunner
         return (false, s);
     }
 
+    /// <summary>--execution, --placement, --exec-cost-us, --exec-replicas, --checkpoint-accesses into the cell config (docs/odrc.md §8).</summary>
+    private void ConfigureExecution(CellConfig config)
+    {
+        config.Execution.Mode = _o.Execution;
+        config.Execution.Placement = _o.Placement;
+        if (_o.CheckpointAccesses is { } k) config.Execution.CheckpointAccesses = k;
+        config.Service.ExecCostUs = _o.ExecCostUs;
+        if (_o.ExecReplicas is { } e && (_o.Execution != "odrc" || e != config.N))
+            throw new ConfigException(_o.Execution != "odrc"
+                ? "--exec-replicas: only with --execution odrc"
+                : $"--exec-replicas: real processes run one execution replica per agreement replica ({config.N}); extended cells ({e}) run in the simulator (fastbft simulate --execution odrc)");
+    }
+
+    /// <summary>An ODRC counter summed over the replicas (perReplica) or replica 0's, divided by replica 0's ordered requests; -1 without ODRC.</summary>
+    private static double OdrcShare(FastBft.Replica.ReplicaStatus[] status, Func<FastBft.Replica.OdrcStatus, long> counter, bool perReplica)
+    {
+        var first = status.FirstOrDefault(s => s.Odrc is not null);
+        if (first?.Odrc is null || first.Odrc.Inserted == 0) return -1;
+        long value = perReplica ? status.Where(s => s.Odrc is not null).Sum(s => counter(s.Odrc!)) : counter(first.Odrc);
+        return Math.Round((double)value / first.Odrc.Inserted, 4);
+    }
+
     public static void Print(RunResult r, TextWriter w)
     {
         var ci = CultureInfo.InvariantCulture;
@@ -361,6 +388,9 @@ internal sealed class CellRunner
             : "at sequence " + string.Join(", ", r.Replicas.Select(x => string.Create(ci, $"r{x.Id} {x.LastExecuted} (view {x.View}{(x.InViewChange ? ", changing view" : "")})")));
         Tables.Row(t, "replicas consistent", r.ReplicasConsistent ? "yes" : "NO",
             string.Create(ci, $"replicas {string.Join(",", r.ReplicasAlive)} alive, {where}, digests {string.Join(",", r.StateDigests)}"));
+        if (r.OdrcCrossBorderShare >= 0)
+            Tables.Row(t, "odrc", string.Create(ci, $"{r.OdrcCrossBorderShare * 100:0.0}% cross-border"),
+                string.Create(ci, $"{r.OdrcExecutionsPerRequest:0.00} executions per request (all replicas), {r.OdrcForcedPerRequest:0.0000} forced per request; consistency = agreement on the order"));
         if (r.RequestsUnfinished > 0) Tables.Row(t, "requests unfinished", r.RequestsUnfinished.ToString(ci), "clients whose last request never completed (the cell lost liveness)");
         if (r.ClientRetransmissions > 0) Tables.Row(t, "client retransmissions", string.Create(ci, $"{r.ClientRetransmissions:N0}"), "");
         if (r.ClientPanics > 0) Tables.Row(t, "client panics", string.Create(ci, $"{r.ClientPanics:N0}"), "retransmissions that carried a PANIC");

@@ -224,6 +224,16 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
     /// <summary>Not supported under ODRC (docs/odrc.md §7): a replica's object copies cannot be rebuilt from the order digest alone.</summary>
     public bool TryInstallCheckpoint(ulong sequence, ReadOnlySpan<byte> snapshot) => false;
 
-    /// <inheritdoc/>
-    public void GetStateDigest(Span<byte> digest32) => _service.GetStateDigest(digest32);
+    /// <summary>
+    /// Under ODRC the replicas' whole states differ by design (each keeps current only the objects it maintains), so the
+    /// digest a host reports is that of the order executed so far: SHA-256("odrc-order" ‖ chain) (docs/odrc.md §3).
+    /// Object convergence is what the ODRC simulator checks.
+    /// </summary>
+    public void GetStateDigest(Span<byte> digest32)
+    {
+        Span<byte> input = stackalloc byte[10 + 32];
+        "odrc-order"u8.CopyTo(input);
+        _chain.CopyTo(input.Slice(10));
+        Digests.Sha256(input, digest32);
+    }
 }
