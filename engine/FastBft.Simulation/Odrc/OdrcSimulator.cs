@@ -160,7 +160,7 @@ public sealed class OdrcSimulator
             sum.Inserted += s.Inserted; sum.CrossBorder += s.CrossBorder; sum.Forced += s.Forced; sum.Replayed += s.Replayed;
             sum.Skipped += s.Skipped; sum.StableCheckpoints += s.StableCheckpoints; sum.IgnoredNotices += s.IgnoredNotices;
             sum.Alarms += s.Alarms; sum.StatesInstalled += s.StatesInstalled; sum.StatesRejected += s.StatesRejected;
-            sum.Executed += s.Executed; sum.Selected += s.Selected; sum.Stored += s.Stored; sum.Updates += s.Updates;
+            sum.Executed += s.Executed; sum.Adopted += s.Adopted; sum.Selected += s.Selected; sum.Stored += s.Stored; sum.Updates += s.Updates;
         }
         return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted);
     }
@@ -408,7 +408,7 @@ public sealed class OdrcSimulator
             Digests.Sha256(reply, hash);
             if (!r.Cache.TryGetValue(q.ClientId, out var e) || e.Rid <= q.RequestId) r.Cache[q.ClientId] = (q.RequestId, reply, hash);
             if (q.Run == OdrcRun.Replay) continue;
-            bool full = q.Run == OdrcRun.Forced || ObjectPlacement.Designated(q.Executors, q.ClientId, q.RequestId) == r.Id;
+            bool full = q.Run == OdrcRun.Forced || q.TouchesAdopted || ObjectPlacement.Designated(q.Executors, q.ClientId, q.RequestId) == r.Id;
             SendReply(r, q.ClientId, q.RequestId, full ? reply : null, hash);
         }
     }

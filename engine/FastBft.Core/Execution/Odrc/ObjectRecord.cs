@@ -25,6 +25,7 @@ internal sealed class ObjectRecord(byte[] id, ulong maintainers, bool maintained
 {
     public readonly byte[] Id = id;
     public readonly ulong Maintainers = maintainers;
+    /// <summary>Maintained here by placement.</summary>
     public readonly bool Maintained = maintained;
     /// <summary>Accesses counted in agreement order by InsertRequest (G19).</summary>
     public ulong Accesses;

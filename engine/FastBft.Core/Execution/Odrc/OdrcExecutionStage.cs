@@ -116,7 +116,7 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
             if (r.RequestId < entry.LastExecutedRid) continue;                 // an old request replayed: the client moved on
             entry.StoreFull(r.RequestId, r.Sequence, _reply.WrittenSpan);
             if (r.Run == OdrcRun.Replay && !r.Forced) continue;
-            bool full = r.Run == OdrcRun.Forced || ObjectPlacement.Designated(r.Executors, r.ClientId, r.RequestId) == _self;
+            bool full = r.Run == OdrcRun.Forced || r.TouchesAdopted || ObjectPlacement.Designated(r.Executors, r.ClientId, r.RequestId) == _self;
             _sink?.OnExecuted(entry, full);
         }
     }

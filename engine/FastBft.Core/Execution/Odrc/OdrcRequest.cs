@@ -39,6 +39,10 @@ public sealed class OdrcRequest
     public bool CrossBorder { get; internal set; }
     /// <summary>True once a stalled-result notice or an alarm forced it here: answered in full.</summary>
     public bool Forced { get; internal set; }
+    /// <summary>True if it touches an object this replica adopted (§6.6.1.4): answered in full, since the designated replier may be the suspect.</summary>
+    public bool TouchesAdopted { get; internal set; }
+    /// <summary>True if a stalled-result notice (not an alarm) forced it.</summary>
+    public bool ForcedByNotice { get; internal set; }
     /// <summary>State in this selector.</summary>
     public OdrcRequestState State { get; internal set; }
     /// <summary>How it runs (valid when returned by <see cref="Selector.NextRequest"/>).</summary>

@@ -19,6 +19,12 @@ public sealed record SelectorOptions
     /// the newest <see cref="StableKept"/>): a replica that lags further behind in using an object cannot fetch its old state. ≥ 0.
     /// </summary>
     public int StateRetentionOrdinals { get; init; } = 4096;
+    /// <summary>
+    /// Suspect and adopt (Thesis §6.6.1.4): after executing a request forced by a stalled-result notice, this replica maintains
+    /// that request's objects from then on (the thesis' experiments adopt right after the first stall), so a crashed
+    /// maintainer costs its clients one stall per object, not one per request.
+    /// </summary>
+    public bool AdoptOnStall { get; init; } = true;
     /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
     public int MaxPendingVotesPerObject { get; init; } = 64;
 }
@@ -42,6 +48,8 @@ public sealed class SelectorStats
     public long Replayed;
     /// <summary>Requests forced here (stalled-result notices and alarms, Figs. 6.7–6.8).</summary>
     public long Forced;
+    /// <summary>Maintainer groups adopted after a stall (§6.6.1.4).</summary>
+    public long Adopted;
     /// <summary>Fig. 6.8 alarms that fired.</summary>
     public long Alarms;
     /// <summary>Stalled-result notices ignored because no such ordered request is known (§6.5.2).</summary>
@@ -108,6 +116,7 @@ public sealed class Selector
     private int _planHead;
     private readonly List<ObjectRecord> _alarmed = new();
     private readonly List<ObjectRecord> _jumpPending = new();
+    private readonly HashSet<ulong> _adoptedGroups = new();
     private readonly List<byte[]> _keys = new();
     private readonly List<ObjectRecord> _scratchObjects = new();
     private readonly List<ObjectRecord> _involved = new();
@@ -230,6 +239,7 @@ public sealed class Selector
             executors |= x.Maintainers;
             if (x.Maintainers != first) cross = true;
             maintained |= x.Maintained;
+            if (!x.Maintained && _adoptedGroups.Count > 0 && _adoptedGroups.Contains(x.Maintainers)) { maintained = true; r.TouchesAdopted = true; }
             ulong a = ++x.Accesses;                                   // G19: counted for every object, in agreement order
             r.Accesses[i] = a;
             if (a % _k == 0)
@@ -421,6 +431,35 @@ public sealed class Selector
             if (x.Ring.Count > 2 * (int)_k) x.Ring.RemoveRange(0, x.Ring.Count - (int)_k);
             if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.Accesses[i]);
         }
+        if (r.ForcedByNotice && _o.AdoptOnStall)
+            foreach (var x in r.Objects) if (!x.Maintained && !_adoptedGroups.Contains(x.Maintainers)) AdoptGroup(x.Maintainers);
+    }
+
+    /// <summary>
+    /// Suspect and adopt (§6.6.1.4): a stall on an object points at one of its maintainers, so this replica adopts every
+    /// object with the same maintainer set. From now on every request touching such an object is selected here; its
+    /// update (Fig. 6.6) brings the object current first (G22), and stored requests already inserted move to the selected
+    /// queue in agreement order. Adopted objects are answered in full (the designated replier may be the suspect).
+    /// </summary>
+    private void AdoptGroup(ulong maintainers)
+    {
+        _adoptedGroups.Add(maintainers);
+        Stats.Adopted++;
+        Trace?.Invoke($"adopt group {maintainers:x}");
+        foreach (var q in _stored)
+        {
+            if (q.State != OdrcRequestState.Stored) continue;
+            bool touches = false;
+            foreach (var x in q.Objects) if (x.Maintainers == maintainers) { touches = true; break; }
+            if (!touches) continue;
+            q.TouchesAdopted = true;
+            _storedDead++;
+            q.State = OdrcRequestState.Selected;
+            int lo = _selectedHead, hi = _selected.Count;
+            while (lo < hi) { int mid = (lo + hi) >>> 1; if (_selected[mid].Ordinal < q.Ordinal) lo = mid + 1; else hi = mid; }
+            _selected.Insert(lo, q);
+        }
+        CompactStored();
     }
 
     private void TakeObjectCheckpoint(ObjectRecord x, OdrcRequest r, ulong access)
@@ -642,7 +681,7 @@ public sealed class Selector
         if (!_lastOfClient.TryGetValue(client, out var r) || r.RequestId != rid) { Stats.IgnoredNotices++; return ForceResult.NeverOrdered; }
         switch (r.State)
         {
-            case OdrcRequestState.Stored: Force(r); return ForceResult.Forced;
+            case OdrcRequestState.Stored: r.ForcedByNotice = true; Force(r); return ForceResult.Forced;
             case OdrcRequestState.Selected or OdrcRequestState.Planned: r.Forced = true; return ForceResult.AlreadySelected;
             case OdrcRequestState.Executed: return ForceResult.Executed;
             default: return ForceResult.Skipped;
