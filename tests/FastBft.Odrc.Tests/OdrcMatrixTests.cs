@@ -1,3 +1,4 @@
+using FastBft.Perf.Odrc;
 using FastBft.Simulation.Odrc;
 using FastBft.Workloads.Kv;
 
