@@ -328,17 +328,22 @@ public sealed class Selector
         _involved.Clear();
         foreach (var x in r.Objects) if (!x.Maintained) { x.Mark = epoch; _involved.Add(x); }
         if (_involved.Count == 0) return true;
+        // Backward dependency closure over the per-object logs (a superset of Fig. 6.6's newest-first scan: every stored
+        // request older than r on an involved object, transitively; replaying more pending requests in agreement order is
+        // still correct, and the walk costs the involved objects' logs, not the whole stored queue).
         _closure.Clear();
-        for (int i = _stored.Count - 1; i >= 0; i--)
+        for (int k = 0; k < _involved.Count; k++)
         {
-            var q = _stored[i];
-            if (q.State != OdrcRequestState.Stored || q.Ordinal >= r.Ordinal) continue;
-            bool touches = false;
-            foreach (var y in q.Objects) if (y.Mark == epoch) { touches = true; break; }
-            if (!touches) continue;
-            _closure.Add(q);
-            foreach (var y in q.Objects) if (y.Mark != epoch) { y.Mark = epoch; _involved.Add(y); }
+            foreach (var q in _involved[k].Log)
+            {
+                if (q.Ordinal >= r.Ordinal) break;
+                if (q.State != OdrcRequestState.Stored || q.Mark == epoch) continue;
+                q.Mark = epoch;
+                _closure.Add(q);
+                foreach (var y in q.Objects) if (y.Mark != epoch) { y.Mark = epoch; _involved.Add(y); }
+            }
         }
+        _closure.Sort(static (a, b) => b.Ordinal.CompareTo(a.Ordinal));     // newest first, as the replay loop below expects
         bool ready = true;
         foreach (var x in _involved)
         {
