@@ -318,9 +318,9 @@ public sealed class Selector
     }
 
     /// <summary>
-    /// UpdateObjects(X \ X_MAINTAINED, r) (Fig. 6.6) for the head r: the backward dependency closure over the stored queue
-    /// (newest first, every stored q older than r touching an involved object; its objects join), then the verified state of
-    /// every involved object whose copy is stale. False (nothing changed but fetches sent) if a state is still missing.
+    /// UpdateObjects(X \ X_MAINTAINED, r) (Fig. 6.6) for the head r: the backward dependency closure (every stored q older
+    /// than r touching an involved object; its objects join), then the verified state of every involved object whose copy
+    /// is stale. False (nothing changed but fetches sent) if a state is still missing.
     /// </summary>
     private bool PrepareUpdate(OdrcRequest r)
     {
@@ -391,7 +391,6 @@ public sealed class Selector
         if (_tick < x.NextFetchTick) return;
         int e = _placement.ExecutionReplicas;
         // candidates: the object's maintainers first, then every other replica (a non-maintainer may hold it too)
-        int m = System.Numerics.BitOperations.PopCount(x.Maintainers & ~(1UL << (int)_self));
         int total = e - 1;
         int k = x.FetchAttempts % total;
         uint to = uint.MaxValue;
@@ -404,7 +403,6 @@ public sealed class Selector
                 if ((pass == 0) != isMaintainer) continue;
                 if (seen++ == k) { to = i; break; }
             }
-        _ = m;
         x.FetchAttempts++;
         x.NextFetchTick = _tick + _o.FetchRetryTicks;
         Stats.FetchesSent++;
