@@ -118,7 +118,7 @@ public sealed class OdrcSimulator
         _objects = 4 + _rnd.Int(8);
         var placement = new ObjectPlacement(scenario.ExecutionReplicas, scenario.F, scenario.Placement);
         _faulty = scenario.Behaviour is OdrcBehaviour.None or OdrcBehaviour.NeverOrderedNotices ? uint.MaxValue : (uint)_rnd.Int(scenario.ExecutionReplicas);
-        var options = new SelectorOptions { CheckpointAccesses = checkpointAccesses, AlarmTicks = 60, FetchRetryTicks = 4, StableKept = 4 };
+        var options = new SelectorOptions { CheckpointAccesses = checkpointAccesses, AlarmTicks = 60, FetchRetryTicks = 4, StableKept = 4, AdoptTicks = 150 };
         _replicas = new Replica[scenario.ExecutionReplicas];
         for (uint i = 0; i < _replicas.Length; i++)
         {

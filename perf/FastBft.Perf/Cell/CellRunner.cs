@@ -48,8 +48,14 @@ internal sealed class CellRunner
         if (_o.Usig is not ("software" or "device-model")) throw new ConfigException($"--usig: '{_o.Usig}' must be software or device-model");
         if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
         _o.Observability.Validate();
-        if (_o.Service is not ("noop" or "kv")) throw new ConfigException($"--service: '{_o.Service}' must be noop or kv");
-        if (_o.Service == "kv")
+        if (_o.Service is not ("noop" or "kv" or "coord")) throw new ConfigException($"--service: '{_o.Service}' must be noop, kv or coord");
+        if (_o.Service == "coord")
+        {
+            if (_o.Workload is not ("writes" or "mixed")) throw new ConfigException($"--workload: '{_o.Workload}' must be writes (setData only) or mixed (50% getData) for --service coord");
+            if (_o.Records < 1 || _o.Records > 1_000_000) throw new ConfigException($"--records: {_o.Records} is out of range 1..1000000 nodes");
+            if (_o.ValueBytes < 0 || _o.ValueBytes > 60_000) throw new ConfigException($"--value-bytes: {_o.ValueBytes} is out of range 0..60000");
+        }
+        else if (_o.Service == "kv")
         {
             try { FastBft.Workloads.Kv.YcsbMix.Parse(_o.Workload); }
             catch (FormatException e) { throw new ConfigException($"--workload: {e.Message}"); }
@@ -81,10 +87,11 @@ internal sealed class CellRunner
     {
         var faults = Validate();
         Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out var poll);
-        bool kv = _o.Service == "kv";
-        var workload = kv ? default : Workload.Parse(_o.Workload);
-        string workloadLabel = kv ? $"{_o.Workload} ({_o.Records} records × {_o.ValueBytes} B, {_o.Storage})" : workload.ToString();
-        var config = CellDefinition.Create(_o.F, kv ? "0/0" : _o.Workload, serviceKind: _o.Service, batchSize: _o.BatchSize, protocol: _o.Protocol);
+        bool kv = _o.Service == "kv", coord = _o.Service == "coord";
+        var workload = kv || coord ? default : Workload.Parse(_o.Workload);
+        string workloadLabel = kv ? $"{_o.Workload} ({_o.Records} records × {_o.ValueBytes} B, {_o.Storage})"
+            : coord ? $"coord {_o.Workload} ({_o.Records} nodes, {_o.ValueBytes} B data)" : workload.ToString();
+        var config = CellDefinition.Create(_o.F, kv || coord ? "0/0" : _o.Workload, serviceKind: _o.Service, batchSize: _o.BatchSize, protocol: _o.Protocol);
         if (_o.ClientRetransmitMs is { } crm)
         {
             config.Timeouts.ClientRetransmitMs = crm;
@@ -149,6 +156,13 @@ internal sealed class CellRunner
                 var streams = new FastBft.Workloads.Kv.YcsbClient[clients.Length];
                 for (int i = 0; i < streams.Length; i++) streams[i] = new FastBft.Workloads.Kv.YcsbClient(mix, _o.Records, _o.ValueBytes, i, zetan);
                 load = LoadGenerator.Ycsb(clients, streams, stats);
+            }
+            else if (coord)
+            {
+                var loadWatch = Stopwatch.StartNew();
+                await CoordLoad.CreateNodesAsync(clients, _o.Records, cancellation);
+                Log($"load phase: {_o.Records} nodes in {loadWatch.Elapsed.TotalSeconds:0.0} s");
+                load = LoadGenerator.Streams(clients, CoordLoad.Streams(clients.Length, _o.Records, _o.ValueBytes, _o.Workload == "mixed"), stats);
             }
             else load = new LoadGenerator(clients, new byte[workload.RequestBytes], stats);
             using var clientMetrics = new ClientMetrics(load, endpoint);

@@ -11,7 +11,7 @@ internal static class RunCommand
     internal static readonly Option<string> Protocol = new("--protocol") { Description = "agreement protocol: pbft, repbft or repbft-star (3f+1 replicas; docs/repbft.md), minbft (2f+1 replicas on a USIG trusted counter, see --usig; docs/minbft.md), reminbft (2f+1 replicas, f+1 active and f passive, on the USIG; docs/reminbft.md)", DefaultValueFactory = _ => "pbft" };
     internal static readonly Option<int> F = new("--f") { Description = "faults tolerated; the cell has 3f+1 replicas (PBFT, RePBFT) or 2f+1 (MinBFT, ReMinBFT)", DefaultValueFactory = _ => 1 };
     internal static readonly Option<string> Workload = new("--workload") { Description = "--service noop: a/b[/z] = request KiB / reply KiB [/ update KiB], e.g. 0/0, 0/4, 4/0; --service kv: ycsb-a (50/50 read/update), ycsb-b (95/5), ycsb-c (read only), ycsb-f (50/50 read/read-modify-write), zipfian keys (default ycsb-a)" };
-    internal static readonly Option<string> Service = new("--service") { Description = "noop (the micro-benchmark service) or kv (the key-value store, docs/kv.md)", DefaultValueFactory = _ => "noop" };
+    internal static readonly Option<string> Service = new("--service") { Description = "noop (the micro-benchmark service), kv (the key-value store, docs/kv.md) or coord (the coordination service: --workload writes|mixed, --records nodes, --value-bytes data size; docs/odrc.md)", DefaultValueFactory = _ => "noop" };
     internal static readonly Option<long> Records = new("--records") { Description = "--service kv: records loaded before measuring (keys user0..user<N-1>)", DefaultValueFactory = _ => 10_000 };
     internal static readonly Option<int> ValueBytes = new("--value-bytes") { Description = "--service kv: value size of a record, bytes", DefaultValueFactory = _ => 100 };
     internal static readonly Option<string> Storage = new("--storage") { Description = "--service kv: memory or rocksdb (per-replica databases in the cell's temporary directory)", DefaultValueFactory = _ => "memory" };
@@ -54,7 +54,7 @@ internal static class RunCommand
     internal static RunOptions Bind(ParseResult p) => new()
     {
         Protocol = p.GetValue(Protocol)!, F = p.GetValue(F), Service = p.GetValue(Service)!,
-        Workload = p.GetValue(Workload) ?? (p.GetValue(Service) == "kv" ? "ycsb-a" : "0/0"),
+        Workload = p.GetValue(Workload) ?? (p.GetValue(Service) switch { "kv" => "ycsb-a", "coord" => "writes", _ => "0/0" }),
         Records = p.GetValue(Records), ValueBytes = p.GetValue(ValueBytes), Storage = p.GetValue(Storage)!, Clients = p.GetValue(Clients),
         DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
         Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),

@@ -25,6 +25,8 @@ public sealed record SelectorOptions
     /// maintainer costs its clients one stall per object, not one per request.
     /// </summary>
     public bool AdoptOnStall { get; init; } = true;
+    /// <summary>Ticks an adopted maintainer group stays adopted ("temporarily", §6.6.1.4); a stall during that time renews it. ≥ 1.</summary>
+    public int AdoptTicks { get; init; } = 1000;
     /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
     public int MaxPendingVotesPerObject { get; init; } = 64;
 }
@@ -116,7 +118,7 @@ public sealed class Selector
     private int _planHead;
     private readonly List<ObjectRecord> _alarmed = new();
     private readonly List<ObjectRecord> _jumpPending = new();
-    private readonly HashSet<ulong> _adoptedGroups = new();
+    private readonly Dictionary<ulong, long> _adoptedGroups = new();   // maintainer mask → tick the adoption ends
     private readonly List<byte[]> _keys = new();
     private readonly List<ObjectRecord> _scratchObjects = new();
     private readonly List<ObjectRecord> _involved = new();
@@ -138,7 +140,7 @@ public sealed class Selector
     {
         _o = options ?? new SelectorOptions();
         if (self >= placement.ExecutionReplicas) throw new ArgumentException($"execution replica {self} is not in 0..{placement.ExecutionReplicas - 1}", nameof(self));
-        if (_o.CheckpointAccesses < 1 || _o.AlarmTicks < 1 || _o.FetchRetryTicks < 1 || _o.StableKept < 1 || _o.MaxPendingVotesPerObject < 1 || _o.StateRetentionOrdinals < 0)
+        if (_o.CheckpointAccesses < 1 || _o.AlarmTicks < 1 || _o.FetchRetryTicks < 1 || _o.StableKept < 1 || _o.MaxPendingVotesPerObject < 1 || _o.StateRetentionOrdinals < 0 || _o.AdoptTicks < 1)
             throw new ArgumentException("selector options must be ≥ 1", nameof(options));
         _self = self;
         _f = placement.F;
@@ -239,7 +241,7 @@ public sealed class Selector
             executors |= x.Maintainers;
             if (x.Maintainers != first) cross = true;
             maintained |= x.Maintained;
-            if (!x.Maintained && _adoptedGroups.Count > 0 && _adoptedGroups.Contains(x.Maintainers)) { maintained = true; r.TouchesAdopted = true; }
+            if (!x.Maintained && _adoptedGroups.Count > 0 && _adoptedGroups.ContainsKey(x.Maintainers)) { maintained = true; r.TouchesAdopted = true; }
             ulong a = ++x.Accesses;                                   // G19: counted for every object, in agreement order
             r.Accesses[i] = a;
             if (a % _k == 0)
@@ -435,7 +437,7 @@ public sealed class Selector
             if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.Accesses[i]);
         }
         if (r.ForcedByNotice && _o.AdoptOnStall)
-            foreach (var x in r.Objects) if (!x.Maintained && !_adoptedGroups.Contains(x.Maintainers)) AdoptGroup(x.Maintainers);
+            foreach (var x in r.Objects) if (!x.Maintained) AdoptGroup(x.Maintainers);
     }
 
     /// <summary>
@@ -446,7 +448,9 @@ public sealed class Selector
     /// </summary>
     private void AdoptGroup(ulong maintainers)
     {
-        _adoptedGroups.Add(maintainers);
+        bool renewed = _adoptedGroups.ContainsKey(maintainers);
+        _adoptedGroups[maintainers] = _tick + _o.AdoptTicks;
+        if (renewed) return;
         Stats.Adopted++;
         Trace?.Invoke($"adopt group {maintainers:x}");
         foreach (var q in _stored)
@@ -710,6 +714,9 @@ public sealed class Selector
     public void OnTick()
     {
         _tick++;
+        if (_adoptedGroups.Count > 0)
+            foreach (var (group, until) in _adoptedGroups)
+                if (until <= _tick) { _adoptedGroups.Remove(group); Trace?.Invoke($"adoption of group {group:x} ends"); }
         for (int i = _alarmed.Count - 1; i >= 0; i--)
         {
             var x = _alarmed[i];
