@@ -8,7 +8,7 @@ using FastBft.Workloads.Coord;
 
 namespace FastBft.Odrc.Tests;
 
-/// <summary>The coordination service (docs/coord.md): ZooKeeper-like semantics, its ODRC objects, and its ODRC matrix.</summary>
+/// <summary>The coordination service (docs/odrc.md §7): ZooKeeper-like semantics, its ODRC objects, and its ODRC matrix.</summary>
 public sealed class CoordServiceTests
 {
     private readonly CoordService _s = new();

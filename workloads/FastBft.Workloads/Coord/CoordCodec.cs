@@ -4,7 +4,7 @@ using System.Text;
 
 namespace FastBft.Workloads.Coord;
 
-/// <summary>Operation codes of the coordination service (docs/coord.md).</summary>
+/// <summary>Operation codes of the coordination service (docs/odrc.md §7).</summary>
 public enum CoordOp : byte
 {
     /// <summary>create(path, data, sequential).</summary>
@@ -41,7 +41,7 @@ public enum CoordStatus : byte
 /// <summary>
 /// Binary encoding of coordination-service operations: op[1] ‖ pathLength[4, LE] ‖ path (UTF-8) ‖ per op:
 /// create: dataLength[4] ‖ data ‖ sequential[1]; delete: version[8]; setData: dataLength[4] ‖ data ‖ version[8];
-/// getData, exists, getChildren: nothing. Replies: status[1] ‖ payload (docs/coord.md).
+/// getData, exists, getChildren: nothing. Replies: status[1] ‖ payload (docs/odrc.md §7).
 /// </summary>
 public static class CoordCodec
 {
@@ -197,7 +197,7 @@ public static class CoordCodec
     }
 
     /// <summary>
-    /// The state object of a node (docs/coord.md §2): the node's path, except that a sequential node lives in its
+    /// The state object of a node (docs/odrc.md §7): the node's path, except that a sequential node lives in its
     /// parent's object (its name is chosen at execution from the parent's counter, so no analysis could name it earlier).
     /// </summary>
     public static ReadOnlySpan<byte> ObjectOf(ReadOnlySpan<byte> path)

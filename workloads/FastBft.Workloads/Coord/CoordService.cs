@@ -6,7 +6,7 @@ using FastBft.Service;
 namespace FastBft.Workloads.Coord;
 
 /// <summary>
-/// A coordination service modelled on ZooKeeper's data tree (docs/coord.md; Thesis §6.8): nodes with data, a data
+/// A coordination service modelled on ZooKeeper's data tree (docs/odrc.md §7; Thesis §6.8): nodes with data, a data
 /// version and a child version; create (optionally sequential: the name gets '#' and a 10-digit counter kept per parent),
 /// delete, setData, getData, exists, getChildren; delete and setData are conditional on an expected version (-1 = any).
 /// No ephemeral nodes (no sessions: a replicated state machine has no client liveness to tie them to), no watches.
@@ -213,7 +213,7 @@ public sealed class CoordService : IReplicatedService, IObjectStateService
     /// <inheritdoc/>
     public ReadOnlySpan<byte> LocalityGroup(ReadOnlySpan<byte> objectId)
     {
-        // subtrees of one top-level node are maintained together (create/delete touch node and parent, docs/coord.md §2)
+        // subtrees of one top-level node are maintained together (create/delete touch node and parent, docs/odrc.md §7)
         if (objectId.Length <= 1) return objectId;
         int i = objectId.Slice(1).IndexOf((byte)'/');
         return i < 0 ? objectId : objectId.Slice(0, i + 1);
