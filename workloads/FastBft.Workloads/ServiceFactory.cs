@@ -15,6 +15,12 @@ public static class ServiceFactory
     /// <exception cref="ConfigException">unknown kind, bad workload, or the RocksDB directory cannot be opened.</exception>
     public static IReplicatedService Create(ServiceConfig config, uint replicaId)
     {
+        var service = CreateCore(config, replicaId);
+        return config.ExecCostUs > 0 ? Odrc.ExecutionCost.Wrap(service, config.ExecCostUs) : service;
+    }
+
+    private static IReplicatedService CreateCore(ServiceConfig config, uint replicaId)
+    {
         switch (config.Kind)
         {
             case "noop":
@@ -24,8 +30,10 @@ public static class ServiceFactory
                 return new CounterService();
             case "kv":
                 return new KvService(CreateStore(config, replicaId));
+            case "coord":
+                return new Coord.CoordService();
             default:
-                throw new ConfigException($"invalid cell config: service.kind: '{config.Kind}' must be \"noop\", \"counter\" or \"kv\"");
+                throw new ConfigException($"invalid cell config: service.kind: '{config.Kind}' must be \"noop\", \"counter\", \"kv\" or \"coord\"");
         }
     }
 

@@ -82,6 +82,13 @@ public enum MessageType : byte
     /// checkpoint and every certified message the coordinator sent after it, gap-free, plus, for each of its COMMITs, the
     /// leader's PREPARE it endorsed (docs/reminbft.md §5). Header view = the MinBFT start view (led by the coordinator).</summary>
     UiSwitch = 32,
+    /// <summary>ODRC CHECKPOINT(x, s, H(state_x), V_hashes) of one state object: execution replica → all (Thesis §6.3.4; PROTOCOLS.md G20).
+    /// Header sequence = s (the request ordinal). MAC vector. Body: docs/odrc.md §5 (<c>OdrcWire</c>).</summary>
+    ObjectCheckpoint = 60,
+    /// <summary>ODRC OBJECT-FETCH(x, s): asks an execution replica for the state of object x at checkpoint s (Thesis Fig. 6.6). MAC vector.</summary>
+    ObjectFetch = 61,
+    /// <summary>ODRC OBJECT-STATE(x, s, state): the answer to OBJECT-FETCH; the receiver checks SHA-256(state) against the stable checkpoint. MAC vector.</summary>
+    ObjectState = 62,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
@@ -91,5 +98,5 @@ public static class MessageTypes
     public const MessageType Highest = MessageType.UiSwitch;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
-    public static bool IsKnown(MessageType t) => t > MessageType.None && t <= Highest;
+    public static bool IsKnown(MessageType t) => (t > MessageType.None && t <= Highest) || (t >= MessageType.ObjectCheckpoint && t <= MessageType.ObjectState);
 }

@@ -45,6 +45,8 @@ public sealed class CellConfig
     public ServiceConfig Service { get; set; } = new();
     /// <summary>Metrics export (docs/observability.md); optional.</summary>
     public TelemetryConfig Telemetry { get; set; } = new();
+    /// <summary>The execution stage under the agreement protocol (docs/odrc.md §3): sequential (default) or ODRC.</summary>
+    public ExecutionConfig Execution { get; set; } = new();
     /// <summary>
     /// The trusted counter of each replica (<c>usig</c> section, <see cref="FastBft.TrustedHw.UsigOptions"/>; docs/configuration.md,
     /// docs/trusted-counter.md §4). Only for protocols whose <see cref="FastBft.Agreement.CellShape.UsesUsig"/> (minbft,
@@ -140,6 +142,7 @@ public sealed class CellConfig
         Timeouts.Validate();
         (Switching ??= new SwitchingConfig()).Validate(n, Timeouts);
         Service.Validate();
+        (Execution ??= new ExecutionConfig()).Validate(Service, kind);
         (Telemetry ??= new TelemetryConfig()).Validate();
         ValidateUsig(Usig, shape);
     }
@@ -312,10 +315,13 @@ public sealed class ServiceConfig
     public string Durability { get; set; } = "none";
     /// <summary>For "kv": partitions of the state for checkpoints and state transfer (docs/state-transfer.md §4), a power of two in 1..32768; default 4096 (2 KiB of digest state each). Every replica of a cell must use the same value; a durable database keeps it.</summary>
     public int Partitions { get; set; } = 4096;
+    /// <summary>CPU cost added to every executed write, µs of busy work (0 = none): an execution-heavy service, as the thesis' NFS case (docs/odrc.md §8).</summary>
+    public int ExecCostUs { get; set; }
 
     internal void Validate()
     {
-        if (Kind is not ("noop" or "counter" or "kv")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\", \"counter\" or \"kv\"");
+        if (Kind is not ("noop" or "counter" or "kv" or "coord")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\", \"counter\", \"kv\" or \"coord\"");
+        if (ExecCostUs < 0 || ExecCostUs > 1_000_000) CellConfig.Fail("service.exec_cost_us", $"{ExecCostUs} is out of range 0..1000000");
         if (Storage is not ("memory" or "rocksdb")) CellConfig.Fail("service.storage", $"'{Storage}' must be \"memory\" or \"rocksdb\"");
         if (Durability is not ("none" or "process" or "fsync")) CellConfig.Fail("service.durability", $"'{Durability}' must be \"none\", \"process\" or \"fsync\" (docs/durability.md)");
         if (Durability is not "none" && (Kind != "kv" || Storage != "rocksdb")) CellConfig.Fail("service.durability", $"'{Durability}' needs service kind \"kv\" with storage \"rocksdb\" (the memory store cannot persist)");
@@ -323,6 +329,26 @@ public sealed class ServiceConfig
         if (Kind != "kv" && (Storage != "memory" || Path is not null)) CellConfig.Fail(Path is not null ? "service.path" : "service.storage", $"only service kind \"kv\" has storage; remove it for kind '{Kind}'");
         if (Kind == "kv" && Storage == "rocksdb" && string.IsNullOrWhiteSpace(Path)) CellConfig.Fail("service.path", "storage \"rocksdb\" needs a directory (each replica uses <path>/replica-<id>)");
         if (Kind == "kv" && Storage == "memory" && Path is not null) CellConfig.Fail("service.path", "is only used with storage \"rocksdb\"; remove it or set storage to \"rocksdb\"");
+    }
+}
+
+/// <summary>The execution stage of a cell (docs/odrc.md §3).</summary>
+public sealed class ExecutionConfig
+{
+    /// <summary>"sequential" (every replica executes every request) or "odrc" (each request on the f+1 maintainers of its objects, Thesis ch. 6; PBFT cells with a service that has object state, e.g. kv).</summary>
+    public string Mode { get; set; } = "sequential";
+    /// <summary>ODRC object placement: "round-robin" or "locality" (objects of one locality group together).</summary>
+    public string Placement { get; set; } = "round-robin";
+    /// <summary>ODRC: an object is checkpointed every this many accesses (K, Thesis §6.3.4).</summary>
+    public int CheckpointAccesses { get; set; } = 100;
+
+    internal void Validate(ServiceConfig service, FastBft.Agreement.ProtocolKind protocol)
+    {
+        if (Mode is not ("sequential" or "odrc")) CellConfig.Fail("execution.mode", $"'{Mode}' must be \"sequential\" or \"odrc\"");
+        if (Placement is not ("round-robin" or "locality")) CellConfig.Fail("execution.placement", $"'{Placement}' must be \"round-robin\" or \"locality\"");
+        if (CheckpointAccesses < 1 || CheckpointAccesses > 1 << 20) CellConfig.Fail("execution.checkpoint_accesses", $"{CheckpointAccesses} is out of range 1..{1 << 20}");
+        if (Mode == "odrc" && protocol != FastBft.Agreement.ProtocolKind.Pbft) CellConfig.Fail("execution.mode", "odrc runs under protocol \"pbft\" only (the other cores do not route its messages yet)");
+        if (Mode == "odrc" && service.Kind is not ("kv" or "coord")) CellConfig.Fail("execution.mode", $"odrc needs a service with object state (\"kv\" or \"coord\"), not '{service.Kind}'");
     }
 }
 

@@ -20,8 +20,13 @@ public static class ProtocolRegistry
     /// <exception cref="ConfigException">the protocol is unknown or not built yet (the message names it).</exception>
     public static IProtocolDefinition Definition(CellConfig config)
     {
-        try { return Protocols.Get(config.Protocol); }
+        IProtocolDefinition def;
+        try { def = Protocols.Get(config.Protocol); }
         catch (NotSupportedException e) { throw new ConfigException($"invalid cell config: protocol: {e.Message}"); }
+        if (config.Execution?.Mode != "odrc") return def;
+        // ODRC under the agreement protocol (docs/odrc.md §3)
+        var placement = config.Execution.Placement == "locality" ? FastBft.Execution.Odrc.PlacementStrategy.Locality : FastBft.Execution.Odrc.PlacementStrategy.RoundRobin;
+        return new FastBft.Execution.Odrc.OdrcProtocol(def, placement, new FastBft.Execution.Odrc.SelectorOptions { CheckpointAccesses = config.Execution.CheckpointAccesses });
     }
 
     /// <summary>Protocol parameters from a validated cell config (timeouts converted to ticks; switching.* only matters to the switching protocols).</summary>

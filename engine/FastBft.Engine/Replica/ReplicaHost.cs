@@ -186,6 +186,8 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
             UsigBusyUs = _usigMeter is null ? 0 : (long)_usigMeter.Busy.TotalMicroseconds,
             UsigCertified = _usigMeter?.Certified ?? 0,
             UsigVerified = _usigMeter?.Verified ?? 0,
+            Odrc = ((_core as FastBft.Agreement.Pbft.PbftReplica)?.Execution as FastBft.Execution.Odrc.OdrcExecutionStage)?.Selector.Stats is { } o
+                ? new OdrcStatus(o.Inserted, o.CrossBorder, o.Executed, o.Forced, o.Replayed, o.Skipped, o.StableCheckpoints, o.StatesInstalled) : null,
         };
     }
 
@@ -244,6 +246,8 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     long RequestsExecuted, long Batches, long StableCheckpoints, long Dropped, long BytesSent, long DatagramsSent,
     long DatagramsReceived, long Retransmissions)
 {
+    /// <summary>ODRC cells: the selector's counters (docs/odrc.md); null otherwise.</summary>
+    public OdrcStatus? Odrc { get; init; }
     /// <summary>Transport send errors (socket errors on send).</summary>
     public long TransportSendErrors { get; init; }
     /// <summary>Transport receive errors (socket errors on receive, e.g. ICMP port unreachable reported by the kernel).</summary>
@@ -274,3 +278,14 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
     /// <summary>UIs the replica's USIG verified since it started; 0 without a USIG.</summary>
     public long UsigVerified { get; init; }
 }
+
+/// <summary>ODRC selector counters of one replica since it started (docs/odrc.md §8).</summary>
+/// <param name="Inserted">ordered requests the selector saw.</param>
+/// <param name="CrossBorder">of those, cross-border requests.</param>
+/// <param name="Executed">requests this replica executed (selected, replayed, forced).</param>
+/// <param name="Forced">forced executions (stalled-result notices, alarms).</param>
+/// <param name="Replayed">stored requests replayed to update objects.</param>
+/// <param name="Skipped">stored requests never executed (covered by stable object checkpoints).</param>
+/// <param name="StableCheckpoints">object checkpoints that became stable.</param>
+/// <param name="StatesInstalled">verified object states installed.</param>
+public sealed record OdrcStatus(long Inserted, long CrossBorder, long Executed, long Forced, long Replayed, long Skipped, long StableCheckpoints, long StatesInstalled);

@@ -48,8 +48,14 @@ internal sealed class CellRunner
         if (_o.Usig is not ("software" or "device-model")) throw new ConfigException($"--usig: '{_o.Usig}' must be software or device-model");
         if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
         _o.Observability.Validate();
-        if (_o.Service is not ("noop" or "kv")) throw new ConfigException($"--service: '{_o.Service}' must be noop or kv");
-        if (_o.Service == "kv")
+        if (_o.Service is not ("noop" or "kv" or "coord")) throw new ConfigException($"--service: '{_o.Service}' must be noop, kv or coord");
+        if (_o.Service == "coord")
+        {
+            if (_o.Workload is not ("writes" or "mixed")) throw new ConfigException($"--workload: '{_o.Workload}' must be writes (setData only) or mixed (50% getData) for --service coord");
+            if (_o.Records < 1 || _o.Records > 1_000_000) throw new ConfigException($"--records: {_o.Records} is out of range 1..1000000 nodes");
+            if (_o.ValueBytes < 0 || _o.ValueBytes > 60_000) throw new ConfigException($"--value-bytes: {_o.ValueBytes} is out of range 0..60000");
+        }
+        else if (_o.Service == "kv")
         {
             try { FastBft.Workloads.Kv.YcsbMix.Parse(_o.Workload); }
             catch (FormatException e) { throw new ConfigException($"--workload: {e.Message}"); }
@@ -81,10 +87,11 @@ internal sealed class CellRunner
     {
         var faults = Validate();
         Enum.TryParse<FastBft.Transport.Dpdk.DpdkPollMode>(_o.Poll, ignoreCase: true, out var poll);
-        bool kv = _o.Service == "kv";
-        var workload = kv ? default : Workload.Parse(_o.Workload);
-        string workloadLabel = kv ? $"{_o.Workload} ({_o.Records} records × {_o.ValueBytes} B, {_o.Storage})" : workload.ToString();
-        var config = CellDefinition.Create(_o.F, kv ? "0/0" : _o.Workload, serviceKind: _o.Service, batchSize: _o.BatchSize, protocol: _o.Protocol);
+        bool kv = _o.Service == "kv", coord = _o.Service == "coord";
+        var workload = kv || coord ? default : Workload.Parse(_o.Workload);
+        string workloadLabel = kv ? $"{_o.Workload} ({_o.Records} records × {_o.ValueBytes} B, {_o.Storage})"
+            : coord ? $"coord {_o.Workload} ({_o.Records} nodes, {_o.ValueBytes} B data)" : workload.ToString();
+        var config = CellDefinition.Create(_o.F, kv || coord ? "0/0" : _o.Workload, serviceKind: _o.Service, batchSize: _o.BatchSize, protocol: _o.Protocol);
         if (_o.ClientRetransmitMs is { } crm)
         {
             config.Timeouts.ClientRetransmitMs = crm;
@@ -92,6 +99,7 @@ internal sealed class CellRunner
         }
         if (_o.CheckpointInterval is { } k) { config.CheckpointInterval = k; config.Window = 2 * k; }
         if (_o.MaxInflight is { } inflight) config.MaxInflightBatches = inflight;
+        ConfigureExecution(config);
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         string? usigDir = ConfigureUsig(config, _o.Usig, dir.FullName);
         if (kv && _o.Storage == "rocksdb") { config.Service.Storage = "rocksdb"; config.Service.Path = Path.Combine(dir.FullName, "kv"); }
@@ -148,6 +156,13 @@ internal sealed class CellRunner
                 var streams = new FastBft.Workloads.Kv.YcsbClient[clients.Length];
                 for (int i = 0; i < streams.Length; i++) streams[i] = new FastBft.Workloads.Kv.YcsbClient(mix, _o.Records, _o.ValueBytes, i, zetan);
                 load = LoadGenerator.Ycsb(clients, streams, stats);
+            }
+            else if (coord)
+            {
+                var loadWatch = Stopwatch.StartNew();
+                await CoordLoad.CreateNodesAsync(clients, _o.Records, cancellation);
+                Log($"load phase: {_o.Records} nodes in {loadWatch.Elapsed.TotalSeconds:0.0} s");
+                load = LoadGenerator.Streams(clients, CoordLoad.Streams(clients.Length, _o.Records, _o.ValueBytes, _o.Workload == "mixed"), stats);
             }
             else load = new LoadGenerator(clients, new byte[workload.RequestBytes], stats);
             using var clientMetrics = new ClientMetrics(load, endpoint);
@@ -262,6 +277,10 @@ internal sealed class CellRunner
                 ClientAllocatedBytesPerRequest = double.IsNaN(stats.AllocatedBytesPerRequest) ? -1 : Math.Round(stats.AllocatedBytesPerRequest, 2),
                 Faults = injector.Results(rps),
                 Replicas = finalStatus,
+                Execution = _o.Execution,
+                OdrcCrossBorderShare = OdrcShare(finalStatus, static o => o.CrossBorder, perReplica: false),
+                OdrcForcedPerRequest = OdrcShare(finalStatus, static o => o.Forced, perReplica: true),
+                OdrcExecutionsPerRequest = OdrcShare(finalStatus, static o => o.Executed, perReplica: true),
             };
             return result;
         }
@@ -338,6 +357,28 @@ internal sealed class CellRunner
         return (false, s);
     }
 
+    /// <summary>--execution, --placement, --exec-cost-us, --exec-replicas, --checkpoint-accesses into the cell config (docs/odrc.md §8).</summary>
+    private void ConfigureExecution(CellConfig config)
+    {
+        config.Execution.Mode = _o.Execution;
+        config.Execution.Placement = _o.Placement;
+        if (_o.CheckpointAccesses is { } k) config.Execution.CheckpointAccesses = k;
+        config.Service.ExecCostUs = _o.ExecCostUs;
+        if (_o.ExecReplicas is { } e && (_o.Execution != "odrc" || e != config.N))
+            throw new ConfigException(_o.Execution != "odrc"
+                ? "--exec-replicas: only with --execution odrc"
+                : $"--exec-replicas: real processes run one execution replica per agreement replica ({config.N}); extended cells ({e}) run in the simulator (fastbft simulate --execution odrc)");
+    }
+
+    /// <summary>An ODRC counter summed over the replicas (perReplica) or replica 0's, divided by replica 0's ordered requests; -1 without ODRC.</summary>
+    private static double OdrcShare(FastBft.Replica.ReplicaStatus[] status, Func<FastBft.Replica.OdrcStatus, long> counter, bool perReplica)
+    {
+        var first = status.FirstOrDefault(s => s.Odrc is not null);
+        if (first?.Odrc is null || first.Odrc.Inserted == 0) return -1;
+        long value = perReplica ? status.Where(s => s.Odrc is not null).Sum(s => counter(s.Odrc!)) : counter(first.Odrc);
+        return Math.Round((double)value / first.Odrc.Inserted, 4);
+    }
+
     public static void Print(RunResult r, TextWriter w)
     {
         var ci = CultureInfo.InvariantCulture;
@@ -361,6 +402,9 @@ internal sealed class CellRunner
             : "at sequence " + string.Join(", ", r.Replicas.Select(x => string.Create(ci, $"r{x.Id} {x.LastExecuted} (view {x.View}{(x.InViewChange ? ", changing view" : "")})")));
         Tables.Row(t, "replicas consistent", r.ReplicasConsistent ? "yes" : "NO",
             string.Create(ci, $"replicas {string.Join(",", r.ReplicasAlive)} alive, {where}, digests {string.Join(",", r.StateDigests)}"));
+        if (r.OdrcCrossBorderShare >= 0)
+            Tables.Row(t, "odrc", string.Create(ci, $"{r.OdrcCrossBorderShare * 100:0.0}% cross-border"),
+                string.Create(ci, $"{r.OdrcExecutionsPerRequest:0.00} executions per request (all replicas), {r.OdrcForcedPerRequest:0.0000} forced per request; consistency = agreement on the order"));
         if (r.RequestsUnfinished > 0) Tables.Row(t, "requests unfinished", r.RequestsUnfinished.ToString(ci), "clients whose last request never completed (the cell lost liveness)");
         if (r.ClientRetransmissions > 0) Tables.Row(t, "client retransmissions", string.Create(ci, $"{r.ClientRetransmissions:N0}"), "");
         if (r.ClientPanics > 0) Tables.Row(t, "client panics", string.Create(ci, $"{r.ClientPanics:N0}"), "retransmissions that carried a PANIC");

@@ -134,6 +134,13 @@ internal sealed class LoadGenerator
 
     private LoadGenerator(BftClient[] clients, FastBft.Workloads.Kv.YcsbClient[] ycsb, CompletionStats stats) { _clients = clients; _operation = []; _ycsb = ycsb; _stats = stats; }
 
+    private readonly Func<byte[]>[]? _streams;
+
+    /// <summary>Drives client i with the operations <paramref name="streams"/>[i] returns (the coordination service, docs/odrc.md §8).</summary>
+    public static LoadGenerator Streams(BftClient[] clients, Func<byte[]>[] streams, CompletionStats stats) => new(clients, streams, stats);
+
+    private LoadGenerator(BftClient[] clients, Func<byte[]>[] streams, CompletionStats stats) { _clients = clients; _operation = []; _streams = streams; _stats = stats; }
+
     public CompletionStats Stats => _stats;
 
     public long Retransmissions
@@ -150,7 +157,8 @@ internal sealed class LoadGenerator
     public Task RunAsync()
     {
         _tasks = new Task[_clients.Length];
-        for (int i = 0; i < _clients.Length; i++) _tasks[i] = _ycsb is null ? DriveAsync(_clients[i]) : DriveYcsbAsync(_clients[i], _ycsb[i]);
+        for (int i = 0; i < _clients.Length; i++)
+            _tasks[i] = _streams is not null ? DriveStreamAsync(_clients[i], _streams[i]) : _ycsb is null ? DriveAsync(_clients[i]) : DriveYcsbAsync(_clients[i], _ycsb[i]);
         return Task.WhenAll(_tasks);
     }
 
@@ -175,6 +183,17 @@ internal sealed class LoadGenerator
             long t0 = Stopwatch.GetTimestamp();
             var reply = await c.InvokeAsync(ycsb.Next());
             if (ycsb.NeedsReply) ycsb.OnReply(reply.Span);
+            if (_measuring) _stats.OnCompleted(t0, Stopwatch.GetTimestamp());
+        }
+    }
+
+    private async Task DriveStreamAsync(BftClient c, Func<byte[]> next)
+    {
+        await Task.Yield();
+        while (!_stop)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await c.InvokeAsync(next());
             if (_measuring) _stats.OnCompleted(t0, Stopwatch.GetTimestamp());
         }
     }

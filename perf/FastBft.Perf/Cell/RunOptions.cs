@@ -49,6 +49,17 @@ internal sealed record RunOptions
     /// <summary>Logs and metrics of the harness and its replicas.</summary>
     public Output.ObservabilityOptions.Settings Observability { get; init; } = Output.ObservabilityOptions.Settings.Default;
 
+    /// <summary>--execution: "sequential" (every replica executes everything) or "odrc" (docs/odrc.md).</summary>
+    public string Execution { get; init; } = "sequential";
+    /// <summary>--exec-replicas: execution replicas of an ODRC cell; real processes support only n (the cell's replicas).</summary>
+    public int? ExecReplicas { get; init; }
+    /// <summary>--placement: ODRC object placement, "round-robin" or "locality".</summary>
+    public string Placement { get; init; } = "round-robin";
+    /// <summary>--exec-cost-us: busy CPU µs added to every executed write (service.exec_cost_us).</summary>
+    public int ExecCostUs { get; init; }
+    /// <summary>--checkpoint-accesses: ODRC object checkpoint interval K in accesses; null = config default (100).</summary>
+    public int? CheckpointAccesses { get; init; }
+
     /// <summary>Short label for compare tables.</summary>
     public string Label { get; init; } = "";
 }
@@ -109,6 +120,14 @@ internal sealed record RunResult
     /// <summary>Bytes the client I/O thread allocated per completed request (transport, voting, load generator), NaN → -1 if unmeasured.</summary>
     public double ClientAllocatedBytesPerRequest { get; init; }
     public List<FaultResult> Faults { get; init; } = [];
+    /// <summary>"sequential" or "odrc".</summary>
+    public string Execution { get; init; } = "sequential";
+    /// <summary>ODRC: share of ordered requests that were cross-border (their objects have more than one maintainer set), replica 0's selector over the whole run; -1 without ODRC.</summary>
+    public double OdrcCrossBorderShare { get; init; } = -1;
+    /// <summary>ODRC: forced executions (all replicas) per ordered request, over the whole run; -1 without ODRC.</summary>
+    public double OdrcForcedPerRequest { get; init; } = -1;
+    /// <summary>ODRC: executions (all replicas: selected, replayed, forced) per ordered request, over the whole run (f+1 without faults and cross-border requests); -1 without ODRC.</summary>
+    public double OdrcExecutionsPerRequest { get; init; } = -1;
     /// <summary>Final status of every replica alive at the end (view, sequence, counters, transport errors).</summary>
     public FastBft.Replica.ReplicaStatus[] Replicas { get; init; } = [];
 }

@@ -11,7 +11,7 @@ internal static class RunCommand
     internal static readonly Option<string> Protocol = new("--protocol") { Description = "agreement protocol: pbft, repbft or repbft-star (3f+1 replicas; docs/repbft.md), minbft (2f+1 replicas on a USIG trusted counter, see --usig; docs/minbft.md), reminbft (2f+1 replicas, f+1 active and f passive, on the USIG; docs/reminbft.md)", DefaultValueFactory = _ => "pbft" };
     internal static readonly Option<int> F = new("--f") { Description = "faults tolerated; the cell has 3f+1 replicas (PBFT, RePBFT) or 2f+1 (MinBFT, ReMinBFT)", DefaultValueFactory = _ => 1 };
     internal static readonly Option<string> Workload = new("--workload") { Description = "--service noop: a/b[/z] = request KiB / reply KiB [/ update KiB], e.g. 0/0, 0/4, 4/0; --service kv: ycsb-a (50/50 read/update), ycsb-b (95/5), ycsb-c (read only), ycsb-f (50/50 read/read-modify-write), zipfian keys (default ycsb-a)" };
-    internal static readonly Option<string> Service = new("--service") { Description = "noop (the micro-benchmark service) or kv (the key-value store, docs/kv.md)", DefaultValueFactory = _ => "noop" };
+    internal static readonly Option<string> Service = new("--service") { Description = "noop (the micro-benchmark service), kv (the key-value store, docs/kv.md) or coord (the coordination service: --workload writes|mixed, --records nodes, --value-bytes data size; docs/odrc.md)", DefaultValueFactory = _ => "noop" };
     internal static readonly Option<long> Records = new("--records") { Description = "--service kv: records loaded before measuring (keys user0..user<N-1>)", DefaultValueFactory = _ => 10_000 };
     internal static readonly Option<int> ValueBytes = new("--value-bytes") { Description = "--service kv: value size of a record, bytes", DefaultValueFactory = _ => 100 };
     internal static readonly Option<string> Storage = new("--storage") { Description = "--service kv: memory or rocksdb (per-replica databases in the cell's temporary directory)", DefaultValueFactory = _ => "memory" };
@@ -31,12 +31,17 @@ internal static class RunCommand
     internal static readonly Option<int?> ClientRetransmitMs = new("--client-retransmit-ms") { Description = "cell timeouts.client_retransmit_ms (default 500); the view-change timeout is twice it" };
     internal static readonly Option<int?> MaxInflight = new("--max-inflight") { Description = "batches the leader keeps in flight before it lets the next one fill (cell config max_inflight_batches, default 4)" };
     internal static readonly Option<string> Usig = new("--usig") { Description = "trusted counter of minbft/reminbft replicas: software (the default; HMAC in the replica process, key derived from the cell's master secret) or device-model (each replica process hosts the USIG device model and reaches it through the FPGA driver; docs/trusted-counter.md); ignored by protocols without one", DefaultValueFactory = _ => "software" };
+    internal static readonly Option<string> Execution = new("--execution") { Description = "execution stage: sequential (every replica executes every request) or odrc (each request on the f+1 replicas that maintain its objects, other objects updated on demand; --service kv or coord, --protocol pbft; docs/odrc.md)", DefaultValueFactory = _ => "sequential" };
+    internal static readonly Option<int?> ExecReplicas = new("--exec-replicas") { Description = "--execution odrc: execution replicas; real processes run n (4 for f=1); extended cells (6) run in the simulator: fastbft simulate --execution odrc" };
+    internal static readonly Option<string> Placement = new("--placement") { Description = "--execution odrc: object placement, round-robin or locality (objects of one locality group on the same replicas)", DefaultValueFactory = _ => "round-robin" };
+    internal static readonly Option<int> ExecCostUs = new("--exec-cost-us") { Description = "busy CPU microseconds added to every executed write (an execution-heavy service; service.exec_cost_us)", DefaultValueFactory = _ => 0 };
+    internal static readonly Option<int?> CheckpointAccesses = new("--checkpoint-accesses") { Description = "--execution odrc: object checkpoint every K accesses (default 100)" };
     internal static readonly Option<int?> CheckpointInterval = new("--checkpoint-interval") { Description = "checkpoint interval K in sequence numbers (default 128; window 2K)" };
 
     public static Command Create()
     {
         var cmd = new Command("run", "Start a cell (n(protocol, f) replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
-        foreach (var o in new Option[] { Protocol, F, Workload, Service, Records, ValueBytes, Storage, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight, Usig }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Protocol, F, Workload, Service, Records, ValueBytes, Storage, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight, Usig, Execution, ExecReplicas, Placement, ExecCostUs, CheckpointAccesses }) cmd.Options.Add(o);
         Output.ObservabilityOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
@@ -49,12 +54,13 @@ internal static class RunCommand
     internal static RunOptions Bind(ParseResult p) => new()
     {
         Protocol = p.GetValue(Protocol)!, F = p.GetValue(F), Service = p.GetValue(Service)!,
-        Workload = p.GetValue(Workload) ?? (p.GetValue(Service) == "kv" ? "ycsb-a" : "0/0"),
+        Workload = p.GetValue(Workload) ?? (p.GetValue(Service) switch { "kv" => "ycsb-a", "coord" => "writes", _ => "0/0" }),
         Records = p.GetValue(Records), ValueBytes = p.GetValue(ValueBytes), Storage = p.GetValue(Storage)!, Clients = p.GetValue(Clients),
         DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
         Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
         Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval), MaxInflight = p.GetValue(MaxInflight),
         Usig = p.GetValue(Usig)!,
+        Execution = p.GetValue(Execution)!, ExecReplicas = p.GetValue(ExecReplicas), Placement = p.GetValue(Placement)!, ExecCostUs = p.GetValue(ExecCostUs), CheckpointAccesses = p.GetValue(CheckpointAccesses),
         Observability = Output.ObservabilityOptions.Bind(p),
     };
 

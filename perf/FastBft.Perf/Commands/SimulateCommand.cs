@@ -29,9 +29,13 @@ internal static class SimulateCommand
         var parallel = new Option<int>("--parallel") { Description = "worker threads (default: processor count); results do not depend on it", DefaultValueFactory = _ => Environment.ProcessorCount };
         var only = new Option<string?>("--only") { Description = "run only matrix points whose name contains this text (e.g. /twins/ or f2/leader/)" };
         var ci = new Option<bool>("--ci") { Description = "run exactly the scenarios of the CI matrix tests (the matrix's CI seeds per f from base seed 1; pbft: 10,430 for f = 1..3; minbft: 2,380 for f = 1, 2; ignores --scenarios and --seed)" };
+        var execution = new Option<string>("--execution") { Description = "sequential (the agreement matrix) or odrc (the ODRC matrix: faulty execution replica, faulty selector, stalled checkpoints, cross-border chains, never-ordered notices; ODRC4, ODRC6, f=2 cells; docs/odrc.md)", DefaultValueFactory = _ => "sequential" };
+        var service = new Option<string>("--service") { Description = "--execution odrc: kv or coord", DefaultValueFactory = _ => "kv" };
         var cmd = new Command("simulate", "Run the deterministic fault-matrix simulator and check agreement, validity, convergence and liveness.");
-        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only, ci }) cmd.Options.Add(o);
-        cmd.SetAction(parse => Execute(parse.GetValue(protocol)!, parse.GetValue(f), parse.GetValue(scenarios), parse.GetValue(seed),
+        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only, ci, execution, service }) cmd.Options.Add(o);
+        cmd.SetAction(parse => parse.GetValue(execution) == "odrc"
+            ? FastBft.Perf.Odrc.OdrcSimulate.Run(parse.GetValue(service)!, parse.GetValue(scenarios), parse.GetValue(ci), parse.GetValue(seed) ?? 0, parse.GetValue(parallel), Console.Out)
+            : Execute(parse.GetValue(protocol)!, parse.GetValue(f), parse.GetValue(scenarios), parse.GetValue(seed),
             parse.GetValue(scenario), parse.GetValue(commitQuorum), parse.GetValue(json), parse.GetValue(parallel), parse.GetValue(only), parse.GetValue(ci)));
         return cmd;
     }

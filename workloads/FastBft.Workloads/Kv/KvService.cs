@@ -20,7 +20,7 @@ namespace FastBft.Workloads.Kv;
 /// (docs/durability.md): over a durable <see cref="RocksDbKvStore"/>, each batch is persisted with its sequence number and
 /// reply-cache entries (<see cref="IDurableState"/>).
 /// </summary>
-public sealed class KvService : IReplicatedService, IRequestAnalyzer, IPartitionedState, IDurableState, IDisposable
+public sealed partial class KvService : IReplicatedService, IRequestAnalyzer, IPartitionedState, IDurableState, IDisposable
 {
     /// <summary>Default partitions P (4,096: 8 MiB of LtHash state per replica).</summary>
     public const int DefaultPartitions = 4096;

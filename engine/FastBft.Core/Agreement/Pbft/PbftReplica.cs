@@ -130,6 +130,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         Array.Fill(_nvForwardedTick, -1L);
         _lastHeard = new long[_n];
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
+        (execution as FastBft.Execution.Odrc.IOdrcStage)?.Attach(this, this);
     }
 
     /// <summary>Replica id.</summary>
@@ -180,7 +181,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
             case MessageType.NewView: OnNewView(h, message); break;
             case MessageType.Fetch: OnFetch(h, message); break;
             case MessageType.StateData: OnStateData(h, message); break;
-            default: Stats.Ignored++; break;
+            default: if (!OnOdrcMessage(h, message)) Stats.Ignored++; break;
         }
     }
 
@@ -223,6 +224,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         }
         StateTransferTick();
         ViewChangeTick();
+        (_exec as FastBft.Execution.Odrc.IOdrcStage)?.OnTick();
     }
 
     /// <summary>
@@ -293,6 +295,8 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
             SendReply(entry, full: true);
             return;
         }
+        // ODRC: a retransmission of an ordered request is a stalled-result notice (Thesis §6.4.3): forced, never re-ordered
+        if (_exec is FastBft.Execution.Odrc.IOdrcStage odrc && odrc.OnStalledRequest(h.Sender, rid)) return;
         if (IsPrimary && !_inViewChange)
         {
             // R2: one queued request per client (Thesis §2.1.2.1), a newer one deferred in one per-client slot (RequestIntake).

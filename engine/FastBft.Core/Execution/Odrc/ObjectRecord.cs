@@ -1,0 +1,81 @@
+namespace FastBft.Execution.Odrc;
+
+/// <summary>A stable object checkpoint as a selector keeps it: f+1 matching CHECKPOINTs (Thesis §6.3.4).</summary>
+internal sealed class StableObjectCheckpoint
+{
+    public ulong Ordinal;
+    public byte[] StateHash = [];
+    public ReplyHash[] Replies = [];
+    public ulong LastAccess;             // access number of the request at Ordinal
+}
+
+/// <summary>Votes for one (object, ordinal): first vote per sender counts.</summary>
+internal sealed class ObjectCheckpointVotes
+{
+    public ulong Voted;                  // bit mask of senders
+    public readonly List<(byte[] Digest, int Count, ObjectCheckpoint Example)> Groups = new();
+}
+
+/// <summary>
+/// A state object as one selector sees it (Thesis §6.3.1–§6.3.4): whether it is maintained here, its access counter (G19),
+/// how far its local copy is (<see cref="Applied"/>, G18), its stable and pending object checkpoints, the reply hashes of
+/// its recent accesses, the states this replica can serve, and the alarm of Fig. 6.8.
+/// </summary>
+internal sealed class ObjectRecord(byte[] id, ulong maintainers, bool maintained)
+{
+    public readonly byte[] Id = id;
+    public readonly ulong Maintainers = maintainers;
+    /// <summary>Maintained here by placement.</summary>
+    public readonly bool Maintained = maintained;
+    /// <summary>Accesses counted in agreement order by InsertRequest (G19).</summary>
+    public ulong Accesses;
+    /// <summary>Ordinal of the last request whose effect is in the local copy (0 = initial state).</summary>
+    public ulong Applied;
+    /// <summary>Nonzero: the local copy is stale and must be replaced by the state of the stable checkpoint at this ordinal (= <see cref="Applied"/>) before use.</summary>
+    public ulong NeedsState;
+    /// <summary>A fetched state for <see cref="NeedsState"/> whose hash matched the stable checkpoint.</summary>
+    public byte[]? FetchedState;
+    public int FetchAttempts;
+    public long NextFetchTick;
+    /// <summary>Stable checkpoints, ascending by ordinal (the newest few).</summary>
+    public readonly List<StableObjectCheckpoint> Stable = new();
+    /// <summary>Votes for checkpoints above the newest stable one.</summary>
+    public readonly Dictionary<ulong, ObjectCheckpointVotes> Votes = new();
+    /// <summary>Reply hashes of recent accesses applied to the local copy, ascending by access, contiguous.</summary>
+    public readonly List<ReplyHash> Ring = new();
+    /// <summary>Object states this replica holds (own checkpoints and verified fetched ones), by ordinal.</summary>
+    public readonly List<(ulong Ordinal, byte[] State, byte[] Hash)> States = new();
+    /// <summary>Not-yet-executed (stored, selected or planned) requests touching this object, ascending by ordinal.</summary>
+    public readonly List<OdrcRequest> Log = new();
+    /// <summary>Fig. 6.8 alarm: the K-th access request to wait for, and the tick it fires at (0 = none).</summary>
+    public OdrcRequest? AlarmRequest;
+    public long AlarmTick;
+    public int Mark;
+    public ulong JumpTarget;
+
+    public StableObjectCheckpoint? NewestStable => Stable.Count == 0 ? null : Stable[^1];
+
+    /// <summary>The newest stable checkpoint with ordinal &lt; <paramref name="bound"/>, or null.</summary>
+    public StableObjectCheckpoint? NewestStableBelow(ulong bound)
+    {
+        for (int i = Stable.Count - 1; i >= 0; i--) if (Stable[i].Ordinal < bound) return Stable[i];
+        return null;
+    }
+
+    public StableObjectCheckpoint? StableAt(ulong ordinal)
+    {
+        foreach (var s in Stable) if (s.Ordinal == ordinal) return s;
+        return null;
+    }
+}
+
+/// <summary>Byte-string equality for object ids.</summary>
+internal sealed class ObjectIdComparer : IEqualityComparer<byte[]>, System.Collections.Generic.IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+{
+    public static readonly ObjectIdComparer Instance = new();
+    public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+    public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
+    public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+    public int GetHashCode(ReadOnlySpan<byte> alternate) => (int)ObjectPlacement.Fnv1a(alternate);
+    public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+}

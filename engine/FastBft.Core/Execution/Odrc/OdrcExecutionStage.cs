@@ -1,0 +1,239 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using FastBft.Service;
+using FastBft.Wire;
+
+namespace FastBft.Execution.Odrc;
+
+/// <summary>
+/// What an agreement core offers the ODRC stage it hosts (PBFT: <c>PbftReplica.Odrc.cs</c>): sending the ODRC messages
+/// under its MAC vectors, and learning that an ordered request executes on other replicas only.
+/// </summary>
+public interface IOdrcCore
+{
+    /// <summary>Sends an ODRC message of <paramref name="type"/> with header sequence <paramref name="ordinal"/> and
+    /// <paramref name="body"/> to replica <paramref name="toReplica"/>, or to every other replica (<see cref="uint.MaxValue"/>).</summary>
+    void SendOdrc(uint toReplica, MessageType type, ulong ordinal, ReadOnlySpan<byte> body);
+
+    /// <summary>Request (client, rid) was ordered and stored (not executed here): the core stops waiting for its execution (no view-change timer).</summary>
+    void OrderedElsewhere(uint client, ulong rid);
+}
+
+/// <summary>The hooks through which a core drives an ODRC stage (docs/odrc.md §3).</summary>
+public interface IOdrcStage
+{
+    /// <summary>Called once by the core that hosts the stage.</summary>
+    void Attach(IOdrcCore core, IExecutionSink sink);
+    /// <summary>An authenticated ODRC message (OBJECT-CHECKPOINT, OBJECT-FETCH, OBJECT-STATE) from replica <paramref name="header"/>.Sender.</summary>
+    void OnOdrcMessage(in MessageHeader header, ReadOnlySpan<byte> body);
+    /// <summary>One core tick (alarms of Fig. 6.8, fetch retries).</summary>
+    void OnTick();
+    /// <summary>
+    /// A client retransmitted request (client, rid) that the reply cache does not answer: the stalled-result notice of
+    /// Thesis §6.4.3. Returns true if the request was ordered (it is forced here or already selected: the core must not
+    /// order it again); false if it was never ordered here (§6.5.2: the core treats it as a new request).
+    /// </summary>
+    bool OnStalledRequest(uint client, ulong rid);
+}
+
+/// <summary>
+/// The ODRC execution stage (Thesis ch. 6; docs/odrc.md): committed batches go through a <see cref="Selector"/>, which
+/// has this replica execute only the requests that touch objects it maintains (plus cross-border updates and forced
+/// requests). The agreement checkpoint digest covers the order, not the state (replicas hold different object copies,
+/// Thesis §6.2.2.3): SHA-256("odrc" ‖ s ‖ chain), chain_s = SHA-256(chain_{s-1} ‖ s ‖ D(batch_s)). State transfer of a
+/// whole ODRC replica is not supported (<see cref="TryInstallCheckpoint"/> returns false; docs/odrc.md §7).
+/// </summary>
+public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorOutput
+{
+    private readonly IReplicatedService _service;
+    private readonly uint _self;
+    private readonly ArrayBufferWriter<byte> _reply = new(4096);
+    private readonly byte[] _chain = new byte[32];
+    private readonly byte[] _chainInput = new byte[32 + 8 + 32];
+    private readonly Dictionary<ulong, byte[]> _snapshots = new();
+    private readonly int _kept, _interval;
+    private byte[] _scratch = new byte[1024];
+    private IOdrcCore? _core;
+    private IExecutionSink? _sink;
+
+    /// <summary>Creates the stage of replica <paramref name="self"/>.</summary>
+    /// <param name="service">the service; must implement <see cref="IObjectStateService"/>.</param>
+    /// <param name="self">this replica's id (its execution replica id).</param>
+    /// <param name="placement">the object placement (E = the cell's n).</param>
+    /// <param name="options">selector options.</param>
+    /// <param name="checkpointInterval">agreement checkpoint interval (sequence numbers).</param>
+    /// <param name="checkpointsKept">agreement checkpoint digests kept.</param>
+    /// <exception cref="ArgumentException">the service does not implement <see cref="IObjectStateService"/>.</exception>
+    public OdrcExecutionStage(IReplicatedService service, uint self, ObjectPlacement placement, SelectorOptions? options, int checkpointInterval, int checkpointsKept)
+    {
+        if (service is not IObjectStateService objects) throw new ArgumentException("ODRC needs a service that implements IObjectStateService (request analysis and object state)", nameof(service));
+        _service = service;
+        _self = self;
+        _interval = checkpointInterval;
+        _kept = checkpointsKept;
+        Selector = new Selector(self, placement, objects, this, options);
+    }
+
+    /// <summary>The selector.</summary>
+    public Selector Selector { get; }
+    /// <inheritdoc/>
+    public ReplyCache Replies { get; } = new();
+    /// <inheritdoc/>
+    public bool Executes => true;
+
+    /// <inheritdoc/>
+    public void Attach(IOdrcCore core, IExecutionSink sink) { _core = core; _sink = sink; }
+
+    /// <inheritdoc/>
+    public void Committed(ulong sequence, ReadOnlySpan<byte> batchBody, IExecutionSink sink)
+    {
+        _sink = sink;
+        _chain.CopyTo(_chainInput, 0);
+        BinaryPrimitives.WriteUInt64LittleEndian(_chainInput.AsSpan(32), sequence);
+        batchBody.Slice(0, Digests.Size).CopyTo(_chainInput.AsSpan(40));
+        Digests.Sha256(_chainInput, _chain);
+        var reader = new BatchReader(batchBody);
+        int index = 0;
+        while (reader.Next(out var req))
+        {
+            MessageHeader.TryParse(req, int.MaxValue, out var rh);
+            var r = Selector.InsertRequest(rh.Sender, rh.Sequence, sequence, index++, MessageHeader.Body(req, rh));
+            if (r is not null && r.State == OdrcRequestState.Stored) _core?.OrderedElsewhere(rh.Sender, rh.Sequence);
+        }
+        Drain();
+    }
+
+    /// <summary>Executes what the selector hands out, records replies, and reports selected and forced requests to the core.</summary>
+    private void Drain()
+    {
+        OdrcRequest? r;
+        while ((r = Selector.NextRequest()) is not null)
+        {
+            _reply.ResetWrittenCount();
+            _service.Execute(new RequestInfo(r.ClientId, r.RequestId, r.Sequence, r.Index), r.Operation, _reply, null);
+            Selector.Executed(r, _reply.WrittenSpan);
+            var entry = Replies.Get(r.ClientId);
+            if (r.RequestId < entry.LastExecutedRid) continue;                 // an old request replayed: the client moved on
+            entry.StoreFull(r.RequestId, r.Sequence, _reply.WrittenSpan);
+            if (r.Run == OdrcRun.Replay && !r.Forced) continue;
+            bool full = r.Run == OdrcRun.Forced || r.TouchesAdopted || ObjectPlacement.Designated(r.Executors, r.ClientId, r.RequestId) == _self;
+            _sink?.OnExecuted(entry, full);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void OnOdrcMessage(in MessageHeader header, ReadOnlySpan<byte> body)
+    {
+        switch (header.Type)
+        {
+            case MessageType.ObjectCheckpoint:
+                var cp = OdrcWire.ReadCheckpoint(header.Sender, header.Sequence, body);
+                if (cp is not null) Selector.OnObjectCheckpoint(cp);
+                break;
+            case MessageType.ObjectFetch:
+                if (OdrcWire.TryReadFetch(body, out var id)) Selector.OnObjectFetch(header.Sender, id, header.Sequence);
+                break;
+            case MessageType.ObjectState:
+                if (OdrcWire.TryReadState(body, out var sid, out var state) && Selector.OnObjectState(header.Sender, sid, header.Sequence, state)) Drain();
+                break;
+        }
+        Drain();
+    }
+
+    /// <inheritdoc/>
+    public void OnTick()
+    {
+        Selector.OnTick();
+        Drain();
+    }
+
+    /// <inheritdoc/>
+    public bool OnStalledRequest(uint client, ulong rid)
+    {
+        var result = Selector.ForceRequest(client, rid);
+        if (result == ForceResult.NeverOrdered) return false;
+        Drain();
+        return true;
+    }
+
+    // ISelectorOutput
+    void ISelectorOutput.BroadcastObjectCheckpoint(ObjectCheckpoint checkpoint)
+    {
+        int len = OdrcWire.CheckpointLength(checkpoint);
+        var body = Scratch(len);
+        OdrcWire.WriteCheckpoint(checkpoint, body);
+        _core?.SendOdrc(uint.MaxValue, MessageType.ObjectCheckpoint, checkpoint.Ordinal, body);
+    }
+
+    void ISelectorOutput.SendObjectFetch(uint to, ReadOnlySpan<byte> objectId, ulong ordinal)
+    {
+        var body = Scratch(4 + objectId.Length);
+        OdrcWire.WriteFetch(objectId, body);
+        _core?.SendOdrc(to, MessageType.ObjectFetch, ordinal, body);
+    }
+
+    void ISelectorOutput.SendObjectState(uint to, ReadOnlySpan<byte> objectId, ulong ordinal, ReadOnlySpan<byte> state)
+    {
+        var body = Scratch(OdrcWire.StateLength(objectId.Length, state.Length));
+        OdrcWire.WriteState(objectId, state, body);
+        _core?.SendOdrc(to, MessageType.ObjectState, ordinal, body);
+    }
+
+    void ISelectorOutput.VerifiedReplies(ReadOnlySpan<ReplyHash> replies)
+    {
+        foreach (var r in replies)
+        {
+            var entry = Replies.Get(r.ClientId);
+            if (r.RequestId > entry.LastExecutedRid) entry.StoreDigest(r.RequestId, r.Sequence, r.Hash);
+        }
+    }
+
+    private Span<byte> Scratch(int length)
+    {
+        if (_scratch.Length < length) _scratch = new byte[Math.Max(length, _scratch.Length * 2)];
+        return _scratch.AsSpan(0, length);
+    }
+
+    /// <inheritdoc/>
+    public void TakeCheckpoint(ulong sequence, Span<byte> digest32)
+    {
+        Span<byte> input = stackalloc byte[4 + 8 + 32];
+        "odrc"u8.CopyTo(input);
+        BinaryPrimitives.WriteUInt64LittleEndian(input.Slice(4), sequence);
+        _chain.CopyTo(input.Slice(12));
+        Digests.Sha256(input, digest32);
+        _snapshots[sequence] = input.ToArray();
+        if (_snapshots.Count > _kept)
+        {
+            ulong oldest = ulong.MaxValue;
+            foreach (var k in _snapshots.Keys) if (k < oldest) oldest = k;
+            _snapshots.Remove(oldest);
+        }
+        _ = _interval;
+    }
+
+    /// <inheritdoc/>
+    public bool TryGetCheckpoint(ulong sequence, out ReadOnlySpan<byte> snapshot)
+    {
+        snapshot = default;
+        if (!_snapshots.TryGetValue(sequence, out var s)) return false;
+        snapshot = s;
+        return true;
+    }
+
+    /// <summary>Not supported under ODRC (docs/odrc.md §7): a replica's object copies cannot be rebuilt from the order digest alone.</summary>
+    public bool TryInstallCheckpoint(ulong sequence, ReadOnlySpan<byte> snapshot) => false;
+
+    /// <summary>
+    /// Under ODRC the replicas' whole states differ by design (each keeps current only the objects it maintains), so the
+    /// digest a host reports is that of the order executed so far: SHA-256("odrc-order" ‖ chain) (docs/odrc.md §3).
+    /// Object convergence is what the ODRC simulator checks.
+    /// </summary>
+    public void GetStateDigest(Span<byte> digest32)
+    {
+        Span<byte> input = stackalloc byte[10 + 32];
+        "odrc-order"u8.CopyTo(input);
+        _chain.CopyTo(input.Slice(10));
+        Digests.Sha256(input, digest32);
+    }
+}

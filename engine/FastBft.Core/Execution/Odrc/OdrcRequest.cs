@@ -1,0 +1,55 @@
+namespace FastBft.Execution.Odrc;
+
+/// <summary>Where an ordered request is in a selector (Thesis §6.3.3).</summary>
+public enum OdrcRequestState : byte
+{
+    /// <summary>In the stored queue: not executed here (yet).</summary>
+    Stored = 0,
+    /// <summary>In the selected queue, waiting to execute.</summary>
+    Selected = 1,
+    /// <summary>Part of an update plan being executed (replayed before a cross-border or forced request).</summary>
+    Planned = 2,
+    /// <summary>Executed here.</summary>
+    Executed = 3,
+    /// <summary>Never executed here: its effects on every object it touches are in stable object checkpoints (§6.5.3).</summary>
+    Skipped = 4,
+}
+
+/// <summary>
+/// One ordered request as a selector keeps it: its place in the total order, its operation and the state objects it
+/// touches with the access number of each (G19). Created by <see cref="Selector.InsertRequest"/>.
+/// </summary>
+public sealed class OdrcRequest
+{
+    /// <summary>Ordinal s: 1 for the first ordered request, +1 per request (every correct selector assigns the same).</summary>
+    public ulong Ordinal { get; internal init; }
+    /// <summary>Agreement sequence number of the batch.</summary>
+    public ulong Sequence { get; internal init; }
+    /// <summary>Position in the batch.</summary>
+    public int Index { get; internal init; }
+    /// <summary>The client.</summary>
+    public uint ClientId { get; internal init; }
+    /// <summary>The client's request id.</summary>
+    public ulong RequestId { get; internal init; }
+    /// <summary>The operation (a copy).</summary>
+    public byte[] Operation { get; internal init; } = [];
+    /// <summary>Execution replicas that execute it without faults: the union of its objects' maintainers (bit mask).</summary>
+    public ulong Executors { get; internal set; }
+    /// <summary>True if it touches objects of more than one maintainer set (a cross-border request, Thesis §6.4.1).</summary>
+    public bool CrossBorder { get; internal set; }
+    /// <summary>True once a stalled-result notice or an alarm forced it here: answered in full.</summary>
+    public bool Forced { get; internal set; }
+    /// <summary>True if it touches an object this replica adopted (§6.6.1.4): answered in full, since the designated replier may be the suspect.</summary>
+    public bool TouchesAdopted { get; internal set; }
+    /// <summary>True if a stalled-result notice (not an alarm) forced it.</summary>
+    public bool ForcedByNotice { get; internal set; }
+    /// <summary>State in this selector.</summary>
+    public OdrcRequestState State { get; internal set; }
+    /// <summary>How it runs (valid when returned by <see cref="Selector.NextRequest"/>).</summary>
+    public OdrcRun Run { get; internal set; }
+
+    internal ObjectRecord[] Objects = [];
+    internal ulong[] Accesses = [];
+    internal ulong TriggerMask;          // bit i: Objects[i]'s access is a multiple of K (G19)
+    internal int Mark;                   // scratch mark of the closure walk
+}

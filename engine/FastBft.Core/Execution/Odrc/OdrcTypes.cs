@@ -1,0 +1,107 @@
+namespace FastBft.Execution.Odrc;
+
+/// <summary>
+/// One verified-or-claimed reply hash of an object checkpoint's V_hashes (Thesis §6.3.4; PROTOCOLS.md G20):
+/// request (client, rid) ordered at agreement sequence number <see cref="Sequence"/> produced a reply whose SHA-256 is <see cref="Hash"/>.
+/// </summary>
+/// <param name="Access">which access to the object the request was (1-based, counted in agreement order, G19).</param>
+/// <param name="ClientId">the client.</param>
+/// <param name="RequestId">the client's request id.</param>
+/// <param name="Sequence">agreement sequence number of its batch.</param>
+/// <param name="Hash">SHA-256 of the reply (32 bytes).</param>
+public readonly record struct ReplyHash(ulong Access, uint ClientId, ulong RequestId, ulong Sequence, byte[] Hash);
+
+/// <summary>
+/// CHECKPOINT(x, s, H(state_x), V_hashes) of one state object (Thesis §6.3.4 with the object id of PROTOCOLS.md G20): the
+/// state of object <see cref="ObjectId"/> right after the request with ordinal <see cref="Ordinal"/> (its K-th, 2K-th, …
+/// access), and the reply hashes of the K requests of that interval. Stable at f+1 matching (equal <see cref="Digest"/>) from distinct execution replicas.
+/// </summary>
+public sealed class ObjectCheckpoint
+{
+    /// <summary>The sending execution replica.</summary>
+    public uint Sender { get; init; }
+    /// <summary>The object id (≤ <see cref="OdrcLimits.MaxObjectIdBytes"/> bytes).</summary>
+    public required byte[] ObjectId { get; init; }
+    /// <summary>Ordinal s of the request after which the state was taken (ordinals count ordered requests from 1).</summary>
+    public ulong Ordinal { get; init; }
+    /// <summary>SHA-256 of the object state (32 bytes).</summary>
+    public required byte[] StateHash { get; init; }
+    /// <summary>Reply hashes of the interval's accesses, ascending by access (≤ K entries).</summary>
+    public required ReplyHash[] Replies { get; init; }
+
+    /// <summary>SHA-256 over every field but the sender: what f+1 replicas must match on.</summary>
+    public byte[] Digest()
+    {
+        int len = 4 + ObjectId.Length + 8 + 32 + 4 + Replies.Length * OdrcLimits.ReplyHashBytes;
+        var buf = new byte[len];
+        var w = new OdrcWriter(buf);
+        w.Bytes(ObjectId); w.U64(Ordinal); w.Raw(StateHash); w.U32((uint)Replies.Length);
+        foreach (var r in Replies) { w.U64(r.Access); w.U32(r.ClientId); w.U64(r.RequestId); w.U64(r.Sequence); w.Raw(r.Hash); }
+        var d = new byte[32];
+        FastBft.Wire.Digests.Sha256(buf, d);
+        return d;
+    }
+}
+
+/// <summary>Size limits of ODRC messages (docs/odrc.md §5); a message beyond them is dropped.</summary>
+public static class OdrcLimits
+{
+    /// <summary>Largest object id, bytes.</summary>
+    public const int MaxObjectIdBytes = 1024;
+    /// <summary>Largest object state carried by OBJECT-STATE, bytes (8 MiB, the message limit).</summary>
+    public const int MaxObjectStateBytes = 8 << 20;
+    /// <summary>Largest number of reply hashes in one object checkpoint.</summary>
+    public const int MaxReplyHashes = 4096;
+    /// <summary>Encoded size of one <see cref="ReplyHash"/>: access[8] ‖ client[4] ‖ rid[8] ‖ seq[8] ‖ hash[32].</summary>
+    public const int ReplyHashBytes = 60;
+}
+
+/// <summary>Where a selector's messages leave (sans-I/O: the execution stage or the simulator turns them into messages).</summary>
+public interface ISelectorOutput
+{
+    /// <summary>Multicast our object checkpoint to every other execution replica (Thesis §6.3.4).</summary>
+    void BroadcastObjectCheckpoint(ObjectCheckpoint checkpoint);
+    /// <summary>Ask execution replica <paramref name="to"/> for the state of object <paramref name="objectId"/> at checkpoint <paramref name="ordinal"/> (Fig. 6.6 "fetch").</summary>
+    void SendObjectFetch(uint to, ReadOnlySpan<byte> objectId, ulong ordinal);
+    /// <summary>Answer a fetch with the state of object <paramref name="objectId"/> at checkpoint <paramref name="ordinal"/>.</summary>
+    void SendObjectState(uint to, ReadOnlySpan<byte> objectId, ulong ordinal, ReadOnlySpan<byte> state);
+    /// <summary>The reply hashes of a stable object checkpoint, verified by f+1 replicas: the stage feeds them to its reply cache (Thesis §6.3.4).</summary>
+    void VerifiedReplies(ReadOnlySpan<ReplyHash> replies);
+}
+
+/// <summary>How a request leaves the selector (<see cref="Selector.NextRequest"/>).</summary>
+public enum OdrcRun : byte
+{
+    /// <summary>Selected: it touches an object this replica maintains (Fig. 6.3).</summary>
+    Selected = 0,
+    /// <summary>Replayed to bring an unmaintained object up to date (Fig. 6.6): executed, no reply sent.</summary>
+    Replay = 1,
+    /// <summary>Forced by a stalled-result notice or a checkpoint alarm (Figs. 6.7, 6.8): executed and answered in full.</summary>
+    Forced = 2,
+}
+
+/// <summary>What <see cref="Selector.ForceRequest"/> found (Thesis §6.4.3, §6.5.2).</summary>
+public enum ForceResult : byte
+{
+    /// <summary>No ordered request (client, rid) is known: the notice is ignored (§6.5.2).</summary>
+    NeverOrdered = 0,
+    /// <summary>It was stored (not executed here): now selected and will execute here (Fig. 6.7).</summary>
+    Forced = 1,
+    /// <summary>It is already selected and waits to execute: it will be answered in full.</summary>
+    AlreadySelected = 2,
+    /// <summary>It was executed here: the reply cache answers.</summary>
+    Executed = 3,
+    /// <summary>Its effects are all in stable object checkpoints: never executed here (§6.5.3 "skipping"); the reply cache holds its verified hash.</summary>
+    Skipped = 4,
+}
+
+/// <summary>Little-endian writer over a fixed buffer.</summary>
+internal ref struct OdrcWriter(Span<byte> buffer)
+{
+    private readonly Span<byte> _b = buffer;
+    public int Position;
+    public void U32(uint v) { System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(_b.Slice(Position), v); Position += 4; }
+    public void U64(ulong v) { System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(_b.Slice(Position), v); Position += 8; }
+    public void Raw(ReadOnlySpan<byte> v) { v.CopyTo(_b.Slice(Position)); Position += v.Length; }
+    public void Bytes(ReadOnlySpan<byte> v) { U32((uint)v.Length); Raw(v); }
+}

@@ -1,0 +1,731 @@
+using System.Buffers;
+using FastBft.Service;
+
+namespace FastBft.Execution.Odrc;
+
+/// <summary>Selector parameters (docs/odrc.md §2).</summary>
+public sealed record SelectorOptions
+{
+    /// <summary>K: an object is checkpointed at its K-th, 2K-th, … access (Thesis §6.3.4; G19). ≥ 1.</summary>
+    public int CheckpointAccesses { get; init; } = 100;
+    /// <summary>Ticks after the K-th access to an unmaintained object before the alarm of Fig. 6.8 forces that request here, if no stable checkpoint covers it by then. ≥ 1.</summary>
+    public int AlarmTicks { get; init; } = 200;
+    /// <summary>Ticks between two OBJECT-FETCH attempts for one object (each to the next candidate replica). ≥ 1.</summary>
+    public int FetchRetryTicks { get; init; } = 4;
+    /// <summary>Stable checkpoints kept per object (the newest; the one a stale copy waits for is kept too). ≥ 1.</summary>
+    public int StableKept { get; init; } = 4;
+    /// <summary>
+    /// Object states of checkpoints are kept to serve OBJECT-FETCH for at least this many ordered requests after them (besides
+    /// the newest <see cref="StableKept"/>): a replica that lags further behind in using an object cannot fetch its old state. ≥ 0.
+    /// </summary>
+    public int StateRetentionOrdinals { get; init; } = 4096;
+    /// <summary>
+    /// Suspect and adopt (Thesis §6.6.1.4): after executing a request forced by a stalled-result notice, this replica maintains
+    /// that request's objects from then on (the thesis' experiments adopt right after the first stall), so a crashed
+    /// maintainer costs its clients one stall per object, not one per request.
+    /// </summary>
+    public bool AdoptOnStall { get; init; } = true;
+    /// <summary>Ticks an adopted maintainer group stays adopted ("temporarily", §6.6.1.4); a stall during that time renews it. ≥ 1.</summary>
+    public int AdoptTicks { get; init; } = 1000;
+    /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
+    public int MaxPendingVotesPerObject { get; init; } = 64;
+}
+
+/// <summary>Counters of one selector (one writer: the execution thread).</summary>
+public sealed class SelectorStats
+{
+    /// <summary>Requests inserted (ordered, not duplicates).</summary>
+    public long Inserted;
+    /// <summary>Ordered requests dropped as a client's duplicate (rid not above the client's last ordered rid).</summary>
+    public long Duplicates;
+    /// <summary>Requests selected at insertion (Fig. 6.3).</summary>
+    public long Selected;
+    /// <summary>Requests stored at insertion (not executed here).</summary>
+    public long Stored;
+    /// <summary>Cross-border requests inserted (their objects have more than one maintainer set, §6.4.1).</summary>
+    public long CrossBorder;
+    /// <summary>Executions that needed an update of unmaintained objects (Fig. 6.6).</summary>
+    public long Updates;
+    /// <summary>Stored requests replayed by updates.</summary>
+    public long Replayed;
+    /// <summary>Requests forced here (stalled-result notices and alarms, Figs. 6.7–6.8).</summary>
+    public long Forced;
+    /// <summary>Maintainer groups adopted after a stall (§6.6.1.4).</summary>
+    public long Adopted;
+    /// <summary>Fig. 6.8 alarms that fired.</summary>
+    public long Alarms;
+    /// <summary>Stalled-result notices ignored because no such ordered request is known (§6.5.2).</summary>
+    public long IgnoredNotices;
+    /// <summary>Requests executed here.</summary>
+    public long Executed;
+    /// <summary>Stored requests never executed here because stable checkpoints cover them (§6.5.3).</summary>
+    public long Skipped;
+    /// <summary>Object checkpoints this selector created.</summary>
+    public long CheckpointsTaken;
+    /// <summary>Object checkpoints that became stable (f+1 matching).</summary>
+    public long StableCheckpoints;
+    /// <summary>Own object checkpoints that differ from the stable one (this replica diverged: a fault of this replica).</summary>
+    public long OwnCheckpointMismatches;
+    /// <summary>Object states fetched and verified against a stable checkpoint hash.</summary>
+    public long StatesVerified;
+    /// <summary>Fetched object states whose hash did not match (dropped).</summary>
+    public long StatesRejected;
+    /// <summary>Object states installed with SetObjectState.</summary>
+    public long StatesInstalled;
+    /// <summary>OBJECT-FETCH requests sent.</summary>
+    public long FetchesSent;
+    /// <summary>Times the head of the selected queue waited for an object state.</summary>
+    public long Blocked;
+    /// <summary>Checkpoint votes dropped (malformed, too many, stale).</summary>
+    public long VotesDropped;
+}
+
+/// <summary>
+/// The ODRC selector of one execution replica (Thesis §6.3–§6.4, Figs. 6.3–6.8; PROTOCOLS.md §7; docs/odrc.md): it decides
+/// which ordered requests its execution replica runs, brings state objects it does not maintain up to date on demand
+/// (cross-border requests, Fig. 6.6), creates and verifies object checkpoints (§6.3.4) and forces requests on stalls
+/// (Figs. 6.7, 6.8). A pure state machine: no I/O, threads, clocks or randomness; messages leave through
+/// <see cref="ISelectorOutput"/>, time arrives as <see cref="OnTick"/>. It calls the service only for
+/// <see cref="IRequestAnalyzer.AnalyzeRequest"/>, <see cref="IObjectStateService.GetObjectState"/> and
+/// <see cref="IObjectStateService.SetObjectState"/>; the caller executes what <see cref="NextRequest"/> returns and
+/// reports it with <see cref="Executed"/>.
+/// </summary>
+/// <remarks>
+/// Decisions the seeds left open (docs/odrc.md §4): ordinals number requests from 1 in agreement order (s of the thesis);
+/// accesses are counted for every object at insertion (G19); the update of Fig. 6.6 runs when the request reaches the head
+/// of the selected queue (equivalent to running it at insertion, since the queue executes in order, and it lets the
+/// object-state fetch be asynchronous); G18: a checkpoint is only installed as a group jump that skips every stored
+/// request it covers on all of that request's objects, so no request is ever applied twice to an object and none is
+/// needed after it was dropped. Single-threaded; not thread-safe.
+/// </remarks>
+public sealed class Selector
+{
+    private static readonly byte[] NoObject = [];
+    private readonly uint _self;
+    private readonly int _f;
+    private readonly ObjectPlacement _placement;
+    private readonly IObjectStateService _service;
+    private readonly ISelectorOutput _out;
+    private readonly SelectorOptions _o;
+    private readonly ulong _k;
+    private readonly Dictionary<byte[], ObjectRecord> _objects = new(ObjectIdComparer.Instance);
+    private readonly Dictionary<uint, OdrcRequest> _lastOfClient = new();
+    private readonly List<OdrcRequest> _stored = new();
+    private int _storedDead;
+    private readonly List<OdrcRequest> _selected = new();
+    private int _selectedHead;
+    private readonly List<OdrcRequest> _plan = new();
+    private int _planHead;
+    private readonly List<ObjectRecord> _alarmed = new();
+    private readonly List<ObjectRecord> _jumpPending = new();
+    private readonly Dictionary<ulong, long> _adoptedGroups = new();   // maintainer mask → tick the adoption ends
+    private readonly List<byte[]> _keys = new();
+    private readonly List<ObjectRecord> _scratchObjects = new();
+    private readonly List<ObjectRecord> _involved = new();
+    private readonly List<OdrcRequest> _closure = new();
+    private readonly List<ObjectRecord> _jumpSet = new();
+    private readonly ArrayBufferWriter<byte> _stateWriter = new(256);
+    private int _epoch;
+    private ulong _ordinal;
+    private long _tick;
+
+    /// <summary>Creates the selector of execution replica <paramref name="self"/>.</summary>
+    /// <param name="self">this execution replica's id (0..E-1).</param>
+    /// <param name="placement">the maintained-object assignment (same on every replica).</param>
+    /// <param name="service">the service: request analysis and object state.</param>
+    /// <param name="output">where object checkpoints and fetches leave.</param>
+    /// <param name="options">parameters; null = defaults.</param>
+    /// <exception cref="ArgumentException">self not below E, or an option out of range.</exception>
+    public Selector(uint self, ObjectPlacement placement, IObjectStateService service, ISelectorOutput output, SelectorOptions? options = null)
+    {
+        _o = options ?? new SelectorOptions();
+        if (self >= placement.ExecutionReplicas) throw new ArgumentException($"execution replica {self} is not in 0..{placement.ExecutionReplicas - 1}", nameof(self));
+        if (_o.CheckpointAccesses < 1 || _o.AlarmTicks < 1 || _o.FetchRetryTicks < 1 || _o.StableKept < 1 || _o.MaxPendingVotesPerObject < 1 || _o.StateRetentionOrdinals < 0 || _o.AdoptTicks < 1)
+            throw new ArgumentException("selector options must be ≥ 1", nameof(options));
+        _self = self;
+        _f = placement.F;
+        _placement = placement;
+        _service = service;
+        _out = output;
+        _k = (ulong)_o.CheckpointAccesses;
+    }
+
+    /// <summary>Counters.</summary>
+    public SelectorStats Stats { get; } = new();
+    /// <summary>Optional trace of selector decisions (tests and the simulator's replay; null = off).</summary>
+    public Action<string>? Trace { get; set; }
+    /// <summary>This execution replica's id.</summary>
+    public uint Self => _self;
+    /// <summary>The placement.</summary>
+    public ObjectPlacement Placement => _placement;
+    /// <summary>Ordinal of the last inserted request.</summary>
+    public ulong LastOrdinal => _ordinal;
+    /// <summary>Requests in the stored queue (not executed here, not skipped).</summary>
+    public int StoredCount => _stored.Count - _storedDead;
+    /// <summary>Requests selected or planned, not yet returned by <see cref="NextRequest"/>.</summary>
+    public int SelectedCount => _selected.Count - _selectedHead + _plan.Count - _planHead;
+    /// <summary>Number of state objects known.</summary>
+    public int ObjectCount => _objects.Count;
+
+    /// <summary>True if this replica maintains object <paramref name="objectId"/> (Thesis §6.3.1).</summary>
+    public bool Maintains(ReadOnlySpan<byte> objectId) => ObjectPlacement.Contains(MaintainersOf(objectId), _self);
+
+    /// <summary>The maintainers of an object (bit mask).</summary>
+    public ulong MaintainersOf(ReadOnlySpan<byte> objectId) => _placement.Maintainers(objectId, _service.LocalityGroup(objectId));
+
+    /// <summary>Ordinal up to which this replica's copy of <paramref name="objectId"/> reflects the total order (0 if never touched); and whether the copy is current (no pending state install).</summary>
+    public (ulong Applied, bool Current) LocalVersion(ReadOnlySpan<byte> objectId)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        return lookup.TryGetValue(objectId, out var x) ? (x.Applied, x.NeedsState == 0) : (0, true);
+    }
+
+    /// <summary>Ordinal of the newest stable checkpoint of an object (0 = none).</summary>
+    public ulong StableCheckpointOf(ReadOnlySpan<byte> objectId)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        return lookup.TryGetValue(objectId, out var x) && x.NewestStable is { } s ? s.Ordinal : 0;
+    }
+
+    /// <summary>Objects whose copy waits for a checkpoint state, as "id@ordinal" (diagnostics; allocates).</summary>
+    public string DescribeStale()
+    {
+        var parts = new List<string>();
+        foreach (var x in _objects.Values) if (x.NeedsState != 0) parts.Add($"{System.Text.Encoding.UTF8.GetString(x.Id)}@{x.NeedsState}");
+        return string.Join(" ", parts);
+    }
+
+    /// <summary>Ordinals of the object states this replica holds for <paramref name="objectId"/> (diagnostics; allocates).</summary>
+    public string DescribeHeld(ReadOnlySpan<byte> objectId)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (!lookup.TryGetValue(objectId, out var x)) return "-";
+        return $"held [{string.Join(",", x.States.Select(h => h.Ordinal))}] stable [{string.Join(",", x.Stable.Select(h => h.Ordinal))}] applied {x.Applied}";
+    }
+
+    /// <summary>Every object id known (tests and oracles; allocates).</summary>
+    public IEnumerable<byte[]> ObjectIds => _objects.Keys;
+
+    // ------------------------------------------------------------------ Fig. 6.3 / 6.8: InsertRequest, LogAccess
+
+    /// <summary>
+    /// InsertRequest(r) (Thesis Fig. 6.3, §6.3.3): the agreement stage hands over request (client, rid), ordered at
+    /// batch <paramref name="sequence"/> position <paramref name="index"/>, in the total order and exactly once per
+    /// ordering. It is selected if it touches an object this replica maintains, else stored; LogAccess (Fig. 6.8) counts
+    /// the access to every object it touches (G19) and starts the alarm at the K-th access of an unmaintained object.
+    /// A request whose rid is not above the client's last ordered rid is a duplicate and is dropped (at most once, §6.5.2).
+    /// </summary>
+    /// <returns>the request record, or null for a duplicate.</returns>
+    public OdrcRequest? InsertRequest(uint client, ulong rid, ulong sequence, int index, ReadOnlySpan<byte> operation)
+    {
+        if (_lastOfClient.TryGetValue(client, out var last) && rid <= last.RequestId) { Stats.Duplicates++; return null; }
+        _keys.Clear();
+        if (!_service.AnalyzeRequest(operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+        _scratchObjects.Clear();
+        foreach (var key in _keys)
+        {
+            var x = GetOrCreate(key);
+            if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+        }
+        var objs = _scratchObjects.ToArray();
+        var r = new OdrcRequest
+        {
+            Ordinal = ++_ordinal, Sequence = sequence, Index = index, ClientId = client, RequestId = rid,
+            Operation = operation.ToArray(), Objects = objs, Accesses = new ulong[objs.Length],
+        };
+        ulong executors = 0, first = objs[0].Maintainers;
+        bool maintained = false, cross = false;
+        for (int i = 0; i < objs.Length; i++)
+        {
+            var x = objs[i];
+            executors |= x.Maintainers;
+            if (x.Maintainers != first) cross = true;
+            maintained |= x.Maintained;
+            if (!x.Maintained && _adoptedGroups.Count > 0 && _adoptedGroups.ContainsKey(x.Maintainers)) { maintained = true; r.TouchesAdopted = true; }
+            ulong a = ++x.Accesses;                                   // G19: counted for every object, in agreement order
+            r.Accesses[i] = a;
+            if (a % _k == 0)
+            {
+                r.TriggerMask |= 1UL << i;
+                if (!x.Maintained && x.AlarmRequest is null)          // Fig. 6.8 LogAccess: start timer[x] with r attached
+                {
+                    x.AlarmRequest = r;
+                    x.AlarmTick = _tick + _o.AlarmTicks;
+                    _alarmed.Add(x);
+                }
+            }
+            x.Log.Add(r);
+            // a checkpoint of x at r that became stable before r arrived here: x may now skip up to it (G18)
+            if (!x.Maintained && x.NewestStable is { } st && st.Ordinal == r.Ordinal && !_jumpPending.Contains(x)) _jumpPending.Add(x);
+        }
+        r.Executors = executors;
+        r.CrossBorder = cross;
+        if (cross) Stats.CrossBorder++;
+        _lastOfClient[client] = r;
+        Stats.Inserted++;
+        if (maintained)
+        {
+            r.State = OdrcRequestState.Selected;                      // X ∩ X_MAINTAINED ≠ ∅: selected.Enqueue(r)
+            _selected.Add(r);
+            Stats.Selected++;
+        }
+        else
+        {
+            r.State = OdrcRequestState.Stored;                        // stored.Enqueue(r)
+            _stored.Add(r);
+            Stats.Stored++;
+        }
+        RunPendingJumps();
+        return r;
+    }
+
+    private ObjectRecord GetOrCreate(byte[] key)
+    {
+        if (_objects.TryGetValue(key, out var x)) return x;
+        ulong m = MaintainersOf(key);
+        x = new ObjectRecord(key, m, ObjectPlacement.Contains(m, _self));
+        _objects.Add(key, x);
+        return x;
+    }
+
+    // ------------------------------------------------------------------ Figs. 6.4 / 6.6: NextRequest, UpdateObjects
+
+    /// <summary>
+    /// NextRequest() (Thesis Fig. 6.4): the next request the execution replica must execute, or null if none is ready
+    /// (the selected queue is empty, or its head waits for the verified state of an object it does not maintain).
+    /// Before a request that touches unmaintained objects (cross-border or forced), UpdateObjects (Fig. 6.6) installs
+    /// their verified checkpoint states where the local copy is stale and returns the stored requests of the backward
+    /// dependency closure first, oldest first (<see cref="OdrcRun.Replay"/>). The caller executes the returned request
+    /// on the service and then calls <see cref="Executed"/> before the next call.
+    /// </summary>
+    public OdrcRequest? NextRequest()
+    {
+        if (_planHead < _plan.Count) return _plan[_planHead++];
+        _plan.Clear();
+        _planHead = 0;
+        RunPendingJumps();
+        while (_selectedHead < _selected.Count)
+        {
+            var r = _selected[_selectedHead];
+            if (r.State != OdrcRequestState.Selected) { _selectedHead++; continue; }
+            if (!PrepareUpdate(r)) return null;
+            _selectedHead++;
+            if (_selectedHead > 1024 && _selectedHead * 2 > _selected.Count) { _selected.RemoveRange(0, _selectedHead); _selectedHead = 0; }
+            r.State = OdrcRequestState.Planned;
+            r.Run = r.Forced ? OdrcRun.Forced : OdrcRun.Selected;
+            _plan.Add(r);
+            return _plan[_planHead++];
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// UpdateObjects(X \ X_MAINTAINED, r) (Fig. 6.6) for the head r: the backward dependency closure (every stored q older
+    /// than r touching an involved object; its objects join), then the verified state of every involved object whose copy
+    /// is stale. False (nothing changed but fetches sent) if a state is still missing.
+    /// </summary>
+    private bool PrepareUpdate(OdrcRequest r)
+    {
+        int epoch = ++_epoch;
+        _involved.Clear();
+        foreach (var x in r.Objects) if (!x.Maintained) { x.Mark = epoch; _involved.Add(x); }
+        if (_involved.Count == 0) return true;
+        // Backward dependency closure over the per-object logs (a superset of Fig. 6.6's newest-first scan: every stored
+        // request older than r on an involved object, transitively; replaying more pending requests in agreement order is
+        // still correct, and the walk costs the involved objects' logs, not the whole stored queue).
+        _closure.Clear();
+        for (int k = 0; k < _involved.Count; k++)
+        {
+            foreach (var q in _involved[k].Log)
+            {
+                if (q.Ordinal >= r.Ordinal) break;
+                if (q.State != OdrcRequestState.Stored || q.Mark == epoch) continue;
+                q.Mark = epoch;
+                _closure.Add(q);
+                foreach (var y in q.Objects) if (y.Mark != epoch) { y.Mark = epoch; _involved.Add(y); }
+            }
+        }
+        _closure.Sort(static (a, b) => b.Ordinal.CompareTo(a.Ordinal));     // newest first, as the replay loop below expects
+        bool ready = true;
+        foreach (var x in _involved)
+        {
+            if (x.NeedsState == 0 || x.FetchedState is not null) continue;
+            var s = x.StableAt(x.NeedsState)!;
+            foreach (var held in x.States)
+                if (held.Ordinal == x.NeedsState && held.Hash.AsSpan().SequenceEqual(s.StateHash)) { x.FetchedState = held.State; break; }
+            if (x.FetchedState is null) { ready = false; IssueFetch(x); }
+        }
+        if (!ready) { Stats.Blocked++; return false; }
+        foreach (var x in _involved)
+        {
+            if (x.NeedsState == 0) continue;
+            _service.SetObjectState(x.Id, x.FetchedState);            // verified against the stable checkpoint hash
+            Trace?.Invoke($"install {System.Text.Encoding.UTF8.GetString(x.Id)} at {x.NeedsState}");
+            var s = x.StableAt(x.NeedsState)!;
+            if (!HoldsState(x, x.NeedsState)) x.States.Add((x.NeedsState, x.FetchedState!, s.StateHash));
+            x.NeedsState = 0;
+            x.FetchedState = null;
+            x.FetchAttempts = 0;
+            Stats.StatesInstalled++;
+        }
+        Stats.Updates++;
+        for (int i = _closure.Count - 1; i >= 0; i--)                 // replay in agreement order
+        {
+            var q = _closure[i];
+            q.State = OdrcRequestState.Planned;
+            q.Run = q.Forced ? OdrcRun.Forced : OdrcRun.Replay;
+            _storedDead++;
+            _plan.Add(q);
+            Stats.Replayed++;
+        }
+        CompactStored();
+        return true;
+    }
+
+    private static bool HoldsState(ObjectRecord x, ulong ordinal)
+    {
+        foreach (var s in x.States) if (s.Ordinal == ordinal) return true;
+        return false;
+    }
+
+    private void IssueFetch(ObjectRecord x)
+    {
+        if (_tick < x.NextFetchTick) return;
+        int e = _placement.ExecutionReplicas;
+        // candidates: the object's maintainers first, then every other replica (a non-maintainer may hold it too)
+        int total = e - 1;
+        int k = x.FetchAttempts % total;
+        uint to = uint.MaxValue;
+        int seen = 0;
+        for (int pass = 0; pass < 2 && to == uint.MaxValue; pass++)
+            for (uint i = 0; i < e; i++)
+            {
+                if (i == _self) continue;
+                bool isMaintainer = ObjectPlacement.Contains(x.Maintainers, i);
+                if ((pass == 0) != isMaintainer) continue;
+                if (seen++ == k) { to = i; break; }
+            }
+        x.FetchAttempts++;
+        x.NextFetchTick = _tick + _o.FetchRetryTicks;
+        Stats.FetchesSent++;
+        _out.SendObjectFetch(to, x.Id, x.NeedsState);
+    }
+
+    /// <summary>
+    /// The execution replica executed <paramref name="r"/> (returned by <see cref="NextRequest"/>) with reply
+    /// <paramref name="reply"/>: every object it touches now reflects it; the reply hash joins each object's interval;
+    /// at an object's K-th access an object checkpoint is taken and multicast (Thesis §6.3.4; G19, G20).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">r was not returned by NextRequest or was already reported.</exception>
+    public void Executed(OdrcRequest r, ReadOnlySpan<byte> reply)
+    {
+        if (r.State != OdrcRequestState.Planned) throw new InvalidOperationException("request not handed out by NextRequest");
+        var hash = new byte[32];
+        FastBft.Wire.Digests.Sha256(reply, hash);
+        r.State = OdrcRequestState.Executed;
+        Trace?.Invoke($"exec {r.Ordinal} {r.Run} objs {string.Join(",", r.Objects.Select(o => System.Text.Encoding.UTF8.GetString(o.Id) + "@" + o.Applied))}");
+        Stats.Executed++;
+        if (r.Run == OdrcRun.Forced) Stats.Forced++;
+        for (int i = 0; i < r.Objects.Length; i++)
+        {
+            var x = r.Objects[i];
+            x.Log.Remove(r);
+            x.Applied = r.Ordinal;
+            if (x.Ring.Count > 0 && x.Ring[^1].Access + 1 != r.Accesses[i]) x.Ring.Clear();     // not contiguous (cannot happen with a correct plan)
+            x.Ring.Add(new ReplyHash(r.Accesses[i], r.ClientId, r.RequestId, r.Sequence, hash));
+            if (x.Ring.Count > 2 * (int)_k) x.Ring.RemoveRange(0, x.Ring.Count - (int)_k);
+            if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.Accesses[i]);
+        }
+        if (r.ForcedByNotice && _o.AdoptOnStall)
+            foreach (var x in r.Objects) if (!x.Maintained) AdoptGroup(x.Maintainers);
+    }
+
+    /// <summary>
+    /// Suspect and adopt (§6.6.1.4): a stall on an object points at one of its maintainers, so this replica adopts every
+    /// object with the same maintainer set. From now on every request touching such an object is selected here; its
+    /// update (Fig. 6.6) brings the object current first (G22), and stored requests already inserted move to the selected
+    /// queue in agreement order. Adopted objects are answered in full (the designated replier may be the suspect).
+    /// </summary>
+    private void AdoptGroup(ulong maintainers)
+    {
+        bool renewed = _adoptedGroups.ContainsKey(maintainers);
+        _adoptedGroups[maintainers] = _tick + _o.AdoptTicks;
+        if (renewed) return;
+        Stats.Adopted++;
+        Trace?.Invoke($"adopt group {maintainers:x}");
+        foreach (var q in _stored)
+        {
+            if (q.State != OdrcRequestState.Stored) continue;
+            bool touches = false;
+            foreach (var x in q.Objects) if (x.Maintainers == maintainers) { touches = true; break; }
+            if (!touches) continue;
+            q.TouchesAdopted = true;
+            _storedDead++;
+            q.State = OdrcRequestState.Selected;
+            int lo = _selectedHead, hi = _selected.Count;
+            while (lo < hi) { int mid = (lo + hi) >>> 1; if (_selected[mid].Ordinal < q.Ordinal) lo = mid + 1; else hi = mid; }
+            _selected.Insert(lo, q);
+        }
+        CompactStored();
+    }
+
+    private void TakeObjectCheckpoint(ObjectRecord x, OdrcRequest r, ulong access)
+    {
+        ulong from = access >= _k ? access - _k + 1 : 1;
+        int start = -1;
+        for (int i = 0; i < x.Ring.Count; i++) if (x.Ring[i].Access == from) { start = i; break; }
+        int count = (int)(access - from + 1);
+        if (start < 0 || start + count > x.Ring.Count) return;        // interval not known here (a jump left it incomplete)
+        var replies = x.Ring.GetRange(start, count).ToArray();
+        _stateWriter.ResetWrittenCount();
+        _service.GetObjectState(x.Id, _stateWriter);
+        var state = _stateWriter.WrittenSpan.ToArray();
+        var hash = new byte[32];
+        FastBft.Wire.Digests.Sha256(state, hash);
+        var cp = new ObjectCheckpoint { Sender = _self, ObjectId = x.Id, Ordinal = r.Ordinal, StateHash = hash, Replies = replies };
+        if (!HoldsState(x, r.Ordinal)) x.States.Add((r.Ordinal, state, hash));
+        Stats.CheckpointsTaken++;
+        _out.BroadcastObjectCheckpoint(cp);
+        RecordVote(x, cp);
+    }
+
+    // ------------------------------------------------------------------ §6.3.4: object checkpoints
+
+    /// <summary>
+    /// A CHECKPOINT(x, s, H(state), V_hashes) from execution replica <paramref name="checkpoint"/>.Sender (authenticated by
+    /// the caller): counted per (x, s), first vote per sender; stable at f+1 matching (Thesis §6.3.4). A stable checkpoint
+    /// feeds its reply hashes to the reply cache, stops the object's alarm, and may let stale copies skip stored requests
+    /// (G18 group jump). Stale, oversized or excess votes are dropped.
+    /// </summary>
+    public void OnObjectCheckpoint(ObjectCheckpoint checkpoint)
+    {
+        if (checkpoint.Sender >= _placement.ExecutionReplicas || checkpoint.Sender == _self
+            || checkpoint.ObjectId.Length > OdrcLimits.MaxObjectIdBytes || checkpoint.Replies.Length > (int)_k
+            || checkpoint.StateHash.Length != 32 || checkpoint.Ordinal == 0) { Stats.VotesDropped++; return; }
+        foreach (var rh in checkpoint.Replies) if (rh.Hash is null || rh.Hash.Length != 32) { Stats.VotesDropped++; return; }
+        var x = GetOrCreate(checkpoint.ObjectId);
+        RecordVote(x, checkpoint);
+    }
+
+    private void RecordVote(ObjectRecord x, ObjectCheckpoint cp)
+    {
+        if (x.NewestStable is { } newest && cp.Ordinal <= newest.Ordinal) return;
+        if (!x.Votes.TryGetValue(cp.Ordinal, out var votes))
+        {
+            if (x.Votes.Count >= _o.MaxPendingVotesPerObject) { Stats.VotesDropped++; return; }
+            votes = new ObjectCheckpointVotes();
+            x.Votes.Add(cp.Ordinal, votes);
+        }
+        ulong bit = 1UL << (int)cp.Sender;
+        if ((votes.Voted & bit) != 0) return;
+        votes.Voted |= bit;
+        var digest = cp.Digest();
+        for (int i = 0; i < votes.Groups.Count; i++)
+        {
+            var g = votes.Groups[i];
+            if (!g.Digest.AsSpan().SequenceEqual(digest)) continue;
+            votes.Groups[i] = (g.Digest, g.Count + 1, g.Example);
+            if (g.Count + 1 >= _f + 1) MakeStable(x, g.Example);
+            return;
+        }
+        votes.Groups.Add((digest, 1, cp));
+        if (1 >= _f + 1) MakeStable(x, cp);
+    }
+
+    private void MakeStable(ObjectRecord x, ObjectCheckpoint cp)
+    {
+        var s = new StableObjectCheckpoint
+        {
+            Ordinal = cp.Ordinal, StateHash = cp.StateHash, Replies = cp.Replies,
+            LastAccess = cp.Replies.Length > 0 ? cp.Replies[^1].Access : 0,
+        };
+        x.Stable.Add(s);
+        Stats.StableCheckpoints++;
+        while (x.Stable.Count > _o.StableKept)
+        {
+            int drop = x.Stable[0].Ordinal == x.NeedsState ? 1 : 0;   // keep the one a stale copy waits for
+            if (drop >= x.Stable.Count - 1) break;
+            x.Stable.RemoveAt(drop);
+        }
+        ulong oldest = x.Stable[0].Ordinal;
+        ulong horizon = _ordinal > (ulong)_o.StateRetentionOrdinals ? _ordinal - (ulong)_o.StateRetentionOrdinals : 0;
+        if (x.States.Count > 0 && x.States[0].Ordinal < oldest && x.States[0].Ordinal < horizon)
+            x.States.RemoveAll(h => h.Ordinal < oldest && h.Ordinal < horizon && h.Ordinal != x.NeedsState);
+        var stale = new List<ulong>();
+        foreach (var k in x.Votes.Keys) if (k <= cp.Ordinal) stale.Add(k);
+        foreach (var k in stale) x.Votes.Remove(k);
+        foreach (var held in x.States)
+            if (held.Ordinal == cp.Ordinal && !held.Hash.AsSpan().SequenceEqual(cp.StateHash)) Stats.OwnCheckpointMismatches++;
+        _out.VerifiedReplies(cp.Replies);
+        if (x.AlarmRequest is { } a && a.Ordinal <= cp.Ordinal) x.AlarmRequest = null;   // Fig. 6.8: stop timer[x]
+        if (!x.Maintained) { if (!_jumpPending.Contains(x)) _jumpPending.Add(x); }
+        if (_planHead >= _plan.Count) RunPendingJumps();
+    }
+
+    /// <summary>
+    /// G18 (docs/odrc.md §4): let stale copies skip stored requests that stable checkpoints cover. Each object of the jump
+    /// set targets its newest stable checkpoint; a stored request at or below a target must be skipped on every object it
+    /// touches, so each of those objects must target at or past it too — otherwise the target is lowered below it (to an
+    /// older stable checkpoint or to the local copy). Selected, not yet executed requests are never skipped. Fixed point:
+    /// targets only fall. Objects then jump: their copy waits for the verified state of the target checkpoint.
+    /// </summary>
+    private void RunPendingJumps()
+    {
+        if (_jumpPending.Count == 0 || _planHead < _plan.Count) return;
+        int epoch = ++_epoch;
+        _jumpSet.Clear();
+        foreach (var x in _jumpPending) AddToJump(x, epoch);
+        _jumpPending.Clear();
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            for (int i = 0; i < _jumpSet.Count; i++)
+            {
+                var y = _jumpSet[i];
+                if (y.JumpTarget <= y.Applied) continue;
+                foreach (var q in y.Log)
+                {
+                    if (q.Ordinal > y.JumpTarget) break;
+                    bool ok = q.State == OdrcRequestState.Stored;
+                    if (ok)
+                        foreach (var z in q.Objects)
+                        {
+                            if (z == y) continue;
+                            if (z.Maintained) { ok = false; break; }
+                            if (z.Mark != epoch) AddToJump(z, epoch);
+                            if (z.JumpTarget < q.Ordinal) { ok = false; break; }
+                        }
+                    if (ok) continue;
+                    var below = y.NewestStableBelow(q.Ordinal);
+                    y.JumpTarget = below is not null && below.Ordinal > y.Applied ? below.Ordinal : y.Applied;
+                    changed = true;
+                    break;
+                }
+            }
+        }
+        foreach (var y in _jumpSet)
+        {
+            if (y.JumpTarget <= y.Applied) continue;
+            var s = y.StableAt(y.JumpTarget)!;
+            Trace?.Invoke($"jump {System.Text.Encoding.UTF8.GetString(y.Id)} {y.Applied} -> {s.Ordinal}");
+            y.Applied = s.Ordinal;
+            y.NeedsState = s.Ordinal;
+            y.FetchedState = null;
+            y.FetchAttempts = 0;
+            y.Ring.Clear();
+            y.Ring.AddRange(s.Replies);
+            while (y.Log.Count > 0 && y.Log[0].Ordinal <= s.Ordinal)
+            {
+                var q = y.Log[0];
+                if (q.State == OdrcRequestState.Stored)
+                {
+                    q.State = OdrcRequestState.Skipped;
+                    _storedDead++;
+                    Stats.Skipped++;
+                    foreach (var z in q.Objects) if (z != y) z.Log.Remove(q);
+                }
+                y.Log.RemoveAt(0);
+            }
+        }
+        CompactStored();
+    }
+
+    private void AddToJump(ObjectRecord x, int epoch)
+    {
+        x.Mark = epoch;
+        var s = x.NewestStableBelow(_ordinal + 1);                   // never past what this replica has inserted
+        x.JumpTarget = !x.Maintained && s is not null && s.Ordinal > x.Applied ? s.Ordinal : x.Applied;
+        _jumpSet.Add(x);
+    }
+
+    private void CompactStored()
+    {
+        if (_storedDead < 64 || _storedDead * 2 < _stored.Count) return;
+        _stored.RemoveAll(static q => q.State != OdrcRequestState.Stored);
+        _storedDead = 0;
+    }
+
+    // ------------------------------------------------------------------ Fig. 6.6: object state transfer
+
+    /// <summary>OBJECT-FETCH(x, s) from execution replica <paramref name="from"/>: answered with the state if this replica holds it (verification is the asker's).</summary>
+    public void OnObjectFetch(uint from, ReadOnlySpan<byte> objectId, ulong ordinal)
+    {
+        if (from >= _placement.ExecutionReplicas || from == _self) return;
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (!lookup.TryGetValue(objectId, out var x)) return;
+        foreach (var held in x.States)
+            if (held.Ordinal == ordinal) { _out.SendObjectState(from, x.Id, ordinal, held.State); return; }
+    }
+
+    /// <summary>
+    /// OBJECT-STATE(x, s, state): kept only if this replica waits for exactly that checkpoint and SHA-256(state) equals the
+    /// stable checkpoint's hash (checkpoints are applied only after verification, §6.5.1). Returns true if accepted.
+    /// </summary>
+    public bool OnObjectState(uint from, ReadOnlySpan<byte> objectId, ulong ordinal, ReadOnlySpan<byte> state)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (!lookup.TryGetValue(objectId, out var x) || x.NeedsState != ordinal || ordinal == 0 || x.FetchedState is not null) return false;
+        var s = x.StableAt(ordinal);
+        if (s is null) return false;
+        Span<byte> h = stackalloc byte[32];
+        FastBft.Wire.Digests.Sha256(state, h);
+        if (!h.SequenceEqual(s.StateHash)) { Stats.StatesRejected++; return false; }
+        x.FetchedState = state.ToArray();
+        Stats.StatesVerified++;
+        return true;
+    }
+
+    // ------------------------------------------------------------------ Figs. 6.7 / 6.8: fault handling
+
+    /// <summary>
+    /// ForceRequest(r) (Thesis Fig. 6.7, §6.4.3) on a stalled-result notice for (client, rid): a stored request is
+    /// selected and executed here, after the update of its objects; a request never ordered (or not the client's latest
+    /// ordered one) is ignored (§6.5.2).
+    /// </summary>
+    public ForceResult ForceRequest(uint client, ulong rid)
+    {
+        if (!_lastOfClient.TryGetValue(client, out var r) || r.RequestId != rid) { Stats.IgnoredNotices++; return ForceResult.NeverOrdered; }
+        switch (r.State)
+        {
+            case OdrcRequestState.Stored: r.ForcedByNotice = true; Force(r); return ForceResult.Forced;
+            case OdrcRequestState.Selected or OdrcRequestState.Planned: r.Forced = true; return ForceResult.AlreadySelected;
+            case OdrcRequestState.Executed: return ForceResult.Executed;
+            default: return ForceResult.Skipped;
+        }
+    }
+
+    private void Force(OdrcRequest r)
+    {
+        r.State = OdrcRequestState.Selected;
+        r.Forced = true;
+        _storedDead++;
+        // the selected queue stays in agreement order: insert by ordinal (dependent requests keep their order, §6.5.3)
+        int lo = _selectedHead, hi = _selected.Count;
+        while (lo < hi) { int mid = (lo + hi) >>> 1; if (_selected[mid].Ordinal < r.Ordinal) lo = mid + 1; else hi = mid; }
+        _selected.Insert(lo, r);
+    }
+
+    /// <summary>
+    /// One tick: fires the alarms of Fig. 6.8 (the K-th access request of an unmaintained object whose checkpoint did not
+    /// become stable in <see cref="SelectorOptions.AlarmTicks"/> ticks is forced here, which creates the missing checkpoint)
+    /// and lets blocked fetches retry.
+    /// </summary>
+    public void OnTick()
+    {
+        _tick++;
+        if (_adoptedGroups.Count > 0)
+            foreach (var (group, until) in _adoptedGroups)
+                if (until <= _tick) { _adoptedGroups.Remove(group); Trace?.Invoke($"adoption of group {group:x} ends"); }
+        for (int i = _alarmed.Count - 1; i >= 0; i--)
+        {
+            var x = _alarmed[i];
+            if (x.AlarmRequest is not { } r) { _alarmed.RemoveAt(i); continue; }
+            if (_tick < x.AlarmTick) continue;
+            x.AlarmRequest = null;
+            _alarmed.RemoveAt(i);
+            Stats.Alarms++;
+            if (r.State == OdrcRequestState.Stored) Force(r);
+        }
+    }
+}

@@ -1,0 +1,473 @@
+using System.Buffers;
+using FastBft.Execution.Odrc;
+using FastBft.Service;
+using FastBft.Wire;
+
+namespace FastBft.Simulation.Odrc;
+
+/// <summary>
+/// The deterministic ODRC simulator (docs/odrc.md §6): E execution replicas, each a <see cref="Selector"/> over its own
+/// service instance, fed the same total order (the agreement stage is abstracted as an ordered log each replica consumes
+/// at its own pace; a retransmitted request may be ordered twice); a seeded network (delays, optional loss) for object
+/// checkpoints, object fetches, replies and stalled-result notices; clients that vote on f+1 matching replies (one full) and
+/// send stalled-result notices on a timeout (Thesis §6.4.3). One faulty execution replica or client per scenario.
+/// </summary>
+/// <remarks>
+/// Oracles: <b>validity</b> — every reply a client accepts equals the reply of a sequential reference execution of the
+/// same order; <b>liveness</b> — every correct client finishes; <b>ordering</b> (§6.5.3) — on every correct replica the
+/// requests touching one object execute in agreement order, each at most once; <b>convergence</b> — every object a correct
+/// replica maintains equals the reference state once the order is drained; <b>local copies</b> (G18) — every copy a
+/// correct replica holds as current equals the reference state of that object at the copy's ordinal.
+/// </remarks>
+public sealed class OdrcSimulator
+{
+    private const int ClientTimeout = 30;
+    private const int MaxSteps = 6000;
+
+    private sealed class Msg
+    {
+        public int Kind;           // 0 checkpoint, 1 fetch, 2 state, 3 reply, 4 notice
+        public uint From, To;
+        public ObjectCheckpoint? Checkpoint;
+        public byte[] Id = [];
+        public ulong Ordinal;
+        public byte[] Data = [];
+        public uint Client;
+        public ulong Rid;
+        public byte[] Hash = [];
+        public bool Full;
+    }
+
+    private sealed class Replica : ISelectorOutput
+    {
+        public uint Id;
+        public OdrcSimulator Sim = null!;
+        public Selector Selector = null!;
+        public IReplicatedService Service = null!;
+        public IObjectStateService Objects = null!;
+        public int Consumed;
+        public int Lag;
+        public bool Faulty;
+        public long CrashAt = long.MaxValue;
+        public readonly Dictionary<uint, (ulong Rid, byte[]? Full, byte[] Hash)> Cache = new();
+        public readonly Dictionary<byte[], ulong> LastExecuted = new(ByteComparer.Instance);
+        public readonly HashSet<(uint, ulong)> ExecutedRequests = new();
+
+        public void BroadcastObjectCheckpoint(ObjectCheckpoint cp) => Sim.OnBroadcastCheckpoint(this, cp);
+        public void SendObjectFetch(uint to, ReadOnlySpan<byte> objectId, ulong ordinal) =>
+            Sim.Send(new Msg { Kind = 1, From = Id, To = to, Id = objectId.ToArray(), Ordinal = ordinal }, replicaTraffic: true);
+        public void SendObjectState(uint to, ReadOnlySpan<byte> objectId, ulong ordinal, ReadOnlySpan<byte> state) => Sim.OnSendState(this, to, objectId, ordinal, state);
+        public void VerifiedReplies(ReadOnlySpan<ReplyHash> replies)
+        {
+            foreach (var r in replies)
+                if (!Cache.TryGetValue(r.ClientId, out var e) || e.Rid < r.RequestId) Cache[r.ClientId] = (r.RequestId, null, r.Hash);
+        }
+    }
+
+    private sealed class Client
+    {
+        public uint Id;
+        public bool Byzantine;
+        public ulong Rid;
+        public int Remaining;
+        public bool Outstanding;
+        public long SentAt, LastNotice;
+        public readonly Dictionary<uint, byte[]> Votes = new();
+        public readonly Dictionary<uint, byte[]> Fulls = new();
+    }
+
+    private readonly OdrcScenario _sc;
+    private readonly SimRandom _rnd;
+    private readonly IOdrcSimWorkload _workload;
+    private readonly Replica[] _replicas;
+    private readonly Client[] _clients;
+    private readonly uint _faulty;
+    private readonly List<(long Time, uint Client, ulong Rid, byte[] Op)> _order = new();
+    private readonly PriorityQueue<Msg, (long, long)> _net = new();
+    private long _netSeq;
+    private long _t;
+    private string? _invariant, _detail;
+    private int _accepted;
+    private readonly int _objects;
+
+    // the sequential reference (§6.5.3 validity)
+    private readonly IReplicatedService _reference;
+    private readonly IReplicatedService _fresh;       // the initial state (objects never written)
+    private readonly IObjectStateService _referenceObjects;
+    private readonly Dictionary<uint, ulong> _refLastRid = new();
+    private readonly Dictionary<(uint, ulong), byte[]> _refReplies = new();
+    private readonly Dictionary<byte[], List<(ulong Ordinal, byte[] State)>> _refHistory = new(ByteComparer.Instance);
+    private ulong _refOrdinal;
+    private readonly ArrayBufferWriter<byte> _w = new(256);
+    private readonly List<byte[]> _keys = new();
+
+    /// <summary>Creates the simulation of <paramref name="scenario"/>.</summary>
+    /// <param name="scenario">the scenario.</param>
+    /// <param name="serviceFactory">a new service instance (it must implement <see cref="IObjectStateService"/>).</param>
+    /// <param name="workload">operations of that service.</param>
+    /// <param name="clients">correct clients (the faulty client of <see cref="OdrcBehaviour.NeverOrderedNotices"/> comes in addition).</param>
+    /// <param name="requestsPerClient">requests each client issues.</param>
+    /// <param name="checkpointAccesses">K.</param>
+    /// <exception cref="ArgumentException">the service does not implement <see cref="IObjectStateService"/>.</exception>
+    public OdrcSimulator(OdrcScenario scenario, Func<IReplicatedService> serviceFactory, IOdrcSimWorkload workload,
+        int clients = 3, int requestsPerClient = 12, int checkpointAccesses = 3)
+    {
+        _sc = scenario;
+        _rnd = new SimRandom(scenario.Seed);
+        _workload = workload;
+        _objects = 4 + _rnd.Int(8);
+        var placement = new ObjectPlacement(scenario.ExecutionReplicas, scenario.F, scenario.Placement);
+        _faulty = scenario.Behaviour is OdrcBehaviour.None or OdrcBehaviour.NeverOrderedNotices ? uint.MaxValue : (uint)_rnd.Int(scenario.ExecutionReplicas);
+        var options = new SelectorOptions { CheckpointAccesses = checkpointAccesses, AlarmTicks = 60, FetchRetryTicks = 4, StableKept = 4, AdoptTicks = 150 };
+        _replicas = new Replica[scenario.ExecutionReplicas];
+        for (uint i = 0; i < _replicas.Length; i++)
+        {
+            var svc = serviceFactory();
+            if (svc is not IObjectStateService os) throw new ArgumentException("the service must implement IObjectStateService", nameof(serviceFactory));
+            var r = new Replica { Id = i, Sim = this, Service = svc, Objects = os, Lag = _rnd.Int(4), Faulty = i == _faulty };
+            r.Selector = new Selector(i, placement, os, r, options);
+            if (r.Faulty && scenario.Behaviour == OdrcBehaviour.Crash) r.CrashAt = _rnd.Range(0, 80);
+            _replicas[i] = r;
+        }
+        var rs = serviceFactory();
+        _fresh = serviceFactory();
+        _reference = rs;
+        _referenceObjects = (IObjectStateService)rs;
+        int n = clients + (scenario.Behaviour == OdrcBehaviour.NeverOrderedNotices ? 1 : 0);
+        _clients = new Client[n];
+        for (int c = 0; c < n; c++)
+            _clients[c] = new Client { Id = 1000 + (uint)c, Remaining = requestsPerClient, Byzantine = c == clients };
+    }
+
+    private bool Correct(Replica r) => !r.Faulty;
+    private bool Silent(Replica r) => r.Faulty && (_t >= r.CrashAt || _sc.Behaviour == OdrcBehaviour.NotSelecting);
+
+    /// <summary>Optional trace of replica <see cref="TraceReplica"/>'s selector.</summary>
+    public Action<string>? Trace { get; init; }
+    /// <summary>Replica traced.</summary>
+    public uint TraceReplica { get; init; }
+
+    /// <summary>Runs the scenario to its end and checks every oracle.</summary>
+    public OdrcSimResult Run()
+    {
+        try { RunCore(); }
+        catch (Exception e) when (_invariant is null) { Fail("no exception", e.ToString()); }
+        var sum = new SelectorStats();
+        foreach (var r in _replicas)
+        {
+            if (!Correct(r)) continue;
+            var s = r.Selector.Stats;
+            sum.Inserted += s.Inserted; sum.CrossBorder += s.CrossBorder; sum.Forced += s.Forced; sum.Replayed += s.Replayed;
+            sum.Skipped += s.Skipped; sum.StableCheckpoints += s.StableCheckpoints; sum.IgnoredNotices += s.IgnoredNotices;
+            sum.Alarms += s.Alarms; sum.StatesInstalled += s.StatesInstalled; sum.StatesRejected += s.StatesRejected;
+            sum.Executed += s.Executed; sum.Adopted += s.Adopted; sum.Selected += s.Selected; sum.Stored += s.Stored; sum.Updates += s.Updates;
+        }
+        return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted);
+    }
+
+    private void Fail(string invariant, string detail)
+    {
+        if (_invariant is not null) return;
+        _invariant = invariant;
+        _detail = detail;
+    }
+
+    private void RunCore()
+    {
+        if (Trace is { } tr) _replicas[TraceReplica].Selector.Trace = m => tr($"t={_t} {m}");
+        long doneAt = -1;
+        for (_t = 0; _t < MaxSteps && _invariant is null; _t++)
+        {
+            StepClients();
+            DeliverMessages();
+            foreach (var r in _replicas) StepReplica(r);
+            bool clientsDone = true;
+            foreach (var c in _clients) if (!c.Byzantine && (c.Remaining > 0 || c.Outstanding)) clientsDone = false;
+            if (clientsDone && doneAt < 0) doneAt = _t;
+            if (doneAt >= 0 && Drained() && _t > doneAt + 5) break;
+        }
+        if (_invariant is not null) return;
+        foreach (var c in _clients)
+            if (!c.Byzantine && (c.Remaining > 0 || c.Outstanding)) { Fail("liveness", $"client {c.Id} stalled at rid {c.Rid} (t={_t})"); return; }
+        if (!Drained())
+        {
+            foreach (var r in _replicas)
+                if (Correct(r) && (r.Consumed < _order.Count || r.Selector.SelectedCount > 0))
+                { Fail("liveness", $"replica {r.Id} did not drain: consumed {r.Consumed}/{_order.Count}, selected {r.Selector.SelectedCount}, blocked {r.Selector.Stats.Blocked}, fetches {r.Selector.Stats.FetchesSent}, stale {r.Selector.DescribeStale()}; {Holders(r)}"); return; }
+        }
+        CheckConvergence();
+    }
+
+    private bool Drained()
+    {
+        foreach (var r in _replicas)
+            if (Correct(r) && (r.Consumed < _order.Count || r.Selector.SelectedCount > 0)) return false;
+        return true;
+    }
+
+    // ------------------------------------------------------------------ clients
+
+    private void StepClients()
+    {
+        foreach (var c in _clients)
+        {
+            if (c.Byzantine)
+            {
+                // §6.5.2: notices for requests that were never ordered
+                if (_t % 7 == 0 && _t < 400)
+                    foreach (var r in _replicas) Send(new Msg { Kind = 4, From = c.Id, To = r.Id, Client = c.Id, Rid = 100 + (ulong)_t }, replicaTraffic: false);
+                continue;
+            }
+            if (!c.Outstanding)
+            {
+                if (c.Remaining == 0) continue;
+                c.Remaining--;
+                c.Rid++;
+                c.Outstanding = true;
+                c.SentAt = _t;
+                c.LastNotice = _t;
+                c.Votes.Clear();
+                c.Fulls.Clear();
+                var op = _workload.Next(_rnd, _sc.Workload, _objects);
+                Order(c.Id, c.Rid, op, _t + _rnd.Range(1, 3));
+                if (_rnd.Chance(0.05)) Order(c.Id, c.Rid, op, _t + _rnd.Range(4, 12));     // a retransmission ordered twice
+                continue;
+            }
+            if (_t - c.LastNotice >= ClientTimeout)
+            {
+                c.LastNotice = _t;
+                foreach (var r in _replicas) Send(new Msg { Kind = 4, From = c.Id, To = r.Id, Client = c.Id, Rid = c.Rid }, replicaTraffic: false);
+            }
+        }
+    }
+
+    private void Order(uint client, ulong rid, byte[] op, long time)
+    {
+        // the order is append-only and its times are non-decreasing
+        if (_order.Count > 0 && _order[^1].Time > time) time = _order[^1].Time;
+        _order.Add((time, client, rid, op));
+        // the sequential reference executes it now (duplicates dropped as the selectors do)
+        if (_refLastRid.TryGetValue(client, out var last) && rid <= last) return;
+        _refLastRid[client] = rid;
+        _refOrdinal++;
+        _w.ResetWrittenCount();
+        _reference.Execute(new RequestInfo(client, rid, (ulong)_order.Count, 0), op, _w, null);
+        _refReplies[(client, rid)] = _w.WrittenSpan.ToArray();
+        _keys.Clear();
+        if (!_referenceObjects.AnalyzeRequest(op, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add([]); }
+        foreach (var k in _keys)
+        {
+            _w.ResetWrittenCount();
+            _referenceObjects.GetObjectState(k, _w);
+            if (!_refHistory.TryGetValue(k, out var h)) _refHistory[k] = h = new();
+            if (h.Count == 0 || h[^1].Ordinal != _refOrdinal) h.Add((_refOrdinal, _w.WrittenSpan.ToArray()));
+        }
+    }
+
+    private void OnReply(Client c, Msg m)
+    {
+        if (c.Byzantine || !c.Outstanding || m.Rid != c.Rid) return;
+        c.Votes[m.From] = m.Hash;
+        if (m.Full) c.Fulls[m.From] = m.Data;
+        foreach (var (_, full) in c.Fulls)
+        {
+            var h = new byte[32];
+            Digests.Sha256(full, h);
+            int matching = 0;
+            foreach (var v in c.Votes.Values) if (v.AsSpan().SequenceEqual(h)) matching++;
+            if (matching < _sc.F + 1) continue;
+            if (!_refReplies.TryGetValue((c.Id, c.Rid), out var expected))
+            { Fail("validity", $"client {c.Id} accepted rid {c.Rid} that was never ordered"); return; }
+            if (!expected.AsSpan().SequenceEqual(full))
+            { Fail("validity", $"client {c.Id} rid {c.Rid}: accepted reply differs from the sequential reference"); return; }
+            c.Outstanding = false;
+            _accepted++;
+            return;
+        }
+    }
+
+    // ------------------------------------------------------------------ network
+
+    private void Send(Msg m, bool replicaTraffic)
+    {
+        if (_sc.Lossy && _rnd.Chance(0.05) && (replicaTraffic || m.Kind == 3)) return;
+        long at = _t + _rnd.Range(1, 5);
+        _net.Enqueue(m, (at, _netSeq++));
+    }
+
+    private void DeliverMessages()
+    {
+        while (_net.TryPeek(out var m, out var key) && key.Item1 <= _t)
+        {
+            _net.Dequeue();
+            if (m.Kind == 3)
+            {
+                foreach (var c in _clients) if (c.Id == m.To) OnReply(c, m);
+                continue;
+            }
+            var r = _replicas[m.To];
+            if (Silent(r) && m.Kind != 1) continue;
+            if (r.Faulty && _t >= r.CrashAt) continue;
+            switch (m.Kind)
+            {
+                case 0: r.Selector.OnObjectCheckpoint(m.Checkpoint!); break;
+                case 1: r.Selector.OnObjectFetch(m.From, m.Id, m.Ordinal); break;
+                case 2: r.Selector.OnObjectState(m.From, m.Id, m.Ordinal, m.Data); break;
+                case 4: OnNotice(r, m.Client, m.Rid); break;
+            }
+        }
+    }
+
+    private void OnBroadcastCheckpoint(Replica from, ObjectCheckpoint cp)
+    {
+        if (from.Faulty && _sc.Behaviour == OdrcBehaviour.SilentCheckpoints) return;
+        if (from.Faulty && _sc.Behaviour == OdrcBehaviour.WrongCheckpoint)
+        {
+            var bad = (byte[])cp.StateHash.Clone();
+            bad[0] ^= 0x5a;
+            var replies = (ReplyHash[])cp.Replies.Clone();
+            if (replies.Length > 0) { var h = (byte[])replies[0].Hash.Clone(); h[1] ^= 1; replies[0] = replies[0] with { Hash = h }; }
+            cp = new ObjectCheckpoint { Sender = cp.Sender, ObjectId = cp.ObjectId, Ordinal = cp.Ordinal, StateHash = bad, Replies = replies };
+        }
+        foreach (var r in _replicas)
+            if (r.Id != from.Id) Send(new Msg { Kind = 0, From = from.Id, To = r.Id, Checkpoint = cp }, replicaTraffic: true);
+    }
+
+    private void OnSendState(Replica from, uint to, ReadOnlySpan<byte> id, ulong ordinal, ReadOnlySpan<byte> state)
+    {
+        var data = state.ToArray();
+        if (from.Faulty && _sc.Behaviour == OdrcBehaviour.WrongObjectState) { data = [.. data, 0x42]; }
+        Send(new Msg { Kind = 2, From = from.Id, To = to, Id = id.ToArray(), Ordinal = ordinal, Data = data }, replicaTraffic: true);
+    }
+
+    private void SendReply(Replica r, uint client, ulong rid, byte[]? full, byte[] hash)
+    {
+        if (r.Faulty && _sc.Behaviour == OdrcBehaviour.WrongReply)
+        {
+            full = full is null ? null : [.. full, 0x21];
+            hash = (byte[])hash.Clone();
+            hash[0] ^= 0xff;
+        }
+        Send(new Msg { Kind = 3, From = r.Id, To = client, Rid = rid, Data = full ?? [], Full = full is not null, Hash = hash }, replicaTraffic: false);
+    }
+
+    private void OnNotice(Replica r, uint client, ulong rid)
+    {
+        if (r.Cache.TryGetValue(client, out var e) && e.Rid == rid) { SendReply(r, client, rid, e.Full, e.Hash); return; }
+        if (r.Cache.TryGetValue(client, out e) && e.Rid > rid) return;
+        var result = r.Selector.ForceRequest(client, rid);
+        if (result == ForceResult.NeverOrdered)
+        {
+            foreach (var c in _clients)
+                if (c.Id == client && c.Byzantine && _refReplies.ContainsKey((client, rid))) Fail("fault handling", "a never-ordered rid was ordered");
+        }
+        Drain(r);
+    }
+
+    // ------------------------------------------------------------------ replicas
+
+    private void StepReplica(Replica r)
+    {
+        if (r.Faulty && _t >= r.CrashAt) return;
+        while (r.Consumed < _order.Count && _order[r.Consumed].Time + r.Lag <= _t)
+        {
+            var (_, client, rid, op) = _order[r.Consumed];
+            r.Consumed++;
+            r.Selector.InsertRequest(client, rid, (ulong)r.Consumed, 0, op);
+        }
+        if (_t % 40 == 0) r.Lag = _rnd.Int(4);
+        r.Selector.OnTick();
+        Drain(r);
+    }
+
+    private void Drain(Replica r)
+    {
+        if (Silent(r)) return;
+        OdrcRequest? q;
+        while ((q = r.Selector.NextRequest()) is not null)
+        {
+            // §6.5.3 ordering and at-most-once, on correct replicas
+            if (Correct(r))
+            {
+                if (!r.ExecutedRequests.Add((q.ClientId, q.RequestId))) { Fail("at most once", $"replica {r.Id} executed ({q.ClientId},{q.RequestId}) twice"); return; }
+                _keys.Clear();
+                if (!r.Objects.AnalyzeRequest(q.Operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add([]); }
+                foreach (var k in _keys)
+                {
+                    if (r.LastExecuted.TryGetValue(k, out var last) && last == q.Ordinal) continue;   // the operation names the object twice
+                    if (r.LastExecuted.TryGetValue(k, out last) && last > q.Ordinal)
+                    { Fail("ordering (§6.5.3)", $"replica {r.Id}: request {q.Ordinal} on an object after {last}"); return; }
+                    r.LastExecuted[k] = q.Ordinal;
+                }
+            }
+            _w.ResetWrittenCount();
+            r.Service.Execute(new RequestInfo(q.ClientId, q.RequestId, q.Sequence, q.Index), q.Operation, _w, null);
+            var reply = _w.WrittenSpan.ToArray();
+            r.Selector.Executed(q, reply);
+            var hash = new byte[32];
+            Digests.Sha256(reply, hash);
+            if (!r.Cache.TryGetValue(q.ClientId, out var e) || e.Rid <= q.RequestId) r.Cache[q.ClientId] = (q.RequestId, reply, hash);
+            if (q.Run == OdrcRun.Replay) continue;
+            bool full = q.Run == OdrcRun.Forced || q.TouchesAdopted || ObjectPlacement.Designated(q.Executors, q.ClientId, q.RequestId) == r.Id;
+            SendReply(r, q.ClientId, q.RequestId, full ? reply : null, hash);
+        }
+    }
+
+    // ------------------------------------------------------------------ end-of-run oracles
+
+    private void CheckConvergence()
+    {
+        foreach (var r in _replicas)
+        {
+            if (!Correct(r)) continue;
+            foreach (var (key, history) in _refHistory)
+            {
+                var (applied, current) = r.Selector.LocalVersion(key);
+                bool maintained = r.Selector.Maintains(key);
+                if (maintained && applied != history[^1].Ordinal)
+                { Fail("convergence", $"replica {r.Id} maintains object '{Show(key)}' at {applied}, order ends at {history[^1].Ordinal}"); return; }
+                if (!current) continue;
+                var expected = StateAt(key, history, applied);
+                _w.ResetWrittenCount();
+                r.Objects.GetObjectState(key, _w);
+                if (!_w.WrittenSpan.SequenceEqual(expected))
+                {
+                    Fail(maintained ? "convergence" : "local copy (G18)", $"replica {r.Id}: object '{Show(key)}' at ordinal {applied} differs from the reference");
+                    return;
+                }
+            }
+        }
+    }
+
+    private byte[] StateAt(byte[] key, List<(ulong Ordinal, byte[] State)> history, ulong ordinal)
+    {
+        byte[]? s = null;
+        foreach (var (o, st) in history) { if (o > ordinal) break; s = st; }
+        if (s is not null) return s;
+        var fresh = (IObjectStateService)_fresh;
+        _w.ResetWrittenCount();
+        fresh.GetObjectState(key, _w);
+        return _w.WrittenSpan.ToArray();
+    }
+
+
+    private string Holders(Replica stuck)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var part in stuck.Selector.DescribeStale().Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var id = System.Text.Encoding.UTF8.GetBytes(part[..part.LastIndexOf('@')]);
+            foreach (var r in _replicas) sb.Append($" r{r.Id}{(r.Faulty ? "(faulty)" : "")}:{r.Selector.DescribeHeld(id)};");
+        }
+        return sb.ToString();
+    }
+
+    private static string Show(byte[] key) => System.Text.Encoding.UTF8.GetString(key);
+
+    private sealed class ByteComparer : IEqualityComparer<byte[]>
+    {
+        public static readonly ByteComparer Instance = new();
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(byte[] obj) => (int)ObjectPlacement.Fnv1a(obj);
+    }
+}

@@ -1,0 +1,65 @@
+using FastBft.Perf.Odrc;
+using FastBft.Simulation.Odrc;
+using FastBft.Workloads.Kv;
+
+namespace FastBft.Odrc.Tests;
+
+/// <summary>
+/// The ODRC fault matrix (docs/odrc.md §6): every point of <see cref="OdrcMatrix"/> × <see cref="SeedsPerPoint"/> seeds
+/// with the KV service — faulty execution replica (crash, wrong reply, wrong object state), faulty selector (not
+/// selecting, wrong checkpoint), stalled checkpoints, cross-border chains, notices for never-ordered requests; ODRC₄,
+/// ODRC₆, f = 2 with 7 and 9 execution replicas; round-robin and locality; reliable and lossy networks.
+/// </summary>
+public sealed class OdrcMatrixTests
+{
+    public const int SeedsPerPoint = 6;
+
+    public static TheoryData<int, int, string, string, string, bool> Points()
+    {
+        var d = new TheoryData<int, int, string, string, string, bool>();
+        var seen = new HashSet<string>();
+        foreach (var s in OdrcMatrix.Scenarios(1))
+            if (seen.Add($"{s.F}/{s.ExecutionReplicas}/{s.Placement}/{s.Behaviour}/{s.Workload}/{s.Lossy}"))
+                d.Add(s.F, s.ExecutionReplicas, s.Placement.ToString(), s.Behaviour.ToString(), s.Workload.ToString(), s.Lossy);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Points))]
+    public void InvariantsHold(int f, int e, string placement, string behaviour, string workload, bool lossy)
+    {
+        var failures = new List<string>();
+        foreach (var s in OdrcMatrix.Scenarios(SeedsPerPoint))
+        {
+            if (s.F != f || s.ExecutionReplicas != e || s.Placement.ToString() != placement || s.Behaviour.ToString() != behaviour
+                || s.Workload.ToString() != workload || s.Lossy != lossy) continue;
+            var result = Run(s);
+            if (!result.Passed) failures.Add(result.ToString());
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    public static OdrcSimResult Run(OdrcScenario s) =>
+        new OdrcSimulator(s, () => new KvService(new MemoryKvStore()), KvSimWorkload.Instance).Run();
+
+    [Fact]
+    public void MatrixHasAtLeast2000Scenarios()
+    {
+        Assert.True(OdrcMatrix.Scenarios(SeedsPerPoint).Count() >= 2000);
+    }
+
+    [Fact]
+    public void CrossBorderChainsAreExercised()
+    {
+        long cross = 0, replayed = 0, forced = 0, skipped = 0, ignored = 0, alarms = 0;
+        foreach (var s in OdrcMatrix.Scenarios(1))
+        {
+            if (s.F != 1 || s.ExecutionReplicas != 4) continue;
+            var r = Run(s);
+            Assert.True(r.Passed, r.ToString());
+            cross += r.Stats.CrossBorder; replayed += r.Stats.Replayed; forced += r.Stats.Forced; skipped += r.Stats.Skipped;
+            ignored += r.Stats.IgnoredNotices; alarms += r.Stats.Alarms;
+        }
+        Assert.True(cross > 0 && replayed > 0 && forced > 0 && skipped > 0 && ignored > 0, $"cross {cross} replayed {replayed} forced {forced} skipped {skipped} ignored {ignored} alarms {alarms}");
+    }
+}

@@ -1,0 +1,50 @@
+using System.Buffers;
+using FastBft.Service;
+
+namespace FastBft.Workloads.Kv;
+
+/// <summary>
+/// The KV service's ODRC contract (docs/odrc.md §1; Thesis Fig. 6.2): a state object is one key. Object state =
+/// presence[1] (0 absent, 1 present) ‖ value (the rest). Write knowledge (Thesis §6.6.1.2): SET, INCRBY, DEL, MSET and
+/// CAS write their keys; GET, EXISTS and MGET write nothing. Locality group (Thesis §6.7.1): the key up to its last ':'
+/// (so "user:42:name" and "user:42:mail" are maintained together); a key without ':' is its own group.
+/// </summary>
+public sealed partial class KvService : IObjectStateService
+{
+    /// <inheritdoc/>
+    public void GetObjectState(ReadOnlySpan<byte> objectId, IBufferWriter<byte> state)
+    {
+        var value = _store.Get(objectId);
+        if (value is null) { state.GetSpan(1)[0] = 0; state.Advance(1); return; }
+        var dst = state.GetSpan(1 + value.Length);
+        dst[0] = 1;
+        value.CopyTo(dst.Slice(1));
+        state.Advance(1 + value.Length);
+    }
+
+    /// <inheritdoc/>
+    public void SetObjectState(ReadOnlySpan<byte> objectId, ReadOnlySpan<byte> state)
+    {
+        if (state.Length < 1 || state[0] > 1 || (state[0] == 0 && state.Length != 1)) throw new InvalidDataException("malformed KV object state");
+        if (state[0] == 0) StoreDelete(objectId);          // through the partition digests (docs/state-transfer.md §4)
+        else StorePut(objectId, state.Slice(1));
+    }
+
+    /// <inheritdoc/>
+    public bool AnalyzeWrites(ReadOnlySpan<byte> operation, List<byte[]> written)
+    {
+        if (operation.IsEmpty) return false;
+        switch ((KvOpCode)operation[0])
+        {
+            case KvOpCode.Get or KvOpCode.Exists or KvOpCode.MGet: return true;
+            default: return KvCodec.TryGetKeys(operation, written);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ReadOnlySpan<byte> LocalityGroup(ReadOnlySpan<byte> objectId)
+    {
+        int i = objectId.LastIndexOf((byte)':');
+        return i <= 0 ? objectId : objectId.Slice(0, i);
+    }
+}
