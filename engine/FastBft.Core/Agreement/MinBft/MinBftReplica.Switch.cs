@@ -109,7 +109,7 @@ public sealed partial class MinBftReplica
             // CHECKPOINT(x): every replica announces x in the new view (one that fetches x does so once installed).
             QueueCheckpoint(x, _checkpoints.StableDigest.Span);
         }
-        FixSlots(view, x, batches, digests, saveCommitted: false);
+        FixSlots(view, x, batches, digests, saveCommitted: true);   // our COMMITs of the aborted view keep the PREPARE they named (a later VIEW-CHANGE attaches it)
         if (_ownCpQueued < x) _ownCpQueued = x;
         // Each sender's checkpoint bound is x now; its own CHECKPOINT(x) may still follow in its counter order (a replica that
         // fetched x's state announces it after the transfer): accepted once at that bound, as after a NEW-VIEW.
