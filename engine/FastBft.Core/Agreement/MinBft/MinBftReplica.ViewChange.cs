@@ -374,6 +374,10 @@ public sealed partial class MinBftReplica
             {
                 _checkpoints.SetStable(d.CheckpointDigest);
                 if (x > LastExecuted) _stateTransfer.FetchCertified(x, d.CheckpointDigest, d.CheckpointHolders);
+                // Executed past x without a certified CHECKPOINT of ours at or above it (a replica that was passive in a
+                // ReMinBFT cell): announce x, or our PREPAREs/COMMITs above x + L would wait for it here (QueueCommits,
+                // ReProposeFixed) and park at the receivers (their bound for us is the X of our VIEW-CHANGE).
+                else if (_ownCpQueued < x) QueueCheckpoint(x, d.CheckpointDigest);
             }
             LowWatermark = x;
             Stats.StableCheckpoints++;
