@@ -210,6 +210,13 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
     private static SimulationResult Replay(string scenario, ulong seed)
         => Sim(Scenario.Parse("reminbft", scenario, seed)).Run();
 
+    /// <summary>Replays a reported seed and asserts that every invariant holds now.</summary>
+    private static void AssertReplayPasses(string scenario, ulong seed)
+    {
+        var r = Replay(scenario, seed);
+        Assert.True(r.Passed, r.ToString());
+    }
+
     /// <summary>
     /// R1 (fixed, docs/reminbft.md §5.2–§5.3): seeds of the 20,000-scenario sweep before the fix in which a replica held the
     /// coordinator's SWITCH for good because the SWITCH's checkpoint never became stable there (a faulty passive replica's
@@ -224,11 +231,7 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
     [InlineData("f2/passive/mute/early/clean", 654733723UL)]
     [InlineData("f2/passive/mute/early/lossy", 248290795UL)]
     [InlineData("f2/passive/mute/midbatch/clean", 779443295UL)]
-    public void R1_ASwitchWhoseCheckpointIsNotStableEverywhereIsInstalledEverywhere(string scenario, ulong seed)
-    {
-        var r = Replay(scenario, seed);
-        Assert.True(r.Passed, r.ToString());
-    }
+    public void R1_ASwitchWhoseCheckpointIsNotStableEverywhereIsInstalledEverywhere(string scenario, ulong seed) => AssertReplayPasses(scenario, seed);
 
     /// <summary>
     /// A lagging active replica (a flooding client keeps it far behind the coordinator's counter order) takes the valid SWITCH
@@ -238,11 +241,7 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
     [Theory]
     [InlineData("f2/client/flood/checkpointboundary/lagacrossviewchange", 238506230UL)]
     [InlineData("f2/client/flood/checkpointboundary/lagacrossviewchange", 794846553UL)]
-    public void ALaggingActiveReplicaTakesTheSwitchOnReceipt(string scenario, ulong seed)
-    {
-        var r = Replay(scenario, seed);
-        Assert.True(r.Passed, r.ToString());
-    }
+    public void ALaggingActiveReplicaTakesTheSwitchOnReceipt(string scenario, ulong seed) => AssertReplayPasses(scenario, seed);
 
     /// <summary>
     /// A view change after a switch (the coordinator is mute toward some replicas, f = 2): an active replica's VIEW-CHANGE
@@ -252,11 +251,7 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
     /// </summary>
     [Theory]
     [InlineData("f2/coordinator/mute/checkpointboundary/clean", 870102851UL)]
-    public void AViewChangeAfterASwitchAttachesThePreparesOfTheAbortedView(string scenario, ulong seed)
-    {
-        var r = Replay(scenario, seed);
-        Assert.True(r.Passed, r.ToString());
-    }
+    public void AViewChangeAfterASwitchAttachesThePreparesOfTheAbortedView(string scenario, ulong seed) => AssertReplayPasses(scenario, seed);
 
     /// <summary>
     /// Coordinator timeout (Thesis §5.4.3 "Handling Faults during the Protocol Switch"; docs/reminbft.md §5.5): the transition

@@ -32,13 +32,24 @@ public static class CommonRules
     /// </summary>
     public static readonly BodyRule SignedBody = new SignedBodyRule();
 
+    /// <summary>
+    /// True if <paramref name="message"/> (header ‖ body of <paramref name="bodyLength"/> bytes ‖ any trailer) carries
+    /// <paramref name="signer"/>'s valid Ed25519 signature in its body's last 64 bytes (<see cref="SignedBody"/>'s layout),
+    /// checked with <paramref name="check"/> — also for signed messages embedded in another (an abort history).
+    /// </summary>
+    public static bool SignatureValid(SignatureCheck check, uint signer, ReadOnlySpan<byte> message, int bodyLength)
+    {
+        if (bodyLength < ReplicaSignatures.SignatureSize || MessageHeader.Size + bodyLength > message.Length) return false;
+        int signed = MessageHeader.Size + bodyLength - ReplicaSignatures.SignatureSize;
+        return check(signer, message.Slice(0, signed), message.Slice(signed, ReplicaSignatures.SignatureSize));
+    }
+
     private sealed class SignedBodyRule : BodyRule
     {
         public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
         {
             if (body.Length < ReplicaSignatures.SignatureSize) return ParseStatus.BadLength;
-            int signed = MessageHeader.Size + body.Length - ReplicaSignatures.SignatureSize;
-            if (!context.VerifySignature(h.Sender, message.Slice(0, signed), message.Slice(signed, ReplicaSignatures.SignatureSize))) return ParseStatus.BadSignature;
+            if (!SignatureValid(context.SignatureChecker, h.Sender, message, body.Length)) return ParseStatus.BadSignature;
             facts.SignatureVerified = true;
             return ParseStatus.Ok;
         }

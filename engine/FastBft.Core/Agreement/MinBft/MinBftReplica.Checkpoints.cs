@@ -64,6 +64,8 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         for (int j = 0; j < _n; j++) { _takenSeq[j] = new ulong[ring]; _takenEpoch[j] = new ulong[ring]; _takenCounter[j] = new ulong[ring]; }
         _peerCheckpoint = new ulong[_n];
         _peerCheckpointFromNewView = new bool[_n];
+        _senderOrderView = new ulong[_n];
+        _senderOrderSeq = new ulong[_n];
     }
 
     /// <summary>Sender <paramref name="j"/>'s PREPARE/COMMIT for <paramref name="seq"/> with UI (epoch, counter) was handled (taken in counter order).</summary>

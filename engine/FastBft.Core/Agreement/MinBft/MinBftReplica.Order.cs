@@ -307,7 +307,6 @@ public sealed partial class MinBftReplica
     /// </summary>
     private bool BreaksSenderOrder(in MessageHeader h)
     {
-        if (_senderOrderView.Length == 0) { _senderOrderView = new ulong[_n]; _senderOrderSeq = new ulong[_n]; }
         return h.Sender < (uint)_n && h.View == _senderOrderView[h.Sender] && h.Sequence <= _senderOrderSeq[h.Sender];
     }
 

@@ -12,29 +12,31 @@ namespace FastBft.Agreement.ReMinBft;
 /// <see cref="PanicFilter"/>) is forwarded unchanged to every replica; an active replica stops agreement
 /// (<see cref="MinBftReplica.Halted"/>).</item>
 /// <item><b>Abort history</b> [§5.4.3 "Creating an Abort History"]: only the transition coordinator (attempt 1:
-/// <see cref="CoordinatorRotation.Coordinator"/>, the first follower) builds one, from local knowledge alone: its stable
-/// checkpoint, then every certified message it sent after it (from its sent log, gap-free), plus the leader PREPARE each of
-/// its COMMITs endorsed, closed by the SWITCH certified with its own USIG (<see cref="SwitchHistory"/>).</item>
-/// <item><b>Processing</b> [§5.4.3 "Processing an Abort History"]: every replica checks continuity (counters c0+1 … c_SWITCH−1,
-/// c0 = the coordinator's counter in the stable checkpoint) and starts MinBFT in the coordinator's view with each instance
-/// the history names bound to its batch. An active replica meets the SWITCH in the coordinator's counter order (its MinBFT
-/// core), so every correct replica acts on the first SWITCH the coordinator certified. A passive replica has no counter order
-/// for anybody yet: it takes the coordinator's from the history and every other active replica's from the stable
-/// checkpoint's counters (§5.4.3 "passive replicas rely on the verified counter-value information included in stable
-/// checkpoints"); the active replicas' certified messages after the checkpoint reach it through MinBFT's UI-FETCH from their
-/// sent logs (pull, instead of the thesis's push at initiation — same messages, fetched only when missing).</item>
+/// <see cref="CoordinatorRotation.Coordinator"/>, the first follower) builds one, from local knowledge alone: the
+/// certificate of its highest certified checkpoint (every active replica's signed CHECKPOINT), then every certified message
+/// it sent after it (from its sent log, gap-free; COMMITs name their batches by digest), closed by the SWITCH certified with
+/// its own USIG (<see cref="SwitchHistory"/>).</item>
+/// <item><b>Processing</b> [§5.4.3 "Processing an Abort History"]: every replica checks the certificate and continuity
+/// (counters c0+1 … c_SWITCH−1, c0 = the coordinator's counter in the certified checkpoint) and starts MinBFT in the
+/// coordinator's view with each instance the history names bound to its digest. A valid SWITCH is the coordinator's first,
+/// so every replica may take it on receipt; a passive replica's counter order starts at the coordinator's SWITCH and at the
+/// certificate's counters for the other active replicas (§5.4.3 "passive replicas rely on the verified counter-value
+/// information included in stable checkpoints"); later certified messages reach it through MinBFT's UI-FETCH (pull,
+/// instead of the thesis's push at initiation).</item>
+/// <item><b>Coordinator timeout</b> (a deviation, docs/reminbft.md §5.5): a SWITCH that does not come in time continues as
+/// MinBFT's view change (<see cref="Escalate"/>).</item>
 /// </list>
-/// <para>Not built (docs/reminbft.md §7): coordinator rotation on timeout (a faulty or crashed first coordinator stops the
-/// switch; §5.4.3 "Handling Faults during the Protocol Switch"), and switching back (§5.3.3).</para>
+/// <para>Not built (docs/reminbft.md §7): switching back (§5.3.3).</para>
 /// </summary>
 public sealed partial class ReMinBftReplica
 {
     private bool _switching, _switched, _switchPending, _escalated;
     private long _switchWaitTicks;
-    private ulong[] _escalationSeen = [];         // per replica: the highest view of a REQ-VIEW-CHANGE/VIEW-CHANGE it sent above the switch's start view
+    private readonly ulong[] _escalationSeen;     // per replica: the highest view of a REQ-VIEW-CHANGE/VIEW-CHANGE it sent above the switch's start view
     private long _escalationAskedTick = -1;        // when this replica first asked to escalate
     private byte[]? _installedSwitch;             // the SWITCH this replica installed (answers a replica that asks to escalate)
-    private long[] _switchAnsweredTick = [];
+    private readonly long[] _switchAnsweredTick;
+    private readonly ulong[] _switchedPeers;      // per replica: the highest view of a certified message of it at or above the switch's start view
     private byte[]? _ownSwitch;
     private int _switchResends;
     private ulong _switchView;
@@ -55,8 +57,6 @@ public sealed partial class ReMinBftReplica
         if (_id == Coordinator && _core is not null) _switchPending = true;
     }
 
-    /// <summary>The view MinBFT starts in after the first switch attempt (led by <see cref="Coordinator"/>).</summary>
-    private ulong SwitchStartView => CoordinatorRotation.StartView(Shape, _view, 1);
 
     /// <summary>Ticks a switching replica waits for a valid SWITCH before the view change takes over: 2× the view-change timeout.</summary>
     private long SwitchTimeout => 2L * _s.ViewChangeTicks;
@@ -69,12 +69,11 @@ public sealed partial class ReMinBftReplica
     private void SwitchTick()
     {
         if (++_switchWaitTicks < SwitchTimeout) return;
-        if (_escalationSeen.Length == 0) _escalationSeen = new ulong[_n];
-        bool first = _escalationSeen[_id] <= SwitchStartView;
-        if (first) { _escalationSeen[_id] = SwitchStartView + 1; _escalationAskedTick = _tick; }
+        bool first = _escalationSeen[_id] <= _switchStartView;
+        if (first) { _escalationSeen[_id] = _switchStartView + 1; _escalationAskedTick = _tick; }
         if (first || _tick % _s.RetransmitTicks == 0)
         {
-            _builder.BeginVector(MessageType.ReqViewChange, SwitchStartView + 1, 0, 0);
+            _builder.BeginVector(MessageType.ReqViewChange, _switchStartView + 1, 0, 0);
             Broadcast(_builder.SealVector());
             Stats.EscalationRequests++;
         }
@@ -87,13 +86,10 @@ public sealed partial class ReMinBftReplica
     /// </summary>
     private void NoteEscalation(in MessageHeader h)
     {
-        if (_escalationSeen.Length == 0) _escalationSeen = new ulong[_n];
-        if (h.Sender >= (uint)_n || h.View <= SwitchStartView || h.View <= _escalationSeen[h.Sender]) return;
+        if (h.Sender >= (uint)_n || h.View <= _switchStartView || h.View <= _escalationSeen[h.Sender]) return;
         _escalationSeen[h.Sender] = h.View;
         CheckEscalation();
     }
-
-    private ulong[] _switchedPeers = [];           // per replica: the highest view of a certified message of it at or above the switch's start view
 
     /// <summary>
     /// A certified message of a view at or above the switch's start view while this replica has not switched (it was cut off
@@ -104,13 +100,12 @@ public sealed partial class ReMinBftReplica
     /// </summary>
     private void NoteSwitchedPeer(in MessageHeader h)
     {
-        if (h.Sender >= (uint)_n || h.Sender == _id || h.View < SwitchStartView) return;
-        if (_switchedPeers.Length == 0) _switchedPeers = new ulong[_n];
-        if (h.View > SwitchStartView) NoteEscalation(h);
-        if (_switched || h.View <= _switchedPeers[h.Sender] && _switchedPeers[h.Sender] != 0) return;
-        _switchedPeers[h.Sender] = Math.Max(_switchedPeers[h.Sender], h.View);
+        if (h.Sender >= (uint)_n || h.Sender == _id || h.View < _switchStartView) return;
+        if (h.View > _switchStartView) NoteEscalation(h);
+        if (_switched || h.View <= _switchedPeers[h.Sender]) return;
+        _switchedPeers[h.Sender] = h.View;
         int c = 0;
-        foreach (var v in _switchedPeers) if (v >= SwitchStartView) c++;
+        foreach (var v in _switchedPeers) if (v >= _switchStartView) c++;
         if (c >= _s.F + 1 && !_switching)
         {
             StartSwitch();
@@ -129,7 +124,7 @@ public sealed partial class ReMinBftReplica
         // request with it (OnEscalationRequest), and a merely cut-off replica should install that rather than escalate.
         bool ownRipe = _escalationAskedTick >= 0 && _tick - _escalationAskedTick >= 2L * _s.RetransmitTicks;
         int c = 0;
-        for (int r = 0; r < _escalationSeen.Length; r++) if (_escalationSeen[r] > SwitchStartView && (r != _id || ownRipe)) c++;
+        for (int r = 0; r < _escalationSeen.Length; r++) if (_escalationSeen[r] > _switchStartView && (r != _id || ownRipe)) c++;
         if (c < _s.F + 1) return;
         StartSwitch();
         Escalate();
@@ -150,20 +145,31 @@ public sealed partial class ReMinBftReplica
         _escalated = true;
         _switched = true;
         _switching = true;
-        _switchView = SwitchStartView + 1;
+        _switchView = _switchStartView + 1;
         Stats.SwitchEscalations++;
+        ulong executedHere = LastExecuted;
+        var core = EnterMinBft(_switchStartView);
+        core.ViewChangeFromSwitch(_switchStartView + 1, executedHere, OwnCheckpointsAbove(0, executedHere));
+    }
+
+    /// <summary>
+    /// What a switch and an escalation share: new PANICs count again, every replica executes (the designated replier among
+    /// all), no more UPDATEs are recorded, and a replica that was passive gets a MinBFT core (every replica a member, the
+    /// view change on) starting in <paramref name="initialView"/>. Returns the core.
+    /// </summary>
+    private MinBftReplica EnterMinBft(ulong initialView)
+    {
         _panics.Reset();
         var all = new uint[_n];
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);
         _exec.RecordUpdates = false;
-        ulong executedHere = LastExecuted;
         if (_core is null)
         {
-            var composition = new MinBftComposition { Family = ProtocolFamily.ReMinBft, InitialView = SwitchStartView, Members = ulong.MaxValue, ViewChanges = true, Observer = this };
+            var composition = new MinBftComposition { Family = ProtocolFamily.ReMinBft, InitialView = initialView, Members = ulong.MaxValue, ViewChanges = true, Observer = this };
             _core = new MinBftReplica(_s, _auth, _exec, _output, _usig, InnerQuorums with { Checkpoint = _s.F + 1 }, composition);
         }
-        _core.ViewChangeFromSwitch(SwitchStartView + 1, executedHere, OwnCheckpointsAbove(0, executedHere));
+        return _core;
     }
 
     /// <summary>The ReMinBFT checkpoints this replica took above <paramref name="above"/> up to <paramref name="executedHere"/> and still holds (sequence number, state digest).</summary>
@@ -184,7 +190,6 @@ public sealed partial class ReMinBftReplica
     private void OnEscalationRequest(in MessageHeader h)
     {
         if (_installedSwitch is null || _escalated || h.Sender >= (uint)_n || h.Sender == Coordinator || h.View != _switchView + 1) return;
-        if (_switchAnsweredTick.Length == 0) { _switchAnsweredTick = new long[_n]; Array.Fill(_switchAnsweredTick, -1); }
         if (_switchAnsweredTick[h.Sender] == _tick) return;
         _switchAnsweredTick[h.Sender] = _tick;
         _out.SendToReplica(h.Sender, _installedSwitch);
@@ -196,8 +201,8 @@ public sealed partial class ReMinBftReplica
 
     /// <summary>
     /// The coordinator: abort history = its highest checkpoint with a certificate (every active replica's signed CHECKPOINT,
-    /// one digest and one counter list — at least its stable checkpoint) + every certified message it sent since (+ the
-    /// PREPAREs its COMMITs name), then the certified SWITCH to all. Its sent log holds everything after its stable checkpoint,
+    /// one digest and one counter list — at least its stable checkpoint) + every certified message it sent since, then the
+    /// certified SWITCH to all. Its sent log holds everything after its stable checkpoint,
     /// so the run from any later certified checkpoint is complete.
     /// </summary>
     private void SendSwitch()
@@ -222,15 +227,13 @@ public sealed partial class ReMinBftReplica
         for (ulong c = c0Counter + 1; c <= last; c++)
         {
             if (!core.TryGetSent(c0Epoch, c, out var m)) { Stats.SwitchBuildFailures++; return; }
-            var mh = HeaderOf(m);
             entries.Add((0, m.ToArray()));           // COMMITs without the PREPAREs they name: digests only (SwitchHistory)
         }
         ulong top = cp;
         foreach (var (_, m) in entries) { var mh = HeaderOf(m); if (mh.View == _view && mh.Type is MessageType.UiPrepare or MessageType.UiCommit && mh.Sequence > top) top = mh.Sequence; }
-        ulong view = CoordinatorRotation.StartView(Shape, _view, 1);
         var body = SwitchHistory.Body(_view, 1, cp, digest, c0Epoch, c0Counter, entries, certificate);
         core.WidenToAllReplicas();                    // the SWITCH goes to every replica, passive ones included
-        if (!core.SendCertified(MessageType.UiSwitch, view, top, body)) { Stats.SwitchBuildFailures++; return; }
+        if (!core.SendCertified(MessageType.UiSwitch, _switchStartView, top, body)) { Stats.SwitchBuildFailures++; return; }
         var (se, sc) = core.LastSent;
         if (core.TryGetSent(se, sc, out var sent))
         {
@@ -252,7 +255,7 @@ public sealed partial class ReMinBftReplica
         var body = MessageHeader.Body(message, h);
         var history = SwitchHistory.TryParse(body, _n, new VerifierLimits(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue), null);
         if (history is null || history.Attempt != 1 || history.AbortedView != _view || h.Sender != Coordinator
-            || h.View != CoordinatorRotation.StartView(Shape, _view, 1)) { Stats.BadSwitches++; LastSwitchRejection = "malformed, or wrong coordinator or view"; return; }
+            || h.View != _switchStartView) { Stats.BadSwitches++; LastSwitchRejection = "malformed, or wrong coordinator or view"; return; }
         if (!history.TryAnchor(_active, h.Sender, out var counters, out string? reason)) { Stats.BadSwitches++; LastSwitchRejection = reason; return; }
         ulong c0Epoch = history.CheckpointSeq > 0 ? history.C0Epoch : epoch, c0Counter = history.CheckpointSeq > 0 ? history.C0Counter : 0;
         if (history.CheckpointSeq == 0 && history.C0Counter != 0) { Stats.BadSwitches++; LastSwitchRejection = "c0 without a checkpoint"; return; }
@@ -277,11 +280,6 @@ public sealed partial class ReMinBftReplica
         _switched = true;
         _switchView = h.View;
         _installedSwitch = message.ToArray();
-        _panics.Reset();
-        var all = new uint[_n];
-        for (uint r = 0; r < _n; r++) all[r] = r;
-        _exec.SetExecutors(all);                      // MinBFT: every replica executes; the designated replier among all
-        _exec.RecordUpdates = false;
         // Counter order: past the coordinator's SWITCH, and for every other active replica past its counter in the certified
         // checkpoint (what it certified before is about instances the checkpoint covers). A replica that met the SWITCH in
         // counter order and kept up is past all of these already (Jump only moves forward).
@@ -289,18 +287,14 @@ public sealed partial class ReMinBftReplica
         for (int i = 0; i < counters.Length; i++)
             if (_active[i] != h.Sender) seen.Add((_active[i], counters[i].Epoch, counters[i].Counter));
         ulong executedHere = LastExecuted;
-        if (_core is null)
-        {
-            var composition = new MinBftComposition { Family = ProtocolFamily.ReMinBft, InitialView = h.View, Members = ulong.MaxValue, ViewChanges = true, Observer = this };
-            _core = new MinBftReplica(_s, _auth, _exec, _output, _usig, InnerQuorums with { Checkpoint = _s.F + 1 }, composition);
-        }
+        var core = EnterMinBft(h.View);
         Stats.ProtocolSwitches++;
         ulong tcCheckpoint = 0;
         var checkpoints = new List<byte[]>();
         foreach (var (kind, eh, em) in history.Entries)
             if (kind == 0 && eh.Type == MessageType.UiCheckpoint) { checkpoints.Add(em); if (eh.Sequence > tcCheckpoint) tcCheckpoint = eh.Sequence; }
         var own = OwnCheckpointsAbove(history.CheckpointSeq, executedHere);
-        _core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint), checkpoints, own,
+        core.InstallSwitch(h.View, history.CheckpointSeq, history.CheckpointDigest, batches, digests, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(seen), executedHere, (h.Sender, tcCheckpoint), checkpoints, own,
             checkpointHolders: _active);
     }
 }

@@ -50,6 +50,8 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     private readonly ulong _activeMask;
     private readonly bool _isActive;
     private readonly ulong _view;                // the generation-0 view: its leader is view mod n
+    /// <summary>The view MinBFT starts in after the first switch attempt (led by <see cref="Coordinator"/>; CoordinatorRotation.StartView).</summary>
+    private readonly ulong _switchStartView;
     private MinBftReplica? _core;                // active replicas; a passive replica gets one when the switch installs
     private readonly Authenticator _auth;
     private readonly UsigCertificateScheme _usig;
@@ -108,6 +110,11 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         _isActive = (_activeMask & (1UL << (int)_id)) != 0;
         _exec.SetExecutors(_active);
         _exec.RecordUpdates = _isActive && _passive.Length > 0;
+        _switchStartView = CoordinatorRotation.StartView(Shape, _view, 1);
+        _escalationSeen = new ulong[_n];
+        _switchedPeers = new ulong[_n];
+        _switchAnsweredTick = new long[_n];
+        Array.Fill(_switchAnsweredTick, -1);
         _cps = new CounterCheckpoints(_n, _active, settings.Window / settings.CheckpointInterval + 2, settings.CheckpointInterval);
         _updates = new UpdateSlot[settings.Window * 2];
         for (int i = 0; i < _updates.Length; i++) _updates[i] = new UpdateSlot(_n);

@@ -116,11 +116,7 @@ public sealed class SwitchHistory
             if (mb.Length < ReMinBftBodies.SignedCheckpointLength(0)) return null;
             uint cc = BinaryPrimitives.ReadUInt32LittleEndian(mb.Slice(Digests.Size));
             if (cc > (uint)n || mb.Length != ReMinBftBodies.SignedCheckpointLength((int)cc) || !mb.Slice(0, Digests.Size).SequenceEqual(h.CheckpointDigest)) return null;
-            if (signatures is not null)
-            {
-                int signed = MessageHeader.Size + mb.Length - ReplicaSignatures.SignatureSize;
-                if (!signatures(mh.Sender, m.Slice(0, signed), m.Slice(signed, ReplicaSignatures.SignatureSize))) return null;
-            }
+            if (signatures is not null && !CommonRules.SignatureValid(signatures, mh.Sender, m, mb.Length)) return null;
             senders |= 1UL << (int)mh.Sender;
             h.Certificate.Add((mh.Sender, m.ToArray()));
         }

@@ -42,10 +42,10 @@ internal static class MinBftTestKit
     }
 
     /// <summary>A certified message of <paramref name="usig"/>'s replica: header ‖ body ‖ USIG trailer over SHA-256(header ‖ authDigest) (authDigest = D(batch) for a PREPARE, AuthBody(body) otherwise).</summary>
-    public static byte[] Certified(IUsig usig, MessageType type, ulong view, ulong seq, byte[] body)
+    public static byte[] Certified(IUsig usig, MessageType type, ulong view, ulong seq, byte[] body, ProtocolFamily family = ProtocolFamily.MinBft)
     {
         var msg = new byte[MinBftBodies.CertifiedLength(body.Length)];
-        new MessageHeader(type, usig.Id, view, seq, body.Length, UsigCertificateScheme.Length, ProtocolFamily.MinBft, 0).Write(msg);
+        new MessageHeader(type, usig.Id, view, seq, body.Length, UsigCertificateScheme.Length, family, 0).Write(msg);
         body.CopyTo(msg.AsSpan(MessageHeader.Size));
         Span<byte> auth = stackalloc byte[32];
         if (type == MessageType.UiPrepare) body.AsSpan(0, 32).CopyTo(auth);

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using FastBft.Agreement;
 using FastBft.Agreement.ReMinBft;
 using FastBft.Auth;
+using FastBft.Engine.Tests.Agreement.MinBft;
 using FastBft.Engine.Tests.Support;
 using FastBft.Verification;
 using FastBft.Wire;
@@ -151,19 +152,6 @@ public class ReMinBftSwitchCertificateTests
 
     // ------------------------------------------------------------------ the sender rule at the receiver
 
-    /// <summary>A certified ReMinBFT message of replica <paramref name="usig"/>.Id (the test holds that replica's USIG, as a Byzantine replica would).</summary>
-    private static byte[] Certified(FastBft.TrustedHw.IUsig usig, MessageType type, ulong view, ulong seq, byte[] body)
-    {
-        var msg = new byte[MessageHeader.Size + body.Length + UsigCertificateScheme.Length];
-        new MessageHeader(type, usig.Id, view, seq, body.Length, UsigCertificateScheme.Length, ProtocolFamily.ReMinBft, 0).Write(msg);
-        body.CopyTo(msg.AsSpan(MessageHeader.Size));
-        Span<byte> auth = stackalloc byte[Digests.Size];
-        Digests.AuthBody(body, auth);
-        using var scheme = new UsigCertificateScheme(usig);
-        scheme.Seal(msg.AsSpan(0, MessageHeader.Size), auth, 0, msg.AsSpan(MessageHeader.Size + body.Length));
-        return msg;
-    }
-
     /// <summary>
     /// Thesis §5.4.2 sender rule, checked by the receiver: a follower whose COMMIT for s=2 carries a lower counter than its
     /// COMMIT for s=1 breaks it (the coordinator could otherwise leave the s=2 COMMIT out of an abort history anchored at
@@ -190,8 +178,8 @@ public class ReMinBftSwitchCertificateTests
             return body;
         }
         var follower = cell.UsigFor(1);                                               // replica 1's USIG: counters 1, 2, … as the leader expects
-        var commit2 = Certified(follower, MessageType.UiCommit, 0, 2, CommitBody(prepares[2]));   // counter 1
-        var commit1 = Certified(follower, MessageType.UiCommit, 0, 1, CommitBody(prepares[1]));   // counter 2
+        var commit2 = MinBftTestKit.Certified(follower, MessageType.UiCommit, 0, 2, CommitBody(prepares[2]), ProtocolFamily.ReMinBft);   // counter 1
+        var commit1 = MinBftTestKit.Certified(follower, MessageType.UiCommit, 0, 1, CommitBody(prepares[1]), ProtocolFamily.ReMinBft);   // counter 2
         forging = true;
         cell.Inject(1, 0, commit2);
         cell.Inject(1, 0, commit1);
