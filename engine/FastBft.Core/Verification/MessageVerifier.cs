@@ -36,6 +36,9 @@ public sealed class MessageVerifier
     /// <summary>The schema this verifier drives.</summary>
     public IMessageSchema Schema => _schema;
 
+    /// <summary>The cell's size limits this verifier enforces.</summary>
+    public VerifierLimits Limits => _context.Limits;
+
     /// <summary>Drop counters indexed by <see cref="ParseStatus"/> (written by the verifying thread; read others with <see cref="DroppedFor"/>).</summary>
     public ReadOnlySpan<long> Drops => _drops;
 

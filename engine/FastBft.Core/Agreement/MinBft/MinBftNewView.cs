@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Compression;
 using FastBft.Auth;
 using FastBft.Verification;
 using FastBft.Wire;
@@ -10,6 +11,11 @@ namespace FastBft.Agreement.MinBft;
 /// <code>
 /// vcCount[2] ‖ 0[2] ‖ X[8] ‖ maxS[8] ‖ (maxS − X) × D(batch)[32] ‖ vcCount × (len[4] ‖ certified VIEW-CHANGE(v'))
 /// </code>
+/// or, compressed (format 1; docs/minbft.md §5.3): <c>vcCount[2] ‖ 1[2] ‖ rawLength[4] ‖ Brotli(everything after the first 4 bytes
+/// of the plain layout)</c>. The f+1 VIEW-CHANGEs usually carry the same batches (every replica attaches the PREPAREs its
+/// COMMITs name), so the plain layout is about f+1 times what the new view needs; Brotli (System.IO.Compression, a 16 MiB
+/// window) removes the repeats. The leader's UI covers the body as sent; a receiver allocates the plain body only after
+/// checking rawLength against (n + 1) × the message body limit.
 /// The decision (X, maxS and one D per sequence number) is carried so that every replica can recompute it from the
 /// f+1 VIEW-CHANGEs and reject any difference: X = the highest certified checkpoint among them; for each s in
 /// (X, maxS] the value of the PREPARE/COMMIT of the highest view naming s, and among those of that view the one
@@ -22,6 +28,12 @@ public sealed class MinBftNewView
 {
     /// <summary>Bytes of the fixed part of the body.</summary>
     public const int Fixed = 20;
+    /// <summary>Bytes of the fixed part of a compressed body (vcCount ‖ format ‖ rawLength).</summary>
+    public const int CompressedFixed = 8;
+    /// <summary>Plain bodies up to this many bytes are sent as they are; longer ones compressed when that saves bytes.</summary>
+    public const int CompressAbove = 4096;
+    private const ushort PlainFormat = 0, BrotliFormat = 1;
+    private const int BrotliQuality = 4, BrotliWindowBits = 24;
 
     /// <summary>The new view.</summary>
     public ulong View { get; private init; }
@@ -41,10 +53,17 @@ public sealed class MinBftNewView
 
     private static MinBftNewView? Parse(in MessageHeader h, ReadOnlySpan<byte> body, int n, VerifierLimits limits, IAuthScheme? usig)
     {
-        if (usig is null || body.Length < Fixed) return null;
+        if (usig is null || body.Length < 4) return null;
+        ushort format = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(2));
+        if (format == BrotliFormat)
+        {
+            var plain = Decompress(body, n, limits);
+            return plain is null ? null : Parse(h, plain, n, limits, usig);
+        }
+        if (format != PlainFormat || body.Length < Fixed) return null;
         int f = MinBftViewChange.FOf(n);
         int count = BinaryPrimitives.ReadUInt16LittleEndian(body);
-        if (count < f + 1 || count > n || BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(2)) != 0) return null;
+        if (count < f + 1 || count > n) return null;
         ulong x = BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(4));
         ulong maxS = BinaryPrimitives.ReadUInt64LittleEndian(body.Slice(12));
         if (maxS < x || maxS - x > (ulong)((body.Length - Fixed) / Digests.Size)) return null;
@@ -82,8 +101,42 @@ public sealed class MinBftNewView
         return nv;
     }
 
-    /// <summary>Writes the NEW-VIEW body for <paramref name="decision"/> and the certified VIEW-CHANGE <paramref name="messages"/>.</summary>
+    /// <summary>
+    /// The plain body of a compressed one: null if rawLength exceeds (n + 1) × the body limit (checked before anything is
+    /// allocated for it), if the Brotli stream is malformed or does not decode to exactly rawLength bytes, or if the plain
+    /// body is itself marked compressed.
+    /// </summary>
+    internal static byte[]? Decompress(ReadOnlySpan<byte> body, int n, VerifierLimits limits)
+    {
+        if (body.Length < CompressedFixed) return null;
+        uint rawLength = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(4));
+        if (rawLength < Fixed || rawLength > (ulong)(n + 1) * (ulong)limits.MaxMessageBody || rawLength > int.MaxValue / 2) return null;
+        var plain = new byte[rawLength];
+        body.Slice(0, 2).CopyTo(plain);                      // vcCount; format 0
+        if (!BrotliDecoder.TryDecompress(body.Slice(CompressedFixed), plain.AsSpan(4), out int written) || written != plain.Length - 4) return null;
+        return plain;
+    }
+
+    /// <summary>
+    /// Writes the NEW-VIEW body for <paramref name="decision"/> and the certified VIEW-CHANGE <paramref name="messages"/>:
+    /// the plain layout, or the compressed one when the plain body is longer than <see cref="CompressAbove"/> bytes and
+    /// compression makes it shorter.
+    /// </summary>
     public static byte[] Body(MinBftDecision decision, IReadOnlyList<byte[]> messages)
+    {
+        var plain = PlainBody(decision, messages);
+        if (plain.Length <= CompressAbove) return plain;
+        var packed = new byte[CompressedFixed + BrotliEncoder.GetMaxCompressedLength(plain.Length - 4)];
+        if (!BrotliEncoder.TryCompress(plain.AsSpan(4), packed.AsSpan(CompressedFixed), out int written, BrotliQuality, BrotliWindowBits)
+            || CompressedFixed + written >= plain.Length || CompressedFixed + written < Fixed) return plain;
+        plain.AsSpan(0, 2).CopyTo(packed);
+        BinaryPrimitives.WriteUInt16LittleEndian(packed.AsSpan(2), BrotliFormat);
+        BinaryPrimitives.WriteUInt32LittleEndian(packed.AsSpan(4), (uint)plain.Length);
+        return packed.AsSpan(0, CompressedFixed + written).ToArray();
+    }
+
+    /// <summary>The plain layout (format 0).</summary>
+    public static byte[] PlainBody(MinBftDecision decision, IReadOnlyList<byte[]> messages)
     {
         int slots = decision.BatchDigests.Count;
         var body = new byte[Fixed + slots * Digests.Size + messages.Sum(m => 4 + m.Length)];
