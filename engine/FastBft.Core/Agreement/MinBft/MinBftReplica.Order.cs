@@ -253,7 +253,7 @@ public sealed partial class MinBftReplica
     /// <summary>
     /// UI-FETCH for another replica's messages: re-sends what we hold of <paramref name="of"/>'s certified messages from
     /// (epoch, counter) on, as long as they are consecutive — the PREPAREs of the window's slots (a follower that lost a
-    /// crashed leader's PREPARE gets it from a replica that bound it) and the NEW-VIEW we installed. The recipient checks
+    /// crashed leader's PREPARE gets it from a replica that bound it), its CHECKPOINTs we hold, and the NEW-VIEW we installed. The recipient checks
     /// the UI like any certified message; relaying cannot forge or reorder anything.
     /// </summary>
     private void RelayHeld(uint asker, uint of, ulong epoch, ulong counter)
@@ -275,6 +275,11 @@ public sealed partial class MinBftReplica
             if (IsCertifiedBy(m, of, epoch, counter)) { message = m; return true; }
         }
         if (_newViewMessage is not null && IsCertifiedBy(_newViewMessage, of, epoch, counter)) { message = _newViewMessage; return true; }
+        // The sender's certified CHECKPOINTs interleave with its PREPAREs in its counter order: without them a relay stops at
+        // the first one, and a replica that only ever got a faulty leader's messages with bad authenticators stays stuck
+        // before it (sim: f2/leader/invalidmac/checkpointboundary/partitionheal seed 41060264).
+        for (int i = 0; i < _cpSeq.Length; i++)
+            if (_cpSeq[i] != 0 && _cpHas[i][of] && IsCertifiedBy(_cpMsg[i][of], of, epoch, counter)) { message = _cpMsg[i][of]; return true; }
         message = default;
         return false;
     }
