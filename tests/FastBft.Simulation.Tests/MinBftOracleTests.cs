@@ -248,6 +248,21 @@ public class MinBftCoreBugReplays
     [InlineData("f1/follower/withholdcheckpoint/checkpointboundary/lagacrossviewchange", 221946011UL)]
     public void M4_ARelayOfALeadersMessagesIncludesItsCheckpoints(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M4");
 
+    /// <summary>
+    /// M5 (counter order): draining a sender's buffered messages, one of them installed a NEW-VIEW that moved the sender's
+    /// counter order past its VIEW-CHANGE (a fresh buffer), and the drain went on with the old buffer: replica 2 acted on
+    /// replica 1's PREPARE of counter 10 after the order had moved to 18 (found by the counter-order oracle in
+    /// `simulate --protocol minbft --scenarios 100000 --seed 9111`, once M4's relay changed the run's timing). The drain
+    /// stops when the buffer is replaced.
+    /// </summary>
+    [Fact]
+    public void M5_ADrainStopsWhenANewViewMovesTheSendersCounterOrder()
+    {
+        var r = Replay("f1/follower/withholdcheckpoint/midbatch/isolateone", 106113923UL);
+        Assert.NotEqual("counter-order", r.Invariant);
+        AssertPasses(r, "M5");
+    }
+
     private static void AssertPasses(SimulationResult r, string bug)
         => Assert.True(r.Passed, $"{bug} regression: {r}");
 }

@@ -56,6 +56,9 @@ public sealed partial class MinBftReplica : IStateTransferOutput
     /// <summary>Highest CHECKPOINT sequence number each sender certified, in its counter order.</summary>
     private ulong[] _peerCheckpoint = [];
     private bool[] _peerCheckpointFromNewView = [];
+    // The installed switch's checkpoint and view (0 = none), and per sender whether its re-announcement of it was taken.
+    private ulong _switchCheckpoint, _switchView;
+    private bool[] _switchReannounced = [];
 
     private void InitTaken()
     {
@@ -64,6 +67,7 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         for (int j = 0; j < _n; j++) { _takenSeq[j] = new ulong[ring]; _takenEpoch[j] = new ulong[ring]; _takenCounter[j] = new ulong[ring]; }
         _peerCheckpoint = new ulong[_n];
         _peerCheckpointFromNewView = new bool[_n];
+        _switchReannounced = new bool[_n];
         _senderOrderView = new ulong[_n];
         _senderOrderSeq = new ulong[_n];
     }
@@ -218,7 +222,20 @@ public sealed partial class MinBftReplica : IStateTransferOutput
             _peerCheckpointFromNewView[h.Sender] = false;  // its own CHECKPOINT of the stable checkpoint a NEW-VIEW set as its bound
             return Handled.Done;
         }
-        if (h.Sequence <= _peerCheckpoint[h.Sender]) { Stats.CheckpointOrderViolations++; return Handled.Park; }
+        if (h.Sequence <= _peerCheckpoint[h.Sender])
+        {
+            if (h.Sequence == _switchCheckpoint && h.View >= _switchView && _switchView > 0 && !_switchReannounced[h.Sender])
+            {
+                // A switch's re-announcement (InstallSwitch): every replica certifies the switch's checkpoint once more in the
+                // new view, also one that certified a later checkpoint before the switch (an active replica ahead of the
+                // coordinator's checkpoint). Taken once per sender without lowering its bound; parking it would block the
+                // sender's queue for good (sim: f2/coordinator/mute/checkpointboundary/clean seed 358281228).
+                _switchReannounced[h.Sender] = true;
+                return Handled.Done;
+            }
+            Stats.CheckpointOrderViolations++;
+            return Handled.Park;
+        }
         _peerCheckpointFromNewView[h.Sender] = false;
         _peerCheckpoint[h.Sender] = h.Sequence;
         return Handled.Done;

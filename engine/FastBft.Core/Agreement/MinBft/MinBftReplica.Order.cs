@@ -115,7 +115,10 @@ public sealed partial class MinBftReplica
     {
         var buffer = _order[j];
         if (buffer is null) return;
-        while (_parked[j] is null && buffer.TryTakeNext(j, out var held, out _))
+        // A message handled here can install a NEW-VIEW that moves j's counter order past its VIEW-CHANGE (Jump replaces the
+        // buffer): what the old buffer still holds is superseded and must not be acted on (sim: counter-order oracle,
+        // f1/follower/withholdcheckpoint/midbatch/isolateone seed 106113923).
+        while (_parked[j] is null && ReferenceEquals(_order[j], buffer) && buffer.TryTakeNext(j, out var held, out _))
         {
             if (held is null) continue;
             MessageHeader.TryParse(held.Span, int.MaxValue, out var h);

@@ -115,6 +115,8 @@ public sealed partial class MinBftReplica
         // fetched x's state announces it after the transfer): accepted once at that bound, as after a NEW-VIEW.
         // Every replica certifies CHECKPOINT(x) once more in the new view (below), also one that did so before the switch.
         for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] <= x) { _peerCheckpoint[j] = x; _peerCheckpointFromNewView[j] = true; }
+        _switchCheckpoint = x;                         // a sender that certified a later checkpoint before the switch re-announces x too (OnCheckpointInOrder)
+        _switchView = view;
         if (coordinatorCheckpoint.Sender < (uint)_n && _peerCheckpoint[coordinatorCheckpoint.Sender] < coordinatorCheckpoint.Seq) _peerCheckpoint[coordinatorCheckpoint.Sender] = coordinatorCheckpoint.Seq;
         Stats.ProtocolSwitches++;
         if (certifiedCheckpoints is not null)
