@@ -263,6 +263,21 @@ public class MinBftCoreBugReplays
         AssertPasses(r, "M5");
     }
 
+    /// <summary>
+    /// M6 (liveness): a faulty leader (twins, or equivocating) helps one correct replica into a view change — f+1 requests
+    /// for the next view, its own and the faulty one's — while the other correct replica, which executed everything it saw,
+    /// has nothing pending and never suspects. With n = 2f+1 every correct replica is needed, so clients stop at one reply
+    /// (4 of the 11 liveness failures of `simulate --protocol minbft --scenarios 100000 --seed 8830`). A client's
+    /// retransmission of a request the replica executed (it lacks f+1 matching replies) now joins another replica's request
+    /// for a later view, as a PANIC does in ReMinBFT (docs/minbft.md §5.1).
+    /// </summary>
+    [Theory]
+    [InlineData("f1/leader/twins/early/isolateone", 87710435UL)]
+    [InlineData("f1/leader/twins/early/isolateone", 623303151UL)]
+    [InlineData("f1/leader/twins/checkpointboundary/isolateone", 43241518UL)]
+    [InlineData("f1/leader/equivocate/checkpointboundary/lagacrossviewchange", 402087077UL)]
+    public void M6_ARetransmittedExecutedRequestJoinsAnotherReplicasViewChange(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M6");
+
     private static void AssertPasses(SimulationResult r, string bug)
         => Assert.True(r.Passed, $"{bug} regression: {r}");
 }

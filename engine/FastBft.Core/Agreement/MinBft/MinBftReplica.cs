@@ -263,6 +263,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         {
             Stats.CachedReplies++;
             SendReply(entry, full: true);                  // a retransmission gets the cached reply, never a re-execution [Thesis §2.1.2.2]
+            // The client timed out without f+1 matching replies for a request we executed. If another replica already asks
+            // for a later view, our reply alone does not serve the client: with n = 2f+1 every correct replica is needed, and
+            // one that left the view with a faulty replica's help waits for us for good (docs/minbft.md §5.1, M6).
+            if (_viewChanges && !InViewChange) SupportNextViewChange();
             return;
         }
         if (IsLeader && !InViewChange)
