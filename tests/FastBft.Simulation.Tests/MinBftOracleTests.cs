@@ -278,6 +278,19 @@ public class MinBftCoreBugReplays
     [InlineData("f1/leader/equivocate/checkpointboundary/lagacrossviewchange", 402087077UL)]
     public void M6_ARetransmittedExecutedRequestJoinsAnotherReplicasViewChange(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M6");
 
+    /// <summary>
+    /// M7 (state transfer): a replica behind a NEW-VIEW's checkpoint fetched it only from the holders its certificate named —
+    /// here only the mute follower — and never from the correct replica, whose latest announcement was already a later
+    /// checkpoint, so the leader never executed the instances it had to re-propose (3 failures in the first third of
+    /// `simulate --protocol minbft --scenarios 100000 --seed 9131`). A stalled fetch now also asks replicas in a round over
+    /// all of them (what they send is checked against the certified digest), and announcements of the current target count.
+    /// </summary>
+    [Theory]
+    [InlineData("f1/follower/mute/checkpointboundary/partitionheal", 470232225UL)]
+    [InlineData("f1/follower/mute/checkpointboundary/partitionheal", 427252435UL)]
+    [InlineData("f1/follower/mute/checkpointboundary/partitionheal", 500108737UL)]
+    public void M7_AStalledStateFetchAsksEveryReplica(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M7");
+
     private static void AssertPasses(SimulationResult r, string bug)
         => Assert.True(r.Passed, $"{bug} regression: {r}");
 }

@@ -50,6 +50,7 @@ public sealed class StateTransfer
     private byte[] _buffer = new byte[1024];
     private int _received, _total = -1, _stall;
     private uint _from, _object;
+    private uint _round;                                     // Rotate's round over all replicas
     private ICheckpointFetch? _session;
 
     /// <summary>Creates the component of replica <paramref name="self"/> in a cell of <paramref name="n"/> replicas.</summary>
@@ -90,11 +91,15 @@ public sealed class StateTransfer
     /// <summary>A CHECKPOINT (or a NEW-VIEW's chosen checkpoint) from <paramref name="sender"/> for <paramref name="seq"/>; starts a fetch target once f+1 match.</summary>
     public void NoteCheckpoint(uint sender, ulong seq, ReadOnlySpan<byte> digest, ulong lastExecuted)
     {
-        if (sender >= (uint)_n || seq <= lastExecuted || seq <= Target || seq < _announcedSeq[sender]) return;
+        if (sender >= (uint)_n || seq <= lastExecuted || seq < _announcedSeq[sender]) return;
         _announcedSeq[sender] = seq;
         Span<byte> key = stackalloc byte[Digests.Size];
         Key(seq, digest, key);
         _announced.Replace(sender, key);
+        // The current target (or an older one): nothing to start, but the sender holds that state, so Rotate may fetch from it.
+        // A target set from a certificate whose holders are faulty or gone (FetchCertified) otherwise never learns of the
+        // correct replica that announces it later (sim: minbft f1/follower/mute/checkpointboundary/partitionheal seed 470232225).
+        if (seq <= Target) return;
         if (_announced.CountMatching(key) < _weak) return;     // f+1: at least one correct replica took this checkpoint
         if (FinishBeforeNewerTarget && _session is not null)
         {
@@ -166,15 +171,31 @@ public sealed class StateTransfer
         SendFetch();
     }
 
+    /// <summary>
+    /// The next replica to ask after a stall: on odd stalls another replica that announced this target (the next in
+    /// order), on even stalls — or when no other replica announced it — the next replica of a round over all of them. What
+    /// a replica sends is checked against the certified digest, so asking one that did not announce the target is safe; it
+    /// is what reaches a correct holder when the announced ones are faulty or gone, or when the correct holder's latest
+    /// announcement is a later checkpoint (sim: minbft f1/follower/mute/checkpointboundary/partitionheal seed 470232225:
+    /// the NEW-VIEW's certificate named only the mute replica).
+    /// </summary>
     private void Rotate()
     {
-        Span<byte> key = stackalloc byte[Digests.Size];
-        Key(Target, _fetchDigest, key);
-        for (int k = 1; k <= _n; k++)
+        if (_stalls % 2 == 1)
         {
-            uint r = (uint)((_from + k) % (uint)_n);
-            if (r == _self) continue;
-            if (_announcedSeq[r] == Target && _announced.HasVoted(r) && _announced.VoteOf(r).SequenceEqual(key)) { _from = r; break; }
+            Span<byte> key = stackalloc byte[Digests.Size];
+            Key(Target, _fetchDigest, key);
+            for (int k = 1; k < _n; k++)
+            {
+                uint r = (uint)((_from + k) % (uint)_n);
+                if (r == _self) continue;
+                if (_announcedSeq[r] == Target && _announced.HasVoted(r) && _announced.VoteOf(r).SequenceEqual(key)) { _from = r; return; }
+            }
+        }
+        for (int k = 0; k < _n; k++)
+        {
+            _round = (_round + 1) % (uint)_n;
+            if (_round != _self && _round != _from) { _from = _round; return; }
         }
     }
 
