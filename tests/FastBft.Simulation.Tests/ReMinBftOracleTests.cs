@@ -263,6 +263,17 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
     public void TheSwitchCheckpointReannouncedAfterALaterOneDoesNotBlockItsSender(string scenario, ulong seed) => AssertReplayPasses(scenario, seed);
 
     /// <summary>
+    /// A switch's re-announced CHECKPOINT that reaches a replica before it installed the switch comes from a non-member and
+    /// is dropped; two such replicas then lacked f+1 certified CHECKPOINTs of their stable checkpoint, could not build a
+    /// VIEW-CHANGE, and waited for each other for good. A replica in a view change without a VIEW-CHANGE now re-sends its
+    /// own CHECKPOINT of it and tries again every retransmission period (sweep `--scenarios 50000 --seed 9132`).
+    /// </summary>
+    [Theory]
+    [InlineData("f1/coordinator/withholdcheckpoint/early/partitionheal", 124178681UL)]
+    [InlineData("f2/follower/invalidmac/checkpointboundary/shortlag", 568403164UL)]
+    public void AReplicaThatCannotBuildItsViewChangeResendsItsCheckpointAndRetries(string scenario, ulong seed) => AssertReplayPasses(scenario, seed);
+
+    /// <summary>
     /// A lagging active replica (a flooding client keeps it far behind the coordinator's counter order) takes the valid SWITCH
     /// on receipt instead of waiting for the coordinator's earlier messages, which left the sent log long ago (13 of 14
     /// failures of the 20,000-scenario sweep after the certificate fix, seed 8806).

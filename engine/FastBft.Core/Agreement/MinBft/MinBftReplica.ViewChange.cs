@@ -69,7 +69,11 @@ public sealed partial class MinBftReplica
         }
         if (_inViewChange)
         {
-            if (_tick % _s.RetransmitTicks == 0 && _ownVc is not null) Broadcast(_ownVc);
+            if (_tick % _s.RetransmitTicks == 0)
+            {
+                if (_ownVc is not null && _vcs[_id] is { } mine && mine.View == View) Broadcast(_ownVc);
+                else RetryViewChange();
+            }
             if (IsLeader) TrySendNewView();
             if (++_vcStallTicks >= ViewChangeTimeout)
             {
@@ -139,6 +143,23 @@ public sealed partial class MinBftReplica
         Broadcast(_builder.SealVector());
         Stats.ReqViewChangesSent++;
         CheckRequestQuorum();
+    }
+
+    /// <summary>
+    /// In a view change without a VIEW-CHANGE of ours for it (it could not be built: fewer than f+1 certified CHECKPOINTs of
+    /// our stable checkpoint are held): re-send our own certified CHECKPOINT of it (same bytes, same UI) so that peers that
+    /// missed it store it — a switch's re-announcement reaches a replica that has not installed the switch yet as a
+    /// non-member's message and is dropped, and two such replicas then wait for each other for good (sim: reminbft
+    /// f1/coordinator/withholdcheckpoint/early/partitionheal seed 124178681) — and try to build the VIEW-CHANGE again.
+    /// </summary>
+    private void RetryViewChange()
+    {
+        if (LowWatermark > 0 && TryGetCheckpointMessage(LowWatermark, _id, out var own)) { Broadcast(own); Stats.CheckpointsResent++; }
+        var body = BuildViewChangeBody();
+        if (body is null) return;
+        body.CopyTo(_outbox.Begin(MessageType.UiViewChange, View, LowWatermark, body.Length));
+        _outbox.End();
+        Flush();
     }
 
     private void StartViewChange(ulong view)

@@ -669,4 +669,6 @@ public sealed class MinBftStats : ReplicaCounters
     public long BadFixedPrepares;
     /// <summary>REQ-VIEW-CHANGEs sent; VIEW-CHANGEs that could not be built (own log no longer held); new epochs accepted through a NEW-VIEW.</summary>
     public long ReqViewChangesSent, ViewChangeLogMissing, EpochsAccepted;
+    /// <summary>Own certified CHECKPOINTs of the stable checkpoint re-sent while a VIEW-CHANGE could not be built for want of f+1 of them.</summary>
+    public long CheckpointsResent;
 }
