@@ -131,6 +131,13 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _lastHeard = new long[_n];
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
         (execution as FastBft.Execution.Odrc.IOdrcStage)?.Attach(this, this);
+        // Plain PBFT over a stage whose service persists batches: persist the agreement log too and continue from it
+        // (docs/durability.md §4). A switching protocol's generation core starts from its SWITCH instead.
+        if (family == ProtocolFamily.Pbft && generation == 0 && execution is SequentialExecutionStage { AgreementLog: { } log } stage)
+        {
+            _log = log;
+            if (log.Recovered.Count > 0 || stage.RecoveredSequence > 0) Restore(log, stage.RecoveredSequence);
+        }
     }
 
     /// <summary>Replica id.</summary>
@@ -205,6 +212,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     public void OnTick()
     {
         _tick++;
+        if (_resume) ResumeAfterRestart();
         ulong hi = Math.Min(LastAssigned, HighWatermark);
         for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
         {
@@ -330,6 +338,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         slot.StorePrePrepare(msg, digest);
         Stats.Batches++;
         Stats.BatchedRequests += count;
+        PersistSlot(slot, sentPrepare: false);          // docs/durability.md §4.2: on disk before the PRE-PREPARE leaves
         Broadcast(msg);
     }
 
@@ -359,7 +368,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (seq > LastAssigned && (requestsAuthenticated || vouched)) LastAssigned = seq;
         // A batch whose client MACs did not all verify for us is not vouched for by us: we send no PREPARE,
         // but 2f PREPAREs of others (f+1 correct replicas authenticated it) still prepare it here.
-        if (requestsAuthenticated || vouched) SendVote(slot, commit: false);
+        if (requestsAuthenticated || vouched) { PersistSlot(slot, sentPrepare: true); SendVote(slot, commit: false); }
         else Stats.UnauthenticatedBatches++;
         Advance(slot);
     }
@@ -395,6 +404,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (!slot.Prepared && slot.Prepares.CountMatching(slot.Digest) >= _q.Prepare)
         {
             slot.Prepared = true;
+            PersistPrepared(slot);                      // docs/durability.md §4.2: on disk before the COMMIT leaves
             SendVote(slot, commit: true);
         }
         if (slot.Prepared && !slot.Committed && slot.Commits.CountMatching(slot.Digest) >= _q.Commit)
@@ -480,6 +490,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _exec.TakeCheckpoint(seq, digest);              // digest = SHA-256(service snapshot ‖ reply cache)
         _checkpoints.RecordOwn(seq, digest, _id);
         Stats.Checkpoints++;
+        PersistState(sync: false, viewRecord: false);   // own digest kept across a restart (checkpoints above h can still become stable)
         BroadcastCheckpoint(seq, digest);
         TryStabilize(seq);
     }
@@ -517,6 +528,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
             LowWatermark = seq;                         // stable: garbage-collect the log below (PBFT-PR §4.3)
             _checkpoints.MakeStable(seq);
             Stats.StableCheckpoints++;
+            PersistState(sync: false, viewRecord: false, deleteThrough: seq);
             EndOfBurst();                               // the window moved: the primary may propose again
         }
         else if (_checkpoints.HasConflictingQuorum(seq, _q.Checkpoint))
