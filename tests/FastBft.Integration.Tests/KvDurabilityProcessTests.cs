@@ -58,6 +58,8 @@ public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
         r.Process.Dispose();
     }
 
+    private static bool WaitAll(IEnumerable<Task> tasks, TimeSpan limit) => Task.WhenAll(tasks).Wait(limit);
+
     private static byte[] B(string s) => Encoding.UTF8.GetBytes(s);
     private static string Value(int i, int round) => $"value-{round}-{i}-" + new string('x', 80);
 
@@ -141,6 +143,70 @@ public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
             Assert.Equal(0, CountMissing(cell, 0, Keys, round: 1));
             Write(cell, 0, 100, round: 2);                     // and the restarted cell goes on
             Assert.Equal(0, CountMissing(cell, 0, 100, round: 2));
+        }
+        finally
+        {
+            foreach (var r in replicas) Stop(r);
+            try { dir.Delete(true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>
+    /// Issue 13 item 3(b) in earnest (docs/durability.md §4): SETs with 64 in flight, and SIGKILL of all four replicas while
+    /// they are in flight — <paramref name="staggered"/>: at different moments (replica 3, then 2, then 1, then the primary
+    /// 0, 150 ms apart, writes going on), else one right after the other. No waiting for a common prefix: the replicas
+    /// stop at different executed sequence numbers, with batches prepared or committed at some and not at others. After
+    /// the restart every write acknowledged before the kill reads back, the client's outstanding writes complete (the
+    /// restarted cell orders or answers their retransmissions), all four reach one state digest, and new writes are accepted.
+    /// </summary>
+    [Theory]
+    [InlineData("process", false)]
+    [InlineData("fsync", false)]
+    [InlineData("process", true)]
+    [InlineData("fsync", true)]
+    public void KillingAllFourWhileWritesAreInFlightLosesNoAcknowledgedWrite(string durability, bool staggered)
+    {
+        int keys = Math.Max(600, Keys / 2);
+        var (cell, configPath, dir) = Cell(durability, partitions: 1024, checkpointInterval: 16);
+        var replicas = new List<Replica>();
+        try
+        {
+            for (int i = 0; i < 4; i++) replicas.Add(Start(configPath, i));
+            var sw = Stopwatch.StartNew();
+            using var invoker = new ReplicatedInvoker(new ClientEndpoint(cell, TransportFactory.ForClient(cell)), 64);
+            var tasks = new List<Task<byte[]>>();
+            for (int i = 0; i < keys; i++)
+            {
+                int k = i;
+                tasks.Add(invoker.InvokeAsync(KvCodec.Encode(w => KvCodec.Set(w, B($"key:{k}"), B(Value(k, 1))))));
+            }
+            // Kill once a third is acknowledged: most of the rest are queued at the client or in flight in the cell.
+            while (tasks.Count(t => t.IsCompleted) < keys / 3)
+            {
+                Assert.True(sw.Elapsed < TimeSpan.FromMinutes(5), "writes not acknowledged");
+                Thread.Sleep(5);
+            }
+            var order = new[] { 3, 2, 1, 0 };
+            foreach (int r in order)
+            {
+                Kill(replicas[r]);
+                if (staggered) Thread.Sleep(150);
+            }
+            var acked = Enumerable.Range(0, keys).Where(i => tasks[i].IsCompletedSuccessfully).ToList();
+            output.WriteLine($"{durability}{(staggered ? " staggered" : "")}: killed all four with {acked.Count} of {keys} writes acknowledged");
+            replicas.Clear();
+            for (int i = 0; i < 4; i++) replicas.Add(Start(configPath, i));
+            var restarted = replicas.Select(r => r.Status()).ToList();
+            output.WriteLine("restarted at: " + string.Join(", ", restarted.Select(s => $"R{s.Id} executed {s.LastExecuted} view {s.View}")));
+            Assert.True(WaitAll(tasks, TimeSpan.FromMinutes(5)), "outstanding writes not completed after the restart");
+            Assert.All(tasks, t => Assert.Equal("+OK\r\n", Encoding.UTF8.GetString(t.Result)));
+            Write(cell, 0, 50, round: 2);                        // the restarted cell accepts new writes
+            var st = AwaitAgreement(replicas);
+            output.WriteLine($"converged: executed {st[0].LastExecuted}, view {st[0].View}, digest {st[0].StateDigest[..16]}; {sw.Elapsed.TotalSeconds:F1} s; " +
+                string.Join(", ", st.Select(s => $"R{s.Id} transfers {s.StateTransfers} view changes {s.ViewChanges}")));
+            Assert.Equal(0, CountMissing(cell, 50, keys, round: 1));   // every write (all were acknowledged in the end)
+            Assert.Equal(0, CountMissing(cell, 0, 50, round: 2));
+            Assert.All(acked.Where(k => k >= 50), k => Assert.True(tasks[k].IsCompletedSuccessfully));
         }
         finally
         {
