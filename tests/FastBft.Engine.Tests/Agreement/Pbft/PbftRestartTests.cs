@@ -1,0 +1,221 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using FastBft.Auth;
+using FastBft.Agreement;
+using FastBft.Agreement.Pbft;
+using FastBft.Engine.Tests.Support;
+using FastBft.Execution;
+using FastBft.Service;
+using FastBft.Wire;
+
+namespace FastBft.Engine.Tests.Agreement.Pbft;
+
+/// <summary>
+/// The agreement log on disk (docs/durability.md §4; PBFT-PR §4.4): replicas whose service persists every batch and whose
+/// PBFT core persists its log (<see cref="MemoryAgreementLog"/>) are all "killed" at arbitrary moments — batches in flight,
+/// replicas at different executed sequence numbers, messages lost — and restarted from what they persisted. Deterministic
+/// (seeded, single-threaded <see cref="LoopbackCell"/>).
+/// </summary>
+public sealed class PbftRestartTests
+{
+    /// <summary>What a replica finds on its disk after a kill: the state of its last persisted batch, the reply cache entries, the agreement log.</summary>
+    private sealed class Disk
+    {
+        public ulong Seq;
+        public long Count;
+        public byte[] Chain = new byte[32];
+        public readonly SortedDictionary<uint, byte[]> Replies = new();
+        public MemoryAgreementLog Log = new();
+    }
+
+    /// <summary>
+    /// A service whose state is a hash chain over the requests it executed (so equal digests mean equal histories), persisting
+    /// each batch to a <see cref="Disk"/> (<see cref="IDurableState"/>) and keeping the agreement log there.
+    /// </summary>
+    private sealed class ChainService : IReplicatedService, IDurableState, IAgreementLogProvider
+    {
+        private readonly Disk _disk;
+        private readonly List<RequestInfo> _executions;
+        private long _count;
+        private byte[] _chain;
+        private readonly byte[] _recoveredReplies;
+
+        public ChainService(Disk disk, List<RequestInfo> executions)
+        {
+            _disk = disk; _executions = executions;
+            _count = disk.Count; _chain = (byte[])disk.Chain.Clone();
+            var ms = new MemoryStream();
+            ms.Write(BitConverter.GetBytes(disk.Replies.Count));
+            foreach (var e in disk.Replies.Values) ms.Write(e);
+            _recoveredReplies = ms.ToArray();
+            disk.Log = disk.Log.Reopen();                 // what the restarted process finds: only committed records
+        }
+
+        public void Execute(in RequestInfo request, ReadOnlySpan<byte> operation, IBufferWriter<byte> reply, IBufferWriter<byte>? update)
+        {
+            _executions.Add(request);
+            Span<byte> buf = stackalloc byte[32 + 12];
+            _chain.CopyTo(buf);
+            BinaryPrimitives.WriteUInt32LittleEndian(buf.Slice(32), request.ClientId);
+            BinaryPrimitives.WriteUInt64LittleEndian(buf.Slice(36), request.RequestId);
+            using (var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256)) { h.AppendData(buf); h.AppendData(operation); _chain = h.GetHashAndReset(); }
+            _count++;
+            reply.Write(_chain.AsSpan(0, 8));
+        }
+        public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update) => throw new NotSupportedException();
+        public void GetStateDigest(Span<byte> digest32) => _chain.CopyTo(digest32);
+        public void WriteSnapshot(Stream destination) { destination.Write(BitConverter.GetBytes(_count)); destination.Write(_chain); }
+        public void RestoreSnapshot(Stream source)
+        {
+            var b = new byte[40];
+            source.ReadExactly(b);
+            _count = BitConverter.ToInt64(b); _chain = b.AsSpan(8).ToArray();
+        }
+
+        public bool PersistsBatches => true;
+        public void CommitBatch(ulong sequence, ReadOnlySpan<byte> replyEntries, int entryCount)
+        {
+            _disk.Seq = sequence; _disk.Count = _count; _disk.Chain = (byte[])_chain.Clone();
+            while (!replyEntries.IsEmpty)
+            {
+                int len = ReplyCache.EntrySize(replyEntries);
+                _disk.Replies[BinaryPrimitives.ReadUInt32LittleEndian(replyEntries)] = replyEntries.Slice(0, len).ToArray();
+                replyEntries = replyEntries.Slice(len);
+            }
+        }
+        public ulong RecoveredSequence => _disk.Seq;
+        public ReadOnlyMemory<byte> RecoveredReplies => _recoveredReplies;
+        public void CommitInstall(ulong sequence, ReadOnlySpan<byte> replyCache)
+        {
+            _disk.Replies.Clear();
+            var rest = replyCache.Slice(4);
+            while (!rest.IsEmpty)
+            {
+                int len = ReplyCache.EntrySize(rest);
+                _disk.Replies[BinaryPrimitives.ReadUInt32LittleEndian(rest)] = rest.Slice(0, len).ToArray();
+                rest = rest.Slice(len);
+            }
+            _disk.Seq = sequence; _disk.Count = _count; _disk.Chain = (byte[])_chain.Clone();
+        }
+        public IAgreementLog? AgreementLog => _disk.Log;
+    }
+
+    private sealed class WireOutput(LoopbackCell cell, uint self) : IReplicaOutput
+    {
+        public void SendToReplica(uint replica, ReadOnlySpan<byte> message) => cell.Wire.Enqueue((self, replica, message.ToArray()));
+        public void SendToClient(uint client, ReadOnlySpan<byte> message) => cell.Wire.Enqueue((self, client, message.ToArray()));
+    }
+
+    /// <summary>A <see cref="LoopbackCell"/> whose cores are durable PBFT cores over <see cref="ChainService"/>s; <see cref="Restart"/> replaces a core by one built from its disk.</summary>
+    private sealed class RestartCell
+    {
+        public readonly LoopbackCell Cell;
+        public readonly Disk[] Disks;
+        public RestartCell(int k = 4, int window = 8, int batch = 4)
+        {
+            Cell = new LoopbackCell(f: 1, batch: batch, k: k, window: window, viewChangeTicks: 30);
+            Disks = new Disk[Cell.N];
+            for (uint i = 0; i < Cell.N; i++) { Disks[i] = new Disk(); Restart(i); }
+        }
+
+        public PbftReplica Core(uint i) => (PbftReplica)Cell.Replicas[i];
+
+        /// <summary>Replica <paramref name="i"/> killed and started again: a new service and core from its disk; in-flight messages to it are lost.</summary>
+        public void Restart(uint i)
+        {
+            var service = new ChainService(Disks[i], Cell.Executions[i]);
+            var exec = Cell.Protocol.CreateExecution(Cell.Settings, i, service);
+            Cell.Replicas[i] = Cell.Protocol.CreateReplica(Cell.Settings, new Authenticator(i, Cell.Keys), exec, new WireOutput(Cell, i));
+        }
+
+        /// <summary>Kills every replica at once (every message in flight is lost) and restarts them all from their disks.</summary>
+        public void RestartAll()
+        {
+            Cell.Wire.Clear();
+            for (uint i = 0; i < Cell.N; i++) Restart(i);
+        }
+
+        /// <summary>OnTick of every live replica, without delivering (the caller delivers).</summary>
+        public void TickOnly() { foreach (var r in Cell.Replicas) if (!Cell.Crashed.Contains(r.Id)) r.OnTick(); }
+    }
+
+    /// <summary>A client's result is accepted once f+1 distinct replicas replied to (client, rid) — every replica here is correct, so replies match.</summary>
+    private static bool Accepted(LoopbackCell cell, uint client, ulong rid)
+        => cell.RepliesFor(client).Where(r => r.Rid == rid).Select(r => r.Replica).Distinct().Count() >= cell.F + 1;
+
+    private static void AssertNoSequenceExecutedTwice(LoopbackCell cell, uint replica)
+    {
+        var dup = cell.Executions[replica].GroupBy(e => (e.Sequence, e.Index)).FirstOrDefault(g => g.Count() > 1);
+        Assert.True(dup is null, $"replica {replica} executed ({dup?.Key}) twice");
+    }
+
+    /// <summary>
+    /// Seeded: four clients, six requests each, messages dropped at random (10 %, and 40 % of those to replica 3, so the
+    /// replicas fall apart in what they prepared, committed and executed); after a random number of deliveries every
+    /// replica is killed at once and restarted from its disk. Then: every request accepted before the kill is in the
+    /// final history, no replica executed a sequence number twice, the replicas agree at every sequence number, all
+    /// four reach the same last executed number and state digest, and every client's remaining requests complete.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void ReplicasKilledAtAnyMomentConvergeAndKeepEveryAcceptedRequest(int seed)
+    {
+        var rc = new RestartCell();
+        var cell = rc.Cell;
+        var rng = new Random(seed);
+        const int clients = 4, perClient = 6;
+        var rid = new ulong[clients];
+        var requests = new Dictionary<(uint, ulong), byte[]>();
+        byte[] Req(uint c, ulong r) => requests.TryGetValue((c, r), out var m) ? m : requests[(c, r)] = cell.BuildRequest(c, r, (long)(c * 100 + r));
+        void SubmitAll(uint c) { for (uint i = 0; i < cell.N; i++) cell.Submit(i, Req(c, rid[c - LoopbackCell.FirstClient])); }
+        void AdvanceClients()
+        {
+            for (int c = 0; c < clients; c++)
+            {
+                uint id = LoopbackCell.FirstClient + (uint)c;
+                if (rid[c] <= perClient && Accepted(cell, id, rid[c])) { rid[c]++; if (rid[c] <= perClient) SubmitAll(id); }
+            }
+        }
+        for (int c = 0; c < clients; c++) { rid[c] = 1; SubmitAll(LoopbackCell.FirstClient + (uint)c); }
+        cell.Drop = (from, to) => rng.NextDouble() < (to == 3 ? 0.4 : 0.1);
+        int crashAt = rng.Next(30, 900), delivered = 0, iterations = 0;
+        while (delivered < crashAt)
+        {
+            delivered += cell.Run(maxSteps: 1 + rng.Next(8));
+            AdvanceClients();
+            if (++iterations % 6 == 0) rc.TickOnly();
+            if (iterations % 30 == 0) for (int c = 0; c < clients; c++) if (rid[c] <= perClient) SubmitAll(LoopbackCell.FirstClient + (uint)c);   // client retransmission
+            if (iterations > 20_000) break;
+        }
+        var acceptedBefore = new List<(uint, ulong)>();
+        for (int c = 0; c < clients; c++) for (ulong r = 1; r <= perClient; r++) if (Accepted(cell, LoopbackCell.FirstClient + (uint)c, r)) acceptedBefore.Add((LoopbackCell.FirstClient + (uint)c, r));
+        var executedBefore = rc.Disks.Select(d => d.Seq).ToArray();
+
+        rc.RestartAll();
+        cell.Drop = (_, _) => false;
+        for (uint i = 0; i < cell.N; i++) Assert.Equal(executedBefore[i], rc.Core(i).LastExecuted);   // each continues from its own last batch
+        bool done = false;
+        for (int t = 0; t < 4000 && !done; t++)
+        {
+            cell.Tick();
+            AdvanceClients();
+            if (t % 10 == 9) for (int c = 0; c < clients; c++) if (rid[c] <= perClient) SubmitAll(LoopbackCell.FirstClient + (uint)c);
+            done = rid.All(r => r > perClient)
+                && Enumerable.Range(0, cell.N).All(i => rc.Core((uint)i).LastExecuted == rc.Core(0).LastExecuted && cell.StateDigest((uint)i) == cell.StateDigest(0));
+        }
+        string where = $"seed {seed}: killed after {delivered} deliveries at executed [{string.Join(",", executedBefore)}]; now " +
+            string.Join("; ", Enumerable.Range(0, cell.N).Select(i => $"R{i} {rc.Core((uint)i).DescribeState()}")) + $"; clients at [{string.Join(",", rid)}]";
+        Assert.True(done, "did not converge: " + where);
+        cell.AssertAgreement(0, 1, 2, 3);
+        for (uint i = 0; i < cell.N; i++) AssertNoSequenceExecutedTwice(cell, i);
+        foreach (var (c, r) in acceptedBefore)
+        {
+            Assert.True(Enumerable.Range(0, cell.N).Any(i => cell.ExecutedAt((uint)i, c, r).Count > 0), $"accepted {c}/{r} executed nowhere ({where})");
+            for (uint i = 0; i < cell.N; i++)
+                Assert.True(rc.Core(i).Execution.Replies.LastExecutedRid(c) >= r, $"replica {i} lost accepted {c}/{r} ({where})");
+        }
+    }
+
+    public static IEnumerable<object[]> Seeds() => Enumerable.Range(1, 60).Select(s => new object[] { s });
+}
