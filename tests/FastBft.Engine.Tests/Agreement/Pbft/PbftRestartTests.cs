@@ -217,5 +217,73 @@ public sealed class PbftRestartTests
         }
     }
 
+    /// <summary>
+    /// Attack on the recovery (docs/durability.md §4.1): a batch (request A at n = 1) is committed and executed at correct
+    /// replica 0 only, prepared at all; every replica is killed and restarted; replica 3 is Byzantine from then on and
+    /// "recovers" a forged log — its VIEW-CHANGE claims, at n = 1, either a prepared certificate for another batch (Y) or
+    /// nothing at all, a prepared batch (X) at n = 2 that no correct replica ever saw, and a checkpoint at 4 nobody took.
+    /// The primary 0 is cut off, so the backups must change view and the new primary decides with the forged message among
+    /// its VIEW-CHANGEs. Correct replicas must neither adopt X or Y nor skip A: every correct replica ends with A at n = 1
+    /// (replica 0 without executing it again), X and Y executed nowhere, one state digest, and a new request completes.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AByzantineReplicasForgedRecoveredLogCannotReplaceOrDropACommittedBatch(bool claimsConflicting)
+    {
+        var rc = new RestartCell();
+        var cell = rc.Cell;
+        var a = cell.BuildRequest(LoopbackCell.FirstClient, 1, 7);
+        var dA = Forge.BatchDigest(a);
+        cell.Intercept = (_, to, msg) => LoopbackCell.Is(msg, MessageType.Commit) && to != 0;   // only replica 0 commits
+        for (uint i = 0; i < cell.N; i++) cell.Submit(i, a);
+        cell.Run();
+        cell.Intercept = null;
+        Assert.Equal(1UL, rc.Core(0).LastExecuted);
+        for (uint i = 1; i < cell.N; i++) { Assert.Equal(0UL, rc.Core(i).LastExecuted); Assert.True(rc.Core(i).IsPreparedOrDone(1, dA)); }
+
+        rc.RestartAll();
+        cell.Crashed.Add(3);                                   // replica 3 is Byzantine from now on: the test speaks for it
+        var byz = new Forge(cell, 3);
+        var x = cell.BuildRequest(LoopbackCell.FirstClient + 1, 1, 8);
+        var y = cell.BuildRequest(LoopbackCell.FirstClient + 2, 1, 9);
+        var dX = Forge.BatchDigest(x);
+        var dY = Forge.BatchDigest(y);
+        var junk = SHA256.HashData("no such checkpoint"u8);
+        (ulong, ulong, byte[])[] p = claimsConflicting ? [(1, 0, dY), (2, 0, dX)] : [(2, 0, dX)];
+        var vc = byz.ViewChange(1, 4, 0, [(0, Forge.Zero32), (4, junk)], p: p, q: p);
+        cell.InjectAll(3, vc, 0, 1, 2);
+
+        var newViews = new List<NewViewBody>();
+        cell.Observe = (_, _, msg) =>
+        {
+            if (!LoopbackCell.Is(msg, MessageType.NewView)) return;
+            var h = LoopbackCell.Header(msg);
+            if (NewViewBody.TryParse(h, MessageHeader.Body(msg, h), cell.N, int.MaxValue, null) is { } nv) newViews.Add(nv);
+        };
+        var b = cell.BuildRequest(LoopbackCell.FirstClient, 2, 5);
+        cell.Drop = (from, to) => from == 0 || to == 0;        // the primary of view 0 is cut off: the backups change view
+        for (uint i = 0; i < cell.N; i++) cell.Submit(i, b);
+        Assert.True(cell.TickUntil(() => rc.Core(1).InViewChange && rc.Core(2).InViewChange, 2000), "no view change");
+        cell.Drop = (_, _) => false;
+        Assert.True(cell.TickUntil(() => Accepted(cell, LoopbackCell.FirstClient, 2)
+            && Enumerable.Range(0, 3).All(i => rc.Core((uint)i).LastExecuted == rc.Core(0).LastExecuted && cell.StateDigest((uint)i) == cell.StateDigest(0)), 4000),
+            "did not converge: " + string.Join("; ", Enumerable.Range(0, 3).Select(i => $"R{i} {rc.Core((uint)i).DescribeState()}")));
+        for (uint i = 0; i < 3; i++)
+        {
+            Assert.Equal([1UL], cell.ExecutedAt(i, LoopbackCell.FirstClient, 1));     // A at n = 1 everywhere, once
+            Assert.Empty(cell.ExecutedAt(i, LoopbackCell.FirstClient + 1, 1));       // the never-prepared X nowhere
+            Assert.Empty(cell.ExecutedAt(i, LoopbackCell.FirstClient + 2, 1));       // the forged Y nowhere
+            AssertNoSequenceExecutedTwice(cell, i);
+            Assert.True(rc.Core(i).View >= 1);
+        }
+        cell.AssertAgreement(0, 1, 2);
+        // The forged VIEW-CHANGE was among those the NEW-VIEW was decided from: A at n = 1, the null request at n = 2.
+        var used = newViews.First(nv => nv.ViewChanges.Any(v => v.Sender == 3));
+        Assert.Equal(0UL, used.H);
+        Assert.Equal(dA, used.Chosen[0]);
+        if (used.Chosen.Count > 1) Assert.Equal(ViewChangeDecision.NullDigest, used.Chosen[1]);
+    }
+
     public static IEnumerable<object[]> Seeds() => Enumerable.Range(1, 60).Select(s => new object[] { s });
 }
