@@ -162,6 +162,9 @@ public sealed class RocksDbKvStore : IKvStore, FastBft.Agreement.Pbft.IAgreement
     }
 
     /// <inheritdoc/>
+    public bool GroupsSyncs => Durability == KvDurability.Fsync;
+
+    /// <inheritdoc/>
     public void Commit(bool sync)
     {
         if (!_logQueued) return;

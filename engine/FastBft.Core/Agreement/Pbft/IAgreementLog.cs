@@ -41,6 +41,13 @@ public interface IAgreementLog
 
     /// <summary>The records found when the store was opened (empty for a fresh replica), in no particular order.</summary>
     IReadOnlyList<AgreementRecord> Recovered { get; }
+
+    /// <summary>
+    /// True if a synced <see cref="Commit"/> costs a disk sync (fsync mode): the core then writes the records of the votes of
+    /// one input burst unsynced and sends those votes at the end of the burst after one synced commit (group commit,
+    /// docs/durability.md §4.3).
+    /// </summary>
+    bool GroupsSyncs { get; }
 }
 
 /// <summary>A service whose storage also keeps the agreement log (the RocksDB KV store in durability process or fsync).</summary>
@@ -59,11 +66,23 @@ public sealed class MemoryAgreementLog : IAgreementLog
 {
     private readonly List<(byte Kind, ulong Seq, byte[]? Value, bool DeleteThrough)> _queued = new();
 
-    /// <summary>The committed records by (kind, sequence).</summary>
+    /// <summary>The committed records by (kind, sequence): what survives a process kill.</summary>
     public SortedDictionary<(byte Kind, ulong Seq), byte[]> Durable { get; } = new();
+
+    /// <summary>The records as of the last sync (a synced commit, or <see cref="Sync"/> for a synced write of the same store): what survives a power loss.</summary>
+    public SortedDictionary<(byte Kind, ulong Seq), byte[]> Synced { get; private set; } = new();
+
+    /// <summary>Another synced write of the same store (the execution stage's batch write shares the WAL): everything committed so far is synced.</summary>
+    public void Sync() => Synced = new(Durable);
 
     /// <summary>Commits so far (synced or not).</summary>
     public long Commits { get; private set; }
+
+    /// <summary>Synced commits so far.</summary>
+    public long SyncedCommits { get; private set; }
+
+    /// <inheritdoc/>
+    public bool GroupsSyncs { get; init; }
 
     /// <inheritdoc/>
     public IReadOnlyList<AgreementRecord> Recovered { get; private init; } = [];
@@ -89,13 +108,19 @@ public sealed class MemoryAgreementLog : IAgreementLog
         }
         _queued.Clear();
         Commits++;
+        if (sync) { SyncedCommits++; Sync(); }
     }
 
-    /// <summary>A log as a restarted replica finds it: the committed records of this one (queued, uncommitted ones are lost).</summary>
-    public MemoryAgreementLog Reopen()
+    /// <summary>
+    /// A log as a restarted replica finds it: after a process kill the committed records (queued, uncommitted ones are lost);
+    /// after a <paramref name="powerLoss"/> only those of the last sync.
+    /// </summary>
+    public MemoryAgreementLog Reopen(bool powerLoss = false)
     {
-        var log = new MemoryAgreementLog { Recovered = Durable.Select(e => new AgreementRecord(e.Key.Kind, e.Key.Seq, e.Value)).ToList() };
-        foreach (var (k, v) in Durable) log.Durable[k] = v;
+        var kept = powerLoss ? Synced : Durable;
+        var log = new MemoryAgreementLog { GroupsSyncs = GroupsSyncs, Recovered = kept.Select(e => new AgreementRecord(e.Key.Kind, e.Key.Seq, e.Value)).ToList() };
+        foreach (var (k, v) in kept) log.Durable[k] = v;
+        log.Sync();
         return log;
     }
 }

@@ -18,7 +18,7 @@ namespace FastBft.Agreement.Pbft;
 /// </summary>
 public sealed partial class PbftReplica
 {
-    private readonly IAgreementLog? _log;
+    private IAgreementLog? _log;
     private byte[] _logBuf = new byte[2048];
     private readonly ArrayBufferWriter<byte> _stateRecord = new(256);
     private bool _resume;
@@ -29,12 +29,77 @@ public sealed partial class PbftReplica
     /// <summary>Slots restored from the persisted log when this core started (0 for a fresh replica).</summary>
     public int RestoredSlots { get; private set; }
 
+    // Group commit (fsync mode, IAgreementLog.GroupsSyncs): votes whose records were written unsynced during this input
+    // burst; EndOfBurst syncs once and sends them. Fixed capacity (two votes per slot of the window): no allocation.
+    private bool _groupSyncs;
+    private LogSlot[] _deferredSlots = [];
+    private (ulong Seq, ulong View, bool Commit)[] _deferred = [];
+    private int _deferredCount;
+    private bool _logUnsynced;
+
+    private void InitLog(IAgreementLog log)
+    {
+        _log = log;
+        _groupSyncs = log.GroupsSyncs;
+        _deferredSlots = new LogSlot[2 * _s.Window];
+        _deferred = new (ulong, ulong, bool)[2 * _s.Window];
+    }
+
+    /// <summary>
+    /// Our PREPARE or COMMIT for <paramref name="slot"/>, after its record is on disk (docs/durability.md §4.2): without a
+    /// log, sent now; with one, the slot record (PREPARE) or prepared record (COMMIT) is committed first — synced and sent
+    /// now, or (group commit) written unsynced and the vote sent by <see cref="FlushDeferredVotes"/> after one sync per burst.
+    /// </summary>
+    private void VoteDurably(LogSlot slot, bool commit)
+    {
+        if (_log is null) { SendVote(slot, commit); return; }
+        if (commit) PutPrepared(slot); else PutSlot(slot, sentPrepare: true);
+        if (!_groupSyncs || _deferredCount == _deferred.Length)
+        {
+            _log.Commit(sync: true);
+            _logUnsynced = false;
+            SendVote(slot, commit);
+            return;
+        }
+        _log.Commit(sync: false);
+        _logUnsynced = true;
+        if (commit) { slot.Commits.Record(_id, slot.Digest); slot.SentCommit = true; }      // our vote counts now; it leaves after the sync
+        else { slot.Prepares.Record(_id, slot.Digest); slot.SentPrepare = true; }
+        _deferredSlots[_deferredCount] = slot;
+        _deferred[_deferredCount++] = (slot.Seq, slot.View, commit);
+    }
+
+    /// <summary>End of an input burst (group commit): one synced commit, then the votes deferred during the burst.</summary>
+    private void FlushDeferredVotes()
+    {
+        if (_deferredCount == 0) return;
+        SyncLog();
+        for (int i = 0; i < _deferredCount; i++)
+        {
+            var slot = _deferredSlots[i];
+            var (seq, view, commit) = _deferred[i];
+            _deferredSlots[i] = null!;
+            // A vote of a view we left meanwhile is not sent (our VIEW-CHANGE already carries what it committed us to).
+            if (slot.Seq == seq && slot.View == view && view == View && !_inViewChange) ResendVote(slot, commit, uint.MaxValue);
+        }
+        _deferredCount = 0;
+    }
+
+    /// <summary>Before any vote or PRE-PREPARE is re-sent: records written unsynced in this burst are synced first.</summary>
+    private void SyncLog()
+    {
+        if (!_logUnsynced) return;
+        _log!.Commit(sync: true);
+        _logUnsynced = false;
+    }
+
     /// <summary>Before a PRE-PREPARE or PREPARE for <paramref name="slot"/> leaves: its slot record (view ‖ flags ‖ PRE-PREPARE), synced in fsync mode.</summary>
     private void PersistSlot(LogSlot slot, bool sentPrepare)
     {
         if (_log is null) return;
         PutSlot(slot, sentPrepare);
         _log.Commit(sync: true);
+        _logUnsynced = false;
     }
 
     private void PutSlot(LogSlot slot, bool sentPrepare)
@@ -48,16 +113,14 @@ public sealed partial class PbftReplica
         slot.Persisted = true;
     }
 
-    /// <summary>Before our COMMIT for <paramref name="slot"/> leaves: the prepared record (view ‖ digest), with the slot record if it was not written yet.</summary>
-    private void PersistPrepared(LogSlot slot)
+    /// <summary>Queues the prepared record (view ‖ digest) for our COMMIT, with the slot record if it was not written yet.</summary>
+    private void PutPrepared(LogSlot slot)
     {
-        if (_log is null) return;
         if (!slot.Persisted) PutSlot(slot, slot.SentPrepare);
         Span<byte> rec = stackalloc byte[8 + Digests.Size];
         BinaryPrimitives.WriteUInt64LittleEndian(rec, slot.View);
         slot.Digest.CopyTo(rec.Slice(8));
-        _log.Put(AgreementLogKinds.Prepared, slot.Seq, rec);
-        _log.Commit(sync: true);
+        _log!.Put(AgreementLogKinds.Prepared, slot.Seq, rec);
     }
 
     /// <summary>
@@ -109,6 +172,7 @@ public sealed partial class PbftReplica
             _log.Put(AgreementLogKinds.ViewState, 0, w.WrittenSpan);
         }
         _log.Commit(sync);
+        if (sync) _logUnsynced = false;
     }
 
     private static void WriteU64(ArrayBufferWriter<byte> w, ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(w.GetSpan(8), v); w.Advance(8); }

@@ -135,7 +135,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         // (docs/durability.md §4). A switching protocol's generation core starts from its SWITCH instead.
         if (family == ProtocolFamily.Pbft && generation == 0 && execution is SequentialExecutionStage { AgreementLog: { } log } stage)
         {
-            _log = log;
+            InitLog(log);
             if (log.Recovered.Count > 0 || stage.RecoveredSequence > 0) Restore(log, stage.RecoveredSequence);
         }
     }
@@ -198,6 +198,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     public void EndOfBurst()
     {
+        if (_deferredCount > 0) FlushDeferredVotes();   // group commit: one sync for the burst's votes (docs/durability.md §4.3)
         if (!IsPrimary || _inViewChange) return;
         while (_pending.Count > 0
                && LastAssigned - LastExecuted < (ulong)_s.MaxInflightBatches
@@ -368,7 +369,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (seq > LastAssigned && (requestsAuthenticated || vouched)) LastAssigned = seq;
         // A batch whose client MACs did not all verify for us is not vouched for by us: we send no PREPARE,
         // but 2f PREPAREs of others (f+1 correct replicas authenticated it) still prepare it here.
-        if (requestsAuthenticated || vouched) { PersistSlot(slot, sentPrepare: true); SendVote(slot, commit: false); }
+        if (requestsAuthenticated || vouched) VoteDurably(slot, commit: false);   // docs/durability.md §4.2: on disk before the PREPARE leaves
         else Stats.UnauthenticatedBatches++;
         Advance(slot);
     }
@@ -404,8 +405,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (!slot.Prepared && slot.Prepares.CountMatching(slot.Digest) >= _q.Prepare)
         {
             slot.Prepared = true;
-            PersistPrepared(slot);                      // docs/durability.md §4.2: on disk before the COMMIT leaves
-            SendVote(slot, commit: true);
+            VoteDurably(slot, commit: true);            // docs/durability.md §4.2: on disk before the COMMIT leaves
         }
         if (slot.Prepared && !slot.Committed && slot.Commits.CountMatching(slot.Digest) >= _q.Commit)
         {
@@ -416,6 +416,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
 
     private void ResendOwn(LogSlot slot, uint toReplica)
     {
+        if (_logUnsynced) SyncLog();
         if (slot.HasPrePrepare && IsPrimary && slot.View == View) Send(toReplica, slot.PrePrepareMessage);
         if (slot.SentPrepare) ResendVote(slot, commit: false, toReplica);
         if (slot.SentCommit) ResendVote(slot, commit: true, toReplica);
@@ -424,6 +425,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <summary>Builds our PREPARE or COMMIT for the slot and sends it to one replica, or to all (uint.MaxValue).</summary>
     private void ResendVote(LogSlot slot, bool commit, uint toReplica)
     {
+        if (_logUnsynced) SyncLog();
         var body = _builder.BeginVector(commit ? MessageType.Commit : MessageType.Prepare, slot.View, slot.Seq, Digests.Size);
         slot.Digest.AsSpan().CopyTo(body);
         Send(toReplica, _builder.SealVector());
