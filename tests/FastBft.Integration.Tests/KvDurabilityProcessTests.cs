@@ -200,7 +200,9 @@ public sealed class KvDurabilityProcessTests(ITestOutputHelper output)
             output.WriteLine("restarted at: " + string.Join(", ", restarted.Select(s => $"R{s.Id} executed {s.LastExecuted} view {s.View}")));
             Assert.True(WaitAll(tasks, TimeSpan.FromMinutes(5)), "outstanding writes not completed after the restart");
             Assert.All(tasks, t => Assert.Equal("+OK\r\n", Encoding.UTF8.GetString(t.Result)));
-            Write(cell, 0, 50, round: 2);                        // the restarted cell accepts new writes
+            // The restarted cell accepts new writes. Two in flight: ≥ 25 batches, more than K = 16, so the cell reaches a new
+            // checkpoint — a replica restarted below the others' stable checkpoint catches up there (docs/durability.md §4.4).
+            Write(cell, 0, 50, round: 2, inFlight: 2);
             var st = AwaitAgreement(replicas);
             output.WriteLine($"converged: executed {st[0].LastExecuted}, view {st[0].View}, digest {st[0].StateDigest[..16]}; {sw.Elapsed.TotalSeconds:F1} s; " +
                 string.Join(", ", st.Select(s => $"R{s.Id} transfers {s.StateTransfers} view changes {s.ViewChanges}")));
