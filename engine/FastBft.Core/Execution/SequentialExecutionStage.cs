@@ -53,7 +53,15 @@ public sealed class SequentialExecutionStage : IExecutionStage
             Replies.Read(_durable.RecoveredReplies.Span);
             RecoveredSequence = _durable.RecoveredSequence;
         }
+        if (_durable is { PersistsBatches: true }) AgreementLog = (service as FastBft.Agreement.Pbft.IAgreementLogProvider)?.AgreementLog;
     }
+
+    /// <summary>
+    /// Where the PBFT core persists its agreement log beside this stage's persisted batches (docs/durability.md §4): the
+    /// service's own log when it persists batches and offers one (<see cref="FastBft.Agreement.Pbft.IAgreementLogProvider"/>), else null (nothing
+    /// is persisted). Settable for tests and the simulator, before the core is created.
+    /// </summary>
+    public FastBft.Agreement.Pbft.IAgreementLog? AgreementLog { get; set; }
 
     /// <inheritdoc/>
     public ReplyCache Replies { get; } = new();

@@ -20,7 +20,7 @@ namespace FastBft.Workloads.Kv;
 /// (docs/durability.md): over a durable <see cref="RocksDbKvStore"/>, each batch is persisted with its sequence number and
 /// reply-cache entries (<see cref="IDurableState"/>).
 /// </summary>
-public sealed partial class KvService : IReplicatedService, IRequestAnalyzer, IPartitionedState, IDurableState, IDisposable
+public sealed partial class KvService : IReplicatedService, IRequestAnalyzer, IPartitionedState, IDurableState, FastBft.Agreement.Pbft.IAgreementLogProvider, IDisposable
 {
     /// <summary>Default partitions P (4,096: 8 MiB of LtHash state per replica).</summary>
     public const int DefaultPartitions = 4096;
@@ -422,6 +422,9 @@ public sealed partial class KvService : IReplicatedService, IRequestAnalyzer, IP
 
     /// <inheritdoc/>
     public void CommitInstall(ulong sequence, ReadOnlySpan<byte> replyCache) => DurableStore?.CommitInstall(sequence, replyCache);
+
+    /// <summary>The agreement log kept in the same RocksDB database (docs/durability.md §4.2); null unless durability is process or fsync.</summary>
+    public FastBft.Agreement.Pbft.IAgreementLog? AgreementLog => DurableStore;
 
     /// <summary>Closes the storage.</summary>
     public void Dispose() => _store.Dispose();

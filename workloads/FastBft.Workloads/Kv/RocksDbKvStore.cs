@@ -23,12 +23,17 @@ public enum KvDurability
 /// opened; otherwise the writes of a batch are collected (readable through an overlay) and written in one atomic
 /// WriteBatch by <see cref="CommitBatch"/>, synced for <see cref="KvDurability.Fsync"/>.
 /// </summary>
-public sealed class RocksDbKvStore : IKvStore
+public sealed class RocksDbKvStore : IKvStore, FastBft.Agreement.Pbft.IAgreementLog
 {
     private const byte MetaPrefix = 0xFF;
     private static readonly byte[] SeqKey = [MetaPrefix, (byte)'s'];
     private static readonly byte[] ReplyPrefix = [MetaPrefix, (byte)'r'];
     private static readonly byte[] ReplyEnd = [MetaPrefix, (byte)'r' + 1];
+    private static readonly byte[] LogPrefix = [MetaPrefix, (byte)'a'];
+    private static readonly byte[] LogEnd = [MetaPrefix, (byte)'a' + 1];
+    private readonly WriteBatch _logBatch = new();
+    private readonly byte[] _logKey = new byte[11];
+    private bool _logQueued;
 
     private readonly string _path;
     private RocksDb _db;
@@ -102,6 +107,73 @@ public sealed class RocksDbKvStore : IKvStore
         var bytes = ms.ToArray();
         BinaryPrimitives.WriteInt32LittleEndian(bytes, count);
         RecoveredReplies = bytes;
+        var log = new List<FastBft.Agreement.Pbft.AgreementRecord>();
+        var lo = new ReadOptions().SetIterateUpperBound(LogEnd);
+        using (var it = _db.NewIterator(null, lo))
+        {
+            for (it.Seek(LogPrefix); it.Valid(); it.Next())
+            {
+                var k = it.Key();
+                if (k.Length != 11) continue;
+                log.Add(new(k[2], BinaryPrimitives.ReadUInt64BigEndian(k.AsSpan(3)), it.Value()));
+            }
+        }
+        Recovered = log;
+    }
+
+    // ------------------------------------------------------------------ agreement log (docs/durability.md §4.2)
+    // Keys FF ‖ 'a' ‖ kind ‖ seq[8, BE]; written in their own WriteBatch (never mixed with a batch's KV writes), with the
+    // WAL; synced only in fsync mode and only when the core asks (before a PRE-PREPARE, PREPARE, COMMIT or view change leaves).
+
+    /// <inheritdoc/>
+    public IReadOnlyList<FastBft.Agreement.Pbft.AgreementRecord> Recovered { get; private set; } = [];
+
+    /// <summary>Agreement-log writes (commits) so far, and how many of them were synced.</summary>
+    public long LogWrites { get; private set; }
+    /// <summary>Agreement-log writes that were synced (fsync mode).</summary>
+    public long LogSyncs { get; private set; }
+
+    private ReadOnlySpan<byte> LogKey(byte kind, ulong seq)
+    {
+        _logKey[0] = MetaPrefix; _logKey[1] = (byte)'a'; _logKey[2] = kind;
+        BinaryPrimitives.WriteUInt64BigEndian(_logKey.AsSpan(3), seq);
+        return _logKey;
+    }
+
+    /// <inheritdoc/>
+    public void Put(byte kind, ulong sequence, ReadOnlySpan<byte> value)
+    {
+        if (!Durable) return;
+        _logBatch.Put(LogKey(kind, sequence), value);
+        _logQueued = true;
+    }
+
+    /// <inheritdoc/>
+    public void DeleteThrough(ulong sequence)
+    {
+        if (!Durable || sequence == ulong.MaxValue) return;
+        foreach (byte kind in (ReadOnlySpan<byte>)[FastBft.Agreement.Pbft.AgreementLogKinds.Slot, FastBft.Agreement.Pbft.AgreementLogKinds.Prepared])
+        {
+            var from = LogKey(kind, 0).ToArray();
+            var to = LogKey(kind, sequence + 1).ToArray();
+            _logBatch.DeleteRange(from, (ulong)from.Length, to, (ulong)to.Length);
+        }
+        _logQueued = true;
+    }
+
+    /// <inheritdoc/>
+    public bool GroupsSyncs => Durability == KvDurability.Fsync;
+
+    /// <inheritdoc/>
+    public void Commit(bool sync)
+    {
+        if (!_logQueued) return;
+        bool synced = sync && Durability == KvDurability.Fsync;
+        _db.Write(_logBatch, synced ? _write : _writeUnsynced);
+        _logBatch.Clear();
+        _logQueued = false;
+        LogWrites++;
+        if (synced) LogSyncs++;
     }
 
     private ReadOnlySpan<byte> Prefixed(ReadOnlySpan<byte> key) => Prefixed(KvStateHash.PartitionOf(key, _partitions), key);

@@ -17,6 +17,7 @@ internal sealed class LogSlot
     public readonly MatchingVotes Prepares;      // PREPARE digests by sender
     public readonly MatchingVotes Commits;       // COMMIT digests by sender
     public bool SentPrepare, SentCommit, Prepared, Committed, Executed;
+    public bool Persisted;            // the slot record (PRE-PREPARE) of this view is in the agreement log (docs/durability.md §4.2)
     public int StalledTicks;
     public long AnsweredTick = -1;
 
@@ -30,7 +31,7 @@ internal sealed class LogSlot
     {
         Seq = seq; View = view; HasPrePrepare = false; PrePrepareLength = 0;
         Prepares.Clear(); Commits.Clear();
-        SentPrepare = SentCommit = Prepared = Committed = Executed = false;
+        SentPrepare = SentCommit = Prepared = Committed = Executed = Persisted = false;
         StalledTicks = 0; AnsweredTick = -1;
     }
 

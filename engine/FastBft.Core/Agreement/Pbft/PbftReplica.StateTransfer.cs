@@ -65,6 +65,7 @@ public sealed partial class PbftReplica : IStateTransferOutput
         if (seq > LowWatermark) LowWatermark = seq;
         _checkpoints.MakeStable(seq);
         PruneCertificates();
+        PersistState(sync: false, viewRecord: false, deleteThrough: seq);
         Stats.StateTransfers++;
         Span<byte> d = stackalloc byte[Digests.Size];
         digest.CopyTo(d);

@@ -225,6 +225,7 @@ public sealed partial class PbftReplica
         var body = _builder.BeginVector(MessageType.ViewChange, newView, LastExecuted, ViewChangeBody.BodyLength(cps.Count, p.Count, q.Count));
         ViewChangeBody.Write(body, LowWatermark, cps, p, q);
         _ownVc = _builder.SealSignedVector().ToArray();
+        PersistState(sync: true, viewRecord: true);      // docs/durability.md §4.2: view, P, Q and VIEW-CHANGE before it leaves
         Broadcast(_ownVc);
         MessageHeader.TryParse(_ownVc, int.MaxValue, out var oh);
         RecordViewChange(_id, newView, _ownVc, ViewChangeBody.TryParse(_id, newView, MessageHeader.Body(_ownVc, oh))!);
@@ -376,6 +377,7 @@ public sealed partial class PbftReplica
         foreach (var d in chosen) { d.CopyTo(nb.Slice(off)); off += Digests.Size; }
         _newViewMessage = _builder.SealSignedVector().ToArray();
         _newViewView = View;
+        PersistState(sync: true, viewRecord: true);      // the NEW-VIEW before it leaves
         Broadcast(_newViewMessage);
         InstallNewView(hSeq, hDigest, chosen, CheckpointHolders(s, hSeq, hDigest), batches);
     }
@@ -474,6 +476,7 @@ public sealed partial class PbftReplica
         View = w;
         _newViewMessage = message.ToArray();                 // forwarded to peers that missed it (any replica can check it)
         _newViewView = w;
+        PersistState(sync: true, viewRecord: true);          // before we act in view w
         InstallNewView(nv.H, nv.HDigest, nv.Chosen, CheckpointHolders(nv.ViewChanges, nv.H, nv.HDigest), null);
     }
 
@@ -520,6 +523,7 @@ public sealed partial class PbftReplica
             slot.Reset(n, View);
             if (n <= LastExecuted) slot.Executed = true;
         }
+        if (LowWatermark > 0) PersistState(sync: false, viewRecord: false, deleteThrough: LowWatermark);
         _nvDigests.Clear();
         for (int i = 0; i < chosen.Count; i++) _nvDigests[hSeq + 1 + (ulong)i] = chosen[i];
         ulong top = hSeq + (ulong)chosen.Count;
@@ -619,6 +623,7 @@ public sealed partial class PbftReplica
         slot.Reset(seq, View);
         if (seq <= LastExecuted) slot.Executed = true;
         slot.StorePrePrepare(msg, digest);
+        PersistSlot(slot, sentPrepare: false);
         Broadcast(msg);
         Advance(slot);
     }

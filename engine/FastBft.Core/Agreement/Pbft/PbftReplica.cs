@@ -131,6 +131,13 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _lastHeard = new long[_n];
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
         (execution as FastBft.Execution.Odrc.IOdrcStage)?.Attach(this, this);
+        // Plain PBFT over a stage whose service persists batches: persist the agreement log too and continue from it
+        // (docs/durability.md §4). A switching protocol's generation core starts from its SWITCH instead.
+        if (family == ProtocolFamily.Pbft && generation == 0 && execution is SequentialExecutionStage { AgreementLog: { } log } stage)
+        {
+            InitLog(log);
+            if (log.Recovered.Count > 0 || stage.RecoveredSequence > 0) Restore(log, stage.RecoveredSequence);
+        }
     }
 
     /// <summary>Replica id.</summary>
@@ -191,6 +198,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     public void EndOfBurst()
     {
+        if (_deferredCount > 0) FlushDeferredVotes();   // group commit: one sync for the burst's votes (docs/durability.md §4.3)
         if (!IsPrimary || _inViewChange) return;
         while (_pending.Count > 0
                && LastAssigned - LastExecuted < (ulong)_s.MaxInflightBatches
@@ -205,6 +213,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     public void OnTick()
     {
         _tick++;
+        if (_resume) ResumeAfterRestart();
         ulong hi = Math.Min(LastAssigned, HighWatermark);
         for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
         {
@@ -330,6 +339,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         slot.StorePrePrepare(msg, digest);
         Stats.Batches++;
         Stats.BatchedRequests += count;
+        PersistSlot(slot, sentPrepare: false);          // docs/durability.md §4.2: on disk before the PRE-PREPARE leaves
         Broadcast(msg);
     }
 
@@ -359,7 +369,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (seq > LastAssigned && (requestsAuthenticated || vouched)) LastAssigned = seq;
         // A batch whose client MACs did not all verify for us is not vouched for by us: we send no PREPARE,
         // but 2f PREPAREs of others (f+1 correct replicas authenticated it) still prepare it here.
-        if (requestsAuthenticated || vouched) SendVote(slot, commit: false);
+        if (requestsAuthenticated || vouched) VoteDurably(slot, commit: false);   // docs/durability.md §4.2: on disk before the PREPARE leaves
         else Stats.UnauthenticatedBatches++;
         Advance(slot);
     }
@@ -395,7 +405,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         if (!slot.Prepared && slot.Prepares.CountMatching(slot.Digest) >= _q.Prepare)
         {
             slot.Prepared = true;
-            SendVote(slot, commit: true);
+            VoteDurably(slot, commit: true);            // docs/durability.md §4.2: on disk before the COMMIT leaves
         }
         if (slot.Prepared && !slot.Committed && slot.Commits.CountMatching(slot.Digest) >= _q.Commit)
         {
@@ -406,6 +416,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
 
     private void ResendOwn(LogSlot slot, uint toReplica)
     {
+        if (_logUnsynced) SyncLog();
         if (slot.HasPrePrepare && IsPrimary && slot.View == View) Send(toReplica, slot.PrePrepareMessage);
         if (slot.SentPrepare) ResendVote(slot, commit: false, toReplica);
         if (slot.SentCommit) ResendVote(slot, commit: true, toReplica);
@@ -414,6 +425,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// <summary>Builds our PREPARE or COMMIT for the slot and sends it to one replica, or to all (uint.MaxValue).</summary>
     private void ResendVote(LogSlot slot, bool commit, uint toReplica)
     {
+        if (_logUnsynced) SyncLog();
         var body = _builder.BeginVector(commit ? MessageType.Commit : MessageType.Prepare, slot.View, slot.Seq, Digests.Size);
         slot.Digest.AsSpan().CopyTo(body);
         Send(toReplica, _builder.SealVector());
@@ -480,6 +492,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _exec.TakeCheckpoint(seq, digest);              // digest = SHA-256(service snapshot ‖ reply cache)
         _checkpoints.RecordOwn(seq, digest, _id);
         Stats.Checkpoints++;
+        PersistState(sync: false, viewRecord: false);   // own digest kept across a restart (checkpoints above h can still become stable)
         BroadcastCheckpoint(seq, digest);
         TryStabilize(seq);
     }
@@ -517,6 +530,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
             LowWatermark = seq;                         // stable: garbage-collect the log below (PBFT-PR §4.3)
             _checkpoints.MakeStable(seq);
             Stats.StableCheckpoints++;
+            PersistState(sync: false, viewRecord: false, deleteThrough: seq);
             EndOfBurst();                               // the window moved: the primary may propose again
         }
         else if (_checkpoints.HasConflictingQuorum(seq, _q.Checkpoint))
