@@ -29,6 +29,9 @@ public sealed record SelectorOptions
     public int AdoptTicks { get; init; } = 1000;
     /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
     public int MaxPendingVotesPerObject { get; init; } = 64;
+    /// <summary>Execution replicas E of the cell (0: the agreement protocol's n). E &gt; n: an extended cell (ODRC₆), whose ids n..E-1
+    /// are execution-only replicas fed by ORDERED-BATCH (docs/odrc.md §4, G21).</summary>
+    public int ExecutionReplicas { get; init; }
 }
 
 /// <summary>Counters of one selector (one writer: the execution thread).</summary>
