@@ -123,6 +123,9 @@ public sealed class Selector
     private readonly List<ObjectRecord> _jumpPending = new();
     private readonly Dictionary<ulong, long> _adoptedGroups = new();   // maintainer mask → tick the adoption ends
     private readonly List<byte[]> _keys = new();
+    private readonly ObjectIdBuffer _ids = new();
+    private readonly List<ulong> _staleVotes = new();
+    private readonly IInPlaceRequestAnalyzer? _inPlace;
     private readonly List<ObjectRecord> _scratchObjects = new();
     private readonly List<ObjectRecord> _involved = new();
     private readonly List<OdrcRequest> _closure = new();
@@ -149,6 +152,7 @@ public sealed class Selector
         _f = placement.F;
         _placement = placement;
         _service = service;
+        _inPlace = service as IInPlaceRequestAnalyzer;
         _out = output;
         _k = (ulong)_o.CheckpointAccesses;
     }
@@ -222,19 +226,35 @@ public sealed class Selector
     public OdrcRequest? InsertRequest(uint client, ulong rid, ulong sequence, int index, ReadOnlySpan<byte> operation)
     {
         if (_lastOfClient.TryGetValue(client, out var last) && rid <= last.RequestId) { Stats.Duplicates++; return null; }
-        _keys.Clear();
-        if (!_service.AnalyzeRequest(operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
         _scratchObjects.Clear();
-        foreach (var key in _keys)
+        if (_inPlace is not null)
         {
-            var x = GetOrCreate(key);
-            if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+            // allocation-free analysis: ids in a reused buffer, looked up by span; an id is copied only when its object is new
+            _ids.Clear();
+            if (!_inPlace.AnalyzeRequest(operation, _ids) || _ids.Count == 0) { _ids.Clear(); _ids.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+            var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+            for (int i = 0; i < _ids.Count; i++)
+            {
+                var x = lookup.TryGetValue(_ids[i], out var known) ? known : GetOrCreate(_ids[i].ToArray());
+                if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+            }
         }
-        var objs = _scratchObjects.ToArray();
+        else
+        {
+            _keys.Clear();
+            if (!_service.AnalyzeRequest(operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+            foreach (var key in _keys)
+            {
+                var x = GetOrCreate(key);
+                if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+            }
+        }
+        // a single-object request (the common case) shares its object's one-element array and keeps its access inline
+        var objs = _scratchObjects.Count == 1 ? _scratchObjects[0].AsArray : _scratchObjects.ToArray();
         var r = new OdrcRequest
         {
             Ordinal = ++_ordinal, Sequence = sequence, Index = index, ClientId = client, RequestId = rid,
-            Operation = operation.ToArray(), Objects = objs, Accesses = new ulong[objs.Length],
+            Operation = operation.ToArray(), Objects = objs, Accesses = objs.Length == 1 ? [] : new ulong[objs.Length],
         };
         ulong executors = 0, first = objs[0].Maintainers;
         bool maintained = false, cross = false;
@@ -246,7 +266,7 @@ public sealed class Selector
             maintained |= x.Maintained;
             if (!x.Maintained && _adoptedGroups.Count > 0 && _adoptedGroups.ContainsKey(x.Maintainers)) { maintained = true; r.TouchesAdopted = true; }
             ulong a = ++x.Accesses;                                   // G19: counted for every object, in agreement order
-            r.Accesses[i] = a;
+            r.SetAccess(i, a);
             if (a % _k == 0)
             {
                 r.TriggerMask |= 1UL << i;
@@ -434,10 +454,10 @@ public sealed class Selector
             var x = r.Objects[i];
             x.Log.Remove(r);
             x.Applied = r.Ordinal;
-            if (x.Ring.Count > 0 && x.Ring[^1].Access + 1 != r.Accesses[i]) x.Ring.Clear();     // not contiguous (cannot happen with a correct plan)
-            x.Ring.Add(new ReplyHash(r.Accesses[i], r.ClientId, r.RequestId, r.Sequence, hash));
+            if (x.Ring.Count > 0 && x.Ring[^1].Access + 1 != r.AccessOf(i)) x.Ring.Clear();     // not contiguous (cannot happen with a correct plan)
+            x.Ring.Add(new ReplyHash(r.AccessOf(i), r.ClientId, r.RequestId, r.Sequence, hash));
             if (x.Ring.Count > 2 * (int)_k) x.Ring.RemoveRange(0, x.Ring.Count - (int)_k);
-            if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.Accesses[i]);
+            if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.AccessOf(i));
         }
         if (r.ForcedByNotice && _o.AdoptOnStall)
             foreach (var x in r.Objects) if (!x.Maintained) AdoptGroup(x.Maintainers);
@@ -479,7 +499,7 @@ public sealed class Selector
         for (int i = 0; i < x.Ring.Count; i++) if (x.Ring[i].Access == from) { start = i; break; }
         int count = (int)(access - from + 1);
         if (start < 0 || start + count > x.Ring.Count) return;        // interval not known here (a jump left it incomplete)
-        var replies = x.Ring.GetRange(start, count).ToArray();
+        var replies = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(x.Ring).Slice(start, count).ToArray();
         _stateWriter.ResetWrittenCount();
         _service.GetObjectState(x.Id, _stateWriter);
         var state = _stateWriter.WrittenSpan.ToArray();
@@ -554,9 +574,9 @@ public sealed class Selector
         ulong horizon = _ordinal > (ulong)_o.StateRetentionOrdinals ? _ordinal - (ulong)_o.StateRetentionOrdinals : 0;
         if (x.States.Count > 0 && x.States[0].Ordinal < oldest && x.States[0].Ordinal < horizon)
             x.States.RemoveAll(h => h.Ordinal < oldest && h.Ordinal < horizon && h.Ordinal != x.NeedsState);
-        var stale = new List<ulong>();
-        foreach (var k in x.Votes.Keys) if (k <= cp.Ordinal) stale.Add(k);
-        foreach (var k in stale) x.Votes.Remove(k);
+        _staleVotes.Clear();
+        foreach (var k in x.Votes.Keys) if (k <= cp.Ordinal) _staleVotes.Add(k);
+        foreach (var k in _staleVotes) x.Votes.Remove(k);
         foreach (var held in x.States)
             if (held.Ordinal == cp.Ordinal && !held.Hash.AsSpan().SequenceEqual(cp.StateHash)) Stats.OwnCheckpointMismatches++;
         _out.VerifiedReplies(cp.Replies);
