@@ -27,6 +27,9 @@ public sealed record SelectorOptions
     public bool AdoptOnStall { get; init; } = true;
     /// <summary>Ticks an adopted maintainer group stays adopted ("temporarily", §6.6.1.4); a stall during that time renews it. ≥ 1.</summary>
     public int AdoptTicks { get; init; } = 1000;
+    /// <summary>End an adoption as soon as every maintainer of the adopted group sent an object checkpoint after the stall
+    /// (they are alive: the stall was a slow replica or a lost reply), instead of only after <see cref="AdoptTicks"/>.</summary>
+    public bool EndAdoptionOnCheckpoints { get; init; } = true;
     /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
     public int MaxPendingVotesPerObject { get; init; } = 64;
     /// <summary>Execution replicas E of the cell (0: the agreement protocol's n). E &gt; n: an extended cell (ODRC₆), whose ids n..E-1
@@ -55,6 +58,8 @@ public sealed class SelectorStats
     public long Forced;
     /// <summary>Maintainer groups adopted after a stall (§6.6.1.4).</summary>
     public long Adopted;
+    /// <summary>Adoptions ended early because every maintainer of the group checkpointed again after the stall.</summary>
+    public long AdoptionsEnded;
     /// <summary>Fig. 6.8 alarms that fired.</summary>
     public long Alarms;
     /// <summary>Stalled-result notices ignored because no such ordered request is known (§6.5.2).</summary>
@@ -122,6 +127,7 @@ public sealed class Selector
     private readonly List<ObjectRecord> _alarmed = new();
     private readonly List<ObjectRecord> _jumpPending = new();
     private readonly Dictionary<ulong, long> _adoptedGroups = new();   // maintainer mask → tick the adoption ends
+    private readonly Dictionary<ulong, (ulong Since, ulong Seen)> _adoptionEvidence = new();   // maintainer mask → ordinal adopted at, maintainers seen checkpointing since
     private readonly List<byte[]> _keys = new();
     private readonly ObjectIdBuffer _ids = new();
     private readonly List<ulong> _staleVotes = new();
@@ -473,6 +479,7 @@ public sealed class Selector
     {
         bool renewed = _adoptedGroups.ContainsKey(maintainers);
         _adoptedGroups[maintainers] = _tick + _o.AdoptTicks;
+        _adoptionEvidence[maintainers] = (_ordinal, 0);                 // a stall (again): the suspects must show they are alive from here on
         if (renewed) return;
         Stats.Adopted++;
         Trace?.Invoke($"adopt group {maintainers:x}");
@@ -490,6 +497,22 @@ public sealed class Selector
             _selected.Insert(lo, q);
         }
         CompactStored();
+    }
+
+    /// <summary>
+    /// Ends an adoption early (docs/odrc.md §3 "suspect and adopt"): once every maintainer of the adopted group sent an
+    /// object checkpoint of one of the group's objects at an ordinal after the (latest) stall, none of them is silent — the
+    /// stall came from a slow replica or a lost reply, not a crash — so this replica stops executing the group's requests.
+    /// A crashed maintainer never checkpoints again, so its group stays adopted (renewed by further stalls).
+    /// </summary>
+    private void NoteAliveMaintainer(ObjectRecord x, ObjectCheckpoint cp)
+    {
+        ulong bit = 1UL << (int)cp.Sender;
+        if ((x.Maintainers & bit) == 0 || !_adoptionEvidence.TryGetValue(x.Maintainers, out var e) || cp.Ordinal <= e.Since) return;
+        e.Seen |= bit;
+        if (e.Seen != x.Maintainers) { _adoptionEvidence[x.Maintainers] = e; return; }
+        _adoptionEvidence.Remove(x.Maintainers);
+        if (_adoptedGroups.Remove(x.Maintainers)) { Stats.AdoptionsEnded++; Trace?.Invoke($"adoption of group {x.Maintainers:x} ends: its maintainers checkpoint again"); }
     }
 
     private void TakeObjectCheckpoint(ObjectRecord x, OdrcRequest r, ulong access)
@@ -532,6 +555,7 @@ public sealed class Selector
 
     private void RecordVote(ObjectRecord x, ObjectCheckpoint cp)
     {
+        if (_adoptedGroups.Count > 0 && _o.EndAdoptionOnCheckpoints) NoteAliveMaintainer(x, cp);
         if (x.NewestStable is { } newest && cp.Ordinal <= newest.Ordinal) return;
         if (!x.Votes.TryGetValue(cp.Ordinal, out var votes))
         {
@@ -739,7 +763,7 @@ public sealed class Selector
         _tick++;
         if (_adoptedGroups.Count > 0)
             foreach (var (group, until) in _adoptedGroups)
-                if (until <= _tick) { _adoptedGroups.Remove(group); Trace?.Invoke($"adoption of group {group:x} ends"); }
+                if (until <= _tick) { _adoptedGroups.Remove(group); _adoptionEvidence.Remove(group); Trace?.Invoke($"adoption of group {group:x} ends"); }
         for (int i = _alarmed.Count - 1; i >= 0; i--)
         {
             var x = _alarmed[i];
