@@ -78,3 +78,40 @@ public sealed class OrderedBatchVoterTests
         }
     }
 }
+
+/// <summary>An agreement replica's side of an extended cell: forwarding committed batches and answering ORDERED-BATCH-FETCH (docs/odrc.md §4, G21).</summary>
+public sealed class ExtendedCellForwardingTests
+{
+    private sealed class Net : IOdrcCore
+    {
+        public readonly List<(uint To, FastBft.Wire.MessageType Type, ulong Seq, byte[] Body)> Sent = new();
+        public void SendOdrc(uint toReplica, FastBft.Wire.MessageType type, ulong ordinal, ReadOnlySpan<byte> body) => Sent.Add((toReplica, type, ordinal, body.ToArray()));
+        public void OrderedElsewhere(uint client, ulong rid) { }
+    }
+
+    private sealed class Sink : FastBft.Execution.IExecutionSink { public void OnExecuted(FastBft.Execution.ReplyEntry entry, bool designated) { } }
+
+    [Fact]
+    public void Every_committed_batch_goes_to_each_execution_only_replica_and_a_fetch_gets_the_same_bytes_again()
+    {
+        var stage = new OdrcExecutionStage(new FastBft.Workloads.Kv.KvService(new FastBft.Workloads.Kv.MemoryKvStore()), 1,
+            new ObjectPlacement(6, 1, PlacementStrategy.RoundRobin), null, 128, 3);
+        var net = new Net();
+        stage.UseNetwork(net, firstExecutionOnly: 4);
+        var batch = new byte[FastBft.Wire.Bodies.PrePrepareFixed];       // an empty batch (no requests)
+        batch[0] = 0xAB;
+        stage.Committed(7, batch, new Sink());
+        Assert.Equal([(4u, 7UL), (5u, 7UL)], net.Sent.Select(s => (s.To, s.Seq)).ToArray());
+        Assert.All(net.Sent, s => { Assert.Equal(FastBft.Wire.MessageType.OrderedBatch, s.Type); Assert.Equal(batch, s.Body); });
+        net.Sent.Clear();
+        stage.OnOrderedBatchFetch(5, 7);
+        Assert.Single(net.Sent);
+        Assert.Equal((5u, 7UL), (net.Sent[0].To, net.Sent[0].Seq));
+        Assert.Equal(batch, net.Sent[0].Body);
+        net.Sent.Clear();
+        stage.OnOrderedBatchFetch(2, 7);          // an agreement replica has the order itself
+        stage.OnOrderedBatchFetch(5, 8);          // never committed here
+        stage.OnOrderedBatchFetch(9, 7);          // no execution replica
+        Assert.Empty(net.Sent);
+    }
+}

@@ -94,6 +94,9 @@ public enum MessageType : byte
     /// execution-only replica takes it once f+1 agreement replicas sent the same bytes (docs/odrc.md §4, G21). MAC vector over
     /// the E execution replicas.</summary>
     OrderedBatch = 63,
+    /// <summary>ODRC ORDERED-BATCH-FETCH(s): an execution-only replica that misses batch s (header sequence) asks the agreement
+    /// replicas to send ORDERED-BATCH(s) again (docs/odrc.md §4, G21). Empty body, MAC vector over the E execution replicas.</summary>
+    OrderedBatchFetch = 64,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
@@ -103,5 +106,5 @@ public static class MessageTypes
     public const MessageType Highest = MessageType.UiSwitch;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
-    public static bool IsKnown(MessageType t) => (t > MessageType.None && t <= Highest) || (t >= MessageType.ObjectCheckpoint && t <= MessageType.OrderedBatch);
+    public static bool IsKnown(MessageType t) => (t > MessageType.None && t <= Highest) || (t >= MessageType.ObjectCheckpoint && t <= MessageType.OrderedBatchFetch);
 }

@@ -134,7 +134,7 @@ internal sealed class InterceptingTransport(ITransport inner) : ITransport, IMes
     /// <summary>The execution network (set before the loop runs).</summary>
     public OdrcNetwork? Network { get; set; }
     /// <summary>The ODRC stage of this replica (set before the loop runs).</summary>
-    public IOdrcStage? Stage { get; set; }
+    public OdrcExecutionStage? Stage { get; set; }
 
     public int MaxMessageSize => inner.MaxMessageSize;
     public TransportStats Stats => inner.Stats;
@@ -148,8 +148,11 @@ internal sealed class InterceptingTransport(ITransport inner) : ITransport, IMes
     {
         if (Network is { } net && OdrcNetwork.Carries(message))
         {
-            if (Stage is { } stage && net.Verify(message, out var h) && h.Type != MessageType.OrderedBatch)
-                stage.OnOdrcMessage(h, MessageHeader.Body(message, h));
+            if (Stage is { } stage && net.Verify(message, out var h))
+            {
+                if (h.Type == MessageType.OrderedBatchFetch) stage.OnOrderedBatchFetch(h.Sender, h.Sequence);
+                else if (h.Type != MessageType.OrderedBatch) stage.OnOdrcMessage(h, MessageHeader.Body(message, h));
+            }
             return;
         }
         _handler!.OnMessage(sender, destination, message);
@@ -203,6 +206,7 @@ internal sealed class ExecutionOnlyReplica : IMessageHandler, IReplicaOutput, IE
             if (now >= nextTick)
             {
                 _stage.OnTick();
+                AskForMissingBatches();
                 nextTick = now + tickMs;
                 AnswerStatusRequests();
             }
@@ -218,6 +222,25 @@ internal sealed class ExecutionOnlyReplica : IMessageHandler, IReplicaOutput, IE
         return tcs.Task;
     }
 
+    private ulong _lastDelivered;
+    private int _stuckTicks;
+    private long _fetches;
+
+    /// <summary>
+    /// Once per tick: if a later batch was announced but the next one has not been delivered for 3 ticks (a lost
+    /// ORDERED-BATCH), ask every agreement replica for the next few again (ORDERED-BATCH-FETCH; docs/odrc.md §4 G21).
+    /// </summary>
+    private void AskForMissingBatches()
+    {
+        ulong delivered = _order.Delivered;
+        if (delivered != _lastDelivered || _order.HighestSeen <= delivered) { _lastDelivered = delivered; _stuckTicks = 0; return; }
+        if (++_stuckTicks < 3) return;
+        _stuckTicks = 0;
+        ulong last = Math.Min(_order.HighestSeen, delivered + 8);
+        for (ulong s = delivered + 1; s <= last; s++)
+            for (uint a = 0; a < (uint)_config.N; a++) { _network.SendOdrc(a, MessageType.OrderedBatchFetch, s, ReadOnlySpan<byte>.Empty); _fetches++; }
+    }
+
     private void AnswerStatusRequests()
     {
         if (_statusRequests.IsEmpty) return;
@@ -228,6 +251,7 @@ internal sealed class ExecutionOnlyReplica : IMessageHandler, IReplicaOutput, IE
             _transport.Stats.BytesSent, _transport.Stats.DatagramsSent, _transport.Stats.DatagramsReceived, 0)
         {
             ExecutedBatches = _batches,
+            FetchesSent = _fetches,
             Protocol = "odrc-execution-only",
             Odrc = new OdrcStatus(o.Inserted, o.CrossBorder, o.Executed, o.Forced, o.Replayed, o.Skipped, o.StableCheckpoints, o.StatesInstalled),
         };

@@ -103,6 +103,34 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
 
     private IOdrcCore? Net => _network ?? _core;
 
+    // Extended cells: the last ForwardKept batches forwarded, to answer ORDERED-BATCH-FETCH (buffers reused: no allocation per batch once grown).
+    private const int ForwardKept = 512;
+    private readonly byte[][] _forwarded = new byte[ForwardKept][];
+    private readonly int[] _forwardedLength = new int[ForwardKept];
+    private readonly ulong[] _forwardedSeq = new ulong[ForwardKept];
+
+    private void KeepForwarded(ulong sequence, ReadOnlySpan<byte> batchBody)
+    {
+        int i = (int)(sequence % ForwardKept);
+        if (_forwarded[i] is null || _forwarded[i].Length < batchBody.Length) _forwarded[i] = new byte[Math.Max(batchBody.Length, 4096)];
+        batchBody.CopyTo(_forwarded[i]);
+        _forwardedLength[i] = batchBody.Length;
+        _forwardedSeq[i] = sequence;
+    }
+
+    /// <summary>
+    /// ORDERED-BATCH-FETCH(s) from execution-only replica <paramref name="from"/> (extended cells, docs/odrc.md §4 G21): sends
+    /// ORDERED-BATCH(s) again if this replica forwarded s among its last 512 batches; otherwise nothing (that replica is too
+    /// far behind: whole-replica state transfer under ODRC is not built, docs/odrc.md §9).
+    /// </summary>
+    public void OnOrderedBatchFetch(uint from, ulong sequence)
+    {
+        if (from < _firstExecutionOnly || from >= _executionReplicas || sequence == 0) return;
+        int i = (int)(sequence % ForwardKept);
+        if (_forwardedSeq[i] != sequence) return;
+        _network!.SendOdrc(from, MessageType.OrderedBatch, sequence, _forwarded[i].AsSpan(0, _forwardedLength[i]));
+    }
+
     /// <inheritdoc/>
     public void Committed(ulong sequence, ReadOnlySpan<byte> batchBody, IExecutionSink sink)
     {
@@ -111,7 +139,11 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
         BinaryPrimitives.WriteUInt64LittleEndian(_chainInput.AsSpan(32), sequence);
         batchBody.Slice(0, Digests.Size).CopyTo(_chainInput.AsSpan(40));
         Digests.Sha256(_chainInput, _chain);
-        for (uint e = _firstExecutionOnly; e < _executionReplicas; e++) _network!.SendOdrc(e, MessageType.OrderedBatch, sequence, batchBody);
+        if (_firstExecutionOnly < _executionReplicas)
+        {
+            for (uint e = _firstExecutionOnly; e < _executionReplicas; e++) _network!.SendOdrc(e, MessageType.OrderedBatch, sequence, batchBody);
+            KeepForwarded(sequence, batchBody);
+        }
         var reader = new BatchReader(batchBody);
         int index = 0;
         while (reader.Next(out var req))

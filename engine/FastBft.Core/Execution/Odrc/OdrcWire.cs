@@ -34,6 +34,7 @@ public static class OdrcWire
     [
         .. Rules(),
         new(MessageType.OrderedBatch, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 32, int.MaxValue),
+        new(MessageType.OrderedBatchFetch, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 0, 0),
     ];
 
     /// <summary>Body length of an OBJECT-CHECKPOINT.</summary>

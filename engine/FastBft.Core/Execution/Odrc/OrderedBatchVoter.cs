@@ -52,10 +52,13 @@ public sealed class OrderedBatchVoter
     public ulong Delivered { get; private set; }
     /// <summary>Notices dropped (outside the window, from a non-agreement sender, or a second copy from one sender).</summary>
     public long Dropped { get; private set; }
+    /// <summary>Highest sequence number any agreement replica announced (0: none): above <see cref="Delivered"/> + 1 the next batch is missing.</summary>
+    public ulong HighestSeen { get; private set; }
 
     /// <summary>One ORDERED-BATCH from agreement replica <paramref name="sender"/> for sequence <paramref name="seq"/> (authenticated by the caller).</summary>
     public void OnNotice(uint sender, ulong seq, ReadOnlySpan<byte> batch)
     {
+        if (sender < (uint)_n && seq > HighestSeen) HighestSeen = seq;
         if (sender >= (uint)_n || seq <= Delivered || seq > Delivered + (ulong)_window) { Dropped++; return; }
         var slot = _slots[(int)(seq % (ulong)_window)];
         if (slot.Seq != seq) { slot.Seq = seq; slot.Has = 0; }
