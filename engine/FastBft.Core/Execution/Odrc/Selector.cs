@@ -30,6 +30,9 @@ public sealed record SelectorOptions
     /// <summary>End an adoption as soon as every maintainer of the adopted group sent an object checkpoint after the stall
     /// (they are alive: the stall was a slow replica or a lost reply), instead of only after <see cref="AdoptTicks"/>.</summary>
     public bool EndAdoptionOnCheckpoints { get; init; } = true;
+    /// <summary>While the head of the selected queue waits for an object state, fetch the stale objects of up to this many
+    /// following selected requests too (0: none). ≥ 0.</summary>
+    public int PrefetchRequests { get; init; } = 256;
     /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
     public int MaxPendingVotesPerObject { get; init; } = 64;
     /// <summary>Execution replicas E of the cell (0: the agreement protocol's n). E &gt; n: an extended cell (ODRC₆), whose ids n..E-1
@@ -337,7 +340,7 @@ public sealed class Selector
         {
             var r = _selected[_selectedHead];
             if (r.State != OdrcRequestState.Selected) { _selectedHead++; continue; }
-            if (!PrepareUpdate(r)) return null;
+            if (!PrepareUpdate(r)) { Prefetch(); return null; }
             _selectedHead++;
             if (_selectedHead > 1024 && _selectedHead * 2 > _selected.Count) { _selected.RemoveRange(0, _selectedHead); _selectedHead = 0; }
             r.State = OdrcRequestState.Planned;
@@ -409,6 +412,27 @@ public sealed class Selector
         }
         CompactStored();
         return true;
+    }
+
+    /// <summary>
+    /// The head of the selected queue waits for an object state: ask now for the stale objects of the next
+    /// <see cref="SelectorOptions.PrefetchRequests"/> selected requests too, so that their states arrive while the head
+    /// waits (after an adoption every newly adopted object needs one; fetched one at a time, they stalled the adopter's
+    /// whole queue for seconds). Only sends fetches (rate-limited per object); changes no state.
+    /// </summary>
+    private void Prefetch()
+    {
+        int end = Math.Min(_selected.Count, _selectedHead + 1 + _o.PrefetchRequests);
+        for (int i = _selectedHead + 1; i < end; i++)
+        {
+            var q = _selected[i];
+            if (q.State != OdrcRequestState.Selected) continue;
+            foreach (var x in q.Objects)
+            {
+                if (x.Maintained || x.NeedsState == 0 || x.FetchedState is not null || HoldsState(x, x.NeedsState)) continue;
+                IssueFetch(x);
+            }
+        }
     }
 
     private static bool HoldsState(ObjectRecord x, ulong ordinal)
