@@ -15,6 +15,7 @@ foreach (var command in new[]
     KvGatewayCommand.Create(),
     KvCompareCommand.Create(),
     KvCheckpointBenchCommand.Create(),
+    FastBft.Perf.Odrc.SelectorBench.Create(),
 })
 {
     root.Subcommands.Add(command);

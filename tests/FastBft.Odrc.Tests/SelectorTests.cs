@@ -199,4 +199,29 @@ public sealed class SelectorTests
         _s.OnObjectCheckpoint(new ObjectCheckpoint { Sender = 1, ObjectId = _mine, Ordinal = 2, StateHash = new byte[32], Replies = new ReplyHash[3] });
         Assert.Equal(3, _s.Stats.VotesDropped);
     }
+
+    [Fact]
+    public void AnAdoptionEndsOnceEveryMaintainerOfTheGroupCheckpointsAgainAfterTheStall_6614()
+    {
+        var stalled = Insert(1001, 1, Set(_other, "1"))!;
+        Assert.Equal(OdrcRequestState.Stored, stalled.State);
+        Assert.Equal(ForceResult.Forced, _s.ForceRequest(1001, 1));       // a stalled-result notice (client retransmission)
+        DrainAll();
+        Assert.Equal(1, _s.Stats.Adopted);
+        var during = Insert(1002, 1, Set(_other, "2"))!;
+        Assert.Equal(OdrcRequestState.Selected, during.State);             // adopted: executed here meanwhile
+        Assert.True(during.TouchesAdopted);
+        DrainAll();
+        ulong m = _s.MaintainersOf(_other);
+        var maintainers = Enumerable.Range(0, 4).Where(i => (m & (1UL << i)) != 0).Select(i => (uint)i).ToArray();
+        ObjectCheckpoint Cp(uint from, ulong ordinal) => new() { Sender = from, ObjectId = _other, Ordinal = ordinal, StateHash = new byte[32], Replies = [] };
+        _s.OnObjectCheckpoint(Cp(maintainers[0], _s.LastOrdinal));
+        Assert.Equal(OdrcRequestState.Selected, Insert(1003, 1, Set(_other, "3"))!.State);   // one maintainer alive is not enough
+        DrainAll();
+        _s.OnObjectCheckpoint(Cp(maintainers[1], 1));                      // a checkpoint from before the stall proves nothing
+        Assert.Equal(0, _s.Stats.AdoptionsEnded);
+        _s.OnObjectCheckpoint(Cp(maintainers[1], _s.LastOrdinal));
+        Assert.Equal(1, _s.Stats.AdoptionsEnded);
+        Assert.Equal(OdrcRequestState.Stored, Insert(1004, 1, Set(_other, "4"))!.State);      // both checkpoint again: back to normal
+    }
 }

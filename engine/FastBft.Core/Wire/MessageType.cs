@@ -89,6 +89,14 @@ public enum MessageType : byte
     ObjectFetch = 61,
     /// <summary>ODRC OBJECT-STATE(x, s, state): the answer to OBJECT-FETCH; the receiver checks SHA-256(state) against the stable checkpoint. MAC vector.</summary>
     ObjectState = 62,
+    /// <summary>ODRC ORDERED-BATCH(s, batch): agreement replica → execution-only replica of an extended cell (Thesis §6.7.2.1;
+    /// PROTOCOLS.md G21): the committed batch of sequence number s (header sequence), forwarded by every agreement replica; the
+    /// execution-only replica takes it once f+1 agreement replicas sent the same bytes (docs/odrc.md §4, G21). MAC vector over
+    /// the E execution replicas.</summary>
+    OrderedBatch = 63,
+    /// <summary>ODRC ORDERED-BATCH-FETCH(s): an execution-only replica that misses batch s (header sequence) asks the agreement
+    /// replicas to send ORDERED-BATCH(s) again (docs/odrc.md §4, G21). Empty body, MAC vector over the E execution replicas.</summary>
+    OrderedBatchFetch = 64,
 }
 
 /// <summary>Helpers over <see cref="MessageType"/>.</summary>
@@ -98,5 +106,5 @@ public static class MessageTypes
     public const MessageType Highest = MessageType.UiSwitch;
 
     /// <summary>True for types this version knows (others are dropped and counted as unknown).</summary>
-    public static bool IsKnown(MessageType t) => (t > MessageType.None && t <= Highest) || (t >= MessageType.ObjectCheckpoint && t <= MessageType.ObjectState);
+    public static bool IsKnown(MessageType t) => (t > MessageType.None && t <= Highest) || (t >= MessageType.ObjectCheckpoint && t <= MessageType.OrderedBatchFetch);
 }

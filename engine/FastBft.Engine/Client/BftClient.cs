@@ -38,6 +38,8 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
     private ulong _panicRid;
 
     internal readonly MessageVerifier Verifier;
+    /// <summary>Extended ODRC cells: verifies REPLYs of the execution-only replicas (ids n..E-1); null otherwise.</summary>
+    internal MessageVerifier? ExecutionVerifier;
     internal long DeadlineTicks;
     internal long SentTicks;
     private bool _expedited;
@@ -52,7 +54,7 @@ public sealed class BftClient : IValueTaskSource<ReadOnlyMemory<byte>>
         Verifier = verifier;
         _switches = Switches(config.Shape.Protocol);
         _panicAfter = config.Timeouts.ClientPanicRetransmissions;
-        _voter = new ReplyVoter(_n, _f);
+        _voter = new ReplyVoter(config.ExecutionReplicaCount, _f);   // E voters: an extended ODRC cell's execution-only replicas reply too
         _rid = firstRequestId;
         _source.RunContinuationsAsynchronously = false;
     }

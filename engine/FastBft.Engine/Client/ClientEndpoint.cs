@@ -17,6 +17,7 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
 {
     private readonly ITransport _transport;
     private readonly KeyStore _keys;
+    private readonly KeyStore? _executionKeys;
     private readonly Dictionary<uint, BftClient> _clients = new();
     private BftClient[] _clientList = Array.Empty<BftClient>();
     private readonly ConcurrentQueue<BftClient> _submitted = new();
@@ -45,6 +46,10 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
         Config = config;
         _transport = transport;
         _keys = config.CreateKeyStore();
+        // Extended ODRC cell (docs/odrc.md §2): replies also come from the execution-only replicas n..E-1, whose MACs use the
+        // keys of a cell of E replicas (derived from the same master secret, so the keys of replicas 0..n-1 are the same).
+        if (config.ExecutionReplicaCount > config.N)
+            _executionKeys = new KeyStore(config.Keys.MasterBytes(), config.ExecutionReplicaCount, config.FirstClientId, config.MaxClients);
         _timeoutTicks = config.Timeouts.ClientRetransmitMs;
         FullReplyGraceMs = Math.Clamp(_timeoutTicks / 25, 2, 50);
     }
@@ -67,6 +72,9 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
         if (!Config.IsClientId(clientId)) throw new ArgumentException($"client id {clientId} is outside first_client_id..first_client_id+max_clients-1 ({Config.FirstClientId}..{Config.FirstClientId + Config.MaxClients - 1})", nameof(clientId));
         if (_clients.ContainsKey(clientId)) throw new ArgumentException($"client id {clientId} already exists", nameof(clientId));
         var c = new BftClient(this, clientId, _keys, Config, firstRequestId, _createVerifier(Config, new Authenticator(clientId, _keys)));
+        if (_executionKeys is not null)
+            c.ExecutionVerifier = new MessageVerifier(FastBft.Hosting.ProtocolRegistry.Definition(Config).Schema, new Authenticator(clientId, _executionKeys),
+                FastBft.Hosting.ProtocolRegistry.Limits(Config) with { ReplicaCount = Config.ExecutionReplicaCount });
         _clients.Add(clientId, c);
         _clientList = _clients.Values.ToArray();
         return c;
@@ -141,7 +149,8 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     public void OnMessage(uint sender, uint destination, ReadOnlySpan<byte> message)
     {
         if (!_clients.TryGetValue(destination, out var c)) { _dropped++; return; }
-        if (c.Verifier.Verify(message, out var v) != ParseStatus.Ok || v.Header.Type != MessageType.Reply) { _dropped++; return; }
+        var verifier = sender >= (uint)Config.N && c.ExecutionVerifier is { } ev ? ev : c.Verifier;
+        if (verifier.Verify(message, out var v) != ParseStatus.Ok || v.Header.Type != MessageType.Reply) { _dropped++; return; }
         c.OnReply(v.Header, message);
     }
 

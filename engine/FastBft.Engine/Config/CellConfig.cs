@@ -58,6 +58,8 @@ public sealed class CellConfig
 
     /// <summary>Number of replicas n.</summary>
     [JsonIgnore] public int N => Replicas.Count;
+    /// <summary>Execution replicas E: n, plus the execution-only replicas of an extended ODRC cell (<c>execution.execution_only</c>; docs/odrc.md §2).</summary>
+    [JsonIgnore] public int ExecutionReplicaCount => N + (Execution?.Mode == "odrc" ? Execution.ExecutionOnly.Count : 0);
     /// <summary>The protocol's quorum sizes for f; valid after <see cref="Validate"/>.</summary>
     [JsonIgnore] public FastBft.Agreement.QuorumPolicy Quorums => FastBft.Agreement.Protocols.Get(Shape.Protocol).Quorums(F);
     /// <summary>The cell's shape (protocol, f, n, roles); valid after <see cref="Validate"/>.</summary>
@@ -341,6 +343,9 @@ public sealed class ExecutionConfig
     public string Placement { get; set; } = "round-robin";
     /// <summary>ODRC: an object is checkpointed every this many accesses (K, Thesis §6.3.4).</summary>
     public int CheckpointAccesses { get; set; } = 100;
+    /// <summary>ODRC extended cell (Thesis §6.7.2.1, ODRC₆): addresses ("ip:port") of execution-only replicas, ids n, n+1, …; they
+    /// take the order from f+1 matching ORDERED-BATCH messages of the agreement replicas (docs/odrc.md §4, G21). Empty: E = n.</summary>
+    public List<string> ExecutionOnly { get; set; } = new();
 
     internal void Validate(ServiceConfig service, FastBft.Agreement.ProtocolKind protocol)
     {
@@ -348,6 +353,9 @@ public sealed class ExecutionConfig
         if (Placement is not ("round-robin" or "locality")) CellConfig.Fail("execution.placement", $"'{Placement}' must be \"round-robin\" or \"locality\"");
         if (CheckpointAccesses < 1 || CheckpointAccesses > 1 << 20) CellConfig.Fail("execution.checkpoint_accesses", $"{CheckpointAccesses} is out of range 1..{1 << 20}");
         if (Mode == "odrc" && protocol != FastBft.Agreement.ProtocolKind.Pbft) CellConfig.Fail("execution.mode", "odrc runs under protocol \"pbft\" only (the other cores do not route its messages yet)");
+        if (ExecutionOnly.Count > 0 && Mode != "odrc") CellConfig.Fail("execution.execution_only", "execution-only replicas need mode \"odrc\"");
+        for (int i = 0; i < ExecutionOnly.Count; i++)
+            if (!System.Net.IPEndPoint.TryParse(ExecutionOnly[i] ?? "", out _)) CellConfig.Fail($"execution.execution_only[{i}]", $"'{ExecutionOnly[i]}' is not ip:port");
         if (Mode == "odrc" && service.Kind is not ("kv" or "coord")) CellConfig.Fail("execution.mode", $"odrc needs a service with object state (\"kv\" or \"coord\"), not '{service.Kind}'");
     }
 }

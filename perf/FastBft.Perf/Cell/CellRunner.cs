@@ -41,9 +41,13 @@ internal sealed class CellRunner
         if (_o.DurationSeconds <= 0) throw new ConfigException("--duration must be positive (seconds)");
         if (_o.WarmupSeconds < 0) throw new ConfigException("--warmup must not be negative (seconds)");
         if (_o.F < 1 || _o.F > 20) throw new ConfigException($"--f: {_o.F} is out of range 1..20");
-        if (!FastBft.Agreement.CellShape.TryParse(_o.Protocol, out var kind))
+        bool unreplicated = _o.Protocol == Unreplicated;
+        if (unreplicated && _o.Execution != "sequential") throw new ConfigException("--protocol unreplicated: one server executes everything; drop --execution");
+        if (unreplicated && _o.Transport != "udp") throw new ConfigException("--protocol unreplicated runs on --transport udp");
+        var kind = FastBft.Agreement.ProtocolKind.Pbft;
+        if (!unreplicated && !FastBft.Agreement.CellShape.TryParse(_o.Protocol, out kind))
             throw new ConfigException($"--protocol: '{_o.Protocol}' is not a protocol (known: {string.Join(", ", FastBft.Agreement.CellShape.Names)})");
-        if (!FastBft.Agreement.Protocols.IsBuilt(kind))
+        if (!unreplicated && !FastBft.Agreement.Protocols.IsBuilt(kind))
             throw new ConfigException($"--protocol: '{_o.Protocol}' is not built yet (built: {string.Join(", ", FastBft.Agreement.Protocols.Built)})");
         if (_o.Usig is not ("software" or "device-model")) throw new ConfigException($"--usig: '{_o.Usig}' must be software or device-model");
         if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
@@ -64,7 +68,15 @@ internal sealed class CellRunner
             if (_o.Storage is not ("memory" or "rocksdb")) throw new ConfigException($"--storage: '{_o.Storage}' must be memory or rocksdb");
         }
         else Workload.Parse(_o.Workload);
-        return FaultSpec.ParseAll(_o.Faults, new FastBft.Agreement.CellShape(kind, _o.F).N, _o.DurationSeconds, _o.InProcess);
+        int n = unreplicated ? 1 : new FastBft.Agreement.CellShape(kind, _o.F).N;
+        if (_o.ExecReplicas is { } execReplicas)
+        {
+            if (_o.Execution != "odrc") throw new ConfigException("--exec-replicas: only with --execution odrc");
+            if (execReplicas < n || execReplicas > 64) throw new ConfigException($"--exec-replicas: {execReplicas} must be in {n}..64 (n = {n} agreement replicas, each also an execution replica; the others are execution-only processes)");
+            if (execReplicas > n && (_o.InProcess || _o.Transport != "udp")) throw new ConfigException("--exec-replicas above n: execution-only replicas run as processes on --transport udp (drop --in-process)");
+            n = execReplicas;
+        }
+        return FaultSpec.ParseAll(_o.Faults, n, _o.DurationSeconds, _o.InProcess);
     }
 
     /// <summary>The KV load phase: every record written (MSETs) through all clients in parallel before the warm-up.</summary>
@@ -91,7 +103,8 @@ internal sealed class CellRunner
         var workload = kv || coord ? default : Workload.Parse(_o.Workload);
         string workloadLabel = kv ? $"{_o.Workload} ({_o.Records} records × {_o.ValueBytes} B, {_o.Storage})"
             : coord ? $"coord {_o.Workload} ({_o.Records} nodes, {_o.ValueBytes} B data)" : workload.ToString();
-        var config = CellDefinition.Create(_o.F, kv || coord ? "0/0" : _o.Workload, serviceKind: _o.Service, batchSize: _o.BatchSize, protocol: _o.Protocol);
+        bool unreplicated = _o.Protocol == Unreplicated;
+        var config = CellDefinition.Create(_o.F, kv || coord ? "0/0" : _o.Workload, serviceKind: _o.Service, batchSize: _o.BatchSize, protocol: unreplicated ? "pbft" : _o.Protocol);
         if (_o.ClientRetransmitMs is { } crm)
         {
             config.Timeouts.ClientRetransmitMs = crm;
@@ -109,13 +122,21 @@ internal sealed class CellRunner
         if (_o.Transport != "udp") topology = DpdkTopology.Apply(config, _o.Transport, poll, dir.FullName, _o.SpinUs, _o.MaxSleepUs, _o.Doorbells);
         await File.WriteAllTextAsync(configPath, config.ToJson(), cancellation);
 
-        var slots = new IReplicaHandle[config.N];          // the replica currently running under each id
-        var everything = new List<IReplicaHandle>();      // every handle started (disposed at the end)
+        // --protocol unreplicated: one server process (replica 0's address), clients see a cell of one replica with f = 0.
+        // --exec-replicas E > n: execution-only processes n..E-1; the client endpoint gets a fixed port they route clients to.
         var replicaArgs = _o.Observability.ReplicaArguments().ToArray();
+        var clientConfig = unreplicated ? FastBft.Perf.Odrc.UnreplicatedServer.ClientView(config) : config;
+        int nodes = unreplicated ? 1 : config.ExecutionReplicaCount;
+        int clientPort = config.ExecutionReplicaCount > config.N ? CellDefinition.FreeUdpPorts(1)[0] : 0;
+        IEnumerable<string> ArgsFor(uint id) => unreplicated ? replicaArgs.Append("--role").Append("unreplicated")
+            : id >= (uint)config.N ? replicaArgs.Append("--client-route").Append($"127.0.0.1:{clientPort}") : replicaArgs;
+        var slots = new IReplicaHandle[nodes];          // the replica currently running under each id
+        var everything = new List<IReplicaHandle>();      // every handle started (disposed at the end)
         ClientEndpoint? endpoint = null;
         LiveProgress? progress = null;
         try
         {
+            if (_o.InProcess && unreplicated) throw new ConfigException("--protocol unreplicated runs the server as a process; drop --in-process");
             if (_o.InProcess)
                 for (uint i = 0; i < config.N; i++) slots[i] = new ThreadReplica(config, i);
             else if (topology is not null)
@@ -125,8 +146,8 @@ internal sealed class CellRunner
             }
             else
             {
-                var starts = new Task<ProcessReplica>[config.N];
-                for (uint i = 0; i < config.N; i++) starts[i] = ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30), replicaArgs);
+                var starts = new Task<ProcessReplica>[nodes];
+                for (uint i = 0; i < nodes; i++) starts[i] = ProcessReplica.StartAsync(configPath, i, TimeSpan.FromSeconds(30), ArgsFor(i));
                 for (int i = 0; i < starts.Length; i++) slots[i] = await starts[i];
             }
             everything.AddRange(slots);
@@ -136,10 +157,12 @@ internal sealed class CellRunner
                 "mixed" => $"replicas {string.Join(",", config.Replicas.Where(r => r.Transport == "dpdk").Select(r => r.Id))} on DPDK (memif + net_tap on a bridge, poll {poll.ToString().ToLowerInvariant()}), others and the client on kernel UDP",
                 _ => "udp loopback",
             };
-            Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workloadLabel}, {_o.Clients} clients, batch ≤ {config.BatchSize}{(config.Shape.UsesUsig ? $", usig {_o.Usig}" : "")}");
+            if (unreplicated) Log($"unreplicated: one server process (no agreement), workload {workloadLabel}, {_o.Clients} clients");
+            else if (nodes > config.N) Log($"extended ODRC cell: {config.N} agreement replicas + {nodes - config.N} execution-only replicas (E = {nodes})");
+            if (!unreplicated) Log($"cell: {config.N} replicas (f={config.F}, {(_o.InProcess ? "threads" : "processes")}, {where}), workload {workloadLabel}, {_o.Clients} clients, batch ≤ {config.BatchSize}{(config.Shape.UsesUsig ? $", usig {_o.Usig}" : "")}");
             foreach (var f in faults) Log($"fault planned: {f.Text}");
 
-            endpoint = new ClientEndpoint(config, TransportFactory.ForClient(config, topology?.ClientDpdk, topology?.ClientBind));
+            endpoint = new ClientEndpoint(clientConfig, TransportFactory.ForClient(clientConfig, topology?.ClientDpdk, topology?.ClientBind, clientPort));
             var clients = new BftClient[_o.Clients];
             for (int i = 0; i < clients.Length; i++) clients[i] = endpoint.CreateClient(config.FirstClientId + (uint)i);
             endpoint.Start();
@@ -179,7 +202,7 @@ internal sealed class CellRunner
             var sw = Stopwatch.StartNew();
             using var stopFaults = new CancellationTokenSource();
             progress = new LiveProgress(_out, _o.DurationSeconds, _o.Quiet);
-            var injector = new FaultInjector(faults, slots, everything, stats, config.N, (id) => ProcessReplica.StartAsync(configPath, id, TimeSpan.FromSeconds(30), replicaArgs), progress.Event, _logger);
+            var injector = new FaultInjector(faults, slots, everything, stats, nodes, (id) => ProcessReplica.StartAsync(configPath, id, TimeSpan.FromSeconds(30), ArgsFor(id)), progress.Event, _logger);
             var faultTask = injector.RunAsync(stats.Origin, stopFaults.Token);
             long lastCount = 0;
             int second = 0;
@@ -250,7 +273,7 @@ internal sealed class CellRunner
             ulong viewEnd = finalStatus.Length == 0 ? viewStart : MostCommonView(finalStatus);
             var result = new RunResult
             {
-                Protocol = _o.Protocol, F = _o.F, Workload = workloadLabel, Clients = _o.Clients,
+                Protocol = nodes > config.N ? $"{_o.Protocol} (E={nodes})" : _o.Protocol, F = unreplicated ? 0 : _o.F, Workload = workloadLabel, Clients = _o.Clients,
                 DurationS = Math.Round(elapsed, 3),
                 ThroughputRps = Math.Round(measured / elapsed, 1),
                 LatencyP50Ms = lat.P50, LatencyP90Ms = lat.P90, LatencyP99Ms = lat.P99, LatencyP999Ms = lat.P999, LatencyMaxMs = lat.Max, LatencyMeanMs = lat.Mean,
@@ -364,10 +387,11 @@ internal sealed class CellRunner
         config.Execution.Placement = _o.Placement;
         if (_o.CheckpointAccesses is { } k) config.Execution.CheckpointAccesses = k;
         config.Service.ExecCostUs = _o.ExecCostUs;
-        if (_o.ExecReplicas is { } e && (_o.Execution != "odrc" || e != config.N))
-            throw new ConfigException(_o.Execution != "odrc"
-                ? "--exec-replicas: only with --execution odrc"
-                : $"--exec-replicas: real processes run one execution replica per agreement replica ({config.N}); extended cells ({e}) run in the simulator (fastbft simulate --execution odrc)");
+        if (_o.ExecReplicas is { } e && e > config.N)
+        {
+            var ports = CellDefinition.FreeUdpPorts(e - config.N);
+            foreach (var p in ports) config.Execution.ExecutionOnly.Add($"127.0.0.1:{p}");
+        }
     }
 
     /// <summary>An ODRC counter summed over the replicas (perReplica) or replica 0's, divided by replica 0's ordered requests; -1 without ODRC.</summary>
@@ -378,6 +402,9 @@ internal sealed class CellRunner
         long value = perReplica ? status.Where(s => s.Odrc is not null).Sum(s => counter(s.Odrc!)) : counter(first.Odrc);
         return Math.Round((double)value / first.Odrc.Inserted, 4);
     }
+
+    /// <summary>--protocol value of the one-server baseline (docs/odrc.md §8).</summary>
+    public const string Unreplicated = "unreplicated";
 
     public static void Print(RunResult r, TextWriter w)
     {

@@ -132,6 +132,12 @@ internal sealed record RunResult
     public FastBft.Replica.ReplicaStatus[] Replicas { get; init; } = [];
 }
 
-internal sealed record CompareEntry(string Name, double ThroughputRps, double CpuUsPerRequest, double LatencyP50Ms, double LatencyP99Ms, double ThroughputMinRps = 0, double ThroughputMaxRps = 0);
+internal sealed record CompareEntry(string Name, double ThroughputRps, double CpuUsPerRequest, double LatencyP50Ms, double LatencyP99Ms, double ThroughputMinRps = 0, double ThroughputMaxRps = 0)
+{
+    /// <summary>ODRC: median share of cross-border requests (replica 0's selector); -1 without ODRC.</summary>
+    public double OdrcCrossBorderShare { get; init; } = -1;
+    /// <summary>ODRC: median executions per ordered request over all execution replicas; -1 without ODRC.</summary>
+    public double OdrcExecutionsPerRequest { get; init; } = -1;
+}
 internal sealed record CompareRatio(string Name, double Throughput, double CpuUsPerRequest);
 internal sealed record CompareResult(List<CompareEntry> Configs, List<CompareRatio> Ratios);

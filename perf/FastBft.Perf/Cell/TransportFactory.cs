@@ -123,7 +123,11 @@ internal static class TransportFactory
     /// </summary>
     /// <exception cref="DpdkException">DPDK failure, or fewer than 2f+1 of its ports came up within 15 s (with fewer
     /// missing it warns on stderr and continues: the protocol tolerates f unreachable replicas).</exception>
-    public static ITransport ForClient(CellConfig c, DpdkOptions? dpdk = null, IPAddress? bind = null)
+    /// <param name="c">the cell.</param>
+    /// <param name="dpdk">DPDK options of the client, or null for kernel UDP.</param>
+    /// <param name="bind">local address (null: loopback).</param>
+    /// <param name="port">local UDP port (0: ephemeral); an extended ODRC cell's execution-only replicas route the clients to it.</param>
+    public static ITransport ForClient(CellConfig c, DpdkOptions? dpdk = null, IPAddress? bind = null, int port = 0)
     {
         if (dpdk is not null)
         {
@@ -153,7 +157,7 @@ internal static class TransportFactory
         }
         var options = new UdpTransportOptions
         {
-            LocalEndPoint = new IPEndPoint(bind ?? IPAddress.Loopback, 0),
+            LocalEndPoint = new IPEndPoint(bind ?? IPAddress.Loopback, port),
             Peers = ReplicaPeers(c),
             MaxMessageSize = c.MaxMessageBytes + 64 * 1024,
         };

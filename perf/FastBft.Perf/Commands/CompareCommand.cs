@@ -69,19 +69,31 @@ internal static class CompareCommand
             entries.Add(new CompareEntry(options[i].Label,
                 Median(rs.Select(r => r.ThroughputRps)), Median(rs.Select(r => r.CpuUsPerRequest)),
                 Median(rs.Select(r => r.LatencyP50Ms)), Median(rs.Select(r => r.LatencyP99Ms)),
-                rs.Count == 0 ? 0 : rs.Min(r => r.ThroughputRps), rs.Count == 0 ? 0 : rs.Max(r => r.ThroughputRps)));
+                rs.Count == 0 ? 0 : rs.Min(r => r.ThroughputRps), rs.Count == 0 ? 0 : rs.Max(r => r.ThroughputRps))
+            {
+                OdrcCrossBorderShare = rs.Count == 0 ? -1 : Median(rs.Select(r => r.OdrcCrossBorderShare)),
+                OdrcExecutionsPerRequest = rs.Count == 0 ? -1 : Median(rs.Select(r => r.OdrcExecutionsPerRequest)),
+            });
         }
         var ratios = entries.Select(e => new CompareRatio(e.Name,
             Ratio(e.ThroughputRps, entries[0].ThroughputRps), Ratio(e.CpuUsPerRequest, entries[0].CpuUsPerRequest))).ToList();
         Console.WriteLine();
-        var table = Output.Tables.Create("<configuration", "req/s", "min..max req/s", "cpu µs/req", "p50 ms", "p99 ms", "×thr", "×cpu");
+        bool odrc = entries.Any(e => e.OdrcCrossBorderShare >= 0);
+        var table = odrc ? Output.Tables.Create("<configuration", "req/s", "min..max req/s", "cpu µs/req", "p50 ms", "p99 ms", "×thr", "×cpu", "cross-border", "exec/req")
+            : Output.Tables.Create("<configuration", "req/s", "min..max req/s", "cpu µs/req", "p50 ms", "p99 ms", "×thr", "×cpu");
         var ci = CultureInfo.InvariantCulture;
         for (int i = 0; i < entries.Count; i++)
         {
             var e = entries[i];
-            Output.Tables.Row(table, Trunc(e.Name, 60), e.ThroughputRps.ToString("N0", ci), string.Create(ci, $"{e.ThroughputMinRps:N0}..{e.ThroughputMaxRps:N0}"),
+            var cells = new List<string> { Trunc(e.Name, 120), e.ThroughputRps.ToString("N0", ci), string.Create(ci, $"{e.ThroughputMinRps:N0}..{e.ThroughputMaxRps:N0}"),
                 e.CpuUsPerRequest.ToString("0.0", ci), e.LatencyP50Ms.ToString("0.000", ci), e.LatencyP99Ms.ToString("0.000", ci),
-                ratios[i].Throughput.ToString("0.00", ci), ratios[i].CpuUsPerRequest.ToString("0.00", ci));
+                ratios[i].Throughput.ToString("0.00", ci), ratios[i].CpuUsPerRequest.ToString("0.00", ci) };
+            if (odrc)
+            {
+                cells.Add(e.OdrcCrossBorderShare >= 0 ? string.Create(ci, $"{e.OdrcCrossBorderShare * 100:0.0}%") : "—");
+                cells.Add(e.OdrcExecutionsPerRequest >= 0 ? e.OdrcExecutionsPerRequest.ToString("0.00", ci) : "—");
+            }
+            Output.Tables.Row(table, cells.ToArray());
         }
         Output.Tables.Write(Console.Out, table);
         Console.WriteLine($"(medians of {rounds} alternating rounds; ratios = configuration / first)");

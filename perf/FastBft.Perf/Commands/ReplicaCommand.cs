@@ -20,15 +20,17 @@ internal static class ReplicaCommand
     public static Command Create()
     {
         var config = new Option<string>("--config") { Description = "cell configuration file (JSON, docs/configuration.md)", Required = true };
-        var id = new Option<uint>("--id") { Description = "this replica's id (0..n-1)", Required = true };
+        var id = new Option<uint>("--id") { Description = "this replica's id (0..n-1; an ODRC execution-only replica: n..E-1)", Required = true };
+        var role = new Option<string>("--role") { Description = "replica (the cell's protocol; ids ≥ n of an extended ODRC cell run as execution-only replicas) or unreplicated (the one-server baseline of `fastbft run --protocol unreplicated`: replica 0's address, no agreement; docs/odrc.md §8)", DefaultValueFactory = _ => "replica" };
+        var clientRoute = new Option<string?>("--client-route") { Description = "execution-only replicas: the harness client endpoint (ip:port) that client ids first_client_id.. are routed to (docs/odrc.md §8)" };
         var cmd = new Command("replica", "Run one replica of a cell (normally started by `fastbft run`).");
-        cmd.Options.Add(config); cmd.Options.Add(id);
+        cmd.Options.Add(config); cmd.Options.Add(id); cmd.Options.Add(role); cmd.Options.Add(clientRoute);
         ObservabilityOptions.AddTo(cmd);
-        cmd.SetAction(parse => Run(parse.GetValue(config)!, parse.GetValue(id), ObservabilityOptions.Bind(parse)));
+        cmd.SetAction(parse => Run(parse.GetValue(config)!, parse.GetValue(id), parse.GetValue(role)!, parse.GetValue(clientRoute), ObservabilityOptions.Bind(parse)));
         return cmd;
     }
 
-    private static int Run(string configPath, uint id, ObservabilityOptions.Settings settings)
+    private static int Run(string configPath, uint id, string role, string? clientRoute, ObservabilityOptions.Settings settings)
     {
         // stdout is the harness's control channel: everything else (logs, console metrics) goes to stderr.
         var control = Console.Out;
@@ -38,18 +40,33 @@ internal static class ReplicaCommand
         using var loggerFactory = ObservabilityOptions.CreateLoggerFactory(settings);
         var log = loggerFactory.CreateLogger("FastBft.Replica");
         CellConfig cell;
-        ReplicaHost host;
+        Odrc.HostedNode host;
         IsolatingTransport transport;
         FastBft.Service.IReplicatedService? service = null;
         try
         {
             cell = CellConfig.Load(configPath);
-            if (id >= cell.N) throw new ConfigException($"--id {id} is not a replica of this cell (0..{cell.N - 1})");
+            if (role is not ("replica" or "unreplicated")) throw new ConfigException($"--role: '{role}' must be replica or unreplicated");
+            int e = Odrc.ExtendedCell.ExecutionReplicas(cell);
+            if (id >= e || (role == "unreplicated" && id != 0)) throw new ConfigException($"--id {id} is not a replica of this cell (0..{e - 1})");
             TransportFactory.Validate(cell);
             settings = settings.WithCellDefaults(cell.Telemetry);
-            transport = new IsolatingTransport(TransportFactory.ForReplica(cell, id));
             service = ServiceFactory.Create(cell.Service, id);
-            host = new ReplicaHost(cell, id, transport, service, log);
+            if (role == "unreplicated")
+            {
+                transport = new IsolatingTransport(TransportFactory.ForReplica(cell, id));
+                host = Odrc.HostedNode.Unreplicated(new Odrc.UnreplicatedServer(cell, transport, service));
+            }
+            else if (id >= cell.N)
+            {
+                transport = new IsolatingTransport(Odrc.ExtendedCell.Transport(cell, id, clientRoute));
+                host = Odrc.HostedNode.ExecutionOnly(new Odrc.ExecutionOnlyReplica(cell, id, transport, service));
+            }
+            else
+            {
+                transport = new IsolatingTransport(Odrc.ExtendedCell.Transport(cell, id, null));
+                host = Odrc.HostedNode.Replica(cell, id, transport, service, log);
+            }
         }
         catch (Exception e) when (e is ConfigException or System.Net.Sockets.SocketException or FastBft.Transport.Dpdk.DpdkException or FastBft.Transport.Dpdk.DpdkConfigException)
         {

@@ -16,7 +16,7 @@ namespace FastBft.Workloads.Coord;
 /// child names and its sequential descendants. Replies: status[1] ‖ payload (create: the created path; getData: version[8]
 /// ‖ data; exists: version[8] or nothing; setData: new version[8]; getChildren: count[4] ‖ (length[4] ‖ name)…, sorted).
 /// </summary>
-public sealed class CoordService : IReplicatedService, IObjectStateService
+public sealed class CoordService : IReplicatedService, IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer
 {
     private sealed class Node
     {
@@ -199,6 +199,19 @@ public sealed class CoordService : IReplicatedService, IObjectStateService
         var own = CoordCodec.ObjectOf(p.Path);
         objects.Add(own.ToArray());
         if (p.Op is CoordOp.Create or CoordOp.Delete && !parent.SequenceEqual(own)) objects.Add(parent.ToArray());   // and the parent's child list
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool AnalyzeRequest(ReadOnlySpan<byte> operation, FastBft.Execution.Odrc.ObjectIdBuffer objects)
+    {
+        // as AnalyzeRequest(operation, List) above, without allocating (docs/odrc.md §8 "allocation")
+        if (!CoordCodec.TryParse(operation, out var p)) return false;
+        var parent = CoordCodec.ObjectOf(CoordCodec.Parent(p.Path));
+        if (p.Op == CoordOp.Create && p.Sequential) { objects.Add(parent); return true; }
+        var own = CoordCodec.ObjectOf(p.Path);
+        objects.Add(own);
+        if (p.Op is CoordOp.Create or CoordOp.Delete && !parent.SequenceEqual(own)) objects.Add(parent);
         return true;
     }
 

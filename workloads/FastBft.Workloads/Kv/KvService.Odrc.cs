@@ -9,8 +9,58 @@ namespace FastBft.Workloads.Kv;
 /// CAS write their keys; GET, EXISTS and MGET write nothing. Locality group (Thesis §6.7.1): the key up to its last ':'
 /// (so "user:42:name" and "user:42:mail" are maintained together); a key without ':' is its own group.
 /// </summary>
-public sealed partial class KvService : IObjectStateService
+public sealed partial class KvService : IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer
 {
+    /// <summary>
+    /// The keys of <paramref name="operation"/> into a reused buffer (the allocation-free form of
+    /// <see cref="AnalyzeRequest(ReadOnlySpan{byte}, List{byte[]})"/>, same rules as <see cref="KvCodec.TryGetKeys"/>).
+    /// </summary>
+    public bool AnalyzeRequest(ReadOnlySpan<byte> operation, FastBft.Execution.Odrc.ObjectIdBuffer objects)
+    {
+        int before = objects.Count;
+        if (AnalyzeInPlace(operation, objects)) return true;
+        objects.Truncate(before);
+        return false;
+    }
+
+    private static bool AnalyzeInPlace(ReadOnlySpan<byte> operation, FastBft.Execution.Odrc.ObjectIdBuffer keys)
+    {
+        var r = new KvCodec.Reader(operation);
+        if (!r.ReadByte(out byte op)) return false;
+        ReadOnlySpan<byte> k;
+        int n;
+        switch ((KvOpCode)op)
+        {
+            case KvOpCode.Get:
+                if (!r.ReadBytes(out k)) return false;
+                keys.Add(k);
+                break;
+            case KvOpCode.Set:
+                if (!r.ReadBytes(out k) || !r.ReadBytes(out _)) return false;
+                keys.Add(k);
+                break;
+            case KvOpCode.IncrBy:
+                if (!r.ReadBytes(out k) || !r.ReadVarint64(out _)) return false;
+                keys.Add(k);
+                break;
+            case KvOpCode.Del or KvOpCode.Exists or KvOpCode.MGet:
+                if (!r.ReadCount(out n)) return false;
+                for (int i = 0; i < n; i++) { if (!r.ReadBytes(out k)) return false; keys.Add(k); }
+                break;
+            case KvOpCode.MSet:
+                if (!r.ReadCount(out n)) return false;
+                for (int i = 0; i < n; i++) { if (!r.ReadBytes(out k) || !r.ReadBytes(out _)) return false; keys.Add(k); }
+                break;
+            case KvOpCode.Cas:
+                if (!r.ReadBytes(out k) || !r.ReadOptional(out _, out _) || !r.ReadOptional(out _, out _)) return false;
+                keys.Add(k);
+                break;
+            default:
+                return false;
+        }
+        return r.AtEnd;
+    }
+
     /// <inheritdoc/>
     public void GetObjectState(ReadOnlySpan<byte> objectId, IBufferWriter<byte> state)
     {

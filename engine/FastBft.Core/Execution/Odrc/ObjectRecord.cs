@@ -27,6 +27,9 @@ internal sealed class ObjectRecord(byte[] id, ulong maintainers, bool maintained
     public readonly ulong Maintainers = maintainers;
     /// <summary>Maintained here by placement.</summary>
     public readonly bool Maintained = maintained;
+    private ObjectRecord[]? _asArray;
+    /// <summary>{ this }: the shared object array of the single-object requests on it (never mutated).</summary>
+    public ObjectRecord[] AsArray => _asArray ??= [this];
     /// <summary>Accesses counted in agreement order by InsertRequest (G19).</summary>
     public ulong Accesses;
     /// <summary>Ordinal of the last request whose effect is in the local copy (0 = initial state).</summary>

@@ -54,6 +54,8 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
     private readonly int _kept, _interval;
     private byte[] _scratch = new byte[1024];
     private IOdrcCore? _core;
+    private IOdrcCore? _network;          // extended cells: ODRC traffic among the E execution replicas (null: through the core)
+    private uint _firstExecutionOnly, _executionReplicas;
     private IExecutionSink? _sink;
 
     /// <summary>Creates the stage of replica <paramref name="self"/>.</summary>
@@ -84,6 +86,51 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
     /// <inheritdoc/>
     public void Attach(IOdrcCore core, IExecutionSink sink) { _core = core; _sink = sink; }
 
+    /// <summary>
+    /// Extended cell (ODRC₆, Thesis §6.7.2.1; docs/odrc.md §4 G21): OBJECT-CHECKPOINT, OBJECT-FETCH and OBJECT-STATE travel
+    /// through <paramref name="network"/> among all E execution replicas (not through the agreement core, whose MAC vectors
+    /// cover n replicas), and every committed batch is forwarded as ORDERED-BATCH to the execution-only replicas
+    /// <paramref name="firstExecutionOnly"/>..E-1. Call once, before the first batch, on the thread that runs the core.
+    /// </summary>
+    /// <param name="network">sends to execution replica ids 0..E-1 (<see cref="uint.MaxValue"/>: all others).</param>
+    /// <param name="firstExecutionOnly">n, the first execution-only replica id (an execution-only replica passes E: it forwards nothing).</param>
+    public void UseNetwork(IOdrcCore network, uint firstExecutionOnly)
+    {
+        _network = network;
+        _firstExecutionOnly = firstExecutionOnly;
+        _executionReplicas = (uint)Selector.Placement.ExecutionReplicas;
+    }
+
+    private IOdrcCore? Net => _network ?? _core;
+
+    // Extended cells: the last ForwardKept batches forwarded, to answer ORDERED-BATCH-FETCH (buffers reused: no allocation per batch once grown).
+    private const int ForwardKept = 512;
+    private readonly byte[][] _forwarded = new byte[ForwardKept][];
+    private readonly int[] _forwardedLength = new int[ForwardKept];
+    private readonly ulong[] _forwardedSeq = new ulong[ForwardKept];
+
+    private void KeepForwarded(ulong sequence, ReadOnlySpan<byte> batchBody)
+    {
+        int i = (int)(sequence % ForwardKept);
+        if (_forwarded[i] is null || _forwarded[i].Length < batchBody.Length) _forwarded[i] = new byte[Math.Max(batchBody.Length, 4096)];
+        batchBody.CopyTo(_forwarded[i]);
+        _forwardedLength[i] = batchBody.Length;
+        _forwardedSeq[i] = sequence;
+    }
+
+    /// <summary>
+    /// ORDERED-BATCH-FETCH(s) from execution-only replica <paramref name="from"/> (extended cells, docs/odrc.md §4 G21): sends
+    /// ORDERED-BATCH(s) again if this replica forwarded s among its last 512 batches; otherwise nothing (that replica is too
+    /// far behind: whole-replica state transfer under ODRC is not built, docs/odrc.md §9).
+    /// </summary>
+    public void OnOrderedBatchFetch(uint from, ulong sequence)
+    {
+        if (from < _firstExecutionOnly || from >= _executionReplicas || sequence == 0) return;
+        int i = (int)(sequence % ForwardKept);
+        if (_forwardedSeq[i] != sequence) return;
+        _network!.SendOdrc(from, MessageType.OrderedBatch, sequence, _forwarded[i].AsSpan(0, _forwardedLength[i]));
+    }
+
     /// <inheritdoc/>
     public void Committed(ulong sequence, ReadOnlySpan<byte> batchBody, IExecutionSink sink)
     {
@@ -92,6 +139,11 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
         BinaryPrimitives.WriteUInt64LittleEndian(_chainInput.AsSpan(32), sequence);
         batchBody.Slice(0, Digests.Size).CopyTo(_chainInput.AsSpan(40));
         Digests.Sha256(_chainInput, _chain);
+        if (_firstExecutionOnly < _executionReplicas)
+        {
+            for (uint e = _firstExecutionOnly; e < _executionReplicas; e++) _network!.SendOdrc(e, MessageType.OrderedBatch, sequence, batchBody);
+            KeepForwarded(sequence, batchBody);
+        }
         var reader = new BatchReader(batchBody);
         int index = 0;
         while (reader.Next(out var req))
@@ -162,21 +214,21 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
         int len = OdrcWire.CheckpointLength(checkpoint);
         var body = Scratch(len);
         OdrcWire.WriteCheckpoint(checkpoint, body);
-        _core?.SendOdrc(uint.MaxValue, MessageType.ObjectCheckpoint, checkpoint.Ordinal, body);
+        Net?.SendOdrc(uint.MaxValue, MessageType.ObjectCheckpoint, checkpoint.Ordinal, body);
     }
 
     void ISelectorOutput.SendObjectFetch(uint to, ReadOnlySpan<byte> objectId, ulong ordinal)
     {
         var body = Scratch(4 + objectId.Length);
         OdrcWire.WriteFetch(objectId, body);
-        _core?.SendOdrc(to, MessageType.ObjectFetch, ordinal, body);
+        Net?.SendOdrc(to, MessageType.ObjectFetch, ordinal, body);
     }
 
     void ISelectorOutput.SendObjectState(uint to, ReadOnlySpan<byte> objectId, ulong ordinal, ReadOnlySpan<byte> state)
     {
         var body = Scratch(OdrcWire.StateLength(objectId.Length, state.Length));
         OdrcWire.WriteState(objectId, state, body);
-        _core?.SendOdrc(to, MessageType.ObjectState, ordinal, body);
+        Net?.SendOdrc(to, MessageType.ObjectState, ordinal, body);
     }
 
     void ISelectorOutput.VerifiedReplies(ReadOnlySpan<ReplyHash> replies)

@@ -50,7 +50,8 @@ public sealed class OdrcProtocol : IProtocolDefinition
     /// <inheritdoc/>
     public IExecutionStage CreateExecution(ReplicaParameters parameters, uint self, IReplicatedService service)
     {
-        var placement = new ObjectPlacement(Shape(parameters.F).N, parameters.F, Placement);
+        int n = Shape(parameters.F).N;
+        var placement = new ObjectPlacement(Math.Max(n, Options.ExecutionReplicas), parameters.F, Placement);
         return new OdrcExecutionStage(service, self, placement, Options, parameters.CheckpointInterval, parameters.Window / parameters.CheckpointInterval + 1);
     }
 

@@ -49,7 +49,10 @@ public sealed class OdrcRequest
     public OdrcRun Run { get; internal set; }
 
     internal ObjectRecord[] Objects = [];
-    internal ulong[] Accesses = [];
+    internal ulong[] Accesses = [];      // per object (multi-object requests); empty for one object: Access0
+    private ulong _access0;
+    internal ulong AccessOf(int i) => Accesses.Length == 0 ? _access0 : Accesses[i];
+    internal void SetAccess(int i, ulong a) { if (Accesses.Length == 0) _access0 = a; else Accesses[i] = a; }
     internal ulong TriggerMask;          // bit i: Objects[i]'s access is a multiple of K (G19)
     internal int Mark;                   // scratch mark of the closure walk
 }

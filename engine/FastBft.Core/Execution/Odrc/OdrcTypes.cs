@@ -33,12 +33,13 @@ public sealed class ObjectCheckpoint
     public byte[] Digest()
     {
         int len = 4 + ObjectId.Length + 8 + 32 + 4 + Replies.Length * OdrcLimits.ReplyHashBytes;
-        var buf = new byte[len];
+        var buf = System.Buffers.ArrayPool<byte>.Shared.Rent(len);
         var w = new OdrcWriter(buf);
         w.Bytes(ObjectId); w.U64(Ordinal); w.Raw(StateHash); w.U32((uint)Replies.Length);
         foreach (var r in Replies) { w.U64(r.Access); w.U32(r.ClientId); w.U64(r.RequestId); w.U64(r.Sequence); w.Raw(r.Hash); }
         var d = new byte[32];
-        FastBft.Wire.Digests.Sha256(buf, d);
+        FastBft.Wire.Digests.Sha256(buf.AsSpan(0, len), d);
+        System.Buffers.ArrayPool<byte>.Shared.Return(buf);
         return d;
     }
 }
@@ -104,4 +105,47 @@ internal ref struct OdrcWriter(Span<byte> buffer)
     public void U64(ulong v) { System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(_b.Slice(Position), v); Position += 8; }
     public void Raw(ReadOnlySpan<byte> v) { v.CopyTo(_b.Slice(Position)); Position += v.Length; }
     public void Bytes(ReadOnlySpan<byte> v) { U32((uint)v.Length); Raw(v); }
+}
+
+/// <summary>
+/// Optional, allocation-free form of <see cref="FastBft.Service.IRequestAnalyzer.AnalyzeRequest"/> for the selector's hot
+/// path (docs/odrc.md §8 "allocation"): the object ids are copied into a reusable <see cref="ObjectIdBuffer"/> instead of
+/// one new array each. Same semantics: ids in the order the operation names them, duplicates kept; false (adding nothing)
+/// if the operation is malformed.
+/// </summary>
+public interface IInPlaceRequestAnalyzer
+{
+    /// <summary>Adds the object ids <paramref name="operation"/> touches to <paramref name="objects"/>; false if malformed.</summary>
+    bool AnalyzeRequest(ReadOnlySpan<byte> operation, ObjectIdBuffer objects);
+}
+
+/// <summary>A reusable list of object ids (byte strings) in one growable buffer: no allocation once grown. Not thread-safe.</summary>
+public sealed class ObjectIdBuffer
+{
+    private byte[] _data = new byte[256];
+    private int _used;
+    private (int Offset, int Length)[] _entries = new (int, int)[8];
+
+    /// <summary>Ids held.</summary>
+    public int Count { get; private set; }
+    /// <summary>The i-th id (valid until the next <see cref="Add"/> or <see cref="Clear"/>).</summary>
+    public ReadOnlySpan<byte> this[int i] => _data.AsSpan(_entries[i].Offset, _entries[i].Length);
+    /// <summary>Forgets every id.</summary>
+    public void Clear() { _used = 0; Count = 0; }
+    /// <summary>Appends a copy of <paramref name="id"/>.</summary>
+    public void Add(ReadOnlySpan<byte> id)
+    {
+        if (_data.Length - _used < id.Length) Array.Resize(ref _data, Math.Max(_data.Length * 2, _used + id.Length));
+        if (Count == _entries.Length) Array.Resize(ref _entries, Count * 2);
+        id.CopyTo(_data.AsSpan(_used));
+        _entries[Count++] = (_used, id.Length);
+        _used += id.Length;
+    }
+    /// <summary>Removes the ids from index <paramref name="count"/> on (a malformed operation's partial analysis).</summary>
+    public void Truncate(int count)
+    {
+        if (count >= Count) return;
+        Count = count;
+        _used = count == 0 ? 0 : _entries[count - 1].Offset + _entries[count - 1].Length;
+    }
 }

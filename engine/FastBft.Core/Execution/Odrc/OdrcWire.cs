@@ -25,6 +25,18 @@ public static class OdrcWire
         new(MessageType.ObjectState, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 8, 8 + OdrcLimits.MaxObjectIdBytes + OdrcLimits.MaxObjectStateBytes, StateRule.Instance),
     ];
 
+    /// <summary>
+    /// The rules an extended cell's execution network verifies (docs/odrc.md §4, G21): the ODRC messages plus ORDERED-BATCH
+    /// (an agreement replica's committed batch for an execution-only replica: body = the batch body, ≥ 32 bytes, ≤ the
+    /// cell's max_message_bytes), all under MAC vectors over the E execution replicas.
+    /// </summary>
+    public static IReadOnlyList<MessageRule> ExtendedRules() =>
+    [
+        .. Rules(),
+        new(MessageType.OrderedBatch, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 32, int.MaxValue),
+        new(MessageType.OrderedBatchFetch, SenderRole.Replica, AuthenticatorKind.ReplicaVector, 0, 0),
+    ];
+
     /// <summary>Body length of an OBJECT-CHECKPOINT.</summary>
     public static int CheckpointLength(ObjectCheckpoint cp) => 4 + cp.ObjectId.Length + 36 + cp.Replies.Length * OdrcLimits.ReplyHashBytes;
 

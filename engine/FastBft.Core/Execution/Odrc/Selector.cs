@@ -27,8 +27,17 @@ public sealed record SelectorOptions
     public bool AdoptOnStall { get; init; } = true;
     /// <summary>Ticks an adopted maintainer group stays adopted ("temporarily", §6.6.1.4); a stall during that time renews it. ≥ 1.</summary>
     public int AdoptTicks { get; init; } = 1000;
+    /// <summary>End an adoption as soon as every maintainer of the adopted group sent an object checkpoint after the stall
+    /// (they are alive: the stall was a slow replica or a lost reply), instead of only after <see cref="AdoptTicks"/>.</summary>
+    public bool EndAdoptionOnCheckpoints { get; init; } = true;
+    /// <summary>While the head of the selected queue waits for an object state, fetch the stale objects of up to this many
+    /// following selected requests too (0: none). ≥ 0.</summary>
+    public int PrefetchRequests { get; init; } = 256;
     /// <summary>Largest number of (object, ordinal) checkpoint vote sets kept per object (more from a faulty replica are dropped).</summary>
     public int MaxPendingVotesPerObject { get; init; } = 64;
+    /// <summary>Execution replicas E of the cell (0: the agreement protocol's n). E &gt; n: an extended cell (ODRC₆), whose ids n..E-1
+    /// are execution-only replicas fed by ORDERED-BATCH (docs/odrc.md §4, G21).</summary>
+    public int ExecutionReplicas { get; init; }
 }
 
 /// <summary>Counters of one selector (one writer: the execution thread).</summary>
@@ -52,6 +61,8 @@ public sealed class SelectorStats
     public long Forced;
     /// <summary>Maintainer groups adopted after a stall (§6.6.1.4).</summary>
     public long Adopted;
+    /// <summary>Adoptions ended early because every maintainer of the group checkpointed again after the stall.</summary>
+    public long AdoptionsEnded;
     /// <summary>Fig. 6.8 alarms that fired.</summary>
     public long Alarms;
     /// <summary>Stalled-result notices ignored because no such ordered request is known (§6.5.2).</summary>
@@ -119,7 +130,11 @@ public sealed class Selector
     private readonly List<ObjectRecord> _alarmed = new();
     private readonly List<ObjectRecord> _jumpPending = new();
     private readonly Dictionary<ulong, long> _adoptedGroups = new();   // maintainer mask → tick the adoption ends
+    private readonly Dictionary<ulong, (ulong Since, ulong Seen)> _adoptionEvidence = new();   // maintainer mask → ordinal adopted at, maintainers seen checkpointing since
     private readonly List<byte[]> _keys = new();
+    private readonly ObjectIdBuffer _ids = new();
+    private readonly List<ulong> _staleVotes = new();
+    private readonly IInPlaceRequestAnalyzer? _inPlace;
     private readonly List<ObjectRecord> _scratchObjects = new();
     private readonly List<ObjectRecord> _involved = new();
     private readonly List<OdrcRequest> _closure = new();
@@ -146,6 +161,7 @@ public sealed class Selector
         _f = placement.F;
         _placement = placement;
         _service = service;
+        _inPlace = service as IInPlaceRequestAnalyzer;
         _out = output;
         _k = (ulong)_o.CheckpointAccesses;
     }
@@ -219,19 +235,35 @@ public sealed class Selector
     public OdrcRequest? InsertRequest(uint client, ulong rid, ulong sequence, int index, ReadOnlySpan<byte> operation)
     {
         if (_lastOfClient.TryGetValue(client, out var last) && rid <= last.RequestId) { Stats.Duplicates++; return null; }
-        _keys.Clear();
-        if (!_service.AnalyzeRequest(operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
         _scratchObjects.Clear();
-        foreach (var key in _keys)
+        if (_inPlace is not null)
         {
-            var x = GetOrCreate(key);
-            if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+            // allocation-free analysis: ids in a reused buffer, looked up by span; an id is copied only when its object is new
+            _ids.Clear();
+            if (!_inPlace.AnalyzeRequest(operation, _ids) || _ids.Count == 0) { _ids.Clear(); _ids.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+            var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+            for (int i = 0; i < _ids.Count; i++)
+            {
+                var x = lookup.TryGetValue(_ids[i], out var known) ? known : GetOrCreate(_ids[i].ToArray());
+                if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+            }
         }
-        var objs = _scratchObjects.ToArray();
+        else
+        {
+            _keys.Clear();
+            if (!_service.AnalyzeRequest(operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+            foreach (var key in _keys)
+            {
+                var x = GetOrCreate(key);
+                if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+            }
+        }
+        // a single-object request (the common case) shares its object's one-element array and keeps its access inline
+        var objs = _scratchObjects.Count == 1 ? _scratchObjects[0].AsArray : _scratchObjects.ToArray();
         var r = new OdrcRequest
         {
             Ordinal = ++_ordinal, Sequence = sequence, Index = index, ClientId = client, RequestId = rid,
-            Operation = operation.ToArray(), Objects = objs, Accesses = new ulong[objs.Length],
+            Operation = operation.ToArray(), Objects = objs, Accesses = objs.Length == 1 ? [] : new ulong[objs.Length],
         };
         ulong executors = 0, first = objs[0].Maintainers;
         bool maintained = false, cross = false;
@@ -243,7 +275,7 @@ public sealed class Selector
             maintained |= x.Maintained;
             if (!x.Maintained && _adoptedGroups.Count > 0 && _adoptedGroups.ContainsKey(x.Maintainers)) { maintained = true; r.TouchesAdopted = true; }
             ulong a = ++x.Accesses;                                   // G19: counted for every object, in agreement order
-            r.Accesses[i] = a;
+            r.SetAccess(i, a);
             if (a % _k == 0)
             {
                 r.TriggerMask |= 1UL << i;
@@ -308,7 +340,7 @@ public sealed class Selector
         {
             var r = _selected[_selectedHead];
             if (r.State != OdrcRequestState.Selected) { _selectedHead++; continue; }
-            if (!PrepareUpdate(r)) return null;
+            if (!PrepareUpdate(r)) { Prefetch(); return null; }
             _selectedHead++;
             if (_selectedHead > 1024 && _selectedHead * 2 > _selected.Count) { _selected.RemoveRange(0, _selectedHead); _selectedHead = 0; }
             r.State = OdrcRequestState.Planned;
@@ -382,6 +414,27 @@ public sealed class Selector
         return true;
     }
 
+    /// <summary>
+    /// The head of the selected queue waits for an object state: ask now for the stale objects of the next
+    /// <see cref="SelectorOptions.PrefetchRequests"/> selected requests too, so that their states arrive while the head
+    /// waits (after an adoption every newly adopted object needs one; fetched one at a time, they stalled the adopter's
+    /// whole queue for seconds). Only sends fetches (rate-limited per object); changes no state.
+    /// </summary>
+    private void Prefetch()
+    {
+        int end = Math.Min(_selected.Count, _selectedHead + 1 + _o.PrefetchRequests);
+        for (int i = _selectedHead + 1; i < end; i++)
+        {
+            var q = _selected[i];
+            if (q.State != OdrcRequestState.Selected) continue;
+            foreach (var x in q.Objects)
+            {
+                if (x.Maintained || x.NeedsState == 0 || x.FetchedState is not null || HoldsState(x, x.NeedsState)) continue;
+                IssueFetch(x);
+            }
+        }
+    }
+
     private static bool HoldsState(ObjectRecord x, ulong ordinal)
     {
         foreach (var s in x.States) if (s.Ordinal == ordinal) return true;
@@ -431,10 +484,10 @@ public sealed class Selector
             var x = r.Objects[i];
             x.Log.Remove(r);
             x.Applied = r.Ordinal;
-            if (x.Ring.Count > 0 && x.Ring[^1].Access + 1 != r.Accesses[i]) x.Ring.Clear();     // not contiguous (cannot happen with a correct plan)
-            x.Ring.Add(new ReplyHash(r.Accesses[i], r.ClientId, r.RequestId, r.Sequence, hash));
+            if (x.Ring.Count > 0 && x.Ring[^1].Access + 1 != r.AccessOf(i)) x.Ring.Clear();     // not contiguous (cannot happen with a correct plan)
+            x.Ring.Add(new ReplyHash(r.AccessOf(i), r.ClientId, r.RequestId, r.Sequence, hash));
             if (x.Ring.Count > 2 * (int)_k) x.Ring.RemoveRange(0, x.Ring.Count - (int)_k);
-            if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.Accesses[i]);
+            if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.AccessOf(i));
         }
         if (r.ForcedByNotice && _o.AdoptOnStall)
             foreach (var x in r.Objects) if (!x.Maintained) AdoptGroup(x.Maintainers);
@@ -450,6 +503,7 @@ public sealed class Selector
     {
         bool renewed = _adoptedGroups.ContainsKey(maintainers);
         _adoptedGroups[maintainers] = _tick + _o.AdoptTicks;
+        _adoptionEvidence[maintainers] = (_ordinal, 0);                 // a stall (again): the suspects must show they are alive from here on
         if (renewed) return;
         Stats.Adopted++;
         Trace?.Invoke($"adopt group {maintainers:x}");
@@ -469,6 +523,22 @@ public sealed class Selector
         CompactStored();
     }
 
+    /// <summary>
+    /// Ends an adoption early (docs/odrc.md §3 "suspect and adopt"): once every maintainer of the adopted group sent an
+    /// object checkpoint of one of the group's objects at an ordinal after the (latest) stall, none of them is silent — the
+    /// stall came from a slow replica or a lost reply, not a crash — so this replica stops executing the group's requests.
+    /// A crashed maintainer never checkpoints again, so its group stays adopted (renewed by further stalls).
+    /// </summary>
+    private void NoteAliveMaintainer(ObjectRecord x, ObjectCheckpoint cp)
+    {
+        ulong bit = 1UL << (int)cp.Sender;
+        if ((x.Maintainers & bit) == 0 || !_adoptionEvidence.TryGetValue(x.Maintainers, out var e) || cp.Ordinal <= e.Since) return;
+        e.Seen |= bit;
+        if (e.Seen != x.Maintainers) { _adoptionEvidence[x.Maintainers] = e; return; }
+        _adoptionEvidence.Remove(x.Maintainers);
+        if (_adoptedGroups.Remove(x.Maintainers)) { Stats.AdoptionsEnded++; Trace?.Invoke($"adoption of group {x.Maintainers:x} ends: its maintainers checkpoint again"); }
+    }
+
     private void TakeObjectCheckpoint(ObjectRecord x, OdrcRequest r, ulong access)
     {
         ulong from = access >= _k ? access - _k + 1 : 1;
@@ -476,7 +546,7 @@ public sealed class Selector
         for (int i = 0; i < x.Ring.Count; i++) if (x.Ring[i].Access == from) { start = i; break; }
         int count = (int)(access - from + 1);
         if (start < 0 || start + count > x.Ring.Count) return;        // interval not known here (a jump left it incomplete)
-        var replies = x.Ring.GetRange(start, count).ToArray();
+        var replies = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(x.Ring).Slice(start, count).ToArray();
         _stateWriter.ResetWrittenCount();
         _service.GetObjectState(x.Id, _stateWriter);
         var state = _stateWriter.WrittenSpan.ToArray();
@@ -509,6 +579,7 @@ public sealed class Selector
 
     private void RecordVote(ObjectRecord x, ObjectCheckpoint cp)
     {
+        if (_adoptedGroups.Count > 0 && _o.EndAdoptionOnCheckpoints) NoteAliveMaintainer(x, cp);
         if (x.NewestStable is { } newest && cp.Ordinal <= newest.Ordinal) return;
         if (!x.Votes.TryGetValue(cp.Ordinal, out var votes))
         {
@@ -551,9 +622,9 @@ public sealed class Selector
         ulong horizon = _ordinal > (ulong)_o.StateRetentionOrdinals ? _ordinal - (ulong)_o.StateRetentionOrdinals : 0;
         if (x.States.Count > 0 && x.States[0].Ordinal < oldest && x.States[0].Ordinal < horizon)
             x.States.RemoveAll(h => h.Ordinal < oldest && h.Ordinal < horizon && h.Ordinal != x.NeedsState);
-        var stale = new List<ulong>();
-        foreach (var k in x.Votes.Keys) if (k <= cp.Ordinal) stale.Add(k);
-        foreach (var k in stale) x.Votes.Remove(k);
+        _staleVotes.Clear();
+        foreach (var k in x.Votes.Keys) if (k <= cp.Ordinal) _staleVotes.Add(k);
+        foreach (var k in _staleVotes) x.Votes.Remove(k);
         foreach (var held in x.States)
             if (held.Ordinal == cp.Ordinal && !held.Hash.AsSpan().SequenceEqual(cp.StateHash)) Stats.OwnCheckpointMismatches++;
         _out.VerifiedReplies(cp.Replies);
@@ -716,7 +787,7 @@ public sealed class Selector
         _tick++;
         if (_adoptedGroups.Count > 0)
             foreach (var (group, until) in _adoptedGroups)
-                if (until <= _tick) { _adoptedGroups.Remove(group); Trace?.Invoke($"adoption of group {group:x} ends"); }
+                if (until <= _tick) { _adoptedGroups.Remove(group); _adoptionEvidence.Remove(group); Trace?.Invoke($"adoption of group {group:x} ends"); }
         for (int i = _alarmed.Count - 1; i >= 0; i--)
         {
             var x = _alarmed[i];
