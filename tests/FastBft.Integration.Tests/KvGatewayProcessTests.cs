@@ -96,22 +96,27 @@ public sealed class KvGatewayProcessTests
         var json = Path.Combine(Path.GetTempPath(), $"fastbft-kvcmp-{Guid.NewGuid():N}.json");
         try
         {
-            var (exit, output) = HarnessProcess.Run(null, "kv-compare", "--clients", "8", "--pipeline", "1", "4", "--requests", "1000", "--warmup-requests", "500", "--json", json);
+            var (exit, output) = HarnessProcess.Run(null, "kv-compare", "--clients", "8", "--pipeline", "1", "4", "--requests", "1000", "--warmup-requests", "500",
+                "--durability", "none", "fsync", "--json", json);
             Assert.True(exit == 0, $"exit {exit}: {output}");
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var runs = doc.RootElement.GetProperty("runs").EnumerateArray().ToList();
-            Assert.Equal(4, runs.Count);
+            // Per durability: redis and fastbft at each of the two pipeline depths.
+            Assert.Equal(8, runs.Count);
+            Assert.Equal(2, runs.Count(r => r.GetProperty("target").GetString() == "fastbft" && r.GetProperty("durability").GetString() == "fsync"));
+            Assert.Equal(2, runs.Count(r => r.GetProperty("target").GetString() == "redis" && r.GetProperty("durability").GetString() == "fsync"));
             foreach (var r in runs)
             {
                 Assert.Contains(r.GetProperty("target").GetString(), new[] { "redis", "fastbft" });
-                Assert.Equal("none", r.GetProperty("durability").GetString());
+                Assert.Contains(r.GetProperty("durability").GetString(), new[] { "none", "fsync" });
                 Assert.Equal(8, r.GetProperty("clients").GetInt32());
                 Assert.True(r.GetProperty("set_rps").GetDouble() > 0);
                 Assert.True(r.GetProperty("get_rps").GetDouble() > 0);
                 Assert.Equal(0, r.GetProperty("errors").GetInt64());
             }
             var ratios = doc.RootElement.GetProperty("ratios").EnumerateArray().ToList();
-            Assert.Equal(new[] { 1, 4 }, ratios.Select(r => r.GetProperty("pipeline").GetInt32()));
+            Assert.Equal(new[] { ("none", 1), ("none", 4), ("fsync", 1), ("fsync", 4) },
+                ratios.Select(r => (r.GetProperty("durability").GetString(), r.GetProperty("pipeline").GetInt32())));
             Assert.All(ratios, r => Assert.True(r.GetProperty("set").GetDouble() > 0 && r.GetProperty("get").GetDouble() > 0));
         }
         finally { File.Delete(json); }
@@ -120,7 +125,7 @@ public sealed class KvGatewayProcessTests
     [Fact]
     public void KvCompareRejectsADurabilityTheMemoryStoreCannotGive()
     {
-        var (exit, output) = HarnessProcess.Run(null, "kv-compare", "--durability", "fsync");
+        var (exit, output) = HarnessProcess.Run(null, "kv-compare", "--durability", "none", "fsync", "--storage", "memory");
         Assert.True(exit == 2, $"exit {exit}: {output}");
         Assert.Contains("service.durability", output);
     }

@@ -25,8 +25,9 @@ internal partial class KvCompareJson : JsonSerializerContext;
 /// <summary>
 /// `fastbft kv-compare`: in one invocation, runs `redis-benchmark -t set,get -c C -P p -n N` against an unreplicated
 /// redis-server (free port, no persistence) and then against the Redis gateway of a FastBft KV cell (f=1, PBFT, four
-/// replica processes on loopback UDP), for each pipeline depth, and prints both side by side with fastbft/redis ratios
-/// (docs/kv.md §7). Needs redis-server and redis-benchmark (Debian redis-server, redis-tools) on PATH.
+/// replica processes on loopback UDP), for each pipeline depth and each durability (redis-server is measured again
+/// right before each cell, so a ratio's two numbers are taken close together on a noisy machine), and prints both side
+/// by side with fastbft/redis ratios (docs/kv.md §7). Needs redis-server and redis-benchmark (Debian redis-server, redis-tools) on PATH.
 /// </summary>
 internal static class KvCompareCommand
 {
@@ -34,8 +35,8 @@ internal static class KvCompareCommand
     private static readonly Option<int[]> Pipeline = new("--pipeline") { Description = "redis-benchmark -P depths, one run each", DefaultValueFactory = _ => [1, 16], AllowMultipleArgumentsPerToken = true };
     private static readonly Option<int> Requests = new("--requests") { Description = "redis-benchmark -n: requests per test (SET, GET)", DefaultValueFactory = _ => 100_000 };
     private static readonly Option<int> Keyspace = new("--keyspace") { Description = "redis-benchmark -r: random keys out of this many (0: redis-benchmark's default single key)", DefaultValueFactory = _ => 0 };
-    private static readonly Option<string> Durability = new("--durability") { Description = "FastBft cell service.durability: none, process or fsync (process and fsync need --storage rocksdb; docs/durability.md)", DefaultValueFactory = _ => "none" };
-    private static readonly Option<string> Storage = new("--storage") { Description = "FastBft KV storage: memory or rocksdb", DefaultValueFactory = _ => "memory" };
+    private static readonly Option<string[]> Durability = new("--durability") { Description = "FastBft cell service.durability values, one cell each (none, process, fsync; docs/durability.md); redis-server is measured again beside each", DefaultValueFactory = _ => ["none"], AllowMultipleArgumentsPerToken = true };
+    private static readonly Option<string?> Storage = new("--storage") { Description = "FastBft KV storage: memory or rocksdb (default: memory for durability none, rocksdb for process and fsync)" };
     private static readonly Option<int> Batch = new("--batch") { Description = "FastBft cell batch_size", DefaultValueFactory = _ => 64 };
     private static readonly Option<int> Slots = new("--slots") { Description = "gateway BFT client ids (requests in flight together); default: clients × the largest pipeline, at most 4096", DefaultValueFactory = _ => 0 };
     private static readonly Option<int> WarmupRequests = new("--warmup-requests") { Description = "unmeasured redis-benchmark requests (SET and GET, -P 16) against the FastBft gateway first, so its .NET processes run tiered-up code like the native redis-server (0: none)", DefaultValueFactory = _ => 30_000 };
@@ -46,7 +47,7 @@ internal static class KvCompareCommand
         var cmd = new Command("kv-compare", "redis-benchmark against an unreplicated redis-server and against a FastBft KV cell (f=1, PBFT, 4 replica processes) behind the Redis gateway, side by side.");
         foreach (var o in new Option[] { Clients, Pipeline, Requests, Keyspace, Durability, Storage, Batch, Slots, WarmupRequests, Json }) cmd.Options.Add(o);
         cmd.SetAction(async (p, ct) => await RunAsync(p.GetValue(Clients), p.GetValue(Pipeline) ?? [1, 16], p.GetValue(Requests), p.GetValue(Keyspace),
-            p.GetValue(Durability)!, p.GetValue(Storage)!, p.GetValue(Batch), p.GetValue(Slots), p.GetValue(WarmupRequests), p.GetValue(Json), ct));
+            p.GetValue(Durability) ?? ["none"], p.GetValue(Storage), p.GetValue(Batch), p.GetValue(Slots), p.GetValue(WarmupRequests), p.GetValue(Json), ct));
         return cmd;
     }
 
@@ -62,7 +63,7 @@ internal static class KvCompareCommand
         return null;
     }
 
-    private static async Task<int> RunAsync(int clients, int[] pipelines, int requests, int keyspace, string durability, string storage, int batch, int slots, int warmup, string? jsonPath, CancellationToken ct)
+    private static async Task<int> RunAsync(int clients, int[] pipelines, int requests, int keyspace, string[] durabilities, string? storageOption, int batch, int slots, int warmup, string? jsonPath, CancellationToken ct)
     {
         string? server = FindOnPath("redis-server"), bench = FindOnPath("redis-benchmark");
         try
@@ -73,73 +74,81 @@ internal static class KvCompareCommand
             if (requests < 1) throw new ConfigException("--requests must be at least 1");
             if (keyspace < 0) throw new ConfigException("--keyspace must not be negative");
             if (warmup < 0) throw new ConfigException("--warmup-requests must not be negative");
-            if (storage is not ("memory" or "rocksdb")) throw new ConfigException($"--storage: '{storage}' must be memory or rocksdb");
+            if (storageOption is not (null or "memory" or "rocksdb")) throw new ConfigException($"--storage: '{storageOption}' must be memory or rocksdb");
+            if (durabilities.Length == 0 || durabilities.Distinct().Count() != durabilities.Length) throw new ConfigException("--durability: give each of none, process, fsync at most once");
             if (slots == 0) slots = Math.Min(4096, clients * pipelines.Max());
             // Checked before anything starts: service.durability (process/fsync need rocksdb), batch size.
-            var probe = CellDefinition.Create(1, "0/0", serviceKind: "kv", batchSize: batch, protocol: "pbft");
-            probe.Service.Durability = durability;
-            probe.Service.Storage = storage;
-            if (storage == "rocksdb") probe.Service.Path = Path.GetTempPath();
-            probe.Validate();
+            foreach (var durability in durabilities)
+            {
+                var probe = CellDefinition.Create(1, "0/0", serviceKind: "kv", batchSize: batch, protocol: "pbft");
+                probe.Service.Durability = durability;
+                probe.Service.Storage = StorageFor(durability, storageOption);
+                if (probe.Service.Storage == "rocksdb") probe.Service.Path = Path.GetTempPath();
+                probe.Validate();
+            }
         }
         catch (ConfigException e) { Console.Error.WriteLine($"fastbft kv-compare: {e.Message}"); return 2; }
 
         var runs = new List<KvCompareRun>();
         try
         {
-            // 1. redis-server alone.
-            int port = FreeTcpPort();
-            var redis = StartRedis(server!, port);
-            try
+            foreach (var durability in durabilities)
             {
-                await WaitForPingAsync(port, TimeSpan.FromSeconds(10), ct);
-                foreach (int p in pipelines)
+                string storage = StorageFor(durability, storageOption);
+                // 1. redis-server alone.
+                int port = FreeTcpPort();
+                var redis = StartRedis(server!, port);
+                try
                 {
-                    var r = await BenchAsync(bench!, port, clients, p, requests, keyspace, ct);
-                    runs.Add(new KvCompareRun("redis", durability, p, clients, r.Set, r.Get, r.Errors));
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"redis    -P {p,-3}: SET {r.Set,12:N0}/s  GET {r.Get,12:N0}/s  errors {r.Errors}"));
+                    await WaitForPingAsync(port, TimeSpan.FromSeconds(10), ct);
+                    foreach (int p in pipelines)
+                    {
+                        var r = await BenchAsync(bench!, port, clients, p, requests, keyspace, ct);
+                        runs.Add(new KvCompareRun("redis", durability, p, clients, r.Set, r.Get, r.Errors));
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"redis    -P {p,-3}: SET {r.Set,12:N0}/s  GET {r.Get,12:N0}/s  errors {r.Errors}"));
+                    }
                 }
-            }
-            finally { try { redis.Kill(entireProcessTree: true); redis.WaitForExit(5000); } catch (InvalidOperationException) { } redis.Dispose(); }
+                finally { try { redis.Kill(entireProcessTree: true); redis.WaitForExit(5000); } catch (InvalidOperationException) { } redis.Dispose(); }
 
-            // 2. FastBft: 4 replica processes + the gateway.
-            var config = CellDefinition.Create(1, "0/0", serviceKind: "kv", batchSize: batch, protocol: "pbft");
-            var dir = Directory.CreateTempSubdirectory("fastbft-kvcmp-");
-            config.Service.Durability = durability;
-            if (storage == "rocksdb") { config.Service.Storage = "rocksdb"; config.Service.Path = Path.Combine(dir.FullName, "kv"); }
-            config.Validate();
-            var configPath = Path.Combine(dir.FullName, "cell.json");
-            await File.WriteAllTextAsync(configPath, config.ToJson(), ct);
-            var replicas = new List<ProcessReplica>();
-            Process? gateway = null;
-            try
-            {
-                var starts = Enumerable.Range(0, config.N).Select(i => ProcessReplica.StartAsync(configPath, (uint)i, TimeSpan.FromSeconds(30))).ToArray();
-                foreach (var s in starts) replicas.Add(await s);
-                (gateway, int gwPort) = await StartGatewayAsync(configPath, slots, ct);
-                Console.WriteLine($"fastbft: 4 replica processes (pbft, f=1, {storage}, durability {durability}), gateway on 127.0.0.1:{gwPort} with {slots} client ids");
-                if (warmup > 0)
+                // 2. FastBft: 4 replica processes + the gateway.
+                var config = CellDefinition.Create(1, "0/0", serviceKind: "kv", batchSize: batch, protocol: "pbft");
+                var dir = Directory.CreateTempSubdirectory("fastbft-kvcmp-");
+                config.Service.Durability = durability;
+                if (storage == "rocksdb") { config.Service.Storage = "rocksdb"; config.Service.Path = Path.Combine(dir.FullName, "kv"); }
+                config.Validate();
+                var configPath = Path.Combine(dir.FullName, "cell.json");
+                await File.WriteAllTextAsync(configPath, config.ToJson(), ct);
+                var replicas = new List<ProcessReplica>();
+                Process? gateway = null;
+                try
                 {
-                    var w = await BenchAsync(bench!, gwPort, clients, Math.Min(16, Math.Max(1, slots / clients)), warmup, keyspace, ct);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastbft warm-up ({warmup} SET + {warmup} GET, not measured): SET {w.Set:N0}/s  GET {w.Get:N0}/s  errors {w.Errors}"));
+                    var starts = Enumerable.Range(0, config.N).Select(i => ProcessReplica.StartAsync(configPath, (uint)i, TimeSpan.FromSeconds(30))).ToArray();
+                    foreach (var s in starts) replicas.Add(await s);
+                    (gateway, int gwPort) = await StartGatewayAsync(configPath, slots, ct);
+                    Console.WriteLine($"fastbft: 4 replica processes (pbft, f=1, {storage}, durability {durability}), gateway on 127.0.0.1:{gwPort} with {slots} client ids");
+                    if (warmup > 0)
+                    {
+                        var w = await BenchAsync(bench!, gwPort, clients, Math.Min(16, Math.Max(1, slots / clients)), warmup, keyspace, ct);
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastbft warm-up ({warmup} SET + {warmup} GET, not measured): SET {w.Set:N0}/s  GET {w.Get:N0}/s  errors {w.Errors}"));
+                    }
+                    foreach (int p in pipelines)
+                    {
+                        // CPU per request of the gateway and of the four replicas together: where the time goes.
+                        var gw0 = CpuOf(gateway); var rep0 = replicas.Sum(x => x.CpuTime().TotalSeconds);
+                        var r = await BenchAsync(bench!, gwPort, clients, p, requests, keyspace, ct);
+                        var gw1 = CpuOf(gateway); var rep1 = replicas.Sum(x => x.CpuTime().TotalSeconds);
+                        runs.Add(new KvCompareRun("fastbft", durability, p, clients, r.Set, r.Get, r.Errors));
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastbft  -P {p,-3}: SET {r.Set,12:N0}/s  GET {r.Get,12:N0}/s  errors {r.Errors}  cpu/request: gateway {(gw1 - gw0) * 1e6 / (2.0 * requests):0.0} µs, 4 replicas {(rep1 - rep0) * 1e6 / (2.0 * requests):0.0} µs"));
+                    }
+                    bool consistent = await ConsistentAsync(replicas);
+                    Console.WriteLine($"fastbft replicas consistent at the end: {(consistent ? "yes" : "NO")}");
                 }
-                foreach (int p in pipelines)
+                finally
                 {
-                    // CPU per request of the gateway and of the four replicas together: where the time goes.
-                    var gw0 = CpuOf(gateway); var rep0 = replicas.Sum(x => x.CpuTime().TotalSeconds);
-                    var r = await BenchAsync(bench!, gwPort, clients, p, requests, keyspace, ct);
-                    var gw1 = CpuOf(gateway); var rep1 = replicas.Sum(x => x.CpuTime().TotalSeconds);
-                    runs.Add(new KvCompareRun("fastbft", durability, p, clients, r.Set, r.Get, r.Errors));
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastbft  -P {p,-3}: SET {r.Set,12:N0}/s  GET {r.Get,12:N0}/s  errors {r.Errors}  cpu/request: gateway {(gw1 - gw0) * 1e6 / (2.0 * requests):0.0} µs, 4 replicas {(rep1 - rep0) * 1e6 / (2.0 * requests):0.0} µs"));
+                    if (gateway is not null) { try { gateway.StandardInput.Close(); if (!gateway.WaitForExit(5000)) gateway.Kill(true); } catch (InvalidOperationException) { } gateway.Dispose(); }
+                    foreach (var r in replicas) r.Dispose();
+                    try { dir.Delete(recursive: true); } catch (IOException) { }
                 }
-                bool consistent = await ConsistentAsync(replicas);
-                Console.WriteLine($"fastbft replicas consistent at the end: {(consistent ? "yes" : "NO")}");
-            }
-            finally
-            {
-                if (gateway is not null) { try { gateway.StandardInput.Close(); if (!gateway.WaitForExit(5000)) gateway.Kill(true); } catch (InvalidOperationException) { } gateway.Dispose(); }
-                foreach (var r in replicas) r.Dispose();
-                try { dir.Delete(recursive: true); } catch (IOException) { }
             }
         }
         catch (ConfigException e) { Console.Error.WriteLine($"fastbft kv-compare: {e.Message}"); return 2; }
@@ -152,10 +161,11 @@ internal static class KvCompareCommand
         var ratios = new List<KvCompareRatio>();
         var table = Tables.Create("<durability", "pipeline", "clients", "redis SET/s", "fastbft SET/s", "SET ratio", "redis GET/s", "fastbft GET/s", "GET ratio", "errors r/f");
         var ci = CultureInfo.InvariantCulture;
+        foreach (var durability in durabilities)
         foreach (int p in pipelines)
         {
-            var r = runs.First(x => x.Target == "redis" && x.Pipeline == p);
-            var f = runs.First(x => x.Target == "fastbft" && x.Pipeline == p);
+            var r = runs.First(x => x.Target == "redis" && x.Durability == durability && x.Pipeline == p);
+            var f = runs.First(x => x.Target == "fastbft" && x.Durability == durability && x.Pipeline == p);
             var ratio = new KvCompareRatio(durability, p, r.SetRps > 0 ? Math.Round(f.SetRps / r.SetRps, 4) : 0, r.GetRps > 0 ? Math.Round(f.GetRps / r.GetRps, 4) : 0);
             ratios.Add(ratio);
             Tables.Row(table, durability, p.ToString(ci), clients.ToString(ci), r.SetRps.ToString("N0", ci), f.SetRps.ToString("N0", ci), ratio.Set.ToString("0.000", ci),
@@ -167,6 +177,9 @@ internal static class KvCompareCommand
             await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new KvCompareResult(runs, ratios), KvCompareJson.Default.KvCompareResult), ct);
         return runs.All(r => r.Errors == 0 && r.SetRps > 0 && r.GetRps > 0) ? 0 : 1;
     }
+
+    /// <summary>The KV storage of the cell for <paramref name="durability"/>: --storage if given, else memory for none and rocksdb for process/fsync.</summary>
+    private static string StorageFor(string durability, string? storageOption) => storageOption ?? (durability == "none" ? "memory" : "rocksdb");
 
     private static double CpuOf(Process p)
     {
