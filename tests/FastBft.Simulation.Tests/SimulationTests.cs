@@ -167,8 +167,11 @@ public class PlantedBugEndToEndTests(ITestOutputHelper output)
     public void PlantedCommitAt2fBugBreaksAgreementAcrossViewChanges()
     {
         // Committing at 2f lets a batch execute that f+1 correct replicas never prepared; a later view change
-        // (Twins, an isolated leader, a mute next primary) may then order something else there.
-        var results = ScenarioMatrix.Generate("pbft", [1], 3, 1, p => p.Role != FaultyRole.Client && p.Behaviour is Behaviour.EagerCommit or Behaviour.Twins or Behaviour.Mute or Behaviour.Crash)
+        // may then order something else there. It shows where a faulty replica speaks for both sides (Twins; the
+        // eager-commit behaviour beside it): in about 1 of 840 scenarios of the wider crash/mute/Twins matrix, so a
+        // small change in timing could hide it there (the state-transfer change M7 did); in this narrower matrix
+        // (12 seeds per case, base seed 2: 1,344 scenarios) 7 break agreement on the code of 2026-12-01.
+        var results = ScenarioMatrix.Generate("pbft", [1], 12, 2, p => p.Role != FaultyRole.Client && p.Behaviour is Behaviour.EagerCommit or Behaviour.Twins)
             .Select(s => new Simulator(s with { CommitQuorum = 2 * s.F }, SimProtocols.Get("pbft"), () => new CounterService()) { CheckCommitCertificate = false }.Run())
             .ToList();
         foreach (var g in results.Where(r => !r.Passed).GroupBy(r => r.Invariant)) output.WriteLine($"{g.Key}: {g.Count()} (e.g. {g.First().Scenario.ReplayCommand})");
