@@ -175,7 +175,9 @@ public sealed class KvCheckpointTransferTests(StoreFixture stores) : IClassFixtu
         var client = new StateTransfer(0, 4, 2, 1, 1 << 20, dst, wire, counters);
         var servers = new Dictionary<uint, (StateTransfer, Wire)>();
         foreach (uint r in new uint[] { 1, 2, 3 }) { var w = new Wire(); servers[r] = (new StateTransfer(r, 4, 2, 1, 1 << 20, src, w, new ReplicaCounters()), w); }
-        client.NoteCheckpoint(1, 8, digest, 0); client.NoteCheckpoint(2, 8, digest, 0); client.NoteCheckpoint(3, 8, digest, 0);
+        // Replica 3's announcement completes the f+1 certificate; the first fetch goes to the next announced holder after it,
+        // replica 1 (the tests make it the Byzantine one), and after a bad answer to replica 2.
+        client.NoteCheckpoint(1, 8, digest, 0); client.NoteCheckpoint(3, 8, digest, 0); client.NoteCheckpoint(2, 8, digest, 0);
         return (client, wire, dst, target, source, servers, counters, digest);
     }
 
