@@ -15,19 +15,7 @@ public class FaultInjectionTests
     private static (JsonElement Result, string Output) RunWithFaultsAndOutput(string name, params string[] extra) => RunWithClientTimeout(name, "100", extra);
 
     private static (JsonElement Result, string Output) RunWithClientTimeout(string name, string clientRetransmitMs, params string[] extra)
-    {
-        var json = Path.Combine(Path.GetTempPath(), $"fastbft-{name}-{Guid.NewGuid():N}.json");
-        try
-        {
-            var args = new List<string> { "run", "--clients", "8", "--warmup", "0.5", "--duration", "4", "--client-retransmit-ms", clientRetransmitMs, "--json", json };
-            args.AddRange(extra);
-            var (exit, output) = HarnessProcess.Run(null, args.ToArray());
-            Assert.True(exit == 0, $"exit {exit}: {output}");
-            using var doc = JsonDocument.Parse(File.ReadAllText(json));
-            return (doc.RootElement.Clone(), output);
-        }
-        finally { File.Delete(json); }
-    }
+        => HarnessProcess.RunJson(["run", "--clients", "8", "--warmup", "0.5", "--duration", "4", "--client-retransmit-ms", clientRetransmitMs, .. extra]);
 
     private static void AssertAgreement(JsonElement r, int alive)
     {

@@ -116,7 +116,7 @@ public sealed class KvGatewayProcessTests
             }
             var ratios = doc.RootElement.GetProperty("ratios").EnumerateArray().ToList();
             Assert.Equal(new[] { ("none", 1), ("none", 4), ("fsync", 1), ("fsync", 4) },
-                ratios.Select(r => (r.GetProperty("durability").GetString(), r.GetProperty("pipeline").GetInt32())));
+                ratios.Select(r => (r.GetProperty("durability").GetString()!, r.GetProperty("pipeline").GetInt32())));
             Assert.All(ratios, r => Assert.True(r.GetProperty("set").GetDouble() > 0 && r.GetProperty("get").GetDouble() > 0));
         }
         finally { File.Delete(json); }

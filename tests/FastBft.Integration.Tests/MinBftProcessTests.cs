@@ -11,19 +11,7 @@ namespace FastBft.Integration.Tests;
 public class MinBftProcessTests
 {
     private static JsonElement Run(string protocol, string usig, params string[] extra)
-    {
-        var json = Path.Combine(Path.GetTempPath(), $"fastbft-{protocol}-{usig}-{Guid.NewGuid():N}.json");
-        try
-        {
-            var args = new List<string> { "run", "--protocol", protocol, "--usig", usig, "--workload", "0/0", "--clients", "8", "--warmup", "0.5", "--duration", "2", "--json", json };
-            args.AddRange(extra);
-            var (exit, output) = HarnessProcess.Run(null, args.ToArray());
-            Assert.True(exit == 0, $"exit {exit}: {output}");
-            using var doc = JsonDocument.Parse(File.ReadAllText(json));
-            return doc.RootElement.Clone();
-        }
-        finally { File.Delete(json); }
-    }
+        => HarnessProcess.RunJson(["run", "--protocol", protocol, "--usig", usig, "--workload", "0/0", "--clients", "8", "--warmup", "0.5", "--duration", "2", .. extra]).Json;
 
     [Theory]
     [InlineData("minbft", "software")]

@@ -12,19 +12,7 @@ namespace FastBft.Integration.Tests;
 public class OdrcProcessTests
 {
     private static JsonElement Run(params string[] extra)
-    {
-        var json = Path.Combine(Path.GetTempPath(), $"fastbft-odrc-{Guid.NewGuid():N}.json");
-        try
-        {
-            var args = new List<string> { "run", "--clients", "8", "--warmup", "0.5", "--duration", "2", "--records", "500", "--json", json };
-            args.AddRange(extra);
-            var (exit, output) = HarnessProcess.Run(null, args.ToArray());
-            Assert.True(exit == 0, $"exit {exit}: {output}");
-            using var doc = JsonDocument.Parse(File.ReadAllText(json));
-            return doc.RootElement.Clone();
-        }
-        finally { File.Delete(json); }
-    }
+        => HarnessProcess.RunJson(["run", "--clients", "8", "--warmup", "0.5", "--duration", "2", "--records", "500", .. extra]).Json;
 
     [Theory]
     [InlineData("kv")]

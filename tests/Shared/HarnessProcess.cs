@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Xunit;
 
 namespace FastBft.Tests.Shared;
@@ -24,5 +25,22 @@ internal static class HarnessProcess
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(entireProcessTree: true); Assert.Fail("harness did not finish in 3 minutes"); }
         return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    /// <summary>
+    /// Runs `fastbft args… --json F` with a fresh temporary F, asserts exit code 0, and returns F's root element (cloned;
+    /// F is deleted) with the combined output.
+    /// </summary>
+    public static (JsonElement Json, string Output) RunJson(params string[] args)
+    {
+        var json = Path.Combine(Path.GetTempPath(), $"fastbft-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (exit, output) = Run(null, [.. args, "--json", json]);
+            Assert.True(exit == 0, $"exit {exit}: {output}");
+            using var doc = JsonDocument.Parse(File.ReadAllText(json));
+            return (doc.RootElement.Clone(), output);
+        }
+        finally { File.Delete(json); }
     }
 }
