@@ -291,6 +291,17 @@ public class MinBftCoreBugReplays
     [InlineData("f1/follower/mute/checkpointboundary/partitionheal", 500108737UL)]
     public void M7_AStalledStateFetchAsksEveryReplica(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M7");
 
+    /// <summary>
+    /// M8 (COMMITs after a state transfer): a follower behind a NEW-VIEW whose checkpoint it had to fetch bound the new
+    /// leader's PREPAREs above it while the fetch ran; its COMMITs waited for its own CHECKPOINT of the installed state
+    /// (QueueCommits), and installing it queued the CHECKPOINT but not the COMMITs, so with no later PREPARE they were never
+    /// sent and the replica stayed behind (2 failures of `simulate --protocol minbft --scenarios 50000 --seed 9201`).
+    /// </summary>
+    [Theory]
+    [InlineData("f1/leader/equivocate/early/lagacrossviewchange", 514217670UL)]
+    [InlineData("f1/leader/equivocate/early/lagacrossviewchange", 308360023UL)]
+    public void M8_CommitsHeldForTheOwnCheckpointLeaveAfterAStateTransfer(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M8");
+
     private static void AssertPasses(SimulationResult r, string bug)
         => Assert.True(r.Passed, $"{bug} regression: {r}");
 }

@@ -346,6 +346,9 @@ public sealed partial class MinBftReplica : IStateTransferOutput
         Stats.StateTransfers++;
         _stateTransfer.Finish();
         QueueCheckpoint(seq, d);                           // our own certified CHECKPOINT for the installed state
+        // COMMITs for PREPAREs bound while the transfer ran (a NEW-VIEW moved the window to seq first) waited for that
+        // CHECKPOINT (QueueCommits); with no later PREPARE to trigger them they were never sent (M8).
+        QueueCommits();
         for (uint r = 0; r < _n; r++)                      // the certificate of a checkpoint announced from far ahead: into the store (VIEW-CHANGE)
             if (r != _id && _farCpSeq[r] == seq && _farCp[r].AsSpan(MessageHeader.Size, Digests.Size).SequenceEqual(d)) StoreCheckpointMessage(seq, r, _farCp[r]);
         RebaseCounterOrder(seq, d);
