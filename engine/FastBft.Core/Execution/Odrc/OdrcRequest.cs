@@ -71,7 +71,5 @@ public sealed class OdrcRequest
     }
     /// <summary>True if write knowledge says it modifies none of its objects (a pure read, §6.6.1.2).</summary>
     internal bool ReadOnly;
-    /// <summary>True if the Fig. 6.8 alarm (not a notice) forced it here: its update replays in full (its checkpoint is the alarm's purpose).</summary>
-    internal bool ForcedByAlarm;
     internal int Mark;                   // scratch mark of the closure walk
 }

@@ -106,7 +106,7 @@ public sealed class SelectorStats
     public long VotesDropped;
     /// <summary>Stored pure reads left out of an update because no reply of theirs can be needed any more (§6.6.1.2, rule W2).</summary>
     public long ReadsOmitted;
-    /// <summary>Unmaintained objects made current by a write-only overwrite instead of an update (§6.6.1.2, rule W3).</summary>
+    /// <summary>Unmaintained objects made current by a write-only overwrite instead of an update that had something to do (stored requests to replay or a checkpoint state to fetch) (§6.6.1.2, rule W3).</summary>
     public long Overwrites;
     /// <summary>Stored requests an overwrite made obsolete on their only object (or pure reads), never executed here (rule W3).</summary>
     public long OverwriteDropped;
@@ -444,9 +444,9 @@ public sealed class Selector
     /// §6.6.1.2; docs/odrc.md §3a) two rules shorten it: W2 — a stored pure read whose reply can no longer be needed
     /// (<see cref="ReplyUnneeded"/>) is left out, and its objects do not join; W3 — an unmaintained object r overwrites
     /// without reading is not brought up to date at all, if every stored request on it older than r can be dropped
-    /// (<see cref="CanOverwrite"/>). Neither applies to the update of an alarm-forced request or of a request that closes a
-    /// checkpoint interval of an unmaintained object (their purpose includes that object checkpoint, which needs the reply
-    /// hash of every access of the interval).
+    /// (<see cref="CanOverwrite"/>). Neither applies to the update of a request that closes a checkpoint interval of an
+    /// unmaintained object (every alarm-forced request is one, Fig. 6.8): executing it here makes that object checkpoint,
+    /// which needs the reply hash of every access of the interval.
     /// </summary>
     private bool PrepareUpdate(OdrcRequest r)
     {
@@ -454,10 +454,7 @@ public sealed class Selector
         _involved.Clear();
         _overwrite.Clear();
         _omit.Clear();
-        bool optimise = _wk && !r.ForcedByAlarm;
-        if (optimise)
-            for (int i = 0; i < r.Objects.Length; i++)
-                if (!r.Objects[i].Maintained && r.IsTrigger(i)) { optimise = false; break; }
+        bool optimise = _wk && !ClosesUnmaintainedInterval(r);       // every alarm-forced request closes one (Fig. 6.8)
         for (int i = 0; i < r.Objects.Length; i++)
         {
             var x = r.Objects[i];
@@ -478,7 +475,7 @@ public sealed class Selector
                 if (q.Ordinal >= r.Ordinal) break;
                 if (q.State != OdrcRequestState.Stored || q.Mark == epoch) continue;
                 q.Mark = epoch;
-                if (optimise && q.ReadOnly && ReplyUnneeded(q)) { _omit.Add(q); continue; }   // W2: changes no state, reply never needed
+                if (optimise && q.ReadOnly && !ClosesUnmaintainedInterval(q) && ReplyUnneeded(q)) { _omit.Add(q); continue; }   // W2: changes no state, reply never needed
                 _closure.Add(q);
                 foreach (var y in q.Objects)
                 {
@@ -519,10 +516,10 @@ public sealed class Selector
             _dropped.Clear();
             foreach (var q in x.Log) { if (q.Ordinal >= r.Ordinal) break; if (q.State == OdrcRequestState.Stored) _dropped.Add(q); }
             foreach (var q in _dropped) { Drop(q); Stats.OverwriteDropped++; }
+            if (_dropped.Count > 0 || x.NeedsState != 0) Stats.Overwrites++;   // an update (replay or state fetch) was saved
             x.NeedsState = 0;
             x.FetchedState = null;
             x.FetchAttempts = 0;
-            Stats.Overwrites++;
             Trace?.Invoke($"overwrite {System.Text.Encoding.UTF8.GetString(x.Id)} at {r.Ordinal} (was {x.Applied})");
         }
         Stats.Updates++;
@@ -576,9 +573,16 @@ public sealed class Selector
             if (q.Ordinal >= r.Ordinal) break;
             if (q.State != OdrcRequestState.Stored) return false;
             if (!q.ReadOnly && q.Objects.Length != 1) return false;
-            if (!ReplyUnneeded(q)) return false;
+            if (ClosesUnmaintainedInterval(q) || !ReplyUnneeded(q)) return false;
         }
         return true;
+    }
+
+    /// <summary>True if <paramref name="q"/> is the checkpoint trigger of an object not maintained here (G19): never left out, so this replica can still take that checkpoint (and its Fig. 6.8 alarm can still force it).</summary>
+    private static bool ClosesUnmaintainedInterval(OdrcRequest q)
+    {
+        for (int i = 0; i < q.Objects.Length; i++) if (q.IsTrigger(i) && !q.Objects[i].Maintained) return true;
+        return false;
     }
 
     /// <summary>A stored request that will never execute here (W2, W3): skipped on every object it touches (G18's invariant: pending on all or none).</summary>
@@ -977,7 +981,7 @@ public sealed class Selector
             x.AlarmRequest = null;
             _alarmed.RemoveAt(i);
             Stats.Alarms++;
-            if (r.State == OdrcRequestState.Stored) { r.ForcedByAlarm = true; Force(r); }
+            if (r.State == OdrcRequestState.Stored) Force(r);
         }
     }
 }
