@@ -553,7 +553,9 @@ public sealed class Selector
             foreach (var st in q.Objects[i].Stable)
             {
                 if (st.Replies.Length == 0 || st.Replies[0].Access > acc || st.LastAccess < acc) continue;
-                var h = st.Replies[(int)(acc - st.Replies[0].Access)];
+                ulong at = acc - st.Replies[0].Access;
+                if (at >= (ulong)st.Replies.Length) continue;         // (contiguous in every checkpoint a correct replica makes)
+                var h = st.Replies[(int)at];
                 if (h.ClientId == q.ClientId && h.RequestId == q.RequestId) return true;
             }
         }
