@@ -341,5 +341,40 @@ public sealed class WriteKnowledgeTests
         Assert.All(two, k => Assert.Equal(ObjectAccess.ReadWrite, k));
     }
 
+    /// <summary>A service that gives write knowledge only through <see cref="IObjectStateService.AnalyzeWrites"/> (no in-place analyzers).</summary>
+    private sealed class ListOnlyService(KvService kv) : IObjectStateService
+    {
+        public bool AnalyzeRequest(ReadOnlySpan<byte> operation, List<byte[]> objectIds) => kv.AnalyzeRequest(operation, objectIds);
+        public void GetObjectState(ReadOnlySpan<byte> objectId, IBufferWriter<byte> state) => kv.GetObjectState(objectId, state);
+        public void SetObjectState(ReadOnlySpan<byte> objectId, ReadOnlySpan<byte> state) => kv.SetObjectState(objectId, state);
+        public bool AnalyzeWrites(ReadOnlySpan<byte> operation, List<byte[]> written) => kv.AnalyzeWrites(operation, written);
+    }
+
+    [Fact]
+    public void AServiceWithOnlyTheListFormGivesReadsAndWritesButNoOverwrites()
+    {
+        var kv = new KvService(new MemoryKvStore());
+        var s = new Selector(0, Placement, new ListOnlyService(kv), new Out(), new SelectorOptions { CheckpointAccesses = 3, CheckpointMaxAccesses = 8, WriteKnowledge = true });
+        var read = s.InsertRequest(1001, 1, 1, 0, Get(_other))!;
+        var set = s.InsertRequest(1002, 1, 2, 0, Set(_other, "x"))!;
+        s.InsertRequest(1001, 2, 3, 0, Get(_mine));
+        s.InsertRequest(1002, 2, 4, 0, Get(_mine));                     // both clients moved on
+        var r = s.InsertRequest(1000, 1, 5, 0, MSet(_mine, _other, "r"))!;
+        var run = new List<OdrcRequest>();
+        OdrcRequest? q;
+        while ((q = s.NextRequest()) is not null)
+        {
+            var w = new ArrayBufferWriter<byte>();
+            kv.Execute(new RequestInfo(q.ClientId, q.RequestId, q.Sequence, q.Index), q.Operation, w, null);
+            s.Executed(q, w.WrittenSpan);
+            run.Add(q);
+        }
+        Assert.Equal(OdrcRequestState.Skipped, read.State);             // W2: the read is known and left out
+        Assert.Equal(OdrcRun.Replay, set.Run);                           // no overwrite knowledge: the SET is replayed
+        Assert.Equal(1, s.Stats.ReadsOmitted);
+        Assert.Equal(0, s.Stats.Overwrites);
+        Assert.Equal(r, run[^1]);
+    }
+
     private static byte[] SHA(ulong v) { var h = new byte[32]; BitConverter.TryWriteBytes(h, v); return h; }
 }
