@@ -63,3 +63,57 @@ public sealed class OdrcMatrixTests
         Assert.True(cross > 0 && replayed > 0 && forced > 0 && skipped > 0 && ignored > 0, $"cross {cross} replayed {replayed} forced {forced} skipped {skipped} ignored {ignored} alarms {alarms}");
     }
 }
+
+/// <summary>
+/// The ODRC fault matrix with write knowledge (Thesis §6.6.1.2; docs/odrc.md §3a): the same points and seeds as
+/// <see cref="OdrcMatrixTests"/> (fewer per point), selectors with <see cref="FastBft.Execution.Odrc.SelectorOptions.WriteKnowledge"/>,
+/// KV (reads, SET/MSET overwrites, INCRBY) and the coordination service. Besides validity, liveness, ordering and the copy
+/// oracles, the simulator checks every execution result and every object checkpoint of a correct replica against the
+/// sequential reference, so the optimisations must not change any result.
+/// </summary>
+public sealed class OdrcWriteKnowledgeMatrixTests
+{
+    public const int SeedsPerPoint = 2;
+
+    [Theory]
+    [MemberData(nameof(OdrcMatrixTests.Points), MemberType = typeof(OdrcMatrixTests))]
+    public void InvariantsHoldWithWriteKnowledge(int f, int e, string placement, string behaviour, string workload, bool lossy)
+    {
+        var failures = new List<string>();
+        foreach (var s in OdrcMatrix.Scenarios(SeedsPerPoint, writeKnowledge: true))
+        {
+            if (s.F != f || s.ExecutionReplicas != e || s.Placement.ToString() != placement || s.Behaviour.ToString() != behaviour
+                || s.Workload.ToString() != workload || s.Lossy != lossy) continue;
+            var result = OdrcMatrixTests.Run(s);
+            if (!result.Passed) failures.Add(result.ToString());
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [Fact]
+    public void TheCoordinationServiceRunsTheMatrixWithWriteKnowledge()
+    {
+        var failures = OdrcMatrix.Scenarios(1, baseSeed: 78, writeKnowledge: true).Select(s => OdrcSimulate.Create(s, "coord").Run()).Where(r => !r.Passed).Select(r => r.ToString()).ToList();
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [Fact]
+    public void EveryWriteKnowledgeRuleIsExercisedAndCheckpointsGetRarer()
+    {
+        long omitted = 0, overwrites = 0, dropped = 0, withCheckpoints = 0, withoutCheckpoints = 0;
+        foreach (var s in OdrcMatrix.Scenarios(1))
+        {
+            if (s.F != 1 || s.ExecutionReplicas != 4) continue;
+            var with = OdrcMatrixTests.Run(s with { WriteKnowledge = true });
+            var without = OdrcMatrixTests.Run(s);
+            Assert.True(with.Passed, with.ToString());
+            Assert.True(without.Passed, without.ToString());
+            Assert.Equal(without.Accepted, with.Accepted);
+            omitted += with.Stats.ReadsOmitted; overwrites += with.Stats.Overwrites; dropped += with.Stats.OverwriteDropped;
+            withCheckpoints += with.Stats.StableCheckpoints; withoutCheckpoints += without.Stats.StableCheckpoints;
+            Assert.Equal(0, without.Stats.ReadsOmitted + without.Stats.Overwrites + without.Stats.OverwriteDropped);
+        }
+        Assert.True(omitted > 0 && overwrites > 0 && dropped > 0, $"omitted {omitted} overwrites {overwrites} dropped {dropped}");
+        Assert.True(withCheckpoints < withoutCheckpoints, $"stable checkpoints with write knowledge {withCheckpoints}, without {withoutCheckpoints}");
+    }
+}

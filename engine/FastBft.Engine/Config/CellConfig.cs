@@ -341,8 +341,10 @@ public sealed class ExecutionConfig
     public string Mode { get; set; } = "sequential";
     /// <summary>ODRC object placement: "round-robin" or "locality" (objects of one locality group together).</summary>
     public string Placement { get; set; } = "round-robin";
-    /// <summary>ODRC: an object is checkpointed every this many accesses (K, Thesis §6.3.4).</summary>
+    /// <summary>ODRC: an object is checkpointed every this many accesses (K, Thesis §6.3.4; with <see cref="WriteKnowledge"/>, writes). 1..4,096 (the reply hashes one OBJECT-CHECKPOINT carries).</summary>
     public int CheckpointAccesses { get; set; } = 100;
+    /// <summary>ODRC: the selectors use the service's write knowledge (Thesis §6.6.1.2; docs/odrc.md §3a: checkpoint every K writes, replay only modifying requests, write-only overwrites). Cell-wide.</summary>
+    public bool WriteKnowledge { get; set; }
     /// <summary>ODRC extended cell (Thesis §6.7.2.1, ODRC₆): addresses ("ip:port") of execution-only replicas, ids n, n+1, …; they
     /// take the order from f+1 matching ORDERED-BATCH messages of the agreement replicas (docs/odrc.md §4, G21). Empty: E = n.</summary>
     public List<string> ExecutionOnly { get; set; } = new();
@@ -351,7 +353,7 @@ public sealed class ExecutionConfig
     {
         if (Mode is not ("sequential" or "odrc")) CellConfig.Fail("execution.mode", $"'{Mode}' must be \"sequential\" or \"odrc\"");
         if (Placement is not ("round-robin" or "locality")) CellConfig.Fail("execution.placement", $"'{Placement}' must be \"round-robin\" or \"locality\"");
-        if (CheckpointAccesses < 1 || CheckpointAccesses > 1 << 20) CellConfig.Fail("execution.checkpoint_accesses", $"{CheckpointAccesses} is out of range 1..{1 << 20}");
+        if (CheckpointAccesses < 1 || CheckpointAccesses > 4096) CellConfig.Fail("execution.checkpoint_accesses", $"{CheckpointAccesses} is out of range 1..4096");
         if (Mode == "odrc" && protocol != FastBft.Agreement.ProtocolKind.Pbft) CellConfig.Fail("execution.mode", "odrc runs under protocol \"pbft\" only (the other cores do not route its messages yet)");
         if (ExecutionOnly.Count > 0 && Mode != "odrc") CellConfig.Fail("execution.execution_only", "execution-only replicas need mode \"odrc\"");
         for (int i = 0; i < ExecutionOnly.Count; i++)

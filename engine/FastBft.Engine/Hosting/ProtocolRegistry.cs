@@ -26,7 +26,7 @@ public static class ProtocolRegistry
         if (config.Execution?.Mode != "odrc") return def;
         // ODRC under the agreement protocol (docs/odrc.md §3)
         var placement = config.Execution.Placement == "locality" ? FastBft.Execution.Odrc.PlacementStrategy.Locality : FastBft.Execution.Odrc.PlacementStrategy.RoundRobin;
-        return new FastBft.Execution.Odrc.OdrcProtocol(def, placement, new FastBft.Execution.Odrc.SelectorOptions { CheckpointAccesses = config.Execution.CheckpointAccesses, ExecutionReplicas = config.ExecutionReplicaCount });
+        return new FastBft.Execution.Odrc.OdrcProtocol(def, placement, new FastBft.Execution.Odrc.SelectorOptions { CheckpointAccesses = config.Execution.CheckpointAccesses, WriteKnowledge = config.Execution.WriteKnowledge, ExecutionReplicas = config.ExecutionReplicaCount });
     }
 
     /// <summary>Protocol parameters from a validated cell config (timeouts converted to ticks; switching.* only matters to the switching protocols).</summary>

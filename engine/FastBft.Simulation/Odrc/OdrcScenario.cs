@@ -44,8 +44,11 @@ public enum OdrcWorkloadKind : byte
 /// <param name="Seed">the seed.</param>
 public sealed record OdrcScenario(int F, int ExecutionReplicas, PlacementStrategy Placement, OdrcBehaviour Behaviour, OdrcWorkloadKind Workload, bool Lossy, ulong Seed)
 {
+    /// <summary>The selectors use the service's write knowledge (<see cref="SelectorOptions.WriteKnowledge"/>, Thesis §6.6.1.2; docs/odrc.md §3a).</summary>
+    public bool WriteKnowledge { get; init; }
+
     /// <inheritdoc/>
-    public override string ToString() => $"odrc f{F} E{ExecutionReplicas} {Placement} {Behaviour} {Workload}{(Lossy ? " lossy" : "")} seed {Seed}";
+    public override string ToString() => $"odrc f{F} E{ExecutionReplicas} {Placement} {Behaviour} {Workload}{(Lossy ? " lossy" : "")}{(WriteKnowledge ? " write-knowledge" : "")} seed {Seed}";
 }
 
 /// <summary>What a simulated workload must supply: operations of the service under test.</summary>
@@ -79,7 +82,10 @@ public static class OdrcMatrix
     public static IReadOnlyList<(int F, int E)> Cells { get; } = [(1, 4), (1, 6), (2, 7), (2, 9)];
 
     /// <summary>Every scenario of the CI matrix: <see cref="Cells"/> × placements × behaviours × workloads × {reliable, lossy} × <paramref name="seedsPerPoint"/> seeds.</summary>
-    public static IEnumerable<OdrcScenario> Scenarios(int seedsPerPoint, ulong baseSeed = 0)
+    /// <param name="seedsPerPoint">seeds per point.</param>
+    /// <param name="baseSeed">added to every point's seed base (0: the CI seeds).</param>
+    /// <param name="writeKnowledge">the selectors use write knowledge (same seeds, so a run with and one without compare point by point).</param>
+    public static IEnumerable<OdrcScenario> Scenarios(int seedsPerPoint, ulong baseSeed = 0, bool writeKnowledge = false)
     {
         foreach (var (f, e) in Cells)
             foreach (var placement in Enum.GetValues<PlacementStrategy>())
@@ -88,6 +94,7 @@ public static class OdrcMatrix
                         foreach (bool lossy in new[] { false, true })
                             for (int s = 0; s < seedsPerPoint; s++)
                                 yield return new OdrcScenario(f, e, placement, behaviour, workload, lossy,
-                                    SimRandom.Mix(baseSeed + (ulong)(((((f * 16 + e) * 4 + (int)placement) * 16 + (int)behaviour) * 4 + (int)workload) * 2 + (lossy ? 1 : 0)) * 1000 + (ulong)s));
+                                    SimRandom.Mix(baseSeed + (ulong)(((((f * 16 + e) * 4 + (int)placement) * 16 + (int)behaviour) * 4 + (int)workload) * 2 + (lossy ? 1 : 0)) * 1000 + (ulong)s))
+                                { WriteKnowledge = writeKnowledge };
     }
 }

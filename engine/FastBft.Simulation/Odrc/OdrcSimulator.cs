@@ -17,7 +17,10 @@ namespace FastBft.Simulation.Odrc;
 /// same order; <b>liveness</b> — every correct client finishes; <b>ordering</b> (§6.5.3) — on every correct replica the
 /// requests touching one object execute in agreement order, each at most once; <b>convergence</b> — every object a correct
 /// replica maintains equals the reference state once the order is drained; <b>local copies</b> (G18) — every copy a
-/// correct replica holds as current equals the reference state of that object at the copy's ordinal.
+/// correct replica holds as current equals the reference state of that object at the copy's ordinal; <b>execution
+/// results</b> — every execution on a correct replica (selected, replayed or forced) yields the reference reply of that
+/// request; <b>checkpoint states</b> — every object checkpoint a correct replica sends carries the hash of the reference
+/// state of that object at that ordinal (these two check that write knowledge, §6.6.1.2, changes no result).
 /// </remarks>
 public sealed class OdrcSimulator
 {
@@ -118,7 +121,11 @@ public sealed class OdrcSimulator
         _objects = 4 + _rnd.Int(8);
         var placement = new ObjectPlacement(scenario.ExecutionReplicas, scenario.F, scenario.Placement);
         _faulty = scenario.Behaviour is OdrcBehaviour.None or OdrcBehaviour.NeverOrderedNotices ? uint.MaxValue : (uint)_rnd.Int(scenario.ExecutionReplicas);
-        var options = new SelectorOptions { CheckpointAccesses = checkpointAccesses, AlarmTicks = 60, FetchRetryTicks = 4, StableKept = 4, AdoptTicks = 150 };
+        var options = new SelectorOptions
+        {
+            CheckpointAccesses = checkpointAccesses, AlarmTicks = 60, FetchRetryTicks = 4, StableKept = 4, AdoptTicks = 150,
+            WriteKnowledge = scenario.WriteKnowledge, CheckpointMaxAccesses = scenario.WriteKnowledge ? 4 * checkpointAccesses : 0,
+        };
         _replicas = new Replica[scenario.ExecutionReplicas];
         for (uint i = 0; i < _replicas.Length; i++)
         {
@@ -161,6 +168,7 @@ public sealed class OdrcSimulator
             sum.Skipped += s.Skipped; sum.StableCheckpoints += s.StableCheckpoints; sum.IgnoredNotices += s.IgnoredNotices;
             sum.Alarms += s.Alarms; sum.StatesInstalled += s.StatesInstalled; sum.StatesRejected += s.StatesRejected;
             sum.Executed += s.Executed; sum.Adopted += s.Adopted; sum.Selected += s.Selected; sum.Stored += s.Stored; sum.Updates += s.Updates;
+            sum.ReadsOmitted += s.ReadsOmitted; sum.Overwrites += s.Overwrites; sum.OverwriteDropped += s.OverwriteDropped;
         }
         return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted);
     }
@@ -320,6 +328,14 @@ public sealed class OdrcSimulator
 
     private void OnBroadcastCheckpoint(Replica from, ObjectCheckpoint cp)
     {
+        if (Correct(from))
+        {
+            // oracle: a correct replica's object checkpoint is of the reference state at that ordinal
+            var expected = _refHistory.TryGetValue(cp.ObjectId, out var history) ? StateAt(cp.ObjectId, history, cp.Ordinal) : StateAt(cp.ObjectId, [], cp.Ordinal);
+            var h = new byte[32];
+            Digests.Sha256(expected, h);
+            if (!h.AsSpan().SequenceEqual(cp.StateHash)) Fail("checkpoint state", $"replica {from.Id}: checkpoint of '{Show(cp.ObjectId)}' at {cp.Ordinal} is not the reference state");
+        }
         if (from.Faulty && _sc.Behaviour == OdrcBehaviour.SilentCheckpoints) return;
         if (from.Faulty && _sc.Behaviour == OdrcBehaviour.WrongCheckpoint)
         {
@@ -403,6 +419,8 @@ public sealed class OdrcSimulator
             _w.ResetWrittenCount();
             r.Service.Execute(new RequestInfo(q.ClientId, q.RequestId, q.Sequence, q.Index), q.Operation, _w, null);
             var reply = _w.WrittenSpan.ToArray();
+            if (Correct(r) && (!_refReplies.TryGetValue((q.ClientId, q.RequestId), out var refReply) || !refReply.AsSpan().SequenceEqual(reply)))
+            { Fail("execution result", $"replica {r.Id}: ({q.ClientId},{q.RequestId}) at {q.Ordinal} ({q.Run}) replied differently from the sequential reference"); return; }
             r.Selector.Executed(q, reply);
             var hash = new byte[32];
             Digests.Sha256(reply, hash);

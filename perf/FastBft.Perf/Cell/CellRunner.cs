@@ -386,6 +386,7 @@ internal sealed class CellRunner
         config.Execution.Mode = _o.Execution;
         config.Execution.Placement = _o.Placement;
         if (_o.CheckpointAccesses is { } k) config.Execution.CheckpointAccesses = k;
+        if (_o.WriteKnowledge) config.Execution.WriteKnowledge = true;
         config.Service.ExecCostUs = _o.ExecCostUs;
         if (_o.ExecReplicas is { } e && e > config.N)
         {

@@ -59,6 +59,8 @@ internal sealed record RunOptions
     public int ExecCostUs { get; init; }
     /// <summary>--checkpoint-accesses: ODRC object checkpoint interval K in accesses; null = config default (100).</summary>
     public int? CheckpointAccesses { get; init; }
+    /// <summary>--write-knowledge: ODRC selectors use the service's write knowledge (execution.write_knowledge; docs/odrc.md §3a).</summary>
+    public bool WriteKnowledge { get; init; }
 
     /// <summary>Short label for compare tables.</summary>
     public string Label { get; init; } = "";

@@ -31,10 +31,11 @@ internal static class SimulateCommand
         var ci = new Option<bool>("--ci") { Description = "run exactly the scenarios of the CI matrix tests (the matrix's CI seeds per f from base seed 1; pbft: 10,430 for f = 1..3; minbft: 2,380 for f = 1, 2; ignores --scenarios and --seed)" };
         var execution = new Option<string>("--execution") { Description = "sequential (the agreement matrix) or odrc (the ODRC matrix: faulty execution replica, faulty selector, stalled checkpoints, cross-border chains, never-ordered notices; ODRC4, ODRC6, f=2 cells; docs/odrc.md)", DefaultValueFactory = _ => "sequential" };
         var service = new Option<string>("--service") { Description = "--execution odrc: kv or coord", DefaultValueFactory = _ => "kv" };
+        var writeKnowledge = new Option<bool>("--write-knowledge") { Description = "--execution odrc: the selectors use the service's write knowledge (Thesis §6.6.1.2; docs/odrc.md §3a)" };
         var cmd = new Command("simulate", "Run the deterministic fault-matrix simulator and check agreement, validity, convergence and liveness.");
-        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only, ci, execution, service }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { protocol, f, scenarios, seed, scenario, commitQuorum, json, parallel, only, ci, execution, service, writeKnowledge }) cmd.Options.Add(o);
         cmd.SetAction(parse => parse.GetValue(execution) == "odrc"
-            ? FastBft.Perf.Odrc.OdrcSimulate.Run(parse.GetValue(service)!, parse.GetValue(scenarios), parse.GetValue(ci), parse.GetValue(seed) ?? 0, parse.GetValue(parallel), Console.Out)
+            ? FastBft.Perf.Odrc.OdrcSimulate.Run(parse.GetValue(service)!, parse.GetValue(scenarios), parse.GetValue(ci), parse.GetValue(seed) ?? 0, parse.GetValue(parallel), Console.Out, parse.GetValue(writeKnowledge))
             : Execute(parse.GetValue(protocol)!, parse.GetValue(f), parse.GetValue(scenarios), parse.GetValue(seed),
             parse.GetValue(scenario), parse.GetValue(commitQuorum), parse.GetValue(json), parse.GetValue(parallel), parse.GetValue(only), parse.GetValue(ci)));
         return cmd;

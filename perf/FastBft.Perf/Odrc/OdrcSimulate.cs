@@ -24,12 +24,12 @@ public static class OdrcSimulate
         : new OdrcSimulator(s, static () => new KvService(new MemoryKvStore()), KvSimWorkload.Instance);
 
     /// <summary>Runs the matrix; returns the process exit code.</summary>
-    public static int Run(string service, int scenarios, bool ci, ulong seed, int parallel, TextWriter output)
+    public static int Run(string service, int scenarios, bool ci, ulong seed, int parallel, TextWriter output, bool writeKnowledge = false)
     {
         if (service is not ("kv" or "coord")) { Console.Error.WriteLine($"fastbft simulate: --service {service}: ODRC runs kv or coord"); return 2; }
         int points = OdrcMatrix.Scenarios(1).Count();
         int seeds = ci ? CiSeedsPerPoint : Math.Max(1, (scenarios + points - 1) / points);
-        var list = OdrcMatrix.Scenarios(seeds, ci ? 0 : seed).ToList();
+        var list = OdrcMatrix.Scenarios(seeds, ci ? 0 : seed, writeKnowledge).ToList();
         var results = new OdrcSimResult[list.Count];
         var watch = Stopwatch.StartNew();
         Parallel.For(0, list.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallel) }, i => results[i] = Create(list[i], service).Run());
@@ -45,8 +45,10 @@ public static class OdrcSimulate
             long ins = sel.Sum(r => r.Stats.Inserted), cb = sel.Sum(r => r.Stats.CrossBorder);
             output.WriteLine(string.Create(ci0, $"{placement}: {sel.Count} scenarios, cross-border {(ins == 0 ? 0 : 100.0 * cb / ins):0.0}% of ordered requests (correct replicas' selectors)"));
         }
-        output.WriteLine(string.Create(ci0, $"odrc {service}: {list.Count} scenarios ({seeds} seeds × {points} points), {failed} failed, {watch.Elapsed.TotalSeconds:0.0} s"));
+        long omitted = results.Sum(r => r.Stats.ReadsOmitted), overwrites = results.Sum(r => r.Stats.Overwrites), dropped = results.Sum(r => r.Stats.OverwriteDropped), checkpoints = results.Sum(r => r.Stats.StableCheckpoints);
+        output.WriteLine(string.Create(ci0, $"odrc {service}{(writeKnowledge ? " with write knowledge" : "")}: {list.Count} scenarios ({seeds} seeds × {points} points), {failed} failed, {watch.Elapsed.TotalSeconds:0.0} s"));
         output.WriteLine(string.Create(ci0, $"  a correct replica executed {(inserted == 0 ? 0 : 100.0 * executed / inserted):0.0}% of the ordered requests (ideal without faults: (f+1)/E); forced {forced} ({(executed == 0 ? 0 : 100.0 * forced / executed):0.00}% of executions); replayed {replayed}; skipped {skipped}; groups adopted {adopted}; cross-border {cross}/{inserted}"));
+        output.WriteLine(string.Create(ci0, $"  write knowledge: reads omitted from updates {omitted}; overwrites without update {overwrites} (stored requests dropped {dropped}); stable object checkpoints {checkpoints}"));
         return failed == 0 ? 0 : 1;
     }
 }

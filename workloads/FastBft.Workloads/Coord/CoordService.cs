@@ -16,7 +16,7 @@ namespace FastBft.Workloads.Coord;
 /// child names and its sequential descendants. Replies: status[1] ‖ payload (create: the created path; getData: version[8]
 /// ‖ data; exists: version[8] or nothing; setData: new version[8]; getChildren: count[4] ‖ (length[4] ‖ name)…, sorted).
 /// </summary>
-public sealed class CoordService : IReplicatedService, IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer
+public sealed class CoordService : IReplicatedService, IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer, FastBft.Execution.Odrc.IInPlaceWriteAnalyzer
 {
     private sealed class Node
     {
@@ -221,6 +221,19 @@ public sealed class CoordService : IReplicatedService, IObjectStateService, Fast
         if (!CoordCodec.TryParse(operation, out var p)) return false;
         if (p.Op is CoordOp.GetData or CoordOp.Exists or CoordOp.GetChildren) return true;
         return AnalyzeRequest(operation, written);
+    }
+
+    /// <summary>
+    /// Write knowledge without allocation (docs/odrc.md §3a, §7): getData, exists and getChildren read; create, delete and
+    /// setData read and write (<see cref="FastBft.Execution.Odrc.ObjectAccess.ReadWrite"/>). No write-only overwrites:
+    /// setData increments the node's version (and may be conditional on it), so its result depends on the history; the
+    /// thesis' "process only the latest write and adjust the version counter" (§6.8.1) is not built. False if malformed.
+    /// </summary>
+    public bool AnalyzeAccess(ReadOnlySpan<byte> operation, Span<FastBft.Execution.Odrc.ObjectAccess> kinds)
+    {
+        if (!CoordCodec.TryParse(operation, out var p)) return false;
+        kinds.Fill(p.Op is CoordOp.GetData or CoordOp.Exists or CoordOp.GetChildren ? FastBft.Execution.Odrc.ObjectAccess.Read : FastBft.Execution.Odrc.ObjectAccess.ReadWrite);
+        return true;
     }
 
     /// <inheritdoc/>

@@ -6,11 +6,36 @@ namespace FastBft.Workloads.Kv;
 /// <summary>
 /// The KV service's ODRC contract (docs/odrc.md §1; Thesis Fig. 6.2): a state object is one key. Object state =
 /// presence[1] (0 absent, 1 present) ‖ value (the rest). Write knowledge (Thesis §6.6.1.2): SET, INCRBY, DEL, MSET and
-/// CAS write their keys; GET, EXISTS and MGET write nothing. Locality group (Thesis §6.7.1): the key up to its last ':'
+/// CAS write their keys; GET, EXISTS and MGET write nothing; SET and MSET are write-only overwrites of their keys (the
+/// key's value afterwards and the reply "OK" do not depend on the value before; docs/odrc.md §3a). Locality group (Thesis §6.7.1): the key up to its last ':'
 /// (so "user:42:name" and "user:42:mail" are maintained together); a key without ':' is its own group.
 /// </summary>
-public sealed partial class KvService : IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer
+public sealed partial class KvService : IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer, FastBft.Execution.Odrc.IInPlaceWriteAnalyzer
 {
+    /// <summary>
+    /// Write knowledge without allocation (docs/odrc.md §3a): GET, EXISTS, MGET read their keys; a well-formed SET or MSET
+    /// overwrites them (<see cref="FastBft.Execution.Odrc.ObjectAccess.Overwrite"/>: the value afterwards and the reply "OK"
+    /// do not depend on the value before); INCRBY, DEL and CAS read and write (their replies depend on the value before).
+    /// False for a malformed operation. Every id of one operation gets the same kind.
+    /// </summary>
+    public bool AnalyzeAccess(ReadOnlySpan<byte> operation, Span<FastBft.Execution.Odrc.ObjectAccess> kinds)
+    {
+        if (operation.IsEmpty) return false;
+        FastBft.Execution.Odrc.ObjectAccess kind;
+        switch ((KvOpCode)operation[0])
+        {
+            case KvOpCode.Get or KvOpCode.Exists or KvOpCode.MGet: kind = FastBft.Execution.Odrc.ObjectAccess.Read; break;
+            case KvOpCode.Set or KvOpCode.MSet:
+                if (!IsWellFormed(operation)) return false;          // a malformed SET is answered with an error and writes nothing
+                kind = FastBft.Execution.Odrc.ObjectAccess.Overwrite;
+                break;
+            case KvOpCode.IncrBy or KvOpCode.Del or KvOpCode.Cas: kind = FastBft.Execution.Odrc.ObjectAccess.ReadWrite; break;
+            default: return false;
+        }
+        kinds.Fill(kind);
+        return true;
+    }
+
     /// <summary>
     /// The keys of <paramref name="operation"/> into a reused buffer (the allocation-free form of
     /// <see cref="AnalyzeRequest(ReadOnlySpan{byte}, List{byte[]})"/>, same rules as <see cref="KvCodec.TryGetKeys"/>).

@@ -42,8 +42,31 @@ public static class ExecutionCost
         public void RestoreSnapshot(Stream source) => Inner.RestoreSnapshot(source);
     }
 
-    private sealed class ObjectCostService(IReplicatedService inner, IObjectStateService objects, int costUs) : CostService(inner, costUs), IObjectStateService
+    private sealed class ObjectCostService(IReplicatedService inner, IObjectStateService objects, int costUs) : CostService(inner, costUs), IObjectStateService,
+        FastBft.Execution.Odrc.IInPlaceRequestAnalyzer, FastBft.Execution.Odrc.IInPlaceWriteAnalyzer
     {
+        private readonly List<byte[]> _ids = new();
+        // the selector's allocation-free analyses pass through (docs/odrc.md §3a, §8); a service without them is served from its list forms
+        public bool AnalyzeRequest(ReadOnlySpan<byte> operation, FastBft.Execution.Odrc.ObjectIdBuffer ids)
+        {
+            if (objects is FastBft.Execution.Odrc.IInPlaceRequestAnalyzer fast) return fast.AnalyzeRequest(operation, ids);
+            _ids.Clear();
+            if (!objects.AnalyzeRequest(operation, _ids)) return false;
+            foreach (var id in _ids) ids.Add(id);
+            return true;
+        }
+        public bool AnalyzeAccess(ReadOnlySpan<byte> operation, Span<FastBft.Execution.Odrc.ObjectAccess> kinds)
+        {
+            if (objects is FastBft.Execution.Odrc.IInPlaceWriteAnalyzer fast) return fast.AnalyzeAccess(operation, kinds);
+            _ids.Clear(); _written.Clear();
+            if (!objects.AnalyzeRequest(operation, _ids) || _ids.Count != kinds.Length || !objects.AnalyzeWrites(operation, _written)) return false;
+            for (int i = 0; i < kinds.Length; i++)
+            {
+                kinds[i] = FastBft.Execution.Odrc.ObjectAccess.Read;
+                foreach (var w in _written) if (w.AsSpan().SequenceEqual(_ids[i])) { kinds[i] = FastBft.Execution.Odrc.ObjectAccess.ReadWrite; break; }
+            }
+            return true;
+        }
         private readonly List<byte[]> _written = new();
         public override void Execute(in RequestInfo request, ReadOnlySpan<byte> operation, IBufferWriter<byte> reply, IBufferWriter<byte>? update)
         {

@@ -32,6 +32,12 @@ internal sealed class ObjectRecord(byte[] id, ulong maintainers, bool maintained
     public ObjectRecord[] AsArray => _asArray ??= [this];
     /// <summary>Accesses counted in agreement order by InsertRequest (G19).</summary>
     public ulong Accesses;
+    /// <summary>Modifying accesses (every access without write knowledge), counted in agreement order by InsertRequest (G19, §6.6.1.2).</summary>
+    public ulong Writes;
+    /// <summary>Access number of the last checkpoint trigger inserted (0 = none): the next interval starts after it (G19).</summary>
+    public ulong LastTrigger;
+    /// <summary>Scratch mark: a write-only overwrite of the current update makes this object current without its history (§6.6.1.2).</summary>
+    public int OverwriteMark;
     /// <summary>Ordinal of the last request whose effect is in the local copy (0 = initial state).</summary>
     public ulong Applied;
     /// <summary>Nonzero: the local copy is stale and must be replaced by the state of the stable checkpoint at this ordinal (= <see cref="Applied"/>) before use.</summary>

@@ -53,6 +53,23 @@ public sealed class OdrcRequest
     private ulong _access0;
     internal ulong AccessOf(int i) => Accesses.Length == 0 ? _access0 : Accesses[i];
     internal void SetAccess(int i, ulong a) { if (Accesses.Length == 0) _access0 = a; else Accesses[i] = a; }
-    internal ulong TriggerMask;          // bit i: Objects[i]'s access is a multiple of K (G19)
+    // Per-object flags (G19 trigger, §6.6.1.2 access kind): inline for one object, an array for several (any count: MSET may name 65,536 keys).
+    internal const byte FlagTrigger = 1, FlagRead = 2, FlagOverwrite = 4;
+    private byte _flags0;
+    internal byte[] Flags = [];
+    private ulong _from0;
+    internal ulong[]? IntervalStarts;    // per object: first access of the checkpoint interval a trigger closes (G19)
+    internal byte FlagsOf(int i) => Flags.Length == 0 ? _flags0 : Flags[i];
+    internal void AddFlags(int i, byte f) { if (Flags.Length == 0) _flags0 |= f; else Flags[i] |= f; }
+    internal bool IsTrigger(int i) => (FlagsOf(i) & FlagTrigger) != 0;
+    internal bool IsOverwrite(int i) => (FlagsOf(i) & FlagOverwrite) != 0;
+    internal ulong IntervalStartOf(int i) => IntervalStarts is null ? _from0 : IntervalStarts[i];
+    internal void SetIntervalStart(int i, ulong from)
+    {
+        if (Objects.Length == 1) { _from0 = from; return; }
+        (IntervalStarts ??= new ulong[Objects.Length])[i] = from;
+    }
+    /// <summary>True if write knowledge says it modifies none of its objects (a pure read, §6.6.1.2).</summary>
+    internal bool ReadOnly;
     internal int Mark;                   // scratch mark of the closure walk
 }

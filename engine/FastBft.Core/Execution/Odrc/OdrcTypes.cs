@@ -119,6 +119,41 @@ public interface IInPlaceRequestAnalyzer
     bool AnalyzeRequest(ReadOnlySpan<byte> operation, ObjectIdBuffer objects);
 }
 
+/// <summary>
+/// How one request accesses one state object: the write knowledge of Thesis §6.6.1.2 (docs/odrc.md §3a). A service that
+/// cannot tell reports <see cref="ReadWrite"/>, the conservative default.
+/// </summary>
+public enum ObjectAccess : byte
+{
+    /// <summary>May read and may modify the object (no knowledge).</summary>
+    ReadWrite = 0,
+    /// <summary>Never modifies the object (it may read it).</summary>
+    Read = 1,
+    /// <summary>
+    /// A write-only overwrite: the request replaces the object's state entirely and never reads it, so neither the object's
+    /// state afterwards, nor the request's effect on any other object, nor its reply depends on the object's state before
+    /// (KV SET and MSET). Counts as a modifying access.
+    /// </summary>
+    Overwrite = 2,
+}
+
+/// <summary>
+/// Optional, allocation-free write knowledge (Thesis §6.6.1.2; docs/odrc.md §3a): for the object ids the service's request
+/// analysis names for an operation, in the same order (duplicates included), how the operation accesses each. Must agree
+/// with <see cref="FastBft.Service.IObjectStateService.AnalyzeWrites"/> (an id is written iff its kind is not
+/// <see cref="ObjectAccess.Read"/>) and be a deterministic function of the operation bytes: every correct selector
+/// derives its checkpoint triggers from it (G19).
+/// </summary>
+public interface IInPlaceWriteAnalyzer
+{
+    /// <summary>
+    /// Fills <paramref name="kinds"/> (length = the number of ids the request analysis returned for
+    /// <paramref name="operation"/>, ≥ 1) and returns true; false = no knowledge for this operation (every object it
+    /// touches then counts as <see cref="ObjectAccess.ReadWrite"/>).
+    /// </summary>
+    bool AnalyzeAccess(ReadOnlySpan<byte> operation, Span<ObjectAccess> kinds);
+}
+
 /// <summary>A reusable list of object ids (byte strings) in one growable buffer: no allocation once grown. Not thread-safe.</summary>
 public sealed class ObjectIdBuffer
 {

@@ -6,8 +6,23 @@ namespace FastBft.Execution.Odrc;
 /// <summary>Selector parameters (docs/odrc.md §2).</summary>
 public sealed record SelectorOptions
 {
-    /// <summary>K: an object is checkpointed at its K-th, 2K-th, … access (Thesis §6.3.4; G19). ≥ 1.</summary>
+    /// <summary>K: an object is checkpointed at its K-th, 2K-th, … access (Thesis §6.3.4; G19) — with <see cref="WriteKnowledge"/>, at its K-th, 2K-th, … modifying access (§6.6.1.2). 1..4,096.</summary>
     public int CheckpointAccesses { get; init; } = 100;
+    /// <summary>
+    /// Use the service's write knowledge (Thesis §6.6.1.2; docs/odrc.md §3a): checkpoint every K writes (G19), replay only the
+    /// requests that modify an object when bringing it up to date (reads only when no reply of theirs can be needed any more),
+    /// and select a write-only overwrite of an unmaintained object without bringing that object up to date. Takes effect
+    /// only for operations the service classifies (<see cref="IInPlaceWriteAnalyzer"/> or
+    /// <see cref="IObjectStateService.AnalyzeWrites"/> returning true). A cell-wide setting: every execution replica of a cell
+    /// must use the same value (it decides where object checkpoints are taken).
+    /// </summary>
+    public bool WriteKnowledge { get; init; }
+    /// <summary>
+    /// With <see cref="WriteKnowledge"/>: an object is also checkpointed at the access that closes this many accesses since
+    /// its previous checkpoint (reads included), so that a checkpoint's reply hashes stay bounded (G19). 0 = min(16·K, 4,096);
+    /// else K..4,096 (<see cref="OdrcLimits.MaxReplyHashes"/>). Without write knowledge it is K.
+    /// </summary>
+    public int CheckpointMaxAccesses { get; init; }
     /// <summary>Ticks after the K-th access to an unmaintained object before the alarm of Fig. 6.8 forces that request here, if no stable checkpoint covers it by then. ≥ 1.</summary>
     public int AlarmTicks { get; init; } = 200;
     /// <summary>Ticks between two OBJECT-FETCH attempts for one object (each to the next candidate replica). ≥ 1.</summary>
@@ -89,6 +104,12 @@ public sealed class SelectorStats
     public long Blocked;
     /// <summary>Checkpoint votes dropped (malformed, too many, stale).</summary>
     public long VotesDropped;
+    /// <summary>Stored pure reads left out of an update because no reply of theirs can be needed any more (§6.6.1.2, rule W2).</summary>
+    public long ReadsOmitted;
+    /// <summary>Unmaintained objects made current by a write-only overwrite instead of an update that had something to do (stored requests to replay or a checkpoint state to fetch) (§6.6.1.2, rule W3).</summary>
+    public long Overwrites;
+    /// <summary>Stored requests an overwrite made obsolete on their only object (or pure reads), never executed here (rule W3).</summary>
+    public long OverwriteDropped;
 }
 
 /// <summary>
@@ -119,6 +140,15 @@ public sealed class Selector
     private readonly ISelectorOutput _out;
     private readonly SelectorOptions _o;
     private readonly ulong _k;
+    private readonly ulong _kMax;
+    private readonly bool _wk;
+    private readonly IInPlaceWriteAnalyzer? _inPlaceWrites;
+    private ObjectAccess[] _kinds = new ObjectAccess[16];
+    private readonly List<ObjectAccess> _scratchKinds = new();
+    private readonly List<byte[]> _written = new();
+    private readonly List<OdrcRequest> _omit = new();
+    private readonly List<ObjectRecord> _overwrite = new();
+    private readonly List<OdrcRequest> _dropped = new();
     private readonly Dictionary<byte[], ObjectRecord> _objects = new(ObjectIdComparer.Instance);
     private readonly Dictionary<uint, OdrcRequest> _lastOfClient = new();
     private readonly List<OdrcRequest> _stored = new();
@@ -155,7 +185,7 @@ public sealed class Selector
     {
         _o = options ?? new SelectorOptions();
         if (self >= placement.ExecutionReplicas) throw new ArgumentException($"execution replica {self} is not in 0..{placement.ExecutionReplicas - 1}", nameof(self));
-        if (_o.CheckpointAccesses < 1 || _o.AlarmTicks < 1 || _o.FetchRetryTicks < 1 || _o.StableKept < 1 || _o.MaxPendingVotesPerObject < 1 || _o.StateRetentionOrdinals < 0 || _o.AdoptTicks < 1)
+        if (_o.CheckpointAccesses < 1 || _o.CheckpointAccesses > OdrcLimits.MaxReplyHashes || _o.AlarmTicks < 1 || _o.FetchRetryTicks < 1 || _o.StableKept < 1 || _o.MaxPendingVotesPerObject < 1 || _o.StateRetentionOrdinals < 0 || _o.AdoptTicks < 1)
             throw new ArgumentException("selector options must be ≥ 1", nameof(options));
         _self = self;
         _f = placement.F;
@@ -164,7 +194,15 @@ public sealed class Selector
         _inPlace = service as IInPlaceRequestAnalyzer;
         _out = output;
         _k = (ulong)_o.CheckpointAccesses;
+        _wk = _o.WriteKnowledge;
+        _inPlaceWrites = service as IInPlaceWriteAnalyzer;
+        int kMax = !_wk ? _o.CheckpointAccesses : _o.CheckpointMaxAccesses == 0 ? Math.Min(16 * _o.CheckpointAccesses, OdrcLimits.MaxReplyHashes) : _o.CheckpointMaxAccesses;
+        if (kMax < _o.CheckpointAccesses || kMax > OdrcLimits.MaxReplyHashes) throw new ArgumentException("CheckpointMaxAccesses must be in K..4096", nameof(options));
+        _kMax = (ulong)kMax;
     }
+
+    /// <summary>Largest number of accesses one object checkpoint covers (K without write knowledge): its reply hashes (G19).</summary>
+    public int CheckpointIntervalLimit => (int)_kMax;
 
     /// <summary>Counters.</summary>
     public SelectorStats Stats { get; } = new();
@@ -236,26 +274,35 @@ public sealed class Selector
     {
         if (_lastOfClient.TryGetValue(client, out var last) && rid <= last.RequestId) { Stats.Duplicates++; return null; }
         _scratchObjects.Clear();
+        _scratchKinds.Clear();
         if (_inPlace is not null)
         {
             // allocation-free analysis: ids in a reused buffer, looked up by span; an id is copied only when its object is new
             _ids.Clear();
-            if (!_inPlace.AnalyzeRequest(operation, _ids) || _ids.Count == 0) { _ids.Clear(); _ids.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+            bool analyzed = _inPlace.AnalyzeRequest(operation, _ids) && _ids.Count > 0;
+            if (!analyzed) { _ids.Clear(); _ids.Add(NoObject); }     // touches ≥ 1 object (§6.2.2.2)
+            if (_kinds.Length < _ids.Count) _kinds = new ObjectAccess[Math.Max(_ids.Count, 2 * _kinds.Length)];
+            var kinds = _kinds.AsSpan(0, _ids.Count);
+            bool known = _wk && analyzed && AnalyzeAccess(operation, kinds);
             var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
             for (int i = 0; i < _ids.Count; i++)
             {
-                var x = lookup.TryGetValue(_ids[i], out var known) ? known : GetOrCreate(_ids[i].ToArray());
-                if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+                var x = lookup.TryGetValue(_ids[i], out var found) ? found : GetOrCreate(_ids[i].ToArray());
+                AddObject(x, known ? kinds[i] : ObjectAccess.ReadWrite);
             }
         }
         else
         {
             _keys.Clear();
-            if (!_service.AnalyzeRequest(operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+            bool analyzed = _service.AnalyzeRequest(operation, _keys) && _keys.Count > 0;
+            if (!analyzed) { _keys.Clear(); _keys.Add(NoObject); }   // touches ≥ 1 object (§6.2.2.2)
+            _written.Clear();
+            bool known = _wk && analyzed && _service.AnalyzeWrites(operation, _written);
             foreach (var key in _keys)
             {
-                var x = GetOrCreate(key);
-                if (!_scratchObjects.Contains(x)) _scratchObjects.Add(x);
+                bool written = !known;
+                if (known) foreach (var w in _written) if (w.AsSpan().SequenceEqual(key)) { written = true; break; }
+                AddObject(GetOrCreate(key), written ? ObjectAccess.ReadWrite : ObjectAccess.Read);
             }
         }
         // a single-object request (the common case) shares its object's one-element array and keeps its access inline
@@ -265,8 +312,9 @@ public sealed class Selector
             Ordinal = ++_ordinal, Sequence = sequence, Index = index, ClientId = client, RequestId = rid,
             Operation = operation.ToArray(), Objects = objs, Accesses = objs.Length == 1 ? [] : new ulong[objs.Length],
         };
+        if (objs.Length > 1) r.Flags = new byte[objs.Length];
         ulong executors = 0, first = objs[0].Maintainers;
-        bool maintained = false, cross = false;
+        bool maintained = false, cross = false, readOnly = true;
         for (int i = 0; i < objs.Length; i++)
         {
             var x = objs[i];
@@ -276,9 +324,18 @@ public sealed class Selector
             if (!x.Maintained && _adoptedGroups.Count > 0 && _adoptedGroups.ContainsKey(x.Maintainers)) { maintained = true; r.TouchesAdopted = true; }
             ulong a = ++x.Accesses;                                   // G19: counted for every object, in agreement order
             r.SetAccess(i, a);
-            if (a % _k == 0)
+            var kind = _scratchKinds[i];
+            bool write = kind != ObjectAccess.Read;                   // without write knowledge every access is ReadWrite
+            if (write) { x.Writes++; readOnly = false; }
+            else r.AddFlags(i, OdrcRequest.FlagRead);
+            if (kind == ObjectAccess.Overwrite) r.AddFlags(i, OdrcRequest.FlagOverwrite);
+            // G19 trigger: the j·K-th modifying access (= access without write knowledge), or the access that closes K_max
+            // accesses since the previous trigger (write knowledge only: K_max = K otherwise, so it adds nothing)
+            if ((write && x.Writes % _k == 0) || a - x.LastTrigger >= _kMax)
             {
-                r.TriggerMask |= 1UL << i;
+                r.AddFlags(i, OdrcRequest.FlagTrigger);
+                r.SetIntervalStart(i, x.LastTrigger + 1);
+                x.LastTrigger = a;
                 if (!x.Maintained && x.AlarmRequest is null)          // Fig. 6.8 LogAccess: start timer[x] with r attached
                 {
                     x.AlarmRequest = r;
@@ -292,6 +349,7 @@ public sealed class Selector
         }
         r.Executors = executors;
         r.CrossBorder = cross;
+        r.ReadOnly = readOnly && _wk;
         if (cross) Stats.CrossBorder++;
         _lastOfClient[client] = r;
         Stats.Inserted++;
@@ -309,6 +367,34 @@ public sealed class Selector
         }
         RunPendingJumps();
         return r;
+    }
+
+    /// <summary>Adds an object of the request being inserted (once; a repeated id merges its access kind: equal kinds stay, different ones become ReadWrite).</summary>
+    private void AddObject(ObjectRecord x, ObjectAccess kind)
+    {
+        int at = _scratchObjects.IndexOf(x);
+        if (at < 0) { _scratchObjects.Add(x); _scratchKinds.Add(kind); return; }
+        if (_scratchKinds[at] != kind) _scratchKinds[at] = ObjectAccess.ReadWrite;
+    }
+
+    /// <summary>The service's access kinds for the analysed ids (false: no knowledge). Kinds outside the enum count as ReadWrite.</summary>
+    private bool AnalyzeAccess(ReadOnlySpan<byte> operation, Span<ObjectAccess> kinds)
+    {
+        if (_inPlaceWrites is not null)
+        {
+            kinds.Clear();
+            if (!_inPlaceWrites.AnalyzeAccess(operation, kinds)) return false;
+            for (int i = 0; i < kinds.Length; i++) if ((byte)kinds[i] > (byte)ObjectAccess.Overwrite) kinds[i] = ObjectAccess.ReadWrite;
+            return true;
+        }
+        _written.Clear();
+        if (!_service.AnalyzeWrites(operation, _written)) return false;
+        for (int i = 0; i < kinds.Length; i++)
+        {
+            kinds[i] = ObjectAccess.Read;
+            foreach (var w in _written) if (_ids[i].SequenceEqual(w)) { kinds[i] = ObjectAccess.ReadWrite; break; }
+        }
+        return true;
     }
 
     private ObjectRecord GetOrCreate(byte[] key)
@@ -354,14 +440,30 @@ public sealed class Selector
     /// <summary>
     /// UpdateObjects(X \ X_MAINTAINED, r) (Fig. 6.6) for the head r: the backward dependency closure (every stored q older
     /// than r touching an involved object; its objects join), then the verified state of every involved object whose copy
-    /// is stale. False (nothing changed but fetches sent) if a state is still missing.
+    /// is stale. False (nothing changed but fetches sent) if a state is still missing. With write knowledge (Thesis
+    /// §6.6.1.2; docs/odrc.md §3a) two rules shorten it: W2 — a stored pure read whose reply can no longer be needed
+    /// (<see cref="ReplyUnneeded"/>) is left out, and its objects do not join; W3 — an unmaintained object r overwrites
+    /// without reading is not brought up to date at all, if every stored request on it older than r can be dropped
+    /// (<see cref="CanOverwrite"/>). Neither applies to the update of a request that closes a checkpoint interval of an
+    /// unmaintained object (every alarm-forced request is one, Fig. 6.8): executing it here makes that object checkpoint,
+    /// which needs the reply hash of every access of the interval.
     /// </summary>
     private bool PrepareUpdate(OdrcRequest r)
     {
         int epoch = ++_epoch;
         _involved.Clear();
-        foreach (var x in r.Objects) if (!x.Maintained) { x.Mark = epoch; _involved.Add(x); }
-        if (_involved.Count == 0) return true;
+        _overwrite.Clear();
+        _omit.Clear();
+        bool optimise = _wk && !ClosesUnmaintainedInterval(r);       // every alarm-forced request closes one (Fig. 6.8)
+        for (int i = 0; i < r.Objects.Length; i++)
+        {
+            var x = r.Objects[i];
+            if (x.Maintained) continue;
+            x.Mark = epoch;
+            if (optimise && r.IsOverwrite(i) && CanOverwrite(x, r)) { x.OverwriteMark = epoch; _overwrite.Add(x); }
+            else _involved.Add(x);
+        }
+        if (_involved.Count == 0 && _overwrite.Count == 0) return true;
         // Backward dependency closure over the per-object logs (a superset of Fig. 6.6's newest-first scan: every stored
         // request older than r on an involved object, transitively; replaying more pending requests in agreement order is
         // still correct, and the walk costs the involved objects' logs, not the whole stored queue).
@@ -373,8 +475,14 @@ public sealed class Selector
                 if (q.Ordinal >= r.Ordinal) break;
                 if (q.State != OdrcRequestState.Stored || q.Mark == epoch) continue;
                 q.Mark = epoch;
+                if (optimise && q.ReadOnly && !ClosesUnmaintainedInterval(q) && ReplyUnneeded(q)) { _omit.Add(q); continue; }   // W2: changes no state, reply never needed
                 _closure.Add(q);
-                foreach (var y in q.Objects) if (y.Mark != epoch) { y.Mark = epoch; _involved.Add(y); }
+                foreach (var y in q.Objects)
+                {
+                    // W3 requires every stored request on an overwritten object to be droppable, so none reaches the closure
+                    if (y.OverwriteMark == epoch) throw new InvalidOperationException("selector: an overwritten object reached the update closure (W3)");
+                    if (y.Mark != epoch) { y.Mark = epoch; _involved.Add(y); }
+                }
             }
         }
         _closure.Sort(static (a, b) => b.Ordinal.CompareTo(a.Ordinal));     // newest first, as the replay loop below expects
@@ -400,6 +508,20 @@ public sealed class Selector
             x.FetchAttempts = 0;
             Stats.StatesInstalled++;
         }
+        foreach (var q in _omit) { Drop(q); Stats.ReadsOmitted++; }
+        foreach (var x in _overwrite)
+        {
+            // W3: r replaces x without reading it, so x's state after r does not depend on its history: the stored requests
+            // on x before r (all droppable, CanOverwrite) are never executed here, and a pending checkpoint state is not needed
+            _dropped.Clear();
+            foreach (var q in x.Log) { if (q.Ordinal >= r.Ordinal) break; if (q.State == OdrcRequestState.Stored) _dropped.Add(q); }
+            foreach (var q in _dropped) { Drop(q); Stats.OverwriteDropped++; }
+            if (_dropped.Count > 0 || x.NeedsState != 0) Stats.Overwrites++;   // an update (replay or state fetch) was saved
+            x.NeedsState = 0;
+            x.FetchedState = null;
+            x.FetchAttempts = 0;
+            Trace?.Invoke($"overwrite {System.Text.Encoding.UTF8.GetString(x.Id)} at {r.Ordinal} (was {x.Applied})");
+        }
         Stats.Updates++;
         for (int i = _closure.Count - 1; i >= 0; i--)                 // replay in agreement order
         {
@@ -415,6 +537,66 @@ public sealed class Selector
     }
 
     /// <summary>
+    /// Rule W2/W3 (docs/odrc.md §3a): true if no reply to stored request <paramref name="q"/> can be needed from this replica
+    /// any more, so it may stay unexecuted here although the objects it touches move past it: (a) it is superseded — its client
+    /// has a newer ordered request, so a stalled-result notice for it is ignored (<see cref="ForceRequest"/> acts only on a
+    /// client's latest ordered request, §6.5.2) and it can never be forced here; or (b) its reply hash is verified — a stable
+    /// object checkpoint (f+1 matching) of one of its objects lists it, so the reply cache already holds the hash a notice
+    /// is answered with (<see cref="ForceResult.Skipped"/>). Local state only; nothing from the network beyond stable checkpoints.
+    /// </summary>
+    private bool ReplyUnneeded(OdrcRequest q)
+    {
+        if (!_lastOfClient.TryGetValue(q.ClientId, out var last) || last != q) return true;
+        for (int i = 0; i < q.Objects.Length; i++)
+        {
+            ulong acc = q.AccessOf(i);
+            foreach (var st in q.Objects[i].Stable)
+            {
+                if (st.Replies.Length == 0 || st.Replies[0].Access > acc || st.LastAccess < acc) continue;
+                ulong at = acc - st.Replies[0].Access;
+                if (at >= (ulong)st.Replies.Length) continue;         // (contiguous in every checkpoint a correct replica makes)
+                var h = st.Replies[(int)at];
+                if (h.ClientId == q.ClientId && h.RequestId == q.RequestId) return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Rule W3 (docs/odrc.md §3a): r may overwrite unmaintained <paramref name="x"/> without an update iff every stored
+    /// request on x older than r can be dropped: a pure read, or a request that touches x alone (its only effect is on x,
+    /// which r replaces), and in both cases <see cref="ReplyUnneeded"/>. A request that also touches another object is needed
+    /// for that object in agreement order, after its effect on x — so it blocks the overwrite (x is then updated as usual).
+    /// </summary>
+    private bool CanOverwrite(ObjectRecord x, OdrcRequest r)
+    {
+        foreach (var q in x.Log)
+        {
+            if (q.Ordinal >= r.Ordinal) break;
+            if (q.State != OdrcRequestState.Stored) return false;
+            if (!q.ReadOnly && q.Objects.Length != 1) return false;
+            if (ClosesUnmaintainedInterval(q) || !ReplyUnneeded(q)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>True if <paramref name="q"/> is the checkpoint trigger of an object not maintained here (G19): never left out, so this replica can still take that checkpoint (and its Fig. 6.8 alarm can still force it).</summary>
+    private static bool ClosesUnmaintainedInterval(OdrcRequest q)
+    {
+        for (int i = 0; i < q.Objects.Length; i++) if (q.IsTrigger(i) && !q.Objects[i].Maintained) return true;
+        return false;
+    }
+
+    /// <summary>A stored request that will never execute here (W2, W3): skipped on every object it touches (G18's invariant: pending on all or none).</summary>
+    private void Drop(OdrcRequest q)
+    {
+        q.State = OdrcRequestState.Skipped;
+        _storedDead++;
+        foreach (var y in q.Objects) y.Log.Remove(q);
+        Trace?.Invoke($"drop {q.Ordinal}");
+    }
+
+    /// <summary>
     /// The head of the selected queue waits for an object state: ask now for the stale objects of the next
     /// <see cref="SelectorOptions.PrefetchRequests"/> selected requests too, so that their states arrive while the head
     /// waits (after an adoption every newly adopted object needs one; fetched one at a time, they stalled the adopter's
@@ -427,9 +609,11 @@ public sealed class Selector
         {
             var q = _selected[i];
             if (q.State != OdrcRequestState.Selected) continue;
-            foreach (var x in q.Objects)
+            for (int j = 0; j < q.Objects.Length; j++)
             {
+                var x = q.Objects[j];
                 if (x.Maintained || x.NeedsState == 0 || x.FetchedState is not null || HoldsState(x, x.NeedsState)) continue;
+                if (_wk && q.IsOverwrite(j)) continue;               // likely overwritten without its state (W3)
                 IssueFetch(x);
             }
         }
@@ -486,8 +670,12 @@ public sealed class Selector
             x.Applied = r.Ordinal;
             if (x.Ring.Count > 0 && x.Ring[^1].Access + 1 != r.AccessOf(i)) x.Ring.Clear();     // not contiguous (cannot happen with a correct plan)
             x.Ring.Add(new ReplyHash(r.AccessOf(i), r.ClientId, r.RequestId, r.Sequence, hash));
-            if (x.Ring.Count > 2 * (int)_k) x.Ring.RemoveRange(0, x.Ring.Count - (int)_k);
-            if ((r.TriggerMask & (1UL << i)) != 0) TakeObjectCheckpoint(x, r, r.AccessOf(i));
+            if (x.Ring.Count > 2 * (int)_kMax) x.Ring.RemoveRange(0, x.Ring.Count - (int)_kMax);
+            if (r.IsTrigger(i))
+            {
+                TakeObjectCheckpoint(x, r, r.IntervalStartOf(i), r.AccessOf(i));
+                x.Ring.Clear();                                       // the next interval starts after this access (G19)
+            }
         }
         if (r.ForcedByNotice && _o.AdoptOnStall)
             foreach (var x in r.Objects) if (!x.Maintained) AdoptGroup(x.Maintainers);
@@ -539,9 +727,8 @@ public sealed class Selector
         if (_adoptedGroups.Remove(x.Maintainers)) { Stats.AdoptionsEnded++; Trace?.Invoke($"adoption of group {x.Maintainers:x} ends: its maintainers checkpoint again"); }
     }
 
-    private void TakeObjectCheckpoint(ObjectRecord x, OdrcRequest r, ulong access)
+    private void TakeObjectCheckpoint(ObjectRecord x, OdrcRequest r, ulong from, ulong access)
     {
-        ulong from = access >= _k ? access - _k + 1 : 1;
         int start = -1;
         for (int i = 0; i < x.Ring.Count; i++) if (x.Ring[i].Access == from) { start = i; break; }
         int count = (int)(access - from + 1);
@@ -570,7 +757,7 @@ public sealed class Selector
     public void OnObjectCheckpoint(ObjectCheckpoint checkpoint)
     {
         if (checkpoint.Sender >= _placement.ExecutionReplicas || checkpoint.Sender == _self
-            || checkpoint.ObjectId.Length > OdrcLimits.MaxObjectIdBytes || checkpoint.Replies.Length > (int)_k
+            || checkpoint.ObjectId.Length > OdrcLimits.MaxObjectIdBytes || checkpoint.Replies.Length > (int)_kMax
             || checkpoint.StateHash.Length != 32 || checkpoint.Ordinal == 0) { Stats.VotesDropped++; return; }
         foreach (var rh in checkpoint.Replies) if (rh.Hash is null || rh.Hash.Length != 32) { Stats.VotesDropped++; return; }
         var x = GetOrCreate(checkpoint.ObjectId);
