@@ -302,6 +302,16 @@ public class MinBftCoreBugReplays
     [InlineData("f1/leader/equivocate/early/lagacrossviewchange", 308360023UL)]
     public void M8_CommitsHeldForTheOwnCheckpointLeaveAfterAStateTransfer(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M8");
 
+    /// <summary>
+    /// M9 (relay miss): a lagging replica whose copy of a faulty replica's certified message was withheld asked a correct
+    /// replica to relay it; that replica had handled it but no longer held it (below its stable checkpoint) and answered
+    /// nothing, so the lagging replica waited in that sender's counter order for good, alone in a view change once the
+    /// clients were done. A relay miss for a counter already handled now sends the stable checkpoint's certificate.
+    /// </summary>
+    [Theory]
+    [InlineData("f1/follower/withholdcertified/midbatch/lagacrossviewchange", 738128914UL)]
+    public void M9_ARelayMissBelowTheStableCheckpointSendsItsCertificate(string scenario, ulong seed) => AssertPasses(Replay(scenario, seed), "M9");
+
     private static void AssertPasses(SimulationResult r, string bug)
         => Assert.True(r.Passed, $"{bug} regression: {r}");
 }

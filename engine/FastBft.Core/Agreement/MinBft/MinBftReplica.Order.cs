@@ -263,7 +263,18 @@ public sealed partial class MinBftReplica
     {
         for (int i = 0; i < FetchBurst; i++)
         {
-            if (!TryFindHeld(of, epoch, counter + (ulong)i, out var msg)) return;
+            if (!TryFindHeld(of, epoch, counter + (ulong)i, out var msg))
+            {
+                // M9: we handled `of`'s message there (our counter order for it is past it) and no longer hold it: it is
+                // below our stable checkpoint. Like a miss of our own (OnUiFetch), send the checkpoint's certificate so
+                // the asker catches up by state transfer — else a replica whose copy `of` withheld waits for it for good.
+                if (i == 0 && _order[of] is { } buffer && buffer.GetState(of) is var st && st.Epoch == epoch && st.ExpectedCounter > counter)
+                {
+                    Stats.UiFetchMisses++;
+                    SendStableCheckpointCertificate(asker);
+                }
+                return;
+            }
             _out.SendToReplica(asker, msg);
             Stats.UiFetchRelays++;
         }
