@@ -32,6 +32,8 @@ public sealed partial class Simulator
 
     /// <summary>FASTBFT_SIM_TRACE set: executions, accepted SWITCHes and delivered HISTORY/SWITCH/PANIC messages go to stderr (for diagnosing a replay).</summary>
     private static readonly bool Trace = Environment.GetEnvironmentVariable("FASTBFT_SIM_TRACE") is not null;
+    /// <summary>FASTBFT_SIM_TRACE=all: every delivered message (except client requests) is traced too.</summary>
+    private static readonly bool TraceAll = Environment.GetEnvironmentVariable("FASTBFT_SIM_TRACE") == "all";
 
     /// <summary>Activation of the switching protocols' timings: one instance before a checkpoint is in the per-replica loop; here the switch back.</summary>
     private void SwitchTimingActivation()

@@ -532,7 +532,8 @@ public sealed partial class Simulator
                     Call(node, k, verified, static (c, m) => MinBftCoreOf(c)!.HandleIgnoringCounterOrderForTest(m), "OnMessage", verified.Header.Type, from);
                     continue;
                 }
-                if (Trace && verified.Header.Type is MessageType.History or MessageType.Switch or MessageType.Panic or MessageType.ViewChange or MessageType.NewView)
+                if (Trace && (verified.Header.Type is MessageType.History or MessageType.Switch or MessageType.Panic or MessageType.ViewChange or MessageType.NewView or MessageType.Forward or MessageType.SignedCheckpoint
+                    || (TraceAll && verified.Header.Type is not MessageType.Request)))
                     Console.Error.WriteLine($"{_now,6} r{to} <- {from} {verified.Header.Type} gen {verified.Header.Generation} v{verified.Header.View} s{verified.Header.Sequence} ({msg.Length} B)");
                 Call(node, k, verified, static (c, m) => c.OnMessage(m), "OnMessage", verified.Header.Type, from);
             }

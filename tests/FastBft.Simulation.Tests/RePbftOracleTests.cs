@@ -110,7 +110,7 @@ public class RePbftOracleTests(ITestOutputHelper output)
 
 /// <summary>
 /// Replays of the RePBFT core bugs the simulator found (docs/simulation.md, "RePBFT", "Core bugs found"). All are fixed
-/// (F1–F2, B1–B8): their replays must pass.
+/// (F1–F2, B1–B9): their replays must pass.
 /// </summary>
 public class RePbftCoreBugReplays
 {
@@ -265,6 +265,22 @@ public class RePbftCoreBugReplays
     [Theory]
     [InlineData("repbft-star", "f1/passive/wrongcheckpoint/precheckpoint/isolateone", 160600664UL)]
     public void B8_AnEquivocatedCheckpointDoesNotBlockTheCertificate(string protocol, string scenario, ulong seed)
+    {
+        var r = Replay(protocol, scenario, seed);
+        Assert.True(r.Passed, r.ToString());
+    }
+
+    /// <summary>
+    /// B9 (fixed, liveness; known since 2026-11-30): replicas 0 and 1 lifted the stop at the switch-back point 8 of PBFT
+    /// generation 1 (the faulty replica's twin withheld its signed CHECKPOINT from them), and replica 0 sent a PREPARE for 9
+    /// in view 5. A view change to view 6 dropped 9, the certificate completed and every replica switched back to
+    /// generation 2 — replica 3 first; replica 0's late PREPARE of view 5 then pulled replica 3 back into generation 1 (rule 6
+    /// of docs/repbft.md §6), where it stayed alone while the others went on to generations 2 and 3. Rule 6 now needs f+1
+    /// senders of messages above the point in the retired core's view or later.
+    /// </summary>
+    [Theory]
+    [InlineData("repbft", "f1/follower/twins/viewchange/clean", 405853624UL)]
+    public void B9_AStaleMessageDoesNotPullAReplicaBackIntoTheRetiredGeneration(string protocol, string scenario, ulong seed)
     {
         var r = Replay(protocol, scenario, seed);
         Assert.True(r.Passed, r.ToString());
