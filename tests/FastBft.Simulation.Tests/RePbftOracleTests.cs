@@ -275,8 +275,8 @@ public class RePbftCoreBugReplays
     /// generation 1 (the faulty replica's twin withheld its signed CHECKPOINT from them), and replica 0 sent a PREPARE for 9
     /// in view 5. A view change to view 6 dropped 9, the certificate completed and every replica switched back to
     /// generation 2 — replica 3 first; replica 0's late PREPARE of view 5 then pulled replica 3 back into generation 1 (rule 6
-    /// of docs/repbft.md §6), where it stayed alone while the others went on to generations 2 and 3. Rule 6 now needs f+1
-    /// senders of messages above the point in the retired core's view or later.
+    /// of docs/repbft.md §6), where it stayed alone while the others went on to generations 2 and 3. Rule 6 now ignores
+    /// messages of views older than the retired core's.
     /// </summary>
     [Theory]
     [InlineData("repbft", "f1/follower/twins/viewchange/clean", 405853624UL)]

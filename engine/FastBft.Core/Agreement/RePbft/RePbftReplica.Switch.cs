@@ -676,7 +676,6 @@ public sealed partial class RePbftReplica
     // ---------------------------------------------------------------- running PBFT and switching back (§5.3.3, G13)
 
     private long _switchBackWait;
-    private ulong _returnEvidence;                           // replicas seen going on in the retired PBFT generation beyond the switch-back point (rule 6; docs/repbft.md §6)
 
     private void PbftTick()
     {
@@ -713,17 +712,11 @@ public sealed partial class RePbftReplica
         if (_retired is null || _sentCommitInGeneration || _lastExecuted != _retired.LastExecuted || h.Sequence <= _retired.LastExecuted) return false;
         if (h.Type is not (MessageType.PrePrepare or MessageType.Prepare or MessageType.Commit)) return false;
         if (_mode == Mode.Pbft && (_pbft!.PreparedAny() || _pbft.LastExecuted != _retired.LastExecuted)) return false;
-        // Evidence that the generation went on beyond the point: f+1 distinct senders (one of them correct), each with a
-        // message of the retired core's view or a later one. A message of an older view is no evidence (simulator bug B9,
-        // seed 405853624 of f1/follower/twins/viewchange/clean: a correct replica's PREPARE above c of view 5, sent after it
-        // lifted its stop and delivered late, pulled a replica back into generation p after everyone — its sender too —
-        // had switched back from view 6; it stayed there alone for good). One sender is no evidence either: a faulty
-        // replica alone could pull correct replicas out of the generation the others run. A correct replica that sent a
-        // message above c in the retired core's current view accepted something beyond c there, so it cannot switch back
-        // from that view: the generation really went on.
-        if (h.View < _retired.View || h.Sender >= (uint)_n) return false;
-        _returnEvidence |= 1UL << (int)h.Sender;
-        if (System.Numerics.BitOperations.PopCount(_returnEvidence) < _f + 1) return false;
+        // A message of an older view than the retired core's is no evidence that the generation went on beyond the point
+        // (simulator bug B9, seed 405853624 of f1/follower/twins/viewchange/clean: a correct replica's PREPARE above c of
+        // view 5, sent after it lifted its stop and delivered late, pulled a replica back into generation p after everyone —
+        // its sender too — had switched back from view 6; it then stayed there alone for good).
+        if (h.View < _retired.View) return false;
         _pbft = _retired;
         _retired = null;
         _mode = Mode.Pbft;
@@ -763,7 +756,6 @@ public sealed partial class RePbftReplica
         if (_mode != Mode.Pbft || _switchBackPoint == 0 || seq != _switchBackPoint) return;
         if (_pbft!.LastExecuted != seq || _pbft.LastAssigned > seq || seq % (ulong)_s.CheckpointInterval != 0) return;
         _retired = _pbft;
-        _returnEvidence = 0;
         _retired.LimitMaxSequence(seq);                      // the retired core still answers its generation, but never accepts anything beyond the point (it may have lifted the stop)
         _baseCertificate = _cps.StableCertificate;
         // Every replica computes the same view and leader (not its PBFT core's current view, which differs at a replica
