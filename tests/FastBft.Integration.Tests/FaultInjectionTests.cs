@@ -12,10 +12,10 @@ public class FaultInjectionTests
 {
     private static JsonElement RunWithFaults(string name, params string[] extra) => RunWithFaultsAndOutput(name, extra).Result;
 
-    private static (JsonElement Result, string Output) RunWithFaultsAndOutput(string name, params string[] extra) => RunWithClientTimeout(name, "100", extra);
+    private static (JsonElement Result, string Output) RunWithFaultsAndOutput(string name, params string[] extra) => RunWithClientTimeout("100", "4", extra);
 
-    private static (JsonElement Result, string Output) RunWithClientTimeout(string name, string clientRetransmitMs, params string[] extra)
-        => HarnessProcess.RunJson(["run", "--clients", "8", "--warmup", "0.5", "--duration", "4", "--client-retransmit-ms", clientRetransmitMs, .. extra]);
+    private static (JsonElement Result, string Output) RunWithClientTimeout(string clientRetransmitMs, string durationSeconds, params string[] extra)
+        => HarnessProcess.RunJson(["run", "--clients", "8", "--warmup", "0.5", "--duration", durationSeconds, "--client-retransmit-ms", clientRetransmitMs, .. extra]);
 
     private static void AssertAgreement(JsonElement r, int alive)
     {
@@ -53,9 +53,10 @@ public class FaultInjectionTests
     [InlineData("repbft-star", "primary")]
     public void RePbftSwitchesToPbftWhenAReplicaDiesAndEveryRequestCompletes(string protocol, string victim)
     {
-        // A 250 ms client timeout: a PANIC needs two of them (timeouts.client_panic_retransmissions), so slow process
-        // starts never switch the cell before the fault; the assertion below is that the view moved after it.
-        var (r, _) = RunWithClientTimeout($"{protocol}-kill-{victim}", "250", "--protocol", protocol, "--checkpoint-interval", "32", "--fault", $"kill:{victim}@1.5");
+        // A 500 ms client timeout: a PANIC needs two of them (timeouts.client_panic_retransmissions), so only a stall of
+        // a second before the fault could switch the cell early (250 ms did, once, at a load average of 15 on two cores);
+        // the assertion below is that the view moved after the fault. 6 s leave time for the PANIC after it.
+        var (r, _) = RunWithClientTimeout("500", "6", "--protocol", protocol, "--checkpoint-interval", "32", "--fault", $"kill:{victim}@1.5");
         AssertAgreement(r, alive: 3);
         var f = Assert.Single(r.GetProperty("faults").EnumerateArray());
         Assert.Equal(0UL, f.GetProperty("view_at_fault").GetUInt64());
