@@ -72,9 +72,5 @@ public sealed class OdrcRequest
     }
     /// <summary>True if write knowledge says it modifies none of its objects (a pure read, §6.6.1.2).</summary>
     internal bool ReadOnly;
-    internal int Mark;                   // scratch mark of the closure walk
-    internal int OmitMark;               // scratch: left out of the current update (W2), so it neither reads nor writes there
-    /// <summary>Rule W4 (docs/odrc.md §3a): counted overwrites of <see cref="SkipObject"/> left out right before this one; accounted for when it is handed out.</summary>
-    internal ulong SkipCount;
-    internal ObjectRecord? SkipObject;
+    internal int Mark;                   // scratch mark of the closure walk (−epoch: left out of that update by W2)
 }

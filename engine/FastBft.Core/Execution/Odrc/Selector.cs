@@ -152,7 +152,7 @@ public sealed class Selector
     private readonly ICountedOverwriteService? _counter;
     private readonly List<OdrcRequest> _runDropped = new();
     private readonly List<OdrcRequest> _collapsed = new();
-    private readonly List<(OdrcRequest Survivor, ObjectRecord Object, ulong Count)> _survivors = new();
+    private readonly List<(OdrcRequest Survivor, ObjectRecord Object, ulong Count)> _survivors = new();   // W4 accountings of the current plan
     private ObjectAccess[] _kinds = new ObjectAccess[16];
     private readonly List<ObjectAccess> _scratchKinds = new();
     private readonly List<byte[]> _written = new();
@@ -462,12 +462,14 @@ public sealed class Selector
     private OdrcRequest HandOut()
     {
         var q = _plan[_planHead++];
-        if (q.SkipObject is { } x)
+        for (int i = 0; i < _survivors.Count; i++)                    // the accountings of the plan being handed out (usually none)
         {
-            _counter!.AccountSkippedOverwrites(x.Id, q.SkipCount);
-            Trace?.Invoke($"count {q.SkipCount} skipped overwrites of {System.Text.Encoding.UTF8.GetString(x.Id)} before {q.Ordinal}");
-            q.SkipObject = null;
-            q.SkipCount = 0;
+            var (survivor, x, count) = _survivors[i];
+            if (survivor != q) continue;
+            _counter!.AccountSkippedOverwrites(x.Id, count);
+            Trace?.Invoke($"count {count} skipped overwrites of {System.Text.Encoding.UTF8.GetString(x.Id)} before {q.Ordinal}");
+            _survivors.RemoveAt(i);
+            break;
         }
         return q;
     }
@@ -526,9 +528,10 @@ public sealed class Selector
             {
                 if (q.Ordinal >= r.Ordinal) break;
                 if (q.State != OdrcRequestState.Stored) { EndRun(ref pending, x); continue; }    // (not stored: cannot happen; a barrier)
-                if (q.Mark == epoch) { if (q.OmitMark != epoch) EndRun(ref pending, x); continue; }   // replayed via another object: it uses x there
+                if (q.Mark == -epoch) continue;                        // left out via another object (W2): it uses nothing here
+                if (q.Mark == epoch) { EndRun(ref pending, x); continue; }   // replayed via another object: it uses x there
                 q.Mark = epoch;
-                if (optimise && q.ReadOnly && !ClosesUnmaintainedInterval(q) && ReplyUnneeded(q)) { q.OmitMark = epoch; _omit.Add(q); continue; }   // W2: changes no state, reply never needed
+                if (optimise && q.ReadOnly && !ClosesUnmaintainedInterval(q) && ReplyUnneeded(q)) { q.Mark = -epoch; _omit.Add(q); continue; }   // W2: changes no state, reply never needed
                 if (counted && q.Objects.Length == 1 && q.IsCountedOverwrite(0))
                 {
                     if (pending is not null)
@@ -568,7 +571,7 @@ public sealed class Selector
                 if (held.Ordinal == x.NeedsState && held.Hash.AsSpan().SequenceEqual(s.StateHash)) { x.FetchedState = held.State; break; }
             if (x.FetchedState is null) { ready = false; IssueFetch(x); }
         }
-        if (!ready) { Stats.Blocked++; return false; }
+        if (!ready) { Stats.Blocked++; _survivors.Clear(); return false; }
         foreach (var x in _involved)
         {
             if (x.NeedsState == 0) continue;
@@ -583,12 +586,7 @@ public sealed class Selector
         }
         foreach (var q in _omit) { Drop(q); Stats.ReadsOmitted++; }
         foreach (var q in _collapsed) { Drop(q); Stats.CountedOverwritesOmitted++; }    // W4: accounted for by the survivor
-        foreach (var (survivor, x, count) in _survivors)
-        {
-            survivor.SkipObject = x;                                  // HandOut accounts for them right before it executes
-            survivor.SkipCount = count;
-            Stats.CounterAdjustments++;
-        }
+        Stats.CounterAdjustments += _survivors.Count;                 // HandOut accounts for each right before its survivor executes
         foreach (var x in _overwrite)
         {
             // W3: r replaces x without reading it, so x's state after r does not depend on its history: the stored requests
