@@ -98,6 +98,27 @@ public sealed class OdrcWriteKnowledgeMatrixTests
     }
 
     [Fact]
+    public void TheCoordinationServiceLeavesCountedOverwritesOutAndAcceptsTheSameRequests_W4()
+    {
+        // rule W4 (docs/odrc.md §3a): unconditional setData runs collapse to their last one; every ODRC₄ point, with and
+        // without write knowledge over the same seed; the oracles compare every reply, execution result, object checkpoint
+        // and local copy (data, version, child version, sequence counter, children) with the sequential reference
+        long counted = 0, adjusted = 0;
+        foreach (var s in OdrcMatrix.Scenarios(1, baseSeed: 91))
+        {
+            if (s.F != 1 || s.ExecutionReplicas != 4) continue;
+            var with = OdrcSimulate.Create(s with { WriteKnowledge = true }, "coord").Run();
+            var without = OdrcSimulate.Create(s, "coord").Run();
+            Assert.True(with.Passed, with.ToString());
+            Assert.True(without.Passed, without.ToString());
+            Assert.Equal(without.Accepted, with.Accepted);
+            Assert.Equal(0, without.Stats.CountedOverwritesOmitted + without.Stats.CounterAdjustments);
+            counted += with.Stats.CountedOverwritesOmitted; adjusted += with.Stats.CounterAdjustments;
+        }
+        Assert.True(counted > 0 && adjusted > 0, $"counted overwrites left out {counted}, adjusted executions {adjusted}");
+    }
+
+    [Fact]
     public void EveryWriteKnowledgeRuleIsExercisedAndCheckpointsGetRarer()
     {
         long omitted = 0, overwrites = 0, dropped = 0, withCheckpoints = 0, withoutCheckpoints = 0;

@@ -333,7 +333,9 @@ public sealed class WriteKnowledgeTests
         var coord = new CoordService();
         var kinds = new ObjectAccess[1];
         Assert.True(coord.AnalyzeAccess(CoordCodec.SetData("/a", [1], -1), kinds));
-        Assert.Equal(ObjectAccess.ReadWrite, kinds[0]);                  // it increments (and may check) the version
+        Assert.Equal(ObjectAccess.CountedOverwrite, kinds[0]);           // it increments the version: a counted overwrite (W4, CountedOverwriteTests), never W3
+        Assert.True(coord.AnalyzeAccess(CoordCodec.SetData("/a", [1], 0), kinds));
+        Assert.Equal(ObjectAccess.ReadWrite, kinds[0]);                  // a conditional one checks the version
         Assert.True(coord.AnalyzeAccess(CoordCodec.GetData("/a"), kinds));
         Assert.Equal(ObjectAccess.Read, kinds[0]);
         var two = new ObjectAccess[2];

@@ -169,6 +169,7 @@ public sealed class OdrcSimulator
             sum.Alarms += s.Alarms; sum.StatesInstalled += s.StatesInstalled; sum.StatesRejected += s.StatesRejected;
             sum.Executed += s.Executed; sum.Adopted += s.Adopted; sum.Selected += s.Selected; sum.Stored += s.Stored; sum.Updates += s.Updates;
             sum.ReadsOmitted += s.ReadsOmitted; sum.Overwrites += s.Overwrites; sum.OverwriteDropped += s.OverwriteDropped;
+            sum.CountedOverwritesOmitted += s.CountedOverwritesOmitted; sum.CounterAdjustments += s.CounterAdjustments;
         }
         return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted);
     }

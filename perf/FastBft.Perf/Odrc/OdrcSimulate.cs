@@ -46,9 +46,10 @@ public static class OdrcSimulate
             output.WriteLine(string.Create(ci0, $"{placement}: {sel.Count} scenarios, cross-border {(ins == 0 ? 0 : 100.0 * cb / ins):0.0}% of ordered requests (correct replicas' selectors)"));
         }
         long omitted = results.Sum(r => r.Stats.ReadsOmitted), overwrites = results.Sum(r => r.Stats.Overwrites), dropped = results.Sum(r => r.Stats.OverwriteDropped), checkpoints = results.Sum(r => r.Stats.StableCheckpoints);
+        long countedOmitted = results.Sum(r => r.Stats.CountedOverwritesOmitted), adjustments = results.Sum(r => r.Stats.CounterAdjustments);
         output.WriteLine(string.Create(ci0, $"odrc {service}{(writeKnowledge ? " with write knowledge" : "")}: {list.Count} scenarios ({seeds} seeds × {points} points), {failed} failed, {watch.Elapsed.TotalSeconds:0.0} s"));
         output.WriteLine(string.Create(ci0, $"  a correct replica executed {(inserted == 0 ? 0 : 100.0 * executed / inserted):0.0}% of the ordered requests (ideal without faults: (f+1)/E); forced {forced} ({(executed == 0 ? 0 : 100.0 * forced / executed):0.00}% of executions); replayed {replayed}; skipped {skipped}; groups adopted {adopted}; cross-border {cross}/{inserted}"));
-        output.WriteLine(string.Create(ci0, $"  write knowledge: reads omitted from updates {omitted}; overwrites without update {overwrites} (stored requests dropped {dropped}); stable object checkpoints {checkpoints}"));
+        output.WriteLine(string.Create(ci0, $"  write knowledge: reads omitted from updates {omitted}; overwrites without update {overwrites} (stored requests dropped {dropped}); counted overwrites (W4) left out {countedOmitted} before {adjustments} adjusted executions; stable object checkpoints {checkpoints}"));
         return failed == 0 ? 0 : 1;
     }
 }

@@ -16,7 +16,7 @@ namespace FastBft.Workloads.Coord;
 /// child names and its sequential descendants. Replies: status[1] ‖ payload (create: the created path; getData: version[8]
 /// ‖ data; exists: version[8] or nothing; setData: new version[8]; getChildren: count[4] ‖ (length[4] ‖ name)…, sorted).
 /// </summary>
-public sealed class CoordService : IReplicatedService, IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer, FastBft.Execution.Odrc.IInPlaceWriteAnalyzer
+public sealed class CoordService : IReplicatedService, IObjectStateService, FastBft.Execution.Odrc.IInPlaceRequestAnalyzer, FastBft.Execution.Odrc.IInPlaceWriteAnalyzer, FastBft.Execution.Odrc.ICountedOverwriteService
 {
     private sealed class Node
     {
@@ -224,16 +224,40 @@ public sealed class CoordService : IReplicatedService, IObjectStateService, Fast
     }
 
     /// <summary>
-    /// Write knowledge without allocation (docs/odrc.md §3a, §7): getData, exists and getChildren read; create, delete and
-    /// setData read and write (<see cref="FastBft.Execution.Odrc.ObjectAccess.ReadWrite"/>). No write-only overwrites:
-    /// setData increments the node's version (and may be conditional on it), so its result depends on the history; the
-    /// thesis' "process only the latest write and adjust the version counter" (§6.8.1) is not built. False if malformed.
+    /// Write knowledge without allocation (docs/odrc.md §3a rules W2/W4, §7): getData, exists and getChildren read; an
+    /// unconditional setData (expected version −1) of a node that is its own object (not a sequential node, which lives in
+    /// its parent's object) is a counted overwrite (<see cref="FastBft.Execution.Odrc.ObjectAccess.CountedOverwrite"/>,
+    /// Thesis §6.6.1.2 and §6.8.1 "process only the latest write and adjust the version counter"): it replaces the data and
+    /// reads only the node's existence and version, which it increments; a conditional setData (it checks the version),
+    /// create and delete (they read and change the parent too) and setData of a sequential node read and write
+    /// (<see cref="FastBft.Execution.Odrc.ObjectAccess.ReadWrite"/>). False if malformed.
     /// </summary>
     public bool AnalyzeAccess(ReadOnlySpan<byte> operation, Span<FastBft.Execution.Odrc.ObjectAccess> kinds)
     {
         if (!CoordCodec.TryParse(operation, out var p)) return false;
-        kinds.Fill(p.Op is CoordOp.GetData or CoordOp.Exists or CoordOp.GetChildren ? FastBft.Execution.Odrc.ObjectAccess.Read : FastBft.Execution.Odrc.ObjectAccess.ReadWrite);
+        var kind = p.Op switch
+        {
+            CoordOp.GetData or CoordOp.Exists or CoordOp.GetChildren => FastBft.Execution.Odrc.ObjectAccess.Read,
+            CoordOp.SetData when p.Version == -1 && !CoordCodec.IsSequential(p.Path) => FastBft.Execution.Odrc.ObjectAccess.CountedOverwrite,
+            _ => FastBft.Execution.Odrc.ObjectAccess.ReadWrite,
+        };
+        kinds.Fill(kind);
         return true;
+    }
+
+    /// <summary>
+    /// Rule W4 (docs/odrc.md §3a; Thesis §6.8.1): the effect of <paramref name="count"/> skipped unconditional setData
+    /// requests on node <paramref name="objectId"/> as far as the next one observes it. Each of them, in the sequential
+    /// order, either found the node (nothing else touched it between them: every create, delete or conditional setData of
+    /// it is a read-write access that ends a run) and incremented its data version by one, or found it missing and failed
+    /// with NoNode, changing nothing. So: a present node's version grows by <paramref name="count"/>; a missing node stays
+    /// missing. The data, which the next setData replaces, is left as it is; no other field (child version, sequence
+    /// counter, children) is changed by setData.
+    /// </summary>
+    public void AccountSkippedOverwrites(ReadOnlySpan<byte> objectId, ulong count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, (ulong)long.MaxValue);
+        if (_nodes.TryGetValue(Encoding.UTF8.GetString(objectId), out var node)) node.Version += (long)count;
     }
 
     /// <inheritdoc/>

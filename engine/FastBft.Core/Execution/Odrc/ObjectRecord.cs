@@ -38,6 +38,8 @@ internal sealed class ObjectRecord(byte[] id, ulong maintainers, bool maintained
     public ulong LastTrigger;
     /// <summary>Scratch mark: a write-only overwrite of the current update makes this object current without its history (§6.6.1.2).</summary>
     public int OverwriteMark;
+    /// <summary>Scratch mark: the head request of the current update is a counted overwrite of this object (rule W4, docs/odrc.md §3a).</summary>
+    public int CountedMark;
     /// <summary>Ordinal of the last request whose effect is in the local copy (0 = initial state).</summary>
     public ulong Applied;
     /// <summary>Nonzero: the local copy is stale and must be replaced by the state of the stable checkpoint at this ordinal (= <see cref="Applied"/>) before use.</summary>

@@ -54,7 +54,7 @@ public sealed class OdrcRequest
     internal ulong AccessOf(int i) => Accesses.Length == 0 ? _access0 : Accesses[i];
     internal void SetAccess(int i, ulong a) { if (Accesses.Length == 0) _access0 = a; else Accesses[i] = a; }
     // Per-object flags (G19 trigger, §6.6.1.2 access kind): inline for one object, an array for several (any count: MSET may name 65,536 keys).
-    internal const byte FlagTrigger = 1, FlagRead = 2, FlagOverwrite = 4;
+    internal const byte FlagTrigger = 1, FlagRead = 2, FlagOverwrite = 4, FlagCountedOverwrite = 8;
     private byte _flags0;
     internal byte[] Flags = [];
     private ulong _from0;
@@ -63,6 +63,7 @@ public sealed class OdrcRequest
     internal void AddFlags(int i, byte f) { if (Flags.Length == 0) _flags0 |= f; else Flags[i] |= f; }
     internal bool IsTrigger(int i) => (FlagsOf(i) & FlagTrigger) != 0;
     internal bool IsOverwrite(int i) => (FlagsOf(i) & FlagOverwrite) != 0;
+    internal bool IsCountedOverwrite(int i) => (FlagsOf(i) & FlagCountedOverwrite) != 0;
     internal ulong IntervalStartOf(int i) => IntervalStarts is null ? _from0 : IntervalStarts[i];
     internal void SetIntervalStart(int i, ulong from)
     {
@@ -71,5 +72,5 @@ public sealed class OdrcRequest
     }
     /// <summary>True if write knowledge says it modifies none of its objects (a pure read, §6.6.1.2).</summary>
     internal bool ReadOnly;
-    internal int Mark;                   // scratch mark of the closure walk
+    internal int Mark;                   // scratch mark of the closure walk (−epoch: left out of that update by W2)
 }

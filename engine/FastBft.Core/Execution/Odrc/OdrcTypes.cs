@@ -135,6 +135,39 @@ public enum ObjectAccess : byte
     /// (KV SET and MSET). Counts as a modifying access.
     /// </summary>
     Overwrite = 2,
+    /// <summary>
+    /// A counted overwrite (Thesis §6.6.1.2 with the ZooKeeper variant of §6.8.1, seed line ≈5694: "process only the latest
+    /// write and adjust the version counter"; docs/odrc.md §3a rule W4): the request replaces the object's data entirely;
+    /// the only thing of the object's state it reads is a counter (a version), which it advances by exactly one if it
+    /// applies. Formally, for every state S of the object and every sequence q₁…q_k of requests of this kind that touch
+    /// this object alone, followed by a request p of this kind on it: executing p on
+    /// <see cref="ICountedOverwriteService.AccountSkippedOverwrites"/>(S, k) yields the same state of every object and the
+    /// same reply as executing q₁…q_k, p on S (ZooKeeper: unconditional setData; a missing node stays missing and every
+    /// one of them fails). Honoured only by a service that implements <see cref="ICountedOverwriteService"/> (else
+    /// <see cref="ReadWrite"/>); an object named twice by one request with this kind counts as <see cref="ReadWrite"/>.
+    /// Counts as a modifying access.
+    /// </summary>
+    CountedOverwrite = 3,
+}
+
+/// <summary>
+/// The service side of counted overwrites (<see cref="ObjectAccess.CountedOverwrite"/>; Thesis §6.6.1.2, §6.8.1; docs/odrc.md
+/// §3a rule W4): a selector that leaves k such requests on an object out of an update (they are followed, on that object,
+/// by another one that it executes) calls this right before that one executes, so that the object's counter is where the
+/// k skipped requests would have left it.
+/// </summary>
+public interface ICountedOverwriteService
+{
+    /// <summary>
+    /// Applies the effect of <paramref name="count"/> skipped counted overwrites to the local copy of object
+    /// <paramref name="objectId"/> as far as a following counted overwrite can observe it: deterministic, a function of the
+    /// copy's state and the count only (ZooKeeper: if the node exists its data version grows by <paramref name="count"/>;
+    /// a missing node stays missing). The rest of the object (data that the next counted overwrite replaces) may be left
+    /// as it is: the selector executes that overwrite next, before anything else can observe the object.
+    /// </summary>
+    /// <param name="objectId">the object id (as the request analysis names it).</param>
+    /// <param name="count">number of skipped counted overwrites, ≥ 1.</param>
+    void AccountSkippedOverwrites(ReadOnlySpan<byte> objectId, ulong count);
 }
 
 /// <summary>

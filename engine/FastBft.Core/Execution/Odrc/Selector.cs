@@ -11,7 +11,8 @@ public sealed record SelectorOptions
     /// <summary>
     /// Use the service's write knowledge (Thesis §6.6.1.2; docs/odrc.md §3a): checkpoint every K writes (G19), replay only the
     /// requests that modify an object when bringing it up to date (reads only when no reply of theirs can be needed any more),
-    /// and select a write-only overwrite of an unmaintained object without bringing that object up to date. Takes effect
+    /// select a write-only overwrite of an unmaintained object without bringing that object up to date, and execute only
+    /// the last of a run of counted overwrites (ZooKeeper setData, rule W4) after the service accounts for the others. Takes effect
     /// only for operations the service classifies (<see cref="IInPlaceWriteAnalyzer"/> or
     /// <see cref="IObjectStateService.AnalyzeWrites"/> returning true). A cell-wide setting: every execution replica of a cell
     /// must use the same value (it decides where object checkpoints are taken).
@@ -110,6 +111,10 @@ public sealed class SelectorStats
     public long Overwrites;
     /// <summary>Stored requests an overwrite made obsolete on their only object (or pure reads), never executed here (rule W3).</summary>
     public long OverwriteDropped;
+    /// <summary>Stored counted overwrites (ZooKeeper's unconditional setData) left out of updates, their counter step accounted for by the service instead (§6.6.1.2, §6.8.1, rule W4): executions saved.</summary>
+    public long CountedOverwritesOmitted;
+    /// <summary>Counted overwrites executed right after the service accounted for the ones left out before them (rule W4).</summary>
+    public long CounterAdjustments;
 }
 
 /// <summary>
@@ -119,7 +124,8 @@ public sealed class SelectorStats
 /// (Figs. 6.7, 6.8). A pure state machine: no I/O, threads, clocks or randomness; messages leave through
 /// <see cref="ISelectorOutput"/>, time arrives as <see cref="OnTick"/>. It calls the service only for
 /// <see cref="IRequestAnalyzer.AnalyzeRequest"/>, <see cref="IObjectStateService.GetObjectState"/> and
-/// <see cref="IObjectStateService.SetObjectState"/>; the caller executes what <see cref="NextRequest"/> returns and
+/// <see cref="IObjectStateService.SetObjectState"/> (and, with write knowledge, <see cref="ICountedOverwriteService.AccountSkippedOverwrites"/>
+/// right before handing out a request that closes a run of counted overwrites); the caller executes what <see cref="NextRequest"/> returns and
 /// reports it with <see cref="Executed"/>.
 /// </summary>
 /// <remarks>
@@ -143,6 +149,10 @@ public sealed class Selector
     private readonly ulong _kMax;
     private readonly bool _wk;
     private readonly IInPlaceWriteAnalyzer? _inPlaceWrites;
+    private readonly ICountedOverwriteService? _counter;
+    private readonly List<OdrcRequest> _runDropped = new();
+    private readonly List<OdrcRequest> _collapsed = new();
+    private readonly List<(OdrcRequest Survivor, ObjectRecord Object, ulong Count)> _survivors = new();   // W4 accountings of the current plan
     private ObjectAccess[] _kinds = new ObjectAccess[16];
     private readonly List<ObjectAccess> _scratchKinds = new();
     private readonly List<byte[]> _written = new();
@@ -196,6 +206,7 @@ public sealed class Selector
         _k = (ulong)_o.CheckpointAccesses;
         _wk = _o.WriteKnowledge;
         _inPlaceWrites = service as IInPlaceWriteAnalyzer;
+        _counter = service as ICountedOverwriteService;
         int kMax = !_wk ? _o.CheckpointAccesses : _o.CheckpointMaxAccesses == 0 ? Math.Min(16 * _o.CheckpointAccesses, OdrcLimits.MaxReplyHashes) : _o.CheckpointMaxAccesses;
         if (kMax < _o.CheckpointAccesses || kMax > OdrcLimits.MaxReplyHashes) throw new ArgumentException("CheckpointMaxAccesses must be in K..4096", nameof(options));
         _kMax = (ulong)kMax;
@@ -329,6 +340,7 @@ public sealed class Selector
             if (write) { x.Writes++; readOnly = false; }
             else r.AddFlags(i, OdrcRequest.FlagRead);
             if (kind == ObjectAccess.Overwrite) r.AddFlags(i, OdrcRequest.FlagOverwrite);
+            else if (kind == ObjectAccess.CountedOverwrite) r.AddFlags(i, OdrcRequest.FlagCountedOverwrite);
             // G19 trigger: the j·K-th modifying access (= access without write knowledge), or the access that closes K_max
             // accesses since the previous trigger (write knowledge only: K_max = K otherwise, so it adds nothing)
             if ((write && x.Writes % _k == 0) || a - x.LastTrigger >= _kMax)
@@ -369,22 +381,26 @@ public sealed class Selector
         return r;
     }
 
-    /// <summary>Adds an object of the request being inserted (once; a repeated id merges its access kind: equal kinds stay, different ones become ReadWrite).</summary>
+    /// <summary>Adds an object of the request being inserted (once; a repeated id merges its access kind: equal kinds stay, different ones
+    /// become ReadWrite, and so does a repeated counted overwrite, which might advance the counter more than once).</summary>
     private void AddObject(ObjectRecord x, ObjectAccess kind)
     {
         int at = _scratchObjects.IndexOf(x);
         if (at < 0) { _scratchObjects.Add(x); _scratchKinds.Add(kind); return; }
-        if (_scratchKinds[at] != kind) _scratchKinds[at] = ObjectAccess.ReadWrite;
+        if (_scratchKinds[at] != kind || kind == ObjectAccess.CountedOverwrite) _scratchKinds[at] = ObjectAccess.ReadWrite;
     }
 
-    /// <summary>The service's access kinds for the analysed ids (false: no knowledge). Kinds outside the enum count as ReadWrite.</summary>
+    /// <summary>The service's access kinds for the analysed ids (false: no knowledge). Kinds outside the enum count as ReadWrite, and so do
+    /// counted overwrites if the service does not implement <see cref="ICountedOverwriteService"/>.</summary>
     private bool AnalyzeAccess(ReadOnlySpan<byte> operation, Span<ObjectAccess> kinds)
     {
         if (_inPlaceWrites is not null)
         {
             kinds.Clear();
             if (!_inPlaceWrites.AnalyzeAccess(operation, kinds)) return false;
-            for (int i = 0; i < kinds.Length; i++) if ((byte)kinds[i] > (byte)ObjectAccess.Overwrite) kinds[i] = ObjectAccess.ReadWrite;
+            // kinds outside the enum, and counted overwrites of a service that cannot account for skipped ones, count as ReadWrite
+            for (int i = 0; i < kinds.Length; i++)
+                if ((byte)kinds[i] > (byte)ObjectAccess.CountedOverwrite || (kinds[i] == ObjectAccess.CountedOverwrite && _counter is null)) kinds[i] = ObjectAccess.ReadWrite;
             return true;
         }
         _written.Clear();
@@ -418,7 +434,7 @@ public sealed class Selector
     /// </summary>
     public OdrcRequest? NextRequest()
     {
-        if (_planHead < _plan.Count) return _plan[_planHead++];
+        if (_planHead < _plan.Count) return HandOut();
         _plan.Clear();
         _planHead = 0;
         RunPendingJumps();
@@ -432,9 +448,30 @@ public sealed class Selector
             r.State = OdrcRequestState.Planned;
             r.Run = r.Forced ? OdrcRun.Forced : OdrcRun.Selected;
             _plan.Add(r);
-            return _plan[_planHead++];
+            return HandOut();
         }
         return null;
+    }
+
+    /// <summary>
+    /// The next request of the plan. Rule W4 (docs/odrc.md §3a): if counted overwrites right before it on an object were left
+    /// out of the update, the service accounts for them now — after every earlier request of the plan executed (the caller
+    /// reports each with <see cref="Executed"/> before asking for the next), right before this one executes — so the copy
+    /// holds exactly the counter those skipped requests would have left.
+    /// </summary>
+    private OdrcRequest HandOut()
+    {
+        var q = _plan[_planHead++];
+        for (int i = 0; i < _survivors.Count; i++)                    // the accountings of the plan being handed out (usually none)
+        {
+            var (survivor, x, count) = _survivors[i];
+            if (survivor != q) continue;
+            _counter!.AccountSkippedOverwrites(x.Id, count);
+            Trace?.Invoke($"count {count} skipped overwrites of {System.Text.Encoding.UTF8.GetString(x.Id)} before {q.Ordinal}");
+            _survivors.RemoveAt(i);
+            break;
+        }
+        return q;
     }
 
     /// <summary>
@@ -444,7 +481,11 @@ public sealed class Selector
     /// §6.6.1.2; docs/odrc.md §3a) two rules shorten it: W2 — a stored pure read whose reply can no longer be needed
     /// (<see cref="ReplyUnneeded"/>) is left out, and its objects do not join; W3 — an unmaintained object r overwrites
     /// without reading is not brought up to date at all, if every stored request on it older than r can be dropped
-    /// (<see cref="CanOverwrite"/>). Neither applies to the update of a request that closes a checkpoint interval of an
+    /// (<see cref="CanOverwrite"/>); W4 — of a run of counted overwrites of an involved object x (stored requests that touch
+    /// x alone, with only left-out reads between them, possibly ending with r itself) only the last executes, the others
+    /// are left out if no reply of theirs can be needed (<see cref="CanLeaveOut"/>) and the service accounts for them right
+    /// before the last one runs (<see cref="HandOut"/>; Thesis §6.8.1 "process only the latest write and adjust the
+    /// version counter"). None of them applies to the update of a request that closes a checkpoint interval of an
     /// unmaintained object (every alarm-forced request is one, Fig. 6.8): executing it here makes that object checkpoint,
     /// which needs the reply hash of every access of the interval.
     /// </summary>
@@ -454,14 +495,21 @@ public sealed class Selector
         _involved.Clear();
         _overwrite.Clear();
         _omit.Clear();
+        _collapsed.Clear();
+        _survivors.Clear();
         bool optimise = _wk && !ClosesUnmaintainedInterval(r);       // every alarm-forced request closes one (Fig. 6.8)
+        bool counted = optimise && _counter is not null;              // W4: counted overwrites (ZooKeeper setData)
         for (int i = 0; i < r.Objects.Length; i++)
         {
             var x = r.Objects[i];
             if (x.Maintained) continue;
             x.Mark = epoch;
             if (optimise && r.IsOverwrite(i) && CanOverwrite(x, r)) { x.OverwriteMark = epoch; _overwrite.Add(x); }
-            else _involved.Add(x);
+            else
+            {
+                if (counted && r.IsCountedOverwrite(i)) x.CountedMark = epoch;
+                _involved.Add(x);
+            }
         }
         if (_involved.Count == 0 && _overwrite.Count == 0) return true;
         // Backward dependency closure over the per-object logs (a superset of Fig. 6.6's newest-first scan: every stored
@@ -470,12 +518,31 @@ public sealed class Selector
         _closure.Clear();
         for (int k = 0; k < _involved.Count; k++)
         {
-            foreach (var q in _involved[k].Log)
+            var x = _involved[k];
+            // W4 (counted overwrites, docs/odrc.md §3a): a run = consecutive counted overwrites of x alone on x's pending
+            // requests, with only left-out reads (W2) between them. Every member but the last one executed is left out if
+            // droppable; that last one (pending, or r itself) executes after the service accounts for the ones left out.
+            OdrcRequest? pending = null;
+            _runDropped.Clear();
+            foreach (var q in x.Log)
             {
                 if (q.Ordinal >= r.Ordinal) break;
-                if (q.State != OdrcRequestState.Stored || q.Mark == epoch) continue;
+                if (q.State != OdrcRequestState.Stored) { EndRun(ref pending, x); continue; }    // (not stored: cannot happen; a barrier)
+                if (q.Mark == -epoch) continue;                        // left out via another object (W2): it uses nothing here
+                if (q.Mark == epoch) { EndRun(ref pending, x); continue; }   // replayed via another object: it uses x there
                 q.Mark = epoch;
-                if (optimise && q.ReadOnly && !ClosesUnmaintainedInterval(q) && ReplyUnneeded(q)) { _omit.Add(q); continue; }   // W2: changes no state, reply never needed
+                if (optimise && q.ReadOnly && !ClosesUnmaintainedInterval(q) && ReplyUnneeded(q)) { q.Mark = -epoch; _omit.Add(q); continue; }   // W2: changes no state, reply never needed
+                if (counted && q.Objects.Length == 1 && q.IsCountedOverwrite(0))
+                {
+                    if (pending is not null)
+                    {
+                        if (CanLeaveOut(pending)) _runDropped.Add(pending);
+                        else EndRun(ref pending, x);                  // it must execute: it closes the run so far, q starts a new one
+                    }
+                    pending = q;
+                    continue;
+                }
+                EndRun(ref pending, x);
                 _closure.Add(q);
                 foreach (var y in q.Objects)
                 {
@@ -484,6 +551,15 @@ public sealed class Selector
                     if (y.Mark != epoch) { y.Mark = epoch; _involved.Add(y); }
                 }
             }
+            if (pending is not null && x.CountedMark == epoch && CanLeaveOut(pending) && !IsSurvivor(r))
+            {
+                _runDropped.Add(pending);                             // r itself, a counted overwrite of x, closes the run
+                _collapsed.AddRange(_runDropped);
+                _survivors.Add((r, x, (ulong)_runDropped.Count));
+                _runDropped.Clear();
+                pending = null;
+            }
+            EndRun(ref pending, x);
         }
         _closure.Sort(static (a, b) => b.Ordinal.CompareTo(a.Ordinal));     // newest first, as the replay loop below expects
         bool ready = true;
@@ -495,7 +571,7 @@ public sealed class Selector
                 if (held.Ordinal == x.NeedsState && held.Hash.AsSpan().SequenceEqual(s.StateHash)) { x.FetchedState = held.State; break; }
             if (x.FetchedState is null) { ready = false; IssueFetch(x); }
         }
-        if (!ready) { Stats.Blocked++; return false; }
+        if (!ready) { Stats.Blocked++; _survivors.Clear(); return false; }
         foreach (var x in _involved)
         {
             if (x.NeedsState == 0) continue;
@@ -509,6 +585,8 @@ public sealed class Selector
             Stats.StatesInstalled++;
         }
         foreach (var q in _omit) { Drop(q); Stats.ReadsOmitted++; }
+        foreach (var q in _collapsed) { Drop(q); Stats.CountedOverwritesOmitted++; }    // W4: accounted for by the survivor
+        Stats.CounterAdjustments += _survivors.Count;                 // HandOut accounts for each right before its survivor executes
         foreach (var x in _overwrite)
         {
             // W3: r replaces x without reading it, so x's state after r does not depend on its history: the stored requests
@@ -578,6 +656,33 @@ public sealed class Selector
             if (ClosesUnmaintainedInterval(q) || !ReplyUnneeded(q)) return false;
         }
         return true;
+    }
+
+    /// <summary>
+    /// Ends the current W4 run on <paramref name="x"/> (docs/odrc.md §3a): its last member <paramref name="pending"/> joins the
+    /// closure (it executes, in agreement order), and the members left out before it are accounted for right before it.
+    /// </summary>
+    private void EndRun(ref OdrcRequest? pending, ObjectRecord x)
+    {
+        if (pending is null) return;
+        _closure.Add(pending);
+        if (_runDropped.Count > 0)
+        {
+            _collapsed.AddRange(_runDropped);
+            _survivors.Add((pending, x, (ulong)_runDropped.Count));
+            _runDropped.Clear();
+        }
+        pending = null;
+    }
+
+    /// <summary>Rule W4: a stored counted overwrite of one object may be left out of an update (its step accounted for) iff it is not a checkpoint trigger of an unmaintained object (W2.3) and no reply to it can be needed here any more (<see cref="ReplyUnneeded"/>, W2.2).</summary>
+    private bool CanLeaveOut(OdrcRequest q) => !ClosesUnmaintainedInterval(q) && ReplyUnneeded(q);
+
+    /// <summary>True if <paramref name="q"/> already closes a W4 run of this update (one accounting per request).</summary>
+    private bool IsSurvivor(OdrcRequest q)
+    {
+        foreach (var s in _survivors) if (s.Survivor == q) return true;
+        return false;
     }
 
     /// <summary>True if <paramref name="q"/> is the checkpoint trigger of an object not maintained here (G19): never left out, so this replica can still take that checkpoint (and its Fig. 6.8 alarm can still force it).</summary>
