@@ -337,7 +337,7 @@ public sealed class ServiceConfig
 /// <summary>The execution stage of a cell (docs/odrc.md §3).</summary>
 public sealed class ExecutionConfig
 {
-    /// <summary>"sequential" (every replica executes every request) or "odrc" (each request on the f+1 maintainers of its objects, Thesis ch. 6; PBFT cells with a service that has object state, e.g. kv).</summary>
+    /// <summary>"sequential" (every replica executes every request) or "odrc" (each request on the f+1 maintainers of its objects, Thesis ch. 6; PBFT or MinBFT cells with a service that has object state, e.g. kv; docs/odrc.md §4a).</summary>
     public string Mode { get; set; } = "sequential";
     /// <summary>ODRC object placement: "round-robin" or "locality" (objects of one locality group together).</summary>
     public string Placement { get; set; } = "round-robin";
@@ -354,8 +354,11 @@ public sealed class ExecutionConfig
         if (Mode is not ("sequential" or "odrc")) CellConfig.Fail("execution.mode", $"'{Mode}' must be \"sequential\" or \"odrc\"");
         if (Placement is not ("round-robin" or "locality")) CellConfig.Fail("execution.placement", $"'{Placement}' must be \"round-robin\" or \"locality\"");
         if (CheckpointAccesses < 1 || CheckpointAccesses > 4096) CellConfig.Fail("execution.checkpoint_accesses", $"{CheckpointAccesses} is out of range 1..4096");
-        if (Mode == "odrc" && protocol != FastBft.Agreement.ProtocolKind.Pbft) CellConfig.Fail("execution.mode", "odrc runs under protocol \"pbft\" only (the other cores do not route its messages yet)");
+        if (Mode == "odrc" && !FastBft.Execution.Odrc.OdrcProtocol.Supports(protocol, out var why))
+            CellConfig.Fail("execution.mode", $"odrc runs under protocol \"pbft\" or \"minbft\" only, not '{FastBft.Agreement.CellShape.Names[(int)protocol]}': {why} (docs/odrc.md §4a)");
         if (ExecutionOnly.Count > 0 && Mode != "odrc") CellConfig.Fail("execution.execution_only", "execution-only replicas need mode \"odrc\"");
+        if (ExecutionOnly.Count > 0 && protocol != FastBft.Agreement.ProtocolKind.Pbft)
+            CellConfig.Fail("execution.execution_only", "extended ODRC cells (execution-only replicas fed by ORDERED-BATCH) are built for protocol \"pbft\" only (docs/odrc.md §4a)");
         for (int i = 0; i < ExecutionOnly.Count; i++)
             if (!System.Net.IPEndPoint.TryParse(ExecutionOnly[i] ?? "", out _)) CellConfig.Fail($"execution.execution_only[{i}]", $"'{ExecutionOnly[i]}' is not ip:port");
         if (Mode == "odrc" && service.Kind is not ("kv" or "coord")) CellConfig.Fail("execution.mode", $"odrc needs a service with object state (\"kv\" or \"coord\"), not '{service.Kind}'");
