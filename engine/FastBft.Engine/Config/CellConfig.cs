@@ -319,11 +319,14 @@ public sealed class ServiceConfig
     public int Partitions { get; set; } = 4096;
     /// <summary>CPU cost added to every executed write, µs of busy work (0 = none): an execution-heavy service, as the thesis' NFS case (docs/odrc.md §8).</summary>
     public int ExecCostUs { get; set; }
+    /// <summary>How <see cref="ExecCostUs"/> is spent: "cpu" (busy work, the default) or "wait" (a blocking wait that leaves the CPU to others: a model of storage latency, docs/odrc.md §8).</summary>
+    public string ExecCostKind { get; set; } = "cpu";
 
     internal void Validate()
     {
         if (Kind is not ("noop" or "counter" or "kv" or "coord")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\", \"counter\", \"kv\" or \"coord\"");
         if (ExecCostUs < 0 || ExecCostUs > 1_000_000) CellConfig.Fail("service.exec_cost_us", $"{ExecCostUs} is out of range 0..1000000");
+        if (ExecCostKind is not ("cpu" or "wait")) CellConfig.Fail("service.exec_cost_kind", $"'{ExecCostKind}' must be \"cpu\" or \"wait\"");
         if (Storage is not ("memory" or "rocksdb")) CellConfig.Fail("service.storage", $"'{Storage}' must be \"memory\" or \"rocksdb\"");
         if (Durability is not ("none" or "process" or "fsync")) CellConfig.Fail("service.durability", $"'{Durability}' must be \"none\", \"process\" or \"fsync\" (docs/durability.md)");
         if (Durability is not "none" && (Kind != "kv" || Storage != "rocksdb")) CellConfig.Fail("service.durability", $"'{Durability}' needs service kind \"kv\" with storage \"rocksdb\" (the memory store cannot persist)");
