@@ -317,7 +317,7 @@ public sealed class ServiceConfig
     public string Durability { get; set; } = "none";
     /// <summary>For "kv": partitions of the state for checkpoints and state transfer (docs/state-transfer.md §4), a power of two in 1..32768; default 4096 (2 KiB of digest state each). Every replica of a cell must use the same value; a durable database keeps it.</summary>
     public int Partitions { get; set; } = 4096;
-    /// <summary>CPU cost added to every executed write, µs of busy work (0 = none): an execution-heavy service, as the thesis' NFS case (docs/odrc.md §8).</summary>
+    /// <summary>Cost added to every executed write, µs (0 = none), spent as <see cref="ExecCostKind"/>: an execution-heavy service, as the thesis' NFS case (docs/odrc.md §8).</summary>
     public int ExecCostUs { get; set; }
     /// <summary>How <see cref="ExecCostUs"/> is spent: "cpu" (busy work, the default) or "wait" (a blocking wait that leaves the CPU to others: a model of storage latency, docs/odrc.md §8).</summary>
     public string ExecCostKind { get; set; } = "cpu";

@@ -55,7 +55,7 @@ internal sealed record RunOptions
     public int? ExecReplicas { get; init; }
     /// <summary>--placement: ODRC object placement, "round-robin" or "locality".</summary>
     public string Placement { get; init; } = "round-robin";
-    /// <summary>--exec-cost-us: busy CPU µs added to every executed write (service.exec_cost_us).</summary>
+    /// <summary>--exec-cost-us: µs added to every executed write (service.exec_cost_us), spent as <see cref="ExecCostKind"/>.</summary>
     public int ExecCostUs { get; init; }
     /// <summary>--exec-cost-kind: "cpu" (spin) or "wait" (blocking wait, a model of storage latency) for --exec-cost-us (service.exec_cost_kind).</summary>
     public string ExecCostKind { get; init; } = "cpu";
