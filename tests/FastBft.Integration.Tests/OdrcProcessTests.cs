@@ -58,6 +58,22 @@ public class OdrcProcessTests
     }
 
     [Fact]
+    public void Odrc_under_MinBft_executes_each_request_on_f_plus_1_of_the_three_replicas_and_answers_every_client()
+    {
+        var r = Run("--protocol", "minbft", "--service", "kv", "--execution", "odrc", "--exec-cost-us", "20");
+        Assert.Equal("minbft", r.GetProperty("protocol").GetString());
+        Assert.Equal(0, r.GetProperty("requests_unfinished").GetInt32());
+        Assert.True(r.GetProperty("requests_completed").GetInt64() > 0);
+        Assert.True(r.GetProperty("replicas_consistent").GetBoolean());
+        Assert.Equal(3, r.GetProperty("replicas_alive").GetArrayLength());
+        // Each replica maintains ⅔ of the objects (n = 2f+1 = 3, f+1 = 2 maintainers per object): all of them execute.
+        foreach (var replica in r.GetProperty("replicas").EnumerateArray())
+            Assert.True(replica.GetProperty("odrc").GetProperty("executed").GetInt64() > 0);
+        // f+1 = 2 executions per ordered request, not all 3 (forced executions on a loaded machine may add a little).
+        Assert.InRange(r.GetProperty("odrc_executions_per_request").GetDouble(), 2.0, 2.9);
+    }
+
+    [Fact]
     public void A_killed_execution_only_replica_delays_its_clients_until_the_other_replicas_force_and_adopt_its_objects()
     {
         var r = Run("--service", "kv", "--execution", "odrc", "--exec-replicas", "6", "--fault", "kill:4@0.5");

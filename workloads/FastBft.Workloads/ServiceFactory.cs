@@ -16,7 +16,14 @@ public static class ServiceFactory
     public static IReplicatedService Create(ServiceConfig config, uint replicaId)
     {
         var service = CreateCore(config, replicaId);
-        return config.ExecCostUs > 0 ? Odrc.ExecutionCost.Wrap(service, config.ExecCostUs) : service;
+        if (config.ExecCostUs <= 0) return service;
+        var kind = config.ExecCostKind switch
+        {
+            "cpu" => Odrc.ExecutionCostKind.Cpu,
+            "wait" => Odrc.ExecutionCostKind.Wait,
+            _ => throw new ConfigException($"invalid cell config: service.exec_cost_kind: '{config.ExecCostKind}' must be \"cpu\" or \"wait\""),
+        };
+        return Odrc.ExecutionCost.Wrap(service, config.ExecCostUs, kind);
     }
 
     private static IReplicatedService CreateCore(ServiceConfig config, uint replicaId)

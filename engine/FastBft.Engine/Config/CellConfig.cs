@@ -317,13 +317,16 @@ public sealed class ServiceConfig
     public string Durability { get; set; } = "none";
     /// <summary>For "kv": partitions of the state for checkpoints and state transfer (docs/state-transfer.md §4), a power of two in 1..32768; default 4096 (2 KiB of digest state each). Every replica of a cell must use the same value; a durable database keeps it.</summary>
     public int Partitions { get; set; } = 4096;
-    /// <summary>CPU cost added to every executed write, µs of busy work (0 = none): an execution-heavy service, as the thesis' NFS case (docs/odrc.md §8).</summary>
+    /// <summary>Cost added to every executed write, µs (0 = none), spent as <see cref="ExecCostKind"/>: an execution-heavy service, as the thesis' NFS case (docs/odrc.md §8).</summary>
     public int ExecCostUs { get; set; }
+    /// <summary>How <see cref="ExecCostUs"/> is spent: "cpu" (busy work, the default) or "wait" (a blocking wait that leaves the CPU to others: a model of storage latency, docs/odrc.md §8).</summary>
+    public string ExecCostKind { get; set; } = "cpu";
 
     internal void Validate()
     {
         if (Kind is not ("noop" or "counter" or "kv" or "coord")) CellConfig.Fail("service.kind", $"'{Kind}' must be \"noop\", \"counter\", \"kv\" or \"coord\"");
         if (ExecCostUs < 0 || ExecCostUs > 1_000_000) CellConfig.Fail("service.exec_cost_us", $"{ExecCostUs} is out of range 0..1000000");
+        if (ExecCostKind is not ("cpu" or "wait")) CellConfig.Fail("service.exec_cost_kind", $"'{ExecCostKind}' must be \"cpu\" or \"wait\"");
         if (Storage is not ("memory" or "rocksdb")) CellConfig.Fail("service.storage", $"'{Storage}' must be \"memory\" or \"rocksdb\"");
         if (Durability is not ("none" or "process" or "fsync")) CellConfig.Fail("service.durability", $"'{Durability}' must be \"none\", \"process\" or \"fsync\" (docs/durability.md)");
         if (Durability is not "none" && (Kind != "kv" || Storage != "rocksdb")) CellConfig.Fail("service.durability", $"'{Durability}' needs service kind \"kv\" with storage \"rocksdb\" (the memory store cannot persist)");
@@ -337,7 +340,7 @@ public sealed class ServiceConfig
 /// <summary>The execution stage of a cell (docs/odrc.md §3).</summary>
 public sealed class ExecutionConfig
 {
-    /// <summary>"sequential" (every replica executes every request) or "odrc" (each request on the f+1 maintainers of its objects, Thesis ch. 6; PBFT cells with a service that has object state, e.g. kv).</summary>
+    /// <summary>"sequential" (every replica executes every request) or "odrc" (each request on the f+1 maintainers of its objects, Thesis ch. 6; PBFT or MinBFT cells with a service that has object state, e.g. kv; docs/odrc.md §4a).</summary>
     public string Mode { get; set; } = "sequential";
     /// <summary>ODRC object placement: "round-robin" or "locality" (objects of one locality group together).</summary>
     public string Placement { get; set; } = "round-robin";
@@ -354,8 +357,11 @@ public sealed class ExecutionConfig
         if (Mode is not ("sequential" or "odrc")) CellConfig.Fail("execution.mode", $"'{Mode}' must be \"sequential\" or \"odrc\"");
         if (Placement is not ("round-robin" or "locality")) CellConfig.Fail("execution.placement", $"'{Placement}' must be \"round-robin\" or \"locality\"");
         if (CheckpointAccesses < 1 || CheckpointAccesses > 4096) CellConfig.Fail("execution.checkpoint_accesses", $"{CheckpointAccesses} is out of range 1..4096");
-        if (Mode == "odrc" && protocol != FastBft.Agreement.ProtocolKind.Pbft) CellConfig.Fail("execution.mode", "odrc runs under protocol \"pbft\" only (the other cores do not route its messages yet)");
+        if (Mode == "odrc" && !FastBft.Execution.Odrc.OdrcProtocol.Supports(protocol, out var why))
+            CellConfig.Fail("execution.mode", $"odrc runs under protocol \"pbft\" or \"minbft\" only, not '{FastBft.Agreement.CellShape.Names[(int)protocol]}': {why} (docs/odrc.md §4a)");
         if (ExecutionOnly.Count > 0 && Mode != "odrc") CellConfig.Fail("execution.execution_only", "execution-only replicas need mode \"odrc\"");
+        if (ExecutionOnly.Count > 0 && protocol != FastBft.Agreement.ProtocolKind.Pbft)
+            CellConfig.Fail("execution.execution_only", "extended ODRC cells (execution-only replicas fed by ORDERED-BATCH) are built for protocol \"pbft\" only (docs/odrc.md §4a)");
         for (int i = 0; i < ExecutionOnly.Count; i++)
             if (!System.Net.IPEndPoint.TryParse(ExecutionOnly[i] ?? "", out _)) CellConfig.Fail($"execution.execution_only[{i}]", $"'{ExecutionOnly[i]}' is not ip:port");
         if (Mode == "odrc" && service.Kind is not ("kv" or "coord")) CellConfig.Fail("execution.mode", $"odrc needs a service with object state (\"kv\" or \"coord\"), not '{service.Kind}'");

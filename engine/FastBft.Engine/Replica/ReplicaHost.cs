@@ -186,7 +186,7 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
             UsigBusyUs = _usigMeter is null ? 0 : (long)_usigMeter.Busy.TotalMicroseconds,
             UsigCertified = _usigMeter?.Certified ?? 0,
             UsigVerified = _usigMeter?.Verified ?? 0,
-            Odrc = ((_core as FastBft.Agreement.Pbft.PbftReplica)?.Execution as FastBft.Execution.Odrc.OdrcExecutionStage)?.Selector.Stats is { } o
+            Odrc = (_core.Execution as FastBft.Execution.Odrc.OdrcExecutionStage)?.Selector.Stats is { } o
                 ? new OdrcStatus(o.Inserted, o.CrossBorder, o.Executed, o.Forced, o.Replayed, o.Skipped, o.StableCheckpoints, o.StatesInstalled) : null,
         };
     }

@@ -50,6 +50,7 @@ internal sealed class CellRunner
         if (!unreplicated && !FastBft.Agreement.Protocols.IsBuilt(kind))
             throw new ConfigException($"--protocol: '{_o.Protocol}' is not built yet (built: {string.Join(", ", FastBft.Agreement.Protocols.Built)})");
         if (_o.Usig is not ("software" or "device-model")) throw new ConfigException($"--usig: '{_o.Usig}' must be software or device-model");
+        if (_o.ExecCostKind is not ("cpu" or "wait")) throw new ConfigException($"--exec-cost-kind: '{_o.ExecCostKind}' must be cpu or wait");
         if (_o.ClientRetransmitMs is < 1 or > 60_000) throw new ConfigException($"--client-retransmit-ms: {_o.ClientRetransmitMs} is out of range 1..60000");
         _o.Observability.Validate();
         if (_o.Service is not ("noop" or "kv" or "coord")) throw new ConfigException($"--service: '{_o.Service}' must be noop, kv or coord");
@@ -388,6 +389,7 @@ internal sealed class CellRunner
         if (_o.CheckpointAccesses is { } k) config.Execution.CheckpointAccesses = k;
         if (_o.WriteKnowledge) config.Execution.WriteKnowledge = true;
         config.Service.ExecCostUs = _o.ExecCostUs;
+        config.Service.ExecCostKind = _o.ExecCostKind;
         if (_o.ExecReplicas is { } e && e > config.N)
         {
             var ports = CellDefinition.FreeUdpPorts(e - config.N);

@@ -55,8 +55,10 @@ internal sealed record RunOptions
     public int? ExecReplicas { get; init; }
     /// <summary>--placement: ODRC object placement, "round-robin" or "locality".</summary>
     public string Placement { get; init; } = "round-robin";
-    /// <summary>--exec-cost-us: busy CPU µs added to every executed write (service.exec_cost_us).</summary>
+    /// <summary>--exec-cost-us: µs added to every executed write (service.exec_cost_us), spent as <see cref="ExecCostKind"/>.</summary>
     public int ExecCostUs { get; init; }
+    /// <summary>--exec-cost-kind: "cpu" (spin) or "wait" (blocking wait, a model of storage latency) for --exec-cost-us (service.exec_cost_kind).</summary>
+    public string ExecCostKind { get; init; } = "cpu";
     /// <summary>--checkpoint-accesses: ODRC object checkpoint interval K in accesses; null = config default (100).</summary>
     public int? CheckpointAccesses { get; init; }
     /// <summary>--write-knowledge: ODRC selectors use the service's write knowledge (execution.write_knowledge; docs/odrc.md §3a).</summary>

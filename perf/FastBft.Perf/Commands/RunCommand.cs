@@ -31,10 +31,11 @@ internal static class RunCommand
     internal static readonly Option<int?> ClientRetransmitMs = new("--client-retransmit-ms") { Description = "cell timeouts.client_retransmit_ms (default 500); the view-change timeout is twice it" };
     internal static readonly Option<int?> MaxInflight = new("--max-inflight") { Description = "batches the leader keeps in flight before it lets the next one fill (cell config max_inflight_batches, default 4)" };
     internal static readonly Option<string> Usig = new("--usig") { Description = "trusted counter of minbft/reminbft replicas: software (the default; HMAC in the replica process, key derived from the cell's master secret) or device-model (each replica process hosts the USIG device model and reaches it through the FPGA driver; docs/trusted-counter.md); ignored by protocols without one", DefaultValueFactory = _ => "software" };
-    internal static readonly Option<string> Execution = new("--execution") { Description = "execution stage: sequential (every replica executes every request) or odrc (each request on the f+1 replicas that maintain its objects, other objects updated on demand; --service kv or coord, --protocol pbft; docs/odrc.md)", DefaultValueFactory = _ => "sequential" };
-    internal static readonly Option<int?> ExecReplicas = new("--exec-replicas") { Description = "--execution odrc: execution replicas E (default n = 3f+1); above n the extra ones are execution-only processes that take the order from f+1 matching ORDERED-BATCH messages of the agreement replicas (ODRC₆: --exec-replicas 6; docs/odrc.md §2, §4 G21)" };
+    internal static readonly Option<string> Execution = new("--execution") { Description = "execution stage: sequential (every replica executes every request) or odrc (each request on the f+1 replicas that maintain its objects, other objects updated on demand; --service kv or coord, --protocol pbft or minbft; docs/odrc.md)", DefaultValueFactory = _ => "sequential" };
+    internal static readonly Option<int?> ExecReplicas = new("--exec-replicas") { Description = "--execution odrc: execution replicas E (default n: 3f+1 under pbft, 2f+1 under minbft); above n (pbft only) the extra ones are execution-only processes that take the order from f+1 matching ORDERED-BATCH messages of the agreement replicas (ODRC₆: --exec-replicas 6; docs/odrc.md §2, §4 G21)" };
     internal static readonly Option<string> Placement = new("--placement") { Description = "--execution odrc: object placement, round-robin or locality (objects of one locality group on the same replicas)", DefaultValueFactory = _ => "round-robin" };
-    internal static readonly Option<int> ExecCostUs = new("--exec-cost-us") { Description = "busy CPU microseconds added to every executed write (an execution-heavy service; service.exec_cost_us)", DefaultValueFactory = _ => 0 };
+    internal static readonly Option<int> ExecCostUs = new("--exec-cost-us") { Description = "microseconds added to every executed write (an execution-heavy service; service.exec_cost_us), spent as --exec-cost-kind", DefaultValueFactory = _ => 0 };
+    internal static readonly Option<string> ExecCostKind = new("--exec-cost-kind") { Description = "how --exec-cost-us is spent: cpu (busy work, the default) or wait (a blocking high-resolution sleep that leaves the CPU to other processes: a model of storage latency; service.exec_cost_kind; docs/odrc.md §8)", DefaultValueFactory = _ => "cpu" };
     internal static readonly Option<int?> CheckpointAccesses = new("--checkpoint-accesses") { Description = "--execution odrc: object checkpoint every K accesses (default 100)" };
     internal static readonly Option<bool> WriteKnowledge = new("--write-knowledge") { Description = "--execution odrc: selectors use the service's write knowledge (checkpoint every K writes, replay only writes, write-only overwrites; docs/odrc.md §3a)" };
     internal static readonly Option<int?> CheckpointInterval = new("--checkpoint-interval") { Description = "checkpoint interval K in sequence numbers (default 128; window 2K)" };
@@ -42,7 +43,7 @@ internal static class RunCommand
     public static Command Create()
     {
         var cmd = new Command("run", "Start a cell (n(protocol, f) replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
-        foreach (var o in new Option[] { Protocol, F, Workload, Service, Records, ValueBytes, Storage, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight, Usig, Execution, ExecReplicas, Placement, ExecCostUs, CheckpointAccesses, WriteKnowledge }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Protocol, F, Workload, Service, Records, ValueBytes, Storage, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight, Usig, Execution, ExecReplicas, Placement, ExecCostUs, ExecCostKind, CheckpointAccesses, WriteKnowledge }) cmd.Options.Add(o);
         Output.ObservabilityOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
@@ -61,7 +62,7 @@ internal static class RunCommand
         Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
         Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval), MaxInflight = p.GetValue(MaxInflight),
         Usig = p.GetValue(Usig)!,
-        Execution = p.GetValue(Execution)!, ExecReplicas = p.GetValue(ExecReplicas), Placement = p.GetValue(Placement)!, ExecCostUs = p.GetValue(ExecCostUs), CheckpointAccesses = p.GetValue(CheckpointAccesses), WriteKnowledge = p.GetValue(WriteKnowledge),
+        Execution = p.GetValue(Execution)!, ExecReplicas = p.GetValue(ExecReplicas), Placement = p.GetValue(Placement)!, ExecCostUs = p.GetValue(ExecCostUs), ExecCostKind = p.GetValue(ExecCostKind)!, CheckpointAccesses = p.GetValue(CheckpointAccesses), WriteKnowledge = p.GetValue(WriteKnowledge),
         Observability = Output.ObservabilityOptions.Bind(p),
     };
 

@@ -127,7 +127,16 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         InitCheckpointMessages();
         InitViewChange();
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
+        if (execution is FastBft.Execution.Odrc.IOdrcStage odrc)
+        {
+            // ODRC under plain MinBFT only (docs/odrc.md §4a): a composition with passive members (ReMinBFT) keeps them
+            // current by state updates, which selective execution does not produce.
+            if ((_members & AllMembers(_n)) != AllMembers(_n)) throw new ArgumentException("ODRC runs under plain MinBFT only: " + FastBft.Execution.Odrc.OdrcProtocol.PassiveReplicasReason, nameof(execution));
+            odrc.Attach(this, this);
+        }
     }
+
+    private static ulong AllMembers(int n) => n >= 64 ? ulong.MaxValue : (1UL << n) - 1;
 
     /// <inheritdoc/>
     public uint Id => _id;
@@ -192,7 +201,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
             case MessageType.Fetch: OnFetch(h, m.Message); break;
             case MessageType.StateData: OnStateData(h, m.Message); break;
-            default: Stats.Ignored++; break;
+            default: if (!OnOdrcMessage(h, m.Message)) Stats.Ignored++; break;
         }
     }
 
@@ -248,6 +257,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         }
         _stateTransfer.Tick(LastExecuted);
         if (_viewChanges) ViewChangeTick();
+        OdrcHosting.Tick(_exec);
         EndOfBurst();
     }
 
@@ -269,6 +279,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             if (_viewChanges && !InViewChange) SupportNextViewChange();
             return;
         }
+        // ODRC: a retransmission of an ordered request is a stalled-result notice (Thesis §6.4.3): forced, never re-ordered
+        if (OdrcHosting.StalledRequest(_exec, h.Sender, rid)) return;
         if (IsLeader && !InViewChange)
         {
             var result = _intake.Offer(rec, rid, message, requestDigest);

@@ -233,7 +233,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         }
         StateTransferTick();
         ViewChangeTick();
-        (_exec as FastBft.Execution.Odrc.IOdrcStage)?.OnTick();
+        OdrcHosting.Tick(_exec);
     }
 
     /// <summary>
@@ -305,7 +305,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
             return;
         }
         // ODRC: a retransmission of an ordered request is a stalled-result notice (Thesis §6.4.3): forced, never re-ordered
-        if (_exec is FastBft.Execution.Odrc.IOdrcStage odrc && odrc.OnStalledRequest(h.Sender, rid)) return;
+        if (OdrcHosting.StalledRequest(_exec, h.Sender, rid)) return;
         if (IsPrimary && !_inViewChange)
         {
             // R2: one queued request per client (Thesis §2.1.2.1), a newer one deferred in one per-client slot (RequestIntake).

@@ -13,7 +13,8 @@ public enum PlacementStrategy : byte
 
 /// <summary>
 /// The maintained-object assignment every selector knows (Thesis §6.3.1): each state object is maintained by exactly
-/// f+1 of the E execution replicas (E = 3f+1 in a plain cell, more in an extended cell such as ODRC₆, Thesis §6.7.2.1).
+/// f+1 of the E execution replicas (E = n: 3f+1 under PBFT, 2f+1 under MinBFT — Thesis §6.6.3 "Minimal ODRC"; more in an
+/// extended cell such as ODRC₆, Thesis §6.7.2.1).
 /// Pure and deterministic: every replica computes the same maintainers. The thesis assigns blocks in object-creation
 /// order; the object id's hash (FNV-1a, 64 bit) replaces the creation counter, so no agreement on creation order is
 /// needed (docs/odrc.md, decision G-P1).
