@@ -45,7 +45,9 @@ public sealed partial class Simulator
                 Activate();
                 break;
             case FaultTiming.SwitchBack when _proto.Definition.Kind == FastBft.Agreement.ProtocolKind.ReMinBft:
-                if (_now >= 3 * HealTime || _nodes.Any(nd => IsCorrect(nd.Id) && NearReMinBftSwitchBackPoint(nd))) Activate();
+                if (_nodes.Any(nd => IsCorrect(nd.Id) && NearReMinBftSwitchBackPoint(nd))) { ActivatedAtSwitchBackPoint = true; Activate(); }
+                else if (_now >= 3 * HealTime) Activate();
+                if (_active && Trace) Console.Error.WriteLine($"{_now,6} fault activated ({(ActivatedAtSwitchBackPoint ? "at the MinBFT phase's switch-back point" : "by the 3 × heal-time fallback")})");
                 break;
             case FaultTiming.SwitchBack:
                 if (_now >= 3 * HealTime || _nodes.Any(nd => IsCorrect(nd.Id) && RePbft(nd) is { RunsPbft: false, Generation: > 0 })) Activate();
@@ -53,11 +55,15 @@ public sealed partial class Simulator
         }
     }
 
+    /// <summary>ReMinBFT's <see cref="FaultTiming.SwitchBack"/>: the fault started at the MinBFT phase's switch-back point (not by the
+    /// 3 × <see cref="HealTime"/> fallback; an observation for tests).</summary>
+    public bool ActivatedAtSwitchBackPoint { get; private set; }
+
     /// <summary>
     /// ReMinBFT's <see cref="FaultTiming.SwitchBack"/> (docs/reminbft.md §7): true once correct replica <paramref name="nd"/>
     /// runs the MinBFT phase (generation ≥ 1) and has executed to within K/2 of its switch-back point
     /// c = ⌈(e + X) / K⌉·K, where e is what it had executed when first seen in the phase (the SWITCH's top or above) and
-    /// X = <see cref="ReplicaParameters.SwitchBackAfter"/>: the fault starts while the phase's leader would propose, and the
+    /// X = <see cref="FastBft.Agreement.ReplicaParameters.SwitchBackAfter"/>: the fault starts while the phase's leader would propose, and the
     /// replicas agree on, the SWITCH-BACK batch at c. The switch back itself is not built yet (the cell stays in MinBFT), so
     /// today this places the fault late in the MinBFT phase; the attack tests keep their meaning once it is built.
     /// </summary>
