@@ -58,9 +58,9 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
         => RunAll(1, FaultyRole.Coordinator, behaviour, network);
 
     /// <summary>
-    /// A faulty follower of the MinBFT phase at the switch-back point (f = 2: an active follower other than the coordinator,
-    /// or a replica that was passive before the switch and follows in the phase) sends conflicting certified COMMITs —
-    /// among them COMMITs for phase instances above s. Commit in the phase needs f+1 certified messages with one correct
+    /// A faulty replica of the MinBFT phase at the switch-back point (f = 2: an active follower of generation 0 — replica 1,
+    /// the phase's leader, or replica 2, a phase follower, drawn by the seed — or a replica that was passive before the
+    /// switch and follows in the phase) sends conflicting certified COMMITs, among them COMMITs for phase instances above s. Commit in the phase needs f+1 certified messages with one correct
     /// replica's, and a correct replica executes s first and leaves the phase, so no phase instance above s executes.
     /// </summary>
     [Theory]
