@@ -30,7 +30,7 @@ public static class FaultMatrix
     public static IReadOnlyList<string> MinBftProtocols { get; } = ["minbft"];
 
     /// <summary>ReMinBFT in the matrix (its own roles, behaviours, timings and CI seeds: <see cref="ReMinBftRoles"/>, <see cref="ReMinBftBehavioursFor"/>,
-    /// <see cref="MinBftTimingsFor"/>, <see cref="ReMinBftCiSeedsPerPoint"/>).</summary>
+    /// <see cref="ReMinBftTimingsFor"/>, <see cref="ReMinBftCiSeedsPerPoint"/>).</summary>
     public static IReadOnlyList<string> ReMinBftProtocols { get; } = ["reminbft"];
 
     /// <summary>Every protocol the matrix knows.</summary>
@@ -180,6 +180,19 @@ public static class FaultMatrix
         FaultyRole.Passive => ReMinBftPassiveBehaviours,
         FaultyRole.Coordinator => ReMinBftCoordinatorBehaviours,
         _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>Timings of a faulty ReMinBFT replica: MinBFT's plus <see cref="FaultTiming.SwitchBack"/> (a correct client panics
+    /// early so that the cell switches; the fault starts near the switch-back point of the MinBFT phase, docs/reminbft.md §7).</summary>
+    private static readonly IReadOnlyList<FaultTiming> ReMinBftReplicaFaultTimings = [FaultTiming.Early, FaultTiming.MidBatch, FaultTiming.CheckpointBoundary, FaultTiming.SwitchBack];
+
+    /// <summary>Timings of a faulty ReMinBFT role: a faulty replica has <see cref="ReMinBftReplicaFaultTimings"/>, a faulty client
+    /// MinBFT's (<see cref="MinBftFaultTimings"/>), no fault early only.</summary>
+    public static IReadOnlyList<FaultTiming> ReMinBftTimingsFor(FaultyRole role) => role switch
+    {
+        FaultyRole.None => EarlyOnly,
+        FaultyRole.Client => MinBftFaultTimings,
+        _ => ReMinBftReplicaFaultTimings,
     };
 
     /// <summary>CI seeds per ReMinBFT matrix point: 1 at f = 1, none at f = 2 and 3 (the pairwise sweep covers them).</summary>

@@ -181,7 +181,7 @@ public sealed class ReMinBftSimProtocol : ISimProtocol
     /// <inheritdoc/>
     public IReadOnlyList<FaultyRole> Roles => FaultMatrix.ReMinBftRoles;
     /// <inheritdoc/>
-    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.MinBftTimingsFor(role);
+    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.ReMinBftTimingsFor(role);
     /// <inheritdoc/>
     public int CiSeedsPerPoint(int f) => FaultMatrix.ReMinBftCiSeedsPerPoint(f);
     /// <inheritdoc/>

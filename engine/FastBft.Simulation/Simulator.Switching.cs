@@ -44,10 +44,37 @@ public sealed partial class Simulator
             case FaultTiming.PreCheckpoint when _now >= 2 * HealTime:
                 Activate();
                 break;
+            case FaultTiming.SwitchBack when _proto.Definition.Kind == FastBft.Agreement.ProtocolKind.ReMinBft:
+                if (_nodes.Any(nd => IsCorrect(nd.Id) && NearReMinBftSwitchBackPoint(nd))) { ActivatedAtSwitchBackPoint = true; Activate(); }
+                else if (_now >= 3 * HealTime) Activate();
+                if (_active && Trace) Console.Error.WriteLine($"{_now,6} fault activated ({(ActivatedAtSwitchBackPoint ? "at the MinBFT phase's switch-back point" : "by the 3 × heal-time fallback")})");
+                break;
             case FaultTiming.SwitchBack:
                 if (_now >= 3 * HealTime || _nodes.Any(nd => IsCorrect(nd.Id) && RePbft(nd) is { RunsPbft: false, Generation: > 0 })) Activate();
                 break;
         }
+    }
+
+    /// <summary>ReMinBFT's <see cref="FaultTiming.SwitchBack"/>: the fault started at the MinBFT phase's switch-back point (not by the
+    /// 3 × <see cref="HealTime"/> fallback; an observation for tests).</summary>
+    public bool ActivatedAtSwitchBackPoint { get; private set; }
+
+    /// <summary>
+    /// ReMinBFT's <see cref="FaultTiming.SwitchBack"/> (docs/reminbft.md §7): true once correct replica <paramref name="nd"/>
+    /// runs the MinBFT phase (generation ≥ 1) and has executed to within K/2 of its switch-back point
+    /// c = ⌈(e + X) / K⌉·K, where e is what it had executed when first seen in the phase (the SWITCH's top or above) and
+    /// X = <see cref="FastBft.Agreement.ReplicaParameters.SwitchBackAfter"/>: the fault starts while the phase's leader would propose, and the
+    /// replicas agree on, the SWITCH-BACK batch at c. The switch back itself is not built yet (the cell stays in MinBFT), so
+    /// today this places the fault late in the MinBFT phase; the attack tests keep their meaning once it is built.
+    /// </summary>
+    private bool NearReMinBftSwitchBackPoint(Node nd)
+    {
+        var core = nd.Cores[0];
+        if (core.Generation == 0) return false;
+        if (!nd.InPhase) { nd.InPhase = true; nd.PhaseEnteredAt = core.LastExecuted; }
+        ulong k = (ulong)_p.CheckpointInterval, x = (ulong)Math.Max(1, _replicaParameters.SwitchBackAfter);
+        ulong c = (nd.PhaseEnteredAt + x + k - 1) / k * k;
+        return core.LastExecuted + k / 2 >= c;
     }
 
     /// <summary>

@@ -127,7 +127,9 @@ public sealed partial class Simulator
         }
         else if (Is(Behaviour.WithholdCheckpoint) && type == MessageType.UiCheckpoint)
         {
-            _withheld[counter] = (1UL << _n) - 1;
+            // At the switch-back timing, docs/reminbft.md §7's counterexample: one correct replica (the lowest-numbered of the scenario's
+            // random targets) lacks the faulty replica's CHECKPOINTs, every other one gets them. Otherwise withheld from everybody.
+            _withheld[counter] = _sc.Timing == FaultTiming.SwitchBack && _targets.Count > 0 ? 1UL << (int)_targets.Min() : (1UL << _n) - 1;
             _withheldCount++;
         }
         else if (Is(Behaviour.ConflictingCommit) && type == MessageType.UiCommit && src.Usig is { } cusig)

@@ -94,6 +94,8 @@ public sealed partial class Simulator
         public byte[]? LastViewChange;                           // the last VIEW-CHANGE it emitted
         public readonly Dictionary<ulong, (ulong Generation, bool Pbft)> ExecutedIn = new();   // switching protocols: seq → the generation it was executed (or applied) in
         public byte[]? SeenSwitch;
+        public bool InPhase;                                     // ReMinBFT SwitchBack timing: first seen in the MinBFT phase (generation ≥ 1)
+        public ulong PhaseEnteredAt;                             // ... and what it had executed then
         public ulong ExecutedAtSwitch;                            // switching protocols: last executed when it accepted SeenSwitch                               // switching protocols: the accepted SWITCH last checked by the PA/PE oracle
     }
 

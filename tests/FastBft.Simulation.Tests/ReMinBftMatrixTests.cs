@@ -37,7 +37,7 @@ public class ReMinBftNoFaultMatrix
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
         [CombinatorialValues(FaultyRole.None)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialMemberData(nameof(ReMinBftMatrix.CiRuns), MemberType = typeof(ReMinBftMatrix))] MatrixRun run)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
@@ -49,7 +49,7 @@ public class ReMinBftNoFaultMatrix
         [CombinatorialValues(FaultyRole.None)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.None, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialRange(0, ReMinBftMatrix.PairwiseSeeds)] int seedIndex)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
@@ -64,7 +64,7 @@ public class ReMinBftLeaderFaultMatrix
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
         [CombinatorialValues(FaultyRole.Leader)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialMemberData(nameof(ReMinBftMatrix.CiRuns), MemberType = typeof(ReMinBftMatrix))] MatrixRun run)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
@@ -76,7 +76,7 @@ public class ReMinBftLeaderFaultMatrix
         [CombinatorialValues(FaultyRole.Leader)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Leader, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialRange(0, ReMinBftMatrix.PairwiseSeeds)] int seedIndex)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
@@ -91,7 +91,7 @@ public class ReMinBftFollowerFaultMatrix
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
         [CombinatorialValues(FaultyRole.Follower)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialMemberData(nameof(ReMinBftMatrix.CiRuns), MemberType = typeof(ReMinBftMatrix))] MatrixRun run)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
@@ -103,7 +103,7 @@ public class ReMinBftFollowerFaultMatrix
         [CombinatorialValues(FaultyRole.Follower)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Follower, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialRange(0, ReMinBftMatrix.PairwiseSeeds)] int seedIndex)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
@@ -118,7 +118,7 @@ public class ReMinBftPassiveFaultMatrix
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
         [CombinatorialValues(FaultyRole.Passive)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Passive, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Passive, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Passive, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialMemberData(nameof(ReMinBftMatrix.CiRuns), MemberType = typeof(ReMinBftMatrix))] MatrixRun run)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
@@ -130,7 +130,7 @@ public class ReMinBftPassiveFaultMatrix
         [CombinatorialValues(FaultyRole.Passive)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Passive, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Passive, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Passive, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialRange(0, ReMinBftMatrix.PairwiseSeeds)] int seedIndex)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
@@ -145,7 +145,7 @@ public class ReMinBftCoordinatorFaultMatrix
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
         [CombinatorialValues(FaultyRole.Coordinator)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialMemberData(nameof(ReMinBftMatrix.CiRuns), MemberType = typeof(ReMinBftMatrix))] MatrixRun run)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
@@ -157,7 +157,7 @@ public class ReMinBftCoordinatorFaultMatrix
         [CombinatorialValues(FaultyRole.Coordinator)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Coordinator, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialRange(0, ReMinBftMatrix.PairwiseSeeds)] int seedIndex)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,
@@ -172,7 +172,7 @@ public class ReMinBftClientFaultMatrix
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftProtocols), MemberType = typeof(FaultMatrix))] string protocol,
         [CombinatorialValues(FaultyRole.Client)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialMemberData(nameof(ReMinBftMatrix.CiRuns), MemberType = typeof(ReMinBftMatrix))] MatrixRun run)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, run.F, FaultMatrix.CiBaseSeed, run.SeedIndex,
@@ -184,7 +184,7 @@ public class ReMinBftClientFaultMatrix
         [CombinatorialValues(FaultyRole.Client)] FaultyRole role,
         [CombinatorialMemberData(nameof(FaultMatrix.Fs), MemberType = typeof(FaultMatrix))] int f,
         [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftBehavioursFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] Behaviour behaviour,
-        [CombinatorialMemberData(nameof(FaultMatrix.MinBftTimingsFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] FaultTiming timing,
+        [CombinatorialMemberData(nameof(FaultMatrix.ReMinBftTimingsFor), FaultyRole.Client, MemberType = typeof(FaultMatrix))] FaultTiming timing,
         [CombinatorialMemberData(nameof(FaultMatrix.Networks), MemberType = typeof(FaultMatrix))] NetworkCondition network,
         [CombinatorialRange(0, ReMinBftMatrix.PairwiseSeeds)] int seedIndex)
         => ReMinBftMatrix.RunCase(protocol, role, behaviour, timing, network, f, FaultMatrix.PairwiseBaseSeed, seedIndex,

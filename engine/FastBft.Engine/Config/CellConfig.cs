@@ -261,7 +261,9 @@ public sealed class SwitchingConfig
     /// 2 × timeouts.client_retransmit_ms (the view-change timeout). Use <see cref="EffectiveSwitchTimeoutMs"/>.</summary>
     public int? SwitchTimeoutMs { get; set; }
     /// <summary>PBFT (MinBFT) instances to run after a switch before returning to the resource-saving protocol at the next
-    /// checkpoint (Thesis §5.3.3); 0 (default) = never return. ≥ 0.</summary>
+    /// checkpoint (Thesis §5.3.3); 0 (default) = never return. ≥ 0. Accepted for every protocol; repbft and repbft-star
+    /// switch back; reminbft accepts it but does not switch back yet (docs/reminbft.md §7: the ordered switch back is
+    /// designed, not built), so a reminbft cell stays in MinBFT after a switch whatever the value.</summary>
     public long SwitchBackAfter { get; set; }
     /// <summary>Replica id of the leader of the first generation (the active set is it and the next active−1 replicas).
     /// 0..n-1, default 0.</summary>
