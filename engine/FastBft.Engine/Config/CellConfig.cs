@@ -142,7 +142,7 @@ public sealed class CellConfig
         if (MaxClients < 1 || MaxClients > 1 << 20) Fail("max_clients", $"{MaxClients} is out of range 1..{1 << 20}");
         if ((ulong)FirstClientId + (ulong)MaxClients > uint.MaxValue) Fail("max_clients", "first_client_id + max_clients exceeds the 32-bit id space");
         Timeouts.Validate();
-        (Switching ??= new SwitchingConfig()).Validate(n, Timeouts);
+        (Switching ??= new SwitchingConfig()).Validate(n, Timeouts, kind);
         Service.Validate();
         (Execution ??= new ExecutionConfig()).Validate(Service, kind);
         (Telemetry ??= new TelemetryConfig()).Validate();
@@ -261,9 +261,9 @@ public sealed class SwitchingConfig
     /// 2 × timeouts.client_retransmit_ms (the view-change timeout). Use <see cref="EffectiveSwitchTimeoutMs"/>.</summary>
     public int? SwitchTimeoutMs { get; set; }
     /// <summary>PBFT (MinBFT) instances to run after a switch before returning to the resource-saving protocol at the next
-    /// checkpoint (Thesis §5.3.3); 0 (default) = never return. ≥ 0. Accepted for every protocol; repbft and repbft-star
-    /// switch back; reminbft accepts it but does not switch back yet (docs/reminbft.md §7: the ordered switch back is
-    /// designed, not built), so a reminbft cell stays in MinBFT after a switch whatever the value.</summary>
+    /// checkpoint (Thesis §5.3.3); 0 (default) = never return. ≥ 0. repbft and repbft-star switch back; reminbft rejects a
+    /// value above 0 (docs/reminbft.md §7: the ordered switch back is designed, not built, so a reminbft cell stays in MinBFT
+    /// after a switch); protocols that never switch (pbft, minbft) ignore it.</summary>
     public long SwitchBackAfter { get; set; }
     /// <summary>Replica id of the leader of the first generation (the active set is it and the next active−1 replicas).
     /// 0..n-1, default 0.</summary>
@@ -272,8 +272,10 @@ public sealed class SwitchingConfig
     /// <summary>The switch timeout in ms: <see cref="SwitchTimeoutMs"/>, or 2 × client_retransmit_ms of <paramref name="timeouts"/> when unset.</summary>
     public int EffectiveSwitchTimeoutMs(TimeoutsConfig timeouts) => SwitchTimeoutMs ?? 2 * timeouts.ClientRetransmitMs;
 
-    internal void Validate(int n, TimeoutsConfig timeouts)
+    internal void Validate(int n, TimeoutsConfig timeouts, FastBft.Agreement.ProtocolKind protocol)
     {
+        if (SwitchBackAfter > 0 && protocol == FastBft.Agreement.ProtocolKind.ReMinBft)
+            CellConfig.Fail("switching.switch_back_after", $"{SwitchBackAfter}: reminbft does not switch back yet (a switched cell stays in MinBFT; docs/reminbft.md §7); use 0");
         if (SwitchTimeoutMs is int ms && (ms < timeouts.TickMs || ms > MaxSwitchTimeoutMs))
             CellConfig.Fail("switching.switch_timeout_ms", $"{ms} must be in tick_ms ({timeouts.TickMs})..{MaxSwitchTimeoutMs}");
         if (SwitchBackAfter < 0) CellConfig.Fail("switching.switch_back_after", $"{SwitchBackAfter} must be ≥ 0 (0 = never switch back)");
