@@ -51,7 +51,7 @@ internal static class CompareCommand
                     var r = await new CellRunner(options[i], Console.Out).RunAsync(ct);
                     results[i].Add(r);
                     allOk &= r.ReplicasConsistent;
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.ThroughputRps,10:N0} req/s  p50 {r.LatencyP50Ms:0.000} ms  p99 {r.LatencyP99Ms:0.000} ms  max {r.LatencyMaxMs:0.000} ms  cpu {r.CpuUsPerRequest:0.0} µs/req  consistent {r.ReplicasConsistent}"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.ThroughputRps,10:N0} req/s  p50 {r.LatencyP50Ms:0.000} ms  p99 {r.LatencyP99Ms:0.000} ms  max {r.LatencyMaxMs:0.000} ms  cpu {r.CpuUsPerRequest:0.0} µs/req  consistent {r.ReplicasConsistent}{WhyInconsistent(r)}"));
                     foreach (var f in r.Faults)
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    fault {f.Spec} → replica {f.Replica}: recovery {f.RecoveryMs:0.0} ms, max latency {f.MaxLatencyMs:0.0} ms"));
                 }
@@ -131,5 +131,16 @@ internal static class CompareCommand
         }
         if (cur.Length > 0) list.Add(cur.ToString());
         return list.ToArray();
+    }
+
+    /// <summary>Why a round reports "consistent False": the replicas never reached one sequence number within the convergence
+    /// timeout (e.g. an execution-only replica of an extended ODRC cell left behind), or they did and their state digests differ.</summary>
+    private static string WhyInconsistent(RunResult r)
+    {
+        if (r.ReplicasConsistent || r.Replicas.Length == 0) return "";
+        var ci = CultureInfo.InvariantCulture;
+        if (Array.TrueForAll(r.Replicas, x => x.LastExecuted == r.Replicas[0].LastExecuted))
+            return string.Create(ci, $" (state digests differ at sequence {r.Replicas[0].LastExecuted})");
+        return " (not converged: " + string.Join(", ", r.Replicas.Select(x => string.Create(ci, $"r{x.Id} at {x.LastExecuted}"))) + ")";
     }
 }
