@@ -21,6 +21,13 @@ public enum OdrcBehaviour : byte
     SilentCheckpoints = 6,
     /// <summary>A faulty client sends stalled-result notices for requests that were never ordered (§6.5.2).</summary>
     NeverOrderedNotices = 7,
+    /// <summary>
+    /// No faulty replica, but one correct replica falls behind and catches up by whole-replica state transfer (docs/odrc.md §9):
+    /// it is cut off (receives nothing, consumes no order) and then installs another correct replica's agreement snapshot
+    /// (<see cref="Selector.WriteSnapshot"/>) — in place (a lagging replica, its old copies kept), or after a restart (a fresh
+    /// selector over a fresh service). Every oracle applies to it afterwards.
+    /// </summary>
+    StateTransfer = 8,
 }
 
 /// <summary>The request mix of an ODRC scenario.</summary>
@@ -71,6 +78,10 @@ public sealed record OdrcSimResult(OdrcScenario Scenario, string? Invariant, str
 {
     /// <summary>True if every invariant held.</summary>
     public bool Passed => Invariant is null;
+    /// <summary><see cref="OdrcBehaviour.StateTransfer"/>: agreement snapshots installed, and refused (docs/odrc.md §9).</summary>
+    public int Restores { get; init; }
+    /// <inheritdoc cref="Restores"/>
+    public int RestoresRefused { get; init; }
     /// <inheritdoc/>
     public override string ToString() => Passed ? $"{Scenario}: ok ({Steps} steps, {Accepted} accepted)" : $"{Scenario}: {Invariant}: {Detail}";
 }

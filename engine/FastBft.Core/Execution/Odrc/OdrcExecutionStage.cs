@@ -128,7 +128,7 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
     /// <summary>
     /// ORDERED-BATCH-FETCH(s) from execution-only replica <paramref name="from"/> (extended cells, docs/odrc.md §4 G21): sends
     /// ORDERED-BATCH(s) again if this replica forwarded s among its last 512 batches; otherwise nothing (that replica is too
-    /// far behind: whole-replica state transfer under ODRC is not built, docs/odrc.md §9).
+    /// far behind: whole-replica state transfer is not built for execution-only replicas, docs/odrc.md §10).
     /// </summary>
     public void OnOrderedBatchFetch(uint from, ulong sequence)
     {

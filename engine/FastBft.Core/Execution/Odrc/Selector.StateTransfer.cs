@@ -26,6 +26,13 @@ public sealed partial class Selector
     public long RestoresRefused { get; private set; }
     /// <summary>Object states accepted after a state transfer on f+1 matching OBJECT-STATEs from distinct replicas.</summary>
     public long RestoredStatesVerified { get; private set; }
+    /// <summary>True if this replica maintains <paramref name="objectId"/> but its copy was restored by a state transfer and not brought current yet (it will be before its next request executes; docs/odrc.md §9 S3).</summary>
+    public bool IsRestoring(ReadOnlySpan<byte> objectId)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        return lookup.TryGetValue(objectId, out var x) && x.Restoring;
+    }
+
     /// <summary>Requests of the open tail as of the last snapshot (diagnostics).</summary>
     public int TailCount => _tail.Count;
 
