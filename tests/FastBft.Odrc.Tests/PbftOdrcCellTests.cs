@@ -397,4 +397,30 @@ public sealed class PbftOdrcCellTests
         System.Security.Cryptography.SHA256.HashData(real, d2);
         Assert.Equal(Convert.ToHexString(d2), Convert.ToHexString(d1));
     }
+
+    /// <summary>
+    /// The limit S5 (docs/odrc.md §9): an MSET over every key (as the KV load phase issues), then a hot key checkpointed past
+    /// it while the other keys stay below K. The MSET is in the open tail (it is the cold keys' only access) but already in the
+    /// hot key's base, so a fresh replica cannot replay it: every snapshot is refused (nothing changes), and the cell stays
+    /// live and correct without the restarted replica.
+    /// </summary>
+    [Fact]
+    public void ARestartedReplicaRefusesSnapshotsWithAMultiObjectRequestBetweenBases_S5()
+    {
+        var cell = new Cell();
+        var c = new Client(cell, 1000);
+        var reference = new Reference();
+        void Do(byte[] op) => Assert.Equal(Encoding.ASCII.GetString(reference.Execute(op)), Encoding.ASCII.GetString(Call(cell, c, op)));
+        var w = new ArrayBufferWriter<byte>();
+        KvCodec.MSet(w, Keys.Select(k => (Encoding.ASCII.GetBytes(k), Encoding.ASCII.GetBytes("m"))).ToList());
+        Do(w.WrittenSpan.ToArray());
+        cell.Silent = 3;
+        for (int i = 0; i < 48; i++) Do(Set(Keys[0], $"h{i}"));
+        cell.Restart(3);
+        cell.Silent = null;
+        for (int i = 0; i < 24; i++) { Do(i % 2 == 0 ? Set(Keys[0], $"c{i}") : Get(Keys[1])); cell.Tick(); cell.Tick(); }
+        Assert.Equal(0, Stage(cell, 3).Installs);
+        Assert.True(Stage(cell, 3).InstallsRefused > 0, "every snapshot refused");
+        Assert.Equal(0UL, Stage(cell, 3).Selector.LastOrdinal);
+    }
 }
