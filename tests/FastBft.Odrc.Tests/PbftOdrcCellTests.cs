@@ -4,6 +4,8 @@ using FastBft.Agreement;
 using FastBft.Agreement.Pbft;
 using FastBft.Auth;
 using FastBft.Client;
+using FastBft.Execution;
+using FastBft.Service;
 using FastBft.Execution.Odrc;
 using FastBft.Verification;
 using FastBft.Wire;
@@ -30,21 +32,40 @@ public sealed class PbftOdrcCellTests
         public readonly Dictionary<uint, List<byte[]>> ToClients = new();
         public uint? Silent;
         private uint _current;
+        private readonly ReplicaParameters _p = new() { F = 1, BatchSize = 8, CheckpointInterval = 4, Window = 8, MaxInflightBatches = 2, RetransmitTicks = 2, ViewChangeTicks = 1000 };
 
-        public Cell()
+        /// <summary>Replica → the forger its served checkpoint objects go through (a Byzantine state-transfer source).</summary>
+        public readonly Dictionary<uint, Func<byte[], byte[]>> Forgers = new();
+        public readonly List<(uint From, MessageType Type)> Sent = new();
+
+        public Cell(Dictionary<uint, Func<byte[], byte[]>>? forgers = null)
         {
-            var p = new ReplicaParameters { F = 1, BatchSize = 8, CheckpointInterval = 4, Window = 8, MaxInflightBatches = 2, RetransmitTicks = 2, ViewChangeTicks = 1000 };
+            if (forgers is not null) Forgers = forgers;
             for (uint i = 0; i < N; i++)
             {
-                Services[i] = new KvService(new MemoryKvStore());
                 Verifiers[i] = new MessageVerifier(Protocol.Schema, new Authenticator(i, Keys), new VerifierLimits(N, 1000, 8 << 20, 1 << 16, 8));
-                Cores[i] = Protocol.CreateReplica(p, new Authenticator(i, Keys), Protocol.CreateExecution(p, i, Services[i]), new Out(this, i));
+                Restart(i);
             }
+        }
+
+        /// <summary>Replaces replica <paramref name="i"/> by a fresh core over a fresh stage and an empty store (a restart without durable state).</summary>
+        public void Restart(uint i)
+        {
+            Services[i] = new KvService(new MemoryKvStore());
+            var stage = (OdrcExecutionStage)Protocol.CreateExecution(_p, i, Services[i]);
+            IExecutionStage exec = stage;
+            if (Forgers.TryGetValue(i, out var forge)) exec = new ForgingStage(stage, forge);
+            Cores[i] = Protocol.CreateReplica(_p, new Authenticator(i, Keys), exec, new Out(this, i));
         }
 
         private sealed class Out(Cell cell, uint from) : IReplicaOutput
         {
-            public void SendToReplica(uint replica, ReadOnlySpan<byte> message) { if (cell.Silent != from) cell.Net.Enqueue((replica, message.ToArray())); }
+            public void SendToReplica(uint replica, ReadOnlySpan<byte> message)
+            {
+                if (cell.Silent == from) return;
+                if (MessageHeader.TryParse(message, int.MaxValue, out var h) == ParseStatus.Ok && h.Type == MessageType.StateData) cell.Sent.Add((from, h.Type));
+                cell.Net.Enqueue((replica, message.ToArray()));
+            }
             public void SendToClient(uint client, ReadOnlySpan<byte> message)
             {
                 if (cell.Silent == from) return;
@@ -77,12 +98,39 @@ public sealed class PbftOdrcCellTests
         public void Tick() { for (uint i = 0; i < N; i++) if (Silent != i) Cores[i].OnTick(); Pump(); }
     }
 
+    /// <summary>A Byzantine replica's stage: executes correctly, but every checkpoint object it serves goes through a forger.</summary>
+    private sealed class ForgingStage(OdrcExecutionStage inner, Func<byte[], byte[]> forge) : IExecutionStage, IOdrcStage
+    {
+        public OdrcExecutionStage Inner => inner;
+        private byte[] _served = [];
+        public ReplyCache Replies => inner.Replies;
+        public bool Executes => inner.Executes;
+        public void Committed(ulong sequence, ReadOnlySpan<byte> batchBody, IExecutionSink sink) => inner.Committed(sequence, batchBody, sink);
+        public void TakeCheckpoint(ulong sequence, Span<byte> digest32) => inner.TakeCheckpoint(sequence, digest32);
+        public bool TryGetCheckpoint(ulong sequence, out ReadOnlySpan<byte> snapshot) => TryReadCheckpointObject(sequence, 0, out snapshot);
+        public bool TryReadCheckpointObject(ulong sequence, uint obj, out ReadOnlySpan<byte> bytes)
+        {
+            bytes = default;
+            if (obj != 0 || !inner.TryGetCheckpoint(sequence, out var real)) return false;
+            _served = forge(real.ToArray());
+            bytes = _served;
+            return true;
+        }
+        public bool TryInstallCheckpoint(ulong sequence, ReadOnlySpan<byte> snapshot) => inner.TryInstallCheckpoint(sequence, snapshot);
+        public void GetStateDigest(Span<byte> digest32) => inner.GetStateDigest(digest32);
+        public void Attach(IOdrcCore core, IExecutionSink sink) => inner.Attach(core, sink);
+        public void OnOdrcMessage(in MessageHeader header, ReadOnlySpan<byte> body) => inner.OnOdrcMessage(header, body);
+        public void OnTick() => inner.OnTick();
+        public bool OnStalledRequest(uint client, ulong rid) => inner.OnStalledRequest(client, rid);
+    }
+
     private sealed class Client(Cell cell, uint id)
     {
         private readonly MessageBuilder _b = new(new Authenticator(id, cell.Keys), Cell.N);
         private readonly MessageVerifier _v = new(cell.Protocol.Schema, new Authenticator(id, cell.Keys), new VerifierLimits(Cell.N, 1000, 8 << 20, 1 << 16, 8));
         private readonly ReplyVoter _voter = new(Cell.N, 1);
         private ulong _rid;
+        public ulong Rid => _rid;
         private byte[] _request = [];
         public int Retransmissions;
 
@@ -131,7 +179,11 @@ public sealed class PbftOdrcCellTests
         throw new Xunit.Sdk.XunitException("request did not complete");
     }
 
-    private static OdrcExecutionStage Stage(Cell cell, int i) => (OdrcExecutionStage)((PbftReplica)cell.Cores[i]).Execution;
+    private static OdrcExecutionStage Stage(Cell cell, int i) => ((PbftReplica)cell.Cores[i]).Execution switch
+    {
+        ForgingStage f => f.Inner,
+        var e => (OdrcExecutionStage)e,
+    };
 
     [Fact]
     public void EachRequestExecutesOnFPlus1ReplicasAndClientsAcceptIt()
@@ -165,5 +217,210 @@ public sealed class PbftOdrcCellTests
         long adopted = Enumerable.Range(0, 3).Sum(i => Stage(cell, i).Selector.Stats.Adopted);
         Assert.True(forced > 0 && adopted > 0, $"forced {forced} adopted {adopted}");
         Assert.True(c.Retransmissions <= 4, $"{c.Retransmissions} retransmissions: adoption should end the stalls");
+    }
+
+    // ------------------------------------------------------------------ whole-replica state transfer (docs/odrc.md §9)
+
+    private static readonly string[] Keys = Enumerable.Range(0, 12).Select(i => $"k{i}").ToArray();
+
+    /// <summary>The sequential reference: the same operations, in the order the client issued them (one client, one outstanding request).</summary>
+    private sealed class Reference
+    {
+        private readonly KvService _kv = new(new MemoryKvStore());
+        private ulong _rid;
+        public byte[] Execute(byte[] op)
+        {
+            var w = new ArrayBufferWriter<byte>();
+            _kv.Execute(new RequestInfo(1000, ++_rid, _rid, 0), op, w, null);
+            return w.WrittenSpan.ToArray();
+        }
+        public byte[] State(string key) { var w = new ArrayBufferWriter<byte>(); _kv.GetObjectState(Encoding.ASCII.GetBytes(key), w); return w.WrittenSpan.ToArray(); }
+    }
+
+    private static byte[] State(KvService kv, string key) { var w = new ArrayBufferWriter<byte>(); kv.GetObjectState(Encoding.ASCII.GetBytes(key), w); return w.WrittenSpan.ToArray(); }
+
+    /// <summary>
+    /// Replica 3 is cut off (or crashes) while the others order 48 more requests — 12 agreement checkpoints with a window of 8:
+    /// they garbage-collect far past it — then comes back (or restarts empty). It must catch up by state transfer of the ODRC
+    /// agreement checkpoint and then execute requests on the objects it maintains with the reference's replies, its copies
+    /// equal to the reference's.
+    /// </summary>
+    private static (Cell Cell, Client Client, Reference Ref) LagAndRejoin(bool restart, Dictionary<uint, Func<byte[], byte[]>>? forgers = null)
+    {
+        var cell = new Cell(forgers);
+        var c = new Client(cell, 1000);
+        var reference = new Reference();
+        void Do(byte[] op) => Assert.Equal(Encoding.ASCII.GetString(reference.Execute(op)), Encoding.ASCII.GetString(Call(cell, c, op)));
+        for (int i = 0; i < 26; i++) Do(Set(Keys[i % 12], $"a{i}"));        // 2–3 accesses per key: no object checkpoint yet (K = 4)
+        for (int i = 0; i < 8; i++) Do(Set(Keys[i % 2], $"h{i}"));           // k0, k1: checkpointed before the cut
+        cell.Silent = 3;
+        for (int i = 0; i < 48; i++) Do(i % 3 == 2 ? Get(Keys[i % 12]) : Set(Keys[(i * 5) % 12], $"b{i}"));
+        var before = (PbftReplica)cell.Cores[3];
+        Assert.True(((PbftReplica)cell.Cores[0]).LowWatermark > before.LastExecuted + 8, "the others garbage-collected past replica 3");
+        if (restart) cell.Restart(3);
+        cell.Silent = null;
+        for (int i = 0; i < 24; i++)
+        {
+            Do(i % 2 == 0 ? Set(Keys[(i * 7) % 12], $"c{i}") : Get(Keys[(i * 7) % 12]));
+            cell.Tick(); cell.Tick();                                          // time passes: a stalled replica fetches (2 × RetransmitTicks)
+        }
+        var r3 = (PbftReplica)cell.Cores[3];
+        Assert.True(r3.StateTransfers >= 1, $"replica 3 caught up by state transfer (executed {r3.LastExecuted}, others {((PbftReplica)cell.Cores[0]).LastExecuted}, bad {r3.Stats.BadStateTransfers}, refused {Stage(cell, 3).InstallsRefused})");
+        Assert.True(Stage(cell, 3).Installs >= 1);
+        Assert.Equal(0, Stage(cell, 3).InstallsRefused);
+        return (cell, c, reference);
+    }
+
+    /// <summary>After the catch-up: every object replica 3 maintains is read and written through it; it executes them (no forcing) with the reference's replies and ends with the reference's copies.</summary>
+    private static void AssertParticipates(Cell cell, Client c, Reference reference)
+    {
+        var stage = Stage(cell, 3);
+        var maintained = Keys.Where(k => stage.Selector.Maintains(Encoding.ASCII.GetBytes(k))).ToArray();
+        Assert.NotEmpty(maintained);
+        foreach (var key in maintained)
+            foreach (var op in new[] { Get(key), Set(key, "z" + key), Get(key) })
+            {
+                long executedBefore = stage.Selector.Stats.Executed;
+                var expected = reference.Execute(op);
+                Assert.Equal(Encoding.ASCII.GetString(expected), Encoding.ASCII.GetString(Call(cell, c, op)));
+                // replica 3 may still be a few batches behind in agreement: let time pass until its order reaches the others'
+                for (int t = 0; t < 100 && (stage.Selector.LastOrdinal < Stage(cell, 0).Selector.LastOrdinal || stage.Selector.SelectedCount > 0); t++) cell.Tick();
+                Assert.True(stage.Selector.Stats.Executed > executedBefore, $"replica 3 executed the request on its object {key}: r3 exec {((PbftReplica)cell.Cores[3]).LastExecuted} low {((PbftReplica)cell.Cores[3]).LowWatermark} r0 exec {((PbftReplica)cell.Cores[0]).LastExecuted} low {((PbftReplica)cell.Cores[0]).LowWatermark} stale [{stage.Selector.DescribeStale()}] held {stage.Selector.DescribeHeld(Encoding.ASCII.GetBytes(key))} selected {stage.Selector.SelectedCount} stored {stage.Selector.StoredCount} restores {stage.Selector.Restores} ordinal {stage.Selector.LastOrdinal} r0 {Stage(cell, 0).Selector.DescribeHeld(Encoding.ASCII.GetBytes(key))} r1 {Stage(cell, 1).Selector.DescribeHeld(Encoding.ASCII.GetBytes(key))} r2 {Stage(cell, 2).Selector.DescribeHeld(Encoding.ASCII.GetBytes(key))}");
+                var entry = stage.Replies.Get(1000);
+                Assert.Equal(c.Rid, entry.LastExecutedRid);
+                Assert.False(entry.DigestOnly);
+                Assert.Equal(Encoding.ASCII.GetString(expected), Encoding.ASCII.GetString(entry.Reply));   // replica 3's own execution = the reference
+            }
+        foreach (var key in maintained)
+        {
+            Assert.Equal(reference.State(key), State(cell.Services[3], key));
+            Assert.True(stage.Selector.LocalVersion(Encoding.ASCII.GetBytes(key)).Current);
+        }
+        // replica 3's own agreement checkpoints after the catch-up are byte-identical to the others' (the digest covers only agreed state)
+        var r0 = (PbftReplica)cell.Cores[0];
+        for (int t = 0; t < 20 && ((PbftReplica)cell.Cores[3]).LastExecuted < r0.LastExecuted; t++) cell.Tick();
+        int compared = 0;
+        for (ulong seq = r0.LastExecuted; seq > r0.LastExecuted - Math.Min(r0.LastExecuted, 8UL); seq--)
+            if (Stage(cell, 3).TryGetCheckpoint(seq, out var mine) && Stage(cell, 0).TryGetCheckpoint(seq, out var theirs))
+            {
+                Assert.True(mine.SequenceEqual(theirs), $"snapshot at {seq} differs");
+                compared++;
+            }
+        Assert.True(compared > 0, "a checkpoint taken by replica 3 after the catch-up");
+        // the cell's order digests agree again
+        var digests = Enumerable.Range(0, Cell.N).Select(i => { var d = new byte[32]; Stage(cell, i).GetStateDigest(d); return Convert.ToHexString(d); }).Distinct().Count();
+        Assert.Equal(1, digests);
+    }
+
+    [Fact]
+    public void APartitionedReplicaPastTheWindowCatchesUpByStateTransferAndExecutesItsObjectsAgain()
+    {
+        var (cell, c, reference) = LagAndRejoin(restart: false);
+        AssertParticipates(cell, c, reference);
+    }
+
+    [Fact]
+    public void ARestartedReplicaWithEmptyStateCatchesUpByStateTransfer()
+    {
+        var (cell, c, reference) = LagAndRejoin(restart: true);
+        AssertParticipates(cell, c, reference);
+        Assert.True(Stage(cell, 3).Selector.RestoredStatesVerified > 0, "its base states came from f+1 identical answers");
+    }
+
+    public static IEnumerable<object[]> Forgeries() =>
+    [
+        ["wrong content"], ["truncated"], ["lying object count"], ["lying request length"], ["empty tail claimed"],
+    ];
+
+    /// <summary>Offsets of the object count and the request count in a snapshot (docs/odrc.md §9 layout).</summary>
+    private static (int Objects, int Requests) Sections(byte[] b)
+    {
+        int p = OdrcExecutionStage.SnapshotHeaderBytes + 8;
+        p += 4 + 20 * BitConverter.ToInt32(b, p);
+        int objects = p;
+        int count = BitConverter.ToInt32(b, p);
+        p += 4;
+        for (int i = 0; i < count; i++) p += 36 + BitConverter.ToInt32(b, p);
+        return (objects, p);
+    }
+
+    private static byte[] Forge(string kind, byte[] real)
+    {
+        var b = (byte[])real.Clone();
+        var (objects, requests) = Sections(b);
+        switch (kind)
+        {
+            case "wrong content": b[^1] ^= 0x5a; return b;                       // a byte of the last tail request's operation
+            case "truncated": return b.AsSpan(0, b.Length / 2).ToArray();
+            case "lying object count": BitConverter.GetBytes(int.MaxValue).CopyTo(b, objects); return b;
+            case "lying request length":                                       // the first tail request's opLength
+                Assert.True(BitConverter.ToInt32(b, requests) > 0, "the tail is not empty");
+                BitConverter.GetBytes(int.MaxValue - 7).CopyTo(b, requests + 4 + 32); return b;
+            default: BitConverter.GetBytes(0).CopyTo(b, requests); return b;    // "empty tail claimed": the entries stay behind it
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Forgeries))]
+    public void AForgedOdrcSnapshotIsRejectedAndTheFetchProceedsFromACorrectReplica(string kind)
+    {
+        var forgers = new Dictionary<uint, Func<byte[], byte[]>> { [0] = real => Forge(kind, real), [1] = real => Forge(kind, real) };
+        // f = 1: replicas 0 and 1 cannot both be faulty; 1 forges, 0's forgery is only to make sure a forged copy is asked first
+        forgers.Remove(0);
+        var (cell, c, reference) = LagAndRejoin(restart: true, forgers);
+        var r3 = (PbftReplica)cell.Cores[3];
+        Assert.True(cell.Sent.Any(s => s.From == 1), "the forging replica served state");
+        Assert.True(r3.Stats.BadStateTransfers > 0, "the forged snapshot was rejected");
+        AssertParticipates(cell, c, reference);
+    }
+
+    [Fact]
+    public void AMalformedSnapshotIsRefusedWithoutChangingTheStage()
+    {
+        var (cell, _, _) = LagAndRejoin(restart: false);
+        var stage = Stage(cell, 0);
+        var r0 = (PbftReplica)cell.Cores[0];
+        ulong seq = r0.LowWatermark;
+        Assert.True(stage.TryGetCheckpoint(seq, out var snap));
+        var real = snap.ToArray();
+        var fresh = new OdrcExecutionStage(new KvService(new MemoryKvStore()), 2, stage.Selector.Placement, new SelectorOptions { CheckpointAccesses = 4 }, 4, 3);
+        foreach (var kind in new[] { "truncated", "lying object count", "lying request length", "empty tail claimed" })
+        {
+            Assert.False(fresh.TryInstallCheckpoint(seq, Forge(kind, real)), kind);
+            Assert.Equal(0UL, fresh.Selector.LastOrdinal);
+        }
+        Assert.False(fresh.TryInstallCheckpoint(seq + 4, real));               // another sequence number
+        Assert.True(fresh.TryInstallCheckpoint(seq, real));
+        Assert.True(fresh.Selector.LastOrdinal > 0 && fresh.Selector.LastOrdinal <= stage.Selector.LastOrdinal);
+        var d1 = new byte[32]; var d2 = new byte[32];
+        fresh.TakeCheckpoint(seq, d1);                                        // re-taken at once: the same bytes as the certified one
+        System.Security.Cryptography.SHA256.HashData(real, d2);
+        Assert.Equal(Convert.ToHexString(d2), Convert.ToHexString(d1));
+    }
+
+    /// <summary>
+    /// The limit S5 (docs/odrc.md §9): an MSET over every key (as the KV load phase issues), then a hot key checkpointed past
+    /// it while the other keys stay below K. The MSET is in the open tail (it is the cold keys' only access) but already in the
+    /// hot key's base, so a fresh replica cannot replay it: every snapshot is refused (nothing changes), and the cell stays
+    /// live and correct without the restarted replica.
+    /// </summary>
+    [Fact]
+    public void ARestartedReplicaRefusesSnapshotsWithAMultiObjectRequestBetweenBases_S5()
+    {
+        var cell = new Cell();
+        var c = new Client(cell, 1000);
+        var reference = new Reference();
+        void Do(byte[] op) => Assert.Equal(Encoding.ASCII.GetString(reference.Execute(op)), Encoding.ASCII.GetString(Call(cell, c, op)));
+        var w = new ArrayBufferWriter<byte>();
+        KvCodec.MSet(w, Keys.Select(k => (Encoding.ASCII.GetBytes(k), Encoding.ASCII.GetBytes("m"))).ToList());
+        Do(w.WrittenSpan.ToArray());
+        cell.Silent = 3;
+        for (int i = 0; i < 48; i++) Do(Set(Keys[0], $"h{i}"));
+        cell.Restart(3);
+        cell.Silent = null;
+        for (int i = 0; i < 24; i++) { Do(i % 2 == 0 ? Set(Keys[0], $"c{i}") : Get(Keys[1])); cell.Tick(); cell.Tick(); }
+        Assert.Equal(0, Stage(cell, 3).Installs);
+        Assert.True(Stage(cell, 3).InstallsRefused > 0, "every snapshot refused");
+        Assert.Equal(0UL, Stage(cell, 3).Selector.LastOrdinal);
     }
 }

@@ -57,8 +57,12 @@ public sealed class OdrcSimulator
         public readonly HashSet<(uint, ulong)> ExecutedRequests = new();
 
         public void BroadcastObjectCheckpoint(ObjectCheckpoint cp) => Sim.OnBroadcastCheckpoint(this, cp);
-        public void SendObjectFetch(uint to, ReadOnlySpan<byte> objectId, ulong ordinal) =>
-            Sim.Send(new Msg { Kind = 1, From = Id, To = to, Id = objectId.ToArray(), Ordinal = ordinal }, replicaTraffic: true);
+        public void SendObjectFetch(uint to, ReadOnlySpan<byte> objectId, ulong ordinal)
+        {
+            if (to != uint.MaxValue) { Sim.Send(new Msg { Kind = 1, From = Id, To = to, Id = objectId.ToArray(), Ordinal = ordinal }, replicaTraffic: true); return; }
+            foreach (var r in Sim._replicas)                                // to every other replica (a base state after a state transfer)
+                if (r.Id != Id) Sim.Send(new Msg { Kind = 1, From = Id, To = r.Id, Id = objectId.ToArray(), Ordinal = ordinal }, replicaTraffic: true);
+        }
         public void SendObjectState(uint to, ReadOnlySpan<byte> objectId, ulong ordinal, ReadOnlySpan<byte> state) => Sim.OnSendState(this, to, objectId, ordinal, state);
         public void VerifiedReplies(ReadOnlySpan<ReplyHash> replies)
         {
@@ -92,6 +96,15 @@ public sealed class OdrcSimulator
     private string? _invariant, _detail;
     private int _accepted;
     private readonly int _objects;
+    private readonly Func<IReplicatedService> _serviceFactory;
+    private readonly ObjectPlacement _placement;
+    private readonly SelectorOptions _options;
+    // OdrcBehaviour.StateTransfer: the replica cut off at _cutAt, whether it restarts empty, when it is back, the outcome
+    private readonly uint _transferred = uint.MaxValue;
+    private readonly long _cutAt;
+    private readonly bool _restart;
+    private bool _down;
+    private int _restores, _refused;
 
     // the sequential reference (§6.5.3 validity)
     private readonly IReplicatedService _reference;
@@ -120,12 +133,15 @@ public sealed class OdrcSimulator
         _workload = workload;
         _objects = 4 + _rnd.Int(8);
         var placement = new ObjectPlacement(scenario.ExecutionReplicas, scenario.F, scenario.Placement);
-        _faulty = scenario.Behaviour is OdrcBehaviour.None or OdrcBehaviour.NeverOrderedNotices ? uint.MaxValue : (uint)_rnd.Int(scenario.ExecutionReplicas);
+        _faulty = scenario.Behaviour is OdrcBehaviour.None or OdrcBehaviour.NeverOrderedNotices or OdrcBehaviour.StateTransfer ? uint.MaxValue : (uint)_rnd.Int(scenario.ExecutionReplicas);
         var options = new SelectorOptions
         {
             CheckpointAccesses = checkpointAccesses, AlarmTicks = 60, FetchRetryTicks = 4, StableKept = 4, AdoptTicks = 150,
             WriteKnowledge = scenario.WriteKnowledge, CheckpointMaxAccesses = scenario.WriteKnowledge ? 4 * checkpointAccesses : 0,
         };
+        _serviceFactory = serviceFactory;
+        _placement = placement;
+        _options = options;
         _replicas = new Replica[scenario.ExecutionReplicas];
         for (uint i = 0; i < _replicas.Length; i++)
         {
@@ -135,6 +151,12 @@ public sealed class OdrcSimulator
             r.Selector = new Selector(i, placement, os, r, options);
             if (r.Faulty && scenario.Behaviour == OdrcBehaviour.Crash) r.CrashAt = _rnd.Range(0, 80);
             _replicas[i] = r;
+        }
+        if (scenario.Behaviour == OdrcBehaviour.StateTransfer)
+        {
+            _transferred = (uint)_rnd.Int(scenario.ExecutionReplicas);
+            _cutAt = _rnd.Range(10, 100);
+            _restart = _rnd.Chance(0.5);
         }
         var rs = serviceFactory();
         _fresh = serviceFactory();
@@ -146,8 +168,11 @@ public sealed class OdrcSimulator
             _clients[c] = new Client { Id = 1000 + (uint)c, Remaining = requestsPerClient, Byzantine = c == clients };
     }
 
-    private bool Correct(Replica r) => !r.Faulty;
-    private bool Silent(Replica r) => r.Faulty && (_t >= r.CrashAt || _sc.Behaviour == OdrcBehaviour.NotSelecting);
+    // a replica down for a state transfer counts as the scenario's one fault until it installs a snapshot (docs/odrc.md §9 S5:
+    // a replica whose every snapshot is refused stays down, as if crashed; the run reports it in RestoresRefused)
+    private bool Correct(Replica r) => !r.Faulty && !Down(r);
+    private bool Silent(Replica r) => (r.Faulty && (_t >= r.CrashAt || _sc.Behaviour == OdrcBehaviour.NotSelecting)) || Down(r);
+    private bool Down(Replica r) => r.Id == _transferred && _down;
 
     /// <summary>Optional trace of replica <see cref="TraceReplica"/>'s selector.</summary>
     public Action<string>? Trace { get; init; }
@@ -171,7 +196,7 @@ public sealed class OdrcSimulator
             sum.ReadsOmitted += s.ReadsOmitted; sum.Overwrites += s.Overwrites; sum.OverwriteDropped += s.OverwriteDropped;
             sum.CountedOverwritesOmitted += s.CountedOverwritesOmitted; sum.CounterAdjustments += s.CounterAdjustments;
         }
-        return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted);
+        return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted) { Restores = _restores, RestoresRefused = _refused };
     }
 
     private void Fail(string invariant, string detail)
@@ -187,13 +212,14 @@ public sealed class OdrcSimulator
         long doneAt = -1;
         for (_t = 0; _t < MaxSteps && _invariant is null; _t++)
         {
+            if (_transferred != uint.MaxValue) StepStateTransfer();
             StepClients();
             DeliverMessages();
             foreach (var r in _replicas) StepReplica(r);
             bool clientsDone = true;
             foreach (var c in _clients) if (!c.Byzantine && (c.Remaining > 0 || c.Outstanding)) clientsDone = false;
             if (clientsDone && doneAt < 0) doneAt = _t;
-            if (doneAt >= 0 && Drained() && _t > doneAt + 5) break;
+            if (doneAt >= 0 && Drained() && _t > doneAt + 5 && !(_down && _t <= _cutAt + 45)) break;   // a down replica gets its first attempt
         }
         if (_invariant is not null) return;
         foreach (var c in _clients)
@@ -315,6 +341,7 @@ public sealed class OdrcSimulator
                 continue;
             }
             var r = _replicas[m.To];
+            if (Down(r)) continue;
             if (Silent(r) && m.Kind != 1) continue;
             if (r.Faulty && _t >= r.CrashAt) continue;
             switch (m.Kind)
@@ -386,6 +413,7 @@ public sealed class OdrcSimulator
     private void StepReplica(Replica r)
     {
         if (r.Faulty && _t >= r.CrashAt) return;
+        if (Down(r)) return;
         while (r.Consumed < _order.Count && _order[r.Consumed].Time + r.Lag <= _t)
         {
             var (_, client, rid, op) = _order[r.Consumed];
@@ -432,6 +460,53 @@ public sealed class OdrcSimulator
         }
     }
 
+    // ------------------------------------------------------------------ whole-replica state transfer (docs/odrc.md §9)
+
+    /// <summary>
+    /// <see cref="OdrcBehaviour.StateTransfer"/>: at <c>_cutAt</c> the replica goes down (cut off: it receives nothing and
+    /// consumes no order; a restart also loses its state); from 40 steps later, every 5 steps, it installs the agreement
+    /// snapshot of the correct replica that has consumed the most of the order — checking first that every correct replica at
+    /// that same position writes byte-identical snapshots (the agreement checkpoint digest must be identical) — and resumes
+    /// from that position. A snapshot it refuses (docs/odrc.md §9) is retried with a later one.
+    /// </summary>
+    private void StepStateTransfer()
+    {
+        var r = _replicas[_transferred];
+        if (_t == _cutAt) { _down = true; return; }
+        if (!_down || _t < _cutAt + 40 || (_t - _cutAt) % 5 != 0) return;
+        Replica? source = null;
+        foreach (var q in _replicas) if (q != r && Correct(q) && (source is null || q.Consumed > source.Consumed)) source = q;
+        if (source is null || source.Consumed < r.Consumed) return;
+        var snapshot = new ArrayBufferWriter<byte>();
+        source.Selector.WriteSnapshot(snapshot);
+        foreach (var q in _replicas)
+        {
+            if (q == r || q == source || !Correct(q) || q.Consumed != source.Consumed) continue;
+            var other = new ArrayBufferWriter<byte>();
+            q.Selector.WriteSnapshot(other);
+            if (!other.WrittenSpan.SequenceEqual(snapshot.WrittenSpan)) { Fail("snapshot agreement", $"replicas {source.Id} and {q.Id} at position {q.Consumed} write different agreement snapshots"); return; }
+        }
+        if (_restart)
+        {
+            var svc = _serviceFactory();
+            var selector = new Selector(r.Id, _placement, (IObjectStateService)svc, r, _options);
+            if (!selector.TryRestore(snapshot.WrittenSpan)) { _refused++; return; }
+            r.Service = svc;
+            r.Objects = (IObjectStateService)svc;
+            r.Selector = selector;
+            if (Trace is { } tr && TraceReplica == r.Id) selector.Trace = m => tr($"t={_t} {m}");
+        }
+        else if (!r.Selector.TryRestore(snapshot.WrittenSpan)) { _refused++; return; }
+        _restores++;
+        r.Consumed = source.Consumed;
+        // a new incarnation of the replica's copies: requests after the bases are applied again to restored states, so the
+        // at-most-once and per-object ordering oracles restart; the result, checkpoint and state oracles apply unchanged
+        r.ExecutedRequests.Clear();
+        r.LastExecuted.Clear();
+        r.Cache.Clear();
+        _down = false;
+    }
+
     // ------------------------------------------------------------------ end-of-run oracles
 
     private void CheckConvergence()
@@ -443,7 +518,8 @@ public sealed class OdrcSimulator
             {
                 var (applied, current) = r.Selector.LocalVersion(key);
                 bool maintained = r.Selector.Maintains(key);
-                if (maintained && applied != history[^1].Ordinal)
+                // a maintained object restored by a state transfer is brought current on demand (docs/odrc.md §9 S3): only once used
+                if (maintained && applied != history[^1].Ordinal && !r.Selector.IsRestoring(key))
                 { Fail("convergence", $"replica {r.Id} maintains object '{Show(key)}' at {applied}, order ends at {history[^1].Ordinal}"); return; }
                 if (!current) continue;
                 var expected = StateAt(key, history, applied);

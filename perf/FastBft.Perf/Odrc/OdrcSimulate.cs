@@ -50,6 +50,8 @@ public static class OdrcSimulate
         output.WriteLine(string.Create(ci0, $"odrc {service}{(writeKnowledge ? " with write knowledge" : "")}: {list.Count} scenarios ({seeds} seeds × {points} points), {failed} failed, {watch.Elapsed.TotalSeconds:0.0} s"));
         output.WriteLine(string.Create(ci0, $"  a correct replica executed {(inserted == 0 ? 0 : 100.0 * executed / inserted):0.0}% of the ordered requests (ideal without faults: (f+1)/E); forced {forced} ({(executed == 0 ? 0 : 100.0 * forced / executed):0.00}% of executions); replayed {replayed}; skipped {skipped}; groups adopted {adopted}; cross-border {cross}/{inserted}"));
         output.WriteLine(string.Create(ci0, $"  write knowledge: reads omitted from updates {omitted}; overwrites without update {overwrites} (stored requests dropped {dropped}); counted overwrites (W4) left out {countedOmitted} before {adjustments} adjusted executions; stable object checkpoints {checkpoints}"));
+        var st = results.Where(r => r.Scenario.Behaviour == FastBft.Simulation.Odrc.OdrcBehaviour.StateTransfer).ToList();
+        output.WriteLine(string.Create(ci0, $"  whole-replica state transfer (docs/odrc.md §9): {st.Count} scenarios, snapshots installed {st.Sum(r => r.Restores)}, refused {st.Sum(r => r.RestoresRefused)} (in {st.Count(r => r.RestoresRefused > 0)} scenarios)"));
         return failed == 0 ? 0 : 1;
     }
 }

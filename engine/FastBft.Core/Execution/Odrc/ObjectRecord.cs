@@ -36,6 +36,12 @@ internal sealed class ObjectRecord(byte[] id, ulong maintainers, bool maintained
     public ulong Writes;
     /// <summary>Access number of the last checkpoint trigger inserted (0 = none): the next interval starts after it (G19).</summary>
     public ulong LastTrigger;
+    /// <summary>Ordinal of the request of <see cref="LastTrigger"/> (0 = none): an object's base in an agreement checkpoint (Selector.StateTransfer.cs).</summary>
+    public ulong LastTriggerOrdinal;
+    /// <summary>Maintained here, but restored by a state transfer: the update of Fig. 6.6 brings it current before its next request executes.</summary>
+    public bool Restoring;
+    /// <summary>Answers for a base state no stable checkpoint known here covers (one per sender; f+1 identical accept it).</summary>
+    public List<(uint Sender, byte[] Hash, byte[] State)>? BaseCandidates;
     /// <summary>Scratch mark: a write-only overwrite of the current update makes this object current without its history (§6.6.1.2).</summary>
     public int OverwriteMark;
     /// <summary>Scratch mark: the head request of the current update is a counted overwrite of this object (rule W4, docs/odrc.md §3a).</summary>

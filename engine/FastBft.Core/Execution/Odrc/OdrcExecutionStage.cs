@@ -40,14 +40,21 @@ public interface IOdrcStage
 /// The ODRC execution stage (Thesis ch. 6; docs/odrc.md): committed batches go through a <see cref="Selector"/>, which
 /// has this replica execute only the requests that touch objects it maintains (plus cross-border updates and forced
 /// requests). The agreement checkpoint digest covers the order, not the state (replicas hold different object copies,
-/// Thesis §6.2.2.3): SHA-256("odrc" ‖ s ‖ chain), chain_s = SHA-256(chain_{s-1} ‖ s ‖ D(batch_s)). State transfer of a
-/// whole ODRC replica is not supported (<see cref="TryInstallCheckpoint"/> returns false; docs/odrc.md §7).
+/// Thesis §6.2.2.3) and the selector's agreed state: the checkpoint at s is the snapshot "odrc-st1" ‖ s[8] ‖ chain_s[32] ‖
+/// the selector part (<see cref="Selector.WriteSnapshot"/>: ordinal, clients' last ordered requests, per-object G19 counters
+/// and last triggers, the open tail of requests), its digest SHA-256 of those bytes, chain_s = SHA-256(chain_{s-1} ‖ s ‖
+/// D(batch_s)). A lagging or restarted replica installs it by state transfer (<see cref="TryInstallCheckpoint"/>) and
+/// rebuilds its objects on demand (docs/odrc.md §9).
 /// </summary>
 public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorOutput
 {
     private readonly IReplicatedService _service;
     private readonly uint _self;
     private readonly ArrayBufferWriter<byte> _reply = new(4096);
+    private readonly ArrayBufferWriter<byte> _snapshot = new(4096);
+    private static ReadOnlySpan<byte> SnapshotMagic => "odrc-st1"u8;
+    /// <summary>Bytes before the selector part of a snapshot: magic[8] ‖ s[8] ‖ chain[32].</summary>
+    public const int SnapshotHeaderBytes = 8 + 8 + 32;
     private readonly byte[] _chain = new byte[32];
     private readonly byte[] _chainInput = new byte[32 + 8 + 32];
     private readonly Dictionary<ulong, byte[]> _snapshots = new();
@@ -121,7 +128,7 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
     /// <summary>
     /// ORDERED-BATCH-FETCH(s) from execution-only replica <paramref name="from"/> (extended cells, docs/odrc.md §4 G21): sends
     /// ORDERED-BATCH(s) again if this replica forwarded s among its last 512 batches; otherwise nothing (that replica is too
-    /// far behind: whole-replica state transfer under ODRC is not built, docs/odrc.md §9).
+    /// far behind: whole-replica state transfer is not built for execution-only replicas, docs/odrc.md §10).
     /// </summary>
     public void OnOrderedBatchFetch(uint from, ulong sequence)
     {
@@ -247,14 +254,27 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
     }
 
     /// <inheritdoc/>
+    /// <remarks>Cost per agreement checkpoint: O(objects · log objects + open tail) time and one array of the snapshot's size
+    /// (docs/odrc.md §9); nothing per request.</remarks>
     public void TakeCheckpoint(ulong sequence, Span<byte> digest32)
     {
-        Span<byte> input = stackalloc byte[4 + 8 + 32];
-        "odrc"u8.CopyTo(input);
-        BinaryPrimitives.WriteUInt64LittleEndian(input.Slice(4), sequence);
-        _chain.CopyTo(input.Slice(12));
-        Digests.Sha256(input, digest32);
-        _snapshots[sequence] = input.ToArray();
+        _snapshot.ResetWrittenCount();
+        var head = _snapshot.GetSpan(SnapshotHeaderBytes);
+        SnapshotMagic.CopyTo(head);
+        BinaryPrimitives.WriteUInt64LittleEndian(head.Slice(8), sequence);
+        _chain.CopyTo(head.Slice(16));
+        _snapshot.Advance(SnapshotHeaderBytes);
+        Selector.WriteSnapshot(_snapshot);
+        Digests.Sha256(_snapshot.WrittenSpan, digest32);
+        Keep(sequence, _snapshot.WrittenSpan.ToArray());
+    }
+
+    /// <summary>Bytes of the last snapshot taken (diagnostics).</summary>
+    public int LastSnapshotBytes => _snapshot.WrittenCount;
+
+    private void Keep(ulong sequence, byte[] snapshot)
+    {
+        _snapshots[sequence] = snapshot;
         if (_snapshots.Count > _kept)
         {
             ulong oldest = ulong.MaxValue;
@@ -273,8 +293,28 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
         return true;
     }
 
-    /// <summary>Not supported under ODRC (docs/odrc.md §7): a replica's object copies cannot be rebuilt from the order digest alone.</summary>
-    public bool TryInstallCheckpoint(ulong sequence, ReadOnlySpan<byte> snapshot) => false;
+    /// <summary>
+    /// Installs the agreement checkpoint at <paramref name="sequence"/> whose SHA-256 the caller verified against f+1 matching
+    /// CHECKPOINTs (docs/odrc.md §9): the order chain, then the selector's part (<see cref="Selector.TryRestore"/>: every count
+    /// and length validated first). The reply cache is kept (it only ever holds correct replies). Returns false, changing
+    /// nothing, if the snapshot is malformed, is of another sequence number, or cannot be installed here.
+    /// </summary>
+    public bool TryInstallCheckpoint(ulong sequence, ReadOnlySpan<byte> snapshot)
+    {
+        if (snapshot.Length < SnapshotHeaderBytes || !snapshot.StartsWith(SnapshotMagic)
+            || BinaryPrimitives.ReadUInt64LittleEndian(snapshot.Slice(8)) != sequence) { InstallsRefused++; return false; }
+        if (!Selector.TryRestore(snapshot.Slice(SnapshotHeaderBytes))) { InstallsRefused++; return false; }
+        snapshot.Slice(16, 32).CopyTo(_chain);
+        Keep(sequence, snapshot.ToArray());
+        Installs++;
+        Drain();
+        return true;
+    }
+
+    /// <summary>Agreement checkpoints installed by state transfer.</summary>
+    public long Installs { get; private set; }
+    /// <summary>Verified snapshots refused by <see cref="TryInstallCheckpoint"/> (malformed or not installable here).</summary>
+    public long InstallsRefused { get; private set; }
 
     /// <summary>
     /// Under ODRC the replicas' whole states differ by design (each keeps current only the objects it maintains), so the

@@ -10,7 +10,7 @@ namespace FastBft.Execution.Odrc;
 /// replicas, f+1 matching copies include a correct one, so the delivered batch is the committed one. Pure, sans-I/O,
 /// single-threaded. Memory: a ring of <c>window</c> slots × n copies, each buffer grown to the largest batch once (no
 /// allocation per batch in steady state); notices for s ≤ delivered or s &gt; delivered + window are dropped (a replica
-/// that falls further behind stays behind: there is no ORDERED-BATCH retransmission yet, docs/odrc.md §9).
+/// that falls further behind stays behind: there is no ORDERED-BATCH retransmission yet, docs/odrc.md §10).
 /// </summary>
 public sealed class OrderedBatchVoter
 {

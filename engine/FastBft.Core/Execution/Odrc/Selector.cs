@@ -136,7 +136,7 @@ public sealed class SelectorStats
 /// request it covers on all of that request's objects, so no request is ever applied twice to an object and none is
 /// needed after it was dropped. Single-threaded; not thread-safe.
 /// </remarks>
-public sealed class Selector
+public sealed partial class Selector
 {
     private static readonly byte[] NoObject = [];
     private readonly uint _self;
@@ -348,6 +348,7 @@ public sealed class Selector
                 r.AddFlags(i, OdrcRequest.FlagTrigger);
                 r.SetIntervalStart(i, x.LastTrigger + 1);
                 x.LastTrigger = a;
+                x.LastTriggerOrdinal = r.Ordinal;
                 if (!x.Maintained && x.AlarmRequest is null)          // Fig. 6.8 LogAccess: start timer[x] with r attached
                 {
                     x.AlarmRequest = r;
@@ -364,6 +365,7 @@ public sealed class Selector
         r.ReadOnly = readOnly && _wk;
         if (cross) Stats.CrossBorder++;
         _lastOfClient[client] = r;
+        NoteOrdered(r);                                               // the open tail of agreement checkpoints (Selector.StateTransfer.cs)
         Stats.Inserted++;
         if (maintained)
         {
@@ -502,7 +504,7 @@ public sealed class Selector
         for (int i = 0; i < r.Objects.Length; i++)
         {
             var x = r.Objects[i];
-            if (x.Maintained) continue;
+            if (x.Maintained && !x.Restoring) continue;                // restored after a state transfer: brought current first
             x.Mark = epoch;
             if (optimise && r.IsOverwrite(i) && CanOverwrite(x, r)) { x.OverwriteMark = epoch; _overwrite.Add(x); }
             else
@@ -566,9 +568,10 @@ public sealed class Selector
         foreach (var x in _involved)
         {
             if (x.NeedsState == 0 || x.FetchedState is not null) continue;
-            var s = x.StableAt(x.NeedsState)!;
-            foreach (var held in x.States)
-                if (held.Ordinal == x.NeedsState && held.Hash.AsSpan().SequenceEqual(s.StateHash)) { x.FetchedState = held.State; break; }
+            var s = x.StableAt(x.NeedsState);                          // null: a base after a state transfer, not verified yet
+            if (s is not null)
+                foreach (var held in x.States)
+                    if (held.Ordinal == x.NeedsState && held.Hash.AsSpan().SequenceEqual(s.StateHash)) { x.FetchedState = held.State; break; }
             if (x.FetchedState is null) { ready = false; IssueFetch(x); }
         }
         if (!ready) { Stats.Blocked++; _survivors.Clear(); return false; }
@@ -610,6 +613,8 @@ public sealed class Selector
             _plan.Add(q);
             Stats.Replayed++;
         }
+        foreach (var x in _involved) EndRestoring(x);
+        foreach (var x in _overwrite) EndRestoring(x);
         CompactStored();
         return true;
     }
@@ -733,6 +738,7 @@ public sealed class Selector
     private void IssueFetch(ObjectRecord x)
     {
         if (_tick < x.NextFetchTick) return;
+        if (FetchBaseState(x)) return;
         int e = _placement.ExecutionReplicas;
         // candidates: the object's maintainers first, then every other replica (a non-maintainer may hold it too)
         int total = e - 1;
@@ -1030,7 +1036,7 @@ public sealed class Selector
         var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
         if (!lookup.TryGetValue(objectId, out var x) || x.NeedsState != ordinal || ordinal == 0 || x.FetchedState is not null) return false;
         var s = x.StableAt(ordinal);
-        if (s is null) return false;
+        if (s is null) return OfferBaseState(x, from, ordinal, state);   // a base after a state transfer: f+1 identical answers
         Span<byte> h = stackalloc byte[32];
         FastBft.Wire.Digests.Sha256(state, h);
         if (!h.SequenceEqual(s.StateHash)) { Stats.StatesRejected++; return false; }
