@@ -82,6 +82,18 @@ public sealed record OdrcSimResult(OdrcScenario Scenario, string? Invariant, str
     public int Restores { get; init; }
     /// <inheritdoc cref="Restores"/>
     public int RestoresRefused { get; init; }
+    /// <summary>The transferred replica's selector (docs/odrc.md §9 S6): tail requests between bases replayed exactly on their pending objects (E1).</summary>
+    public long BetweenBasesReplayed { get; init; }
+    /// <summary>S6 (E2): tail requests between bases that only read their pending objects, not replayed.</summary>
+    public long BetweenBasesReadsSkipped { get; init; }
+    /// <summary>S7: objects left unresolved by the installed snapshot.</summary>
+    public long UnresolvedAtRestore { get; init; }
+    /// <summary>S7: unresolved objects made usable by a jump to a stable object checkpoint.</summary>
+    public long UnresolvedResolved { get; init; }
+    /// <summary>S7: ordered requests the transferred replica did not execute because they touch an unresolved object.</summary>
+    public long UnresolvedSkipped { get; init; }
+    /// <summary>S7: objects still unresolved at the end of the run.</summary>
+    public long UnresolvedAtEnd { get; init; }
     /// <inheritdoc/>
     public override string ToString() => Passed ? $"{Scenario}: ok ({Steps} steps, {Accepted} accepted)" : $"{Scenario}: {Invariant}: {Detail}";
 }

@@ -196,7 +196,14 @@ public sealed class OdrcSimulator
             sum.ReadsOmitted += s.ReadsOmitted; sum.Overwrites += s.Overwrites; sum.OverwriteDropped += s.OverwriteDropped;
             sum.CountedOverwritesOmitted += s.CountedOverwritesOmitted; sum.CounterAdjustments += s.CounterAdjustments;
         }
-        return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted) { Restores = _restores, RestoresRefused = _refused };
+        var t = _transferred != uint.MaxValue ? _replicas[(int)_transferred].Selector : null;
+        return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted)
+        {
+            Restores = _restores, RestoresRefused = _refused,
+            BetweenBasesReplayed = t?.BetweenBasesReplayed ?? 0, BetweenBasesReadsSkipped = t?.BetweenBasesReadsSkipped ?? 0,
+            UnresolvedAtRestore = t?.UnresolvedAtRestore ?? 0, UnresolvedResolved = t?.Stats.UnresolvedResolved ?? 0,
+            UnresolvedSkipped = t?.Stats.UnresolvedSkipped ?? 0, UnresolvedAtEnd = t?.UnresolvedCount ?? 0,
+        };
     }
 
     private void Fail(string invariant, string detail)

@@ -465,6 +465,17 @@ public sealed partial class Selector
     /// <summary>Objects left unresolved by installed snapshots (S7): usable here again only after a stable object checkpoint past their gap.</summary>
     public long UnresolvedAtRestore { get; private set; }
 
+    /// <summary>Objects unresolved here now (docs/odrc.md §9 S7; O(objects), diagnostics).</summary>
+    public int UnresolvedCount
+    {
+        get
+        {
+            int n = 0;
+            foreach (var x in _objects.Values) if (x.UnresolvedUntil != 0) n++;
+            return n;
+        }
+    }
+
     /// <summary>True if the state of <paramref name="objectId"/> is unresolved here after a state transfer (docs/odrc.md §9 S7): no request on it executes here until a stable object checkpoint past its gap is installed.</summary>
     public bool IsUnresolved(ReadOnlySpan<byte> objectId)
     {
