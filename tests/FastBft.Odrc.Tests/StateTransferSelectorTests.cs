@@ -25,7 +25,7 @@ public sealed class StateTransferSelectorTests
     }
 
     private static readonly ObjectPlacement Placement = new(4, 1, PlacementStrategy.RoundRobin);
-    private static readonly SelectorOptions Options = new() { CheckpointAccesses = 2, AlarmTicks = 5 };
+    private static readonly SelectorOptions Options = new() { CheckpointAccesses = 2, AlarmTicks = 5, BaseFetchAttempts = 3 };
     /// <summary>Two keys replica 3 maintains: c stays cold, h is checkpointed past the multi-key request.</summary>
     private readonly byte[] _c, _h;
     private readonly Selector _source = new(0, Placement, new KvService(new MemoryKvStore()), new Out(), Options);
@@ -223,5 +223,33 @@ public sealed class StateTransferSelectorTests
         Assert.Single(run);                                                // the GET only: the MGET is not replayed
         Assert.Equal(expect, run[get!.Ordinal]);
         Assert.Equal(StateOf(_reference, _c), StateOf(_service, _c));
+    }
+
+    /// <summary>
+    /// A base state no f+1 replicas answer (withheld, or evicted everywhere): after <see cref="SelectorOptions.BaseFetchAttempts"/>
+    /// fetch rounds the object is unresolved instead (S7), the request waiting for it is skipped here, and the selected queue
+    /// behind it moves on — a request on another maintained object executes with the reference's reply. Before, the restored
+    /// replica's queue blocked for good at that request.
+    /// </summary>
+    [Fact]
+    public void AWithheldBaseStateMakesItsObjectUnresolvedAndTheQueueMovesOn_S7()
+    {
+        Before(Set(_c, "a"));
+        for (int i = 0; i < 4; i++) Before(Set(_h, $"x{i}"));              // h: triggers at accesses 2 and 4 (ordinals 3 and 5)
+        Restore();
+        var (gh, _) = After(Get(_h));
+        var (gc, expect) = After(Get(_c));
+        Assert.Empty(Drain());                                             // the head waits for h's base (ordinal 5)
+        var run = new Dictionary<ulong, string>();
+        for (int t = 0; t < 100 && run.Count == 0; t++) { _r.OnTick(); run = Drain(); }
+        Assert.Equal(3, _out.Fetches.Count(f => f.Id.AsSpan().SequenceEqual(_h) && f.Ordinal == 5));   // then it gave up
+        Assert.True(_r.IsUnresolved(_h));
+        Assert.Equal(OdrcRequestState.Skipped, gh!.State);
+        Assert.False(run.ContainsKey(gh.Ordinal));
+        Assert.Equal(expect, run[gc!.Ordinal]);
+        Assert.Equal("$1\r\na\r\n", expect);
+        Assert.False(_r.LocalVersion(_h).Current);
+        var (later, _) = After(Set(_h, "y"));                              // and later requests on h are not executed here
+        Assert.Equal(OdrcRequestState.Skipped, later!.State);
     }
 }

@@ -514,11 +514,68 @@ public sealed partial class Selector
     private bool FetchBaseState(ObjectRecord x)
     {
         if (x.StableAt(x.NeedsState) is not null) return false;
+        if (_o.BaseFetchAttempts > 0 && x.FetchAttempts >= _o.BaseFetchAttempts)
+        {
+            if (!_unreachableBases.Contains(x)) _unreachableBases.Add(x);   // handled by NextRequest once the update gave up (S7)
+            return true;
+        }
         x.NextFetchTick = _tick + _o.FetchRetryTicks;
         x.FetchAttempts++;
         Stats.FetchesSent++;
         _out.SendObjectFetch(uint.MaxValue, x.Id, x.NeedsState);
         return true;
+    }
+
+    /// <summary>Objects whose base state (S4) did not arrive in <see cref="SelectorOptions.BaseFetchAttempts"/> fetch rounds.</summary>
+    private readonly List<ObjectRecord> _unreachableBases = new();
+    private readonly List<(ObjectRecord Object, ulong From)> _unresolveWork = new();
+
+    /// <summary>
+    /// S7 for a base state no f+1 replicas answer (docs/odrc.md §9): the object becomes unresolved, every request on it not
+    /// executed yet is skipped here (stored or selected — called only between plans, so none is being handed out), and so is
+    /// every later not-yet-executed request on the other objects of those requests, which become unresolved from there on.
+    /// They all wait for a stable object checkpoint past their gap (G18 jump), as after an unreplayable tail request.
+    /// </summary>
+    private void MakeUnreachableBasesUnresolved()
+    {
+        _unresolveWork.Clear();
+        foreach (var x in _unreachableBases) _unresolveWork.Add((x, 0));
+        _unreachableBases.Clear();
+        for (int w = 0; w < _unresolveWork.Count; w++)
+        {
+            var (x, from) = _unresolveWork[w];
+            if (from == 0)
+            {
+                // the object whose base did not come: nothing on it can execute here. (Another object below keeps its pending
+                // base: its requests before `from` still need it and may execute.)
+                if (x.NeedsState == 0 || x.FetchedState is not null) continue;   // it arrived meanwhile
+                x.UnresolvedUntil = Math.Max(x.UnresolvedUntil, x.NeedsState);   // (a checkpoint at its base no longer helps: past it only)
+                x.NeedsState = 0;
+                x.FetchAttempts = 0;
+                x.BaseCandidates = null;
+                Trace?.Invoke($"base of {System.Text.Encoding.UTF8.GetString(x.Id)} unreachable: unresolved");
+            }
+            for (int i = x.Log.Count - 1; i >= 0; i--)
+            {
+                var q = x.Log[i];
+                if (q.Ordinal < from || q.State is not (OdrcRequestState.Stored or OdrcRequestState.Selected)) continue;
+                if (q.State == OdrcRequestState.Stored) _storedDead++;
+                q.State = OdrcRequestState.Skipped;                    // the selected queue steps over it
+                Stats.UnresolvedSkipped++;
+                x.Log.RemoveAt(i);
+                x.UnresolvedUntil = Math.Max(x.UnresolvedUntil, q.Ordinal);
+                for (int j = 0; j < q.Objects.Length; j++)
+                {
+                    var z = q.Objects[j];
+                    if (z == x || q.IsReflected(j)) continue;
+                    z.Log.Remove(q);
+                    z.UnresolvedUntil = Math.Max(z.UnresolvedUntil, q.Ordinal);
+                    _unresolveWork.Add((z, q.Ordinal));
+                }
+            }
+        }
+        _unresolveWork.Clear();
+        CompactStored();
     }
 
     /// <summary>After an update: an object maintained here that was restored is current once no stored request on it is left.</summary>

@@ -28,6 +28,13 @@ public sealed record SelectorOptions
     public int AlarmTicks { get; init; } = 200;
     /// <summary>Ticks between two OBJECT-FETCH attempts for one object (each to the next candidate replica). ≥ 1.</summary>
     public int FetchRetryTicks { get; init; } = 4;
+    /// <summary>
+    /// After a state transfer: fetch rounds for a base state (S4: f+1 identical OBJECT-STATEs, no certified hash) before the object
+    /// is made unresolved instead (docs/odrc.md §9 S7: no request on it executes here until a stable object checkpoint past it),
+    /// so that a base no f+1 replicas hold any more (evicted; or a W2 gap under write knowledge) does not block the selected
+    /// queue for good. 0 = never (wait for it). Default 64 (× <see cref="FetchRetryTicks"/> ticks).
+    /// </summary>
+    public int BaseFetchAttempts { get; init; } = 64;
     /// <summary>Stable checkpoints kept per object (the newest; the one a stale copy waits for is kept too). ≥ 1.</summary>
     public int StableKept { get; init; } = 4;
     /// <summary>
@@ -455,7 +462,13 @@ public sealed partial class Selector
         {
             var r = _selected[_selectedHead];
             if (r.State != OdrcRequestState.Selected) { _selectedHead++; continue; }
-            if (!PrepareUpdate(r)) { Prefetch(); return null; }
+            if (!PrepareUpdate(r))
+            {
+                Prefetch();
+                if (_unreachableBases.Count == 0) return null;
+                MakeUnreachableBasesUnresolved();                      // S7: requests on them are skipped; the head may move on
+                continue;
+            }
             _selectedHead++;
             if (_selectedHead > 1024 && _selectedHead * 2 > _selected.Count) { _selected.RemoveRange(0, _selectedHead); _selectedHead = 0; }
             r.State = OdrcRequestState.Planned;
