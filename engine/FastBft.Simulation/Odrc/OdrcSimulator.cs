@@ -528,7 +528,9 @@ public sealed class OdrcSimulator
                 bool maintained = r.Selector.Maintains(key);
                 // a maintained object restored by a state transfer is brought current on demand (docs/odrc.md §9 S3): only once used
                 // an unresolved one (S7) is not used here until a stable object checkpoint past its gap
-                if (maintained && applied != history[^1].Ordinal && !r.Selector.IsRestoring(key) && !r.Selector.IsUnresolved(key))
+                // and a pure read between bases is not replayed after a state transfer (S6, E2): the copy is current over it
+                if (maintained && applied != history[^1].Ordinal && !r.Selector.IsRestoring(key) && !r.Selector.IsUnresolved(key)
+                    && !OnlySkippedReadsAfter(r, key, history, applied))
                 { Fail("convergence", $"replica {r.Id} maintains object '{Show(key)}' at {applied}, order ends at {history[^1].Ordinal}"); return; }
                 if (!current) continue;
                 var expected = StateAt(key, history, applied);
@@ -541,6 +543,13 @@ public sealed class OdrcSimulator
                 }
             }
         }
+    }
+
+    /// <summary>True if every request on <paramref name="key"/> after <paramref name="applied"/> is a pure read the replica's selector did not replay after a state transfer (docs/odrc.md §9 S6, E2).</summary>
+    private static bool OnlySkippedReadsAfter(Replica r, byte[] key, List<(ulong Ordinal, byte[] State)> history, ulong applied)
+    {
+        foreach (var (o, _) in history) if (o > applied && !r.Selector.SkippedReadAt(key, o)) return false;
+        return true;
     }
 
     private byte[] StateAt(byte[] key, List<(ulong Ordinal, byte[] State)> history, ulong ordinal)

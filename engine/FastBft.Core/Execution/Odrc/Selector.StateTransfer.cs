@@ -229,7 +229,12 @@ public sealed partial class Selector
                 for (int j = 0; j < objs.Count; j++) if (s <= bases[objs[j]].Base) r.AddFlags(j, OdrcRequest.FlagReflected);
                 replayedExactly++;
             }
-            else if (pendingOnlyRead) { r.State = OdrcRequestState.Skipped; readsSkipped++; }   // S6/E2: it changed no pending object
+            else if (pendingOnlyRead)
+            {
+                r.State = OdrcRequestState.Skipped;                      // S6/E2: it changed no pending object (its reply: not computable here)
+                readsSkipped++;
+                for (int j = 0; j < objs.Count; j++) if (s > bases[objs[j]].Base) (objs[j].ReadsSkipped ??= new()).Add(s);
+            }
             else
             {
                 // S7: its effect on the pending objects cannot be computed here: they are unresolved until a stable checkpoint past it
@@ -464,6 +469,13 @@ public sealed partial class Selector
     public long BetweenBasesReadsSkipped { get; private set; }
     /// <summary>Objects left unresolved by installed snapshots (S7): usable here again only after a stable object checkpoint past their gap.</summary>
     public long UnresolvedAtRestore { get; private set; }
+
+    /// <summary>True if the tail request at <paramref name="ordinal"/> only read <paramref name="objectId"/> and was not replayed on it after a state transfer (docs/odrc.md §9 S6, E2): the copy is as current as if it had been (diagnostics and oracles).</summary>
+    public bool SkippedReadAt(ReadOnlySpan<byte> objectId, ulong ordinal)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        return lookup.TryGetValue(objectId, out var x) && x.ReadsSkipped is { } l && l.Contains(ordinal);
+    }
 
     /// <summary>Objects unresolved here now (docs/odrc.md §9 S7; O(objects), diagnostics).</summary>
     public int UnresolvedCount
