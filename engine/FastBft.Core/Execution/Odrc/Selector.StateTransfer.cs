@@ -11,7 +11,8 @@ namespace FastBft.Execution.Odrc;
 /// ordered request that is after the last checkpoint trigger of at least one of its objects. No object state and no reply is
 /// in it (they differ by replica). A selector that installs it marks every object stale at its last trigger and rebuilds the
 /// object on demand from that state (fetched: f+1 matching OBJECT-STATEs, since the object checkpoint's votes went by while
-/// it was away) and the tail's requests, through the ordinary update of Fig. 6.6.
+/// it was away) and the tail's requests, through the ordinary update of Fig. 6.6; a request between two objects' bases is
+/// replayed exactly where its access kinds allow (S6), else its objects stay unresolved until a stable object checkpoint (S7).
 /// </summary>
 public sealed partial class Selector
 {
@@ -133,11 +134,14 @@ public sealed partial class Selector
     /// replica maintains are brought current the same way by the first request that needs them.
     /// </summary>
     /// <remarks>
-    /// Refused (false) when a tail request would be pending on one of its objects but already reflected in another's base
-    /// (a multi-object request between two objects' last triggers): replaying it needs that other object at an older position,
-    /// which neither the snapshot nor a kept object checkpoint provides; the replica then waits for the next agreement
-    /// checkpoint (docs/odrc.md §9). Drops everything the selector held: stored and selected requests, votes, held states,
-    /// adoptions and alarms.
+    /// A tail request pending on some of its objects but already reflected in another's base (a multi-object request between
+    /// two objects' last triggers, docs/odrc.md §9) is handled by its access kinds (service analysis, a deterministic function
+    /// of the operation): S6/E1 — it overwrites every reflected object without reading it: replayed on the pending objects
+    /// only, the reflected objects' copies put back after it; S6/E2 — it only reads the pending objects: not replayed;
+    /// otherwise (S7) its pending objects are <em>unresolved</em> — every pending request on them is skipped here and spreads
+    /// the mark, and so does every later request on them (<see cref="InsertRequest"/>) — until a stable object checkpoint past
+    /// the gap is installed by a G18 jump. Refused (false, nothing changed) only if malformed or inconsistent. Drops everything
+    /// the selector held: stored and selected requests, votes, held states, adoptions and alarms.
     /// </remarks>
     /// <param name="body">the selector part of the snapshot.</param>
     /// <returns>true if installed.</returns>
