@@ -399,13 +399,15 @@ public sealed class PbftOdrcCellTests
     }
 
     /// <summary>
-    /// The limit S5 (docs/odrc.md §9): an MSET over every key (as the KV load phase issues), then a hot key checkpointed past
-    /// it while the other keys stay below K. The MSET is in the open tail (it is the cold keys' only access) but already in the
-    /// hot key's base, so a fresh replica cannot replay it: every snapshot is refused (nothing changes), and the cell stays
-    /// live and correct without the restarted replica.
+    /// What was the limit S5 (docs/odrc.md §9): an MSET over every key (as the KV load phase issues), then a hot key
+    /// checkpointed past it while the other keys stay below K, and replica 3 restarts empty. The MSET is in the open tail (it is
+    /// the cold keys' only access) but already in the hot key's base. It overwrites the hot key without reading it, so it is
+    /// replayed for the cold keys only (S6, E1): the restarted replica now installs the snapshot, and then executes requests on
+    /// every object it maintains with the sequential reference's replies, its copies equal to the reference's (before: every
+    /// snapshot refused, replica 3 stayed at ordinal 0).
     /// </summary>
     [Fact]
-    public void ARestartedReplicaRefusesSnapshotsWithAMultiObjectRequestBetweenBases_S5()
+    public void ARestartedReplicaCatchesUpWithAMultiObjectOverwriteBetweenBases_S6()
     {
         var cell = new Cell();
         var c = new Client(cell, 1000);
@@ -419,8 +421,81 @@ public sealed class PbftOdrcCellTests
         cell.Restart(3);
         cell.Silent = null;
         for (int i = 0; i < 24; i++) { Do(i % 2 == 0 ? Set(Keys[0], $"c{i}") : Get(Keys[1])); cell.Tick(); cell.Tick(); }
-        Assert.Equal(0, Stage(cell, 3).Installs);
-        Assert.True(Stage(cell, 3).InstallsRefused > 0, "every snapshot refused");
-        Assert.Equal(0UL, Stage(cell, 3).Selector.LastOrdinal);
+        var stage = Stage(cell, 3);
+        Assert.True(stage.Installs >= 1, $"installed (refused {stage.InstallsRefused})");
+        Assert.Equal(0, stage.InstallsRefused);
+        Assert.True(stage.Selector.BetweenBasesReplayed > 0, "the MSET was replayed for the cold keys only");
+        Assert.Equal(0, stage.Selector.UnresolvedAtRestore);
+        Assert.True(stage.Selector.LastOrdinal > 0);
+        AssertParticipates(cell, c, reference);
+    }
+
+    /// <summary>
+    /// S7 over PBFT cores: a DEL over every key reads and writes them all, so with a hot key checkpointed past it the cold keys
+    /// cannot be rebuilt from their bases: the restarted replica installs the snapshot with them unresolved. Clients keep
+    /// getting the reference's replies (the others force and adopt where replica 3 is silent); replica 3 never executes a
+    /// request on an unresolved key; once a key's next object checkpoint is stable (f+1 matching) replica 3 jumps to it and
+    /// from then on executes that key's requests itself with the reference's replies, its copy equal to the reference's.
+    /// </summary>
+    [Fact]
+    public void ARestartedReplicaWithANonReplayableRequestBetweenBasesResolvesItsObjectsByStableCheckpoints_S7()
+    {
+        var cell = new Cell();
+        var c = new Client(cell, 1000);
+        var reference = new Reference();
+        void Do(byte[] op) => Assert.Equal(Encoding.ASCII.GetString(reference.Execute(op)), Encoding.ASCII.GetString(Call(cell, c, op)));
+        foreach (var k in Keys) Do(Set(k, "a"));
+        var w = new ArrayBufferWriter<byte>();
+        KvCodec.MultiKey(w, KvOpCode.Del, Keys.Select(k => Encoding.ASCII.GetBytes(k)).ToList());
+        Do(w.WrittenSpan.ToArray());
+        cell.Silent = 3;
+        for (int i = 0; i < 48; i++) Do(Set(Keys[0], $"h{i}"));
+        cell.Restart(3);
+        cell.Silent = null;
+        for (int i = 0; i < 24; i++) { Do(i % 2 == 0 ? Set(Keys[0], $"c{i}") : Get(Keys[0])); cell.Tick(); cell.Tick(); }
+        var stage = Stage(cell, 3);
+        Assert.True(stage.Installs >= 1, $"installed (refused {stage.InstallsRefused})");
+        Assert.Equal(0, stage.InstallsRefused);
+        Assert.True(stage.Selector.UnresolvedAtRestore > 0, "the cold keys are unresolved");
+        var cold = Keys.Skip(1).Where(k => stage.Selector.Maintains(Encoding.ASCII.GetBytes(k))).ToArray();
+        Assert.NotEmpty(cold);
+        Assert.All(cold, k => Assert.True(stage.Selector.IsUnresolved(Encoding.ASCII.GetBytes(k)), k));
+        long executedBefore = stage.Selector.Stats.Executed;
+        // the cold keys are used: the clients get the reference's replies while replica 3 is silent on them, until checkpoints resolve them
+        for (int round = 0; round < 3; round++)
+            foreach (var k in cold) { Do(Set(k, $"r{round}{k}")); Do(Get(k)); }
+        Assert.True(stage.Selector.Stats.UnresolvedSkipped > 0, "replica 3 skipped requests on unresolved keys");
+        Assert.True(stage.Selector.Stats.UnresolvedResolved > 0, "stable object checkpoints resolved keys");
+        var resolved = cold.Where(k => !stage.Selector.IsUnresolved(Encoding.ASCII.GetBytes(k))).ToArray();
+        Assert.NotEmpty(resolved);
+        foreach (var k in resolved)
+        {
+            foreach (var op in new[] { Set(k, "z" + k), Get(k) })
+            {
+                long before = stage.Selector.Stats.Executed;
+                var expected = reference.Execute(op);
+                Assert.Equal(Encoding.ASCII.GetString(expected), Encoding.ASCII.GetString(Call(cell, c, op)));
+                for (int t = 0; t < 100 && (stage.Selector.LastOrdinal < Stage(cell, 0).Selector.LastOrdinal || stage.Selector.SelectedCount > 0); t++) cell.Tick();
+                Assert.True(stage.Selector.Stats.Executed > before, $"replica 3 executed the request on resolved key {k}");
+                var entry = stage.Replies.Get(1000);
+                Assert.Equal(c.Rid, entry.LastExecutedRid);
+                Assert.False(entry.DigestOnly);
+                Assert.Equal(Encoding.ASCII.GetString(expected), Encoding.ASCII.GetString(entry.Reply));
+            }
+            Assert.Equal(reference.State(k), State(cell.Services[3], k));
+            Assert.True(stage.Selector.LocalVersion(Encoding.ASCII.GetBytes(k)).Current);
+        }
+        Assert.True(stage.Selector.Stats.Executed > executedBefore);
+        // the agreed state is unaffected by what is unresolved here: replica 3's later snapshots equal replica 0's byte for byte
+        var r0 = (PbftReplica)cell.Cores[0];
+        for (int t = 0; t < 20 && ((PbftReplica)cell.Cores[3]).LastExecuted < r0.LastExecuted; t++) cell.Tick();
+        int compared = 0;
+        for (ulong seq = r0.LastExecuted; seq > r0.LastExecuted - Math.Min(r0.LastExecuted, 8UL); seq--)
+            if (stage.TryGetCheckpoint(seq, out var mine) && Stage(cell, 0).TryGetCheckpoint(seq, out var theirs))
+            {
+                Assert.True(mine.SequenceEqual(theirs), $"snapshot at {seq} differs");
+                compared++;
+            }
+        Assert.True(compared > 0, "a checkpoint taken by replica 3 after the catch-up");
     }
 }

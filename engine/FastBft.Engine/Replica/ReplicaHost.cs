@@ -186,8 +186,13 @@ public sealed class ReplicaHost : IMessageHandler, IReplicaOutput, IDisposable
             UsigBusyUs = _usigMeter is null ? 0 : (long)_usigMeter.Busy.TotalMicroseconds,
             UsigCertified = _usigMeter?.Certified ?? 0,
             UsigVerified = _usigMeter?.Verified ?? 0,
-            Odrc = (_core.Execution as FastBft.Execution.Odrc.OdrcExecutionStage)?.Selector.Stats is { } o
-                ? new OdrcStatus(o.Inserted, o.CrossBorder, o.Executed, o.Forced, o.Replayed, o.Skipped, o.StableCheckpoints, o.StatesInstalled) : null,
+            Odrc = (_core.Execution as FastBft.Execution.Odrc.OdrcExecutionStage)?.Selector is { } sel
+                ? new OdrcStatus(sel.Stats.Inserted, sel.Stats.CrossBorder, sel.Stats.Executed, sel.Stats.Forced, sel.Stats.Replayed, sel.Stats.Skipped, sel.Stats.StableCheckpoints, sel.Stats.StatesInstalled)
+                {
+                    Restores = sel.Restores, BetweenBasesReplayed = sel.BetweenBasesReplayed, UnresolvedAtRestore = sel.UnresolvedAtRestore,
+                    UnresolvedSkipped = sel.Stats.UnresolvedSkipped, UnresolvedResolved = sel.Stats.UnresolvedResolved,
+                }
+                : null,
         };
     }
 
@@ -288,4 +293,16 @@ public sealed record ReplicaStatus(uint Id, ulong View, ulong LastExecuted, ulon
 /// <param name="Skipped">stored requests never executed (covered by stable object checkpoints).</param>
 /// <param name="StableCheckpoints">object checkpoints that became stable.</param>
 /// <param name="StatesInstalled">verified object states installed.</param>
-public sealed record OdrcStatus(long Inserted, long CrossBorder, long Executed, long Forced, long Replayed, long Skipped, long StableCheckpoints, long StatesInstalled);
+public sealed record OdrcStatus(long Inserted, long CrossBorder, long Executed, long Forced, long Replayed, long Skipped, long StableCheckpoints, long StatesInstalled)
+{
+    /// <summary>ODRC agreement snapshots this selector installed (whole-replica state transfer, docs/odrc.md §9).</summary>
+    public long Restores { get; init; }
+    /// <summary>Tail requests between two objects' bases replayed exactly on their pending objects (§9 S6).</summary>
+    public long BetweenBasesReplayed { get; init; }
+    /// <summary>Objects left unresolved by installed snapshots (§9 S7).</summary>
+    public long UnresolvedAtRestore { get; init; }
+    /// <summary>Ordered requests not executed here because they touch an unresolved object (§9 S7).</summary>
+    public long UnresolvedSkipped { get; init; }
+    /// <summary>Unresolved objects made usable by a stable object checkpoint (§9 S7).</summary>
+    public long UnresolvedResolved { get; init; }
+}

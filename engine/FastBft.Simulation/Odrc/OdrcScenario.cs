@@ -82,6 +82,18 @@ public sealed record OdrcSimResult(OdrcScenario Scenario, string? Invariant, str
     public int Restores { get; init; }
     /// <inheritdoc cref="Restores"/>
     public int RestoresRefused { get; init; }
+    /// <summary>The transferred replica's selector (docs/odrc.md §9 S6): tail requests between bases replayed exactly on their pending objects (E1).</summary>
+    public long BetweenBasesReplayed { get; init; }
+    /// <summary>S6 (E2): tail requests between bases that only read their pending objects, not replayed.</summary>
+    public long BetweenBasesReadsSkipped { get; init; }
+    /// <summary>S7: objects left unresolved by the installed snapshot.</summary>
+    public long UnresolvedAtRestore { get; init; }
+    /// <summary>S7: unresolved objects made usable by a jump to a stable object checkpoint.</summary>
+    public long UnresolvedResolved { get; init; }
+    /// <summary>S7: ordered requests the transferred replica did not execute because they touch an unresolved object.</summary>
+    public long UnresolvedSkipped { get; init; }
+    /// <summary>S7: objects still unresolved at the end of the run.</summary>
+    public long UnresolvedAtEnd { get; init; }
     /// <inheritdoc/>
     public override string ToString() => Passed ? $"{Scenario}: ok ({Steps} steps, {Accepted} accepted)" : $"{Scenario}: {Invariant}: {Detail}";
 }
@@ -95,15 +107,14 @@ public static class OdrcMatrix
     /// <summary>Every scenario of the CI matrix: <see cref="Cells"/> × placements × behaviours × workloads × {reliable, lossy} × <paramref name="seedsPerPoint"/> seeds.</summary>
     /// <param name="seedsPerPoint">seeds per point.</param>
     /// <param name="baseSeed">added to every point's seed base (0: the CI seeds).</param>
-    /// <param name="writeKnowledge">the selectors use write knowledge (same seeds, so a run with and one without compare point by point); without the <see cref="OdrcBehaviour.StateTransfer"/> points.</param>
+    /// <param name="writeKnowledge">the selectors use write knowledge (same seeds, so a run with and one without compare point by point).</param>
     public static IEnumerable<OdrcScenario> Scenarios(int seedsPerPoint, ulong baseSeed = 0, bool writeKnowledge = false)
     {
         foreach (var (f, e) in Cells)
             foreach (var placement in Enum.GetValues<PlacementStrategy>())
                 foreach (var behaviour in Enum.GetValues<OdrcBehaviour>())
-                    // state transfer is not built with write knowledge (docs/odrc.md §9, §10): an object whose last trigger's
-                    // checkpoint never became stable (a W2 gap, §3a) has no base a restored replica can fetch
-                    if (!(writeKnowledge && behaviour == OdrcBehaviour.StateTransfer))
+                    // with write knowledge too since odrc-st2 (docs/odrc.md §9): an object whose base no f+1 replicas hold (a W2
+                    // gap, §3a) is made unresolved after BaseFetchAttempts fetch rounds instead of blocking the restored replica
                     foreach (var workload in Enum.GetValues<OdrcWorkloadKind>())
                         foreach (bool lossy in new[] { false, true })
                             for (int s = 0; s < seedsPerPoint; s++)

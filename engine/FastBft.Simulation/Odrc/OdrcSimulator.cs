@@ -196,7 +196,14 @@ public sealed class OdrcSimulator
             sum.ReadsOmitted += s.ReadsOmitted; sum.Overwrites += s.Overwrites; sum.OverwriteDropped += s.OverwriteDropped;
             sum.CountedOverwritesOmitted += s.CountedOverwritesOmitted; sum.CounterAdjustments += s.CounterAdjustments;
         }
-        return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted) { Restores = _restores, RestoresRefused = _refused };
+        var t = _transferred != uint.MaxValue ? _replicas[(int)_transferred].Selector : null;
+        return new OdrcSimResult(_sc, _invariant, _detail, _t, sum, _accepted)
+        {
+            Restores = _restores, RestoresRefused = _refused,
+            BetweenBasesReplayed = t?.BetweenBasesReplayed ?? 0, BetweenBasesReadsSkipped = t?.BetweenBasesReadsSkipped ?? 0,
+            UnresolvedAtRestore = t?.UnresolvedAtRestore ?? 0, UnresolvedResolved = t?.Stats.UnresolvedResolved ?? 0,
+            UnresolvedSkipped = t?.Stats.UnresolvedSkipped ?? 0, UnresolvedAtEnd = t?.UnresolvedCount ?? 0,
+        };
     }
 
     private void Fail(string invariant, string detail)
@@ -439,6 +446,7 @@ public sealed class OdrcSimulator
                 if (!r.Objects.AnalyzeRequest(q.Operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add([]); }
                 foreach (var k in _keys)
                 {
+                    if (q.LeavesUnchanged(k)) continue;                    // replayed without its effect on k after a state transfer (docs/odrc.md §9 S6)
                     if (r.LastExecuted.TryGetValue(k, out var last) && last == q.Ordinal) continue;   // the operation names the object twice
                     if (r.LastExecuted.TryGetValue(k, out last) && last > q.Ordinal)
                     { Fail("ordering (§6.5.3)", $"replica {r.Id}: request {q.Ordinal} on an object after {last}"); return; }
@@ -519,7 +527,10 @@ public sealed class OdrcSimulator
                 var (applied, current) = r.Selector.LocalVersion(key);
                 bool maintained = r.Selector.Maintains(key);
                 // a maintained object restored by a state transfer is brought current on demand (docs/odrc.md §9 S3): only once used
-                if (maintained && applied != history[^1].Ordinal && !r.Selector.IsRestoring(key))
+                // an unresolved one (S7) is not used here until a stable object checkpoint past its gap
+                // and a pure read between bases is not replayed after a state transfer (S6, E2): the copy is current over it
+                if (maintained && applied != history[^1].Ordinal && !r.Selector.IsRestoring(key) && !r.Selector.IsUnresolved(key)
+                    && !OnlySkippedReadsAfter(r, key, history, applied))
                 { Fail("convergence", $"replica {r.Id} maintains object '{Show(key)}' at {applied}, order ends at {history[^1].Ordinal}"); return; }
                 if (!current) continue;
                 var expected = StateAt(key, history, applied);
@@ -532,6 +543,13 @@ public sealed class OdrcSimulator
                 }
             }
         }
+    }
+
+    /// <summary>True if every request on <paramref name="key"/> after <paramref name="applied"/> is a pure read the replica's selector did not replay after a state transfer (docs/odrc.md §9 S6, E2).</summary>
+    private static bool OnlySkippedReadsAfter(Replica r, byte[] key, List<(ulong Ordinal, byte[] State)> history, ulong applied)
+    {
+        foreach (var (o, _) in history) if (o > applied && !r.Selector.SkippedReadAt(key, o)) return false;
+        return true;
     }
 
     private byte[] StateAt(byte[] key, List<(ulong Ordinal, byte[] State)> history, ulong ordinal)

@@ -435,6 +435,10 @@ internal sealed class CellRunner
         if (r.OdrcCrossBorderShare >= 0)
             Tables.Row(t, "odrc", string.Create(ci, $"{r.OdrcCrossBorderShare * 100:0.0}% cross-border"),
                 string.Create(ci, $"{r.OdrcExecutionsPerRequest:0.00} executions per request (all replicas), {r.OdrcForcedPerRequest:0.0000} forced per request; consistency = agreement on the order"));
+        foreach (var x in r.Replicas)
+            if (x.Odrc is { Restores: > 0 } o)
+                Tables.Row(t, string.Create(ci, $"odrc r{x.Id} restored"), string.Create(ci, $"{o.Restores} snapshot(s)"),
+                    string.Create(ci, $"executed {o.Executed:N0}; between bases (§9): {o.BetweenBasesReplayed:N0} replayed exactly, {o.UnresolvedAtRestore:N0} objects unresolved at install, {o.UnresolvedResolved:N0} resolved, {o.UnresolvedSkipped:N0} requests skipped"));
         if (r.RequestsUnfinished > 0) Tables.Row(t, "requests unfinished", r.RequestsUnfinished.ToString(ci), "clients whose last request never completed (the cell lost liveness)");
         if (r.ClientRetransmissions > 0) Tables.Row(t, "client retransmissions", string.Create(ci, $"{r.ClientRetransmissions:N0}"), "");
         if (r.ClientPanics > 0) Tables.Row(t, "client panics", string.Create(ci, $"{r.ClientPanics:N0}"), "retransmissions that carried a PANIC");

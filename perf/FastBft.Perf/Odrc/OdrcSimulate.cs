@@ -52,6 +52,7 @@ public static class OdrcSimulate
         output.WriteLine(string.Create(ci0, $"  write knowledge: reads omitted from updates {omitted}; overwrites without update {overwrites} (stored requests dropped {dropped}); counted overwrites (W4) left out {countedOmitted} before {adjustments} adjusted executions; stable object checkpoints {checkpoints}"));
         var st = results.Where(r => r.Scenario.Behaviour == FastBft.Simulation.Odrc.OdrcBehaviour.StateTransfer).ToList();
         output.WriteLine(string.Create(ci0, $"  whole-replica state transfer (docs/odrc.md §9): {st.Count} scenarios, snapshots installed {st.Sum(r => r.Restores)}, refused {st.Sum(r => r.RestoresRefused)} (in {st.Count(r => r.RestoresRefused > 0)} scenarios)"));
+        output.WriteLine(string.Create(ci0, $"    between bases (§9 S6/S7): replayed exactly on the pending objects {st.Sum(r => r.BetweenBasesReplayed)}, reads not replayed {st.Sum(r => r.BetweenBasesReadsSkipped)}; objects unresolved at install {st.Sum(r => r.UnresolvedAtRestore)} (in {st.Count(r => r.UnresolvedAtRestore > 0)} scenarios), resolved by stable checkpoints {st.Sum(r => r.UnresolvedResolved)}, still unresolved at the end {st.Sum(r => r.UnresolvedAtEnd)} (in {st.Count(r => r.UnresolvedAtEnd > 0)} scenarios); requests skipped on unresolved objects {st.Sum(r => r.UnresolvedSkipped)}"));
         return failed == 0 ? 0 : 1;
     }
 }

@@ -40,6 +40,14 @@ internal sealed class ObjectRecord(byte[] id, ulong maintainers, bool maintained
     public ulong LastTriggerOrdinal;
     /// <summary>Maintained here, but restored by a state transfer: the update of Fig. 6.6 brings it current before its next request executes.</summary>
     public bool Restoring;
+    /// <summary>
+    /// Nonzero: the object is <em>unresolved</em> after a state transfer (docs/odrc.md §9 S7): its state at and after some
+    /// request cannot be computed here. No request on it is executed here; it becomes usable again only by a G18 jump to a
+    /// stable object checkpoint at an ordinal ≥ this value (the ordinal of the last request skipped on it).
+    /// </summary>
+    public ulong UnresolvedUntil;
+    /// <summary>Ordinals of tail requests that only read this object and were not replayed after a state transfer (docs/odrc.md §9 S6, E2); null = none.</summary>
+    public List<ulong>? ReadsSkipped;
     /// <summary>Answers for a base state no stable checkpoint known here covers (one per sender; f+1 identical accept it).</summary>
     public List<(uint Sender, byte[] Hash, byte[] State)>? BaseCandidates;
     /// <summary>Scratch mark: a write-only overwrite of the current update makes this object current without its history (§6.6.1.2).</summary>

@@ -54,7 +54,9 @@ public sealed class OdrcRequest
     internal ulong AccessOf(int i) => Accesses.Length == 0 ? _access0 : Accesses[i];
     internal void SetAccess(int i, ulong a) { if (Accesses.Length == 0) _access0 = a; else Accesses[i] = a; }
     // Per-object flags (G19 trigger, §6.6.1.2 access kind): inline for one object, an array for several (any count: MSET may name 65,536 keys).
-    internal const byte FlagTrigger = 1, FlagRead = 2, FlagOverwrite = 4, FlagCountedOverwrite = 8;
+    // FlagReflected (restored tail requests only, docs/odrc.md §9 S6): the request's effect on that object is already in the object's
+    // base, and the request overwrites it without reading it — replayed for its other objects only, this object left as it is.
+    internal const byte FlagTrigger = 1, FlagRead = 2, FlagOverwrite = 4, FlagCountedOverwrite = 8, FlagReflected = 16;
     private byte _flags0;
     internal byte[] Flags = [];
     private ulong _from0;
@@ -64,6 +66,20 @@ public sealed class OdrcRequest
     internal bool IsTrigger(int i) => (FlagsOf(i) & FlagTrigger) != 0;
     internal bool IsOverwrite(int i) => (FlagsOf(i) & FlagOverwrite) != 0;
     internal bool IsCountedOverwrite(int i) => (FlagsOf(i) & FlagCountedOverwrite) != 0;
+    internal bool IsReflected(int i) => (FlagsOf(i) & FlagReflected) != 0;
+    /// <summary>
+    /// True if this request, handed out by <see cref="Selector.NextRequest"/> as a replay after a state transfer, leaves object
+    /// <paramref name="objectId"/> as it is: its effect on that object is already in the object's base, and it overwrites the
+    /// object without reading it, so it is replayed for its other objects only (docs/odrc.md §9 S6). Allocation-free.
+    /// </summary>
+    public bool LeavesUnchanged(ReadOnlySpan<byte> objectId)
+    {
+        if (!HasReflected) return false;
+        for (int i = 0; i < Objects.Length; i++) if (IsReflected(i) && Objects[i].Id.AsSpan().SequenceEqual(objectId)) return true;
+        return false;
+    }
+    /// <summary>True if some object of this request is reflected (S6): the selector protects those objects' copies around its replay.</summary>
+    internal bool HasReflected;
     internal ulong IntervalStartOf(int i) => IntervalStarts is null ? _from0 : IntervalStarts[i];
     internal void SetIntervalStart(int i, ulong from)
     {

@@ -11,7 +11,8 @@ namespace FastBft.Execution.Odrc;
 /// ordered request that is after the last checkpoint trigger of at least one of its objects. No object state and no reply is
 /// in it (they differ by replica). A selector that installs it marks every object stale at its last trigger and rebuilds the
 /// object on demand from that state (fetched: f+1 matching OBJECT-STATEs, since the object checkpoint's votes went by while
-/// it was away) and the tail's requests, through the ordinary update of Fig. 6.6.
+/// it was away) and the tail's requests, through the ordinary update of Fig. 6.6; a request between two objects' bases is
+/// replayed exactly where its access kinds allow (S6), else its objects stay unresolved until a stable object checkpoint (S7).
 /// </summary>
 public sealed partial class Selector
 {
@@ -133,11 +134,14 @@ public sealed partial class Selector
     /// replica maintains are brought current the same way by the first request that needs them.
     /// </summary>
     /// <remarks>
-    /// Refused (false) when a tail request would be pending on one of its objects but already reflected in another's base
-    /// (a multi-object request between two objects' last triggers): replaying it needs that other object at an older position,
-    /// which neither the snapshot nor a kept object checkpoint provides; the replica then waits for the next agreement
-    /// checkpoint (docs/odrc.md §9). Drops everything the selector held: stored and selected requests, votes, held states,
-    /// adoptions and alarms.
+    /// A tail request pending on some of its objects but already reflected in another's base (a multi-object request between
+    /// two objects' last triggers, docs/odrc.md §9) is handled by its access kinds (service analysis, a deterministic function
+    /// of the operation): S6/E1 — it overwrites every reflected object without reading it: replayed on the pending objects
+    /// only, the reflected objects' copies put back after it; S6/E2 — it only reads the pending objects: not replayed;
+    /// otherwise (S7) its pending objects are <em>unresolved</em> — every pending request on them is skipped here and spreads
+    /// the mark, and so does every later request on them (<see cref="InsertRequest"/>) — until a stable object checkpoint past
+    /// the gap is installed by a G18 jump. Refused (false, nothing changed) only if malformed or inconsistent. Drops everything
+    /// the selector held: stored and selected requests, votes, held states, adoptions and alarms.
     /// </remarks>
     /// <param name="body">the selector part of the snapshot.</param>
     /// <returns>true if installed.</returns>
@@ -183,8 +187,9 @@ public sealed partial class Selector
         // the tail: analyse each request, decide pending (after the base of every object) or reflected (in every base)
         int requestsAt = p + 4;
         var tail = new List<OdrcRequest>(requestCount);              // every tail request: the next snapshot must carry the same
-        int pendingTotal = 0;
+        int pendingTotal = 0, replayedExactly = 0, readsSkipped = 0, unresolvedSeeds = 0;
         var objs = new List<ObjectRecord>();
+        var kinds = new List<ObjectAccess>();
         var pendingCount = new Dictionary<ObjectRecord, ulong>();
         var totalCount = new Dictionary<ObjectRecord, ulong>();
         p = requestsAt;
@@ -195,15 +200,21 @@ public sealed partial class Selector
             var op = e.Slice(RequestEntryBytes, opLen);
             p += RequestEntryBytes + opLen;
             ulong s = BinaryPrimitives.ReadUInt64LittleEndian(e);
-            if (!AnalyzeForRestore(op, records, objs)) { RestoresRefused++; return false; }
+            if (!AnalyzeForRestore(op, records, objs, kinds)) { RestoresRefused++; return false; }
             int after = 0;
-            foreach (var x in objs)
+            bool reflectedOverwritten = true, pendingOnlyRead = true;
+            for (int j = 0; j < objs.Count; j++)
             {
+                var x = objs[j];
                 totalCount[x] = totalCount.GetValueOrDefault(x) + 1;
-                if (s > bases[x].Base) after++;
+                if (s > bases[x].Base)
+                {
+                    after++;
+                    pendingCount[x] = pendingCount.GetValueOrDefault(x) + 1;
+                    if (kinds[j] != ObjectAccess.Read) pendingOnlyRead = false;
+                }
+                else if (kinds[j] != ObjectAccess.Overwrite) reflectedOverwritten = false;
             }
-            if (after != 0 && after != objs.Count) { RestoresRefused++; Trace?.Invoke($"restore refused: request {s} between bases"); return false; }
-            if (after != 0) { pendingTotal++; foreach (var x in objs) pendingCount[x] = pendingCount.GetValueOrDefault(x) + 1; }
             var r = new OdrcRequest
             {
                 Ordinal = s, Sequence = BinaryPrimitives.ReadUInt64LittleEndian(e.Slice(8)), Index = BinaryPrimitives.ReadInt32LittleEndian(e.Slice(16)),
@@ -211,7 +222,32 @@ public sealed partial class Selector
                 Operation = op.ToArray(), Objects = objs.Count == 1 ? objs[0].AsArray : objs.ToArray(), Accesses = objs.Count == 1 ? [] : new ulong[objs.Count],
             };
             if (objs.Count > 1) r.Flags = new byte[objs.Count];
-            r.State = after != 0 ? OdrcRequestState.Stored : OdrcRequestState.Executed;   // pending here, or already in every local copy
+            if (after == 0) r.State = OdrcRequestState.Executed;          // already in every base
+            else if (after == objs.Count) r.State = OdrcRequestState.Stored;   // pending on every object: replayed from the bases
+            else if (reflectedOverwritten)
+            {
+                // S6/E1: between bases, but it overwrites every object whose base already has it without reading it — neither its
+                // effect on the others nor its reply depends on them: replayed for the pending objects, the reflected ones protected
+                r.State = OdrcRequestState.Stored;
+                r.HasReflected = true;
+                for (int j = 0; j < objs.Count; j++) if (s <= bases[objs[j]].Base) r.AddFlags(j, OdrcRequest.FlagReflected);
+                replayedExactly++;
+            }
+            else if (pendingOnlyRead)
+            {
+                r.State = OdrcRequestState.Skipped;                      // S6/E2: it changed no pending object (its reply: not computable here)
+                readsSkipped++;
+                for (int j = 0; j < objs.Count; j++) if (s > bases[objs[j]].Base) (objs[j].ReadsSkipped ??= new()).Add(s);
+            }
+            else
+            {
+                // S7: its effect on the pending objects cannot be computed here: they are unresolved until a stable checkpoint past it
+                r.State = OdrcRequestState.Skipped;
+                for (int j = 0; j < objs.Count; j++)
+                    if (s > bases[objs[j]].Base) objs[j].UnresolvedUntil = Math.Max(objs[j].UnresolvedUntil, s);
+                unresolvedSeeds++;
+                Trace?.Invoke($"restore: request {s} between bases, not replayable: its pending objects are unresolved");
+            }
             tail.Add(r);
         }
         // counters must agree with the tail: an object checkpointed at access c has exactly accesses − c requests after it;
@@ -221,6 +257,24 @@ public sealed partial class Selector
             ulong after = pendingCount.GetValueOrDefault(x);
             if (x.LastTriggerOrdinal != 0 ? after != x.Accesses - x.LastTrigger : totalCount.GetValueOrDefault(x) != x.Accesses) { RestoresRefused++; return false; }
         }
+        // S7 fixed point: a pending request on an unresolved object cannot execute here either, so its pending objects are unresolved too
+        for (bool changed = unresolvedSeeds > 0; changed;)
+        {
+            changed = false;
+            foreach (var r in tail)
+            {
+                if (r.State != OdrcRequestState.Stored) continue;
+                bool hit = false;
+                for (int j = 0; j < r.Objects.Length && !hit; j++) hit = !r.IsReflected(j) && r.Objects[j].UnresolvedUntil != 0;
+                if (!hit) continue;
+                r.State = OdrcRequestState.Skipped;
+                changed = true;
+                for (int j = 0; j < r.Objects.Length; j++)
+                    if (!r.IsReflected(j)) r.Objects[j].UnresolvedUntil = Math.Max(r.Objects[j].UnresolvedUntil, r.Ordinal);
+            }
+        }
+        int unresolvedObjects = 0;
+        foreach (var x in bases.Keys) if (x.UnresolvedUntil != 0) unresolvedObjects++;
         // install: from here on nothing fails
         _objects.Clear();
         foreach (var (id, x) in records) _objects.Add(id, x);
@@ -230,8 +284,8 @@ public sealed partial class Selector
         foreach (var (x, b) in bases)
         {
             x.Applied = b.Base;
-            x.NeedsState = x.LastTriggerOrdinal != 0 ? b.Base : 0;    // the copy waits for the state at its last trigger
-            x.Restoring = x.Maintained;                                // maintained, but brought current on demand (Fig. 6.6) first
+            x.NeedsState = x.LastTriggerOrdinal != 0 && x.UnresolvedUntil == 0 ? b.Base : 0;   // the copy waits for the state at its last trigger
+            x.Restoring = x.Maintained && x.UnresolvedUntil == 0;      // maintained, but brought current on demand (Fig. 6.6) first
         }
         var next = new Dictionary<ObjectRecord, ulong>(objectCount);
         foreach (var x in bases.Keys) next[x] = x.Accesses;
@@ -257,7 +311,9 @@ public sealed partial class Selector
             _tail.Add(r);
             _restoredByOrdinal[r.Ordinal] = r;
             if (r.State != OdrcRequestState.Stored) continue;
-            foreach (var x in r.Objects) x.Log.Add(r);                 // stored: executed elsewhere while this replica was away
+            pendingTotal++;
+            for (int j = 0; j < r.Objects.Length; j++)
+                if (!r.IsReflected(j)) r.Objects[j].Log.Add(r);        // stored: executed elsewhere while this replica was away
             _stored.Add(r);
         }
         p = 12;
@@ -273,7 +329,10 @@ public sealed partial class Selector
         _restoredByOrdinal.Clear();
         _tailCompactAt = Math.Max(1024, 2 * _tail.Count);
         Restores++;
-        Trace?.Invoke($"restore at ordinal {ordinal}: {objectCount} objects, {tail.Count} tail requests, {pendingTotal} pending here");
+        BetweenBasesReplayed += replayedExactly;
+        BetweenBasesReadsSkipped += readsSkipped;
+        UnresolvedAtRestore += unresolvedObjects;
+        Trace?.Invoke($"restore at ordinal {ordinal}: {objectCount} objects, {tail.Count} tail requests, {pendingTotal} pending here, {replayedExactly} replayed without their overwritten objects, {readsSkipped} reads skipped, {unresolvedObjects} objects unresolved");
         return true;
     }
 
@@ -334,30 +393,110 @@ public sealed partial class Selector
         return true;
     }
 
-    /// <summary>The distinct objects of a tail request, as <see cref="InsertRequest"/> analyses them; false if one is not in the snapshot (inconsistent).</summary>
-    private bool AnalyzeForRestore(ReadOnlySpan<byte> operation, Dictionary<byte[], ObjectRecord> records, List<ObjectRecord> into)
+    /// <summary>
+    /// The distinct objects of a tail request, as <see cref="InsertRequest"/> analyses them, each with the service's access kind
+    /// (<see cref="IInPlaceWriteAnalyzer.AnalyzeAccess"/> or <see cref="FastBft.Service.IObjectStateService.AnalyzeWrites"/>, whether or not write
+    /// knowledge is on — it decides no checkpoint position here, only whether a request between bases can be replayed exactly, S6;
+    /// a repeated id keeps its kind only if every occurrence has it; no knowledge = ReadWrite). False if an object is not in the
+    /// snapshot (inconsistent).
+    /// </summary>
+    private bool AnalyzeForRestore(ReadOnlySpan<byte> operation, Dictionary<byte[], ObjectRecord> records, List<ObjectRecord> into, List<ObjectAccess> kinds)
     {
         into.Clear();
+        kinds.Clear();
         var lookup = records.GetAlternateLookup<ReadOnlySpan<byte>>();
         if (_inPlace is not null)
         {
             _ids.Clear();
-            if (!_inPlace.AnalyzeRequest(operation, _ids) || _ids.Count == 0) { _ids.Clear(); _ids.Add(NoObject); }
+            bool analyzed = _inPlace.AnalyzeRequest(operation, _ids) && _ids.Count > 0;
+            if (!analyzed) { _ids.Clear(); _ids.Add(NoObject); }
+            var k = new ObjectAccess[_ids.Count];
+            bool known = analyzed && _inPlaceWrites is not null && _inPlaceWrites.AnalyzeAccess(operation, k);
             for (int i = 0; i < _ids.Count; i++)
             {
                 if (!lookup.TryGetValue(_ids[i], out var x)) return false;
-                if (!into.Contains(x)) into.Add(x);
+                var kind = known && (byte)k[i] <= (byte)ObjectAccess.CountedOverwrite ? k[i] : ObjectAccess.ReadWrite;
+                MergeKind(x, kind, into, kinds);
             }
             return true;
         }
         _keys.Clear();
-        if (!_service.AnalyzeRequest(operation, _keys) || _keys.Count == 0) { _keys.Clear(); _keys.Add(NoObject); }
-        foreach (var k in _keys)
+        bool ok = _service.AnalyzeRequest(operation, _keys) && _keys.Count > 0;
+        if (!ok) { _keys.Clear(); _keys.Add(NoObject); }
+        _written.Clear();
+        bool writes = ok && _service.AnalyzeWrites(operation, _written);
+        foreach (var key in _keys)
         {
-            if (!lookup.TryGetValue(k, out var x)) return false;
-            if (!into.Contains(x)) into.Add(x);
+            if (!lookup.TryGetValue(key, out var x)) return false;
+            bool written = !writes;
+            if (writes) foreach (var w in _written) if (w.AsSpan().SequenceEqual(key)) { written = true; break; }
+            MergeKind(x, written ? ObjectAccess.ReadWrite : ObjectAccess.Read, into, kinds);
         }
         return true;
+    }
+
+    /// <summary>As <see cref="AddObject"/>: a repeated object keeps its kind only if it is the same (and not a counted overwrite, which might count twice).</summary>
+    private static void MergeKind(ObjectRecord x, ObjectAccess kind, List<ObjectRecord> into, List<ObjectAccess> kinds)
+    {
+        int at = into.IndexOf(x);
+        if (at < 0) { into.Add(x); kinds.Add(kind); return; }
+        if (kinds[at] != kind || kind == ObjectAccess.CountedOverwrite) kinds[at] = ObjectAccess.ReadWrite;
+    }
+
+    /// <summary>S6: the local copies of a replayed request's reflected objects, taken right before it is handed out and put back once it executed.</summary>
+    private readonly List<(ObjectRecord Object, byte[] State)> _protectedCopies = new();
+
+    /// <summary>S6 (docs/odrc.md §9): before a request with reflected objects is handed out, keep their local copies (their base is past it).</summary>
+    private void SaveReflected(OdrcRequest q)
+    {
+        _protectedCopies.Clear();
+        for (int i = 0; i < q.Objects.Length; i++)
+        {
+            if (!q.IsReflected(i)) continue;
+            _stateWriter.ResetWrittenCount();
+            _service.GetObjectState(q.Objects[i].Id, _stateWriter);
+            _protectedCopies.Add((q.Objects[i], _stateWriter.WrittenSpan.ToArray()));
+        }
+    }
+
+    /// <summary>S6: after the request executed, its reflected objects get their copies back (the request overwrote them without reading them).</summary>
+    private void RestoreReflected(OdrcRequest q)
+    {
+        foreach (var (x, state) in _protectedCopies) _service.SetObjectState(x.Id, state);
+        _protectedCopies.Clear();
+        Trace?.Invoke($"replayed {q.Ordinal} without its effect on its reflected objects (S6)");
+    }
+
+    /// <summary>Tail requests between bases replayed on their pending objects only, exactly (docs/odrc.md §9 S6, E1: they overwrite the others).</summary>
+    public long BetweenBasesReplayed { get; private set; }
+    /// <summary>Tail requests between bases that only read their pending objects: nothing to replay (S6, E2).</summary>
+    public long BetweenBasesReadsSkipped { get; private set; }
+    /// <summary>Objects left unresolved by installed snapshots (S7): usable here again only after a stable object checkpoint past their gap.</summary>
+    public long UnresolvedAtRestore { get; private set; }
+
+    /// <summary>True if the tail request at <paramref name="ordinal"/> only read <paramref name="objectId"/> and was not replayed on it after a state transfer (docs/odrc.md §9 S6, E2): the copy is as current as if it had been (diagnostics and oracles).</summary>
+    public bool SkippedReadAt(ReadOnlySpan<byte> objectId, ulong ordinal)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        return lookup.TryGetValue(objectId, out var x) && x.ReadsSkipped is { } l && l.Contains(ordinal);
+    }
+
+    /// <summary>Objects unresolved here now (docs/odrc.md §9 S7; O(objects), diagnostics).</summary>
+    public int UnresolvedCount
+    {
+        get
+        {
+            int n = 0;
+            foreach (var x in _objects.Values) if (x.UnresolvedUntil != 0) n++;
+            return n;
+        }
+    }
+
+    /// <summary>True if the state of <paramref name="objectId"/> is unresolved here after a state transfer (docs/odrc.md §9 S7): no request on it executes here until a stable object checkpoint past its gap is installed.</summary>
+    public bool IsUnresolved(ReadOnlySpan<byte> objectId)
+    {
+        var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
+        return lookup.TryGetValue(objectId, out var x) && x.UnresolvedUntil != 0;
     }
 
     /// <summary>
@@ -391,11 +530,68 @@ public sealed partial class Selector
     private bool FetchBaseState(ObjectRecord x)
     {
         if (x.StableAt(x.NeedsState) is not null) return false;
+        if (_o.BaseFetchAttempts > 0 && x.FetchAttempts >= _o.BaseFetchAttempts)
+        {
+            if (!_unreachableBases.Contains(x)) _unreachableBases.Add(x);   // handled by NextRequest once the update gave up (S7)
+            return true;
+        }
         x.NextFetchTick = _tick + _o.FetchRetryTicks;
         x.FetchAttempts++;
         Stats.FetchesSent++;
         _out.SendObjectFetch(uint.MaxValue, x.Id, x.NeedsState);
         return true;
+    }
+
+    /// <summary>Objects whose base state (S4) did not arrive in <see cref="SelectorOptions.BaseFetchAttempts"/> fetch rounds.</summary>
+    private readonly List<ObjectRecord> _unreachableBases = new();
+    private readonly List<(ObjectRecord Object, ulong From)> _unresolveWork = new();
+
+    /// <summary>
+    /// S7 for a base state no f+1 replicas answer (docs/odrc.md §9): the object becomes unresolved, every request on it not
+    /// executed yet is skipped here (stored or selected — called only between plans, so none is being handed out), and so is
+    /// every later not-yet-executed request on the other objects of those requests, which become unresolved from there on.
+    /// They all wait for a stable object checkpoint past their gap (G18 jump), as after an unreplayable tail request.
+    /// </summary>
+    private void MakeUnreachableBasesUnresolved()
+    {
+        _unresolveWork.Clear();
+        foreach (var x in _unreachableBases) _unresolveWork.Add((x, 0));
+        _unreachableBases.Clear();
+        for (int w = 0; w < _unresolveWork.Count; w++)
+        {
+            var (x, from) = _unresolveWork[w];
+            if (from == 0)
+            {
+                // the object whose base did not come: nothing on it can execute here. (Another object below keeps its pending
+                // base: its requests before `from` still need it and may execute.)
+                if (x.NeedsState == 0 || x.FetchedState is not null) continue;   // it arrived meanwhile
+                x.UnresolvedUntil = Math.Max(x.UnresolvedUntil, x.NeedsState);   // (a checkpoint at its base no longer helps: past it only)
+                x.NeedsState = 0;
+                x.FetchAttempts = 0;
+                x.BaseCandidates = null;
+                Trace?.Invoke($"base of {System.Text.Encoding.UTF8.GetString(x.Id)} unreachable: unresolved");
+            }
+            for (int i = x.Log.Count - 1; i >= 0; i--)
+            {
+                var q = x.Log[i];
+                if (q.Ordinal < from || q.State is not (OdrcRequestState.Stored or OdrcRequestState.Selected)) continue;
+                if (q.State == OdrcRequestState.Stored) _storedDead++;
+                q.State = OdrcRequestState.Skipped;                    // the selected queue steps over it
+                Stats.UnresolvedSkipped++;
+                x.Log.RemoveAt(i);
+                x.UnresolvedUntil = Math.Max(x.UnresolvedUntil, q.Ordinal);
+                for (int j = 0; j < q.Objects.Length; j++)
+                {
+                    var z = q.Objects[j];
+                    if (z == x || q.IsReflected(j)) continue;
+                    z.Log.Remove(q);
+                    z.UnresolvedUntil = Math.Max(z.UnresolvedUntil, q.Ordinal);
+                    _unresolveWork.Add((z, q.Ordinal));
+                }
+            }
+        }
+        _unresolveWork.Clear();
+        CompactStored();
     }
 
     /// <summary>After an update: an object maintained here that was restored is current once no stored request on it is left.</summary>

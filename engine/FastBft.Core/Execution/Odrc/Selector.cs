@@ -28,6 +28,13 @@ public sealed record SelectorOptions
     public int AlarmTicks { get; init; } = 200;
     /// <summary>Ticks between two OBJECT-FETCH attempts for one object (each to the next candidate replica). ≥ 1.</summary>
     public int FetchRetryTicks { get; init; } = 4;
+    /// <summary>
+    /// After a state transfer: fetch rounds for a base state (S4: f+1 identical OBJECT-STATEs, no certified hash) before the object
+    /// is made unresolved instead (docs/odrc.md §9 S7: no request on it executes here until a stable object checkpoint past it),
+    /// so that a base no f+1 replicas hold any more (evicted; or a W2 gap under write knowledge) does not block the selected
+    /// queue for good. 0 = never (wait for it). Default 64 (× <see cref="FetchRetryTicks"/> ticks).
+    /// </summary>
+    public int BaseFetchAttempts { get; init; } = 64;
     /// <summary>Stable checkpoints kept per object (the newest; the one a stale copy waits for is kept too). ≥ 1.</summary>
     public int StableKept { get; init; } = 4;
     /// <summary>
@@ -115,6 +122,10 @@ public sealed class SelectorStats
     public long CountedOverwritesOmitted;
     /// <summary>Counted overwrites executed right after the service accounted for the ones left out before them (rule W4).</summary>
     public long CounterAdjustments;
+    /// <summary>Ordered requests not executed here because they touch an unresolved object (docs/odrc.md §9 S7): this replica is silent on them.</summary>
+    public long UnresolvedSkipped;
+    /// <summary>Unresolved objects made usable again by a G18 jump to a stable object checkpoint (docs/odrc.md §9 S7).</summary>
+    public long UnresolvedResolved;
 }
 
 /// <summary>
@@ -242,7 +253,7 @@ public sealed partial class Selector
     public (ulong Applied, bool Current) LocalVersion(ReadOnlySpan<byte> objectId)
     {
         var lookup = _objects.GetAlternateLookup<ReadOnlySpan<byte>>();
-        return lookup.TryGetValue(objectId, out var x) ? (x.Applied, x.NeedsState == 0) : (0, true);
+        return lookup.TryGetValue(objectId, out var x) ? (x.Applied, x.NeedsState == 0 && x.UnresolvedUntil == 0) : (0, true);
     }
 
     /// <summary>Ordinal of the newest stable checkpoint of an object (0 = none).</summary>
@@ -325,7 +336,8 @@ public sealed partial class Selector
         };
         if (objs.Length > 1) r.Flags = new byte[objs.Length];
         ulong executors = 0, first = objs[0].Maintainers;
-        bool maintained = false, cross = false, readOnly = true;
+        bool maintained = false, cross = false, readOnly = true, unresolved = false;
+        for (int i = 0; i < objs.Length; i++) unresolved |= objs[i].UnresolvedUntil != 0;   // docs/odrc.md §9 S7: not executable here
         for (int i = 0; i < objs.Length; i++)
         {
             var x = objs[i];
@@ -349,16 +361,17 @@ public sealed partial class Selector
                 r.SetIntervalStart(i, x.LastTrigger + 1);
                 x.LastTrigger = a;
                 x.LastTriggerOrdinal = r.Ordinal;
-                if (!x.Maintained && x.AlarmRequest is null)          // Fig. 6.8 LogAccess: start timer[x] with r attached
+                if (!x.Maintained && x.AlarmRequest is null && !unresolved)   // Fig. 6.8 LogAccess: start timer[x] with r attached
                 {
                     x.AlarmRequest = r;
                     x.AlarmTick = _tick + _o.AlarmTicks;
                     _alarmed.Add(x);
                 }
             }
-            x.Log.Add(r);
+            if (unresolved) x.UnresolvedUntil = r.Ordinal;            // S7: r is skipped here, so x's state after r is unknown here too
+            else x.Log.Add(r);
             // a checkpoint of x at r that became stable before r arrived here: x may now skip up to it (G18)
-            if (!x.Maintained && x.NewestStable is { } st && st.Ordinal == r.Ordinal && !_jumpPending.Contains(x)) _jumpPending.Add(x);
+            if ((!x.Maintained || x.UnresolvedUntil != 0) && x.NewestStable is { } st && st.Ordinal == r.Ordinal && !_jumpPending.Contains(x)) _jumpPending.Add(x);
         }
         r.Executors = executors;
         r.CrossBorder = cross;
@@ -367,7 +380,12 @@ public sealed partial class Selector
         _lastOfClient[client] = r;
         NoteOrdered(r);                                               // the open tail of agreement checkpoints (Selector.StateTransfer.cs)
         Stats.Inserted++;
-        if (maintained)
+        if (unresolved)
+        {
+            r.State = OdrcRequestState.Skipped;                       // never executed, replayed or forced here (S7)
+            Stats.UnresolvedSkipped++;
+        }
+        else if (maintained)
         {
             r.State = OdrcRequestState.Selected;                      // X ∩ X_MAINTAINED ≠ ∅: selected.Enqueue(r)
             _selected.Add(r);
@@ -444,7 +462,13 @@ public sealed partial class Selector
         {
             var r = _selected[_selectedHead];
             if (r.State != OdrcRequestState.Selected) { _selectedHead++; continue; }
-            if (!PrepareUpdate(r)) { Prefetch(); return null; }
+            if (!PrepareUpdate(r))
+            {
+                Prefetch();
+                if (_unreachableBases.Count == 0) return null;
+                MakeUnreachableBasesUnresolved();                      // S7: requests on them are skipped; the head may move on
+                continue;
+            }
             _selectedHead++;
             if (_selectedHead > 1024 && _selectedHead * 2 > _selected.Count) { _selected.RemoveRange(0, _selectedHead); _selectedHead = 0; }
             r.State = OdrcRequestState.Planned;
@@ -464,6 +488,7 @@ public sealed partial class Selector
     private OdrcRequest HandOut()
     {
         var q = _plan[_planHead++];
+        if (q.HasReflected) SaveReflected(q);                          // S6: restored in Executed
         for (int i = 0; i < _survivors.Count; i++)                    // the accountings of the plan being handed out (usually none)
         {
             var (survivor, x, count) = _survivors[i];
@@ -505,6 +530,7 @@ public sealed partial class Selector
         {
             var x = r.Objects[i];
             if (x.Maintained && !x.Restoring) continue;                // restored after a state transfer: brought current first
+            if (r.IsReflected(i)) continue;                            // S6: its effect on x is in x's base; x is left as it is
             x.Mark = epoch;
             if (optimise && r.IsOverwrite(i) && CanOverwrite(x, r)) { x.OverwriteMark = epoch; _overwrite.Add(x); }
             else
@@ -546,8 +572,10 @@ public sealed partial class Selector
                 }
                 EndRun(ref pending, x);
                 _closure.Add(q);
-                foreach (var y in q.Objects)
+                for (int j = 0; j < q.Objects.Length; j++)
                 {
+                    var y = q.Objects[j];
+                    if (q.IsReflected(j)) continue;                    // S6: q is replayed without its effect on y (y is past q)
                     // W3 requires every stored request on an overwritten object to be droppable, so none reaches the closure
                     if (y.OverwriteMark == epoch) throw new InvalidOperationException("selector: an overwritten object reached the update closure (W3)");
                     if (y.Mark != epoch) { y.Mark = epoch; _involved.Add(y); }
@@ -777,7 +805,9 @@ public sealed partial class Selector
         for (int i = 0; i < r.Objects.Length; i++)
         {
             var x = r.Objects[i];
+            if (r.IsReflected(i)) continue;                           // S6: x's copy is put back below
             x.Log.Remove(r);
+            if (x.UnresolvedUntil != 0 && !_jumpPending.Contains(x)) _jumpPending.Add(x);   // S7: a request before the gap done; retry the jump
             x.Applied = r.Ordinal;
             if (x.Ring.Count > 0 && x.Ring[^1].Access + 1 != r.AccessOf(i)) x.Ring.Clear();     // not contiguous (cannot happen with a correct plan)
             x.Ring.Add(new ReplyHash(r.AccessOf(i), r.ClientId, r.RequestId, r.Sequence, hash));
@@ -788,6 +818,7 @@ public sealed partial class Selector
                 x.Ring.Clear();                                       // the next interval starts after this access (G19)
             }
         }
+        if (r.HasReflected) RestoreReflected(r);
         if (r.ForcedByNotice && _o.AdoptOnStall)
             foreach (var x in r.Objects) if (!x.Maintained) AdoptGroup(x.Maintainers);
     }
@@ -927,7 +958,7 @@ public sealed partial class Selector
             if (held.Ordinal == cp.Ordinal && !held.Hash.AsSpan().SequenceEqual(cp.StateHash)) Stats.OwnCheckpointMismatches++;
         _out.VerifiedReplies(cp.Replies);
         if (x.AlarmRequest is { } a && a.Ordinal <= cp.Ordinal) x.AlarmRequest = null;   // Fig. 6.8: stop timer[x]
-        if (!x.Maintained) { if (!_jumpPending.Contains(x)) _jumpPending.Add(x); }
+        if (!x.Maintained || x.UnresolvedUntil != 0) { if (!_jumpPending.Contains(x)) _jumpPending.Add(x); }
         if (_planHead >= _plan.Count) RunPendingJumps();
     }
 
@@ -958,16 +989,17 @@ public sealed partial class Selector
                     if (q.Ordinal > y.JumpTarget) break;
                     bool ok = q.State == OdrcRequestState.Stored;
                     if (ok)
-                        foreach (var z in q.Objects)
+                        for (int j = 0; j < q.Objects.Length; j++)
                         {
-                            if (z == y) continue;
-                            if (z.Maintained) { ok = false; break; }
+                            var z = q.Objects[j];
+                            if (z == y || q.IsReflected(j)) continue;  // S6: q is not pending on a reflected object
+                            if (z.Maintained && z.UnresolvedUntil == 0) { ok = false; break; }
                             if (z.Mark != epoch) AddToJump(z, epoch);
                             if (z.JumpTarget < q.Ordinal) { ok = false; break; }
                         }
                     if (ok) continue;
                     var below = y.NewestStableBelow(q.Ordinal);
-                    y.JumpTarget = below is not null && below.Ordinal > y.Applied ? below.Ordinal : y.Applied;
+                    y.JumpTarget = below is not null && below.Ordinal > y.Applied && below.Ordinal >= y.UnresolvedUntil ? below.Ordinal : y.Applied;
                     changed = true;
                     break;
                 }
@@ -980,6 +1012,13 @@ public sealed partial class Selector
             Trace?.Invoke($"jump {System.Text.Encoding.UTF8.GetString(y.Id)} {y.Applied} -> {s.Ordinal}");
             y.Applied = s.Ordinal;
             y.NeedsState = s.Ordinal;
+            if (y.UnresolvedUntil != 0)
+            {
+                // S7: the certified state covers every request skipped on y; a maintained y is brought current by the update (S3)
+                y.UnresolvedUntil = 0;
+                y.Restoring = y.Maintained;
+                Stats.UnresolvedResolved++;
+            }
             y.FetchedState = null;
             y.FetchAttempts = 0;
             y.Ring.Clear();
@@ -1004,7 +1043,8 @@ public sealed partial class Selector
     {
         x.Mark = epoch;
         var s = x.NewestStableBelow(_ordinal + 1);                   // never past what this replica has inserted
-        x.JumpTarget = !x.Maintained && s is not null && s.Ordinal > x.Applied ? s.Ordinal : x.Applied;
+        // a maintained object is current by definition, unless unresolved (S7): then only a checkpoint past its gap helps
+        x.JumpTarget = (!x.Maintained || x.UnresolvedUntil != 0) && s is not null && s.Ordinal > x.Applied && s.Ordinal >= x.UnresolvedUntil ? s.Ordinal : x.Applied;
         _jumpSet.Add(x);
     }
 
