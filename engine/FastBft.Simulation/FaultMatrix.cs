@@ -33,8 +33,12 @@ public static class FaultMatrix
     /// <see cref="ReMinBftTimingsFor"/>, <see cref="ReMinBftCiSeedsPerPoint"/>).</summary>
     public static IReadOnlyList<string> ReMinBftProtocols { get; } = ["reminbft"];
 
+    /// <summary>Agreement cores with the ODRC execution stage (docs/odrc.md §6): their agreement protocol's roles, timings and CI
+    /// seeds, the behaviours of <see cref="Odrc.OdrcSimProtocol.Behaviours"/>, the ODRC oracles (<see cref="Odrc.OdrcExecutionOracle"/>).</summary>
+    public static IReadOnlyList<string> OdrcProtocols { get; } = ["pbft-odrc", "minbft-odrc"];
+
     /// <summary>Every protocol the matrix knows.</summary>
-    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols, .. MinBftProtocols, .. ReMinBftProtocols];
+    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols, .. MinBftProtocols, .. ReMinBftProtocols, .. OdrcProtocols];
 
     /// <summary>Fault tolerances f (n = 3f+1) of the matrix.</summary>
     public static IReadOnlyList<int> Fs { get; } = [1, 2, 3];

@@ -124,6 +124,7 @@ public sealed partial class Simulator
     private readonly Scenario _sc;
     private readonly ISimProtocol _proto;
     private readonly Func<IReplicatedService> _serviceFactory;
+    private readonly ISimExecutionOracle? _exec;          // selective execution (ODRC): the protocol's replacement of the whole-state oracles
     private readonly SimCellParameters _p;
     private readonly ReplicaParameters _replicaParameters;
     private readonly QuorumPolicy? _quorums;
@@ -186,6 +187,7 @@ public sealed partial class Simulator
         _sc = scenario;
         _proto = protocol;
         _serviceFactory = serviceFactory;
+        _exec = protocol.CreateExecutionOracle(serviceFactory);
         _p = parameters ?? new SimCellParameters();
         _f = scenario.F;
         _n = protocol.Definition.Shape(_f).N;
@@ -247,10 +249,12 @@ public sealed partial class Simulator
             node.Usig = CreateUsig(protocol.Definition.Shape(_f), i);
             for (int k = 0; k < instances; k++)
             {
-                node.Services[k] = new RecordingService(serviceFactory());
+                node.Services[k] = new RecordingService(serviceFactory()) { SelectiveExecution = _exec is not null };
                 var auth = new Authenticator(i, _keys);
                 var def = protocol.Definition;
-                node.Cores[k] = def.CreateReplica(_replicaParameters, auth, def.CreateExecution(_replicaParameters, i, node.Services[k]), new Output(this, i, k), _quorums, node.Usig);
+                var stage = def.CreateExecution(_replicaParameters, i, _exec?.Service(i, k, node.Services[k]) ?? node.Services[k]);
+                if (_exec is not null) stage = _exec.Stage(i, k, stage);
+                node.Cores[k] = def.CreateReplica(_replicaParameters, auth, stage, new Output(this, i, k), _quorums, node.Usig);
                 AttachCounterOrderOracle(i, node.Cores[k]);
                 node.Verifiers[k] = node.Usig is null
                     ? new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits)
@@ -566,11 +570,17 @@ public sealed partial class Simulator
         c.Rid++;
         c.Attempt = 0;
         long value = (long)(_rng.Next() % 1_000_000);
-        c.Request = BuildRequest(c, c.Rid, value);
+        c.Request = _proto.NextOperation(_rng) is { } operation ? BuildRequest(c, c.Rid, operation) : BuildRequest(c, c.Rid, value);
         c.Voter.Start(c.Rid);
         if (c.Rid == 1) for (uint r = 0; r < _n; r++) Net(c.Id, r, c.Request, 0);
         else Net(c.Id, (uint)(c.Voter.View % (ulong)_n), c.Request, 0);
         Schedule(_now + ClientTimeout, Kind.ClientTimer, c.Id, c.Id, null, c.Rid, 0);
+    }
+
+    private static byte[] BuildRequest(SimClient c, ulong rid, byte[] operation)
+    {
+        operation.CopyTo(c.Builder.BeginVector(MessageType.Request, 0, rid, operation.Length));
+        return c.Builder.SealVector().ToArray();
     }
 
     private static byte[] BuildRequest(SimClient c, ulong rid, long value)

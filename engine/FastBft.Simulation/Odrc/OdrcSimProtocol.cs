@@ -1,0 +1,75 @@
+using FastBft.Agreement;
+using FastBft.Execution.Odrc;
+using FastBft.Service;
+
+namespace FastBft.Simulation.Odrc;
+
+/// <summary>
+/// An agreement core with the ODRC execution stage in the generic simulator (<c>pbft-odrc</c>, <c>minbft-odrc</c>; docs/odrc.md
+/// §6, docs/simulation.md "PBFT+ODRC"): the real cores of <paramref name="agreement"/> over <see cref="OdrcProtocol"/> (each
+/// request executes on the f+1 maintainers of its objects, round-robin placement over the cell's n replicas), run under the
+/// agreement protocol's fault matrix — its roles, timings, networks and CI seeds, view changes, Twins, state transfer of an
+/// isolated replica — with the ODRC oracles of <see cref="OdrcExecutionOracle"/> instead of the whole-state ones. Clients send
+/// the operations of <paramref name="workload"/> (KV: single-key reads and writes, a quarter of the requests multi-key
+/// across maintainer sets) and accept f+1 matching replies with one full reply, as in production; a maintainer that
+/// answers wrongly or withholds execution leaves its clients one reply short, their retransmissions are the stalled-result
+/// notices (Thesis §6.4.3) that force the request on the other replicas.
+/// </summary>
+/// <param name="agreement">the agreement protocol in the simulator: <see cref="PbftSimProtocol"/> or <see cref="MinBftSimProtocol"/>.</param>
+/// <param name="workload">the operations of correct clients; null describes the matrix only (running needs one: <see cref="WithWorkload"/>).</param>
+public sealed class OdrcSimProtocol(ISimProtocol agreement, IOdrcSimWorkload? workload = null) : ISimProtocol
+{
+    /// <summary>
+    /// Selector options of the simulated cell, scaled to its short runs (≈ 15–40 requests): an object checkpoint every 3
+    /// accesses (K), the Fig. 6.8 alarm after 40 ticks (200 virtual ms), a fetch retry every 4 ticks, adoption for 150 ticks —
+    /// the ODRC simulator's values, with the alarm scaled to the generic simulator's 5 ms tick.
+    /// </summary>
+    public static SelectorOptions Options { get; } = new() { CheckpointAccesses = 3, AlarmTicks = 40, FetchRetryTicks = 4, StableKept = 4, AdoptTicks = 150 };
+
+    /// <summary>Objects the workload draws keys from (a key is an object; KV keys "g{i/3}:k{i}" and 4 counters).</summary>
+    public const int Objects = 8;
+
+    /// <summary>The agreement protocol's simulator definition.</summary>
+    public ISimProtocol Agreement => agreement;
+
+    /// <summary>This protocol with the operations of <paramref name="w"/>.</summary>
+    public OdrcSimProtocol WithWorkload(IOdrcSimWorkload w) => new(agreement, w);
+
+    /// <inheritdoc/>
+    public string Name => agreement.Name + "-odrc";
+    /// <inheritdoc/>
+    public IProtocolDefinition Definition { get; } = new OdrcProtocol(agreement.Definition, PlacementStrategy.RoundRobin, Options);
+    /// <summary>False: under ODRC each replica keeps current only the objects it maintains (Thesis §6.2.2.3); convergence is checked on
+    /// the copies (<see cref="OdrcExecutionOracle"/>), agreement on the order.</summary>
+    public bool WholeStateConverges => false;
+    /// <summary>
+    /// The agreement protocol's behaviours: every one of them attacks the agreement stage (which ODRC leaves as it is) or a
+    /// replica's replies and checkpoints — and each replica is a maintainer of some objects, so a wrong reply, a crash, a mute
+    /// or slow replica is a faulty maintainer whose clients recover only through forced execution. None is excluded.
+    /// </summary>
+    public IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => agreement.Behaviours(role);
+    /// <inheritdoc/>
+    public bool ChecksCommitCertificate => agreement.ChecksCommitCertificate;
+    /// <inheritdoc/>
+    public bool CertifiedCommitCertificate => agreement.CertifiedCommitCertificate;
+    /// <inheritdoc/>
+    public bool LivenessExpected(Scenario s) => agreement.LivenessExpected(s);
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultyRole> Roles => agreement.Roles;
+    /// <inheritdoc/>
+    public IReadOnlyList<FaultTiming> Timings(FaultyRole role) => agreement.Timings(role);
+    /// <summary>CI seeds per point: one at f = 1, none above (the sweeps cover f = 2, 3; docs/simulation.md "PBFT+ODRC").</summary>
+    public int CiSeedsPerPoint(int f) => f == 1 ? 1 : 0;
+    /// <inheritdoc/>
+    public ISimExecutionOracle CreateExecutionOracle(Func<IReplicatedService> serviceFactory) => new OdrcExecutionOracle(serviceFactory);
+    /// <summary>
+    /// A request of the workload over <see cref="Objects"/> objects: a quarter of the draws from cross-border chains (mostly
+    /// two-key MSETs of neighbours), the rest mixed (single-key GET/SET/INCRBY, some multi-key MGET/MSET).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">no workload (<see cref="WithWorkload"/>).</exception>
+    public byte[] NextOperation(SimRandom random)
+    {
+        if (workload is null) throw new InvalidOperationException($"{Name} runs with a workload: OdrcSimProtocol.WithWorkload (the CLI and the tests use the KV workload)");
+        return workload.Next(random, random.Int(4) == 0 ? OdrcWorkloadKind.CrossBorderChains : OdrcWorkloadKind.Mixed, Objects);
+    }
+}
