@@ -304,11 +304,12 @@ public static class FaultMatrix
         return point with { Seed = ScenarioMatrix.SeedOf(point, baseSeed, seedIndex) };
     }
 
-    /// <summary>Every CI scenario of <paramref name="protocol"/>: each matrix point with its <see cref="CiSeedsPerPoint"/> seeds from <see cref="CiBaseSeed"/>, in matrix order.</summary>
+    /// <summary>Every CI scenario of <paramref name="protocol"/>: each matrix point the protocol runs in CI (<see cref="ISimProtocol.InCi"/>) with its <see cref="CiSeedsPerPoint"/> seeds from <see cref="CiBaseSeed"/>, in matrix order.</summary>
     public static IEnumerable<Scenario> CiScenarios(string protocol)
     {
         var p = SimProtocols.Get(protocol);
         foreach (var point in ScenarioMatrix.Points(protocol, Fs))
+            if (p.InCi(point))
             for (int i = 0; i < p.CiSeedsPerPoint(point.F); i++)
                 yield return point with { Seed = ScenarioMatrix.SeedOf(point, CiBaseSeed, i) };
     }

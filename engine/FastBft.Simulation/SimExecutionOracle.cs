@@ -33,4 +33,8 @@ public interface ISimExecutionOracle
     /// (what an accepted result must equal: the validity oracle). Null before <see cref="Check"/>.
     /// </summary>
     IReadOnlyDictionary<(uint Client, ulong RequestId), byte[]>? ReferenceReplies { get; }
+
+    /// <summary>What the stage of replica <paramref name="replica"/> did that a liveness report should show (e.g. state transfers it
+    /// refused), or null: appended to the simulator's liveness details.</summary>
+    string? Describe(uint replica);
 }

@@ -83,6 +83,8 @@ public interface ISimProtocol
     IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.TimingsFor(role);
     /// <summary>CI seeds per matrix point at <paramref name="f"/>.</summary>
     int CiSeedsPerPoint(int f) => FaultMatrix.CiSeedsPerPoint(f);
+    /// <summary>True if the CI matrix (<see cref="FaultMatrix.CiScenarios"/>) runs matrix point <paramref name="point"/>; the default: every point.</summary>
+    bool InCi(Scenario point) => true;
     /// <summary>
     /// Selective execution (ODRC): the oracle that observes the replicas' services and stages and replaces the whole-state
     /// oracles for one run (<see cref="ISimExecutionOracle"/>), over <paramref name="serviceFactory"/>'s service; null (the

@@ -339,12 +339,21 @@ public sealed partial class Simulator
         if (_violation is null && (_finishTime < 0 || (HasLagger && !CaughtUp())) && livenessExpected)
             Fail("liveness", $"correct clients or the lagging replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
+                + StageNotes()
                 + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {nd.Cores[0].DescribeState()}"))));
         if (_violation is null && (CheckRetained || _sc.Behaviour is Behaviour.FarViewChange or Behaviour.Oversized or Behaviour.Flood or Behaviour.Replay)) CheckRetainedMemory();
         ulong maxView = 0;
         foreach (var node in _nodes) if (IsCorrect(node.Id)) maxView = Math.Max(maxView, node.Cores[0].View);
         return new SimulationResult(_sc, _violation, _detail, _trace.Value, _events, _now, livenessExpected, _activationTime, _finishTime, maxView,
             _clients.Where(c => !c.Byzantine).Sum(c => c.Done), _firstNewViewReply);
+    }
+
+    /// <summary>Selective execution: the protocol oracle's notes on the correct replicas' stages (<see cref="ISimExecutionOracle.Describe"/>), for a liveness detail.</summary>
+    private string StageNotes()
+    {
+        if (_exec is null) return "";
+        var notes = _nodes.Where(nd => IsCorrect(nd.Id)).Select(nd => _exec.Describe(nd.Id)).OfType<string>().ToList();
+        return notes.Count == 0 ? "" : "; " + string.Join("; ", notes);
     }
 
     private bool HasLagger => _isolateOne != uint.MaxValue || _lagger != uint.MaxValue;

@@ -38,8 +38,11 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
         public IObjectStateService? Objects;
         public RecordingService? Recorded;
         public string? Violation;                                           // seen while running (a batch committed twice, differently)
+        public int Installs, Refused;                                       // certified agreement snapshots installed / refused by the stage
+        public string? LastRefusal;                                         // why the last one was refused (the selector's reason)
     }
 
+    private static readonly bool Trace = Environment.GetEnvironmentVariable("FASTBFT_SIM_TRACE") is not null;
     private readonly Dictionary<uint, Replica> _replicas = new();           // instance 0 of each replica (a faulty node's twins are not judged)
     private Dictionary<(uint, ulong), byte[]>? _replies;
 
@@ -70,6 +73,7 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
         var r = Of(replica, instance);
         var odrc = stage as OdrcExecutionStage ?? throw new ArgumentException("the ODRC oracle observes an OdrcExecutionStage");
         r.Stage = odrc;
+        if (Trace) odrc.Selector.Trace = m => Console.Error.WriteLine($"  r{replica}/{instance} selector: {m}");
         return new ObservedStage(odrc, r);
     }
 
@@ -180,6 +184,17 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
         return null;
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// ODRC: the certified agreement snapshots the replica's stage installed and refused, and the reason of the last refusal
+    /// ("request s between bases" is the known limitation S5 of docs/odrc.md §9: a multi-object request after one object's
+    /// base and inside another's cannot be replayed, so the replica waits for a later checkpoint, §10).
+    /// </remarks>
+    public string? Describe(uint replica)
+        => _replicas.TryGetValue(replica, out var r) && (r.Installs > 0 || r.Refused > 0)
+            ? $"replica {replica}'s ODRC stage installed {r.Installs} and refused {r.Refused} certified snapshots{(r.LastRefusal is null ? "" : $" (last refused: {r.LastRefusal}{(r.LastRefusal.Contains("between bases", StringComparison.Ordinal) ? " — S5" : "")})")}"
+            : null;
+
     private static string Show(ReadOnlySpan<byte> b)
     {
         var s = System.Text.Encoding.ASCII.GetString(b.Length > 48 ? b[..48] : b);
@@ -242,8 +257,18 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
         public bool TryInstallCheckpoint(ulong sequence, ReadOnlySpan<byte> snapshot)
         {
             r.Epoch++;                                                  // executions the install's Drain makes belong to the new epoch
-            if (inner.TryInstallCheckpoint(sequence, snapshot)) { r.Recorded?.CountStageRestore(); return true; }
+            // the selector names its reason for a refusal only in its trace: listen for the duration of this call
+            string? reason = null;
+            var trace = inner.Selector.Trace;
+            inner.Selector.Trace = m => { reason ??= m; trace?.Invoke(m); };
+            bool installed;
+            try { installed = inner.TryInstallCheckpoint(sequence, snapshot); }
+            finally { inner.Selector.Trace = trace; }
+            if (installed) { r.Installs++; r.Recorded?.CountStageRestore(); return true; }
             r.Epoch--;
+            r.Refused++;
+            r.LastRefusal = $"checkpoint {sequence}: {(reason is not null && reason.StartsWith("restore refused", StringComparison.Ordinal) ? reason : "malformed, or counters that disagree with the tail")}";
+            if (Trace) Console.Error.WriteLine($"ODRC stage refused the {r.LastRefusal}");
             return false;
         }
         public void GetStateDigest(Span<byte> digest32) => inner.GetStateDigest(digest32);
