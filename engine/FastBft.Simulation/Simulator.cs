@@ -159,6 +159,8 @@ public sealed partial class Simulator
     public uint? IsolatedReplica { get; init; }
     /// <summary>Virtual time at which <see cref="IsolatedReplica"/> is reconnected.</summary>
     public long IsolationEnds { get; init; }
+    /// <summary>Selective execution (ODRC): the protocol's execution oracle of this run (<see cref="ISimProtocol.CreateExecutionOracle"/>), for assertions after <see cref="Run"/>; null otherwise.</summary>
+    public ISimExecutionOracle? ExecutionOracle => _exec;
     /// <summary>The (first instance of the) core of replica <paramref name="id"/>, for assertions after <see cref="Run"/>.</summary>
     public IReplicaCore Replica(uint id) => _nodes[id].Cores[0];
     /// <summary>Check the commit-certificate oracle after every step (default on; off shows what the end-to-end invariants alone catch).</summary>

@@ -184,6 +184,12 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
         return null;
     }
 
+    /// <summary>Requests replica <paramref name="replica"/> (its first instance) executed: selected, replayed and forced (0 if unknown).</summary>
+    public int Executions(uint replica) => _replicas.TryGetValue(replica, out var r) ? r.Executions.Count : 0;
+
+    /// <summary>The selector counters of replica <paramref name="replica"/>'s stage (its first instance), or null.</summary>
+    public SelectorStats? Stats(uint replica) => _replicas.TryGetValue(replica, out var r) ? r.Stage?.Selector.Stats : null;
+
     /// <inheritdoc/>
     /// <remarks>
     /// ODRC: the certified agreement snapshots the replica's stage installed and refused, and the reason of the last refusal
