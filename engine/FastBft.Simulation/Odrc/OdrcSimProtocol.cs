@@ -45,7 +45,10 @@ public sealed class OdrcSimProtocol(ISimProtocol agreement, IOdrcSimWorkload? wo
     /// <summary>
     /// The agreement protocol's behaviours: every one of them attacks the agreement stage (which ODRC leaves as it is) or a
     /// replica's replies and checkpoints — and each replica is a maintainer of some objects, so a wrong reply, a crash, a mute
-    /// or slow replica is a faulty maintainer whose clients recover only through forced execution. None is excluded.
+    /// or slow replica is a faulty maintainer whose clients recover only through forced execution. None is excluded. Two of
+    /// them reach the ODRC messages too (Simulator.Adversary.cs): <see cref="Behaviour.WrongCheckpoint"/> also corrupts the
+    /// state hash of the replica's OBJECT-CHECKPOINTs, <see cref="Behaviour.WrongReply"/> also the states it serves in
+    /// OBJECT-STATE; Mute, InvalidMac, TargetedMac and Replay apply to every message, ODRC's included.
     /// </summary>
     public IReadOnlyList<Behaviour> Behaviours(FaultyRole role) => agreement.Behaviours(role);
     /// <inheritdoc/>
