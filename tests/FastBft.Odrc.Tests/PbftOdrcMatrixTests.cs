@@ -132,6 +132,26 @@ public sealed class PbftOdrcMatrixTests
     }
 
     /// <summary>
+    /// Replay of a sweep failure (seed 804707084, <c>f1/leader/twins/midbatch/clean</c>; docs/odrc.md §9): object g2:k7 is
+    /// maintained by the faulty primary (Twins) and replica 1; replica 1 falls behind during the view change and installs the
+    /// agreement snapshot at ordinal 10, whose base for g2:k7 is its checkpoint at ordinal 7 — stable at replicas 2 and 3 (they
+    /// hold its hash, not its state). The restore dropped the object states replica 1 held, its own checkpoint of g2:k7 at 7
+    /// among them, so no correct replica could serve that state: every correct replica's selected queue blocked on it and a
+    /// client stalled for good. A restored replica keeps the states it held (they are its own checkpoints and verified
+    /// fetches, valid whatever it restores), serves them, and the cell completes.
+    /// </summary>
+    [Fact]
+    public void ARestoredMaintainerKeepsServingTheObjectStatesItHeld()
+    {
+        var sim = new Simulator(Scenario.Parse("pbft-odrc", "f1/leader/twins/midbatch/clean", 804707084), Protocol(), Kv);
+        var r = sim.Run();
+        Assert.True(r.Passed, r.ToString());
+        var oracle = (OdrcExecutionOracle)sim.ExecutionOracle!;
+        Assert.Contains("installed 1", oracle.Describe(1) ?? "");
+        for (uint i = 1; i < 4; i++) Assert.Equal(0, oracle.SelectorOf(i)!.SelectedCount);
+    }
+
+    /// <summary>
     /// Planted bug: replica 1's service applies every request twice (INCRBY counts double). The execution-result oracle (or
     /// convergence of the copies) must report it, though every client may still complete: the other maintainer and forced
     /// executions outvote the wrong replies.

@@ -190,6 +190,9 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
     /// <summary>The selector counters of replica <paramref name="replica"/>'s stage (its first instance), or null.</summary>
     public SelectorStats? Stats(uint replica) => _replicas.TryGetValue(replica, out var r) ? r.Stage?.Selector.Stats : null;
 
+    /// <summary>The selector of replica <paramref name="replica"/>'s stage (its first instance), or null: for diagnostics after a run.</summary>
+    public Selector? SelectorOf(uint replica) => _replicas.TryGetValue(replica, out var r) ? r.Stage?.Selector : null;
+
     /// <inheritdoc/>
     /// <remarks>
     /// ODRC: the certified agreement snapshots the replica's stage installed and refused, and the reason of the last refusal
