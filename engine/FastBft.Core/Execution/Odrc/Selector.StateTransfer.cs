@@ -167,6 +167,8 @@ public sealed partial class Selector
                 LastTriggerOrdinal = BinaryPrimitives.ReadUInt64LittleEndian(t.Slice(24)),
             };
             if (!records.TryAdd(x.Id, x)) { RestoresRefused++; return false; }
+            // object states it holds stay servable (its own checkpoints, verified fetches): it may be the only correct holder
+            if (oldLookup.TryGetValue(id, out var prior)) x.States.AddRange(prior.States);
             ulong baseOrdinal = x.LastTriggerOrdinal, baseAccess = x.LastTrigger;
             if (baseOrdinal == 0)
             {
