@@ -154,6 +154,25 @@ public sealed class PbftOdrcMatrixTests
     }
 
     /// <summary>
+    /// Replay of a sweep failure (seed 437602488, <c>f1/leader/invalidmac/viewchange/isolateone</c>; docs/odrc.md §9): object
+    /// g0:k1 is maintained by the faulty primary (its MACs to two replicas are invalid) and replica 1. Replicas 2 and 3 install
+    /// the agreement snapshot at ordinal 13, whose base for g0:k1 is the checkpoint at ordinal 11. Replica 3 knew that checkpoint
+    /// as stable (its hash, f+1 votes) before the restore, but the restore dropped it, so both had to take the base from f+1
+    /// identical OBJECT-STATEs (S4) — and only one correct replica, replica 1, holds it. Both blocked for good on g0:k1 and
+    /// their clients stalled. A restored record keeps a stable checkpoint it knew at exactly its base: the base is then
+    /// verified against that hash (one correct holder suffices), and replica 2 gets it once replica 3 holds it.
+    /// </summary>
+    [Fact]
+    public void ARestoredReplicaKeepsTheStableCheckpointItKnewAtItsBase()
+    {
+        var sim = new Simulator(Scenario.Parse("pbft-odrc", "f1/leader/invalidmac/viewchange/isolateone", 437602488), Protocol(), Kv);
+        var r = sim.Run();
+        Assert.True(r.Passed, r.ToString());
+        var oracle = (OdrcExecutionOracle)sim.ExecutionOracle!;
+        Assert.Contains("installed 1", oracle.Describe(3) ?? "");
+    }
+
+    /// <summary>
     /// Planted bug: replica 1's service applies every request twice (INCRBY counts double). The execution-result oracle (or
     /// convergence of the copies) must report it, though every client may still complete: the other maintainer and forced
     /// executions outvote the wrong replies.
