@@ -33,8 +33,12 @@ public static class FaultMatrix
     /// <see cref="ReMinBftTimingsFor"/>, <see cref="ReMinBftCiSeedsPerPoint"/>).</summary>
     public static IReadOnlyList<string> ReMinBftProtocols { get; } = ["reminbft"];
 
+    /// <summary>Agreement cores with the ODRC execution stage (docs/odrc.md §6): their agreement protocol's roles, timings and CI
+    /// seeds, the behaviours of <see cref="Odrc.OdrcSimProtocol.Behaviours"/>, the ODRC oracles (<see cref="Odrc.OdrcExecutionOracle"/>).</summary>
+    public static IReadOnlyList<string> OdrcProtocols { get; } = ["pbft-odrc", "minbft-odrc"];
+
     /// <summary>Every protocol the matrix knows.</summary>
-    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols, .. MinBftProtocols, .. ReMinBftProtocols];
+    public static IReadOnlyList<string> AllProtocols { get; } = [.. Protocols, .. SwitchingProtocols, .. MinBftProtocols, .. ReMinBftProtocols, .. OdrcProtocols];
 
     /// <summary>Fault tolerances f (n = 3f+1) of the matrix.</summary>
     public static IReadOnlyList<int> Fs { get; } = [1, 2, 3];
@@ -300,11 +304,12 @@ public static class FaultMatrix
         return point with { Seed = ScenarioMatrix.SeedOf(point, baseSeed, seedIndex) };
     }
 
-    /// <summary>Every CI scenario of <paramref name="protocol"/>: each matrix point with its <see cref="CiSeedsPerPoint"/> seeds from <see cref="CiBaseSeed"/>, in matrix order.</summary>
+    /// <summary>Every CI scenario of <paramref name="protocol"/>: each matrix point the protocol runs in CI (<see cref="ISimProtocol.InCi"/>) with its <see cref="CiSeedsPerPoint"/> seeds from <see cref="CiBaseSeed"/>, in matrix order.</summary>
     public static IEnumerable<Scenario> CiScenarios(string protocol)
     {
         var p = SimProtocols.Get(protocol);
         foreach (var point in ScenarioMatrix.Points(protocol, Fs))
+            if (p.InCi(point))
             for (int i = 0; i < p.CiSeedsPerPoint(point.F); i++)
                 yield return point with { Seed = ScenarioMatrix.SeedOf(point, CiBaseSeed, i) };
     }

@@ -17,6 +17,23 @@ public readonly record struct ExecutedRequest(RequestInfo Info, byte[] Operation
 /// </summary>
 public sealed class RecordingService(IReplicatedService inner) : IReplicatedService
 {
+    /// <summary>The wrapped service.</summary>
+    public IReplicatedService Inner => inner;
+
+    /// <summary>
+    /// True under selective execution (ODRC, Thesis ch. 6): a replica executes only some requests, and replays older stored
+    /// requests (cross-border updates, forced requests) after later ones, so executing below the highest position executed
+    /// is by design and is not recorded as <see cref="ReExecution"/>; the protocol's execution oracle checks at most once
+    /// per request and agreement order per object instead (<see cref="ISimExecutionOracle"/>).
+    /// </summary>
+    public bool SelectiveExecution { get; init; }
+
+    /// <summary>
+    /// A state transfer installed by the execution stage itself, not through <see cref="RestoreSnapshot"/> (ODRC restores
+    /// its selector's agreed state and fetches object states on demand, docs/odrc.md §9): counted in <see cref="Restores"/>.
+    /// </summary>
+    public void CountStageRestore() => Restores++;
+
     /// <summary>Executed requests in execution order.</summary>
     public List<ExecutedRequest> Log { get; } = new();
     /// <summary>Fingerprint of the requests executed at each sequence number.</summary>
@@ -25,8 +42,8 @@ public sealed class RecordingService(IReplicatedService inner) : IReplicatedServ
     /// <inheritdoc/>
     public void Execute(in RequestInfo request, ReadOnlySpan<byte> operation, IBufferWriter<byte> reply, IBufferWriter<byte>? update)
     {
-        bool again = (_any && (request.Sequence < _lastSeq || (request.Sequence == _lastSeq && request.Index <= _lastIndex)))
-                     || (_anyApplied && request.Sequence <= _appliedTop && Restores == _restoresAtApply);   // executing a sequence number whose update it applied
+        bool again = !SelectiveExecution && ((_any && (request.Sequence < _lastSeq || (request.Sequence == _lastSeq && request.Index <= _lastIndex)))
+                     || (_anyApplied && request.Sequence <= _appliedTop && Restores == _restoresAtApply));   // executing a sequence number whose update it applied
         if (again)
         {
             ReExecution ??= $"executed seq {request.Sequence} index {request.Index} (client {request.ClientId} request {request.RequestId}) after seq {_lastSeq} index {_lastIndex} (state transfers so far: {Restores})";

@@ -41,7 +41,7 @@ public interface ISimProtocol
     /// <summary>
     /// Convergence (per protocol): true if the correct replicas' states must be equal once they executed
     /// the same sequence number. Whole-state equality for protocols where every replica executes
-    /// everything; ODRC compares maintained objects instead.
+    /// everything; ODRC compares maintained objects instead (its <see cref="CreateExecutionOracle"/>).
     /// </summary>
     bool WholeStateConverges => true;
     /// <summary>
@@ -83,6 +83,19 @@ public interface ISimProtocol
     IReadOnlyList<FaultTiming> Timings(FaultyRole role) => FaultMatrix.TimingsFor(role);
     /// <summary>CI seeds per matrix point at <paramref name="f"/>.</summary>
     int CiSeedsPerPoint(int f) => FaultMatrix.CiSeedsPerPoint(f);
+    /// <summary>True if the CI matrix (<see cref="FaultMatrix.CiScenarios"/>) runs matrix point <paramref name="point"/>; the default: every point.</summary>
+    bool InCi(Scenario point) => true;
+    /// <summary>
+    /// Selective execution (ODRC): the oracle that observes the replicas' services and stages and replaces the whole-state
+    /// oracles for one run (<see cref="ISimExecutionOracle"/>), over <paramref name="serviceFactory"/>'s service; null (the
+    /// default) for protocols whose replicas execute every request.
+    /// </summary>
+    ISimExecutionOracle? CreateExecutionOracle(Func<FastBft.Service.IReplicatedService> serviceFactory) => null;
+    /// <summary>
+    /// The operation bytes of a correct client's next request, drawn from <paramref name="random"/> (the run's PRNG, after the
+    /// simulator's own draw for the request); null (the default) for the simulator's 8-byte value (the counter service).
+    /// </summary>
+    byte[]? NextOperation(SimRandom random) => null;
 }
 
 /// <summary>PBFT in the simulator.</summary>
@@ -208,6 +221,8 @@ public static class SimProtocols
         "repbft-star" or "repbft*" => new RePbftStarSimProtocol(),
         "minbft" => new MinBftSimProtocol(),
         "reminbft" => new ReMinBftSimProtocol(),
+        "pbft-odrc" => new FastBft.Simulation.Odrc.OdrcSimProtocol(new PbftSimProtocol()),
+        "minbft-odrc" => new FastBft.Simulation.Odrc.OdrcSimProtocol(new MinBftSimProtocol()),
         _ => throw new ArgumentException(CellShape.TryParse(name, out _)
             ? $"protocol '{name}' is not built yet (built: {string.Join(", ", Protocols.Built)})"
             : $"unknown protocol '{name}' (known: {string.Join(", ", CellShape.Names)})"),

@@ -141,12 +141,25 @@ public sealed partial class Simulator
                     msg[MessageHeader.Size + Bodies.ReplyFixed] ^= 0x5A;
                     Forge.Reseal(src.Auth, msg, receiver: to);
                 }
+                else if (h.Type == MessageType.ObjectState && h.BodyLength > 8)
+                {
+                    // ODRC: a maintainer that answers wrongly also serves corrupted object states (the last byte of the state)
+                    msg[MessageHeader.Size + h.BodyLength - 1] ^= 0x5A;
+                    Forge.Reseal(src.Auth, msg);
+                }
                 break;
             case Behaviour.WrongCheckpoint:
                 // MinBFT's certified CHECKPOINT: a second, wrong one is certified with its own counter (Simulator.Usig.cs, OnFirstCertified).
                 if (h.Type is MessageType.Checkpoint or MessageType.SignedCheckpoint or MessageType.CounterCheckpoint)   // RePBFT's is signed: Reseal re-signs it
                 {
                     msg[MessageHeader.Size] ^= 0x5A;
+                    Forge.Reseal(src.Auth, msg);
+                }
+                else if (h.Type == MessageType.ObjectCheckpoint && h.BodyLength > 4
+                    && BinaryPrimitives.ReadInt32LittleEndian(msg.AsSpan(MessageHeader.Size)) is int idLength && idLength >= 0 && 4 + idLength + 32 <= h.BodyLength)
+                {
+                    // ODRC: its object checkpoints carry a wrong state hash (the Fig. 6.8 alarm and the other maintainer's votes must do without them)
+                    msg[MessageHeader.Size + 4 + idLength] ^= 0x5A;
                     Forge.Reseal(src.Auth, msg);
                 }
                 break;

@@ -112,6 +112,13 @@ public sealed partial class Simulator
     private void CheckAgreementAndConvergence()
     {
         var correct = _nodes.Where(nd => IsCorrect(nd.Id)).ToList();
+        if (_exec is not null)
+        {
+            // Selective execution (ODRC): replicas execute different requests by design; the protocol's oracle checks agreement
+            // on the order, the executions and convergence of the copies instead (ISimExecutionOracle).
+            if (_exec.Check(IsCorrect) is { } v) Fail(v.Invariant, v.Detail);
+            return;
+        }
         // The lowest sequence number at which two correct replicas executed different batches (the first divergence).
         ulong top = correct.Max(nd => nd.Cores[0].LastExecuted);
         for (ulong s = 1; s <= top; s++)
@@ -131,7 +138,7 @@ public sealed partial class Simulator
         {
             var x = correct[a]; var y = correct[b];
             // Convergence is the protocol's notion: whole states for protocols where every replica executes
-            // everything (ODRC will compare maintained objects instead; ISimProtocol.WholeStateConverges).
+            // everything (ODRC compares the copies of maintained objects instead, in ISimExecutionOracle.Check above; ISimProtocol.WholeStateConverges).
             if (!_proto.WholeStateConverges) continue;
             foreach (var (s, dx) in x.Digests)
                 if (y.Digests.TryGetValue(s, out var dy) && dx != dy) { Fail("convergence", $"replicas {x.Id} and {y.Id} have different state digests at seq {s}{GenerationsAt(x, y, s)}"); return; }
@@ -146,6 +153,16 @@ public sealed partial class Simulator
 
     private void CheckValidity()
     {
+        if (_exec?.ReferenceReplies is { } agreedOrder)
+        {
+            // Selective execution: the reference execution of the agreed order (ISimExecutionOracle.Check).
+            foreach (var (client, rid, result) in _accepted)
+            {
+                if (!agreedOrder.TryGetValue((client, rid), out var want)) { Fail("validity", $"client {client} accepted a result for request {rid} that is not in the agreed order"); return; }
+                if (!want.AsSpan().SequenceEqual(result)) { Fail("validity", $"client {client} accepted {Convert.ToHexString(result)} for request {rid}; sequential execution of the agreed order gives {Convert.ToHexString(want)}"); return; }
+            }
+            return;
+        }
         // The committed order: per sequence number, the requests a correct replica executed there
         // (agreement makes them equal; replicas that state-transferred over a range have none there).
         var bySeq = new SortedDictionary<ulong, List<ExecutedRequest>>();

@@ -124,6 +124,7 @@ public sealed partial class Simulator
     private readonly Scenario _sc;
     private readonly ISimProtocol _proto;
     private readonly Func<IReplicatedService> _serviceFactory;
+    private readonly ISimExecutionOracle? _exec;          // selective execution (ODRC): the protocol's replacement of the whole-state oracles
     private readonly SimCellParameters _p;
     private readonly ReplicaParameters _replicaParameters;
     private readonly QuorumPolicy? _quorums;
@@ -158,6 +159,8 @@ public sealed partial class Simulator
     public uint? IsolatedReplica { get; init; }
     /// <summary>Virtual time at which <see cref="IsolatedReplica"/> is reconnected.</summary>
     public long IsolationEnds { get; init; }
+    /// <summary>Selective execution (ODRC): the protocol's execution oracle of this run (<see cref="ISimProtocol.CreateExecutionOracle"/>), for assertions after <see cref="Run"/>; null otherwise.</summary>
+    public ISimExecutionOracle? ExecutionOracle => _exec;
     /// <summary>The (first instance of the) core of replica <paramref name="id"/>, for assertions after <see cref="Run"/>.</summary>
     public IReplicaCore Replica(uint id) => _nodes[id].Cores[0];
     /// <summary>Check the commit-certificate oracle after every step (default on; off shows what the end-to-end invariants alone catch).</summary>
@@ -186,6 +189,7 @@ public sealed partial class Simulator
         _sc = scenario;
         _proto = protocol;
         _serviceFactory = serviceFactory;
+        _exec = protocol.CreateExecutionOracle(serviceFactory);
         _p = parameters ?? new SimCellParameters();
         _f = scenario.F;
         _n = protocol.Definition.Shape(_f).N;
@@ -247,10 +251,12 @@ public sealed partial class Simulator
             node.Usig = CreateUsig(protocol.Definition.Shape(_f), i);
             for (int k = 0; k < instances; k++)
             {
-                node.Services[k] = new RecordingService(serviceFactory());
+                node.Services[k] = new RecordingService(serviceFactory()) { SelectiveExecution = _exec is not null };
                 var auth = new Authenticator(i, _keys);
                 var def = protocol.Definition;
-                node.Cores[k] = def.CreateReplica(_replicaParameters, auth, def.CreateExecution(_replicaParameters, i, node.Services[k]), new Output(this, i, k), _quorums, node.Usig);
+                var stage = def.CreateExecution(_replicaParameters, i, _exec?.Service(i, k, node.Services[k]) ?? node.Services[k]);
+                if (_exec is not null) stage = _exec.Stage(i, k, stage);
+                node.Cores[k] = def.CreateReplica(_replicaParameters, auth, stage, new Output(this, i, k), _quorums, node.Usig);
                 AttachCounterOrderOracle(i, node.Cores[k]);
                 node.Verifiers[k] = node.Usig is null
                     ? new MessageVerifier(def.Schema, new Authenticator(i, _keys), _limits)
@@ -335,12 +341,21 @@ public sealed partial class Simulator
         if (_violation is null && (_finishTime < 0 || (HasLagger && !CaughtUp())) && livenessExpected)
             Fail("liveness", $"correct clients or the lagging replica incomplete at {_now} ms: " + string.Join(", ", _clients.Where(c => !c.Byzantine).Select(c => $"{c.Id}:{c.Done}/{RequestsFor}"))
                 + "; replicas (view, h, executed): " + string.Join(", ", _nodes.Select(nd => $"{nd.Id}{(IsCorrect(nd.Id) ? "" : "*")}:({nd.Cores[0].View},{nd.Cores[0].LowWatermark},{nd.Cores[0].LastExecuted})"))
+                + StageNotes()
                 + (Environment.GetEnvironmentVariable("FASTBFT_SIM_DEBUG") is null ? "" : "\n" + string.Join("\n", _nodes.Select(nd => $"  {nd.Id}: {nd.Cores[0].DescribeState()}"))));
         if (_violation is null && (CheckRetained || _sc.Behaviour is Behaviour.FarViewChange or Behaviour.Oversized or Behaviour.Flood or Behaviour.Replay)) CheckRetainedMemory();
         ulong maxView = 0;
         foreach (var node in _nodes) if (IsCorrect(node.Id)) maxView = Math.Max(maxView, node.Cores[0].View);
         return new SimulationResult(_sc, _violation, _detail, _trace.Value, _events, _now, livenessExpected, _activationTime, _finishTime, maxView,
             _clients.Where(c => !c.Byzantine).Sum(c => c.Done), _firstNewViewReply);
+    }
+
+    /// <summary>Selective execution: the protocol oracle's notes on the correct replicas' stages (<see cref="ISimExecutionOracle.Describe"/>), for a liveness detail.</summary>
+    private string StageNotes()
+    {
+        if (_exec is null) return "";
+        var notes = _nodes.Where(nd => IsCorrect(nd.Id)).Select(nd => _exec.Describe(nd.Id)).OfType<string>().ToList();
+        return notes.Count == 0 ? "" : "; " + string.Join("; ", notes);
     }
 
     private bool HasLagger => _isolateOne != uint.MaxValue || _lagger != uint.MaxValue;
@@ -566,11 +581,17 @@ public sealed partial class Simulator
         c.Rid++;
         c.Attempt = 0;
         long value = (long)(_rng.Next() % 1_000_000);
-        c.Request = BuildRequest(c, c.Rid, value);
+        c.Request = _proto.NextOperation(_rng) is { } operation ? BuildRequest(c, c.Rid, operation) : BuildRequest(c, c.Rid, value);
         c.Voter.Start(c.Rid);
         if (c.Rid == 1) for (uint r = 0; r < _n; r++) Net(c.Id, r, c.Request, 0);
         else Net(c.Id, (uint)(c.Voter.View % (ulong)_n), c.Request, 0);
         Schedule(_now + ClientTimeout, Kind.ClientTimer, c.Id, c.Id, null, c.Rid, 0);
+    }
+
+    private static byte[] BuildRequest(SimClient c, ulong rid, byte[] operation)
+    {
+        operation.CopyTo(c.Builder.BeginVector(MessageType.Request, 0, rid, operation.Length));
+        return c.Builder.SealVector().ToArray();
     }
 
     private static byte[] BuildRequest(SimClient c, ulong rid, long value)

@@ -19,7 +19,7 @@ internal static class SimulateCommand
 {
     public static Command Create()
     {
-        var protocol = new Option<string>("--protocol") { Description = "protocol core (pbft, repbft, repbft-star, minbft, reminbft)", DefaultValueFactory = _ => "pbft" };
+        var protocol = new Option<string>("--protocol") { Description = "protocol core (pbft, repbft, repbft-star, minbft, reminbft; pbft-odrc, minbft-odrc: with the ODRC execution stage and the KV store, docs/odrc.md §6)", DefaultValueFactory = _ => "pbft" };
         var f = new Option<int[]>("--f") { Description = "f values of the matrix (default: the matrix's, 1, 2 and 3)", AllowMultipleArgumentsPerToken = true };
         var scenarios = new Option<int>("--scenarios") { Description = "number of matrix scenarios to run (seeds per point grow to reach it)", DefaultValueFactory = _ => 2000 };
         var seed = new Option<ulong?>("--seed") { Description = "with --scenario: replay this seed; otherwise the base seed of the matrix" };
@@ -46,6 +46,13 @@ internal static class SimulateCommand
         ISimProtocol proto;
         try { proto = SimProtocols.Get(protocol); }
         catch (ArgumentException e) { Console.Error.WriteLine($"fastbft simulate: {e.Message}"); return 2; }
+        Func<FastBft.Service.IReplicatedService> service = static () => new CounterService();
+        if (proto is FastBft.Simulation.Odrc.OdrcSimProtocol odrc)
+        {
+            // pbft-odrc, minbft-odrc: the KV store, clients sending the ODRC simulator's KV operations (docs/odrc.md §6)
+            proto = odrc.WithWorkload(FastBft.Perf.Odrc.KvSimWorkload.Instance);
+            service = static () => new FastBft.Workloads.Kv.KvService(new FastBft.Workloads.Kv.MemoryKvStore());
+        }
         if (fs is null || fs.Length == 0) fs = [.. FaultMatrix.Fs];
         List<Scenario> list;
         if (scenarioName is not null)
@@ -77,7 +84,7 @@ internal static class SimulateCommand
         var gate = new object();
         Parallel.For(0, list.Count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
         {
-            slots[i] = new Simulator(list[i], proto, () => new CounterService()).Run();
+            slots[i] = new Simulator(list[i], proto, service).Run();
             lock (gate)
             {
                 // Print failures in matrix order as soon as every earlier scenario has finished.

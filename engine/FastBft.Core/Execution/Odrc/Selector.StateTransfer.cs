@@ -171,6 +171,13 @@ public sealed partial class Selector
                 LastTriggerOrdinal = BinaryPrimitives.ReadUInt64LittleEndian(t.Slice(24)),
             };
             if (!records.TryAdd(x.Id, x)) { RestoresRefused++; return false; }
+            // object states it holds stay servable (its own checkpoints, verified fetches): it may be the only correct holder
+            if (oldLookup.TryGetValue(id, out var prior))
+            {
+                x.States.AddRange(prior.States);
+                // and a stable checkpoint it knew at its base (f+1 votes): the base is verified against its hash, one correct holder suffices
+                if (x.LastTriggerOrdinal != 0 && prior.StableAt(x.LastTriggerOrdinal) is { } known) x.Stable.Add(known);
+            }
             ulong baseOrdinal = x.LastTriggerOrdinal, baseAccess = x.LastTrigger;
             if (baseOrdinal == 0)
             {
