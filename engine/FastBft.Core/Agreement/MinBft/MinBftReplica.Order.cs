@@ -53,7 +53,7 @@ public sealed partial class MinBftReplica
         uint j = h.Sender;
         // CHECKPOINT votes count whatever their order: f+1 matching certified statements are a certificate on their own
         // (stability, state-transfer target); their place in the counter order matters only for what follows them.
-        if (h.Type == MessageType.UiCheckpoint) NoteCheckpointVote(h, message);
+        if (h.Type == MessageType.UiCheckpoint && h.Generation == _generation) NoteCheckpointVote(h, message);
         var ui = new UniqueIdentifier(epoch, counter, MessageHeader.Authenticator(message, h).Slice(Authenticator.TrailerHeaderSize + 16, UniqueIdentifier.ProofSize));
         var buffer = _order[j];
         if (buffer is null)

@@ -113,13 +113,14 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         _exec = execution;
         _q = quorums ?? QuorumPolicy.MinBft(settings.F);
         _out = output;
-        _builder = new MessageBuilder(auth, _n) { Family = _composition.Family };
+        _generation = _composition.Generation;
+        _builder = new MessageBuilder(auth, _n) { Family = _composition.Family, Generation = _generation };
         View = _composition.InitialView;
         _slots = new MinBftSlot[settings.Window];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new MinBftSlot(_n, _composition.Family);
         _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
         _intake = new RequestIntake(_clients, _pending, execution.Replies, settings.BatchSize);
-        _outbox = new CertifiedOutbox(_id, _composition.Family);
+        _outbox = new CertifiedOutbox(_id, _composition.Family, _generation);
         // Own certified messages of two windows: one PREPARE/COMMIT per sequence number and one CHECKPOINT per K.
         _sent = new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
         InitOrder();
@@ -134,6 +135,38 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             if ((_members & AllMembers(_n)) != AllMembers(_n)) throw new ArgumentException("ODRC runs under plain MinBFT only: " + FastBft.Execution.Odrc.OdrcProtocol.PassiveReplicasReason, nameof(execution));
             odrc.Attach(this, this);
         }
+        if (_composition.InitialCounters is { } counters)
+            foreach (var (j, epoch, next) in counters)
+            {
+                if (j >= (uint)_n || j == _id || next == 0) continue;
+                var b = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);
+                b.Register(j, epoch, next);
+                _order[j] = b;
+            }
+        if (_composition.Start is { } start) StartAt(start.Seq, start.Digest);
+    }
+
+    private readonly ulong _generation;
+    private bool _retired;
+
+    /// <summary>True once this core executed a SWITCH-BACK batch and retired (<see cref="IMinBftObserver.SwitchBackExecuted"/>):
+    /// it answers UI-FETCHes from its sent log and does nothing else.</summary>
+    public bool Retired => _retired;
+
+    /// <summary>
+    /// A core that starts after a switch back at <paramref name="seq"/> (<see cref="MinBftComposition.Start"/>): the execution
+    /// stage took its checkpoint there (digest <paramref name="digest"/>); it is this core's low watermark (the composing
+    /// protocol's all-n rule still gates the next ones), every sender's checkpoint bound, and the core's first certified
+    /// message announces it (the anchor of docs/reminbft.md §7.1 R-d).
+    /// </summary>
+    private void StartAt(ulong seq, byte[] digest)
+    {
+        LastExecuted = LastPrepared = _lastCommitQueued = _highestVoteSeen = seq;
+        LowWatermark = seq;
+        _checkpoints.RecordOwn(seq, digest, _id);
+        _checkpoints.MakeStable(seq);
+        for (uint j = 0; j < _n; j++) { _peerCheckpoint[j] = seq; _peerCheckpointFromNewView[j] = true; }
+        if (seq > 0) QueueCheckpoint(seq, digest);
     }
 
     private static ulong AllMembers(int n) => n >= 64 ? ulong.MaxValue : (1UL << n) - 1;
@@ -145,7 +178,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <inheritdoc/>
     public uint Leader => (uint)(View % (ulong)_n);
     /// <inheritdoc/>
-    public ulong Generation => 0;
+    public ulong Generation => _generation;
     /// <summary>True if this replica leads the current view.</summary>
     public bool IsLeader => Leader == _id;
     /// <summary>Number of requests waiting at the leader for a batch.</summary>
@@ -180,7 +213,14 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     public void OnMessage(in VerifiedMessage m)
     {
         ref readonly var h = ref m.Header;
-        if (h.Generation != 0 && h.Type != MessageType.Request) { Stats.Ignored++; return; }
+        if (_retired)
+        {
+            if (h.Type == MessageType.UiFetch) OnUiFetch(h, m.Message);
+            else Stats.Ignored++;
+            return;
+        }
+        if (h.Generation != _generation && !(m.HasUi && h.Generation < _generation)
+            && h.Type is not (MessageType.Request or MessageType.UiFetch or MessageType.Fetch or MessageType.StateData)) { Stats.Ignored++; return; }
         switch (h.Type)
         {
             case MessageType.Request: OnRequest(h, m.Message, m.RequestDigest); break;
@@ -195,7 +235,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiNewView:
                 if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id || !IsMember(h.Sender) || !_viewChanges) { Stats.Ignored++; return; }
                 OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // a NEW-VIEW is installed there, in order
-                if (h.Type == MessageType.UiViewChange) OnViewChange(h, m.Message);
+                if (h.Type == MessageType.UiViewChange && h.Generation == _generation) OnViewChange(h, m.Message);
                 break;
             case MessageType.ReqViewChange: if (_viewChanges) OnReqViewChange(h); else Stats.Ignored++; break;
             case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
@@ -211,6 +251,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     public void EndOfBurst()
     {
+        if (_retired) return;
         ResumeParked();
         if (IsLeader && !InViewChange && !_halted)
         {
@@ -229,6 +270,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Periodic timer: re-sends own messages of stalled slots, asks peers for missing counters, retransmits unstable checkpoints, drives state transfer.</summary>
     public void OnTick()
     {
+        if (_retired) return;
         _tick++;
         bool stalled = false;
         ulong hi = Math.Min(Math.Max(LastPrepared, _highestVoteSeen), HighWatermark);
@@ -324,6 +366,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         int count = _intake.Select(seq, out int bodyLength);
         var body = _outbox.Begin(MessageType.UiPrepare, View, seq, bodyLength);
         _intake.Write(body, count);
+        ushort flags = _observer?.BatchFlagsFor(seq) ?? 0;
+        if (flags != 0) Bodies.SetBatchFlags(body, flags);   // ReMinBFT's SWITCH-BACK batch (docs/reminbft.md §7): the digest covers the flag
         _outbox.End(body.Slice(0, Digests.Size));           // the UI certifies SHA-256(header ‖ D(batch))
         LastPrepared = seq;
         SlotFor(seq);
@@ -340,6 +384,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private Handled HandleInOrder(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
         ObserveCertifiedHandled(h, message);
+        if (h.Generation < _generation) { Stats.OldMessages++; return Handled.Done; }   // before a switch back (docs/reminbft.md §7): its place in the counter order only
+        if (h.Generation > _generation) return Handled.Park;
+        if (h.Type == MessageType.UiCheckpoint && _generation > 0) NoteCheckpointVote(h, message);   // counted again in order (first wins): one that came before our generation did (docs/reminbft.md §7)
         switch (h.Type)
         {
             case MessageType.UiPrepare or MessageType.UiCommit:
@@ -401,7 +448,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         slot.Votes.Record(h.Sender, digest);                            // the leader's PREPARE counts as its vote
         // We vouch (COMMIT) only for a batch whose client MACs all verified for us and that orders something (L3: an
         // empty batch outside a new view would let a censoring leader look busy); it is bound either way.
-        if (vouched) slot.PrepareAuthenticated = true;       // fixed by a NEW-VIEW from f+1 logs (the null request included)
+        if (Bodies.BatchFlags(body) != 0 && !_viewChanges) Stats.SwitchBackOutsidePhase++;   // a SWITCH-BACK flag is agreed only in the MinBFT phase (docs/reminbft.md §7)
+        else if (vouched) slot.PrepareAuthenticated = true;       // fixed by a NEW-VIEW from f+1 logs (the null request included)
         else if (Bodies.BatchCount(body) == 0) Stats.EmptyBatchesRejected++;
         else if (!requestsAuthenticated) Stats.UnauthenticatedBatches++;
         else slot.PrepareAuthenticated = true;
@@ -573,6 +621,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             slot.Executed = true;
             LastExecuted = next;
             _observer?.BatchExecuted(next);
+            // ReMinBFT's switch back (docs/reminbft.md §7, R-a): after executing the agreed SWITCH-BACK batch at s this core
+            // stops inside this loop — a committed phase instance above s (votes may already be here) is never executed.
+            if (_observer is not null && Bodies.BatchFlags(slot.Batch) is var flags && flags != 0
+                && _observer.SwitchBackExecuted(next, (uint)(flags & 0xFF))) { _retired = true; return; }
             if (next % (ulong)_s.CheckpointInterval == 0) TakeCheckpoint(next, slot);
         }
     }
@@ -677,6 +729,8 @@ public sealed class MinBftStats : ReplicaCounters
     /// <summary>PREPAREs/COMMITs of a sender whose sequence number is not above the one of its previous PREPARE/COMMIT of the
     /// view, in its counter order (ReMinBFT's normal case, Thesis §5.4.2 sender rule): the sender's queue parks for good.</summary>
     public long SenderOrderViolations;
+    /// <summary>PREPAREs with a SWITCH-BACK flag outside the MinBFT phase (ReMinBFT's normal case): bound, never vouched for (docs/reminbft.md §7).</summary>
+    public long SwitchBackOutsidePhase;
     /// <summary>PREPAREs of a new leader for a fixed slot with another batch than the NEW-VIEW fixed (its queue parks).</summary>
     public long BadFixedPrepares;
     /// <summary>REQ-VIEW-CHANGEs sent; VIEW-CHANGEs that could not be built (own log no longer held); new epochs accepted through a NEW-VIEW.</summary>

@@ -253,7 +253,7 @@ public sealed partial class ReMinBftReplica
     {
         if (_switched) return;
         var body = MessageHeader.Body(message, h);
-        var history = SwitchHistory.TryParse(body, _n, new VerifierLimits(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue), null);
+        var history = SwitchHistory.TryParse(body, _n, new VerifierLimits(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue), null, generation: h.Generation);
         if (history is null || history.Attempt != 1 || history.AbortedView != _view || h.Sender != Coordinator
             || h.View != _switchStartView) { Stats.BadSwitches++; LastSwitchRejection = "malformed, or wrong coordinator or view"; return; }
         if (!history.TryAnchor(_active, h.Sender, out var counters, out string? reason)) { Stats.BadSwitches++; LastSwitchRejection = reason; return; }
