@@ -29,10 +29,14 @@ public sealed class MinBftComposition
     /// the state digest of this replica's checkpoint there (32 bytes). s becomes the low watermark and last executed
     /// sequence number, and the core's first certified message is its CHECKPOINT(s). Null: start at 0.</summary>
     public (ulong Seq, byte[] Digest)? Start { get; init; }
+
     /// <summary>Where each sender's counter order starts (the next counter expected, per epoch): taken over from the core this
     /// one replaces, so no certified message of a sender is skipped or handled twice across the replacement. Null or a
     /// missing sender: registered at its first UI seen, expecting counter 1 (the start-up rule).</summary>
     public IReadOnlyList<(uint Sender, ulong Epoch, ulong Next)>? InitialCounters { get; init; }
+    /// <summary>The sent log of the core this one replaces (same replica, same USIG): UI-FETCHes for counters the replaced core
+    /// certified are still answered, and the run a CHECKPOINT reports for this replica continues from its last counter.</summary>
+    internal SentLog? InheritedSentLog { get; init; }
 }
 
 /// <summary>Callbacks of a composed MinBFT core (<see cref="MinBftComposition.Observer"/>); called on the core's thread.</summary>

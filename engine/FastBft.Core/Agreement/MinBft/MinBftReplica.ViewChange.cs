@@ -211,11 +211,14 @@ public sealed partial class MinBftReplica
         {
             if (!_sent.TryGet(epoch, c, out var m)) return null;
             MessageHeader.TryParse(m, int.MaxValue, out var h);
-            if (h.Type is MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch)
+            if (h.Type is MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch || h.Generation < _generation)
             {
+                // A stub: header, authenticated digest and UI only — the run stays gap-free, the content is not interpreted
+                // (also every message of an older generation, before a switch back: docs/reminbft.md §7).
                 var stub = new byte[MinBftViewChange.StubLength];
                 m.Slice(0, MessageHeader.Size).CopyTo(stub);
-                Digests.AuthBody(MessageHeader.Body(m, h), auth);
+                if (h.Type == MessageType.UiPrepare) MessageHeader.Body(m, h).Slice(0, Digests.Size).CopyTo(auth);
+                else Digests.AuthBody(MessageHeader.Body(m, h), auth);
                 auth.CopyTo(stub.AsSpan(MessageHeader.Size));
                 MessageHeader.Authenticator(m, h).CopyTo(stub.AsSpan(MessageHeader.Size + Digests.Size));
                 entries.Add((2, stub));

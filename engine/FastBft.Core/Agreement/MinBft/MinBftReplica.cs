@@ -70,7 +70,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Low watermark h: sequence number of the last stable checkpoint.</summary>
     public ulong LowWatermark { get; private set; }
     /// <summary>Last sequence number executed.</summary>
-    public ulong LastExecuted { get; private set; }
+    public ulong LastExecuted { get => _lastExecuted; private set { if (value > _lastExecuted + 1 && Environment.GetEnvironmentVariable("FASTBFT_DBG_JUMP") == "1") Console.Error.WriteLine($"JUMP r{_id} {_lastExecuted}->{value} {Environment.StackTrace}"); _lastExecuted = value; } }
+    private ulong _lastExecuted;
     /// <summary>Last sequence number bound in this view: proposed (leader) or whose PREPARE was accepted (follower).</summary>
     public ulong LastPrepared { get; private set; }
     /// <summary>Counters (written by the core's thread; read from others through <see cref="ReplicaCounters.Read(ref long)"/>).</summary>
@@ -122,9 +123,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         _intake = new RequestIntake(_clients, _pending, execution.Replies, settings.BatchSize);
         _outbox = new CertifiedOutbox(_id, _composition.Family, _generation);
         // Own certified messages of two windows: one PREPARE/COMMIT per sequence number and one CHECKPOINT per K.
-        _sent = new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
+        _sent = _composition.InheritedSentLog ?? new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
         InitOrder();
         InitTaken();
+        _cpUiSeq = new ulong[_n]; _cpUiEpoch = new ulong[_n]; _cpUiCounter = new ulong[_n];
         InitCheckpointMessages();
         InitViewChange();
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
@@ -149,6 +151,38 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private readonly ulong _generation;
     private bool _retired;
 
+    /// <summary>This core's sent log (a core that replaces it after a switch back inherits it, <see cref="MinBftComposition.InheritedSentLog"/>).</summary>
+    internal SentLog SentLog => _sent;
+
+    /// <summary>Where each sender's counter order stands (epoch, next counter expected) — what a core that replaces this one
+    /// starts from (<see cref="MinBftComposition.InitialCounters"/>). Senders never heard from are left out.</summary>
+    public List<(uint Sender, ulong Epoch, ulong Next)> CounterPositions()
+    {
+        var list = new List<(uint, ulong, ulong)>();
+        for (uint j = 0; j < _n; j++)
+            if (j != _id && _order[j] is { } b) { var st = b.GetState(j); list.Add((j, st.Epoch, st.ExpectedCounter)); }
+        return list;
+    }
+
+    /// <summary>The UI of <paramref name="j"/>'s certified CHECKPOINT(<paramref name="seq"/>) this core handled in j's counter
+    /// order (its own: the one it sent), if it is j's latest — the anchor counters of ReMinBFT's CHECKPOINT at a switch back
+    /// (docs/reminbft.md §7.1 R-d).</summary>
+    public bool TryGetCheckpointUi(uint j, ulong seq, out ulong epoch, out ulong counter)
+    {
+        epoch = counter = 0;
+        if (j == _id)
+        {
+            if (!_ownCheckpoint.TryGetValue(seq, out var own)) return false;
+            (epoch, counter) = own;
+            return true;
+        }
+        if (j >= (uint)_n || _cpUiSeq[j] != seq || _cpUiCounter[j] == 0) return false;
+        epoch = _cpUiEpoch[j]; counter = _cpUiCounter[j];
+        return true;
+    }
+
+    private ulong[] _cpUiSeq = [], _cpUiEpoch = [], _cpUiCounter = [];
+
     /// <summary>True once this core executed a SWITCH-BACK batch and retired (<see cref="IMinBftObserver.SwitchBackExecuted"/>):
     /// it answers UI-FETCHes from its sent log and does nothing else.</summary>
     public bool Retired => _retired;
@@ -168,6 +202,53 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         for (uint j = 0; j < _n; j++) { _peerCheckpoint[j] = seq; _peerCheckpointFromNewView[j] = true; }
         if (seq > 0) QueueCheckpoint(seq, digest);
     }
+
+    /// <summary>
+    /// Certified CHECKPOINTs of this core's stable checkpoint (its generation, its digest) that reached the composing protocol
+    /// while this core was <see cref="Dormant"/>: kept as the checkpoint's certificate (a VIEW-CHANGE needs f+1). Others are ignored.
+    /// </summary>
+    public void AdoptCheckpointCertificate(IEnumerable<byte[]> messages)
+    {
+        foreach (var m in messages)
+        {
+            if (MessageHeader.TryParse(m, int.MaxValue, out var ch) != ParseStatus.Ok || ch.Type != MessageType.UiCheckpoint || ch.Sequence != LowWatermark
+                || ch.Sequence == 0 || ch.Sender >= (uint)_n || ch.Sender == _id || ch.Generation != _generation || m.Length < MessageHeader.Size + Digests.Size) continue;
+            if (!MessageHeader.Body(m, ch).Slice(0, Digests.Size).SequenceEqual(_checkpoints.StableDigest.Span)) continue;
+            StoreCheckpointMessage(ch.Sequence, ch.Sender, m);
+        }
+    }
+
+    /// <summary>
+    /// Joins a later ReMinBFT generation at its certified checkpoint <paramref name="x"/> (docs/reminbft.md §7.1 R-c): the f+1
+    /// matching certified CHECKPOINT(x) messages in <paramref name="certificate"/> become the stable checkpoint's certificate,
+    /// every sender's checkpoint bound becomes x, and the state at x (<paramref name="digest"/>, 32 bytes) is fetched from
+    /// <paramref name="holders"/> (verified against the digest); once installed the core runs from x+1. <paramref name="executedHere"/>:
+    /// what the replica executed before (its last executed sequence number does not go back while it fetches).
+    /// </summary>
+    public void JoinAt(ulong x, byte[] digest, IReadOnlyList<byte[]> certificate, IReadOnlyList<uint> holders, ulong executedHere)
+    {
+        if (x <= LowWatermark) return;
+        if (executedHere > LastExecuted) LastExecuted = LastPrepared = _lastCommitQueued = executedHere;   // what the replica executed before (a new core)
+        _checkpoints.SetStable(digest);
+        LowWatermark = x;
+        Stats.StableCheckpoints++;
+        foreach (var m in certificate)
+        {
+            if (MessageHeader.TryParse(m, int.MaxValue, out var ch) != ParseStatus.Ok || ch.Type != MessageType.UiCheckpoint || ch.Sequence != x || ch.Sender >= (uint)_n || ch.Sender == _id) continue;
+            StoreCheckpointMessage(x, ch.Sender, m);
+        }
+        for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) { _peerCheckpoint[j] = x; _peerCheckpointFromNewView[j] = true; }
+        _stateTransfer.FetchCertified(x, digest, holders);
+    }
+
+    private bool _dormant;
+
+    /// <summary>
+    /// A dormant core (a replica that is passive in a ReMinBFT generation after a switch back, docs/reminbft.md §7): it certified
+    /// its CHECKPOINT of the generation's start and answers UI-FETCHes; it takes part in nothing until the composing protocol
+    /// wakes it for the next switch (then false). Its timer only counts ticks.
+    /// </summary>
+    public bool Dormant { get => _dormant; set => _dormant = value; }
 
     private static ulong AllMembers(int n) => n >= 64 ? ulong.MaxValue : (1UL << n) - 1;
 
@@ -252,12 +333,13 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     public void EndOfBurst()
     {
         if (_retired) return;
+        if (_dormant) { Flush(); return; }
         ResumeParked();
         if (IsLeader && !InViewChange && !_halted)
         {
             // First the batches the NEW-VIEW fixed, in s order (docs/minbft.md §5.5), then new ones.
             while (LastPrepared < _fixedUpTo && LastPrepared + 1 <= _ownCpQueued + (ulong)_s.Window && SlotOf(LastPrepared + 1).PrepareLength > 0) ReProposeFixed(LastPrepared + 1);
-            while (LastPrepared >= _fixedUpTo && _pending.Count > 0
+            while (LastPrepared >= _fixedUpTo && _pending.Count > 0 && _flaggedProposal <= LastExecuted
                    && LastPrepared - LastExecuted < (ulong)_s.MaxInflightBatches
                    && LastPrepared + 1 <= HighWatermark)
             {
@@ -270,8 +352,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Periodic timer: re-sends own messages of stalled slots, asks peers for missing counters, retransmits unstable checkpoints, drives state transfer.</summary>
     public void OnTick()
     {
-        if (_retired) return;
-        _tick++;
+        _tick++;                                           // a retired or dormant core still answers UI-FETCHes, once per tick per asker
+        if (_retired || _dormant) return;
         bool stalled = false;
         ulong hi = Math.Min(Math.Max(LastPrepared, _highestVoteSeen), HighWatermark);
         for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
@@ -346,6 +428,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         }
     }
 
+    /// <summary>The last sequence number this leader proposed a SWITCH-BACK batch at: it cuts no batch above it until it executed it.</summary>
+    private ulong _flaggedProposal;
+
     /// <summary>Highest sequence number the last NEW-VIEW fixed (the new leader re-proposes up to it).</summary>
     private ulong _fixedUpTo;
 
@@ -367,7 +452,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         var body = _outbox.Begin(MessageType.UiPrepare, View, seq, bodyLength);
         _intake.Write(body, count);
         ushort flags = _observer?.BatchFlagsFor(seq) ?? 0;
-        if (flags != 0) Bodies.SetBatchFlags(body, flags);   // ReMinBFT's SWITCH-BACK batch (docs/reminbft.md §7): the digest covers the flag
+        if (flags != 0) { Bodies.SetBatchFlags(body, flags); _flaggedProposal = seq; }   // ReMinBFT's SWITCH-BACK batch (docs/reminbft.md §7): the digest covers the flag; no batch above it until it executed
         _outbox.End(body.Slice(0, Digests.Size));           // the UI certifies SHA-256(header ‖ D(batch))
         LastPrepared = seq;
         SlotFor(seq);
@@ -383,6 +468,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>A certified message, in its sender's counter order.</summary>
     private Handled HandleInOrder(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
+        if (_retired) return Handled.Done;                 // switched back while draining a sender's queue: no effect any more
         ObserveCertifiedHandled(h, message);
         if (h.Generation < _generation) { Stats.OldMessages++; return Handled.Done; }   // before a switch back (docs/reminbft.md §7): its place in the counter order only
         if (h.Generation > _generation) return Handled.Park;
@@ -396,7 +482,16 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 if (handled == Handled.Done && !_viewChanges) NoteSenderOrder(h);
                 return handled;
             }
-            case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
+            case MessageType.UiCheckpoint:
+            {
+                var handled = OnCheckpointInOrder(h, message);
+                if (handled == Handled.Done && h.Sender < (uint)_n)
+                {
+                    CertifiedOutbox.ReadUi(message, out ulong ce, out ulong cc);
+                    _cpUiSeq[h.Sender] = h.Sequence; _cpUiEpoch[h.Sender] = ce; _cpUiCounter[h.Sender] = cc;
+                }
+                return handled;
+            }
             case MessageType.UiSwitch:
             {
                 CertifiedOutbox.ReadUi(message, out ulong se, out ulong sc);
@@ -520,7 +615,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     private void Flush()
     {
-        if (_flushing) return;                           // an effect (a NEW-VIEW to send) queued more: the running loop takes it
+        if (_flushing || _retired) return;               // a retired core certifies nothing more (its successor continues the counter)                           // an effect (a NEW-VIEW to send) queued more: the running loop takes it
         _flushing = true;
         try { FlushLoop(); }
         finally { _flushing = false; }
@@ -549,7 +644,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 var msg = _outbox.Message(i);
                 CertifiedOutbox.ReadUi(msg, out ulong epoch, out ulong counter);
                 _sent.Add(epoch, counter, msg);
-                Broadcast(msg);
+                if (_generation > 0 && msg[3] == (byte)MessageType.UiCheckpoint) BroadcastAll(msg);   // passive replicas keep them for a later VIEW-CHANGE (docs/reminbft.md §7)
+                else Broadcast(msg);
                 Stats.CertifiedSent++;
                 _sealed[i] = (epoch, counter);
             }
@@ -611,6 +707,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private void ExecuteReady()
     {
+        if (_retired) return;
         while (true)
         {
             ulong next = LastExecuted + 1;
@@ -661,6 +758,11 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private void Broadcast(ReadOnlySpan<byte> message)
     {
         for (uint r = 0; r < _n; r++) if (r != _id && IsMember(r)) _out.SendToReplica(r, message);
+    }
+
+    private void BroadcastAll(ReadOnlySpan<byte> message)
+    {
+        for (uint r = 0; r < _n; r++) if (r != _id) _out.SendToReplica(r, message);
     }
 
     /// <summary>True if <paramref name="r"/> takes part in agreement (<see cref="MinBftComposition.Members"/>).</summary>

@@ -170,13 +170,17 @@ public sealed class MinBftViewChange
                 case 2:
                 {
                     if (e.Length != StubLength) return null;
+                    // A VIEW-CHANGE, NEW-VIEW or SWITCH of the sender, or any certified message of an older generation (before a
+                    // ReMinBFT switch back, docs/reminbft.md §7): it fills its counter, its content is not interpreted.
                     if (!MessageHeader.TryParseAlone(e.Slice(0, MessageHeader.Size), out var sh) || sh.Family != h.Family || sh.Sender != h.Sender
-                        || sh.Type is not (MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch) || sh.AuthLength != UsigCertificateScheme.Length) return null;
+                        || sh.Generation > h.Generation || sh.AuthLength != UsigCertificateScheme.Length
+                        || (sh.Generation == h.Generation ? sh.Type is not (MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch)
+                            : sh.Type is not (MessageType.UiPrepare or MessageType.UiCommit or MessageType.UiCheckpoint or MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch))) return null;
                     var trailer = e.Slice(MessageHeader.Size + Digests.Size);
                     var verdict = usig.Verify(sh.Sender, e.Slice(0, MessageHeader.Size), e.Slice(MessageHeader.Size, Digests.Size), trailer);
                     if (!verdict.IsOk || !verdict.HasUi || verdict.Epoch != epoch || verdict.Counter != next) return null;
                     // A composing protocol's SWITCH (ReMinBFT, docs/reminbft.md §5) starts MinBFT in its view as a NEW-VIEW does.
-                    if (sh.Type is MessageType.UiNewView or MessageType.UiSwitch && sh.View > vc.HighestNewViewInRun) vc.HighestNewViewInRun = sh.View;
+                    if (sh.Generation == h.Generation && sh.Type is MessageType.UiNewView or MessageType.UiSwitch && sh.View > vc.HighestNewViewInRun) vc.HighestNewViewInRun = sh.View;
                     next++;
                     lastCommit = null;
                     break;

@@ -145,11 +145,17 @@ public sealed partial class ReMinBftReplica
         _escalated = true;
         _switched = true;
         _switching = true;
+        // A coordinator that escalates before its SWITCH went out (StartSwitch and Escalate in one burst) must not send it
+        // afterwards: its history would contain its VIEW-CHANGE, which no SWITCH may carry — receivers would reject that
+        // certified message and wait for its counter for good (sim: f1/leader/crash/switchback/lagacrossviewchange seed 510485267).
+        _switchPending = false;
         _switchView = _switchStartView + 1;
         Stats.SwitchEscalations++;
         ulong executedHere = LastExecuted;
+        _phaseStart = executedHere;
+        if (Environment.GetEnvironmentVariable("FASTBFT_DBG_JUMP") == "1") Console.Error.WriteLine($"ESCALATE r{_id} core={_core is not null} dormant={_dormantCore is not null} applied={_applied} join={_joinTarget} coreLE={_core?.LastExecuted} dormLE={_dormantCore?.LastExecuted}");
         var core = EnterMinBft(_switchStartView);
-        core.ViewChangeFromSwitch(_switchStartView + 1, executedHere, OwnCheckpointsAbove(0, executedHere));
+        core.ViewChangeFromSwitch(_switchStartView + 1, executedHere, OwnCheckpointsAbove(_genStart, executedHere));
     }
 
     /// <summary>
@@ -164,6 +170,16 @@ public sealed partial class ReMinBftReplica
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);
         _exec.RecordUpdates = false;
+        if (_core is null && _dormantCore is not null)
+        {
+            // After a switch back (docs/reminbft.md §7) a passive replica wakes the dormant core it started at the generation's
+            // start: it continues the counter orders and sent log, its stable checkpoint is that start, and the certified
+            // CHECKPOINTs of it that reached this replica meanwhile are its certificate (a VIEW-CHANGE needs f+1).
+            _core = _dormantCore;
+            _dormantCore = null;
+            _core.Dormant = false;
+            _core.AdoptCheckpointCertificate(_heldCertified.Values);
+        }
         if (_core is null)
         {
             var composition = new MinBftComposition { Family = ProtocolFamily.ReMinBft, InitialView = initialView, Members = ulong.MaxValue, ViewChanges = true, Observer = this };
@@ -287,6 +303,7 @@ public sealed partial class ReMinBftReplica
         for (int i = 0; i < counters.Length; i++)
             if (_active[i] != h.Sender) seen.Add((_active[i], counters[i].Epoch, counters[i].Counter));
         ulong executedHere = LastExecuted;
+        _phaseStart = Math.Max(executedHere, history.CheckpointSeq + (ulong)batches.Count);
         var core = EnterMinBft(h.View);
         Stats.ProtocolSwitches++;
         ulong tcCheckpoint = 0;
