@@ -70,8 +70,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Low watermark h: sequence number of the last stable checkpoint.</summary>
     public ulong LowWatermark { get; private set; }
     /// <summary>Last sequence number executed.</summary>
-    public ulong LastExecuted { get => _lastExecuted; private set { if (value > _lastExecuted + 1 && Environment.GetEnvironmentVariable("FASTBFT_DBG_JUMP") == "1") Console.Error.WriteLine($"JUMP r{_id} {_lastExecuted}->{value} {Environment.StackTrace}"); _lastExecuted = value; } }
-    private ulong _lastExecuted;
+    public ulong LastExecuted { get; private set; }
     /// <summary>Last sequence number bound in this view: proposed (leader) or whose PREPARE was accepted (follower).</summary>
     public ulong LastPrepared { get; private set; }
     /// <summary>Counters (written by the core's thread; read from others through <see cref="ReplicaCounters.Read(ref long)"/>).</summary>
@@ -182,6 +181,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     }
 
     private ulong[] _cpUiSeq = [], _cpUiEpoch = [], _cpUiCounter = [];
+
+    /// <summary>Retires this core (a composing protocol replaced it, docs/reminbft.md §7): it answers UI-FETCHes and does nothing else.</summary>
+    public void Retire() => _retired = true;
 
     /// <summary>True once this core executed a SWITCH-BACK batch and retired (<see cref="IMinBftObserver.SwitchBackExecuted"/>):
     /// it answers UI-FETCHes from its sent log and does nothing else.</summary>
@@ -296,7 +298,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         ref readonly var h = ref m.Header;
         if (_retired)
         {
+            // A retired core serves replicas still finishing its generation: UI-FETCH answers and relays, and the NEW-VIEW it
+            // installed to one that asks for that view (docs/reminbft.md §7.1 R-c).
             if (h.Type == MessageType.UiFetch) OnUiFetch(h, m.Message);
+            else if (h.Type == MessageType.UiViewChange && h.Generation == _generation) ForwardNewView(h);
             else Stats.Ignored++;
             return;
         }

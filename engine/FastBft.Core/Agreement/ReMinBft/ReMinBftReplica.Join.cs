@@ -78,6 +78,8 @@ public sealed partial class ReMinBftReplica
         if (phase) return;
         var old = _core ?? _dormantCore;
         ulong executedHere = LastExecuted;
+        old?.Retire();
+        _retiredCore = old;
         var positions = new Dictionary<uint, (ulong Epoch, ulong Next)>();
         var jumped = new List<(uint, ulong, ulong)>();
         if (old is not null) foreach (var (j, e, c) in old.CounterPositions()) positions[j] = (e, c);

@@ -153,7 +153,6 @@ public sealed partial class ReMinBftReplica
         Stats.SwitchEscalations++;
         ulong executedHere = LastExecuted;
         _phaseStart = executedHere;
-        if (Environment.GetEnvironmentVariable("FASTBFT_DBG_JUMP") == "1") Console.Error.WriteLine($"ESCALATE r{_id} core={_core is not null} dormant={_dormantCore is not null} applied={_applied} join={_joinTarget} coreLE={_core?.LastExecuted} dormLE={_dormantCore?.LastExecuted}");
         var core = EnterMinBft(_switchStartView);
         core.ViewChangeFromSwitch(_switchStartView + 1, executedHere, OwnCheckpointsAbove(_genStart, executedHere));
     }

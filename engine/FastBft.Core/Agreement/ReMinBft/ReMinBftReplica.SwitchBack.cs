@@ -25,6 +25,7 @@ namespace FastBft.Agreement.ReMinBft;
 public sealed partial class ReMinBftReplica
 {
     private MinBftReplica? _dormantCore;          // passive replica after a switch back: its halted core of the generation (certified CHECKPOINT(s), UI-FETCH answers; woken by the next switch)
+    private MinBftReplica? _retiredCore;          // the previous generation's core (retired): answers UI-FETCHes of replicas still finishing that generation
     private byte[]? _anchorDigest;                // active replica: ReMinBFT's CHECKPOINT(_genStart) waits for every active replica's certified CHECKPOINT(s) UI
     private readonly Dictionary<uint, byte[]> _heldCertified = new();   // passive, generation > 0: other replicas' certified CHECKPOINT(_genStart)
 
@@ -54,6 +55,7 @@ public sealed partial class ReMinBftReplica
         _exec.TakeCheckpoint(s, digest);
         Stats.Checkpoints++;
         var positions = old.CounterPositions();
+        _retiredCore = old;                            // retires itself when this returns (IMinBftObserver.SwitchBackExecuted)
         EnterGeneration(_epoch + 1, leader, s);
         _applied = s; _stable = s;
         Stats.SwitchBacks++;
@@ -97,6 +99,10 @@ public sealed partial class ReMinBftReplica
     /// </summary>
     private void EnterGeneration(ulong epoch, uint leader, ulong start)
     {
+        _prevGenTag = _genTag;
+        _prevInstalledSwitch = _installedSwitch;
+        _prevSwitchView = _switchView;
+        Array.Fill(_prevAnsweredTick, -1);
         _epoch = epoch;
         _genTag = GenerationTag(_epoch, leader);
         _genStart = start;
@@ -117,6 +123,26 @@ public sealed partial class ReMinBftReplica
         _switchView = 0;
         _panics.Reset();
         _anchorDigest = null;
+    }
+
+    private ulong _prevGenTag, _prevSwitchView;
+    private byte[]? _prevInstalledSwitch;
+    private long[] _prevAnsweredTick = [];
+
+    /// <summary>
+    /// A replica still in the previous generation asks to escalate its switch (REQ-VIEW-CHANGE of that generation): it missed the
+    /// switch this replica took there. Answered as a replica of that generation would (<see cref="OnEscalationRequest"/>): with the
+    /// SWITCH installed there, or else with the VIEW-CHANGE this replica's retired core sent there (it counts as a request to
+    /// escalate, and the asker's VIEW-CHANGE then gets the NEW-VIEW forwarded). At most once per tick per asker.
+    /// </summary>
+    private void AnswerPreviousGeneration(in MessageHeader h)
+    {
+        if (h.Sender >= (uint)_n || h.Sender == _id) return;
+        if (_prevAnsweredTick.Length != _n) { _prevAnsweredTick = new long[_n]; Array.Fill(_prevAnsweredTick, -1); }
+        if (_prevAnsweredTick[h.Sender] == _tick) return;
+        _prevAnsweredTick[h.Sender] = _tick;
+        if (_prevInstalledSwitch is not null && h.View == _prevSwitchView + 1) { _out.SendToReplica(h.Sender, _prevInstalledSwitch); Stats.SwitchesForwarded++; }
+        else if (_retiredCore?.OwnViewChange is { } vc) _out.SendToReplica(h.Sender, vc);
     }
 
     /// <summary>An active replica's ReMinBFT CHECKPOINT of the generation's start, once its core handled every active replica's certified CHECKPOINT(s) (R-d).</summary>

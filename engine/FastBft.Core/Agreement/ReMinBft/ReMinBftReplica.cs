@@ -225,8 +225,16 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
             // Another generation (docs/reminbft.md §7): fetches are answered whatever their generation; an older certified
             // message still takes its place in its sender's counter order (no effect); a later one is not ours yet — it
             // is fetched again (UI-FETCH, re-sends) once this replica switched back too.
-            if (h.Type is MessageType.UiFetch or MessageType.Fetch or MessageType.StateData) (_core ?? _dormantCore)?.OnMessage(m);
-            else if (m.HasUi && h.Generation < _genTag && _core is not null) _core.OnMessage(m);
+            // A UI-FETCH of an older generation comes from a replica still finishing it: the retired core relays the messages of that
+            // generation it holds (a crashed leader's PREPAREs, the NEW-VIEW it installed) and, from the shared sent log, our own.
+            if (h.Type == MessageType.UiFetch && h.Generation < _genTag && _retiredCore is not null) _retiredCore.OnMessage(m);
+            else if (h.Type is MessageType.UiFetch or MessageType.Fetch or MessageType.StateData) (_core ?? _dormantCore)?.OnMessage(m);
+            else if (m.HasUi && h.Generation < _genTag)
+            {
+                _core?.OnMessage(m);                                     // its place in the sender's counter order
+                if (h.Type == MessageType.UiViewChange) _retiredCore?.OnMessage(m);   // the NEW-VIEW of its view, forwarded
+            }
+            else if (h.Type == MessageType.ReqViewChange && h.Generation == _prevGenTag) AnswerPreviousGeneration(h);
             else if (m.HasUi && h.Generation > _genTag && h.Type == MessageType.UiCheckpoint) NoteLaterCheckpoint(h, m.Message);
             else Stats.Ignored++;
             return;
@@ -291,6 +299,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         }
         _core?.OnTick();
         _dormantCore?.OnTick();
+        _retiredCore?.OnTick();
         if (_anchorDigest is not null) TrySendAnchor();
         if (_joinTarget != 0) TryFinishJoin();
     }
