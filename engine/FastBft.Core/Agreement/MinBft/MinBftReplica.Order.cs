@@ -305,6 +305,10 @@ public sealed partial class MinBftReplica
         return (epoch == 0 || e == epoch) && c == counter;
     }
 
+    /// <summary>Sends <paramref name="to"/> the certified CHECKPOINTs of our stable checkpoint that we hold (its certificate): a replica
+    /// left behind in an older ReMinBFT generation joins ours from f+1 of them (docs/reminbft.md §7.1 R-c).</summary>
+    public void SendCheckpointCertificateTo(uint to) { if (to < (uint)_n && to != _id) SendStableCheckpointCertificate(to); }
+
     private void SendStableCheckpointCertificate(uint to)
     {
         ulong x = LowWatermark;

@@ -56,6 +56,22 @@ public sealed partial class ReMinBftReplica
         BeginJoin(candidate);
     }
 
+    private long[] _helpedTick = [];
+
+    /// <summary>
+    /// A replica sent us a message of an older generation: it is behind. Once per retransmission period it gets the certificate of
+    /// our stable checkpoint (the certified CHECKPOINTs we hold, a faulty replica's among them that it may have withheld from the
+    /// laggard): with f+1 of them it joins our generation (<see cref="NoteLaterCheckpoint"/>).
+    /// </summary>
+    private void HelpLaggard(uint r)
+    {
+        if (r >= (uint)_n || r == _id) return;
+        if (_helpedTick.Length != _n) { _helpedTick = new long[_n]; Array.Fill(_helpedTick, long.MinValue / 2); }
+        if (_tick - _helpedTick[r] < _s.RetransmitTicks) return;
+        _helpedTick[r] = _tick;
+        (_core ?? _dormantCore)?.SendCheckpointCertificateTo(r);
+    }
+
     /// <summary>Joins the later generation the f+1 matching certified CHECKPOINTs in <paramref name="certificate"/> name (see the type's remarks).</summary>
     private void BeginJoin(List<byte[]> certificate)
     {

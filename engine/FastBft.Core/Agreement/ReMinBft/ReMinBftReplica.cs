@@ -222,6 +222,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         ref readonly var h = ref m.Header;
         if (h.Generation != _genTag && h.Type is not (MessageType.Request or MessageType.Panic))
         {
+            if (h.Generation < _genTag) HelpLaggard(h.Sender);
             // Another generation (docs/reminbft.md §7): fetches are answered whatever their generation; an older certified
             // message still takes its place in its sender's counter order (no effect); a later one is not ours yet — it
             // is fetched again (UI-FETCH, re-sends) once this replica switched back too.
