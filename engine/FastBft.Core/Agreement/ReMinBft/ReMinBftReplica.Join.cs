@@ -149,7 +149,7 @@ public sealed partial class ReMinBftReplica
         _joinTarget = 0;
         if (x > _applied) _applied = x;
         if (x > _stable) _stable = x;
-        if (!_joinPassive) return;
+        if (!_joinPassive || _switching) return;       // a switch started meanwhile uses this core as its MinBFT core
         _genStart = x;                                  // the checkpoint whose certified CHECKPOINTs the dormant core keeps as its certificate
         _heldCertified.Clear();
         _dormantCore = core;
