@@ -146,10 +146,11 @@ public sealed partial class ReMinBftReplica
         // The core may have fetched a later certified checkpoint than the one the join started from: it is where this replica is.
         var (x, digest) = core.StableCheckpointProof;
         if (core.LastExecuted != x) return;              // executing past it already cannot happen before the join ends; wait for the install
+        if (_joinPassive && _switching) return;         // a switch started meanwhile: this core becomes its MinBFT core (Install/Escalate end the join)
         _joinTarget = 0;
         if (x > _applied) _applied = x;
         if (x > _stable) _stable = x;
-        if (!_joinPassive || _switching) return;       // a switch started meanwhile uses this core as its MinBFT core
+        if (!_joinPassive) return;
         _genStart = x;                                  // the checkpoint whose certified CHECKPOINTs the dormant core keeps as its certificate
         _heldCertified.Clear();
         _dormantCore = core;

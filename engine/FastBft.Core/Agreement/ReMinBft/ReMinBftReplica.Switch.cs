@@ -149,6 +149,7 @@ public sealed partial class ReMinBftReplica
         // afterwards: its history would contain its VIEW-CHANGE, which no SWITCH may carry — receivers would reject that
         // certified message and wait for its counter for good (sim: f1/leader/crash/switchback/lagacrossviewchange seed 510485267).
         _switchPending = false;
+        _joinTarget = 0;                                // a join in progress goes on as this core's own state transfer
         _switchView = _switchStartView + 1;
         Stats.SwitchEscalations++;
         ulong executedHere = LastExecuted;
@@ -294,6 +295,7 @@ public sealed partial class ReMinBftReplica
         _switching = true;
         _switched = true;
         _switchView = h.View;
+        _joinTarget = 0;
         _installedSwitch = message.ToArray();
         // Counter order: past the coordinator's SWITCH, and for every other active replica past its counter in the certified
         // checkpoint (what it certified before is about instances the checkpoint covers). A replica that met the SWITCH in

@@ -242,7 +242,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         }
         switch (h.Type)
         {
-            case MessageType.Update: if (_switched || _joinTarget != 0) Stats.Ignored++; else OnUpdate(h, m.Message); return;   // not while a join fetches the state
+            case MessageType.Update: if (_switched || _core is not null) Stats.Ignored++; else OnUpdate(h, m.Message); return;   // a passive replica with a core (a join fetching the state) applies none
             case MessageType.CounterCheckpoint: if (_switched) Stats.Ignored++; else OnCheckpoint(h, m.Message); return;
             case MessageType.Panic: OnPanic(h, m.Message); return;
             case MessageType.ReqViewChange when !_switched:
