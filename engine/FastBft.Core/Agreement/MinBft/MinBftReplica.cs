@@ -581,7 +581,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }
-        if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
+        if (h.View < View) { if (!LateCommit(h, message)) Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;
         if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }
@@ -599,6 +599,29 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     }
 
     private ulong _highestVoteSeen;
+
+    /// <summary>
+    /// ReMinBFT (docs/reminbft.md §7.1, R-c): a COMMIT of an older view for a slot this replica bound in that same view and has
+    /// not executed (it moved to a later view before the votes came — the other correct replica meanwhile executed the slot and
+    /// switched back, so no NEW-VIEW of the later view will come). f+1 matching certified messages of one view are MinBFT's commit
+    /// rule whenever they arrive: a correct replica that had them in time executed the same batch, and every later view's
+    /// NEW-VIEW keeps it. Recorded as a vote of that view; the slot commits once the leader's PREPARE and f COMMITs match.
+    /// Plain MinBFT keeps its rule (older views are dropped).
+    /// </summary>
+    private bool LateCommit(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (_composition.Family != ProtocolFamily.ReMinBft) return false;
+        ulong seq = h.Sequence;
+        if (seq <= LowWatermark || seq <= LastExecuted || h.Sender == (uint)(h.View % (ulong)_n)) return false;
+        var slot = SlotOf(seq);
+        if (slot.Seq != seq || !slot.HasPrepare || slot.View != h.View || slot.Committed) return false;
+        var body = MessageHeader.Body(message, h);
+        if (!body.Slice(Digests.Size, MinBftBodies.UiSize).SequenceEqual(slot.LeaderUi) || !body.Slice(0, Digests.Size).SequenceEqual(slot.Digest)) return false;
+        if (!slot.Votes.Record(h.Sender, body.Slice(0, Digests.Size))) return false;
+        Stats.LateCommits++;
+        Advance(slot);
+        return true;
+    }
 
     /// <summary>Commits a slot with f+1 matching certified messages (the leader's PREPARE among them) and executes what is ready.</summary>
     private void Advance(MinBftSlot slot)
@@ -836,6 +859,8 @@ public sealed class MinBftStats : ReplicaCounters
     /// <summary>PREPAREs/COMMITs of a sender whose sequence number is not above the one of its previous PREPARE/COMMIT of the
     /// view, in its counter order (ReMinBFT's normal case, Thesis §5.4.2 sender rule): the sender's queue parks for good.</summary>
     public long SenderOrderViolations;
+    /// <summary>COMMITs of an older view recorded for a slot bound in that view (ReMinBFT, docs/reminbft.md §7.1 R-c).</summary>
+    public long LateCommits;
     /// <summary>PREPAREs with a SWITCH-BACK flag outside the MinBFT phase (ReMinBFT's normal case): bound, never vouched for (docs/reminbft.md §7).</summary>
     public long SwitchBackOutsidePhase;
     /// <summary>PREPAREs of a new leader for a fixed slot with another batch than the NEW-VIEW fixed (its queue parks).</summary>
