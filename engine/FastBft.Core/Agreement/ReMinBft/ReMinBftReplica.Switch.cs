@@ -236,6 +236,7 @@ public sealed partial class ReMinBftReplica
             body0.Slice(0, Digests.Size).CopyTo(digest);
             (c0Epoch, c0Counter) = CounterCheckpoints.CounterIn(body0, me);
         }
+        else if (_epoch > 0) { Stats.SwitchBuildFailures++; return; }   // after a switch back the run starts at a certified checkpoint of this generation (its anchor, docs/reminbft.md §7); without one the switch escalates
         else { cp = 0; c0Epoch = core.LastSent.Epoch; c0Counter = 0; }
         var (lastEpoch, last) = core.LastSent;
         var entries = new List<(byte, byte[])>();
