@@ -26,7 +26,7 @@ namespace FastBft.Agreement.ReMinBft;
 /// <item><b>Coordinator timeout</b> (a deviation, docs/reminbft.md §5.5): a SWITCH that does not come in time continues as
 /// MinBFT's view change (<see cref="Escalate"/>).</item>
 /// </list>
-/// <para>Not built (docs/reminbft.md §7): switching back (§5.3.3).</para>
+/// <para>Switching back (§5.3.3): <c>ReMinBftReplica.SwitchBack.cs</c> (docs/reminbft.md §7.1).</para>
 /// </summary>
 public sealed partial class ReMinBftReplica
 {

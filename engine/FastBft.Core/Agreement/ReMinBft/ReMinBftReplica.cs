@@ -32,8 +32,9 @@ namespace FastBft.Agreement.ReMinBft;
 /// </list>
 /// </summary>
 /// <remarks>
-/// <para>Not built yet (docs/reminbft.md §5): the switch to MinBFT (Thesis §5.4.3). A justified PANIC is counted
-/// (<see cref="ReMinBftStats.SwitchesWanted"/>) and answered from the reply cache where possible (Fig. 5.3).</para>
+/// <para>The switch to MinBFT (Thesis §5.4.3) is <c>ReMinBftReplica.Switch.cs</c>; the switch back to a new ReMinBFT
+/// generation (Thesis §5.3.3 via §5.4, opt-in) is <c>ReMinBftReplica.SwitchBack.cs</c>, and a replica left behind joins a
+/// later generation in <c>ReMinBftReplica.Join.cs</c> (docs/reminbft.md §7.1).</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing per request (update buffers grow once and are reused).</para>
 /// </remarks>
 public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
