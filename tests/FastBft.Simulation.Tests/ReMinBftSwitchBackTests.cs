@@ -130,3 +130,4 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
         }
     }
 }
+
