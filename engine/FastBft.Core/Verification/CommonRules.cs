@@ -116,7 +116,8 @@ public static class CommonRules
             body = body.Slice(0, body.Length - trailer);
             int count = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(32));
             if (count > context.Limits.MaxBatch) return ParseStatus.BadField;
-            if (body[34] != 0 || body[35] != 0) return ParseStatus.BadField;
+            ushort flags = Bodies.BatchFlags(body);
+            if (flags != 0 && (h.Family != ProtocolFamily.ReMinBft || h.Type != MessageType.UiPrepare || !Bodies.ValidBatchFlags(flags, context.Limits.ReplicaCount))) return ParseStatus.BadField;
             var clients = context.BatchClients(count);
             var digests = context.BatchDigests(count);
             Span<byte> bodyDigest = stackalloc byte[Digests.Size];
@@ -144,6 +145,7 @@ public static class CommonRules
             if (rest.Length != 0) return ParseStatus.BadLength;
             Span<byte> batchDigest = stackalloc byte[Digests.Size];
             Digests.Batch(digests, batchDigest);
+            Bodies.ApplyFlagsToDigest(flags, batchDigest);
             if (!batchDigest.SequenceEqual(Bodies.BatchDigest(body))) return ParseStatus.BadDigest;
             facts.RequestsAuthenticated = authenticated;
             if (authenticateByBatchDigest)

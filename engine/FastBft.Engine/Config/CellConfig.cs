@@ -261,9 +261,9 @@ public sealed class SwitchingConfig
     /// 2 × timeouts.client_retransmit_ms (the view-change timeout). Use <see cref="EffectiveSwitchTimeoutMs"/>.</summary>
     public int? SwitchTimeoutMs { get; set; }
     /// <summary>PBFT (MinBFT) instances to run after a switch before returning to the resource-saving protocol at the next
-    /// checkpoint (Thesis §5.3.3); 0 (default) = never return. ≥ 0. repbft and repbft-star switch back; reminbft rejects a
-    /// value above 0 (docs/reminbft.md §7: the ordered switch back is designed, not built, so a reminbft cell stays in MinBFT
-    /// after a switch); protocols that never switch (pbft, minbft) ignore it.</summary>
+    /// checkpoint (Thesis §5.3.3); 0 (default) = never return. ≥ 0. repbft and repbft-star switch back at the agreed
+    /// checkpoint (docs/repbft.md §6); reminbft's MinBFT leader proposes a SWITCH-BACK batch at the first checkpoint at least this
+    /// many instances into the phase (docs/reminbft.md §7); protocols that never switch (pbft, minbft) ignore it.</summary>
     public long SwitchBackAfter { get; set; }
     /// <summary>Replica id of the leader of the first generation (the active set is it and the next active−1 replicas).
     /// 0..n-1, default 0.</summary>
@@ -274,8 +274,6 @@ public sealed class SwitchingConfig
 
     internal void Validate(int n, TimeoutsConfig timeouts, FastBft.Agreement.ProtocolKind protocol)
     {
-        if (SwitchBackAfter > 0 && protocol == FastBft.Agreement.ProtocolKind.ReMinBft)
-            CellConfig.Fail("switching.switch_back_after", $"{SwitchBackAfter}: reminbft does not switch back yet (a switched cell stays in MinBFT; docs/reminbft.md §7); use 0");
         if (SwitchTimeoutMs is int ms && (ms < timeouts.TickMs || ms > MaxSwitchTimeoutMs))
             CellConfig.Fail("switching.switch_timeout_ms", $"{ms} must be in tick_ms ({timeouts.TickMs})..{MaxSwitchTimeoutMs}");
         if (SwitchBackAfter < 0) CellConfig.Fail("switching.switch_back_after", $"{SwitchBackAfter} must be ≥ 0 (0 = never switch back)");

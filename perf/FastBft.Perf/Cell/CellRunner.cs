@@ -113,6 +113,7 @@ internal sealed class CellRunner
         }
         if (_o.CheckpointInterval is { } k) { config.CheckpointInterval = k; config.Window = 2 * k; }
         if (_o.MaxInflight is { } inflight) config.MaxInflightBatches = inflight;
+        if (_o.SwitchBackAfter is { } back) config.Switching.SwitchBackAfter = back;
         ConfigureExecution(config);
         var dir = Directory.CreateTempSubdirectory("fastbft-cell-");
         string? usigDir = ConfigureUsig(config, _o.Usig, dir.FullName);

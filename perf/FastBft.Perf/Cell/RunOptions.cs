@@ -42,6 +42,8 @@ internal sealed record RunOptions
     public int? CheckpointInterval { get; init; }
     /// <summary>Batches the leader keeps in flight (cell config max_inflight_batches); null = the config default.</summary>
     public int? MaxInflight { get; init; }
+    /// <summary>Switching protocols: instances after a switch before switching back (cell config switching.switch_back_after); null = the config default (0 = never).</summary>
+    public long? SwitchBackAfter { get; init; }
     /// <summary>--usig: the trusted counter of a USIG protocol's replicas (minbft, reminbft): "software" (default; the key derived
     /// from the cell's master secret) or "device-model" (each replica process hosts a UsigDeviceModel in a per-cell /dev/shm
     /// directory and reaches it through the FpgaUsig driver). Ignored by protocols without a trusted counter.</summary>

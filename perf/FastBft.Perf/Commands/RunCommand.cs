@@ -30,6 +30,7 @@ internal static class RunCommand
     internal static readonly Option<string?> Plot = new("--plot") { Description = "write a PNG: requests/s per 100 ms with fault markers, and the latency percentile spectrum" };
     internal static readonly Option<int?> ClientRetransmitMs = new("--client-retransmit-ms") { Description = "cell timeouts.client_retransmit_ms (default 500); the view-change timeout is twice it" };
     internal static readonly Option<int?> MaxInflight = new("--max-inflight") { Description = "batches the leader keeps in flight before it lets the next one fill (cell config max_inflight_batches, default 4)" };
+    internal static readonly Option<long?> SwitchBackAfter = new("--switch-back-after") { Description = "repbft, repbft-star, reminbft: instances to run in PBFT/MinBFT after a switch before returning to the resource-saving protocol at a checkpoint (cell config switching.switch_back_after; default 0 = never; docs/repbft.md §6, docs/reminbft.md §7)" };
     internal static readonly Option<string> Usig = new("--usig") { Description = "trusted counter of minbft/reminbft replicas: software (the default; HMAC in the replica process, key derived from the cell's master secret) or device-model (each replica process hosts the USIG device model and reaches it through the FPGA driver; docs/trusted-counter.md); ignored by protocols without one", DefaultValueFactory = _ => "software" };
     internal static readonly Option<string> Execution = new("--execution") { Description = "execution stage: sequential (every replica executes every request) or odrc (each request on the f+1 replicas that maintain its objects, other objects updated on demand; --service kv or coord, --protocol pbft or minbft; docs/odrc.md)", DefaultValueFactory = _ => "sequential" };
     internal static readonly Option<int?> ExecReplicas = new("--exec-replicas") { Description = "--execution odrc: execution replicas E (default n: 3f+1 under pbft, 2f+1 under minbft); above n (pbft only) the extra ones are execution-only processes that take the order from f+1 matching ORDERED-BATCH messages of the agreement replicas (ODRC₆: --exec-replicas 6; docs/odrc.md §2, §4 G21)" };
@@ -43,7 +44,7 @@ internal static class RunCommand
     public static Command Create()
     {
         var cmd = new Command("run", "Start a cell (n(protocol, f) replicas on loopback UDP), drive clients, report throughput, latency, CPU and bytes per request, and check that the replicas agree.");
-        foreach (var o in new Option[] { Protocol, F, Workload, Service, Records, ValueBytes, Storage, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight, Usig, Execution, ExecReplicas, Placement, ExecCostUs, ExecCostKind, CheckpointAccesses, WriteKnowledge }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { Protocol, F, Workload, Service, Records, ValueBytes, Storage, Clients, Duration, Warmup, InProcess, Transport, Poll, SpinUs, MaxSleepUs, NoDoorbell, Batch, Json, Fault, Plot, ClientRetransmitMs, CheckpointInterval, MaxInflight, SwitchBackAfter, Usig, Execution, ExecReplicas, Placement, ExecCostUs, ExecCostKind, CheckpointAccesses, WriteKnowledge }) cmd.Options.Add(o);
         Output.ObservabilityOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
@@ -60,7 +61,7 @@ internal static class RunCommand
         Records = p.GetValue(Records), ValueBytes = p.GetValue(ValueBytes), Storage = p.GetValue(Storage)!, Clients = p.GetValue(Clients),
         DurationSeconds = p.GetValue(Duration), WarmupSeconds = p.GetValue(Warmup), InProcess = p.GetValue(InProcess),
         Transport = p.GetValue(Transport)!, Poll = p.GetValue(Poll)!, SpinUs = p.GetValue(SpinUs), MaxSleepUs = p.GetValue(MaxSleepUs), Doorbells = !p.GetValue(NoDoorbell), BatchSize = p.GetValue(Batch), JsonPath = p.GetValue(Json),
-        Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval), MaxInflight = p.GetValue(MaxInflight),
+        Faults = p.GetValue(Fault) ?? [], PlotPath = p.GetValue(Plot), ClientRetransmitMs = p.GetValue(ClientRetransmitMs), CheckpointInterval = p.GetValue(CheckpointInterval), MaxInflight = p.GetValue(MaxInflight), SwitchBackAfter = p.GetValue(SwitchBackAfter),
         Usig = p.GetValue(Usig)!,
         Execution = p.GetValue(Execution)!, ExecReplicas = p.GetValue(ExecReplicas), Placement = p.GetValue(Placement)!, ExecCostUs = p.GetValue(ExecCostUs), ExecCostKind = p.GetValue(ExecCostKind)!, CheckpointAccesses = p.GetValue(CheckpointAccesses), WriteKnowledge = p.GetValue(WriteKnowledge),
         Observability = Output.ObservabilityOptions.Bind(p),

@@ -66,17 +66,17 @@ public class SwitchingConfigTests
         Assert.Equal(1, ProtocolRegistry.Parameters(CellConfig.Parse(With("\"switching\": { \"switch_timeout_ms\": 10 }"))).SwitchTicks);
     }
 
-    /// <summary>A reminbft cell defaults to switch_back_after = 0 (never) and rejects a value above 0 naming the field: the switch
-    /// back is not built (docs/reminbft.md §7), and a setting that is silently ignored would mislead.</summary>
+    /// <summary>A reminbft cell defaults to switch_back_after = 0 (never) and takes a value above 0 (the ordered switch back,
+    /// docs/reminbft.md §7) into its replica parameters.</summary>
     [Fact]
-    public void AReMinBftCellRejectsSwitchBackAfterUntilItIsBuilt()
+    public void AReMinBftCellTakesSwitchBackAfter()
     {
         var three = Valid.Replace(", { \"id\": 3, \"address\": \"127.0.0.1:7003\" }", "").Replace("\"f\": 1,", "\"f\": 1, \"protocol\": \"reminbft\",");
         var defaults = CellConfig.Parse(three);
         Assert.Equal(3, defaults.N);
         Assert.Equal(0, ProtocolRegistry.Parameters(defaults).SwitchBackAfter);
-        var e = Assert.Throws<ConfigException>(() => CellConfig.Parse(three.Replace("\"batch_size\": 32", "\"batch_size\": 32, \"switching\": { \"switch_back_after\": 64 }")));
-        Assert.Equal("invalid cell config: switching.switch_back_after: 64: reminbft does not switch back yet (a switched cell stays in MinBFT; docs/reminbft.md §7); use 0", e.Message);
+        var set = CellConfig.Parse(three.Replace("\"batch_size\": 32", "\"batch_size\": 32, \"switching\": { \"switch_back_after\": 64 }"));
+        Assert.Equal(64, ProtocolRegistry.Parameters(set).SwitchBackAfter);
     }
 
     [Theory]

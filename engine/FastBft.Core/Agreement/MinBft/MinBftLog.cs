@@ -175,7 +175,9 @@ internal sealed class CertifiedOutbox
     private readonly uint _self;
     private readonly ProtocolFamily _family;
 
-    public CertifiedOutbox(uint self, ProtocolFamily family = ProtocolFamily.MinBft) { _self = self; _family = family; }
+    public CertifiedOutbox(uint self, ProtocolFamily family = ProtocolFamily.MinBft, ulong generation = 0) { _self = self; _family = family; _generation = generation; }
+
+    private readonly ulong _generation;
 
     public int Count => _count;
 
@@ -190,7 +192,7 @@ internal sealed class CertifiedOutbox
             Array.Resize(ref _offset, k); Array.Resize(ref _length, k);
             Array.Resize(ref _headers, k * MessageHeader.Size); Array.Resize(ref _digests, k * Digests.Size); Array.Resize(ref _trailers, k * UsigCertificateScheme.Length);
         }
-        new MessageHeader(type, _self, view, seq, bodyLength, UsigCertificateScheme.Length, _family, 0).Write(_buf.AsSpan(_used));
+        new MessageHeader(type, _self, view, seq, bodyLength, UsigCertificateScheme.Length, _family, _generation).Write(_buf.AsSpan(_used));
         _offset[_count] = _used; _length[_count] = total;
         _open = _count;
         _used += total;

@@ -80,7 +80,7 @@ public sealed class MinBftNewView
             if (len < MessageHeader.Size || len > rest.Length - 4) return null;
             var m = rest.Slice(4, len);
             rest = rest.Slice(4 + len);
-            if (MessageHeader.TryParse(m, limits.MaxMessageBody, out var vh) != ParseStatus.Ok || vh.Type != MessageType.UiViewChange || vh.Family != h.Family
+            if (MessageHeader.TryParse(m, limits.MaxMessageBody, out var vh) != ParseStatus.Ok || vh.Type != MessageType.UiViewChange || vh.Family != h.Family || vh.Generation != h.Generation
                 || vh.View != h.View || vh.Sender >= (uint)n || vh.AuthLength != UsigCertificateScheme.Length || (senders & (1UL << (int)vh.Sender)) != 0) return null;
             senders |= 1UL << (int)vh.Sender;
             var vb = MessageHeader.Body(m, vh);

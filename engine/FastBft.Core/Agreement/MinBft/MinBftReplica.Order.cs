@@ -53,7 +53,7 @@ public sealed partial class MinBftReplica
         uint j = h.Sender;
         // CHECKPOINT votes count whatever their order: f+1 matching certified statements are a certificate on their own
         // (stability, state-transfer target); their place in the counter order matters only for what follows them.
-        if (h.Type == MessageType.UiCheckpoint) NoteCheckpointVote(h, message);
+        if (h.Type == MessageType.UiCheckpoint && h.Generation == _generation) NoteCheckpointVote(h, message);
         var ui = new UniqueIdentifier(epoch, counter, MessageHeader.Authenticator(message, h).Slice(Authenticator.TrailerHeaderSize + 16, UniqueIdentifier.ProofSize));
         var buffer = _order[j];
         if (buffer is null)
@@ -304,6 +304,10 @@ public sealed partial class MinBftReplica
         CertifiedOutbox.ReadUi(m, out ulong e, out ulong c);
         return (epoch == 0 || e == epoch) && c == counter;
     }
+
+    /// <summary>Sends <paramref name="to"/> the certified CHECKPOINTs of our stable checkpoint that we hold (its certificate): a replica
+    /// left behind in an older ReMinBFT generation joins ours from f+1 of them (docs/reminbft.md §7.1 R-c).</summary>
+    public void SendCheckpointCertificateTo(uint to) { if (to < (uint)_n && to != _id) SendStableCheckpointCertificate(to); }
 
     private void SendStableCheckpointCertificate(uint to)
     {

@@ -211,11 +211,14 @@ public sealed partial class MinBftReplica
         {
             if (!_sent.TryGet(epoch, c, out var m)) return null;
             MessageHeader.TryParse(m, int.MaxValue, out var h);
-            if (h.Type is MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch)
+            if (h.Type is MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch || h.Generation < _generation)
             {
+                // A stub: header, authenticated digest and UI only — the run stays gap-free, the content is not interpreted
+                // (also every message of an older generation, before a switch back: docs/reminbft.md §7).
                 var stub = new byte[MinBftViewChange.StubLength];
                 m.Slice(0, MessageHeader.Size).CopyTo(stub);
-                Digests.AuthBody(MessageHeader.Body(m, h), auth);
+                if (h.Type == MessageType.UiPrepare) MessageHeader.Body(m, h).Slice(0, Digests.Size).CopyTo(auth);
+                else Digests.AuthBody(MessageHeader.Body(m, h), auth);
                 auth.CopyTo(stub.AsSpan(MessageHeader.Size));
                 MessageHeader.Authenticator(m, h).CopyTo(stub.AsSpan(MessageHeader.Size + Digests.Size));
                 entries.Add((2, stub));
@@ -254,13 +257,7 @@ public sealed partial class MinBftReplica
     /// <summary>A VIEW-CHANGE the verifier accepted (its log is gap-free and certified): kept per sender; f+1 for a later view make us join.</summary>
     private void OnViewChange(in MessageHeader h, ReadOnlySpan<byte> message)
     {
-        // A replica asking for a view we are past (or for the next one while we run the view it missed the NEW-VIEW of):
-        // forward the NEW-VIEW we installed — it is certified, so any replica can check it. Once per retransmission period.
-        if (_newViewMessage is not null && !_inViewChange && h.View <= _installedView + 1 && _tick - _nvForwardedTick[h.Sender] >= _s.RetransmitTicks)
-        {
-            _nvForwardedTick[h.Sender] = _tick;
-            _out.SendToReplica(h.Sender, _newViewMessage);
-        }
+        ForwardNewView(h);
         if (h.View < View || h.View <= _installedView) return;
         if (_vcs[h.Sender] is { } old && old.View >= h.View) return;
         _vcs[h.Sender] = (h.View, message.ToArray());
@@ -275,6 +272,20 @@ public sealed partial class MinBftReplica
         }
         if (IsLeader) TrySendNewView();
     }
+
+    /// <summary>
+    /// A replica asking for a view we are past (or for the next one while we run the view it missed the NEW-VIEW of):
+    /// forward the NEW-VIEW we installed — it is certified, so any replica can check it. Once per retransmission period.
+    /// </summary>
+    private void ForwardNewView(in MessageHeader h)
+    {
+        if (_newViewMessage is null || _inViewChange || h.View > _installedView + 1 || _tick - _nvForwardedTick[h.Sender] < _s.RetransmitTicks) return;
+        _nvForwardedTick[h.Sender] = _tick;
+        _out.SendToReplica(h.Sender, _newViewMessage);
+    }
+
+    /// <summary>This core's own last VIEW-CHANGE (certified), if it sent one since its last NEW-VIEW.</summary>
+    public byte[]? OwnViewChange => _ownVc;
 
     /// <summary>
     /// The new leader: with f+1 VIEW-CHANGEs for this view (its own among them) whose decision it can compute, it sends

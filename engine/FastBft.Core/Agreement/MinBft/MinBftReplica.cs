@@ -113,17 +113,19 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         _exec = execution;
         _q = quorums ?? QuorumPolicy.MinBft(settings.F);
         _out = output;
-        _builder = new MessageBuilder(auth, _n) { Family = _composition.Family };
+        _generation = _composition.Generation;
+        _builder = new MessageBuilder(auth, _n) { Family = _composition.Family, Generation = _generation };
         View = _composition.InitialView;
         _slots = new MinBftSlot[settings.Window];
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new MinBftSlot(_n, _composition.Family);
         _checkpoints = new CheckpointTracker(_n, settings.Window / settings.CheckpointInterval + 1, settings.CheckpointInterval);
         _intake = new RequestIntake(_clients, _pending, execution.Replies, settings.BatchSize);
-        _outbox = new CertifiedOutbox(_id, _composition.Family);
+        _outbox = new CertifiedOutbox(_id, _composition.Family, _generation);
         // Own certified messages of two windows: one PREPARE/COMMIT per sequence number and one CHECKPOINT per K.
-        _sent = new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
+        _sent = _composition.InheritedSentLog ?? new SentLog(2 * (settings.Window + settings.Window / settings.CheckpointInterval) + 64);
         InitOrder();
         InitTaken();
+        _cpUiSeq = new ulong[_n]; _cpUiEpoch = new ulong[_n]; _cpUiCounter = new ulong[_n];
         InitCheckpointMessages();
         InitViewChange();
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
@@ -134,7 +136,121 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             if ((_members & AllMembers(_n)) != AllMembers(_n)) throw new ArgumentException("ODRC runs under plain MinBFT only: " + FastBft.Execution.Odrc.OdrcProtocol.PassiveReplicasReason, nameof(execution));
             odrc.Attach(this, this);
         }
+        if (_composition.InitialCounters is { } counters)
+            foreach (var (j, epoch, next) in counters)
+            {
+                if (j >= (uint)_n || j == _id || next == 0) continue;
+                var b = new CounterOrderBuffer<HeldMessage?>(_n, OrderCapacity);
+                b.Register(j, epoch, next);
+                _order[j] = b;
+            }
+        if (_composition.Start is { } start) StartAt(start.Seq, start.Digest);
     }
+
+    private readonly ulong _generation;
+    private bool _retired;
+
+    /// <summary>This core's sent log (a core that replaces it after a switch back inherits it, <see cref="MinBftComposition.InheritedSentLog"/>).</summary>
+    internal SentLog SentLog => _sent;
+
+    /// <summary>Where each sender's counter order stands (epoch, next counter expected) — what a core that replaces this one
+    /// starts from (<see cref="MinBftComposition.InitialCounters"/>). Senders never heard from are left out.</summary>
+    public List<(uint Sender, ulong Epoch, ulong Next)> CounterPositions()
+    {
+        var list = new List<(uint, ulong, ulong)>();
+        for (uint j = 0; j < _n; j++)
+            if (j != _id && _order[j] is { } b) { var st = b.GetState(j); list.Add((j, st.Epoch, st.ExpectedCounter)); }
+        return list;
+    }
+
+    /// <summary>The UI of <paramref name="j"/>'s certified CHECKPOINT(<paramref name="seq"/>) this core handled in j's counter
+    /// order (its own: the one it sent), if it is j's latest — the anchor counters of ReMinBFT's CHECKPOINT at a switch back
+    /// (docs/reminbft.md §7.1 R-d).</summary>
+    public bool TryGetCheckpointUi(uint j, ulong seq, out ulong epoch, out ulong counter)
+    {
+        epoch = counter = 0;
+        if (j == _id)
+        {
+            if (!_ownCheckpoint.TryGetValue(seq, out var own)) return false;
+            (epoch, counter) = own;
+            return true;
+        }
+        if (j >= (uint)_n || _cpUiSeq[j] != seq || _cpUiCounter[j] == 0) return false;
+        epoch = _cpUiEpoch[j]; counter = _cpUiCounter[j];
+        return true;
+    }
+
+    private ulong[] _cpUiSeq = [], _cpUiEpoch = [], _cpUiCounter = [];
+
+    /// <summary>Retires this core (a composing protocol replaced it, docs/reminbft.md §7): it answers UI-FETCHes and does nothing else.</summary>
+    public void Retire() => _retired = true;
+
+    /// <summary>True once this core executed a SWITCH-BACK batch and retired (<see cref="IMinBftObserver.SwitchBackExecuted"/>):
+    /// it answers UI-FETCHes from its sent log and does nothing else.</summary>
+    public bool Retired => _retired;
+
+    /// <summary>
+    /// A core that starts after a switch back at <paramref name="seq"/> (<see cref="MinBftComposition.Start"/>): the execution
+    /// stage took its checkpoint there (digest <paramref name="digest"/>); it is this core's low watermark (the composing
+    /// protocol's all-n rule still gates the next ones), every sender's checkpoint bound, and the core's first certified
+    /// message announces it (the anchor of docs/reminbft.md §7.1 R-d).
+    /// </summary>
+    private void StartAt(ulong seq, byte[] digest)
+    {
+        LastExecuted = LastPrepared = _lastCommitQueued = _highestVoteSeen = seq;
+        LowWatermark = seq;
+        _checkpoints.RecordOwn(seq, digest, _id);
+        _checkpoints.MakeStable(seq);
+        for (uint j = 0; j < _n; j++) { _peerCheckpoint[j] = seq; _peerCheckpointFromNewView[j] = true; }
+        if (seq > 0) QueueCheckpoint(seq, digest);
+    }
+
+    /// <summary>
+    /// Certified CHECKPOINTs of this core's stable checkpoint (its generation, its digest) that reached the composing protocol
+    /// while this core was <see cref="Dormant"/>: kept as the checkpoint's certificate (a VIEW-CHANGE needs f+1). Others are ignored.
+    /// </summary>
+    public void AdoptCheckpointCertificate(IEnumerable<byte[]> messages)
+    {
+        foreach (var m in messages)
+        {
+            if (MessageHeader.TryParse(m, int.MaxValue, out var ch) != ParseStatus.Ok || ch.Type != MessageType.UiCheckpoint || ch.Sequence != LowWatermark
+                || ch.Sequence == 0 || ch.Sender >= (uint)_n || ch.Sender == _id || ch.Generation != _generation || m.Length < MessageHeader.Size + Digests.Size) continue;
+            if (!MessageHeader.Body(m, ch).Slice(0, Digests.Size).SequenceEqual(_checkpoints.StableDigest.Span)) continue;
+            StoreCheckpointMessage(ch.Sequence, ch.Sender, m);
+        }
+    }
+
+    /// <summary>
+    /// Joins a later ReMinBFT generation at its certified checkpoint <paramref name="x"/> (docs/reminbft.md §7.1 R-c): the f+1
+    /// matching certified CHECKPOINT(x) messages in <paramref name="certificate"/> become the stable checkpoint's certificate,
+    /// every sender's checkpoint bound becomes x, and the state at x (<paramref name="digest"/>, 32 bytes) is fetched from
+    /// <paramref name="holders"/> (verified against the digest); once installed the core runs from x+1. <paramref name="executedHere"/>:
+    /// what the replica executed before (its last executed sequence number does not go back while it fetches).
+    /// </summary>
+    public void JoinAt(ulong x, byte[] digest, IReadOnlyList<byte[]> certificate, IReadOnlyList<uint> holders, ulong executedHere)
+    {
+        if (x <= LowWatermark) return;
+        if (executedHere > LastExecuted) LastExecuted = LastPrepared = _lastCommitQueued = executedHere;   // what the replica executed before (a new core)
+        _checkpoints.SetStable(digest);
+        LowWatermark = x;
+        Stats.StableCheckpoints++;
+        foreach (var m in certificate)
+        {
+            if (MessageHeader.TryParse(m, int.MaxValue, out var ch) != ParseStatus.Ok || ch.Type != MessageType.UiCheckpoint || ch.Sequence != x || ch.Sender >= (uint)_n || ch.Sender == _id) continue;
+            StoreCheckpointMessage(x, ch.Sender, m);
+        }
+        for (uint j = 0; j < _n; j++) if (_peerCheckpoint[j] < x) { _peerCheckpoint[j] = x; _peerCheckpointFromNewView[j] = true; }
+        _stateTransfer.FetchCertified(x, digest, holders);
+    }
+
+    private bool _dormant;
+
+    /// <summary>
+    /// A dormant core (a replica that is passive in a ReMinBFT generation after a switch back, docs/reminbft.md §7): it certified
+    /// its CHECKPOINT of the generation's start and answers UI-FETCHes; it takes part in nothing until the composing protocol
+    /// wakes it for the next switch (then false). Its timer only counts ticks.
+    /// </summary>
+    public bool Dormant { get => _dormant; set => _dormant = value; }
 
     private static ulong AllMembers(int n) => n >= 64 ? ulong.MaxValue : (1UL << n) - 1;
 
@@ -145,7 +261,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <inheritdoc/>
     public uint Leader => (uint)(View % (ulong)_n);
     /// <inheritdoc/>
-    public ulong Generation => 0;
+    public ulong Generation => _generation;
     /// <summary>True if this replica leads the current view.</summary>
     public bool IsLeader => Leader == _id;
     /// <summary>Number of requests waiting at the leader for a batch.</summary>
@@ -180,7 +296,17 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     public void OnMessage(in VerifiedMessage m)
     {
         ref readonly var h = ref m.Header;
-        if (h.Generation != 0 && h.Type != MessageType.Request) { Stats.Ignored++; return; }
+        if (_retired)
+        {
+            // A retired core serves replicas still finishing its generation: UI-FETCH answers and relays, and the NEW-VIEW it
+            // installed to one that asks for that view (docs/reminbft.md §7.1 R-c).
+            if (h.Type == MessageType.UiFetch) OnUiFetch(h, m.Message);
+            else if (h.Type == MessageType.UiViewChange && h.Generation == _generation) ForwardNewView(h);
+            else Stats.Ignored++;
+            return;
+        }
+        if (h.Generation != _generation && !(m.HasUi && h.Generation < _generation)
+            && h.Type is not (MessageType.Request or MessageType.UiFetch or MessageType.Fetch or MessageType.StateData)) { Stats.Ignored++; return; }
         switch (h.Type)
         {
             case MessageType.Request: OnRequest(h, m.Message, m.RequestDigest); break;
@@ -195,7 +321,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             case MessageType.UiNewView:
                 if (!m.HasUi || h.Sender >= (uint)_n || h.Sender == _id || !IsMember(h.Sender) || !_viewChanges) { Stats.Ignored++; return; }
                 OnCertified(h, m.Message, m.RequestsAuthenticated, m.UiEpoch, m.UiCounter);   // a NEW-VIEW is installed there, in order
-                if (h.Type == MessageType.UiViewChange) OnViewChange(h, m.Message);
+                if (h.Type == MessageType.UiViewChange && h.Generation == _generation) OnViewChange(h, m.Message);
                 break;
             case MessageType.ReqViewChange: if (_viewChanges) OnReqViewChange(h); else Stats.Ignored++; break;
             case MessageType.UiFetch: OnUiFetch(h, m.Message); break;
@@ -211,12 +337,14 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     public void EndOfBurst()
     {
+        if (_retired) return;
+        if (_dormant) { Flush(); return; }
         ResumeParked();
         if (IsLeader && !InViewChange && !_halted)
         {
             // First the batches the NEW-VIEW fixed, in s order (docs/minbft.md §5.5), then new ones.
             while (LastPrepared < _fixedUpTo && LastPrepared + 1 <= _ownCpQueued + (ulong)_s.Window && SlotOf(LastPrepared + 1).PrepareLength > 0) ReProposeFixed(LastPrepared + 1);
-            while (LastPrepared >= _fixedUpTo && _pending.Count > 0
+            while (LastPrepared >= _fixedUpTo && _pending.Count > 0 && _flaggedProposal <= LastExecuted
                    && LastPrepared - LastExecuted < (ulong)_s.MaxInflightBatches
                    && LastPrepared + 1 <= HighWatermark)
             {
@@ -229,7 +357,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>Periodic timer: re-sends own messages of stalled slots, asks peers for missing counters, retransmits unstable checkpoints, drives state transfer.</summary>
     public void OnTick()
     {
-        _tick++;
+        _tick++;                                           // a retired or dormant core still answers UI-FETCHes, once per tick per asker
+        if (_retired || _dormant) return;
         bool stalled = false;
         ulong hi = Math.Min(Math.Max(LastPrepared, _highestVoteSeen), HighWatermark);
         for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
@@ -304,6 +433,9 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         }
     }
 
+    /// <summary>The last sequence number this leader proposed a SWITCH-BACK batch at: it cuts no batch above it until it executed it.</summary>
+    private ulong _flaggedProposal;
+
     /// <summary>Highest sequence number the last NEW-VIEW fixed (the new leader re-proposes up to it).</summary>
     private ulong _fixedUpTo;
 
@@ -324,6 +456,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         int count = _intake.Select(seq, out int bodyLength);
         var body = _outbox.Begin(MessageType.UiPrepare, View, seq, bodyLength);
         _intake.Write(body, count);
+        ushort flags = _observer?.BatchFlagsFor(seq) ?? 0;
+        if (flags != 0) { Bodies.SetBatchFlags(body, flags); _flaggedProposal = seq; }   // ReMinBFT's SWITCH-BACK batch (docs/reminbft.md §7): the digest covers the flag; no batch above it until it executed
         _outbox.End(body.Slice(0, Digests.Size));           // the UI certifies SHA-256(header ‖ D(batch))
         LastPrepared = seq;
         SlotFor(seq);
@@ -339,7 +473,11 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// <summary>A certified message, in its sender's counter order.</summary>
     private Handled HandleInOrder(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
+        if (_retired) return Handled.Done;                 // switched back while draining a sender's queue: no effect any more
         ObserveCertifiedHandled(h, message);
+        if (h.Generation < _generation) { Stats.OldMessages++; return Handled.Done; }   // before a switch back (docs/reminbft.md §7): its place in the counter order only
+        if (h.Generation > _generation) return Handled.Park;
+        if (h.Type == MessageType.UiCheckpoint && _generation > 0) NoteCheckpointVote(h, message);   // counted again in order (first wins): one that came before our generation did (docs/reminbft.md §7)
         switch (h.Type)
         {
             case MessageType.UiPrepare or MessageType.UiCommit:
@@ -349,7 +487,16 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 if (handled == Handled.Done && !_viewChanges) NoteSenderOrder(h);
                 return handled;
             }
-            case MessageType.UiCheckpoint: return OnCheckpointInOrder(h, message);
+            case MessageType.UiCheckpoint:
+            {
+                var handled = OnCheckpointInOrder(h, message);
+                if (handled == Handled.Done && h.Sender < (uint)_n)
+                {
+                    CertifiedOutbox.ReadUi(message, out ulong ce, out ulong cc);
+                    _cpUiSeq[h.Sender] = h.Sequence; _cpUiEpoch[h.Sender] = ce; _cpUiCounter[h.Sender] = cc;
+                }
+                return handled;
+            }
             case MessageType.UiSwitch:
             {
                 CertifiedOutbox.ReadUi(message, out ulong se, out ulong sc);
@@ -401,7 +548,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         slot.Votes.Record(h.Sender, digest);                            // the leader's PREPARE counts as its vote
         // We vouch (COMMIT) only for a batch whose client MACs all verified for us and that orders something (L3: an
         // empty batch outside a new view would let a censoring leader look busy); it is bound either way.
-        if (vouched) slot.PrepareAuthenticated = true;       // fixed by a NEW-VIEW from f+1 logs (the null request included)
+        if (Bodies.BatchFlags(body) != 0 && !_viewChanges) Stats.SwitchBackOutsidePhase++;   // a SWITCH-BACK flag is agreed only in the MinBFT phase (docs/reminbft.md §7)
+        else if (vouched) slot.PrepareAuthenticated = true;       // fixed by a NEW-VIEW from f+1 logs (the null request included)
         else if (Bodies.BatchCount(body) == 0) Stats.EmptyBatchesRejected++;
         else if (!requestsAuthenticated) Stats.UnauthenticatedBatches++;
         else slot.PrepareAuthenticated = true;
@@ -433,7 +581,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }
-        if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
+        if (h.View < View) { if (!LateCommit(h, message)) Stats.OldMessages++; return Handled.Done; }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;
         if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }
@@ -451,6 +599,29 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     }
 
     private ulong _highestVoteSeen;
+
+    /// <summary>
+    /// ReMinBFT (docs/reminbft.md §7.1, R-c): a COMMIT of an older view for a slot this replica bound in that same view and has
+    /// not executed (it moved to a later view before the votes came — the other correct replica meanwhile executed the slot and
+    /// switched back, so no NEW-VIEW of the later view will come). f+1 matching certified messages of one view are MinBFT's commit
+    /// rule whenever they arrive: a correct replica that had them in time executed the same batch, and every later view's
+    /// NEW-VIEW keeps it. Recorded as a vote of that view; the slot commits once the leader's PREPARE and f COMMITs match.
+    /// Plain MinBFT keeps its rule (older views are dropped).
+    /// </summary>
+    private bool LateCommit(in MessageHeader h, ReadOnlySpan<byte> message)
+    {
+        if (_composition.Family != ProtocolFamily.ReMinBft) return false;
+        ulong seq = h.Sequence;
+        if (seq <= LowWatermark || seq <= LastExecuted || h.Sender == (uint)(h.View % (ulong)_n)) return false;
+        var slot = SlotOf(seq);
+        if (slot.Seq != seq || !slot.HasPrepare || slot.View != h.View || slot.Committed) return false;
+        var body = MessageHeader.Body(message, h);
+        if (!body.Slice(Digests.Size, MinBftBodies.UiSize).SequenceEqual(slot.LeaderUi) || !body.Slice(0, Digests.Size).SequenceEqual(slot.Digest)) return false;
+        if (!slot.Votes.Record(h.Sender, body.Slice(0, Digests.Size))) return false;
+        Stats.LateCommits++;
+        Advance(slot);
+        return true;
+    }
 
     /// <summary>Commits a slot with f+1 matching certified messages (the leader's PREPARE among them) and executes what is ready.</summary>
     private void Advance(MinBftSlot slot)
@@ -472,7 +643,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     private void Flush()
     {
-        if (_flushing) return;                           // an effect (a NEW-VIEW to send) queued more: the running loop takes it
+        if (_flushing || _retired) return;               // a retired core certifies nothing more (its successor continues the counter)                           // an effect (a NEW-VIEW to send) queued more: the running loop takes it
         _flushing = true;
         try { FlushLoop(); }
         finally { _flushing = false; }
@@ -501,7 +672,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
                 var msg = _outbox.Message(i);
                 CertifiedOutbox.ReadUi(msg, out ulong epoch, out ulong counter);
                 _sent.Add(epoch, counter, msg);
-                Broadcast(msg);
+                if (_generation > 0 && msg[3] == (byte)MessageType.UiCheckpoint) BroadcastAll(msg);   // passive replicas keep them for a later VIEW-CHANGE (docs/reminbft.md §7)
+                else Broadcast(msg);
                 Stats.CertifiedSent++;
                 _sealed[i] = (epoch, counter);
             }
@@ -563,6 +735,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private void ExecuteReady()
     {
+        if (_retired) return;
         while (true)
         {
             ulong next = LastExecuted + 1;
@@ -573,6 +746,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
             slot.Executed = true;
             LastExecuted = next;
             _observer?.BatchExecuted(next);
+            // ReMinBFT's switch back (docs/reminbft.md §7, R-a): after executing the agreed SWITCH-BACK batch at s this core
+            // stops inside this loop — a committed phase instance above s (votes may already be here) is never executed.
+            if (_observer is not null && Bodies.BatchFlags(slot.Batch) is var flags && flags != 0
+                && _observer.SwitchBackExecuted(next, (uint)(flags & 0xFF))) { _retired = true; return; }
             if (next % (ulong)_s.CheckpointInterval == 0) TakeCheckpoint(next, slot);
         }
     }
@@ -609,6 +786,11 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private void Broadcast(ReadOnlySpan<byte> message)
     {
         for (uint r = 0; r < _n; r++) if (r != _id && IsMember(r)) _out.SendToReplica(r, message);
+    }
+
+    private void BroadcastAll(ReadOnlySpan<byte> message)
+    {
+        for (uint r = 0; r < _n; r++) if (r != _id) _out.SendToReplica(r, message);
     }
 
     /// <summary>True if <paramref name="r"/> takes part in agreement (<see cref="MinBftComposition.Members"/>).</summary>
@@ -677,6 +859,10 @@ public sealed class MinBftStats : ReplicaCounters
     /// <summary>PREPAREs/COMMITs of a sender whose sequence number is not above the one of its previous PREPARE/COMMIT of the
     /// view, in its counter order (ReMinBFT's normal case, Thesis §5.4.2 sender rule): the sender's queue parks for good.</summary>
     public long SenderOrderViolations;
+    /// <summary>COMMITs of an older view recorded for a slot bound in that view (ReMinBFT, docs/reminbft.md §7.1 R-c).</summary>
+    public long LateCommits;
+    /// <summary>PREPAREs with a SWITCH-BACK flag outside the MinBFT phase (ReMinBFT's normal case): bound, never vouched for (docs/reminbft.md §7).</summary>
+    public long SwitchBackOutsidePhase;
     /// <summary>PREPAREs of a new leader for a fixed slot with another batch than the NEW-VIEW fixed (its queue parks).</summary>
     public long BadFixedPrepares;
     /// <summary>REQ-VIEW-CHANGEs sent; VIEW-CHANGEs that could not be built (own log no longer held); new epochs accepted through a NEW-VIEW.</summary>

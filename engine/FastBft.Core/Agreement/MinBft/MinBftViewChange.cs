@@ -101,7 +101,7 @@ public sealed class MinBftViewChange
         for (int i = 0; i < cpCount; i++)
         {
             if (!Take(ref rest, limits, out var cp)) return null;
-            if (!TryCertified(cp, h.Family, n, limits, usig, out var ch, out _, out _) || ch.Type != MessageType.UiCheckpoint || ch.Sequence != x) return null;
+            if (!TryCertified(cp, h.Family, h.Generation, n, limits, usig, out var ch, out _, out _) || ch.Type != MessageType.UiCheckpoint || ch.Sequence != x) return null;
             var cb = MessageHeader.Body(cp, ch);
             if (cb.Length != MinBftBodies.CheckpointLength(n) || !cb.Slice(0, Digests.Size).SequenceEqual(vc.CheckpointDigest)) return null;
             if ((seen & (1UL << (int)ch.Sender)) != 0) return null;
@@ -132,7 +132,7 @@ public sealed class MinBftViewChange
             {
                 case 0:
                 {
-                    if (!TryCertified(e, h.Family, n, limits, usig, out var eh, out ulong ee, out ulong ec) || eh.Sender != h.Sender || ee != epoch || ec != next) return null;
+                    if (!TryCertified(e, h.Family, h.Generation, n, limits, usig, out var eh, out ulong ee, out ulong ec) || eh.Sender != h.Sender || ee != epoch || ec != next) return null;
                     next++;
                     lastCommit = null;
                     var eb = MessageHeader.Body(e, eh);
@@ -158,7 +158,7 @@ public sealed class MinBftViewChange
                 {
                     // The PREPARE the COMMIT just before names: certified by the leader of the COMMIT's view, same s and
                     // batch, and its UI is the UI the COMMIT names — so the leader UI the decision orders by is genuine.
-                    if (lastCommit is null || lastNamedUi is null || !TryCertified(e, h.Family, n, limits, usig, out var ph, out _, out _) || ph.Type != MessageType.UiPrepare
+                    if (lastCommit is null || lastNamedUi is null || !TryCertified(e, h.Family, h.Generation, n, limits, usig, out var ph, out _, out _) || ph.Type != MessageType.UiPrepare
                         || ph.View != lastCommit.View || ph.Sequence != lastCommit.Seq || !e.Slice(e.Length - MinBftBodies.UiSize).SequenceEqual(lastNamedUi)) return null;
                     var pb = MessageHeader.Body(e, ph);
                     if (!pb.Slice(0, Digests.Size).SequenceEqual(lastCommit.Digest)) return null;
@@ -170,13 +170,17 @@ public sealed class MinBftViewChange
                 case 2:
                 {
                     if (e.Length != StubLength) return null;
+                    // A VIEW-CHANGE, NEW-VIEW or SWITCH of the sender, or any certified message of an older generation (before a
+                    // ReMinBFT switch back, docs/reminbft.md §7): it fills its counter, its content is not interpreted.
                     if (!MessageHeader.TryParseAlone(e.Slice(0, MessageHeader.Size), out var sh) || sh.Family != h.Family || sh.Sender != h.Sender
-                        || sh.Type is not (MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch) || sh.AuthLength != UsigCertificateScheme.Length) return null;
+                        || sh.Generation > h.Generation || sh.AuthLength != UsigCertificateScheme.Length
+                        || (sh.Generation == h.Generation ? sh.Type is not (MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch)
+                            : sh.Type is not (MessageType.UiPrepare or MessageType.UiCommit or MessageType.UiCheckpoint or MessageType.UiViewChange or MessageType.UiNewView or MessageType.UiSwitch))) return null;
                     var trailer = e.Slice(MessageHeader.Size + Digests.Size);
                     var verdict = usig.Verify(sh.Sender, e.Slice(0, MessageHeader.Size), e.Slice(MessageHeader.Size, Digests.Size), trailer);
                     if (!verdict.IsOk || !verdict.HasUi || verdict.Epoch != epoch || verdict.Counter != next) return null;
                     // A composing protocol's SWITCH (ReMinBFT, docs/reminbft.md §5) starts MinBFT in its view as a NEW-VIEW does.
-                    if (sh.Type is MessageType.UiNewView or MessageType.UiSwitch && sh.View > vc.HighestNewViewInRun) vc.HighestNewViewInRun = sh.View;
+                    if (sh.Generation == h.Generation && sh.Type is MessageType.UiNewView or MessageType.UiSwitch && sh.View > vc.HighestNewViewInRun) vc.HighestNewViewInRun = sh.View;
                     next++;
                     lastCommit = null;
                     break;
@@ -219,11 +223,11 @@ public sealed class MinBftViewChange
     }
 
     /// <summary>Checks an embedded certified MinBFT message: header, trailer kind, and its UI for its sender (a PREPARE's
-    /// authenticated digest is its recomputed D(batch), every other type's AuthBody(body)).</summary>
-    internal static bool TryCertified(ReadOnlySpan<byte> m, ProtocolFamily family, int n, VerifierLimits limits, IAuthScheme usig, out MessageHeader h, out ulong epoch, out ulong counter)
+    /// authenticated digest is its recomputed D(batch), every other type's AuthBody(body)), of the container's header generation.</summary>
+    internal static bool TryCertified(ReadOnlySpan<byte> m, ProtocolFamily family, ulong generation, int n, VerifierLimits limits, IAuthScheme usig, out MessageHeader h, out ulong epoch, out ulong counter)
     {
         epoch = counter = 0;
-        if (MessageHeader.TryParse(m, limits.MaxMessageBody, out h) != ParseStatus.Ok || h.Family != family || h.Generation != 0
+        if (MessageHeader.TryParse(m, limits.MaxMessageBody, out h) != ParseStatus.Ok || h.Family != family || h.Generation != generation
             || h.Sender >= (uint)n || h.AuthLength != UsigCertificateScheme.Length) return false;
         var body = MessageHeader.Body(m, h);
         Span<byte> auth = stackalloc byte[Digests.Size];
@@ -255,7 +259,8 @@ internal static class MinBftBatches
     {
         if (body.Length < Bodies.PrePrepareFixed) return false;
         int count = BinaryPrimitives.ReadUInt16LittleEndian(body.Slice(32));
-        if (count > limits.MaxBatch || body[34] != 0 || body[35] != 0) return false;
+        ushort flags = Bodies.BatchFlags(body);
+        if (count > limits.MaxBatch || (flags != 0 && (family != ProtocolFamily.ReMinBft || !Bodies.ValidBatchFlags(flags, limits.ReplicaCount)))) return false;
         var digests = new byte[count * Digests.Size];
         var clients = new uint[count];
         Span<byte> bd = stackalloc byte[Digests.Size];
@@ -276,6 +281,7 @@ internal static class MinBftBatches
         }
         if (rest.Length != 0) return false;
         Digests.Batch(digests, digest);
+        Bodies.ApplyFlagsToDigest(flags, digest);
         return true;
     }
 }

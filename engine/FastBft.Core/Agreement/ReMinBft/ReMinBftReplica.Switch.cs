@@ -26,7 +26,7 @@ namespace FastBft.Agreement.ReMinBft;
 /// <item><b>Coordinator timeout</b> (a deviation, docs/reminbft.md §5.5): a SWITCH that does not come in time continues as
 /// MinBFT's view change (<see cref="Escalate"/>).</item>
 /// </list>
-/// <para>Not built (docs/reminbft.md §7): switching back (§5.3.3).</para>
+/// <para>Switching back (§5.3.3): <c>ReMinBftReplica.SwitchBack.cs</c> (docs/reminbft.md §7.1).</para>
 /// </summary>
 public sealed partial class ReMinBftReplica
 {
@@ -145,11 +145,17 @@ public sealed partial class ReMinBftReplica
         _escalated = true;
         _switched = true;
         _switching = true;
+        // A coordinator that escalates before its SWITCH went out (StartSwitch and Escalate in one burst) must not send it
+        // afterwards: its history would contain its VIEW-CHANGE, which no SWITCH may carry — receivers would reject that
+        // certified message and wait for its counter for good (sim: f1/leader/crash/switchback/lagacrossviewchange seed 510485267).
+        _switchPending = false;
+        _joinTarget = 0;                                // a join in progress goes on as this core's own state transfer
         _switchView = _switchStartView + 1;
         Stats.SwitchEscalations++;
         ulong executedHere = LastExecuted;
+        _phaseStart = executedHere;
         var core = EnterMinBft(_switchStartView);
-        core.ViewChangeFromSwitch(_switchStartView + 1, executedHere, OwnCheckpointsAbove(0, executedHere));
+        core.ViewChangeFromSwitch(_switchStartView + 1, executedHere, OwnCheckpointsAbove(_genStart, executedHere));
     }
 
     /// <summary>
@@ -164,6 +170,16 @@ public sealed partial class ReMinBftReplica
         for (uint r = 0; r < _n; r++) all[r] = r;
         _exec.SetExecutors(all);
         _exec.RecordUpdates = false;
+        if (_core is null && _dormantCore is not null)
+        {
+            // After a switch back (docs/reminbft.md §7) a passive replica wakes the dormant core it started at the generation's
+            // start: it continues the counter orders and sent log, its stable checkpoint is that start, and the certified
+            // CHECKPOINTs of it that reached this replica meanwhile are its certificate (a VIEW-CHANGE needs f+1).
+            _core = _dormantCore;
+            _dormantCore = null;
+            _core.Dormant = false;
+            _core.AdoptCheckpointCertificate(_heldCertified.Values);
+        }
         if (_core is null)
         {
             var composition = new MinBftComposition { Family = ProtocolFamily.ReMinBft, InitialView = initialView, Members = ulong.MaxValue, ViewChanges = true, Observer = this };
@@ -220,6 +236,7 @@ public sealed partial class ReMinBftReplica
             body0.Slice(0, Digests.Size).CopyTo(digest);
             (c0Epoch, c0Counter) = CounterCheckpoints.CounterIn(body0, me);
         }
+        else if (_epoch > 0) { Stats.SwitchBuildFailures++; return; }   // after a switch back the run starts at a certified checkpoint of this generation (its anchor, docs/reminbft.md §7); without one the switch escalates
         else { cp = 0; c0Epoch = core.LastSent.Epoch; c0Counter = 0; }
         var (lastEpoch, last) = core.LastSent;
         var entries = new List<(byte, byte[])>();
@@ -253,7 +270,7 @@ public sealed partial class ReMinBftReplica
     {
         if (_switched) return;
         var body = MessageHeader.Body(message, h);
-        var history = SwitchHistory.TryParse(body, _n, new VerifierLimits(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue), null);
+        var history = SwitchHistory.TryParse(body, _n, new VerifierLimits(_n, (uint)_n, 1 << 30, 1 << 30, ushort.MaxValue), null, generation: h.Generation);
         if (history is null || history.Attempt != 1 || history.AbortedView != _view || h.Sender != Coordinator
             || h.View != _switchStartView) { Stats.BadSwitches++; LastSwitchRejection = "malformed, or wrong coordinator or view"; return; }
         if (!history.TryAnchor(_active, h.Sender, out var counters, out string? reason)) { Stats.BadSwitches++; LastSwitchRejection = reason; return; }
@@ -279,6 +296,7 @@ public sealed partial class ReMinBftReplica
         _switching = true;
         _switched = true;
         _switchView = h.View;
+        _joinTarget = 0;
         _installedSwitch = message.ToArray();
         // Counter order: past the coordinator's SWITCH, and for every other active replica past its counter in the certified
         // checkpoint (what it certified before is about instances the checkpoint covers). A replica that met the SWITCH in
@@ -287,6 +305,7 @@ public sealed partial class ReMinBftReplica
         for (int i = 0; i < counters.Length; i++)
             if (_active[i] != h.Sender) seen.Add((_active[i], counters[i].Epoch, counters[i].Counter));
         ulong executedHere = LastExecuted;
+        _phaseStart = Math.Max(executedHere, history.CheckpointSeq + (ulong)batches.Count);
         var core = EnterMinBft(h.View);
         Stats.ProtocolSwitches++;
         ulong tcCheckpoint = 0;

@@ -32,8 +32,9 @@ namespace FastBft.Agreement.ReMinBft;
 /// </list>
 /// </summary>
 /// <remarks>
-/// <para>Not built yet (docs/reminbft.md §5): the switch to MinBFT (Thesis §5.4.3). A justified PANIC is counted
-/// (<see cref="ReMinBftStats.SwitchesWanted"/>) and answered from the reply cache where possible (Fig. 5.3).</para>
+/// <para>The switch to MinBFT (Thesis §5.4.3) is <c>ReMinBftReplica.Switch.cs</c>; the switch back to a new ReMinBFT
+/// generation (Thesis §5.3.3 via §5.4, opt-in) is <c>ReMinBftReplica.SwitchBack.cs</c>, and a replica left behind joins a
+/// later generation in <c>ReMinBftReplica.Join.cs</c> (docs/reminbft.md §7.1).</para>
 /// <para>Single-threaded; not thread-safe. Steady state allocates nothing per request (update buffers grow once and are reused).</para>
 /// </remarks>
 public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
@@ -45,18 +46,28 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     private readonly IReplicaOutput _out;
     private readonly MessageBuilder _builder;
     private readonly SequentialExecutionStage _exec;
-    private readonly uint[] _active;            // leader first
-    private readonly uint[] _passive;
-    private readonly ulong _activeMask;
-    private readonly bool _isActive;
-    private readonly ulong _view;                // the generation-0 view: its leader is view mod n
+    // Per generation (docs/reminbft.md §7): replaced at a switch back (BeginGeneration).
+    private uint[] _active = [];                 // leader first
+    private uint[] _passive = [];
+    private ulong _activeMask;
+    private bool _isActive;
+    private ulong _view;                         // the generation's view (= its leader's id): its leader is view mod n
     /// <summary>The view MinBFT starts in after the first switch attempt (led by <see cref="Coordinator"/>; CoordinatorRotation.StartView).</summary>
-    private readonly ulong _switchStartView;
+    private ulong _switchStartView;
+    /// <summary>Switch-backs so far: the header generation of every message this replica builds (docs/reminbft.md §7).</summary>
+    private ulong _epoch;
+    /// <summary>The header generation of this replica's messages: 0 in generation 0, else ε·256 + the generation's leader
+    /// (<see cref="GenerationTag"/>): ordered by ε, and a replica left behind learns the generation's leader from any message of it.</summary>
+    private ulong _genTag;
+    /// <summary>The sequence number the current generation started at (0 for generation 0).</summary>
+    private ulong _genStart;
+    /// <summary>What this replica had executed when it entered the MinBFT phase (the switch-back policy counts from it).</summary>
+    private ulong _phaseStart;
     private MinBftReplica? _core;                // active replicas; a passive replica gets one when the switch installs
     private readonly Authenticator _auth;
     private readonly UsigCertificateScheme _usig;
     private readonly IReplicaOutput _output;
-    private readonly CounterCheckpoints _cps;
+    private CounterCheckpoints _cps = null!;
     private readonly PanicFilter _panics = new();
     private long _tick;
 
@@ -101,21 +112,11 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         _usig = usig;
         _exec = execution;
         _builder = new MessageBuilder(auth, _n) { Family = ProtocolFamily.ReMinBft };
-        _view = settings.FirstLeader;
-        _active = ActiveSet(Shape, settings.FirstLeader);
-        var passive = new List<uint>();
-        for (uint r = 0; r < _n; r++) if (Array.IndexOf(_active, r) < 0) passive.Add(r);
-        _passive = passive.ToArray();
-        foreach (var a in _active) _activeMask |= 1UL << (int)a;
-        _isActive = (_activeMask & (1UL << (int)_id)) != 0;
-        _exec.SetExecutors(_active);
-        _exec.RecordUpdates = _isActive && _passive.Length > 0;
-        _switchStartView = CoordinatorRotation.StartView(Shape, _view, 1);
         _escalationSeen = new ulong[_n];
         _switchedPeers = new ulong[_n];
         _switchAnsweredTick = new long[_n];
         Array.Fill(_switchAnsweredTick, -1);
-        _cps = new CounterCheckpoints(_n, _active, settings.Window / settings.CheckpointInterval + 2, settings.CheckpointInterval);
+        InitGeneration(settings.FirstLeader);
         _updates = new UpdateSlot[settings.Window * 2];
         for (int i = 0; i < _updates.Length; i++) _updates[i] = new UpdateSlot(_n);
         _peerCp = new ulong[_n];
@@ -132,6 +133,27 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
             // The core's own certified CHECKPOINT among the active replicas needs all of them (f+1); ReMinBFT's all-n rule gates it (MayStabilize).
             _core = new MinBftReplica(settings, auth, execution, output, usig, InnerQuorums, composition);
         }
+    }
+
+    /// <summary>
+    /// The per-generation configuration (Thesis §5.4.2; docs/reminbft.md §7): generation led by <paramref name="leader"/> in
+    /// view = leader, active = the leader and the next f replicas, passive = the rest, the CHECKPOINT votes of this
+    /// generation's active set, the execution stage's executors and update recording.
+    /// </summary>
+    private void InitGeneration(uint leader)
+    {
+        _view = leader;
+        _active = ActiveSet(Shape, leader);
+        var passive = new List<uint>();
+        for (uint r = 0; r < _n; r++) if (Array.IndexOf(_active, r) < 0) passive.Add(r);
+        _passive = passive.ToArray();
+        _activeMask = 0;
+        foreach (var a in _active) _activeMask |= 1UL << (int)a;
+        _isActive = (_activeMask & (1UL << (int)_id)) != 0;
+        _exec.SetExecutors(_active);
+        _exec.RecordUpdates = _isActive && _passive.Length > 0;
+        _switchStartView = CoordinatorRotation.StartView(Shape, _view, 1);
+        _cps = new CounterCheckpoints(_n, _active, _s.Window / _s.CheckpointInterval + 2, _s.CheckpointInterval);
     }
 
     /// <summary>The MinBFT core's quorums: MinBFT's, with ReMinBFT's commit quorum (all f+1 active replicas; a planted bug's)
@@ -155,7 +177,13 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     /// <inheritdoc/>
     public uint Leader => (uint)(View % (ulong)_n);
     /// <inheritdoc/>
-    public ulong Generation => _switched ? 1UL : 0UL;
+    public ulong Generation => 2 * _epoch + (_switched ? 1UL : 0UL);
+    /// <summary>Switch-backs this replica made (the header generation of its messages).</summary>
+    public ulong SwitchBacks => _epoch;
+
+    /// <summary>The header generation of switch-back number <paramref name="epoch"/> led by <paramref name="leader"/> (0 for
+    /// generation 0): ε·256 + leader, so generations order by ε and the leader (the generation's view) is in every header.</summary>
+    public static ulong GenerationTag(ulong epoch, uint leader) => epoch == 0 ? 0 : (epoch << 8) | (leader & 0xFF);
     /// <inheritdoc/>
     public bool InViewChange => (_switching && !_switched) || (_core?.InViewChange ?? false);
     /// <inheritdoc/>
@@ -168,6 +196,8 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     public IExecutionStage Execution => _exec;
     /// <summary>True if this replica is active (leader or follower) in the normal case.</summary>
     public bool IsActive => _isActive;
+    /// <summary>The replicas active in the current generation, leader first.</summary>
+    public IReadOnlyList<uint> ActiveReplicas => _active;
     /// <summary>The quorum sizes this core uses.</summary>
     public QuorumPolicy Quorums => _q;
     /// <summary>The MinBFT core of an active replica (null on a passive one); tests and the simulator's oracles read it.</summary>
@@ -177,16 +207,43 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
 
     /// <inheritdoc/>
     public string DescribeState()
-        => $"remin {(_isActive ? "active" : "passive")} cp {_cps.Stable}{(_switched ? " switched" : _switching ? $" switching bad={Stats.BadSwitches}({LastSwitchRejection}) buildfail={Stats.SwitchBuildFailures}" : "")} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}"
+        => $"remin e{_epoch} {(_isActive ? "active" : "passive")} cp {_cps.Stable}{(_switched ? " switched" : _switching ? $" switching bad={Stats.BadSwitches}({LastSwitchRejection}) buildfail={Stats.SwitchBuildFailures}" : "")} " + (_core is null ? $"applied {_applied} h {_stable} waiting-updates {Stats.UpdatesReceived - Stats.AppliedUpdates}"
             : _core.DescribeState() + $" unvouched {_core.Stats.UnauthenticatedBatches}+{_core.Stats.EmptyBatchesRejected}");
 
     /// <summary>Handles one message the verifier accepted with <see cref="ReMinBftSchema"/>.</summary>
     public void OnMessage(in VerifiedMessage m)
     {
+        OnMessageCore(m);
+        if (_anchorDigest is not null) TrySendAnchor();
+        if (_joinTarget != 0) TryFinishJoin();
+    }
+
+    private void OnMessageCore(in VerifiedMessage m)
+    {
         ref readonly var h = ref m.Header;
+        if (h.Generation != _genTag && h.Type is not (MessageType.Request or MessageType.Panic))
+        {
+            if (h.Generation < _genTag) HelpLaggard(h.Sender);
+            // Another generation (docs/reminbft.md §7): fetches are answered whatever their generation; an older certified
+            // message still takes its place in its sender's counter order (no effect); a later one is not ours yet — it
+            // is fetched again (UI-FETCH, re-sends) once this replica switched back too.
+            // A UI-FETCH of an older generation comes from a replica still finishing it: the retired core relays the messages of that
+            // generation it holds (a crashed leader's PREPAREs, the NEW-VIEW it installed) and, from the shared sent log, our own.
+            if (h.Type == MessageType.UiFetch && h.Generation < _genTag && _retiredCore is not null) _retiredCore.OnMessage(m);
+            else if (h.Type is MessageType.UiFetch or MessageType.Fetch or MessageType.StateData) (_core ?? _dormantCore)?.OnMessage(m);
+            else if (m.HasUi && h.Generation < _genTag)
+            {
+                _core?.OnMessage(m);                                     // its place in the sender's counter order
+                if (h.Type == MessageType.UiViewChange) _retiredCore?.OnMessage(m);   // the NEW-VIEW of its view, forwarded
+            }
+            else if (h.Type == MessageType.ReqViewChange && h.Generation == _prevGenTag) AnswerPreviousGeneration(h);
+            else if (m.HasUi && h.Generation > _genTag && h.Type == MessageType.UiCheckpoint) NoteLaterCheckpoint(h, m.Message);
+            else Stats.Ignored++;
+            return;
+        }
         switch (h.Type)
         {
-            case MessageType.Update: if (_switched) Stats.Ignored++; else OnUpdate(h, m.Message); return;
+            case MessageType.Update: if (_switched || _core is not null) Stats.Ignored++; else OnUpdate(h, m.Message); return;   // a passive replica with a core (a join fetching the state) applies none
             case MessageType.CounterCheckpoint: if (_switched) Stats.Ignored++; else OnCheckpoint(h, m.Message); return;
             case MessageType.Panic: OnPanic(h, m.Message); return;
             case MessageType.ReqViewChange when !_switched:
@@ -214,6 +271,8 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         if (!_switched && m.HasUi) NoteSwitchedPeer(h);
         if (_core is not null) { _core.OnMessage(m); return; }
         if (h.Type == MessageType.Request) OnPassiveRequest(h);
+        else if (h.Type is MessageType.UiFetch or MessageType.Fetch or MessageType.StateData && _dormantCore is not null) _dormantCore.OnMessage(m);   // counters it certified in the phase
+        else if (h.Type == MessageType.UiCheckpoint && m.HasUi && _epoch > 0) HoldCertifiedCheckpoint(h, m.Message);
         else Stats.Ignored++;                        // passive replicas take no part in agreement
     }
 
@@ -222,6 +281,9 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     {
         if (_switchPending) { _switchPending = false; SendSwitch(); }
         _core?.EndOfBurst();
+        _dormantCore?.EndOfBurst();
+        if (_anchorDigest is not null) TrySendAnchor();
+        if (_joinTarget != 0) TryFinishJoin();
     }
 
     /// <summary>Periodic timer: the MinBFT core's retransmissions, own CHECKPOINT re-sends until stable, UPDATE re-sends to lagging passive replicas.</summary>
@@ -229,6 +291,7 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     {
         _tick++;
         if (_switching && !_switched) SwitchTick();
+        JoinTick();
         if (_switched && _ownSwitch is not null && _tick % _s.RetransmitTicks == 0 && _switchResends-- > 0) Broadcast(_ownSwitch);
         if (_tick % _s.RetransmitTicks == 0 && !_switched)
         {
@@ -237,6 +300,10 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
             if (_isActive && _passive.Length > 0) ResendUpdates();
         }
         _core?.OnTick();
+        _dormantCore?.OnTick();
+        _retiredCore?.OnTick();
+        if (_anchorDigest is not null) TrySendAnchor();
+        if (_joinTarget != 0) TryFinishJoin();
     }
 
     // ---------------------------------------------------------------- requests and PANIC
@@ -399,9 +466,12 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
         var body = _builder.BeginVector(MessageType.CounterCheckpoint, View, seq, ReMinBftBodies.SignedCheckpointLength(count));
         digest.CopyTo(body);
         BinaryPrimitives.WriteUInt32LittleEndian(body.Slice(Digests.Size), (uint)count);
+        bool anchor = _epoch > 0 && seq == _genStart;
         for (int i = 0; i < count; i++)
         {
-            _core!.TryGetAgreementCounter(_active[i], seq, out ulong epoch, out ulong counter);   // unknown (a state transfer skipped s): 0, which will not match
+            ulong epoch, counter;
+            if (anchor) _core!.TryGetCheckpointUi(_active[i], seq, out epoch, out counter);   // the generation's first checkpoint: the active replicas' certified CHECKPOINT(s) (§7.1 R-d)
+            else _core!.TryGetAgreementCounter(_active[i], seq, out epoch, out counter);   // unknown (a state transfer skipped s): 0, which will not match
             BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(ReMinBftBodies.CheckpointFixed + 16 * i), epoch);
             BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(ReMinBftBodies.CheckpointFixed + 16 * i + 8), counter);
         }
@@ -497,4 +567,8 @@ public sealed class ReMinBftStats : ReplicaCounters
     public long EscalationRequests;
     /// <summary>Installed SWITCHes sent to a replica that asked to escalate past them.</summary>
     public long SwitchesForwarded;
+    /// <summary>Later generations this replica joined from f+1 certified CHECKPOINTs after it was left behind (docs/reminbft.md §7.1 R-c).</summary>
+    public long Joins;
+    /// <summary>Switches back to a ReMinBFT generation this replica made (an agreed SWITCH-BACK batch executed in the MinBFT phase, docs/reminbft.md §7).</summary>
+    public long SwitchBacks;
 }

@@ -34,7 +34,7 @@ public static class ReMinBftSchema
     {
         public static readonly SwitchRule Instance = new();
         public override ParseStatus Check(in MessageHeader h, ReadOnlySpan<byte> message, ReadOnlySpan<byte> body, VerifierContext context, ref AuthFacts facts)
-            => SwitchHistory.TryParse(body, context.N, context.Limits, context.Scheme(AuthenticatorKind.UsigCertificate), context.SignatureChecker) is null ? ParseStatus.BadField : ParseStatus.Ok;
+            => SwitchHistory.TryParse(body, context.N, context.Limits, context.Scheme(AuthenticatorKind.UsigCertificate), context.SignatureChecker, h.Generation) is null ? ParseStatus.BadField : ParseStatus.Ok;
     }
 
     /// <summary>CHECKPOINT: count ≤ n, the body exactly 100 + 16·count bytes, and the sender's Ed25519 signature (its last 64 bytes).</summary>

@@ -82,10 +82,11 @@ public sealed class SwitchHistory
     /// certificate message a CHECKPOINT(cpSeq) of this family with cpDigest from a distinct replica; with
     /// <paramref name="usig"/> each entry's UI is verified, with <paramref name="signatures"/> each CHECKPOINT's Ed25519
     /// signature (the verifier's body rule; a core re-parsing a verified SWITCH passes null for both). Returns null for
-    /// anything malformed. Checks structure only — the certificate's roles and counters are <see cref="TryAnchor"/>'s,
+    /// anything malformed; every embedded message must be of the SWITCH's header <paramref name="generation"/> (docs/reminbft.md §7).
+    /// Checks structure only — the certificate's roles and counters are <see cref="TryAnchor"/>'s,
     /// continuity and the decision <see cref="TryDecide"/>'s.
     /// </summary>
-    public static SwitchHistory? TryParse(ReadOnlySpan<byte> body, int n, VerifierLimits limits, IAuthScheme? usig, SignatureCheck? signatures = null)
+    public static SwitchHistory? TryParse(ReadOnlySpan<byte> body, int n, VerifierLimits limits, IAuthScheme? usig, SignatureCheck? signatures = null, ulong generation = 0)
     {
         if (body.Length < Fixed) return null;
         uint count = BinaryPrimitives.ReadUInt32LittleEndian(body.Slice(72));
@@ -110,7 +111,7 @@ public sealed class SwitchHistory
             if (len < MessageHeader.Size || len > rest.Length - 4) return null;
             var m = rest.Slice(4, len);
             rest = rest.Slice(4 + len);
-            if (MessageHeader.TryParse(m, limits.MaxMessageBody, out var mh) != ParseStatus.Ok || mh.Family != ProtocolFamily.ReMinBft || mh.Generation != 0
+            if (MessageHeader.TryParse(m, limits.MaxMessageBody, out var mh) != ParseStatus.Ok || mh.Family != ProtocolFamily.ReMinBft || mh.Generation != generation
                 || mh.Type != MessageType.CounterCheckpoint || mh.Sender >= (uint)n || mh.Sequence != h.CheckpointSeq || (senders >> (int)mh.Sender & 1) != 0) return null;
             var mb = MessageHeader.Body(m, mh);
             if (mb.Length < ReMinBftBodies.SignedCheckpointLength(0)) return null;
@@ -129,7 +130,7 @@ public sealed class SwitchHistory
             if (kind > 1 || rest[1] != 0 || rest[2] != 0 || rest[3] != 0 || len < MessageHeader.Size || len > rest.Length - 8) return null;
             var m = rest.Slice(8, len);
             rest = rest.Slice(8 + len);
-            if (MessageHeader.TryParse(m, limits.MaxMessageBody, out var mh) != ParseStatus.Ok || mh.Family != ProtocolFamily.ReMinBft || mh.Generation != 0
+            if (MessageHeader.TryParse(m, limits.MaxMessageBody, out var mh) != ParseStatus.Ok || mh.Family != ProtocolFamily.ReMinBft || mh.Generation != generation
                 || mh.Sender >= (uint)n || mh.AuthLength != UsigCertificateScheme.Length || mh.Type is not (MessageType.UiPrepare or MessageType.UiCommit or MessageType.UiCheckpoint or MessageType.UiSwitch)) return null;
             var mb = MessageHeader.Body(m, mh);
             if (mh.Type == MessageType.UiPrepare)
