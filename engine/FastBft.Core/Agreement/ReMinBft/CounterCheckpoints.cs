@@ -39,8 +39,13 @@ internal sealed class CounterCheckpoints
         }
     }
 
-    /// <summary>Sequence number of the last stable checkpoint (0 = none).</summary>
+    /// <summary>Sequence number of the last stable checkpoint (0 = none; a generation after a switch back starts at its first
+    /// sequence number s, <see cref="StartAt"/>).</summary>
     public ulong Stable { get; private set; }
+
+    /// <summary>A generation that starts at <paramref name="seq"/> (docs/reminbft.md §7.1): checkpoints count from there, so its
+    /// window (CHECKPOINTs accepted up to Stable + 2L) is the generation's and not generation 0's.</summary>
+    public void StartAt(ulong seq) => Stable = seq;
 
     private int Index(ulong seq) => (int)(seq / (ulong)_k % (ulong)_seq.Length);
 

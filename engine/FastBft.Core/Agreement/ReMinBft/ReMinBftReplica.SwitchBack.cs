@@ -108,6 +108,7 @@ public sealed partial class ReMinBftReplica
         _genStart = start;
         _builder.Generation = _genTag;
         InitGeneration(leader);
+        _cps.StartAt(start);                            // else every CHECKPOINT above 2L would be dropped as beyond the window of generation 0
         Array.Fill(_peerCp, start); Array.Fill(_peerCpSeen, start); Array.Clear(_resendNext); Array.Fill(_cpAnsweredTick, -1);
         foreach (var slot in _updates) slot.Reset(0);
         _heldCertified.Clear();
