@@ -180,6 +180,8 @@ public sealed partial class ReMinBftReplica : IReplicaCore, IMinBftObserver
     public ulong Generation => 2 * _epoch + (_switched ? 1UL : 0UL);
     /// <summary>Switch-backs this replica made (the header generation of its messages).</summary>
     public ulong SwitchBacks => _epoch;
+    /// <summary>The sequence number the current generation started at (0 in generation 0; after a switch back its SWITCH-BACK batch or the checkpoint it joined at).</summary>
+    public ulong GenerationStart => _genStart;
 
     /// <summary>The header generation of switch-back number <paramref name="epoch"/> led by <paramref name="leader"/> (0 for
     /// generation 0): ε·256 + leader, so generations order by ε and the leader (the generation's view) is in every header.</summary>
