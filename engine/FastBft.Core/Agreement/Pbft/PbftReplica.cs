@@ -58,6 +58,8 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private readonly RequestQueue _pending = new();
     private readonly RequestIntake _intake;
     private long _tick;
+    private ulong[] _peerExecuted = [];     // per replica: the last executed it reported in a STATUS of our view (0: none)
+    private ulong _statusExecuted;          // our last executed when we last sent STATUS
     private readonly ulong _generation;
     private ulong _maxSequence;
     private ulong _startExecuted, _startView;
@@ -129,6 +131,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
         _nvForwardedTick = new long[_n];
         Array.Fill(_nvForwardedTick, -1L);
         _lastHeard = new long[_n];
+        _peerExecuted = new ulong[_n];
         _stateTransfer = new StateTransfer(_id, _n, _q.Weak, settings.RetransmitTicks, settings.MaxStateBytes, _exec, this, Stats);
         (execution as FastBft.Execution.Odrc.IOdrcStage)?.Attach(this, this);
         // Plain PBFT over a stage whose service persists batches: persist the agreement log too and continue from it
@@ -231,9 +234,26 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
             if (_checkpoints.OwnUnstable(LowWatermark, out ulong cpSeq, out var cpDigest)) BroadcastCheckpoint(cpSeq, cpDigest);
             BroadcastStatus();
         }
+        else if (CatchingUp()) BroadcastStatus();
         StateTransferTick();
         ViewChangeTick();
         OdrcHosting.Tick(_exec);
+    }
+
+    /// <summary>
+    /// Catch-up pacing (an addition to PBFT-PR §4.6.1): a replica that executed something since its last STATUS and
+    /// is still behind f+1 peers of its view (so at least one correct replica is ahead) asks again at the next tick
+    /// instead of waiting RetransmitTicks. A peer answers one STATUS with at most 2 × max_inflight_batches slots, so
+    /// at the periodic pace a replica back from a restart or a partition caught up more slowly than its view-change
+    /// timer ran, went into a view change alone and could not leave it while the cell was idle (CI, 2026-12-01:
+    /// `KilledAndRestartedFollowerEndsWithTheOthersStateDigest`). Bounded by our own progress: no progress, no extra STATUS.
+    /// </summary>
+    private bool CatchingUp()
+    {
+        if (_inViewChange || LastExecuted == _statusExecuted) return false;
+        int ahead = 0;
+        for (int r = 0; r < _n; r++) if (r != _id && _peerExecuted[r] > LastExecuted) ahead++;
+        return ahead >= _s.F + 1;
     }
 
     /// <summary>
@@ -242,6 +262,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     /// </summary>
     private void BroadcastStatus()
     {
+        _statusExecuted = LastExecuted;
         var body = _builder.BeginVector(MessageType.Status, View, LastExecuted, PbftBodies.StatusLength);
         BinaryPrimitives.WriteUInt64LittleEndian(body, LowWatermark);
         BinaryPrimitives.WriteUInt64LittleEndian(body.Slice(8), _inViewChange ? PbftBodies.StatusInViewChange : 0);
@@ -251,6 +272,7 @@ public sealed partial class PbftReplica : IReplicaCore, IExecutionSink
     private void OnStatus(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         ulong theirs = h.Sequence;
+        if (h.Sender < (uint)_n) _peerExecuted[h.Sender] = h.View == View ? theirs : 0;
         bool peerWaits = (BinaryPrimitives.ReadUInt64LittleEndian(MessageHeader.Body(message, h).Slice(8)) & PbftBodies.StatusInViewChange) != 0;
         // A peer in an older view, or still waiting for the NEW-VIEW of the view we installed (it missed it):
         // forward that NEW-VIEW — it is signed, so any replica can check it (L1).
