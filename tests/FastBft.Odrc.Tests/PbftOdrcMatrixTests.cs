@@ -173,6 +173,27 @@ public sealed class PbftOdrcMatrixTests
     }
 
     /// <summary>
+    /// Replays of sweep failures (seed 13033 of 2026-12-01; docs/odrc.md §9 S6): a replica that installs an agreement snapshot
+    /// replays a multi-object request exactly for the objects still behind its base and leaves the others (whose base already
+    /// reflects it) unchanged. The oracle counted that replay as an execution on every object of the request and reported an
+    /// execution out of agreement order on the unchanged one (e.g. seed 832838258: replica 2 replayed ordinal 12 after 17 on
+    /// g0:k2, whose base was 17). An oracle that cries wolf is a bug: it now asks the stage which objects the replay leaves unchanged.
+    /// </summary>
+    [Theory]
+    [InlineData("f1/leader/slow/early/isolateone", 832838258UL)]
+    [InlineData("f1/nextprimary/mute/viewchange/isolateone", 509001005UL)]
+    [InlineData("f1/nextprimary/twins/checkpointboundary/isolateleader", 226506022UL)]
+    [InlineData("f1/nextprimary/oversized/checkpointboundary/shortlag", 249229019UL)]
+    public void AReplayThatLeavesAnObjectUnchangedIsNotAnExecutionOnIt(string scenario, ulong seed)
+    {
+        var sim = new Simulator(Scenario.Parse("pbft-odrc", scenario, seed), Protocol(), Kv);
+        var r = sim.Run();
+        Assert.True(r.Passed, r.ToString());
+        var oracle = (OdrcExecutionOracle)sim.ExecutionOracle!;
+        Assert.Contains(Enumerable.Range(0, 4), i => oracle.SelectorOf((uint)i) is { } sel && sel.BetweenBasesReplayed > 0);
+    }
+
+    /// <summary>
     /// Planted bug: replica 1's service applies every request twice (INCRBY counts double). The execution-result oracle (or
     /// convergence of the copies) must report it, though every client may still complete: the other maintainer and forced
     /// executions outvote the wrong replies.

@@ -32,7 +32,7 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
     private sealed class Replica
     {
         public readonly SortedDictionary<ulong, byte[]> Committed = new();   // sequence → batch body
-        public readonly List<(uint Client, ulong Rid, byte[] Reply, int Epoch)> Executions = new();
+        public readonly List<(uint Client, ulong Rid, byte[] Reply, int Epoch, List<byte[]>? Unchanged)> Executions = new();
         public int Epoch;                                                   // state transfers installed so far
         public OdrcExecutionStage? Stage;
         public IObjectStateService? Objects;
@@ -143,7 +143,7 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
             var once = new HashSet<(uint, ulong)>();
             var lastOn = new Dictionary<byte[], ulong>(ByteComparer.Instance);
             int epoch = 0;
-            foreach (var (client, rid, reply, e) in r.Executions)
+            foreach (var (client, rid, reply, e, unchanged) in r.Executions)
             {
                 if (e != epoch) { epoch = e; once.Clear(); lastOn.Clear(); }
                 var key = (client, rid);
@@ -154,6 +154,7 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
                 ulong o = ordinals[key];
                 foreach (var x in objectsOf[key])
                 {
+                    if (unchanged is not null && unchanged.Exists(u => u.AsSpan().SequenceEqual(x))) continue;   // replayed without its effect on x (S6)
                     if (lastOn.TryGetValue(x, out var before) && before >= o)
                         return ("re-execution", $"replica {id} executed ordinal {o} (client {client} request {rid}) on object '{Show(x)}' after ordinal {before} (agreement order per object, Thesis §6.5.3)");
                     lastOn[x] = o;
@@ -221,8 +222,17 @@ public sealed class OdrcExecutionOracle(Func<IReplicatedService> serviceFactory)
         public void Execute(in RequestInfo request, ReadOnlySpan<byte> operation, IBufferWriter<byte> reply, IBufferWriter<byte>? update)
         {
             _reply.ResetWrittenCount();
+            // A replay after a state transfer may leave objects whose base already reflects it unchanged (docs/odrc.md §9 S6):
+            // those are not executions on the object for the per-object order.
+            List<byte[]>? unchanged = null;
+            if (r.Stage?.Executing is { } q)
+            {
+                var ids = new List<byte[]>();
+                objects.AnalyzeRequest(operation, ids);
+                foreach (var id in ids) if (q.LeavesUnchanged(id)) (unchanged ??= new()).Add(id);
+            }
             recorded.Execute(request, operation, _reply, update);
-            r.Executions.Add((request.ClientId, request.RequestId, _reply.WrittenSpan.ToArray(), r.Epoch));
+            r.Executions.Add((request.ClientId, request.RequestId, _reply.WrittenSpan.ToArray(), r.Epoch, unchanged));
             reply.Write(_reply.WrittenSpan);
         }
         public void ApplyUpdate(in RequestInfo request, ReadOnlySpan<byte> update) => recorded.ApplyUpdate(request, update);

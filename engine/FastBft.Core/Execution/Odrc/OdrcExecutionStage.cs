@@ -162,6 +162,13 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
         Drain();
     }
 
+    /// <summary>
+    /// The request the service is executing right now (null between executions): lets an observer of the service (the
+    /// simulator's execution oracle) tell a replay that leaves some of its objects unchanged (docs/odrc.md §9 S6,
+    /// <see cref="OdrcRequest.LeavesUnchanged"/>) from a re-execution on those objects.
+    /// </summary>
+    public OdrcRequest? Executing { get; private set; }
+
     /// <summary>Executes what the selector hands out, records replies, and reports selected and forced requests to the core.</summary>
     private void Drain()
     {
@@ -169,7 +176,9 @@ public sealed class OdrcExecutionStage : IExecutionStage, IOdrcStage, ISelectorO
         while ((r = Selector.NextRequest()) is not null)
         {
             _reply.ResetWrittenCount();
-            _service.Execute(new RequestInfo(r.ClientId, r.RequestId, r.Sequence, r.Index), r.Operation, _reply, null);
+            Executing = r;
+            try { _service.Execute(new RequestInfo(r.ClientId, r.RequestId, r.Sequence, r.Index), r.Operation, _reply, null); }
+            finally { Executing = null; }
             Selector.Executed(r, _reply.WrittenSpan);
             var entry = Replies.Get(r.ClientId);
             if (r.RequestId < entry.LastExecutedRid) continue;                 // an old request replayed: the client moved on
