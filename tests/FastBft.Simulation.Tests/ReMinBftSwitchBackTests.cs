@@ -129,5 +129,24 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
             Assert.Equal(0UL, Core(sim, 1).SwitchBacks);
         }
     }
+
+    /// <summary>
+    /// Replays of the two liveness failures of sweep 13023 (docs/reminbft.md §7.1 "Known residual", now fixed): a faulty passive
+    /// replica withholds its certified CHECKPOINTs; a correct replica cut off during the MinBFT phase missed that replica's first
+    /// COMMITs, so its counter order for it started below the run start of the NEW-VIEW the faulty replica sent as the next
+    /// leader and could not take it across the gap of the withheld CHECKPOINT; it timed out into a view of its own and was left
+    /// behind when the others switched back. Fixed in MinBFT: a replica that handled a COMMIT relays it (UI-FETCH for another
+    /// replica's messages), and a NEW-VIEW buffered after a gap is tried across it again when a copy comes.
+    /// </summary>
+    [Theory]
+    [InlineData("f1/passive/withholdcheckpoint/early/isolateleader", 975341032UL)]
+    [InlineData("f2/passive/withholdcheckpoint/early/isolateone", 254802980UL)]
+    public void AReplicaThatMissedAWithholdingLeadersCommitsTakesItsNewViewAndSwitchesBack(string scenario, ulong seed)
+    {
+        var sim = Sim(Scenario.Parse("reminbft", scenario, seed));
+        var r = sim.Run();
+        Assert.True(r.Passed, r.ToString());
+        Assert.True(sim.MaxGeneration >= 2, $"the cell switched back (generation {sim.MaxGeneration})");
+    }
 }
 

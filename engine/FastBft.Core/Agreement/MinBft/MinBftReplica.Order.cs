@@ -18,6 +18,7 @@ public sealed partial class MinBftReplica
 {
     private CounterOrderBuffer<HeldMessage?>?[] _order = [];
     private HeldMessage?[] _parked = [];
+    private RecentCommits?[] _recentCommits = [];       // per sender: COMMITs handled here, relayed to a replica that lost one
     private long[] _fetchSentTick = [], _fetchAnsweredTick = [];
     private readonly Stack<HeldMessage> _pool = new();
     private bool _resuming;
@@ -32,6 +33,7 @@ public sealed partial class MinBftReplica
     {
         _order = new CounterOrderBuffer<HeldMessage?>?[_n];
         _parked = new HeldMessage?[_n];
+        _recentCommits = new RecentCommits?[_n];
         _fetchSentTick = new long[_n];
         _fetchAnsweredTick = new long[_n];
         Array.Fill(_fetchSentTick, -1L);
@@ -81,6 +83,11 @@ public sealed partial class MinBftReplica
                 RequestMissing(j, r.ExpectedEpoch, r.ExpectedCounter);
                 return;
             case CounterOrderStatus.Duplicate:
+                // A NEW-VIEW buffered after a gap and sent again: the gap may have shrunk since (relayed messages), so it may
+                // now be taken across it (sim: reminbft seed 975341032 — the first copy came while the gap started at
+                // counter 1, the relayed COMMITs closed it up to the leader's run start, and only copies came after that).
+                if (h.Type == MessageType.UiNewView && epoch == r.ExpectedEpoch && counter > r.ExpectedCounter
+                    && TryNewViewAcrossGap(h, message, epoch, counter, r.ExpectedEpoch, r.ExpectedCounter)) return;
                 buffer.Offer(j, ui, null);
                 Stats.ReplayedUis++;
                 return;
@@ -289,6 +296,11 @@ public sealed partial class MinBftReplica
             if (IsCertifiedBy(m, of, epoch, counter)) { message = m; return true; }
         }
         if (_newViewMessage is not null && IsCertifiedBy(_newViewMessage, of, epoch, counter)) { message = _newViewMessage; return true; }
+        // A COMMIT of `of` lost on its way to the asker (it was cut off, `of` crashed or withholds it): without it the asker's
+        // order for `of` waits for good, before a NEW-VIEW of `of` too (sim: reminbft f1/passive/withholdcheckpoint/early/isolateleader
+        // seed 975341032 — the isolated replica missed the faulty replica's first two COMMITs, so it could not take that
+        // replica's NEW-VIEW across the gap of a withheld CHECKPOINT, timed out into a view of its own and stayed there).
+        if (of < (uint)_recentCommits.Length && _recentCommits[of] is { } recent && recent.TryFind(of, epoch, counter, out message)) return true;
         // The sender's certified CHECKPOINTs interleave with its PREPAREs in its counter order: without them a relay stops at
         // the first one, and a replica that only ever got a faulty leader's messages with bad authenticators stays stuck
         // before it (sim: f2/leader/invalidmac/checkpointboundary/partitionheal seed 41060264).
@@ -298,7 +310,7 @@ public sealed partial class MinBftReplica
         return false;
     }
 
-    private static bool IsCertifiedBy(ReadOnlySpan<byte> m, uint of, ulong epoch, ulong counter)
+    internal static bool IsCertifiedBy(ReadOnlySpan<byte> m, uint of, ulong epoch, ulong counter)
     {
         if (MessageHeader.TryParse(m, int.MaxValue, out var h) != ParseStatus.Ok || h.Sender != of || h.AuthLength != UsigCertificateScheme.Length) return false;
         CertifiedOutbox.ReadUi(m, out ulong e, out ulong c);

@@ -475,6 +475,8 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     {
         if (_retired) return Handled.Done;                 // switched back while draining a sender's queue: no effect any more
         ObserveCertifiedHandled(h, message);
+        if (h.Type == MessageType.UiCommit && h.Sender < (uint)_recentCommits.Length)
+            (_recentCommits[h.Sender] ??= new RecentCommits(2 * _s.Window + 16)).Add(message);   // relayed to a replica that lost it (TryFindHeld)
         if (h.Generation < _generation) { Stats.OldMessages++; return Handled.Done; }   // before a switch back (docs/reminbft.md §7): its place in the counter order only
         if (h.Generation > _generation) return Handled.Park;
         if (h.Type == MessageType.UiCheckpoint && _generation > 0) NoteCheckpointVote(h, message);   // counted again in order (first wins): one that came before our generation did (docs/reminbft.md §7)

@@ -37,6 +37,35 @@ public sealed class MinBftCounterOrderTests
         cell.AssertAgreement(0, 1, 2);
     }
 
+    /// <summary>
+    /// A follower's COMMIT lost on its way to the other follower, and its sender never re-sends it (crashed, or faulty and
+    /// withholding it): the receiver's counter order for that sender waited for good — before that sender's NEW-VIEW too,
+    /// once it leads (sim: reminbft seed 975341032). The leader, which handled the COMMIT, relays it (UI-FETCH for another
+    /// replica's messages); the receiver checks its UI like any certified message and its order moves on.
+    /// </summary>
+    [Fact]
+    public void ACommitTheSenderWithholdsIsRelayedByAReplicaThatHandledIt()
+    {
+        var cell = MinBftTestKit.Cell();
+        cell.Intercept = (from, to, msg) =>
+        {
+            if (from != 2 || to != 1) return false;
+            if (LoopbackCell.Is(msg, MessageType.UiFetch)) return false;
+            if (!LoopbackCell.Is(msg, MessageType.UiCommit)) return false;
+            FastBft.Agreement.MinBft.CertifiedOutbox.ReadUi(msg, out _, out ulong counter);
+            return counter == 1;                                          // replica 2 withholds its first COMMIT from replica 1, re-sends included
+        };
+        cell.Submit(0, cell.BuildRequest(1000, 1, 1)); cell.Run();
+        cell.Submit(0, cell.BuildRequest(1001, 1, 2)); cell.Run();
+        Assert.Equal(2UL, cell.Replicas[1].LastExecuted);                // leader's PREPARE + its own COMMIT: f+1, no need of replica 2
+        Assert.True(cell.MStats(1).CounterGaps >= 1, "replica 2's COMMIT with counter 2 arrived after a gap");
+        cell.Tick(4);
+        Assert.True(cell.MStats(0).UiFetchRelays >= 1, "the leader relayed replica 2's COMMIT");
+        var position = cell.MinBft(1).CounterPositions().Single(p => p.Sender == 2);
+        Assert.Equal(3UL, position.Next);                                // counters 1 (relayed) and 2 handled
+        cell.AssertAgreement(0, 1, 2);
+    }
+
     [Fact]
     public void AnEquivocatingLeaderIsCaughtBecauseItsSecondPrepareCarriesTheNextCounter()
     {
