@@ -11,6 +11,7 @@ internal sealed class RecentCommits(int capacity)
 {
     private readonly byte[]?[] _messages = new byte[]?[capacity];
     private readonly int[] _lengths = new int[capacity];
+    private readonly ulong[] _epochs = new ulong[capacity], _counters = new ulong[capacity];   // the UIs, so a lookup parses one message only
     private int _next;
 
     /// <summary>Entries kept (the oldest is overwritten).</summary>
@@ -23,6 +24,7 @@ internal sealed class RecentCommits(int capacity)
         if (slot is null || slot.Length < message.Length) slot = new byte[message.Length];
         message.CopyTo(slot);
         _lengths[_next] = message.Length;
+        CertifiedOutbox.ReadUi(message, out _epochs[_next], out _counters[_next]);
         _next = (_next + 1) % _messages.Length;
     }
 
@@ -31,7 +33,7 @@ internal sealed class RecentCommits(int capacity)
     {
         for (int i = 0; i < _messages.Length; i++)
         {
-            if (_messages[i] is not { } m) continue;
+            if (_messages[i] is not { } m || _counters[i] != counter || (epoch != 0 && _epochs[i] != epoch)) continue;
             var span = m.AsSpan(0, _lengths[i]);
             if (MinBftReplica.IsCertifiedBy(span, of, epoch, counter)) { message = span; return true; }
         }
