@@ -166,6 +166,7 @@ public sealed partial class MinBftReplica
     {
         if (view <= View && (_inViewChange || view <= _installedView)) return;
         Flush();                                            // every queued certified message gets its UI first: the run is complete
+        KeepVotesOfLeftView();                              // ReMinBFT: an older view's commit certificate may still form (MinBftReplica.LateCertificates.cs)
         View = view;
         _inViewChange = true;
         _vcStallTicks = 0;
@@ -261,6 +262,12 @@ public sealed partial class MinBftReplica
         if (h.View < View || h.View <= _installedView) return;
         if (_vcs[h.Sender] is { } old && old.View >= h.View) return;
         _vcs[h.Sender] = (h.View, message.ToArray());
+        if (_composition.Family == ProtocolFamily.ReMinBft)
+        {
+            // Its log's PREPAREs and COMMITs of older views count toward their commit certificates (MinBftReplica.LateCertificates.cs).
+            CertifiedOutbox.ReadUi(message, out ulong ve, out ulong vcounter);
+            if (MinBftViewChange.TryParse(h, MessageHeader.Body(message, h), ve, vcounter, _n, CoreLimits, _usig) is { } parsed) RecordLateVotes(parsed);
+        }
         // A VIEW-CHANGE for v' is also its sender's request for v' (it suspects the leader): REQ-VIEW-CHANGEs and VIEW-CHANGEs
         // of distinct replicas add up to the f+1 that move us (a replica already changing views sends no more REQs).
         if (h.View > _reqViewChange[h.Sender]) _reqViewChange[h.Sender] = h.View;
@@ -363,6 +370,7 @@ public sealed partial class MinBftReplica
     private void Install(in MessageHeader h, ReadOnlySpan<byte> message, MinBftNewView nv, ulong nvEpoch, ulong nvCounter)
     {
         ulong view = h.View;
+        foreach (var vc in nv.ViewChanges) RecordLateVotes(vc);   // ReMinBFT: before the jump skips their senders' messages (MinBftReplica.LateCertificates.cs)
         View = view;
         _inViewChange = false;
         _installedView = view;

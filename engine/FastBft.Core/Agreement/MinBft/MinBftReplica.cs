@@ -359,6 +359,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     {
         _tick++;                                           // a retired or dormant core still answers UI-FETCHes, once per tick per asker
         if (_retired || _dormant) return;
+        ForgetLateCertificates();
         bool stalled = false;
         ulong hi = Math.Min(Math.Max(LastPrepared, _highestVoteSeen), HighWatermark);
         for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
@@ -520,7 +521,13 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private Handled OnPrepare(in MessageHeader h, ReadOnlySpan<byte> message, bool requestsAuthenticated)
     {
         if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }   // agreement stopped (a switch, docs/reminbft.md §5): consumed in counter order, no effect; a later view's parks below
-        if (h.View < View) { Stats.OldMessages++; return Handled.Done; }
+        if (h.View < View)
+        {
+            Stats.OldMessages++;
+            if (_composition.Family == ProtocolFamily.ReMinBft && h.Sequence > LastExecuted)   // an older view's commit certificate may still form (MinBftReplica.LateCertificates.cs)
+                RecordLateVote(h, Bodies.BatchDigest(MessageHeader.Body(message, h)), MessageHeader.Authenticator(message, h).Slice(Authenticator.TrailerHeaderSize, MinBftBodies.UiSize), isPrepare: true);
+            return Handled.Done;
+        }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed                        // a later view: wait until we are in it
         if (h.Sender != Leader) { Stats.Ignored++; return Handled.Done; }
         ulong seq = h.Sequence;
@@ -583,7 +590,13 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     private Handled OnCommit(in MessageHeader h, ReadOnlySpan<byte> message)
     {
         if (_halted && h.View <= View) { Stats.OldMessages++; return Handled.Done; }
-        if (h.View < View) { if (!LateCommit(h, message)) Stats.OldMessages++; return Handled.Done; }
+        if (h.View < View)
+        {
+            if (!LateCommit(h, message)) Stats.OldMessages++;
+            if (_composition.Family == ProtocolFamily.ReMinBft && h.Sequence > LastExecuted && MessageHeader.Body(message, h) is { Length: MinBftBodies.CommitLength } cb)
+                RecordLateVote(h, cb.Slice(0, Digests.Size), cb.Slice(Digests.Size, MinBftBodies.UiSize), isPrepare: false);
+            return Handled.Done;
+        }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
         ulong seq = h.Sequence;
         if (seq > _peerCheckpoint[h.Sender] + (ulong)_s.Window) { Stats.CheckpointOrderViolations++; return Handled.Park; }
@@ -630,7 +643,11 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
     {
         if (!slot.HasPrepare || slot.Committed) return;
         slot.StalledTicks = 0;
-        if (slot.Votes.CountMatching(slot.Digest) < _q.Commit) return;
+        if (slot.Votes.CountMatching(slot.Digest) < _q.Commit)
+        {
+            if (!LateCertified(slot.Seq, slot.Digest)) return;
+            Stats.LateCommits++;                            // f+1 certified messages of an older view (ReMinBFT, MinBftReplica.LateCertificates.cs)
+        }
         slot.Committed = true;
         ExecuteReady();
     }
