@@ -154,6 +154,9 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
     // sweep 14201: a replica that installed the switch in a later view than a correct sender re-announced its checkpoint in
     // parked that re-announcement (equal to the sender's bound) and blocked the sender's queue — now taken without effect
     [InlineData("f1/follower/invalidmac/switchback/partitionheal", 179175337UL)]
+    // sweep 14201, counter-order oracle: a certificate completed from the NEW-VIEW's logs committed and executed the SWITCH-BACK
+    // batch in the middle of the NEW-VIEW's installation, before its counter-order jumps; now recorded after them
+    [InlineData("f3/follower/mute/switchback/partitionheal", 971417269UL)]
     public void AReplicaThatMissedAWithholdingLeadersCommitsTakesItsNewViewAndSwitchesBack(string scenario, ulong seed)
     {
         var sim = Sim(Scenario.Parse("reminbft", scenario, seed));

@@ -370,7 +370,6 @@ public sealed partial class MinBftReplica
     private void Install(in MessageHeader h, ReadOnlySpan<byte> message, MinBftNewView nv, ulong nvEpoch, ulong nvCounter)
     {
         ulong view = h.View;
-        foreach (var vc in nv.ViewChanges) RecordLateVotes(vc);   // ReMinBFT: before the jump skips their senders' messages (MinBftReplica.LateCertificates.cs)
         View = view;
         _inViewChange = false;
         _installedView = view;
@@ -425,6 +424,11 @@ public sealed partial class MinBftReplica
         FixSlots(view, x, d.Batches, d.BatchDigests, saveCommitted: true);
         for (int r = 0; r < _n; r++) if (_vcs[r] is { } e && e.View <= view) _vcs[r] = null;
         _ownVc = null;
+        // ReMinBFT: the older views' PREPAREs/COMMITs in the VIEW-CHANGE logs, which the counter-order jumps above skipped,
+        // count toward their commit certificates — recorded once the installation is complete (a certificate may commit a
+        // slot, and its execution may switch back and retire this core; MinBftReplica.LateCertificates.cs).
+        foreach (var vc in nv.ViewChanges) RecordLateVotes(vc);
+        if (_retired) return;
         ForwardAwaitedRequests();
         QueueCommits();
         ExecuteReady();
