@@ -151,9 +151,6 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
     [InlineData("f2/passive/withholdcheckpoint/midbatch/isolateone", 998299508UL)]
     [InlineData("f3/follower/invalidmac/switchback/partitionheal", 724964428UL)]
     [InlineData("f3/passive/crash/switchback/partitionheal", 66315042UL)]
-    // sweep 14201: a replica that installed the switch in a later view than a correct sender re-announced its checkpoint in
-    // parked that re-announcement (equal to the sender's bound) and blocked the sender's queue — now taken without effect
-    [InlineData("f1/follower/invalidmac/switchback/partitionheal", 179175337UL)]
     // sweep 14201, counter-order oracle: a certificate completed from the NEW-VIEW's logs committed and executed the SWITCH-BACK
     // batch in the middle of the NEW-VIEW's installation, before its counter-order jumps; now recorded after them
     [InlineData("f3/follower/mute/switchback/partitionheal", 971417269UL)]

@@ -233,12 +233,6 @@ public sealed partial class MinBftReplica : IStateTransferOutput
                 _switchReannounced[h.Sender] = true;
                 return Handled.Done;
             }
-            // A CHECKPOINT equal to the sender's bound is a re-announcement of its stable checkpoint (after a state transfer, a
-            // NEW-VIEW or a switch): no effect, but parking it would block a correct sender's queue for good when this
-            // replica learned the bound another way — here a replica that installed the switch in a later view than the
-            // sender re-announced it in (sim: reminbft f1/follower/invalidmac/switchback/partitionheal seed 179175337).
-            // Only a CHECKPOINT below the bound breaks the sender's checkpoint order.
-            if (h.Sequence == _peerCheckpoint[h.Sender] && _composition.Family == ProtocolFamily.ReMinBft) { Stats.RepeatedCheckpoints++; return Handled.Done; }
             Stats.CheckpointOrderViolations++;
             return Handled.Park;
         }

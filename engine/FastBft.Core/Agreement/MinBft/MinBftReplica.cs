@@ -875,8 +875,6 @@ public sealed class MinBftStats : ReplicaCounters
     public long CheckpointDivergence;
     /// <summary>Certified messages that break the sender rules (a CHECKPOINT not above the sender's last; a PREPARE/COMMIT beyond its checkpoint + L): the sender's queue parks.</summary>
     public long CheckpointOrderViolations;
-    /// <summary>ReMinBFT: CHECKPOINTs equal to the sender's checkpoint bound (a re-announcement of its stable checkpoint), taken without effect.</summary>
-    public long RepeatedCheckpoints;
     /// <summary>PREPAREs/COMMITs of a sender whose sequence number is not above the one of its previous PREPARE/COMMIT of the
     /// view, in its counter order (ReMinBFT's normal case, Thesis §5.4.2 sender rule): the sender's queue parks for good.</summary>
     public long SenderOrderViolations;
