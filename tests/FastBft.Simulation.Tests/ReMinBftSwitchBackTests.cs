@@ -154,6 +154,8 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
     // sweep 14201, counter-order oracle: a certificate completed from the NEW-VIEW's logs committed and executed the SWITCH-BACK
     // batch in the middle of the NEW-VIEW's installation, before its counter-order jumps; now recorded after them
     [InlineData("f3/follower/mute/switchback/partitionheal", 971417269UL)]
+    // sweep 14301: a COMMIT of the older view that came before its PREPARE (only a digest in the slot's votes) must count
+    [InlineData("f2/passive/mute/switchback/partitionheal", 365990592UL)]
     public void AReplicaThatMissedAWithholdingLeadersCommitsTakesItsNewViewAndSwitchesBack(string scenario, ulong seed)
     {
         var sim = Sim(Scenario.Parse("reminbft", scenario, seed));

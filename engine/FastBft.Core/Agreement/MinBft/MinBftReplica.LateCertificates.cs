@@ -11,52 +11,47 @@ namespace FastBft.Agreement.MinBft;
 /// commit rule whenever they arrive (Thesis §2.2.1; PROTOCOLS.md §2.4): a correct replica that had them executed d at s, and
 /// every later view's NEW-VIEW keeps (s, d). So such a certificate commits s here too, once this replica bound s — in any
 /// view — with the same D(batch). <see cref="LateCommit"/> covered only a slot bound in that same older view.
-/// Bounded: per s in the window at most n candidate (view, leader UI) entries; entries at or below the last executed are
+/// Bounded: per s in the window at most n candidate (view, D(batch)) entries; entries at or below the last executed are
 /// dropped when the window moves. Plain MinBFT keeps its rule (older views are dropped).
 /// </summary>
 public sealed partial class MinBftReplica
 {
-    private sealed class LateCertificate(ulong view, byte[] digest, ulong leaderEpoch, ulong leaderCounter)
+    // Keyed by (view, D(batch)), not by the leader UI the COMMITs name: the commit rule is about the value — f+1 certified
+    // messages of one view for (s, d) — and two PREPAREs of one faulty leader for s with the same batch commit the same d.
+    // This also lets COMMITs that came before the PREPARE (kept in the slot's votes) count when the view is left.
+    private sealed class LateCertificate(ulong view, byte[] digest)
     {
-        public readonly ulong View = view, LeaderEpoch = leaderEpoch, LeaderCounter = leaderCounter;   // the leader's PREPARE, by its UI
+        public readonly ulong View = view;
         public readonly byte[] Digest = digest;
-        public ulong Voters;                                         // bit per replica with a matching certified message of View
+        public ulong Voters;                                         // bit per replica with a certified message of View for (s, Digest)
     }
-
-    private static (ulong Epoch, ulong Counter) UiOf(ReadOnlySpan<byte> ui)
-        => (System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(ui), System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(ui.Slice(8)));
 
     private readonly Dictionary<ulong, List<LateCertificate>> _lateCertificates = new();
 
     /// <summary>A certified PREPARE (<paramref name="isPrepare"/>) or COMMIT of the older view h.View for h.Sequence, handled in
-    /// its sender's counter order: one more matching message for its (view, leader UI, D(batch)).</summary>
-    private void RecordLateVote(in MessageHeader h, ReadOnlySpan<byte> digest, ReadOnlySpan<byte> leaderUi, bool isPrepare)
-    {
-        var (e, c) = UiOf(leaderUi);
-        RecordLateVote(h.Sender, h.View, h.Sequence, digest, e, c, isPrepare);
-    }
+    /// its sender's counter order: one more message for its (view, D(batch)).</summary>
+    private void RecordLateVote(in MessageHeader h, ReadOnlySpan<byte> digest, bool isPrepare)
+        => RecordLateVote(h.Sender, h.View, h.Sequence, digest, isPrepare);
 
-    private void RecordLateVote(uint sender, ulong view, ulong seq, ReadOnlySpan<byte> digest, ulong leaderEpoch, ulong leaderCounter, bool isPrepare)
+    private void RecordLateVote(uint sender, ulong view, ulong seq, ReadOnlySpan<byte> digest, bool isPrepare)
     {
         if (_composition.Family != ProtocolFamily.ReMinBft || sender >= (uint)_n || _n > 64) return;
         if (seq <= LowWatermark || seq <= LastExecuted || seq > LowWatermark + (ulong)_s.Window || view >= View) return;
         if (isPrepare != (sender == (uint)(view % (ulong)_n))) return;   // a PREPARE only from its view's leader; its COMMITs come from others
-        var cert = LateEntry(seq, view, digest, leaderEpoch, leaderCounter);
+        var cert = LateEntry(seq, view, digest);
         if (cert is null) return;
-        // The leader UI binds one PREPARE, so a message naming it with another D(batch) is not a matching one.
-        if (!cert.Digest.AsSpan().SequenceEqual(digest)) { Stats.BadCommits++; return; }
         cert.Voters |= 1UL << (int)sender;
         var slot = SlotOf(seq);
         if (slot.Seq == seq) Advance(slot);
     }
 
-    /// <summary>The entry for (view, leader UI) at <paramref name="seq"/>, created if there is room (at most n per s; a higher view
+    /// <summary>The entry for (view, D(batch)) at <paramref name="seq"/>, created if there is room (at most n per s; a higher view
     /// displaces the lowest), or null.</summary>
-    private LateCertificate? LateEntry(ulong seq, ulong view, ReadOnlySpan<byte> digest, ulong leaderEpoch, ulong leaderCounter)
+    private LateCertificate? LateEntry(ulong seq, ulong view, ReadOnlySpan<byte> digest)
     {
         if (!_lateCertificates.TryGetValue(seq, out var list)) _lateCertificates[seq] = list = new List<LateCertificate>(2);
         foreach (var c in list)
-            if (c.View == view && c.LeaderEpoch == leaderEpoch && c.LeaderCounter == leaderCounter) return c;
+            if (c.View == view && c.Digest.AsSpan().SequenceEqual(digest)) return c;
         if (list.Count >= _n)
         {
             int lowest = 0;
@@ -64,7 +59,7 @@ public sealed partial class MinBftReplica
             if (list[lowest].View >= view) return null;
             list.RemoveAt(lowest);
         }
-        var cert = new LateCertificate(view, digest.ToArray(), leaderEpoch, leaderCounter);
+        var cert = new LateCertificate(view, digest.ToArray());
         list.Add(cert);
         return cert;
     }
@@ -76,7 +71,7 @@ public sealed partial class MinBftReplica
         if (_composition.Family != ProtocolFamily.ReMinBft) return;
         foreach (var e in vc.Entries)
             if (e.View < View && e.Seq > LastExecuted)
-                RecordLateVote(vc.Sender, e.View, e.Seq, e.Digest, e.LeaderEpoch, e.LeaderCounter, isPrepare: vc.Sender == (uint)(e.View % (ulong)_n));
+                RecordLateVote(vc.Sender, e.View, e.Seq, e.Digest, isPrepare: vc.Sender == (uint)(e.View % (ulong)_n));
     }
 
     /// <summary>
@@ -88,16 +83,18 @@ public sealed partial class MinBftReplica
     private void KeepVotesOfLeftView()
     {
         if (_composition.Family != ProtocolFamily.ReMinBft || _n > 64) return;
-        ulong hi = Math.Min(LastPrepared, LowWatermark + (ulong)_s.Window);
+        ulong hi = Math.Min(Math.Max(LastPrepared, _highestVoteSeen), LowWatermark + (ulong)_s.Window);
         for (ulong seq = Math.Max(LastExecuted, LowWatermark) + 1; seq <= hi; seq++)
         {
             var slot = SlotOf(seq);
-            if (slot.Seq != seq || !slot.HasPrepare || slot.Committed || slot.View != View) continue;
-            var (le, lc) = UiOf(slot.LeaderUi);
-            var cert = LateEntry(seq, slot.View, slot.Digest, le, lc);
-            if (cert is null || !cert.Digest.AsSpan().SequenceEqual(slot.Digest)) continue;
+            if (slot.Seq != seq || slot.Committed || slot.View != View || slot.Votes.Count == 0) continue;
+            // every vote of this view the slot holds — also COMMITs that came before the PREPARE (no binding yet)
             for (uint r = 0; r < _n; r++)
-                if (slot.Votes.HasVoted(r) && slot.Votes.VoteOf(r).SequenceEqual(slot.Digest)) cert.Voters |= 1UL << (int)r;
+            {
+                if (!slot.Votes.HasVoted(r)) continue;
+                var cert = LateEntry(seq, View, slot.Votes.VoteOf(r));
+                if (cert is not null) cert.Voters |= 1UL << (int)r;
+            }
         }
     }
 

@@ -525,7 +525,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         {
             Stats.OldMessages++;
             if (_composition.Family == ProtocolFamily.ReMinBft && h.Sequence > LastExecuted)   // an older view's commit certificate may still form (MinBftReplica.LateCertificates.cs)
-                RecordLateVote(h, Bodies.BatchDigest(MessageHeader.Body(message, h)), MessageHeader.Authenticator(message, h).Slice(Authenticator.TrailerHeaderSize, MinBftBodies.UiSize), isPrepare: true);
+                RecordLateVote(h, Bodies.BatchDigest(MessageHeader.Body(message, h)), isPrepare: true);
             return Handled.Done;
         }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed                        // a later view: wait until we are in it
@@ -594,7 +594,7 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
         {
             if (!LateCommit(h, message)) Stats.OldMessages++;
             if (_composition.Family == ProtocolFamily.ReMinBft && h.Sequence > LastExecuted && MessageHeader.Body(message, h) is { Length: MinBftBodies.CommitLength } cb)
-                RecordLateVote(h, cb.Slice(0, Digests.Size), cb.Slice(Digests.Size, MinBftBodies.UiSize), isPrepare: false);
+                RecordLateVote(h, cb.Slice(0, Digests.Size), isPrepare: false);
             return Handled.Done;
         }
         if (h.View > View || _inViewChange) return Handled.Park;   // a later view, or ours before its NEW-VIEW is installed
