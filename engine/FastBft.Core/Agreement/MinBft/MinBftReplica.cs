@@ -754,7 +754,10 @@ public sealed partial class MinBftReplica : IReplicaCore, IExecutionSink
 
     private void ExecuteReady()
     {
-        if (_retired) return;
+        // A retired core executes nothing more; nor does a dormant one (a passive replica's: the replica applies UPDATEs, and
+        // a slot its core committed — its own queued COMMIT flushed after the join ended — would be executed twice,
+        // docs/reminbft.md §7.1; sim: reminbft f1/leader/replay/switchback/isolateone seed 198403314, convergence).
+        if (_retired || _dormant) return;
         while (true)
         {
             ulong next = LastExecuted + 1;
