@@ -138,6 +138,20 @@ public class ReMinBftSwitchBackTests(ITestOutputHelper output)
     /// behind when the others switched back. Fixed in MinBFT: a replica that handled a COMMIT relays it (UI-FETCH for another
     /// replica's messages), and a NEW-VIEW buffered after a gap is tried across it again when a copy comes.
     /// </summary>
+    /// <summary>
+    /// Replay of the convergence failure of sweep 14501 (docs/reminbft.md §7.1): a passive replica that joined a generation ended
+    /// its join at a stable checkpoint; its join core, now dormant, then flushed its queued COMMIT for the next slot, counted it
+    /// and executed that slot — which the replica, passive again, also applied from the active replicas' UPDATEs. Its state
+    /// was one batch ahead of its sequence number (different digests at seq 20). A dormant core executes nothing now.
+    /// </summary>
+    [Fact]
+    public void APassiveJoinersDormantCoreExecutesNothing()
+    {
+        var r = Sim(Scenario.Parse("reminbft", "f1/leader/replay/switchback/isolateone", 198403314UL)).Run();
+        Assert.NotEqual("convergence", r.Invariant);
+        Assert.True(r.Passed, r.ToString());
+    }
+
     [Theory]
     [InlineData("f1/passive/withholdcheckpoint/early/isolateleader", 975341032UL)]
     [InlineData("f2/passive/withholdcheckpoint/early/isolateone", 254802980UL)]
