@@ -91,7 +91,14 @@ public sealed class ClientEndpoint : IMessageHandler, IDisposable
     internal void Submit(BftClient client)
     {
         if (Environment.CurrentManagedThreadId == _ioThreadId) SendRequest(client, toAll: client.Completed == 0);
-        else _submitted.Enqueue(client);
+        else
+        {
+            // Not sent yet: the I/O thread's timeout scan must not retransmit (and PANIC) a request whose first copy it has not
+            // sent — with the previous request's deadline it did, under load (PanicTests saw a PANIC after one REQUEST).
+            // SendRequest sets the real deadline.
+            Volatile.Write(ref client.DeadlineTicks, long.MaxValue);
+            _submitted.Enqueue(client);
+        }
     }
 
     private void SendRequest(BftClient c, bool toAll)
